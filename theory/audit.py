@@ -1,0 +1,95 @@
+"""The claim audit: every claim id must link a proof section, a check and a test; no dangling ids.
+
+Links are read from the tree:
+- proof sections: ``<a id="CLAIM-ID"></a>`` anchors in ``proofs/*.md`` (every such anchor must name a
+  registered claim; use plain headings for lemmas that are not claims);
+- tests: ``@pytest.mark.claim("CLAIM-ID")`` decorators (or ``pytestmark``) in ``tests/test_*.py``,
+  found by parsing the source, so a test file need not be imported;
+- figures: the ``claims=`` of every registered figure.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from theory.provenance import REPO_ROOT
+
+ANCHOR = re.compile(r'<a\s+id="([^"]+)"\s*>\s*</a>')
+
+
+@dataclass
+class Links:
+    proofs: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # id -> files
+    tests: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # id -> test names
+    figures: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # id -> figures
+
+
+def proof_anchors(proofs_dir: Path) -> dict[str, list[str]]:
+    anchors: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(proofs_dir.glob("*.md")):
+        for claim_id in ANCHOR.findall(path.read_text(encoding="utf-8")):
+            anchors[claim_id].append(f"{proofs_dir.name}/{path.name}")
+    return anchors
+
+
+def _claim_marks(decorators: list[ast.expr]) -> list[str]:
+    ids = []
+    for node in decorators:
+        for call in ast.walk(node):
+            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "claim"
+                    and call.args and isinstance(call.args[0], ast.Constant)):
+                ids.append(call.args[0].value)
+    return ids
+
+
+def marked_tests(tests_dir: Path) -> dict[str, list[str]]:
+    """claim id -> ``file::test`` names carrying ``pytest.mark.claim(id)``."""
+    marks: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(tests_dir.glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        module_ids = [claim_id for node in tree.body if isinstance(node, ast.Assign)
+                      and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets)
+                      for claim_id in _claim_marks([node.value])]
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name.startswith(("test", "Test")):
+                for claim_id in _claim_marks(node.decorator_list) + module_ids:
+                    marks[claim_id].append(f"{path.name}::{node.name}")
+    return marks
+
+
+def figure_claims() -> dict[str, list[str]]:
+    from theory.figures import all_figures
+
+    claims: dict[str, list[str]] = defaultdict(list)
+    for name, fig in all_figures().items():
+        for claim_id in fig.claims:
+            claims[claim_id].append(name)
+    return claims
+
+
+def claim_links(root: Path = REPO_ROOT) -> Links:
+    return Links(proof_anchors(root / "proofs"), marked_tests(root / "tests"), figure_claims())
+
+
+def audit(claims: dict[str, str], links: Links, root: Path = REPO_ROOT) -> list[str]:
+    """Problems found; empty when every link holds.
+
+    ``claims`` maps each registered id to the proof file its check names (``proofs/<topic>.md``).
+    """
+    problems = []
+    for claim_id, proof in claims.items():
+        if not (root / proof).exists():
+            problems.append(f"{claim_id}: proof file {proof} does not exist")
+        elif proof not in links.proofs.get(claim_id, []):
+            problems.append(f"{claim_id}: no section <a id=\"{claim_id}\"></a> in {proof}")
+        if not links.tests.get(claim_id):
+            problems.append(f"{claim_id}: no test marked @pytest.mark.claim(\"{claim_id}\")")
+    for kind, table in (("proof anchor", links.proofs), ("test mark", links.tests), ("figure", links.figures)):
+        for claim_id, where in table.items():
+            if claim_id not in claims:
+                problems.append(f"{kind} names unknown claim {claim_id!r} ({', '.join(where)})")
+    return problems

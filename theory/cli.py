@@ -1,0 +1,110 @@
+"""The ``lth`` command line.
+
+Subcommands: ``list``, ``verify``, ``figures`` here; further subcommands live in the modules named in
+``_PLUGINS``, each exposing ``register(subparsers)`` that adds its parser with ``func`` set.
+Exit status: 0 success, 1 a claim fails or errors, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from theory.device import DEVICE_CHOICES
+
+_PLUGINS: tuple[str, ...] = ()
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line with exit status 2."""
+
+
+def _list(args: argparse.Namespace) -> int:
+    from theory.audit import claim_links
+    from theory.registry import all_claims
+
+    links = claim_links()
+    for claim_id, entry in all_claims().items():
+        print(f"{claim_id}\n  {entry.statement}\n  proof:   {entry.proof_anchor}")
+        print(f"  tests:   {', '.join(links.tests.get(claim_id, [])) or '(none)'}")
+        print(f"  figures: {', '.join(links.figures.get(claim_id, [])) or '(none)'}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from theory.registry import all_claims
+    from theory.verify import exit_status, format_table, run_verify
+
+    known = all_claims()
+    unknown = [c for c in args.ids if c not in known]
+    if unknown:
+        raise UsageError(f"unknown claim id(s): {', '.join(unknown)}; `lth list` shows the registered ones")
+    ids = args.ids or list(known)
+    records = run_verify(ids, scale=args.scale, device=args.device, seed=args.seed, out=args.out,
+                         progress=not args.no_progress)
+    print(format_table(records))
+    print(f"\nwrote {args.out / 'verify.json'} and {args.out / 'verify.md'}")
+    return exit_status(records)
+
+
+def _figures(args: argparse.Namespace) -> int:
+    from theory.figures import MissingResult, all_figures, render
+
+    figures = all_figures()
+    unknown = [name for name in args.names if name not in figures]
+    if unknown:
+        raise UsageError(f"unknown figure(s): {', '.join(unknown)}; known: {', '.join(figures)}")
+    missing = 0
+    for name in args.names or list(figures):
+        try:
+            paths = render(figures[name], args.results, args.out)
+        except MissingResult as exc:
+            missing += 1
+            print(f"{name}: skipped, {exc}", file=sys.stderr)
+            continue
+        print(f"{name}: {', '.join(str(p) for p in paths)}")
+    return 1 if missing else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lth", description="Verify lottery-ticket theory numerically.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="print every claim with its proof anchor, tests and figures")
+    p.set_defaults(func=_list)
+
+    p = sub.add_parser("verify", help="run claim checks and write results/verify.{json,md}")
+    p.add_argument("ids", nargs="*", help="claim ids to run (default: all)")
+    p.add_argument("--scale", choices=("quick", "full"), default="quick",
+                   help="quick: every claim in minutes on a laptop; full: paper-grade (GPU or hours)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
+    p.add_argument("--seed", type=int, default=0, help="base seed; same seed, same numbers on CPU")
+    p.add_argument("--out", type=Path, default=Path("results"), help="output directory")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_verify)
+
+    p = sub.add_parser("figures", help="draw the paper figures from stored results")
+    p.add_argument("names", nargs="*", help="figure names (default: all)")
+    p.add_argument("--results", type=Path, default=Path("results"), help="where stored results live")
+    p.add_argument("--out", type=Path, default=Path("paper/figures"), help="where figures are written")
+    p.set_defaults(func=_figures)
+
+    for module in _PLUGINS:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, ValueError) as exc:
+        print(f"lth {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

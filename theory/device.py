@@ -1,0 +1,32 @@
+"""Device selection: one rule for every command and library function."""
+
+from __future__ import annotations
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(spec: str | torch.device = "auto") -> torch.device:
+    """Turn ``auto|cpu|cuda|cuda:N`` (or a device) into a ``torch.device``.
+
+    ``auto`` picks CUDA when available. Asking for CUDA on a machine without it is an error, not a
+    silent fallback, so that a user never mistakes a CPU run for a GPU run.
+    """
+    if isinstance(spec, torch.device):
+        return spec
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch reports no CUDA device; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {spec!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    return device
+
+
+def generator(seed: int, device: torch.device) -> torch.Generator:
+    """A seeded generator on ``device``: every random draw in the toolkit goes through one."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed))
+    return gen

@@ -1,0 +1,73 @@
+"""``lth verify``: run registered checks, print the table, write the reports.
+
+Outputs under ``DIR`` (default ``results/``): ``verify.json`` (all records of this run, schema +
+provenance), ``verify.md`` (the table), and ``claims/<id>.json`` per claim (what figures read).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable
+
+from tqdm.auto import tqdm
+
+from theory.provenance import write_atomic, write_json
+from theory.registry import Quantity, Record, run_claim
+
+COLUMNS = ("claim", "bound", "certified", "empirical", "verdict", "time")
+
+
+def _fmt(q: Quantity | None) -> str:
+    if q is None or q.value is None:
+        return "—"
+    value = q.value
+    return f"{value:.3g}" if isinstance(value, float) and math.isfinite(value) else str(value)
+
+
+def table_rows(records: Iterable[Record]) -> list[tuple[str, ...]]:
+    return [(r.claim, _fmt(r.bound), _fmt(r.certified), _fmt(r.empirical), r.verdict, f"{r.wall_s:.1f}s")
+            for r in records]
+
+
+def format_table(records: list[Record]) -> str:
+    rows = [COLUMNS, *table_rows(records)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_markdown(records: list[Record]) -> str:
+    lines = ["# lth verify", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(records)]
+    lines += ["", "## Verdicts", ""]
+    for r in records:
+        lines.append(f"- **{r.claim}** ({r.verdict}): {r.reason}")
+        for name, q in (("bound", r.bound), ("certified", r.certified), ("empirical", r.empirical)):
+            if q is not None:
+                lines.append(f"  - {name}: {_fmt(q)} — {q.label}")
+    return "\n".join(lines) + "\n"
+
+
+def run_verify(claim_ids: list[str], *, scale: str, device: str, seed: int, out: Path,
+               progress: bool = True) -> list[Record]:
+    """Run the checks, write ``verify.json``, ``verify.md`` and ``claims/<id>.json`` atomically."""
+    records = []
+    bar = tqdm(claim_ids, desc="lth verify", disable=not progress)
+    for claim_id in bar:
+        bar.set_postfix_str(claim_id)
+        record = run_claim(claim_id, scale=scale, device=device, seed=seed, progress=progress)
+        write_json(out / "claims" / f"{claim_id}.json", {"record": record.to_dict()}, seed=seed,
+                   device=record.device)
+        records.append(record)
+    device_used = records[0].device if records else device
+    write_json(out / "verify.json", {"scale": scale, "records": [r.to_dict() for r in records]},
+               seed=seed, device=device_used)
+    write_atomic(out / "verify.md", format_markdown(records))
+    return records
+
+
+def exit_status(records: list[Record]) -> int:
+    """0 when every claim holds, 1 when any fails or errors (inconclusive is reported, not failed)."""
+    return 1 if any(r.verdict in ("fails", "error") for r in records) else 0
