@@ -9,9 +9,11 @@ import torch
 from hypothesis import HealthCheck, settings
 
 # ci: derandomized, so CI runs the same examples every time; dev: random, more examples.
+# The function-scoped fixtures used with @given (e.g. `device`) are immutable values, so sharing
+# them across generated inputs is safe.
 settings.register_profile("ci", derandomize=True, max_examples=25, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),

@@ -8,6 +8,7 @@ Exit status: 0 success, 1 a claim fails or errors, 2 usage errors.
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import sys
 from pathlib import Path
@@ -42,11 +43,25 @@ def _verify(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown claim id(s): {', '.join(unknown)}; `lth list` shows the registered ones")
     ids = args.ids or list(known)
+    overrides = dict(_parse_param(text) for text in args.param)
+    if overrides and not args.ids:
+        raise UsageError("--param needs explicit claim ids (parameters differ between claims)")
     records = run_verify(ids, scale=args.scale, device=args.device, seed=args.seed, out=args.out,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, overrides=overrides)
     print(format_table(records))
     print(f"\nwrote {args.out / 'verify.json'} and {args.out / 'verify.md'}")
     return exit_status(records)
+
+
+def _parse_param(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE a Python literal (``trials=5000``, ``eps_test=(1e-3,)``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise UsageError(f"--param expects KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
 
 
 def _figures(args: argparse.Namespace) -> int:
@@ -82,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
     p.add_argument("--seed", type=int, default=0, help="base seed; same seed, same numbers on CPU")
     p.add_argument("--out", type=Path, default=Path("results"), help="output directory")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a check parameter (repeatable), e.g. --param trials=5000")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_verify)
 

@@ -101,6 +101,11 @@ class Claim:
     def parameters(self, scale: str, overrides: dict[str, Any] | None = None) -> Any:
         if scale not in SCALES:
             raise ValueError(f"scale {scale!r} not in {SCALES}")
+        names = {f.name for f in dataclasses.fields(self.params)}
+        unknown = sorted(set(overrides or {}) - names)
+        if unknown:
+            raise ValueError(f"{self.id} has no parameter(s) {', '.join(unknown)}; "
+                             f"its parameters: {', '.join(sorted(names))}")
         values = dict(self.full) if scale == "full" else {}
         values.update(overrides or {})
         return self.params(**values)

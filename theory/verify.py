@@ -51,13 +51,14 @@ def format_markdown(records: list[Record]) -> str:
 
 
 def run_verify(claim_ids: list[str], *, scale: str, device: str, seed: int, out: Path,
-               progress: bool = True) -> list[Record]:
+               progress: bool = True, overrides: dict | None = None) -> list[Record]:
     """Run the checks, write ``verify.json``, ``verify.md`` and ``claims/<id>.json`` atomically."""
     records = []
     bar = tqdm(claim_ids, desc="lth verify", disable=not progress)
     for claim_id in bar:
         bar.set_postfix_str(claim_id)
-        record = run_claim(claim_id, scale=scale, device=device, seed=seed, progress=progress)
+        record = run_claim(claim_id, scale=scale, device=device, seed=seed, progress=progress,
+                           **(overrides or {}))
         write_json(out / "claims" / f"{claim_id}.json", {"record": record.to_dict()}, seed=seed,
                    device=record.device)
         records.append(record)
