@@ -75,17 +75,21 @@ def scan_thresholds(p: LuekerParams, ctx: Context) -> dict:
             "hist_n": p.hist_n, "hist_quantiles": quantiles}
 
 
-def fit_constant(n_star: dict[float, int]) -> tuple[float, float, float]:
-    """Least squares n*(ε) = C·log2(1/ε) + c0; returns (C, standard error of C, c0)."""
+def fit_constant(n_star: dict[float, int]) -> tuple[float, float | None, float]:
+    """Least squares n*(ε) = C·log2(1/ε) + c0; returns (C, standard error of C, c0).
+
+    The standard error needs at least three fit points; with two it is None.
+    """
     bits = np.array([math.log2(1 / e) for e in n_star])
     ns = np.array(list(n_star.values()), dtype=float)
     design = np.stack([bits, np.ones_like(bits)], axis=1)
     coef, *_ = np.linalg.lstsq(design, ns, rcond=None)
     dof = len(ns) - 2
+    if dof <= 0:
+        return float(coef[0]), None, float(coef[1])
     resid = ns - design @ coef
-    sigma2 = float(resid @ resid) / dof if dof > 0 else float("nan")
-    cov = sigma2 * np.linalg.inv(design.T @ design)
-    return float(coef[0]), float(math.sqrt(cov[0, 0])) if dof > 0 else float("nan"), float(coef[1])
+    cov = float(resid @ resid) / dof * np.linalg.inv(design.T @ design)
+    return float(coef[0]), float(math.sqrt(cov[0, 0])), float(coef[1])
 
 
 def check_lueker(p: LuekerParams, ctx: Context) -> Record:
@@ -108,7 +112,8 @@ def check_lueker(p: LuekerParams, ctx: Context) -> Record:
     verdicts = {t["verdict"] for t in tests}
     verdict = "fails" if "fails" in verdicts else "inconclusive" if "inconclusive" in verdicts else "holds"
     worst = max(tests, key=lambda t: t["ci"][1] / t["eps"])
-    reason = (f"fit on eps={list(p.eps_fit)}: n* = {slope:.2f}(±{slope_se:.2f})·log2(1/eps) + {intercept:.2f}; "
+    spread = "" if slope_se is None else f"(±{slope_se:.2f})"
+    reason = (f"fit on eps={list(p.eps_fit)}: n* = {slope:.2f}{spread}·log2(1/eps) + {intercept:.2f}; "
               + "; ".join(f"at eps={t['eps']:g}, n={t['n_pred']}: {t['reason']}" for t in tests))
     return Record(
         verdict, reason,

@@ -1,0 +1,63 @@
+"""The `lth` command line: exit statuses, reports, usage errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from theory.cli import main
+
+QUICK_RSS = ["--param", "eps_fit=(0.2, 0.1)", "--param", "eps_test=(0.05,)", "--param", "trials=200",
+             "--param", "test_trials=400", "--no-progress", "--device", "cpu"]
+
+
+@pytest.mark.claim("rss.lueker")
+def test_verify_writes_both_reports_and_exits_zero_when_the_claim_holds(tmp_path: Path, capsys):
+    status = main(["verify", "rss.lueker", *QUICK_RSS, "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "rss.lueker" in out and "holds" in out
+    doc = json.loads((tmp_path / "verify.json").read_text())
+    assert doc["schema"] == 1 and doc["records"][0]["claim"] == "rss.lueker"
+    assert doc["provenance"]["device"] == "cpu"
+    assert "| rss.lueker |" in (tmp_path / "verify.md").read_text()
+    assert (tmp_path / "claims" / "rss.lueker.json").exists()
+
+
+@pytest.mark.claim("rss.lueker")
+def test_verify_exits_one_when_a_check_fails_on_a_broken_instance(tmp_path: Path, capsys):
+    status = main(["verify", "rss.lueker", *QUICK_RSS, "--param", "n_offset=-5", "--out", str(tmp_path)])
+    assert status == 1
+    assert "fails" in capsys.readouterr().out
+
+
+def test_verify_rejects_an_unknown_claim_with_status_two(tmp_path: Path, capsys):
+    assert main(["verify", "no.such.claim", "--out", str(tmp_path)]) == 2
+    assert "unknown claim" in capsys.readouterr().err
+
+
+def test_a_malformed_param_is_a_usage_error(tmp_path: Path, capsys):
+    assert main(["verify", "rss.lueker", "--param", "novalue", "--out", str(tmp_path)]) == 2
+    assert main(["verify", "rss.lueker", "--param", "bogus=1", "--out", str(tmp_path)]) == 2
+
+
+def test_bad_flags_exit_with_status_two():
+    with pytest.raises(SystemExit) as exc:
+        main(["verify", "--scale", "huge"])
+    assert exc.value.code == 2
+
+
+def test_list_shows_each_claim_with_its_proof_anchor_and_tests(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "proofs/rss.md#rss.lueker" in out and "test_cli.py::" in out
+
+
+def test_figures_name_the_command_that_produces_a_missing_result(tmp_path: Path, capsys):
+    status = main(["figures", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "figs")])
+    err = capsys.readouterr().err
+    assert status in (0, 1)
+    if status == 1:
+        assert "run `lth" in err

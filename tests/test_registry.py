@@ -1,0 +1,98 @@
+"""The claim registry, check records, provenance and atomic result files."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from theory import registry
+from theory.provenance import SCHEMA_VERSION, read_json, write_atomic, write_json
+from theory.registry import Quantity, Record, all_claims, claim, run_claim
+from theory.stats import clopper_pearson, judge_rate
+
+
+@dataclass(frozen=True)
+class _Params:
+    value: int = 1
+
+
+def test_a_duplicate_claim_id_is_refused():
+    existing = next(iter(all_claims()))
+    with pytest.raises(ValueError, match="registered twice"):
+        claim(existing, "again", proof="proofs/rss.md", params=_Params)(lambda p, ctx: None)
+
+
+def test_an_unknown_parameter_override_names_the_valid_ones():
+    with pytest.raises(ValueError, match="has no parameter"):
+        run_claim("rss.lueker", no_such_field=3)
+
+
+def test_an_exception_inside_a_check_becomes_an_error_verdict(monkeypatch):
+    def broken(p, ctx):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(registry._CLAIMS, "tmp.broken",
+                        registry.Claim("tmp.broken", "s", "proofs/rss.md", broken, _Params, {}))
+    record = run_claim("tmp.broken")
+    assert record.verdict == "error" and "boom" in record.reason
+    assert record.claim == "tmp.broken" and record.params == {"value": 1}
+
+
+def test_records_refuse_unknown_verdicts():
+    with pytest.raises(ValueError):
+        Record("maybe", "no such verdict")
+
+
+@pytest.mark.claim("rss.lueker")
+def test_the_same_seed_gives_the_same_numbers_on_cpu():
+    kwargs = dict(device="cpu", seed=5, eps_fit=(0.2, 0.1), eps_test=(0.05,), trials=200, test_trials=300)
+    first, second = run_claim("rss.lueker", **kwargs), run_claim("rss.lueker", **kwargs)
+    assert first.details == second.details
+    assert (first.certified, first.empirical, first.verdict) == (second.certified, second.empirical, second.verdict)
+    third = run_claim("rss.lueker", **{**kwargs, "seed": 6})
+    assert third.details["scan"]["rows"] != first.details["scan"]["rows"]
+
+
+def test_result_files_carry_schema_and_provenance(tmp_path: Path):
+    path = write_json(tmp_path / "r.json", {"x": 1}, seed=3, device="cpu")
+    doc = read_json(path)
+    assert doc["schema"] == SCHEMA_VERSION and doc["x"] == 1
+    prov = doc["provenance"]
+    assert prov["seed"] == 3 and prov["device"] == "cpu" and prov["versions"]["torch"]
+    assert {"git_commit", "git_dirty", "argv", "utc_time"} <= set(prov)
+
+
+def test_an_interrupted_atomic_write_leaves_the_old_file_intact(tmp_path: Path, monkeypatch):
+    target = tmp_path / "r.json"
+    write_atomic(target, "old")
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        write_atomic(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_clopper_pearson_covers_the_observed_rate_and_matches_known_values():
+    lower, upper = clopper_pearson(0, 300)
+    assert lower == 0 and upper == pytest.approx(1 - 0.025 ** (1 / 300), rel=1e-9)
+    lower, upper = clopper_pearson(5, 100)
+    assert lower < 0.05 < upper
+
+
+def test_judging_a_rate_gives_all_three_verdicts():
+    assert judge_rate(0, 1000, 0.01)[0] == "holds"
+    assert judge_rate(100, 1000, 0.01)[0] == "fails"
+    assert judge_rate(10, 1000, 0.01)[0] == "inconclusive"
+
+
+def test_quantities_serialise_to_json():
+    record = Record("holds", "ok", bound=Quantity(0.1, "b"))
+    assert json.loads(json.dumps(record.to_dict()))["bound"] == {"value": 0.1, "label": "b"}
