@@ -1,0 +1,54 @@
+"""n*(ε) against log2(1/ε): the measured thresholds, the fitted line, the held-out tests and the proof.
+
+Points are the measured n*(ε) on the fit grid, the solid line the stored least-squares fit
+n = C·log2(1/ε) + c0, squares the held-out ε at the predicted n (filled when the test's whole
+confidence interval is ≤ ε). The green steps are the sample count proved in proofs/rss.md
+(``theory.lueker.bound_lueker_samples``, a closed form), the dotted steps the counting lower bound that
+no pool can beat.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from paper.scripts.rss_records import PRODUCED_BY, RSS_CLAIMS, TITLES, load_rss_records
+from theory.figures import figure
+from theory.lueker import bound_counting_samples, bound_lueker_samples, bound_target_interval
+
+
+@figure("rss_threshold_scaling", claims=RSS_CLAIMS, produced_by=PRODUCED_BY)
+def draw(results: Path):
+    records = load_rss_records(results)
+    fig, axes = plt.subplots(1, len(records), figsize=(11, 4.4), constrained_layout=True)
+    for ax, record in zip(axes, records):
+        details, law = record["details"], record["params"]["law"]
+        n_star = {float(eps): n for eps, n in details["scan"]["n_star"].items()}
+        tests = details.get("tests", [])
+        eps_all = sorted(set(n_star) | {t["eps"] for t in tests}, reverse=True)
+        bits = np.linspace(0.0, math.log2(1 / min(eps_all)) + 0.5, 200)
+        ax.plot([math.log2(1 / e) for e in n_star], list(n_star.values()), "o", color="C0",
+                label="measured n*(ε) (fit grid)")
+        if "C" in details:
+            ax.plot(bits, details["C"] * bits + details["c0"], "-", color="C0",
+                    label=f"fit n = {details['C']:.2f}(±{details['C_se']:.2f})·log2(1/ε) + {details['c0']:.2f}")
+        for t in tests:
+            held = t["verdict"] == "holds"
+            ax.plot([math.log2(1 / t["eps"])], [t["n_pred"]], "s", color="C3", mfc="C3" if held else "none", ms=8)
+            ax.annotate(f"{t['failures']}/{t['trials']} fail\nCI ≤ {t['ci'][1]:.2g}", (math.log2(1 / t["eps"]), t["n_pred"]),
+                        textcoords="offset points", xytext=(-12, 10), ha="right", fontsize=7, color="C3")
+        ax.plot([], [], "s", color="C3", label="held-out ε at predicted n (filled: holds)")
+        lo, hi = bound_target_interval(law)
+        eps_grid = 2.0 ** -bits[bits > math.log2(1 / hi) + 1e-9]
+        ax.step(np.log2(1 / eps_grid), [bound_lueker_samples(e, law) for e in eps_grid], "-", color="C2", lw=1.2, where="post",
+                label=f"proved sufficient n (targets in [{lo:g}, {hi:g}])")
+        ax.step(bits, [bound_counting_samples(2.0 ** -b) for b in bits], ":", color="k", where="post",
+                label="counting lower bound, any pool")
+        ax.set_xlabel("log2(1/ε)")
+        ax.set_ylabel("pool size n")
+        ax.set_title(f"{TITLES[law]}; measured on [−1, 1]", fontsize=9)
+        ax.legend(fontsize=7, loc="upper left")
+    return fig
