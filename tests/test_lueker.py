@@ -14,8 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from theory.device import generator
+from theory.figures import MissingResult, all_figures, load_claim_record, render
 from theory.lueker import (COMPONENTS, bound_counting_samples, bound_failure_probability, bound_lueker_constants,
                            bound_lueker_samples, bound_target_interval)
+from theory.provenance import write_json
 from theory.registry import run_claim
 from theory.stats import clopper_pearson
 from theory.subset_sum import covers_interval, sample_pools
@@ -165,12 +167,23 @@ def test_one_more_sample_never_raises_the_failure_bound(law, fraction, n):
     assert bound_failure_probability(n + 1, eps, law) <= bound_failure_probability(n, eps, law)
 
 
+@pytest.fixture(scope="module")
+def stored_rss_results(tmp_path_factory):
+    """Small real runs of both RSS checks, stored the way ``lth verify`` stores them."""
+    results = tmp_path_factory.mktemp("results")
+    runs = {"rss.lueker": dict(eps_fit=(0.2, 0.1, 0.05), eps_test=(0.03,), trials=150, test_trials=200, hist_n=8),
+            "rss.product": dict(eps_fit=(0.3, 0.2, 0.1), eps_test=(0.05,), trials=100, test_trials=100, hist_n=8)}
+    for claim_id, overrides in runs.items():
+        record = run_claim(claim_id, **overrides)
+        write_json(results / "claims" / f"{claim_id}.json", {"record": record.to_dict()}, seed=0, device="cpu")
+    return results
+
+
 @pytest.mark.claim("rss.lueker")
-def test_the_measured_thresholds_never_exceed_the_proven_sample_count():
-    record = run_claim("rss.lueker", eps_fit=(0.2, 0.1, 0.05), eps_test=(0.03,), trials=300, test_trials=300,
-                       hist_n=1)
-    n_star = record.details["scan"]["n_star"]
-    assert set(n_star) == {"0.2", "0.1", "0.05"}, record.reason
+def test_the_measured_thresholds_never_exceed_the_proven_sample_count(stored_rss_results):
+    record = load_claim_record(stored_rss_results, "rss.lueker")
+    n_star = record["details"]["scan"]["n_star"]
+    assert set(n_star) == {"0.2", "0.1", "0.05"}, record["reason"]
     for eps, n in n_star.items():
         assert bound_counting_samples(float(eps)) <= n <= bound_lueker_samples(float(eps))
 
@@ -215,3 +228,16 @@ def test_eps_beyond_the_product_component_is_refused():
 def test_an_unknown_law_is_refused_by_name():
     with pytest.raises(ValueError, match="'gauss'"):
         bound_lueker_samples(0.1, law="gauss")
+
+
+@pytest.mark.claim("rss.lueker")
+@pytest.mark.claim("rss.product")
+@pytest.mark.parametrize("name", ["rss_phase_transition", "rss_threshold_scaling", "rss_error_distribution"])
+def test_each_rss_figure_renders_from_stored_check_records(stored_rss_results, tmp_path, name):
+    paths = render(all_figures()[name], stored_rss_results, tmp_path)
+    assert all(path.stat().st_size > 0 for path in paths)
+
+
+def test_an_rss_figure_without_stored_records_names_the_command_that_makes_them(tmp_path):
+    with pytest.raises(MissingResult, match="lth verify rss.lueker"):
+        render(all_figures()["rss_threshold_scaling"], tmp_path, tmp_path / "out")
