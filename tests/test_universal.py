@@ -1,0 +1,175 @@
+"""Universal tickets: identity, certified random blocks, tickets and last-layer transfer."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from theory.device import generator
+from theory.registry import run_claim
+from theory.subset_sum import sample_uniform
+from theory.universal import (best_sparse_subsets, certify_block, certify_poly_basis, construct_block,
+                              construct_poly_ticket,
+                              exact_poly_features, exp_piece, log_piece, multi_indices, poly_features,
+                              search_block_error, sin_piece)
+from theory.claims.universal import compare_fits
+
+CPU = torch.device("cpu")
+PIECES = {"log": log_piece(), "exp": exp_piece(-4 * math.log(2) - 0.01, 0.01), "sin": sin_piece(1.0),
+          "sin-long": sin_piece(2.25)}
+
+
+@pytest.mark.claim("universal.poly.identity")
+def test_the_identity_check_holds_symbolically_and_at_random_points():
+    record = run_claim("universal.poly.identity", max_dim=2, points=500)
+    assert record.verdict == "holds", record.reason
+
+
+@pytest.mark.claim("universal.poly.identity")
+def test_a_wrong_identity_is_reported_as_failing():
+    record = run_claim("universal.poly.identity", inner="log(1 + x) - log(3)", max_dim=2, points=500)
+    assert record.verdict == "fails", record.reason
+    assert "log" in record.reason
+
+
+@pytest.mark.claim("universal.poly.identity")
+@given(x=st.lists(st.floats(0, 1), min_size=1, max_size=4), data=st.data())
+def test_the_identity_holds_at_random_points_to_float_precision(x, data):
+    r = data.draw(st.lists(st.integers(0, 8), min_size=len(x), max_size=len(x)))
+    lhs = math.exp(sum(ri * (math.log1p(xi) - math.log(2)) for ri, xi in zip(r, x)))
+    rhs = math.prod(((1 + xi) / 2) ** ri for ri, xi in zip(r, x))
+    assert lhs == pytest.approx(rhs, rel=1e-13)
+
+
+@pytest.mark.claim("universal.poly.ticket")
+@pytest.mark.claim("universal.fourier.ticket")
+@given(seed=st.integers(0, 2**16), piece=st.sampled_from(sorted(PIECES)),
+       eps=st.sampled_from([3e-3, 1e-2, 3e-2]), pool=st.sampled_from([16, 32, 64]))
+def test_the_certified_piece_error_is_never_below_the_grid_error(seed, piece, eps, pool):
+    block = construct_block(PIECES[piece], eps, pool, generator(seed, CPU))
+    assert certify_block(block).sup_error >= search_block_error(block, 4000)
+
+
+@pytest.mark.claim("universal.poly.ticket")
+@given(seed=st.integers(0, 2**16), flips=st.integers(1, 3))
+def test_a_wrong_subset_never_slips_under_its_certificate(seed, flips):
+    block = construct_block(PIECES["log"], 1e-3, 32, generator(seed, CPU))
+    block.mask[:flips, 0] = ~block.mask[:flips, 0]
+    assert certify_block(block).sup_error >= search_block_error(block, 4000)
+
+
+@pytest.mark.claim("universal.poly.ticket")
+@given(seed=st.integers(0, 2**16), pool=st.sampled_from([12, 14]))
+def test_the_dense_subset_solver_gives_blocks_whose_certificate_covers_the_grid(seed, pool):
+    block = construct_block(PIECES["sin"], 1e-2, pool, generator(seed, CPU), c_max=1.0, solver="dense")
+    assert certify_block(block).sup_error >= search_block_error(block, 4000)
+
+
+def test_kept_weights_are_the_random_draws_bit_for_bit(device):
+    block = construct_block(PIECES["exp"], 1e-3, 32, generator(7, device))
+    gen = generator(7, device)
+    shape = tuple(block.w.shape)
+    w = torch.rand(shape, generator=gen, device=device, dtype=torch.float64)
+    v = sample_uniform(shape, gen)
+    assert torch.equal(block.w, w) and torch.equal(block.v, v)
+    x = torch.linspace(block.piece.lo, block.piece.hi, 257, dtype=torch.float64, device=device)
+    shift = torch.cat([x.new_ones(1), block.knots[:-1]])[block.feature]  # constant feature: input 1
+    z = torch.where(block.feature[:, None] == 0, torch.ones_like(shift)[:, None], x[None, :] - shift[:, None])
+    dense = (block.mask[..., None] * v[..., None] * torch.relu(w[..., None] * z[:, None, :])).sum((0, 1))
+    assert torch.allclose(block(x), dense, rtol=0, atol=1e-12)
+
+
+@given(seed=st.integers(0, 2**16), size=st.sampled_from([4, 6, 8]), most=st.integers(1, 2))
+def test_the_sparse_solver_finds_the_nearest_sum_with_few_terms_per_half(seed, size, most):
+    gen = generator(seed, CPU)
+    pools = sample_uniform((3, size), gen)
+    targets = sample_uniform((3,), gen)
+    mask = best_sparse_subsets(pools, targets, most)
+    half = size // 2
+    assert (mask[:, :half].sum(-1) <= most).all() and (mask[:, half:].sum(-1) <= most).all()
+    got = ((mask * pools).sum(-1) - targets).abs()
+    for row in range(3):
+        best = min(abs(float(targets[row]) - sum(float(pools[row, i]) for i in a + b))
+                   for ka in range(most + 1) for kb in range(most + 1)
+                   for a in itertools.combinations(range(half), ka)
+                   for b in itertools.combinations(range(half, size), kb))
+        assert float(got[row]) <= best + 1e-12
+
+
+@pytest.mark.claim("universal.poly.ticket")
+def test_the_polynomial_ticket_check_holds_at_quick_scale():
+    record = run_claim("universal.poly.ticket", sample_points=1024)
+    assert record.verdict == "holds", record.reason
+    assert record.certified.value <= record.bound.value
+    assert record.empirical.value <= record.certified.value
+
+
+@pytest.mark.claim("universal.poly.ticket")
+def test_the_polynomial_ticket_check_fails_when_a_kept_path_is_flipped():
+    record = run_claim("universal.poly.ticket", sample_points=1024, flip_kept=True)
+    assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.claim("universal.fourier.ticket")
+def test_the_fourier_ticket_check_holds_at_quick_scale():
+    record = run_claim("universal.fourier.ticket", sample_points=1024)
+    assert record.verdict == "holds", record.reason
+
+
+@pytest.mark.claim("universal.fourier.ticket")
+def test_the_fourier_ticket_check_fails_when_a_kept_path_is_flipped():
+    record = run_claim("universal.fourier.ticket", sample_points=1024, flip_kept=True)
+    assert record.verdict == "fails", record.reason
+
+
+@pytest.fixture(scope="module")
+def small_ticket():
+    ticket = construct_poly_ticket(3, 1e-4, 3e-4, 128, generator(3, CPU))
+    r = multi_indices(2, 3)
+    basis = certify_poly_basis(ticket, r, certify_block(ticket.log_block).sup_error,
+                               certify_block(ticket.exp_block).sup_error)
+    return ticket, r, basis
+
+
+@pytest.mark.claim("universal.transfer")
+@given(seed=st.integers(0, 2**16), scale=st.sampled_from([0.1, 1.0, 10.0]))
+def test_fitting_on_the_ticket_never_beats_the_exact_basis_by_more_than_the_bound(small_ticket, seed, scale):
+    ticket, r, basis = small_ticket
+    gen = generator(seed, CPU)
+    x = torch.rand((300, 2), generator=gen, dtype=torch.float64)
+    y = scale * torch.sin(3 * x[:, 0]) * torch.cos(2 * x[:, 1]) + 0.01 * torch.randn(300, generator=gen,
+                                                                                       dtype=torch.float64)
+    fit, _, _ = compare_fits(poly_features(ticket, x, r), exact_poly_features(x, r), y, float(basis.max()),
+                             basis, 1e-9)
+    assert fit["within"]
+    assert fit["rms_exact"] <= fit["rms_ticket"] + fit["bound_down"] + 1e-9
+
+
+@pytest.mark.claim("universal.transfer")
+def test_the_transfer_check_holds_at_quick_scale():
+    record = run_claim("universal.transfer", samples=600)
+    assert record.verdict == "holds", record.reason
+    tasks = {row["task"] for row in record.details["rows"]}
+    assert "diabetes (sklearn)" in tasks and len(tasks) == 4
+
+
+@pytest.mark.claim("universal.transfer")
+def test_the_transfer_check_fails_on_a_ticket_with_a_flipped_path():
+    record = run_claim("universal.transfer", samples=600, flip_kept=True)
+    assert record.verdict == "fails", record.reason
+
+
+def test_inputs_outside_the_cube_are_refused_with_a_rescaling_hint():
+    ticket = construct_poly_ticket(2, 1e-3, 1e-3, 32, generator(0, CPU))
+    with pytest.raises(ValueError, match="rescale"):
+        poly_features(ticket, torch.tensor([[1.5, 0.2]], dtype=torch.float64), multi_indices(2, 2))
+
+
+def test_an_interpolation_tolerance_outside_the_unit_interval_is_refused():
+    with pytest.raises(ValueError, match="eps_interp"):
+        construct_block(log_piece(), 1.5, 16, generator(0, CPU))

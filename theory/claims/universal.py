@@ -1,0 +1,379 @@
+"""Checks for universal lottery tickets (proofs/universal.md): the polynomial identity, the certified
+polynomial and Fourier tickets built from random weights, and last-layer transfer to several tasks.
+
+Tickets are built by :mod:`theory.universal`; every block error is certified over the whole
+interval (float64, rounding counted outward) and, beside it, sampled on a 10,000-point grid.
+``ANCHOR`` holds the published demo's sampled numbers (``../shared/REFERENCES.md`` §6) for comparison.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import sympy as sp
+import torch
+
+from theory.registry import Context, Quantity, Record, claim
+from theory.universal import (Piece, PolyTicket, RandomBlock, bound_exponent_interval, bound_phase_interval,
+                              certify_block, certify_poly_basis, construct_block, exact_fourier_features,
+                              exact_poly_features, exp_piece, fit_last_layer, fourier_features, frequencies,
+                              frequency_columns,
+                              log_piece, multi_indices, poly_features, predict, sample_grid,
+                              search_block_error, sin_piece)
+
+PROOF = "proofs/universal.md"
+
+ANCHOR = {
+    "source": "Burkholz et al. ICLR 2022, UniversalLT subsetsum.py (sampled on a 10,000-point grid)",
+    "poly_r": [1, 2, 3, 4],
+    "poly_sampled": [6.0e-4, 5.8e-4, 9.1e-4, 1.1e-3],
+    "poly_kept": 1100,
+    "poly_total": 431_800,
+    "sin_sampled": 1.12e-2,
+    "sin_kept": 436,
+    "sin_total": 68_292,
+}
+
+
+# universal.poly.identity -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IdentityParams:
+    """``inner`` is the per-coordinate function g in exp(Σ r_i g(x_i)) = Π((1+x_i)/2)^{r_i}."""
+
+    inner: str = "log(1 + x) - log(2)"
+    max_dim: int = 3  # symbolic check for d = 1..max_dim (the identity is separable; see the proof)
+    points: int = 4000  # random (x, r) pairs per d for the float64 check
+    max_order: int = 8
+    rel_tol: float = 1e-12
+
+
+def _symbolic_residual(g: sp.Expr, x: sp.Symbol, dim: int) -> sp.Expr:
+    """log(lhs) − log(rhs) for general real r_1..r_d and x_i >= 0, simplified (0 when the identity holds)."""
+    xs = sp.symbols(f"x1:{dim + 1}", nonnegative=True)
+    rs = sp.symbols(f"r1:{dim + 1}", real=True)
+    lhs = sum(r * g.subs(x, xi) for r, xi in zip(rs, xs))
+    rhs = sp.expand_log(sp.log(sp.Mul(*[((1 + xi) / 2) ** r for r, xi in zip(rs, xs)])), force=True)
+    return sp.simplify(sp.expand_log(lhs - rhs, force=True))
+
+
+def _numeric_residual(g: sp.Expr, x: sp.Symbol, dim: int, p: IdentityParams, ctx: Context) -> float:
+    """Largest relative float64 gap between the two sides at random x ∈ [0,1]^d, r ∈ {0..max_order}^d."""
+    gen = ctx.generator(dim)
+    xs = torch.rand((p.points, dim), generator=gen, device=ctx.device, dtype=torch.float64)
+    rs = torch.randint(0, p.max_order + 1, (p.points, dim), generator=gen, device=ctx.device).to(torch.float64)
+    inner = sp.lambdify(x, g, modules="numpy")
+    gx = torch.as_tensor(np.broadcast_to(inner(xs.cpu().numpy()), xs.shape).copy(), device=ctx.device)
+    lhs = torch.exp((rs * gx).sum(-1))
+    rhs = torch.prod(((1 + xs) / 2) ** rs, dim=-1)
+    return float(((lhs - rhs).abs() / rhs.abs()).max())
+
+
+@claim("universal.poly.identity",
+       "exp(Σ_i r_i log(1+x_i) − log 2·Σ_i r_i) = Π_i ((1+x_i)/2)^{r_i} for all real r_i and x ∈ [0,1]^d",
+       proof=PROOF, params=IdentityParams, full={"max_dim": 5, "points": 200_000})
+def check_poly_identity(p: IdentityParams, ctx: Context) -> Record:
+    x = sp.Symbol("x")
+    g = sp.sympify(p.inner, locals={"x": x})
+    rows = []
+    for dim in ctx.bar(range(1, p.max_dim + 1), desc="universal.poly.identity d"):
+        residual = _symbolic_residual(g, x, dim)
+        rows.append({"dim": dim, "symbolic_residual": str(residual), "symbolic_zero": residual == 0,
+                     "numeric_rel_error": _numeric_residual(g, x, dim, p, ctx)})
+    worst = max(row["numeric_rel_error"] for row in rows)
+    symbolic = all(row["symbolic_zero"] for row in rows)
+    holds = symbolic and worst <= p.rel_tol
+    reason = (f"inner g = {p.inner}: symbolic residual "
+              + ("0 for d = 1.." + str(p.max_dim) if symbolic else
+                 "; ".join(f"d={r['dim']}: {r['symbolic_residual']}" for r in rows if not r["symbolic_zero"]))
+              + f"; float64 max relative gap {worst:.2e} at {p.points} random points per d (tol {p.rel_tol:g})")
+    return Record("holds" if holds else "fails", reason,
+                  bound=Quantity(p.rel_tol, "allowed float64 relative gap"),
+                  certified=Quantity(0.0 if symbolic else None, "sympy residual log(lhs) − log(rhs) (exact)"),
+                  empirical=Quantity(worst, "max relative gap at random points (sampled, float64)"),
+                  details={"rows": rows, "inner": p.inner})
+
+
+# Blocks and tickets ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BlockParams:
+    """How a univariate block is drawn and pruned (shared by the ticket checks)."""
+
+    pool_size: int = 128  # random paths per coefficient part
+    c_max: float = 2.0  # coefficients beyond this magnitude are split into parts
+    half_terms: int = 2  # sparse solver: at most this many kept paths per half pool
+    solver: str = "sparse"
+    grid_points: int = 10_000
+    flip_kept: bool = False  # broken instance: flip one mask entry of the largest coefficient part
+
+
+def _build(piece: Piece, eps_interp: float, p: BlockParams, ctx: Context, offset: int) -> RandomBlock:
+    block = construct_block(piece, eps_interp, p.pool_size, ctx.generator(offset), p.c_max, p.solver,
+                            p.half_terms)
+    if p.flip_kept:
+        part = int(block.targets.abs().argmax())
+        block.mask[part, 0] = ~block.mask[part, 0]
+    return block
+
+
+def describe_block(block: RandomBlock, points: int) -> dict:
+    """What the figures and the report need about one block: errors, sizes, knots."""
+    certificate = certify_block(block)
+    return {"piece": block.piece.name, "interval": [block.piece.lo, block.piece.hi],
+            "knots": block.num_knots, "pools": int(block.feature.shape[0]),
+            "kept": block.kept_parameters(), "total": block.total_parameters(),
+            "certified": certificate.sup_error, "sampled": search_block_error(block, points),
+            "interpolation_max": float(certificate.interpolation.max()),
+            "knot_deviation_max": float(certificate.knot_deviation.max())}
+
+
+@dataclass(frozen=True)
+class PolyParams(BlockParams):
+    dim: int = 2
+    degree: int = 4
+    eps: float = 1e-3  # stated sup error of every basis function
+    eps_log: float = 8e-5  # interpolation tolerance of the log block
+    eps_exp: float = 3e-4  # interpolation tolerance of the exp block
+    margin: float = 0.01
+    sample_points: int = 4096  # random points of [0,1]^dim for the sampled basis error
+
+
+@dataclass(frozen=True)
+class FourierParams(BlockParams):
+    dim: int = 2
+    max_freq: int = 2
+    eps: float = 1.12e-2  # stated sup error of every basis function (the anchor's sampled sin error)
+    eps_interp: float = 1e-2
+    sample_points: int = 4096
+
+
+def build_poly_ticket(p: PolyParams, ctx: Context) -> PolyTicket:
+    """The polynomial ticket of the checks (the transfer check reuses exactly this one)."""
+    exp_block = _build(exp_piece(*bound_exponent_interval(p.degree, p.margin)), p.eps_exp, p, ctx, 1)
+    return PolyTicket(_build(log_piece(), p.eps_log, p, ctx, 0), exp_block, p.degree, p.margin)
+
+
+def build_fourier_ticket(p: FourierParams, ctx: Context) -> RandomBlock:
+    """The sin block of the checks, on ``[0, dim·N + 1/4]``."""
+    return _build(sin_piece(bound_phase_interval(p.dim, p.max_freq)), p.eps_interp, p, ctx, 3)
+
+
+def certify_poly_ticket(ticket: PolyTicket, r: torch.Tensor, p: PolyParams) -> tuple[torch.Tensor, dict, dict]:
+    """Certified basis errors ``[M]`` and the two block descriptions."""
+    log_info = describe_block(ticket.log_block, p.grid_points)
+    exp_info = describe_block(ticket.exp_block, p.grid_points)
+    return certify_poly_basis(ticket, r, log_info["certified"], exp_info["certified"]), log_info, exp_info
+
+
+@claim("universal.poly.ticket",
+       "a pruned random log block, integer layer r and pruned random exp block give every monomial "
+       "Π((1+x_i)/2)^{r_i}, |r| <= k, on [0,1]^d within the stated ε (certified over the whole cube)",
+       proof=PROOF, params=PolyParams, full={"dim": 3, "degree": 6, "eps_log": 3e-5, "eps_exp": 1e-4,
+                                             "pool_size": 256, "sample_points": 100_000})
+def check_poly_ticket(p: PolyParams, ctx: Context) -> Record:
+    ticket = build_poly_ticket(p, ctx)
+    r = multi_indices(p.dim, p.degree).to(ctx.device)
+    certified, log_info, exp_info = certify_poly_ticket(ticket, r, p)
+    x = torch.rand((p.sample_points, p.dim), generator=ctx.generator(2), device=ctx.device, dtype=torch.float64)
+    sampled = (poly_features(ticket, x, r) - exact_poly_features(x, r)).abs().max(0).values
+
+    univariate = torch.arange(1, p.degree + 1, device=ctx.device)[:, None]
+    grid = sample_grid(0.0, 1.0, p.grid_points, ctx.device)[:, None]
+    uni_certified, _, _ = certify_poly_ticket(ticket, univariate, p)
+    uni_sampled = (poly_features(ticket, grid, univariate) - exact_poly_features(grid, univariate)).abs().max(0).values
+
+    worst = float(certified.max())
+    below = bool((sampled <= certified).all() and (uni_sampled <= uni_certified).all())
+    verdict = "holds" if worst <= p.eps and below else "fails"
+    reason = (f"{r.shape[0]} monomials, d={p.dim}, |r| <= {p.degree}: certified max basis error {worst:.3e} "
+              f"{'<=' if worst <= p.eps else '>'} ε={p.eps:g}; sampled max {float(sampled.max()):.3e}; "
+              f"kept {ticket.kept_parameters()} of {ticket.total_parameters()} random parameters")
+    if not below:
+        reason += "; a sampled error exceeds its certificate (certificate broken)"
+    return Record(verdict, reason,
+                  bound=Quantity(p.eps, "stated sup error ε of every basis function"),
+                  certified=Quantity(worst, "max over r of a rigorous sup bound over [0,1]^d (float64, outward)"),
+                  empirical=Quantity(float(sampled.max()), f"max error at {p.sample_points} random points (sampled)"),
+                  details={"log_block": log_info, "exp_block": exp_info, "r": r.tolist(),
+                           "basis_certified": certified.tolist(), "basis_sampled": sampled.tolist(),
+                           "kept": ticket.kept_parameters(), "total": ticket.total_parameters(),
+                           "univariate": {"r": list(range(1, p.degree + 1)), "certified": uni_certified.tolist(),
+                                          "sampled": uni_sampled.tolist(), "grid_points": p.grid_points},
+                           "anchor": ANCHOR})
+
+
+@claim("universal.fourier.ticket",
+       "one pruned random sin block on [0, dN + 1/4] gives every basis function sin(2π(n·x + c)), "
+       "n ∈ {0..N}^d∖{0}, c ∈ {0, 1/4}, on [0,1]^d within the stated ε (certified over the whole cube)",
+       proof=PROOF, params=FourierParams, full={"dim": 3, "max_freq": 3, "eps": 3e-3, "eps_interp": 2.5e-3,
+                                                "pool_size": 256, "sample_points": 100_000})
+def check_fourier_ticket(p: FourierParams, ctx: Context) -> Record:
+    block = build_fourier_ticket(p, ctx)
+    info = describe_block(block, p.grid_points)
+    unit = describe_block(_build(sin_piece(1.0), p.eps_interp, p, ctx, 4), p.grid_points)
+    freqs = frequencies(p.dim, p.max_freq).to(ctx.device)
+    x = torch.rand((p.sample_points, p.dim), generator=ctx.generator(5), device=ctx.device, dtype=torch.float64)
+    sampled = (fourier_features(block, x, freqs) - exact_fourier_features(x, freqs)).abs().max(0).values
+    certified = info["certified"]
+    below = bool(float(sampled.max()) <= certified and unit["sampled"] <= unit["certified"])
+    verdict = "holds" if certified <= p.eps and below else "fails"
+    reason = (f"{2 * freqs.shape[0]} basis functions, d={p.dim}, N={p.max_freq}: certified sup error "
+              f"{certified:.3e} {'<=' if certified <= p.eps else '>'} ε={p.eps:g} (sampled {float(sampled.max()):.3e}); "
+              f"kept {info['kept']} of {info['total']}; sin(2πx) on [0,1] alone: certified {unit['certified']:.3e}, "
+              f"sampled {unit['sampled']:.3e}, kept {unit['kept']} of {unit['total']}")
+    if not below:
+        reason += "; a sampled error exceeds its certificate (certificate broken)"
+    return Record(verdict, reason,
+                  bound=Quantity(p.eps, "stated sup error ε of every basis function"),
+                  certified=Quantity(certified, "rigorous sup bound of the sin block over its interval, hence "
+                                     "of every basis function (float64, outward)"),
+                  empirical=Quantity(float(sampled.max()), f"max error at {p.sample_points} random points (sampled)"),
+                  details={"sin_block": info, "unit_sin": unit, "frequencies": freqs.tolist(),
+                           "basis_sampled": sampled.tolist(), "anchor": ANCHOR})
+
+
+# universal.transfer ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TransferParams(PolyParams):
+    max_freq: int = 2
+    eps_fourier: float = 1.12e-2
+    eps_interp: float = 1e-2
+    slice_points: int = 200  # points on the diagonal x_1 = … = x_d stored for the figures
+    samples: int = 2000  # points of [0,1]^dim per synthetic task
+    sparse_terms: int = 3  # terms of the Fourier-sparse target
+    diabetes_degree: int = 2
+    slack: float = 1e-9  # relative slack for least-squares optimality in float64
+
+
+def synthetic_tasks(p: TransferParams, ctx: Context) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """Targets on [0,1]^dim, ``[m, dim] -> [m]``: a random polynomial of degree <= p.degree (standard
+    normal coefficients on the monomials x^r), exp(−‖x‖²), and a random Fourier-sparse function."""
+    gen = ctx.generator(6)
+    powers = multi_indices(p.dim, p.degree).to(ctx.device)
+    coef = torch.randn(powers.shape[0], generator=gen, device=ctx.device, dtype=torch.float64)
+    freqs = frequencies(p.dim, p.max_freq).to(ctx.device)
+    pick = freqs[torch.randperm(freqs.shape[0], generator=gen, device=ctx.device)[: p.sparse_terms]]
+    amp = torch.randn(pick.shape[0], generator=gen, device=ctx.device, dtype=torch.float64)
+    phase = torch.rand(pick.shape[0], generator=gen, device=ctx.device, dtype=torch.float64)
+    return {"random polynomial": lambda x: (x[:, None, :] ** powers.to(x)[None]).prod(-1) @ coef,
+            "exp(-|x|^2)": lambda x: torch.exp(-(x**2).sum(-1)),
+            "Fourier-sparse": lambda x: torch.sin(2 * math.pi * (x @ pick.to(x).T + phase)) @ amp}
+
+
+def load_diabetes_task(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's bundled diabetes data: features min–max scaled to [0,1]^10, target standardised."""
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes()
+    x = torch.as_tensor(data.data, dtype=torch.float64, device=device)
+    x = (x - x.min(0).values) / (x.max(0).values - x.min(0).values)
+    y = torch.as_tensor(data.target, dtype=torch.float64, device=device)
+    return x.clamp(0, 1), (y - y.mean()) / y.std()
+
+
+def compare_fits(ticket_features: torch.Tensor, exact: torch.Tensor, y: torch.Tensor, eps: float,
+                 basis_certified: torch.Tensor, slack: float) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """Fit the last layer on both bases and test both directions of the ‖a‖₁·ε bound on the fit RMS.
+
+    Returns the summary and the two coefficient vectors ``[M+1]`` (ticket, exact).
+    """
+    coef_t, rms_t = fit_last_layer(ticket_features, y)
+    coef_e, rms_e = fit_last_layer(exact, y)
+    norm_t, norm_e = float(coef_t[1:].abs().sum()), float(coef_e[1:].abs().sum())
+    tol = slack * (1 + float(y.abs().max()))
+    ok = rms_t <= rms_e + norm_e * eps + tol and rms_e <= rms_t + norm_t * eps + tol
+    summary = {"rms_ticket": rms_t, "rms_exact": rms_e, "l1_ticket": norm_t, "l1_exact": norm_e,
+               "bound_up": norm_e * eps, "bound_down": norm_t * eps, "within": bool(ok),
+               "certified_gap_bound": float(max(coef_e[1:].abs() @ basis_certified,
+                                                coef_t[1:].abs() @ basis_certified))}
+    return summary, coef_t, coef_e
+
+
+@claim("universal.transfer",
+       "one fixed pruned random ticket serves several tasks with only its last linear layer fitted: the "
+       "least-squares error on the ticket and on the exact basis differ by at most ‖a‖₁·ε",
+       proof=PROOF, params=TransferParams, full={"samples": 20_000, "pool_size": 256})
+def check_transfer(p: TransferParams, ctx: Context) -> Record:
+    ticket = build_poly_ticket(p, ctx)
+    sin_block = build_fourier_ticket(FourierParams(**{f: getattr(p, f) for f in _BLOCK_FIELDS},
+                                                   dim=p.dim, max_freq=p.max_freq, eps_interp=p.eps_interp), ctx)
+    sin_cert = certify_block(sin_block).sup_error
+    x = torch.rand((p.samples, p.dim), generator=ctx.generator(7), device=ctx.device, dtype=torch.float64)
+    diagonal = sample_grid(0.0, 1.0, p.slice_points, ctx.device)[:, None].expand(-1, p.dim)
+    r = multi_indices(p.dim, p.degree).to(ctx.device)
+    poly_cert, _, _ = certify_poly_ticket(ticket, r, p)
+    poly_ticket, poly_exact = poly_features(ticket, x, r), exact_poly_features(x, r)
+    freqs = frequencies(p.dim, p.max_freq).to(ctx.device)
+    fourier_ticket, fourier_exact = fourier_features(sin_block, x, freqs), exact_fourier_features(x, freqs)
+    rows, slices = [], []
+    tasks = synthetic_tasks(p, ctx)
+    for name, target in ctx.bar(tasks.items(), desc="universal.transfer tasks"):
+        y = target(x)
+        slice_row = {"task": name, "s": diagonal[:, 0].tolist(), "target": target(diagonal).tolist()}
+        for degree in range(1, p.degree + 1):
+            columns = torch.arange(multi_indices(p.dim, degree).shape[0], device=ctx.device)  # degree-ordered
+            fit, coef_t, coef_e = compare_fits(poly_ticket[:, columns], poly_exact[:, columns], y, p.eps,
+                                               poly_cert[columns], p.slack)
+            rows.append({"task": name, "ticket": "polynomial", "size": degree,
+                         "certified_max": float(poly_cert[columns].max()), **fit})
+        slice_row["polynomial_ticket"] = predict(poly_features(ticket, diagonal, r), coef_t).tolist()
+        slice_row["polynomial_exact"] = predict(exact_poly_features(diagonal, r), coef_e).tolist()
+        for n in range(1, p.max_freq + 1):
+            columns = frequency_columns(freqs, n)
+            cert = torch.full((columns.shape[0],), sin_cert, dtype=torch.float64, device=ctx.device)
+            fit, coef_t, coef_e = compare_fits(fourier_ticket[:, columns], fourier_exact[:, columns], y,
+                                               p.eps_fourier, cert, p.slack)
+            rows.append({"task": name, "ticket": "Fourier", "size": n, "certified_max": sin_cert, **fit})
+        slice_row["fourier_ticket"] = predict(fourier_features(sin_block, diagonal, freqs), coef_t).tolist()
+        slice_row["fourier_exact"] = predict(exact_fourier_features(diagonal, freqs), coef_e).tolist()
+        slices.append(slice_row)
+    features, y = load_diabetes_task(ctx.device)
+    r = multi_indices(features.shape[1], p.diabetes_degree).to(ctx.device)
+    cert, _, _ = certify_poly_ticket(ticket, r, p)
+    diabetes_ticket, diabetes_exact = poly_features(ticket, features, r), exact_poly_features(features, r)
+    for degree in range(1, p.diabetes_degree + 1):
+        columns = torch.arange(multi_indices(features.shape[1], degree).shape[0], device=ctx.device)
+        fit, _, _ = compare_fits(diabetes_ticket[:, columns], diabetes_exact[:, columns], y, p.eps, cert[columns],
+                                 p.slack)
+        rows.append({"task": "diabetes (sklearn)", "ticket": "polynomial", "size": degree,
+                     "certified_max": float(cert[columns].max()), **fit})
+    certified_ok = all(row["certified_max"] <= (p.eps if row["ticket"] == "polynomial" else p.eps_fourier)
+                       for row in rows)
+    within = all(row["within"] for row in rows)
+    worst = max(rows, key=_bound_use)
+    gap = abs(worst["rms_ticket"] - worst["rms_exact"])
+    verdict = "holds" if certified_ok and within else "fails"
+    reason = (f"{len(rows)} fits ({len(tasks) + 1} tasks, polynomial and Fourier tickets, kept "
+              f"{ticket.kept_parameters()} + {sin_block.kept_parameters()} random parameters): "
+              f"{sum(row['within'] for row in rows)}/{len(rows)} within ‖a‖₁·ε; tightest: {worst['task']} "
+              f"({worst['ticket']}, size {worst['size']}) gap {gap:.2e} vs allowed {_allowed(worst):.2e}")
+    if not certified_ok:
+        reason += "; a ticket's certified basis error exceeds its stated ε"
+    return Record(verdict, reason,
+                  bound=Quantity(_allowed(worst), "‖a‖₁·ε at the tightest fit (ε the stated basis error)"),
+                  certified=Quantity(max(row["certified_max"] for row in rows),
+                                     "largest certified basis error of the tickets used (rigorous)"),
+                  empirical=Quantity(gap, "|RMS on ticket − RMS on exact basis| at the tightest fit (measured)"),
+                  details={"rows": rows, "slices": slices,
+                           "kept": {"polynomial": ticket.kept_parameters(), "Fourier": sin_block.kept_parameters()},
+                           "total": {"polynomial": ticket.total_parameters(),
+                                     "Fourier": sin_block.total_parameters()}})
+
+
+_BLOCK_FIELDS = tuple(f.name for f in dataclasses.fields(BlockParams))
+
+
+def _allowed(row: dict) -> float:
+    """The side of the bound that applies: ‖a_exact‖₁·ε if the ticket fits worse, else ‖a_ticket‖₁·ε."""
+    return row["bound_up"] if row["rms_ticket"] >= row["rms_exact"] else row["bound_down"]
+
+
+def _bound_use(row: dict) -> float:
+    """Fraction of the allowed gap a fit uses."""
+    return abs(row["rms_ticket"] - row["rms_exact"]) / max(_allowed(row), 1e-300)

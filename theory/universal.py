@@ -1,0 +1,456 @@
+"""Universal lottery tickets (Burkholz et al., ICLR 2022): pruned random blocks and their bases.
+
+Mathematical objects.
+
+* A *univariate piece* is a smooth function ``g`` on an interval ``[lo, hi]`` together with a bound on
+  ``|g''|`` over any sub-interval: ``log((1+x)/2)`` on [0, 1], ``exp`` on the interval the exponent
+  layer needs, ``sin(2πy)`` on [0, Y].
+* A *pruned random block* realises the piecewise-linear interpolant of ``g`` on knots
+  ``lo = t_0 < … < t_K = hi``,
+  ``ĝ(x) = β + Σ_{k<K} c_k σ(x − t_k)`` (``β = g(t_0)``, ``c_0`` the first slope, ``c_k`` the slope changes),
+  with a two-layer random ReLU network: a fixed knot layer ``z_k = x − t_k`` (the grid of biases),
+  random hidden weights ``w ~ U[0, 1]`` and random output weights ``v ~ U[−1, 1]``. Because ``w > 0``,
+  a path computes ``v·σ(w·z_k) = (v·w)·σ(z_k)``, so pruning the paths of knot ``k`` down to a subset ``S``
+  realises the coefficient ``Σ_{i∈S} w_i v_i``: a random subset sum of products, solved by
+  :func:`theory.subset_sum.best_subsets` for all coefficients at once. Coefficients larger than
+  ``c_max`` in magnitude are split into equal parts, each with its own pool. The constant ``β`` uses
+  the same paths with input 1. Random weights are never trained: kept weights are the draws.
+* The *polynomial ticket* re-expresses ``b_r(x) = Π_i ((1 + x_i)/2)^{r_i} = exp(Σ_i r_i log((1+x_i)/2))``:
+  one log block applied to every coordinate, an integer linear layer ``r``, one exp block.
+* The *Fourier ticket* uses one sin block on ``[0, Y]`` applied to ``n·x + c`` for ``n ∈ {0..N}^d∖{0}``
+  and shifts ``c ∈ {0, 1/4}`` (sine and cosine).
+
+Certificates are in float64 and rigorous for the real function computed by the pruned network
+with its float64 weights: per segment, ``|g − line| ≤ max|g''|·h²/8``, plus the realised block's
+deviation from the interpolating line at the two knots (both are linear on the segment, so that is
+exact), plus rounding slack counted outward. Errors compose through the layers with Lipschitz
+constants on the actual intervals.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from theory.subset_sum import UNIT_ROUNDOFF, best_subsets, sample_uniform
+
+Curvature = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+_FORWARD_CHUNK = 2048  # grid points per forward pass, keeps [points, paths] small
+_TWO_PI = 2 * math.pi
+
+
+def _gamma(k: int) -> float:
+    return k * UNIT_ROUNDOFF / (1 - k * UNIT_ROUNDOFF)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A smooth univariate target on ``[lo, hi]``.
+
+    ``value``: ``[...] -> [...]`` float64; ``curvature(a, b)``: ``[J], [J] -> [J]`` an upper bound on
+    ``|g''|`` over each ``[a_j, b_j]``. ``value_ulps`` bounds the float64 error of ``value`` in units of
+    ``u·max(|g|, 1)``; ``lipschitz(a, b)`` bounds ``|g'|`` on ``[a, b]``.
+    """
+
+    name: str
+    lo: float
+    hi: float
+    value: Callable[[torch.Tensor], torch.Tensor]
+    curvature: Curvature
+    lipschitz: Callable[[float, float], float]
+    value_ulps: float = 4.0
+
+
+def _outward(x: torch.Tensor) -> torch.Tensor:
+    """Round a non-negative bound up by a relative margin that dominates a few float64 roundings."""
+    return x * (1 + 1e-12) + 1e-300
+
+
+def log_piece() -> Piece:
+    """``log((1+x)/2)`` on [0, 1]; ``|g''| = (1+x)^-2`` is decreasing, so its max is at the left end."""
+    return Piece("log((1+x)/2)", 0.0, 1.0, lambda x: torch.log1p(x) - math.log(2),
+                 lambda a, b: _outward((1 + a) ** -2.0), lambda a, b: 1 / (1 + a))
+
+
+def exp_piece(lo: float, hi: float) -> Piece:
+    """``exp`` on ``[lo, hi]``; ``|g''| = e^x`` is increasing, so its max is at the right end."""
+    return Piece("exp", lo, hi, torch.exp, lambda a, b: _outward(torch.exp(b)), lambda a, b: math.exp(b))
+
+
+def _sin_curvature(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``|d²/dy² sin(2πy)| = 4π²|sin(2πy)|``: monotone between the extrema ``y = 1/4 + m/2``."""
+    ends = torch.maximum(torch.sin(_TWO_PI * a).abs(), torch.sin(_TWO_PI * b).abs())
+    has_extremum = torch.floor(2 * b - 0.5) >= torch.ceil(2 * a - 0.5)
+    peak = torch.where(has_extremum, torch.ones_like(ends), (ends + 1e-12).clamp(max=1.0))
+    return _outward(4 * math.pi**2 * peak)
+
+
+def sin_piece(hi: float = 1.0) -> Piece:
+    """``sin(2πy)`` on ``[0, hi]``."""
+    return Piece("sin(2πy)", 0.0, hi, lambda y: torch.sin(_TWO_PI * y), _sin_curvature,
+                 lambda a, b: _TWO_PI, value_ulps=8.0 + 8 * hi)
+
+
+def construct_knots(piece: Piece, eps_interp: float, max_knots: int = 100_000) -> torch.Tensor:
+    """Knots ``[K+1]`` with ``max|g''|·h²/8 ≤ eps_interp`` on every segment (greedy, adaptive to ``g''``)."""
+    if not 0 < eps_interp < 1:
+        raise ValueError(f"eps_interp must lie in (0, 1), got {eps_interp}")
+    knots = [piece.lo]
+    step = piece.hi - piece.lo
+    while knots[-1] < piece.hi:
+        if len(knots) > max_knots:
+            raise ValueError(f"{piece.name} needs more than {max_knots} knots for eps_interp={eps_interp}")
+        left = knots[-1]
+        step = min(2 * step, piece.hi - left)
+        while True:
+            a, b = torch.tensor([left], dtype=torch.float64), torch.tensor([left + step], dtype=torch.float64)
+            if float(piece.curvature(a, b)) * step**2 / 8 <= eps_interp:
+                break
+            step *= 0.95
+        knots.append(piece.hi if left + step >= piece.hi else left + step)
+    return torch.tensor(knots, dtype=torch.float64)
+
+
+@dataclass
+class RandomBlock:
+    """A pruned two-layer random ReLU block realising a piece.
+
+    ``knots`` ``[K+1]``; feature 0 is the constant input, feature ``k+1`` is ``σ(x − t_k)`` for ``k < K``.
+    ``feature`` ``[P]`` says which feature each pool feeds; ``w`` ``[P, n]`` hidden weights ~ U[0, 1],
+    ``v`` ``[P, n]`` output weights ~ U[−1, 1] (the random draws, never modified); ``mask`` ``[P, n]``
+    the kept paths; ``targets`` ``[P]`` the coefficient parts the pools were asked to hit.
+    """
+
+    piece: Piece
+    knots: torch.Tensor
+    feature: torch.Tensor
+    w: torch.Tensor
+    v: torch.Tensor
+    mask: torch.Tensor
+    targets: torch.Tensor
+
+    @property
+    def num_knots(self) -> int:
+        return self.knots.shape[0] - 1
+
+    def coefficients(self) -> torch.Tensor:
+        """Realised ``[β, c_0, …, c_{K−1}]`` ``[K+1]``, summed in float64 (see ``coefficient_slack``)."""
+        parts = (self.mask * self.w * self.v).sum(-1)
+        return torch.zeros(self.num_knots + 1, dtype=torch.float64, device=parts.device).index_add(
+            0, self.feature, parts)
+
+    def coefficient_slack(self) -> torch.Tensor:
+        """``[K+1]`` bound on |exact real coefficient − ``coefficients()``| (products and sums rounded)."""
+        parts = _gamma(self.w.shape[1] + 2) * (self.mask * (self.w * self.v).abs()).sum(-1)
+        return torch.zeros(self.num_knots + 1, dtype=torch.float64, device=parts.device).index_add(
+            0, self.feature, parts)
+
+    def kept_parameters(self) -> int:
+        """Kept random weights (``w`` and ``v`` of each kept path) plus the knot biases still in use."""
+        used = torch.zeros(self.num_knots + 1, dtype=torch.bool, device=self.mask.device)
+        used[self.feature[self.mask.any(-1)]] = True
+        return int(2 * self.mask.sum()) + int(used[1:].sum())
+
+    def total_parameters(self) -> int:
+        """All weights of the random block before pruning: ``2·P·n`` path weights plus ``K`` knot biases."""
+        return 2 * self.w.numel() + self.num_knots
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Forward pass of the pruned network, ``[...] -> [...]``: ``Σ_kept v·σ(w·z)`` with ``z = x − t_k`` or 1."""
+        flat = x.reshape(-1).to(torch.float64)
+        kept = self.mask.nonzero(as_tuple=True)
+        w, v, feature = self.w[kept], self.v[kept], self.feature[kept[0]]
+        constant = feature == 0
+        bias = (torch.relu(w[constant]) * v[constant]).sum()  # paths fed by the constant input 1
+        shift, w, v = self.knots[feature[~constant] - 1], w[~constant], v[~constant]
+        out = [torch.relu(w * (chunk[:, None] - shift)) @ v + bias for chunk in flat.split(_FORWARD_CHUNK)]
+        return torch.cat(out).reshape(x.shape) if out else flat.reshape(x.shape)
+
+
+def interpolant_coefficients(knots: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``[β, c_0, …, c_{K−1}]`` of the linear interpolant through ``(knots, values)`` (both ``[K+1]``)."""
+    slopes = (values[1:] - values[:-1]) / (knots[1:] - knots[:-1])
+    return torch.cat([values[:1], slopes[:1], slopes[1:] - slopes[:-1]])
+
+
+def _combinations(size: int, most: int, device: torch.device) -> torch.Tensor:
+    """``[C, most]`` index sets of at most ``most`` of ``range(size)``, padded with ``size`` (a zero entry)."""
+    rows = [torch.full((1, most), size, dtype=torch.long, device=device)]
+    for r in range(1, most + 1):
+        combos = torch.combinations(torch.arange(size, device=device), r)
+        pad = torch.full((combos.shape[0], most - r), size, dtype=torch.long, device=device)
+        rows.append(torch.cat([combos, pad], dim=1))
+    return torch.cat(rows)
+
+
+def best_sparse_subsets(x: torch.Tensor, targets: torch.Tensor, half_terms: int = 2) -> torch.Tensor:
+    """Nearest subset sum using at most ``half_terms`` entries from each half of each pool.
+
+    ``x`` ``[P, N]``, ``targets`` ``[P]`` → mask ``[P, N]``. Exhaustive over that family by meet in the
+    middle: all small sums of the first half probe the sorted small sums of the second half. This
+    is the sparse regime of the published demo (large pools, few kept entries); it keeps at most
+    ``2·half_terms`` paths per coefficient where :func:`best_subsets` keeps about half the pool.
+    """
+    count, size = x.shape
+    half = size // 2
+    if half < half_terms:
+        raise ValueError(f"pools of {size} cannot supply {half_terms} entries per half")
+    combos = _combinations(half, half_terms, x.device)  # [C, half_terms]
+    zero = x.new_zeros(count, 1)
+    first = torch.cat([x[:, :half], zero], dim=1)[:, combos].sum(-1)  # [P, C]
+    second = torch.cat([x[:, half:2 * half], zero], dim=1)[:, combos].sum(-1)
+    second, order = torch.sort(second, dim=1, stable=True)
+    queries = targets[:, None] - first
+    right = torch.searchsorted(second, queries).clamp(max=second.shape[1] - 1)
+    left = (right - 1).clamp(min=0)
+    err_left = (queries - second.gather(1, left)).abs()
+    err_right = (queries - second.gather(1, right)).abs()
+    nearest = torch.where(err_left <= err_right, left, right)
+    best_first = torch.minimum(err_left, err_right).argmin(dim=1)  # [P]
+    best_second = order.gather(1, nearest.gather(1, best_first[:, None]))[:, 0]
+    mask = torch.zeros(count, size + 1, dtype=torch.bool, device=x.device)
+    rows = torch.arange(count, device=x.device)[:, None]
+    picked_first, picked_second = combos[best_first], combos[best_second]  # [P, half_terms]; half = padding
+    mask[rows, torch.where(picked_first < half, picked_first, size)] = True
+    mask[rows, torch.where(picked_second < half, picked_second + half, size)] = True
+    return mask[:, :size]
+
+
+SOLVERS = ("sparse", "dense")
+
+
+def construct_block(piece: Piece, eps_interp: float, pool_size: int, generator: torch.Generator,
+                    c_max: float = 2.0, solver: str = "sparse", half_terms: int = 2) -> RandomBlock:
+    """Draw the random block of ``piece`` and prune it to its interpolant (one batched subset-sum solve).
+
+    ``solver="sparse"``: :func:`best_sparse_subsets` (at most ``2·half_terms`` kept paths per pool);
+    ``solver="dense"``: :func:`theory.subset_sum.best_subsets` (nearest sum over all subsets).
+    """
+    if pool_size < 1:
+        raise ValueError(f"pool_size must be >= 1, got {pool_size}")
+    if not c_max > 0:
+        raise ValueError(f"c_max must be positive, got {c_max}")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver {solver!r} not in {SOLVERS}")
+    device = generator.device
+    knots = construct_knots(piece, eps_interp).to(device)
+    coefficients = interpolant_coefficients(knots, piece.value(knots))
+    parts = torch.ceil(coefficients.abs() / c_max).clamp(min=1).long()
+    feature = torch.repeat_interleave(torch.arange(coefficients.shape[0], device=device), parts)
+    targets = (coefficients / parts)[feature]
+    shape = (feature.shape[0], pool_size)
+    w = torch.rand(shape, generator=generator, device=device, dtype=torch.float64)
+    v = sample_uniform(shape, generator)
+    products = w * v
+    if solver == "dense":
+        mask = best_subsets(products, targets[:, None]).mask[:, 0, :]
+    else:
+        mask = best_sparse_subsets(products, targets, half_terms)
+    return RandomBlock(piece, knots, feature, w, v, mask, targets)
+
+
+@dataclass
+class Certificate:
+    """Rigorous sup error of a block over its whole interval, with the per-segment terms ``[K]``."""
+
+    sup_error: float
+    interpolation: torch.Tensor
+    knot_deviation: torch.Tensor
+    slack: torch.Tensor
+
+
+def certify_block(block: RandomBlock) -> Certificate:
+    """Upper bound on ``sup_{x∈[lo,hi]} |block(x) − g(x)|`` in exact arithmetic on the float64 weights.
+
+    On segment ``j`` both the realised block ``R`` and the line ``ℓ_j`` through ``(t_j, fl g(t_j))``,
+    ``(t_{j+1}, fl g(t_{j+1}))`` are linear, so ``|R − ℓ_j|`` peaks at a knot; ``|g − ℓ_j| ≤ max|g''|h²/8``
+    plus the float64 error of the knot values. ``R(t_j)`` is evaluated in float64 and its rounding and
+    the coefficients' rounding are added as slack.
+    """
+    knots, piece = block.knots, block.piece
+    coef, coef_slack = block.coefficients(), block.coefficient_slack()
+    reach = (knots[:, None] - knots[None, :-1]).clamp(min=0)  # [K+1 points, K knots]: (t_j − t_k)^+
+    realised = coef[0] + reach @ coef[1:]
+    values = piece.value(knots)
+    terms = coef[0].abs() + reach @ coef[1:].abs()
+    rounding = _gamma(block.num_knots + 4) * terms + coef_slack[0] + reach @ coef_slack[1:]
+    deviation = (realised - values).abs() + rounding
+    value_error = piece.value_ulps * UNIT_ROUNDOFF * values.abs().clamp(min=1)  # |fl g(t) − g(t)|
+    h = knots[1:] - knots[:-1]
+    interpolation = piece.curvature(knots[:-1], knots[1:]) * h**2 / 8
+    knot_deviation = (torch.maximum(deviation[:-1], deviation[1:])
+                      + torch.maximum(value_error[:-1], value_error[1:]))
+    slack = _gamma(4) * (interpolation + knot_deviation)
+    per_segment = interpolation + knot_deviation + slack
+    return Certificate(float(_outward(per_segment.max())), interpolation, knot_deviation, slack)
+
+
+def sample_grid(lo: float, hi: float, points: int = 10_000, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``[points]`` equispaced float64 points of ``[lo, hi]``, ends included."""
+    return torch.linspace(lo, hi, points, dtype=torch.float64, device=device)
+
+
+def search_block_error(block: RandomBlock, points: int = 10_000) -> float:
+    """Sampled ``max |block(x) − g(x)|`` over an equispaced grid (a lower bound on the sup, not the sup)."""
+    x = sample_grid(block.piece.lo, block.piece.hi, points, block.knots.device)
+    return float((block(x) - block.piece.value(x)).abs().max())
+
+
+# Polynomial ticket -------------------------------------------------------------------------------
+
+def multi_indices(dim: int, degree: int) -> torch.Tensor:
+    """All ``r ∈ ℕ^dim`` with ``1 ≤ |r| ≤ degree``, ``[M, dim]`` int64, ordered by total degree."""
+    if dim < 1 or degree < 1:
+        raise ValueError(f"need dim >= 1 and degree >= 1, got dim={dim}, degree={degree}")
+    grid = torch.cartesian_prod(*[torch.arange(degree + 1)] * dim).reshape(-1, dim)
+    total = grid.sum(-1)
+    keep = (total >= 1) & (total <= degree)
+    grid, total = grid[keep], total[keep]
+    return grid[torch.argsort(total, stable=True)]
+
+
+def bound_exponent_interval(degree: int, margin: float) -> tuple[float, float]:
+    """The interval the exp block must cover: ``[−degree·log 2 − margin, margin]``."""
+    return -degree * math.log(2) - margin, margin
+
+
+@dataclass
+class PolyTicket:
+    """``b̂_r(x) = Ê(Σ_i r_i L̂(x_i))`` for ``|r| ≤ degree``; ``margin`` is the exp block's overhang."""
+
+    log_block: RandomBlock
+    exp_block: RandomBlock
+    degree: int
+    margin: float
+
+    def kept_parameters(self) -> int:
+        return self.log_block.kept_parameters() + self.exp_block.kept_parameters()
+
+    def total_parameters(self) -> int:
+        return self.log_block.total_parameters() + self.exp_block.total_parameters()
+
+
+def construct_poly_ticket(degree: int, eps_log: float, eps_exp: float, pool_size: int,
+                          generator: torch.Generator, margin: float = 0.01, **block_options) -> PolyTicket:
+    """Prune random log and exp blocks for monomials of total degree ≤ ``degree``.
+
+    ``block_options`` (``c_max``, ``solver``, ``half_terms``) go to :func:`construct_block`.
+    """
+    log_block = construct_block(log_piece(), eps_log, pool_size, generator, **block_options)
+    exp_block = construct_block(exp_piece(*bound_exponent_interval(degree, margin)), eps_exp, pool_size,
+                                generator, **block_options)
+    return PolyTicket(log_block, exp_block, degree, margin)
+
+
+def _unit_cube(x: torch.Tensor) -> torch.Tensor:
+    if x.ndim != 2:
+        raise ValueError(f"inputs must have shape [m, d], got {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("inputs contain non-finite values")
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError("inputs must lie in [0, 1]^d; rescale features by (x − min)/(max − min) first")
+    return x.to(torch.float64)
+
+
+def poly_features(ticket: PolyTicket, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Ticket basis ``b̂_r(x)``: ``x`` ``[m, d]`` in ``[0,1]^d``, ``r`` ``[M, d]`` → ``[m, M]``."""
+    if int(r.sum(-1).max()) > ticket.degree:
+        raise ValueError(f"the ticket serves total degree <= {ticket.degree}, got {int(r.sum(-1).max())}")
+    logs = ticket.log_block(_unit_cube(x))  # [m, d]
+    return ticket.exp_block(logs @ r.to(logs).T)
+
+
+def exact_poly_features(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Exact basis ``Π_i ((1 + x_i)/2)^{r_i}``: ``[m, d]``, ``[M, d]`` → ``[m, M]``."""
+    x = _unit_cube(x)
+    return torch.prod(((1 + x[:, None, :]) / 2) ** r.to(x)[None], dim=-1)
+
+
+def certify_poly_basis(ticket: PolyTicket, r: torch.Tensor, eps_log: float, eps_exp: float) -> torch.Tensor:
+    """``[M]`` bounds on ``sup_x |b̂_r − b_r|`` from certified block errors ``eps_log``, ``eps_exp``.
+
+    ``|û − u| ≤ |r|·ε_L`` with ``u ≤ 0``, so ``|Ê(û) − e^u| ≤ ε_E + e^{|r|ε_L}·|r|·ε_L``, valid when ``û``
+    stays in the exp block's interval, i.e. ``|r|·ε_L ≤ margin``; otherwise ``inf`` (no certificate).
+    """
+    order = r.sum(-1).to(torch.float64)
+    drift = order * eps_log
+    lipschitz = torch.exp(drift)
+    bound = _outward(eps_exp + lipschitz * drift)
+    return torch.where(drift <= ticket.margin, bound, torch.full_like(bound, math.inf))
+
+
+# Fourier ticket ----------------------------------------------------------------------------------
+
+SHIFTS = (0.0, 0.25)  # sine and cosine phases, so least squares reaches every phase
+
+
+def frequencies(dim: int, max_freq: int) -> torch.Tensor:
+    """``n ∈ {0..N}^dim ∖ {0}`` as ``[F, dim]`` int64."""
+    if dim < 1 or max_freq < 1:
+        raise ValueError(f"need dim >= 1 and max_freq >= 1, got dim={dim}, max_freq={max_freq}")
+    grid = torch.cartesian_prod(*[torch.arange(max_freq + 1)] * dim).reshape(-1, dim)
+    return grid[grid.sum(-1) > 0]
+
+
+def bound_phase_interval(dim: int, max_freq: int) -> float:
+    """Largest phase ``n·x + c`` over the cube: ``dim·N + max(shift)``."""
+    return dim * max_freq + max(SHIFTS)
+
+
+def construct_fourier_ticket(dim: int, max_freq: int, eps_interp: float, pool_size: int,
+                             generator: torch.Generator, **block_options) -> RandomBlock:
+    """One pruned random sin block on ``[0, dim·N + 1/4]``, shared by every frequency."""
+    return construct_block(sin_piece(bound_phase_interval(dim, max_freq)), eps_interp, pool_size, generator,
+                           **block_options)
+
+
+def _phases(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    x = _unit_cube(x)
+    base = x @ freqs.to(x).T  # [m, F]
+    return torch.cat([base + shift for shift in SHIFTS], dim=1)  # [m, 2F]
+
+
+def fourier_features(block: RandomBlock, x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    """Ticket basis ``Ŝ(n·x + c)``: ``x`` ``[m, d]``, ``freqs`` ``[F, d]`` → ``[m, 2F]``."""
+    phases = _phases(x, freqs)
+    if phases.max() > block.piece.hi:
+        raise ValueError(f"phases reach {float(phases.max()):.3f} beyond the sin block's {block.piece.hi}")
+    return block(phases)
+
+
+def frequency_columns(freqs: torch.Tensor, max_freq: int) -> torch.Tensor:
+    """Columns of ``fourier_features(…, freqs)`` ``[m, 2F]`` that belong to frequencies in ``{0..max_freq}^d``."""
+    inside = (freqs.max(-1).values <= max_freq).nonzero()[:, 0]
+    return torch.cat([inside + i * freqs.shape[0] for i in range(len(SHIFTS))])
+
+
+def exact_fourier_features(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    """Exact ``sin(2π(n·x + c))``: ``[m, d]``, ``[F, d]`` → ``[m, 2F]``."""
+    return torch.sin(_TWO_PI * _phases(x, freqs))
+
+
+# Last-layer fits ----------------------------------------------------------------------------------
+
+def fit_last_layer(features: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Least squares with a bias: ``features`` ``[m, M]``, ``y`` ``[m]`` → (coefficients ``[M+1]``, RMS)."""
+    design = torch.cat([torch.ones_like(features[:, :1]), features], dim=1)
+    driver = "gelsd" if design.device.type == "cpu" else None
+    coef = torch.linalg.lstsq(design, y[:, None].to(design), driver=driver).solution[:, 0]
+    return coef, rms(design @ coef - y)
+
+
+def predict(features: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """``[m, M]``, ``[M+1]`` → ``[m]``."""
+    return coef[0] + features @ coef[1:]
+
+
+def rms(residual: torch.Tensor) -> float:
+    return float(residual.pow(2).mean().sqrt())
+
+
+def bound_transfer_gap(coef: torch.Tensor, basis_error: torch.Tensor) -> float:
+    """``Σ_j |a_j|·ε_j`` (bias excluded): how far the same last layer moves between the two bases."""
+    return float((coef[1:].abs() * basis_error).sum())
