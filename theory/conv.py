@@ -1,0 +1,502 @@
+"""Strong lottery tickets for convolutional networks (da Cunha, Natale & Viennot, ICLR 2022).
+
+Objects. A *target layer* is a kernel ``K`` ``[m, c, d, d]`` (torch's cross-correlation layout:
+m output channels, c input channels, d×d window, stride 1, no bias) with padding ``valid`` or zero
+``same`` (odd d), followed by a ReLU or not (a classifier head). A Linear layer ``[m, c·H·W]`` acting
+on a flattened ``[c, H, W]`` map is the valid convolution with a full ``H×W`` window.
+
+The *layer lemma* approximates ``K * X`` on ``X ∈ [0,1]^{c×D×D}`` by pruning two random layers
+``U`` ``[m·n, c, d, d]`` and ``V`` ``[m, m·n, 1, 1]`` with i.i.d. U[−1,1] entries:
+``g(X) = (V ⊙ T) * σ((U ⊙ S) * X)``. Hidden channels come in m blocks of n; ``T`` connects output o
+to block o only, and ``S`` keeps only non-negative entries of U. On ``X ≥ 0`` the ReLU is then the
+identity and ``g(X) = L * X`` with the *collapsed kernel*
+``L[o,k,i,j] = Σ_{t∈block o} V[o,t]·U[t,k,i,j]·S[t,k,i,j]``. Each entry of K is matched by the best
+subset of its pool ``{V[o,t]·U⁺[t,k,i,j] : t ∈ block o}`` (``theory.subset_sum.best_subsets``, all
+entries in one batch). The single-kernel lemma is the case m = 1.
+
+Certificates. The error ``E * X`` with ``E = L − K`` is linear, so its supremum over the box is exact:
+at each output position, the sum of the positive (or of the negative) parts of the coefficients that
+touch it; under zero padding border positions see fewer coefficients, so the maximum is taken over
+positions (``certify_layer``). For a network of such layers a position-wise float64 propagation bound
+is rigorous (``certify_network``). ``search_*`` runs projected gradient ascent over the box.
+
+Supported: stride 1, dilation 1, no bias, padding ``valid`` or zero ``same`` with odd kernels, ReLU
+between layers, an optional final layer without ReLU; no pooling. Inputs must lie in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from theory.subset_sum import UNIT_ROUNDOFF, best_subsets, sample_uniform
+
+PADDINGS = ("valid", "same")
+
+
+def _gamma(k: int) -> float:
+    return k * UNIT_ROUNDOFF / (1 - k * UNIT_ROUNDOFF)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One target layer: ``weight`` ``[m, c, d, d]``, padding ``valid``/``same``, ReLU after it or not."""
+
+    weight: torch.Tensor
+    padding: str = "valid"
+    relu: bool = True
+
+    def __post_init__(self) -> None:
+        w = self.weight
+        if w.ndim != 4 or w.shape[2] != w.shape[3]:
+            raise ValueError(f"a conv target needs a square kernel [m, c, d, d], got {tuple(w.shape)}")
+        if not torch.isfinite(w).all():
+            raise ValueError("target kernel contains non-finite weights")
+        if self.padding not in PADDINGS:
+            raise ValueError(f"padding {self.padding!r} is not supported; use one of {PADDINGS} (stride 1)")
+        if self.padding == "same" and w.shape[2] % 2 == 0:
+            raise ValueError(f"'same' padding needs an odd kernel size, got d={w.shape[2]}")
+
+    @property
+    def pad(self) -> int:
+        return (self.weight.shape[2] - 1) // 2 if self.padding == "same" else 0
+
+    def out_size(self, size: int) -> int:
+        return size + 2 * self.pad - self.weight.shape[2] + 1
+
+
+def conv(x: torch.Tensor, weight: torch.Tensor, pad: int) -> torch.Tensor:
+    """Stride-1 zero-padded cross-correlation: ``x`` ``[B, c, D, D]``, ``weight`` ``[m, c, d, d]``."""
+    return F.conv2d(x, weight.to(x.dtype), padding=pad)
+
+
+def linear_as_conv(weight: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    """A Linear weight ``[m, c·H·W]`` on a flattened ``[c, H, W]`` map as a kernel ``[m, c, H, W]``."""
+    c, h, w = shape
+    if h != w:
+        raise ValueError(f"only square feature maps are supported, got {h}×{w}")
+    if weight.ndim != 2 or weight.shape[1] != c * h * w:
+        raise ValueError(f"Linear weight {tuple(weight.shape)} does not take the flattened map {shape}")
+    return weight.reshape(weight.shape[0], c, h, w)
+
+
+def norm_inf(weight: torch.Tensor) -> float:
+    """``max_o Σ |K[o]|``: the operator norm of ``K *`` in the max-norm (attained inside the map)."""
+    return float(weight.abs().sum(dim=(1, 2, 3)).max())
+
+
+# ---------------------------------------------------------------------------------------------- lemma
+
+
+@dataclass
+class LayerTicket:
+    """A pruned random pair of layers approximating one target layer.
+
+    ``u`` ``[m·n, c, d, d]`` and ``v`` ``[m, m·n, 1, 1]`` are the random weights, ``s`` and ``t`` the
+    boolean supermasks of the same shapes; ``collapsed`` ``[m, c, d, d]`` is ``L`` (float64).
+    """
+
+    u: torch.Tensor
+    v: torch.Tensor
+    s: torch.Tensor
+    t: torch.Tensor
+    target: LayerSpec
+    collapsed: torch.Tensor
+
+    @property
+    def n(self) -> int:
+        return self.u.shape[0] // self.v.shape[0]
+
+    def kept(self) -> int:
+        """Kept weights: unmasked entries of both random layers."""
+        return int(self.s.sum() + self.t.sum())
+
+    def random_size(self) -> int:
+        return self.u.numel() + self.v.numel()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(V ⊙ T) * σ((U ⊙ S) * X)``, pre-activation of the target layer: ``[B, c, D, D]`` → ``[B, m, D', D']``."""
+        hidden = torch.relu(conv(x, self.u * self.s, self.target.pad))
+        return conv(hidden, self.v * self.t, 0)
+
+
+def sample_random_pair(m: int, c: int, d: int, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """I.i.d. U[−1,1] weights ``U`` ``[m·n, c, d, d]`` and ``V`` ``[m, m·n, 1, 1]`` (float64)."""
+    return (sample_uniform((m * n, c, d, d), generator),
+            sample_uniform((m, m * n, 1, 1), generator))
+
+
+def kernel_pools(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Pools ``[m, c, d, d, n]``: entry ``(o,k,i,j,t)`` is ``V[o, o·n+t]·U⁺[o·n+t, k, i, j]``.
+
+    Negative U entries are pruned before any choice (they would switch the ReLU on), so they
+    contribute 0.
+    """
+    m = v.shape[0]
+    n = u.shape[0] // m
+    block_u = u.clamp(min=0).reshape(m, n, *u.shape[1:])  # [m, n, c, d, d]
+    block_v = v[:, :, 0, 0].reshape(m, m, n)[torch.arange(m), torch.arange(m)]  # [m, n] own block
+    return (block_v[:, :, None, None, None] * block_u).permute(0, 2, 3, 4, 1)
+
+
+def construct_layer(target: LayerSpec, n: int, generator: torch.Generator) -> LayerTicket:
+    """Draw the random pair and choose supermasks by exact subset sums for every entry at once."""
+    m, c, d, _ = target.weight.shape
+    u, v = sample_random_pair(m, c, d, n, generator)
+    return prune_layer(target, u, v)
+
+
+def prune_layer(target: LayerSpec, u: torch.Tensor, v: torch.Tensor) -> LayerTicket:
+    """Supermasks for given random weights ``u`` ``[m·n, c, d, d]``, ``v`` ``[m, m·n, 1, 1]``."""
+    m = target.weight.shape[0]
+    if v.shape[:2] != (m, u.shape[0]) or u.shape[0] % m or u.shape[1:] != target.weight.shape[1:]:
+        raise ValueError(f"random weights {tuple(u.shape)}, {tuple(v.shape)} do not fit target "
+                         f"{tuple(target.weight.shape)}")
+    pools = kernel_pools(u, v)
+    goal = target.weight.to(device=u.device, dtype=torch.float64)
+    chosen = choose_subsets(pools.reshape(-1, pools.shape[-1]), goal.reshape(-1)).reshape(pools.shape)
+    s = chosen.permute(0, 4, 1, 2, 3).reshape(u.shape) & (u >= 0)
+    blocks = torch.arange(u.shape[0], device=u.device) // pools.shape[-1]
+    t = (blocks[None, :] == torch.arange(m, device=u.device)[:, None])[:, :, None, None]
+    return LayerTicket(u, v, s, t, target, collapse(u, v, s, t))
+
+
+def choose_subsets(pools: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Best subset of each pool for its target: ``pools`` ``[P, n]``, ``targets`` ``[P]`` → mask ``[P, n]``.
+
+    About half of each pool is 0 (pruned negative U entries) and never helps, so the non-zero entries
+    are moved to the front and only the widest non-zero count is searched: ``best_subsets`` costs
+    ``2^{n/2}`` per pool, so this is often 8× faster and gives the same optimal error.
+    """
+    nonzero = pools != 0
+    order = torch.argsort((~nonzero).to(torch.int8), dim=1, stable=True)
+    width = max(1, int(nonzero.sum(1).max()))
+    compact = torch.gather(pools, 1, order[:, :width])
+    mask = best_subsets(compact, targets[:, None]).mask[:, 0] & (compact != 0)
+    return torch.zeros_like(nonzero).scatter(1, order[:, :width], mask)
+
+
+def collapse(u: torch.Tensor, v: torch.Tensor, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``L[o,k,i,j] = Σ_t V[o,t]T[o,t]·U[t,k,i,j]S[t,k,i,j]`` ``[m, c, d, d]``, float64.
+
+    Equals the two-layer map on ``X ≥ 0`` only when every kept U entry is non-negative.
+    """
+    vt = (v * t)[:, :, 0, 0].to(torch.float64)
+    us = (u * s).to(torch.float64)
+    return torch.einsum("ot,tkij->okij", vt, us)
+
+
+def flip_mask_entry(ticket: LayerTicket) -> LayerTicket:
+    """A deliberately broken ticket: the kept-or-dropped U entry with the largest product flipped."""
+    pools = kernel_pools(ticket.u, ticket.v).permute(0, 4, 1, 2, 3).reshape(ticket.u.shape)
+    index = int(pools.abs().reshape(-1).argmax())
+    s = ticket.s.clone().reshape(-1)
+    s[index] = ~s[index]
+    s = s.reshape(ticket.s.shape)
+    return LayerTicket(ticket.u, ticket.v, s, ticket.t, ticket.target, collapse(ticket.u, ticket.v, s, ticket.t))
+
+
+# ------------------------------------------------------------------------------------- certificates
+
+
+def _ones(c: int, size: int, like: torch.Tensor) -> torch.Tensor:
+    return torch.ones(1, c, size, size, dtype=torch.float64, device=like.device)
+
+
+def sup_linear_error(error: torch.Tensor, pad: int, size: int, upper: torch.Tensor | None = None) -> torch.Tensor:
+    """``sup_{0 ≤ X ≤ upper} |E * X|`` at every output position, exactly: ``[m, D', D']``.
+
+    ``error`` ``[m, c, d, d]``; ``upper`` ``[c, D, D]`` (default all ones). A linear functional's sup
+    over a box ``[0, u]`` is ``Σ pos(coef)·u`` and its inf ``−Σ neg(coef)·u``; convolving ``u`` with the
+    positive and negative parts gives both at every position, borders included.
+    """
+    c = error.shape[1]
+    box = _ones(c, size, error) if upper is None else upper[None].to(torch.float64)
+    above = F.conv2d(box, error.clamp(min=0), padding=pad)[0]
+    below = F.conv2d(box, (-error).clamp(min=0), padding=pad)[0]
+    return torch.maximum(above, below)
+
+
+@dataclass(frozen=True)
+class LayerCertificate:
+    """Exact sup of the max-norm error over ``[0,1]^{c×D×D}`` plus a float64 rounding bound."""
+
+    exact: float
+    slack: float
+    per_entry_max: float
+
+    @property
+    def value(self) -> float:
+        return self.exact + self.slack
+
+
+def certify_layer(ticket: LayerTicket, size: int) -> LayerCertificate:
+    """Rigorous sup over ``X ∈ [0,1]^{c×size×size}`` of ``‖K * X − g(X)‖_max`` for a lemma ticket.
+
+    Requires every kept U entry to be ≥ 0 (then ``g(X) = L * X`` exactly on ``X ≥ 0``). Rounding: L is
+    a float64 sum of ≤ n products and E = L − K one more subtraction; the sup sums ≤ c·d² terms. All
+    are bounded by ``γ_{n+c·d²+3}`` times the same sums taken over absolute values.
+    """
+    if bool((ticket.u[ticket.s] < 0).any()):
+        raise ValueError("a kept U entry is negative: the ReLU is not the identity and the closed form "
+                         "does not apply")
+    weight = ticket.target.weight.to(torch.float64)
+    error = ticket.collapsed - weight
+    pad = ticket.target.pad
+    exact = sup_linear_error(error, pad, size)
+    vt = (ticket.v * ticket.t)[:, :, 0, 0].abs().to(torch.float64)
+    magnitude = torch.einsum("ot,tkij->okij", vt, (ticket.u * ticket.s).abs().to(torch.float64)) + weight.abs()
+    c, d = weight.shape[1], weight.shape[2]
+    scale = F.conv2d(_ones(c, size, error), magnitude, padding=pad)[0]
+    slack = _gamma(ticket.n + c * d * d + 3) * float(scale.max()) * (1 + _gamma(c * d * d + 1))
+    return LayerCertificate(float(exact.max()), slack, float(error.abs().max()))
+
+
+def bound_network_error(layer_errors: list[float], norms: list[float]) -> float:
+    """The theorem's propagation: ``e_{i+1} = ‖K_i‖·e_i + η_i·(1 + e_i)`` from ``e_0 = 0``.
+
+    ``η_i`` is the lemma's sup error on the unit box and ``‖K_i‖`` the max-norm operator norm, ≤ 1 under
+    the theorem's hypothesis; inputs to layer i lie in ``[0, 1 + e_i]``.
+    """
+    e = 0.0
+    for eta, norm in zip(layer_errors, norms):
+        e = norm * e + eta * (1 + e)
+    return e
+
+
+def _up(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Round a float64 sum of ≤ k non-negative terms up to a rigorous bound."""
+    return x * (1 + _gamma(k + 1))
+
+
+def certify_network(tickets: list["LayerTicket"], size: int) -> tuple[float, list[float]]:
+    """Rigorous ``sup_{X∈[0,1]^{c×D×D}} ‖f(X) − g(X)‖_max`` bound, position by position, float64.
+
+    Tracks ``e`` (bound on ``|X_i − X̃_i|``) and ``x`` (bound on ``X_i``; ``X_i ≥ 0`` after a ReLU):
+    ``e' = |K| * e + sup_{0≤X̃≤x+e} |E * X̃|`` and ``x' = K⁺ * x``; every float64 sum of non-negative
+    terms is rounded up by ``(1 + γ_{k+1})``. Returns the bound and its value after each layer.
+    """
+    spec = tickets[0].target
+    e = torch.zeros(1, spec.weight.shape[1], size, size, dtype=torch.float64, device=spec.weight.device)
+    x = torch.ones_like(e)
+    history = []
+    for ticket in tickets:
+        weight = ticket.target.weight.to(torch.float64)
+        k = weight[0].numel() + 2
+        pad = ticket.target.pad
+        error = ticket.collapsed - weight
+        slack = _gamma(ticket.n + weight[0].numel() + 3) * F.conv2d(x + e, ticket.collapsed.abs() + weight.abs(),
+                                                                    padding=pad)
+        propagated = _up(F.conv2d(e, weight.abs(), padding=pad), k)
+        fresh = _up(sup_linear_error(error, pad, e.shape[-1], (x + e)[0])[None], k)
+        e = _up(propagated + fresh + slack, 3)
+        x = _up(F.conv2d(x, weight.clamp(min=0), padding=pad), k)
+        history.append(float(e.max()))
+    return history[-1], history
+
+
+# ------------------------------------------------------------------------------------------ network
+
+
+@dataclass
+class NetworkTicket:
+    """Pruned random CNN: one ``LayerTicket`` per target layer, in order; ``scale`` multiplies the output."""
+
+    layers: list[LayerTicket]
+    scale: float = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, c, D, D]`` in [0, 1] → ``[B, m_l, D_l, D_l]``: X̃_{i+1} = σ(g_i(X̃_i)), no σ where the target has none."""
+        require_unit_box(x)
+        return self.scale * forward_layers([(t.forward, t.target.relu) for t in self.layers], x)
+
+    def kept(self) -> int:
+        return sum(t.kept() for t in self.layers)
+
+    def random_size(self) -> int:
+        return sum(t.random_size() for t in self.layers)
+
+
+def forward_layers(steps, x: torch.Tensor) -> torch.Tensor:
+    for apply, relu in steps:
+        x = apply(x)
+        x = torch.relu(x) if relu else x
+    return x
+
+
+def target_forward(specs: list[LayerSpec], x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """The target CNN ``X_{i+1} = σ(K_i * X_i)``: ``[B, c, D, D]`` → ``[B, m_l, D_l, D_l]``."""
+    return scale * forward_layers([(lambda z, s=s: conv(z, s.weight, s.pad), s.relu) for s in specs], x)
+
+
+def require_unit_box(x: torch.Tensor) -> None:
+    """Inputs outside ``[0,1]`` break the lemma's hypothesis (the ReLU is no longer the identity)."""
+    if not torch.isfinite(x).all():
+        raise ValueError("inputs contain non-finite values")
+    low, high = float(x.detach().min()), float(x.detach().max())
+    if low < 0 or high > 1:
+        raise ValueError(f"inputs must lie in [0, 1] (the lemma's domain); got values in [{low:.3g}, {high:.3g}]; "
+                         "rescale the data to [0, 1]")
+
+
+def check_layer_norms(specs: list[LayerSpec], rescale: bool) -> tuple[list[LayerSpec], float]:
+    """Enforce ``‖K_i‖ ≤ 1`` (max-norm operator norm), or rescale each layer and return the factor.
+
+    ReLU is positively homogeneous, so dividing layer i by ``s_i = max(1, ‖K_i‖)`` divides the network's
+    output by ``Π s_i``; the returned factor multiplies it back.
+    """
+    norms = [norm_inf(s.weight) for s in specs]
+    too_big = [(i, v) for i, v in enumerate(norms) if v > 1]
+    if too_big and not rescale:
+        listed = ", ".join(f"layer {i}: {v:.3g}" for i, v in too_big)
+        raise ValueError(f"the theorem needs max_o Σ|K_i[o]| ≤ 1 for every layer ({listed}); "
+                         "pass rescale=True (--rescale) to divide each layer by its norm")
+    factors = [max(1.0, v) for v in norms]
+    scaled = [LayerSpec(s.weight / f, s.padding, s.relu) for s, f in zip(specs, factors)]
+    return scaled, math.prod(factors)
+
+
+def construct_network(specs: list[LayerSpec], eps: float, size: int, generator: torch.Generator,
+                      n_range: tuple[int, int] = (4, 32)) -> NetworkTicket:
+    """Prune a random CNN so that each layer's lemma error on the unit box is ≤ ε/(2l).
+
+    For each layer the random pair is drawn once with ``n_max`` channels per block and the first n of
+    each block are used, n growing from ``n_min`` until the certified lemma error is ≤ ε/(2l); the
+    smallest such n is kept. Raises ``ValueError`` if ``n_max`` does not suffice. Layers must satisfy
+    ``‖K_i‖ ≤ 1`` (see ``check_layer_norms``).
+    """
+    if not 0 < eps < 1:
+        raise ValueError(f"eps must lie in (0, 1), got {eps}")
+    check_layer_norms(specs, rescale=False)
+    per_layer = eps / (2 * len(specs))
+    tickets = []
+    for index, spec in enumerate(specs):
+        ticket = construct_layer_to(spec, per_layer, size, generator, n_range)
+        if ticket is None:
+            raise ValueError(f"layer {index}: n = {n_range[1]} channels per kernel do not reach the lemma "
+                             f"error {per_layer:.3g}; raise n_max or eps")
+        tickets.append(ticket)
+        size = spec.out_size(size)
+    return NetworkTicket(tickets)
+
+
+def construct_layer_to(spec: LayerSpec, eta: float, size: int, generator: torch.Generator,
+                       n_range: tuple[int, int]) -> LayerTicket | None:
+    """A ticket with n in ``n_range`` whose certified lemma error on ``[0,1]^{c×size×size}`` is ≤ η.
+
+    One random pair is drawn with ``n_max`` channels per block; candidates use the first n of each
+    block (nested pools, so every entry's subset-sum error is non-increasing in n) and n is found by
+    bisection, assuming the certified error decreases with n; whatever n is returned is certified.
+    """
+    m, c, d, _ = spec.weight.shape
+    n_min, n_max = n_range
+    u, v = sample_random_pair(m, c, d, n_max, generator)
+
+    def ticket_at(n: int) -> LayerTicket:
+        rows = (torch.arange(m, device=u.device)[:, None] * n_max + torch.arange(n, device=u.device)).reshape(-1)
+        return prune_layer(spec, u[rows], v[:, rows])
+
+    best = ticket_at(n_max)
+    if certify_layer(best, size).value > eta:
+        return None
+    low, high = n_min, n_max
+    while low < high:
+        mid = (low + high) // 2
+        candidate = ticket_at(mid)
+        if certify_layer(candidate, size).value <= eta:
+            best, high = candidate, mid
+        else:
+            low = mid + 1
+    return best
+
+
+def flatten_specs(layers: list[tuple[str, torch.Tensor, str]], input_shape: tuple[int, int, int]) -> list[LayerSpec]:
+    """Target specs from ``(kind, weight, padding)`` with kind ``conv`` (4-D) or ``linear`` (2-D).
+
+    The map is flattened (torch's channel-major order) before the first Linear; every layer but the
+    last is followed by a ReLU.
+    """
+    specs = []
+    c, size = input_shape[0], input_shape[1]
+    for index, (kind, weight, padding) in enumerate(layers):
+        last = index == len(layers) - 1
+        if kind == "conv":
+            if weight.ndim != 4:
+                raise ValueError(f"layer {index}: a conv weight must be 4-D, got {tuple(weight.shape)}")
+            spec = LayerSpec(weight, padding, relu=not last)
+        elif kind == "linear":
+            spec = LayerSpec(linear_as_conv(weight, (c, size, size)), "valid", relu=not last)
+        else:
+            raise ValueError(f"layer {index}: unsupported layer kind {kind!r} (conv, linear)")
+        if spec.weight.shape[1] != c:
+            raise ValueError(f"layer {index}: expects {spec.weight.shape[1]} input channels, gets {c}")
+        specs.append(spec)
+        c, size = spec.weight.shape[0], spec.out_size(size)
+        if size < 1:
+            raise ValueError(f"layer {index}: the kernel is larger than its {size}-pixel input")
+    return specs
+
+
+@dataclass
+class TicketReport:
+    """What ``construct_cnn_ticket`` returns: the ticket and its float64 certificate in original units."""
+
+    ticket: NetworkTicket
+    eps: float
+    certified: float
+    theorem_bound: float
+    layer_errors: list[float]
+    channels: list[int]
+    kept: int
+    random_size: int
+    target_size: int
+
+
+def construct_cnn_ticket(layers: list[tuple[str, torch.Tensor, str]], input_shape: tuple[int, int, int],
+                         eps: float, generator: torch.Generator, *, rescale: bool = False,
+                         n_range: tuple[int, int] = (4, 32)) -> TicketReport:
+    """Ticket + certificate for a user CNN given as ``(kind, weight, padding)`` layers.
+
+    ``input_shape`` ``(c, D, D)``; inputs must lie in [0, 1]. ``eps`` is the target sup error of the
+    (rescaled) network over the input box; the certificate is reported in the original units (times
+    the rescaling factor). All weights are converted to float64 on the generator's device.
+    """
+    specs = flatten_specs([(k, w.to(generator.device, torch.float64), p) for k, w, p in layers], input_shape)
+    specs, factor = check_layer_norms(specs, rescale)
+    ticket = construct_network(specs, eps, input_shape[1], generator, n_range)
+    ticket.scale = factor
+    certified, _ = certify_network(ticket.layers, input_shape[1])
+    errors = []
+    size = input_shape[1]
+    for layer in ticket.layers:
+        errors.append(certify_layer(layer, size).value)
+        size = layer.target.out_size(size)
+    norms = [norm_inf(s.weight) for s in specs]
+    return TicketReport(ticket, eps, factor * certified, factor * bound_network_error(errors, norms), errors,
+                        [t.n for t in ticket.layers], ticket.kept(), ticket.random_size(),
+                        sum(s.weight.numel() for s in specs))
+
+
+# ------------------------------------------------------------------------------------------- search
+
+
+def search_max_error(target, approx, shape: tuple[int, int, int], generator: torch.Generator,
+                     restarts: int = 16, steps: int = 60, lr: float = 0.1) -> float:
+    """Empirical ``max ‖target(X) − approx(X)‖_max`` over ``X ∈ [0,1]^shape`` by projected signed-gradient
+    ascent from ``restarts`` random starts (a lower bound on the supremum). Both maps take ``[B, *shape]``.
+    """
+    x = torch.rand((restarts, *shape), generator=generator, device=generator.device, dtype=torch.float64)
+    best = 0.0
+    for step in range(steps + 1):
+        x.requires_grad_(True)
+        gap = (target(x) - approx(x)).abs().flatten(1).max(dim=1).values  # [restarts]
+        best = max(best, float(gap.detach().max()))
+        if step == steps:
+            break
+        (grad,) = torch.autograd.grad(gap.sum(), x)
+        x = (x.detach() + lr * grad.sign()).clamp(0, 1)
+    corners = (x.detach() > 0.5).to(torch.float64)  # linear pieces peak at vertices
+    return max(best, float((target(corners) - approx(corners)).abs().max()))
