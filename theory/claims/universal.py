@@ -109,6 +109,7 @@ class BlockParams:
     half_terms: int = 2  # sparse solver: at most this many kept paths per half pool
     solver: str = "sparse"
     grid_points: int = 10_000
+    sweep: tuple[float, ...] = (4.0, 2.0, 0.5, 0.25)  # tolerance multipliers for the error-vs-kept curve
     flip_kept: bool = False  # broken instance: flip one mask entry of the largest coefficient part
 
 
@@ -187,6 +188,7 @@ def check_poly_ticket(p: PolyParams, ctx: Context) -> Record:
     uni_certified, _, _ = certify_poly_ticket(ticket, univariate, p)
     uni_sampled = (poly_features(ticket, grid, univariate) - exact_poly_features(grid, univariate)).abs().max(0).values
 
+    sweep = [sweep_poly_point(p, ctx, factor, univariate, grid) for factor in ctx.bar(p.sweep, "poly sweep")]
     worst = float(certified.max())
     below = bool((sampled <= certified).all() and (uni_sampled <= uni_certified).all())
     verdict = "holds" if worst <= p.eps and below else "fails"
@@ -204,7 +206,18 @@ def check_poly_ticket(p: PolyParams, ctx: Context) -> Record:
                            "kept": ticket.kept_parameters(), "total": ticket.total_parameters(),
                            "univariate": {"r": list(range(1, p.degree + 1)), "certified": uni_certified.tolist(),
                                           "sampled": uni_sampled.tolist(), "grid_points": p.grid_points},
-                           "anchor": ANCHOR})
+                           "sweep": sweep, "anchor": ANCHOR})
+
+
+def sweep_poly_point(p: PolyParams, ctx: Context, factor: float, univariate: torch.Tensor,
+                     grid: torch.Tensor) -> dict:
+    """Ticket with both interpolation tolerances scaled by ``factor``: r = 1..k errors and kept count."""
+    scaled = dataclasses.replace(p, eps_log=p.eps_log * factor, eps_exp=p.eps_exp * factor)
+    ticket = build_poly_ticket(scaled, ctx)
+    certified, _, _ = certify_poly_ticket(ticket, univariate, scaled)
+    sampled = (poly_features(ticket, grid, univariate) - exact_poly_features(grid, univariate)).abs().max(0).values
+    return {"factor": factor, "kept": ticket.kept_parameters(), "total": ticket.total_parameters(),
+            "certified": certified.tolist(), "sampled": sampled.tolist()}
 
 
 @claim("universal.fourier.ticket",
@@ -216,6 +229,8 @@ def check_fourier_ticket(p: FourierParams, ctx: Context) -> Record:
     block = build_fourier_ticket(p, ctx)
     info = describe_block(block, p.grid_points)
     unit = describe_block(_build(sin_piece(1.0), p.eps_interp, p, ctx, 4), p.grid_points)
+    sweep = [{"factor": factor, **describe_block(_build(sin_piece(1.0), p.eps_interp * factor, p, ctx, 4),
+                                                 p.grid_points)} for factor in ctx.bar(p.sweep, "sin sweep")]
     freqs = frequencies(p.dim, p.max_freq).to(ctx.device)
     x = torch.rand((p.sample_points, p.dim), generator=ctx.generator(5), device=ctx.device, dtype=torch.float64)
     sampled = (fourier_features(block, x, freqs) - exact_fourier_features(x, freqs)).abs().max(0).values
@@ -233,7 +248,7 @@ def check_fourier_ticket(p: FourierParams, ctx: Context) -> Record:
                   certified=Quantity(certified, "rigorous sup bound of the sin block over its interval, hence "
                                      "of every basis function (float64, outward)"),
                   empirical=Quantity(float(sampled.max()), f"max error at {p.sample_points} random points (sampled)"),
-                  details={"sin_block": info, "unit_sin": unit, "frequencies": freqs.tolist(),
+                  details={"sin_block": info, "unit_sin": unit, "sweep": sweep, "frequencies": freqs.tolist(),
                            "basis_sampled": sampled.tolist(), "anchor": ANCHOR})
 
 
