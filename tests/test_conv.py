@@ -1,0 +1,182 @@
+"""Strong LTH for CNNs: the collapse identity, the exact box supremum, certificates, and the checks."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from theory.conv import (LayerSpec, NetworkTicket, certify_layer, certify_network, check_layer_norms,
+                         choose_subsets, construct_cnn_ticket, construct_layer, construct_network, conv,
+                         flatten_specs, kernel_pools, search_max_error, sup_linear_error, target_forward)
+from theory.device import generator
+from theory.registry import run_claim
+from theory.subset_sum import best_subsets, sample_product, sample_uniform
+
+CPU = torch.device("cpu")
+
+
+def random_spec(seed: int, m: int, c: int, d: int, padding: str, relu: bool = True) -> LayerSpec:
+    k = sample_uniform((m, c, d, d), generator(seed, CPU))
+    return LayerSpec(k / k.abs().sum(dim=(1, 2, 3), keepdim=True), padding, relu)
+
+
+layer_shapes = st.tuples(st.integers(0, 10**6), st.integers(1, 3), st.integers(1, 3), st.sampled_from([1, 3]),
+                         st.sampled_from(["valid", "same"]), st.integers(1, 8))
+
+
+@given(layer_shapes)
+def test_collapsed_kernel_equals_the_two_layer_pruned_computation_on_non_negative_inputs(shape):
+    seed, m, c, d, padding, n = shape
+    ticket = construct_layer(random_spec(seed, m, c, d, padding), n, generator(seed + 1, CPU))
+    x = torch.rand(3, c, 5, 5, generator=generator(seed + 2, CPU), dtype=torch.float64)
+    assert torch.allclose(ticket.forward(x), conv(x, ticket.collapsed, ticket.target.pad), atol=1e-12)
+
+
+@given(st.integers(0, 10**6), st.sampled_from([(1, 3, 3), (2, 2, 3), (1, 3, 2), (2, 2, 1)]),
+       st.sampled_from(["valid", "same"]))
+def test_exact_sup_formula_matches_brute_force_over_all_vertices_of_the_box(seed, dims, padding):
+    c, size, d = dims
+    if padding == "same" and d % 2 == 0 or d > size:
+        return
+    error = sample_uniform((2, c, d, d), generator(seed, CPU))
+    pad = (d - 1) // 2 if padding == "same" else 0
+    vertices = torch.tensor(list(itertools.product([0.0, 1.0], repeat=c * size * size)), dtype=torch.float64)
+    brute = conv(vertices.reshape(-1, c, size, size), error, pad).abs().max()
+    assert torch.isclose(sup_linear_error(error, pad, size).max(), brute, atol=1e-12)
+
+
+@given(layer_shapes)
+def test_layer_certificate_bounds_the_error_at_sampled_inputs(shape):
+    seed, m, c, d, padding, n = shape
+    spec = random_spec(seed, m, c, d, padding)
+    ticket = construct_layer(spec, n, generator(seed + 1, CPU))
+    x = torch.rand(64, c, 4, 4, generator=generator(seed + 2, CPU), dtype=torch.float64)
+    x[:8] = (x[:8] > 0.5).to(torch.float64)  # some vertices too
+    error = (conv(x, spec.weight, spec.pad) - ticket.forward(x)).abs().max()
+    assert error <= certify_layer(ticket, 4).value
+
+
+@given(layer_shapes)
+def test_kept_weights_are_the_random_weights_and_non_negative(shape):
+    seed, m, c, d, padding, n = shape
+    ticket = construct_layer(random_spec(seed, m, c, d, padding), n, generator(seed + 1, CPU))
+    assert torch.equal((ticket.u * ticket.s)[ticket.s], ticket.u[ticket.s])
+    assert bool((ticket.u[ticket.s] >= 0).all())
+    blocks = torch.arange(m * n) // n
+    assert torch.equal(ticket.t[:, :, 0, 0], blocks[None, :] == torch.arange(m)[:, None])
+
+
+@given(st.integers(0, 10**6), st.integers(1, 14))
+def test_compacting_zero_pool_entries_keeps_the_optimal_subset_error(seed, n):
+    gen = generator(seed, CPU)
+    pools = sample_product((40, n), gen)
+    targets = sample_uniform((40,), gen, -0.5, 0.5)
+    mask = choose_subsets(pools, targets)
+    ours = (targets - (pools * mask).sum(1)).abs()
+    assert torch.allclose(ours, best_subsets(pools, targets[:, None]).error[:, 0], atol=1e-12)
+
+
+@given(st.integers(0, 10**6), st.integers(2, 8))
+def test_network_certificate_bounds_the_error_at_sampled_inputs(seed, n):
+    specs = [random_spec(seed, 2, 1, 3, "same"), random_spec(seed + 1, 2, 2, 3, "valid", relu=False)]
+    gen = generator(seed + 2, CPU)
+    layers = [construct_layer(s, n, gen) for s in specs]
+    certified, _ = certify_network(layers, 5)
+    x = torch.rand(64, 1, 5, 5, generator=gen, dtype=torch.float64)
+    error = (target_forward(specs, x) - NetworkTicket(layers).forward(x)).abs().max()
+    assert error <= certified
+
+
+def test_search_finds_the_exact_sup_of_a_linear_error(device):
+    spec = LayerSpec(random_spec(3, 2, 2, 3, "same").weight.to(device), "same")
+    ticket = construct_layer(spec, 6, generator(4, device))
+    found = search_max_error(lambda x: conv(x, spec.weight, 1), ticket.forward, (2, 5, 5), generator(5, device))
+    assert found <= certify_layer(ticket, 5).value
+    assert found >= 0.99 * certify_layer(ticket, 5).exact
+
+
+def test_inputs_outside_the_unit_box_are_rejected(device):
+    spec = LayerSpec(random_spec(0, 2, 1, 3, "same").weight.to(device), "same")
+    ticket = NetworkTicket([construct_layer(spec, 6, generator(1, device))])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        ticket.forward(-torch.ones(1, 1, 4, 4, dtype=torch.float64, device=device))
+
+
+def test_norm_hypothesis_violation_is_named_and_rescaling_is_offered():
+    spec = LayerSpec(torch.full((1, 1, 3, 3), 0.5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="rescale"):
+        check_layer_norms([spec], rescale=False)
+    scaled, factor = check_layer_norms([spec], rescale=True)
+    assert factor == pytest.approx(4.5) and scaled[0].weight.abs().sum() == pytest.approx(1.0)
+
+
+def test_unsupported_layers_are_named():
+    with pytest.raises(ValueError, match="pool"):
+        flatten_specs([("pool", torch.zeros(1, 1, 2, 2), "valid")], (1, 4, 4))
+    with pytest.raises(ValueError, match="odd"):
+        LayerSpec(torch.zeros(1, 1, 2, 2), "same")
+    with pytest.raises(ValueError, match="non-finite"):
+        LayerSpec(torch.full((1, 1, 3, 3), float("nan")))
+    with pytest.raises(ValueError, match="eps"):
+        construct_network([random_spec(0, 1, 1, 3, "same")], 1.5, 4, generator(0, CPU))
+
+
+def test_cnn_ticket_from_conv_and_linear_layers_is_certified_within_eps(device):
+    gen = generator(0, device)
+    layers = [("conv", sample_uniform((2, 1, 3, 3), gen), "same"), ("linear", sample_uniform((3, 2 * 4 * 4), gen), "valid")]
+    report = construct_cnn_ticket(layers, (1, 4, 4), 0.3, gen, rescale=True)
+    scaled = report.certified / report.ticket.scale
+    assert scaled <= 0.3 and report.certified <= report.theorem_bound
+    x = torch.rand(16, 1, 4, 4, generator=gen, device=device, dtype=torch.float64)
+    specs, factor = check_layer_norms(flatten_specs(layers, (1, 4, 4)), rescale=True)
+    assert (target_forward(specs, x, factor) - report.ticket.forward(x)).abs().max() <= report.certified
+
+
+def test_same_seed_gives_the_same_ticket():
+    spec = random_spec(0, 2, 2, 3, "same")
+    a = construct_layer(spec, 8, generator(1, CPU))
+    b = construct_layer(spec, 8, generator(1, CPU))
+    assert torch.equal(a.s, b.s) and torch.equal(a.collapsed, b.collapsed)
+
+
+def test_pool_entries_are_products_with_the_own_block_of_v():
+    u, v = sample_uniform((6, 1, 1, 1), generator(0, CPU)), sample_uniform((2, 6, 1, 1), generator(1, CPU))
+    pools = kernel_pools(u, v)  # [2, 1, 1, 1, 3]
+    assert torch.allclose(pools[1, 0, 0, 0], v[1, 3:, 0, 0] * u[3:, 0, 0, 0].clamp(min=0))
+
+
+@pytest.mark.claim("slth.conv.kernel")
+def test_kernel_check_holds_at_quick_scale():
+    record = run_claim("slth.conv.kernel", sweep=(4, 8))
+    assert record.verdict == "holds", record.reason
+
+
+@pytest.mark.claim("slth.conv.kernel")
+def test_kernel_check_fails_with_too_few_channels():
+    record = run_claim("slth.conv.kernel", n=4, sweep=(4,))
+    assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.claim("slth.conv.layer")
+def test_layer_check_fails_with_a_flipped_mask_entry():
+    record = run_claim("slth.conv.layer", flip_mask=True, sweep=(4,))
+    assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.claim("slth.conv.network")
+def test_network_check_holds_and_reports_the_trained_ticket():
+    record = run_claim("slth.conv.network", eps=0.5, n_max=28, table=(5,))
+    assert record.verdict == "holds", record.reason
+    lenet = record.details["lenet"]
+    assert lenet["agreement"] > 0.5 and lenet["target_accuracy"] > 0.8
+    assert all(r["certified"] <= r["theorem_propagation"] for r in record.details["instances"])
+
+
+@pytest.mark.claim("slth.conv.network")
+def test_network_check_fails_with_a_flipped_mask_entry():
+    record = run_claim("slth.conv.network", eps=0.5, n_max=28, table=(5,), flip_mask=True)
+    assert record.verdict == "fails", record.reason
