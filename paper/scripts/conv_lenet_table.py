@@ -1,0 +1,45 @@
+"""The n = 5…30 table for the LeNet-style CNN on digits, drawn as a figure.
+
+Per n (the same n in every layer): max per-weight error of the collapsed kernels (absolute and
+relative to the layer's largest weight, on the normalised layers), certified sup output error
+(float64 propagation bound over [0,1]^{1×8×8}), searched output error, and build time. Dotted grey:
+the max relative weight errors published for the Julia+Gurobi direct approximation of LeNet-5's conv
+weights on MNIST (a different task: weights approximated directly, not a pruned random CNN).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from theory.figures import figure, load_claim_record
+
+PUBLISHED = {15: 1.8e-2, 20: 7.3e-4, 25: 7.7e-5, 30: 7.7e-6}  # da Cunha et al., MNIST, REFERENCES.md §5
+
+
+@figure("conv_lenet_table", claims=("slth.conv.network",), produced_by="lth verify slth.conv.network")
+def draw(results: Path):
+    rows = load_claim_record(results, "slth.conv.network")["details"]["table"]
+    fig, (ax, tab) = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True,
+                                  gridspec_kw={"width_ratios": [1.1, 1]})
+    ns = [r["n"] for r in rows]
+    for key, style, label in (("max_abs_weight_error", "o-", "max |ΔK| (normalised)"),
+                              ("max_relative_weight_error", "s-", "max |ΔK| / max |K| per layer"),
+                              ("certified", "^-", "certified sup output error"),
+                              ("empirical", "x--", "searched output error")):
+        ax.semilogy(ns, [max(r[key], 1e-17) for r in rows], style, label=label)
+    ax.semilogy(list(PUBLISHED), list(PUBLISHED.values()), "k:", marker=".",
+                label="published direct approx. (MNIST, rel. weight error)")
+    ax.set_xlabel("n (random coefficients per weight)")
+    ax.set_title("LeNet-style CNN on digits: pruned random CNN", fontsize=9)
+    ax.legend(fontsize=7)
+    tab.axis("off")
+    cells = [[r["n"], f"{r['max_abs_weight_error']:.2e}", f"{r['max_relative_weight_error']:.2e}",
+              f"{r['certified']:.2e}", f"{r['empirical']:.2e}", f"{r['build_s']:.2f}", f"{r['kept']:,}"]
+             for r in rows]
+    table = tab.table(cellText=cells, colLabels=["n", "max|ΔK|", "rel.", "certified", "empirical", "build s",
+                                                 "kept"], loc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    return fig
