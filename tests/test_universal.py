@@ -14,7 +14,8 @@ from theory.device import generator
 from theory.registry import run_claim
 from theory.subset_sum import sample_uniform
 from theory.universal import (best_sparse_subsets, certify_block, certify_poly_basis, construct_block,
-                              construct_poly_ticket,
+                              construct_fourier_ticket, construct_poly_ticket, exact_fourier_features,
+                              fourier_features, frequencies,
                               exact_poly_features, exp_piece, log_piece, multi_indices, poly_features,
                               search_block_error, sin_piece)
 from theory.claims.universal import compare_fits
@@ -173,3 +174,34 @@ def test_inputs_outside_the_cube_are_refused_with_a_rescaling_hint():
 def test_an_interpolation_tolerance_outside_the_unit_interval_is_refused():
     with pytest.raises(ValueError, match="eps_interp"):
         construct_block(log_piece(), 1.5, 16, generator(0, CPU))
+
+
+def test_the_command_line_saves_a_certified_ticket_whose_weights_reload(tmp_path):
+    from safetensors.torch import load_file
+
+    from theory.cli import main
+    from theory.provenance import read_json
+
+    status = main(["universal", "fourier", "--dim", "1", "--max-freq", "1", "--eps-interp", "2e-2",
+                   "--pool-size", "32", "--points", "2000", "--device", "cpu", "--out", str(tmp_path)])
+    assert status == 0
+    stored = read_json(tmp_path / "universal_fourier.json")
+    weights = load_file(str(tmp_path / "universal_fourier.safetensors"))
+    block = construct_fourier_ticket(1, 1, 2e-2, 32, generator(0, CPU))
+    assert torch.equal(weights["sin.w"], block.w) and torch.equal(weights["sin.mask"], block.mask)
+    sin = stored["blocks"]["sin"]
+    assert sin["sampled_error"] <= sin["certified_sup_error"] == certify_block(block).sup_error
+
+
+def test_the_command_line_rejects_a_bad_tolerance_with_exit_status_2(tmp_path):
+    from theory.cli import main
+
+    assert main(["universal", "poly", "--eps-log", "2", "--out", str(tmp_path)]) == 2
+
+
+def test_fourier_basis_functions_stay_within_the_sin_block_certificate(device):
+    block = construct_fourier_ticket(2, 2, 1e-2, 64, generator(1, device))
+    freqs = frequencies(2, 2).to(device)
+    x = torch.rand((512, 2), generator=generator(2, device), device=device, dtype=torch.float64)
+    error = (fourier_features(block, x, freqs) - exact_fourier_features(x, freqs)).abs().max()
+    assert float(error) <= certify_block(block).sup_error

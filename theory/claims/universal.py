@@ -19,6 +19,7 @@ import torch
 
 from theory.registry import Context, Quantity, Record, claim
 from theory.universal import (Piece, PolyTicket, RandomBlock, bound_exponent_interval, bound_phase_interval,
+                              bound_transfer_gap,
                               certify_block, certify_poly_basis, construct_block, exact_fourier_features,
                               exact_poly_features, exp_piece, fit_last_layer, fourier_features, frequencies,
                               frequency_columns,
@@ -237,8 +238,9 @@ def check_fourier_ticket(p: FourierParams, ctx: Context) -> Record:
     certified = info["certified"]
     below = bool(float(sampled.max()) <= certified and unit["sampled"] <= unit["certified"])
     verdict = "holds" if certified <= p.eps and below else "fails"
+    relation = "<=" if certified <= p.eps else ">"
     reason = (f"{2 * freqs.shape[0]} basis functions, d={p.dim}, N={p.max_freq}: certified sup error "
-              f"{certified:.3e} {'<=' if certified <= p.eps else '>'} ε={p.eps:g} (sampled {float(sampled.max()):.3e}); "
+              f"{certified:.3e} {relation} ε={p.eps:g} (sampled {float(sampled.max()):.3e}); "
               f"kept {info['kept']} of {info['total']}; sin(2πx) on [0,1] alone: certified {unit['certified']:.3e}, "
               f"sampled {unit['sampled']:.3e}, kept {unit['kept']} of {unit['total']}")
     if not below:
@@ -305,8 +307,8 @@ def compare_fits(ticket_features: torch.Tensor, exact: torch.Tensor, y: torch.Te
     ok = rms_t <= rms_e + norm_e * eps + tol and rms_e <= rms_t + norm_t * eps + tol
     summary = {"rms_ticket": rms_t, "rms_exact": rms_e, "l1_ticket": norm_t, "l1_exact": norm_e,
                "bound_up": norm_e * eps, "bound_down": norm_t * eps, "within": bool(ok),
-               "certified_gap_bound": float(max(coef_e[1:].abs() @ basis_certified,
-                                                coef_t[1:].abs() @ basis_certified))}
+               "certified_gap_bound": max(bound_transfer_gap(coef_e, basis_certified),
+                                          bound_transfer_gap(coef_t, basis_certified))}
     return summary, coef_t, coef_e
 
 
