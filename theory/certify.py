@@ -1,0 +1,199 @@
+r"""Rigorous float64 certificates for perturbed ReLU networks.
+
+The object. A target network $f(x) = W_l\,\sigma(\dots\sigma(W_1 x))$ and a realised network $g$
+whose layer $i$ maps its input $y$ to $W_i y + E_i^+ y^+ - E_i^- y^-$ before the ReLU
+($y^\pm = \max(\pm y, 0)$; $E^\pm$ are the *realised error matrices*). Two-layer pruned blocks of
+the strong-lottery-ticket constructions have exactly this form (proofs/slth_dense.md). The
+functions here bound $\sup_x \lVert f(x) - g(x)\rVert_2$ over a ball or a box.
+
+Rigour. Every float64 operation is accounted for: matrix products carry the a-priori bound
+$|\mathrm{fl}(AB) - AB| \le \gamma_k |A||B|$ ($\gamma_k = ku/(1-ku)$, $u = 2^{-53}$), scalar
+recursions round upward with ``nextafter``, and each error matrix comes with an entrywise ``slack``
+bounding the rounding made when it was computed. Spectral norms are bounded by repeated squaring
+of $A^\top A$ inside a midpoint-radius enclosure: $\lambda_{\max}(G) \le \lVert G^{2^T}\rVert_F^{2^{-T}}$.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+UNIT_ROUNDOFF = 2.0**-53
+_TINY = 2.0**-1000  # absolute margin covering underflow in products of tiny numbers
+
+
+def gamma(k: int) -> float:
+    """$\\gamma_k = ku/(1-ku)$: relative error bound of a float64 dot product of length ``k``."""
+    return k * UNIT_ROUNDOFF / (1 - k * UNIT_ROUNDOFF)
+
+
+def up(value: float) -> float:
+    """The next float64 above ``value``: one round-to-nearest error is always covered."""
+    return math.nextafter(value, math.inf)
+
+
+def frobenius_upper(a: torch.Tensor) -> float:
+    """Rigorous upper bound on $\\lVert a\\rVert_F$ for ``a`` ``[m, n]`` (float64)."""
+    a = a.to(torch.float64)
+    squares = float((a * a).sum())
+    return up(math.sqrt(up(squares * (1 + gamma(a.numel() + 1)) + _TINY)))
+
+
+def _enclosed_product(m1: torch.Tensor, r1: torch.Tensor, m2: torch.Tensor, r2: torch.Tensor):
+    """Midpoint-radius product: the true product of ``[m1 ± r1]`` and ``[m2 ± r2]`` lies in ``m ± r``."""
+    k = m1.shape[1]
+    mid = m1 @ m2
+    a1, a2 = m1.abs(), m2.abs()
+    rad = a1 @ r2 + r1 @ a2 + r1 @ r2 + gamma(k) * (a1 @ a2)
+    return mid, rad * (1 + gamma(k + 4)) + k * _TINY
+
+
+def spectral_norm_upper(a: torch.Tensor, squarings: int = 8) -> float:
+    """Rigorous upper bound on the spectral norm $\\lVert a\\rVert_2$ of ``a`` ``[m, n]``.
+
+    $G = a^\\top a$ (or $a a^\\top$, whichever is smaller) is enclosed as ``mid ± rad`` and squared
+    ``squarings`` times, rescaling by exact powers of two. Since $G$ is symmetric positive
+    semi-definite, $\\lambda_{\\max}(G)^{2^T} = \\lVert G^{2^T}\\rVert_2 \\le \\lVert G^{2^T}\\rVert_F$; the
+    bound overestimates $\\lVert a\\rVert_2$ by at most a factor $\\mathrm{rank}^{2^{-T-2}}$.
+    """
+    a = a.to(torch.float64)
+    if a.numel() == 0 or not bool(a.any()):
+        return 0.0
+    if not torch.isfinite(a).all():
+        raise ValueError("matrix has non-finite entries")
+    if a.shape[0] < a.shape[1]:
+        a = a.T
+    zero = torch.zeros_like(a)
+    mid, rad = _enclosed_product(a.T, zero.T, a, zero)
+    log2_scale = 0.0  # true G^(2^t) lies in 2^log2_scale · (mid ± rad)
+    for _ in range(squarings):
+        exponent = math.frexp(float((mid.abs() + rad).max()))[1]
+        mid, rad = torch.ldexp(mid, torch.tensor(-exponent)), torch.ldexp(rad, torch.tensor(-exponent))
+        log2_scale += exponent
+        mid, rad = _enclosed_product(mid, rad, mid, rad)
+        log2_scale *= 2
+    frob = frobenius_upper(mid.abs() + rad * (1 + 2 * UNIT_ROUNDOFF))
+    power = 2.0**squarings
+    lam = math.exp((log2_scale * math.log(2) + math.log(frob)) / power)
+    # exp/log are accurate to a few ulps; a relative margin of 1e-12 covers them with room to spare
+    return up(math.sqrt(lam) * (1 + 1e-12))
+
+
+@dataclass
+class PerturbedLayer:
+    """One realised layer: input ``y`` ``[d_in]`` ↦ ``weight @ y + err_pos @ y⁺ − err_neg @ y⁻``.
+
+    ``weight``, ``err_pos``, ``err_neg``: ``[d_out, d_in]`` float64; ``slack_pos``, ``slack_neg``:
+    entrywise bounds on the difference between the true error matrices and the stored ones.
+    ``err_neg`` columns of coordinates known to be non-negative may be zero.
+    """
+
+    weight: torch.Tensor
+    err_pos: torch.Tensor
+    err_neg: torch.Tensor
+    slack_pos: torch.Tensor
+    slack_neg: torch.Tensor
+
+
+def layer_error_norm(layer: PerturbedLayer, nonnegative_input: bool) -> float:
+    """Rigorous $\\eta$ with $\\lVert E^+y^+ - E^-y^-\\rVert_2 \\le \\eta\\lVert y\\rVert_2$ for every input.
+
+    For signed inputs $E^+y^+ - E^-y^- = [E^+, -E^-]\\,[y^+; y^-]$ and $\\lVert[y^+; y^-]\\rVert = \\lVert y\\rVert$;
+    for non-negative inputs only $E^+$ acts.
+    """
+    if nonnegative_input:
+        return up(spectral_norm_upper(layer.err_pos) + frobenius_upper(layer.slack_pos))
+    both = torch.cat([layer.err_pos, layer.err_neg], dim=1)
+    slack = torch.cat([layer.slack_pos, layer.slack_neg], dim=1)
+    return up(spectral_norm_upper(both) + frobenius_upper(slack))
+
+
+def certify_ball(layers: list[PerturbedLayer], radius: float, nonnegative_input: bool = False) -> dict:
+    """Rigorous bound on $\\sup_{\\lVert x\\rVert_2 \\le r}\\lVert f(x) - g(x)\\rVert_2$.
+
+    The proof's recursion with the actual matrices: $r_i = \\lVert W_i\\rVert r_{i-1}$ bounds the
+    target's activations, $\\Delta_i = \\lVert W_i\\rVert\\Delta_{i-1} + \\eta_i (r_{i-1} + \\Delta_{i-1})$ the
+    deviation (ReLU is 1-Lipschitz with $\\sigma(0) = 0$). Inputs of layers after the first are
+    non-negative. Returns the bound and the per-layer norms.
+    """
+    r, delta = float(radius), 0.0
+    norms, etas, deltas = [], [], []
+    for index, layer in enumerate(layers):
+        w_norm = spectral_norm_upper(layer.weight)
+        eta = layer_error_norm(layer, nonnegative_input or index > 0)
+        delta = up(up(w_norm * delta) + up(eta * up(r + delta)))
+        r = up(w_norm * r)
+        norms.append(w_norm)
+        etas.append(eta)
+        deltas.append(delta)
+    return {"bound": delta, "weight_norms": norms, "error_norms": etas, "deviation_after_layer": deltas}
+
+
+def _round_down(x: torch.Tensor) -> torch.Tensor:
+    return torch.nextafter(x, torch.full_like(x, -math.inf))
+
+
+def _round_up(x: torch.Tensor) -> torch.Tensor:
+    return torch.nextafter(x, torch.full_like(x, math.inf))
+
+
+def interval_matvec(w: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outward-rounded enclosure of $\\{w x : lo \\le x \\le hi\\}$; ``w`` ``[m, n]``, bounds ``[n]`` → ``[m]``."""
+    n = w.shape[1]
+    mid = (lo + hi) / 2
+    rad = (hi - lo) / 2 * (1 + 2 * UNIT_ROUNDOFF) + 2 * UNIT_ROUNDOFF * mid.abs() + _TINY
+    aw = w.abs()
+    center = w @ mid
+    spread = (aw @ rad + gamma(n + 1) * (aw @ mid.abs())) * (1 + gamma(n + 2)) + n * _TINY
+    return _round_down(center - spread), _round_up(center + spread)
+
+
+def _separable_error_range(layer: PerturbedLayer, lo: torch.Tensor, hi: torch.Tensor):
+    """Exact range (outward rounded) of $E^+y^+ - E^-y^-$ over the box $lo \\le y \\le hi$.
+
+    The map is a sum of one-variable piecewise-linear functions, so its range over a box is the sum
+    of their ranges, each attained at an end of $[lo_j, hi_j]$ or at 0.
+    """
+    candidates = torch.stack([lo, hi, torch.clamp(torch.zeros_like(lo), lo, hi)])  # [3, n]
+    pos, neg = candidates.clamp(min=0), (-candidates).clamp(min=0)
+    values = layer.err_pos[None] * pos[:, None, :] - layer.err_neg[None] * neg[:, None, :]  # [3, m, n]
+    low, high = values.min(dim=0).values, values.max(dim=0).values
+    n = lo.shape[0]
+    magnitude = torch.maximum(lo.abs(), hi.abs())
+    slack = torch.maximum(layer.slack_pos, layer.slack_neg) @ magnitude
+    rounding = gamma(n + 2) * (values.abs().max(dim=0).values.sum(1) + slack) + n * _TINY
+    return _round_down(low.sum(1) - slack - rounding), _round_up(high.sum(1) + slack + rounding)
+
+
+def certify_box(layers: list[PerturbedLayer], lo: torch.Tensor, hi: torch.Tensor) -> dict:
+    """Rigorous bound on $\\sup_{lo \\le x \\le hi}\\lVert f(x) - g(x)\\rVert_2$ by interval propagation.
+
+    Propagates intervals of the target's activations $z$ and of the deviation $d = y - z$. Layer:
+    target pre-activation $u = Wz$, deviation $v = Wd + (E^+y^+ - E^-y^-)$ with $y = z + d$; after the
+    ReLU, $\\sigma(u+v) - \\sigma(u)$ lies between $\\min(v, 0)$ and $\\max(v, 0)$, is 0 where both are
+    inactive and equals $v$ where both are active. The last layer has no ReLU.
+    """
+    z_lo, z_hi = lo.to(torch.float64), hi.to(torch.float64)
+    if not bool((z_lo <= z_hi).all()):
+        raise ValueError("box has lo > hi in some coordinate")
+    d_lo, d_hi = torch.zeros_like(z_lo), torch.zeros_like(z_hi)
+    for index, layer in enumerate(layers):
+        y_lo, y_hi = _round_down(z_lo + d_lo), _round_up(z_hi + d_hi)
+        if index > 0:
+            y_lo, y_hi = y_lo.clamp(min=0), y_hi.clamp(min=0)
+        u_lo, u_hi = interval_matvec(layer.weight, z_lo, z_hi)
+        wd_lo, wd_hi = interval_matvec(layer.weight, d_lo, d_hi)
+        e_lo, e_hi = _separable_error_range(layer, y_lo, y_hi)
+        v_lo, v_hi = _round_down(wd_lo + e_lo), _round_up(wd_hi + e_hi)
+        if index == len(layers) - 1:
+            d_lo, d_hi = v_lo, v_hi
+            break
+        inactive = (u_hi <= 0) & (_round_up(u_hi + v_hi) <= 0)
+        active = (u_lo >= 0) & (_round_down(u_lo + v_lo) >= 0)
+        d_lo = torch.where(inactive, 0.0, torch.where(active, v_lo, v_lo.clamp(max=0)))
+        d_hi = torch.where(inactive, 0.0, torch.where(active, v_hi, v_hi.clamp(min=0)))
+        z_lo, z_hi = u_lo.clamp(min=0), u_hi.clamp(min=0)
+    worst = torch.maximum(d_lo.abs(), d_hi.abs())
+    return {"bound": frobenius_upper(worst[None]), "output_deviation_max": float(worst.max())}

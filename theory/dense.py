@@ -1,0 +1,505 @@
+r"""Strong lottery tickets in dense ReLU networks: Pensia et al.'s subset-sum construction.
+
+The objects (proofs/slth_dense.md). A *target* $f(x) = W_l\sigma(\dots\sigma(W_1x + b_1)\dots) + b_l$
+with $W_i \in \mathbb{R}^{d_i\times d_{i-1}}$. Biases are carried by a constant input coordinate: the
+*augmented* target maps $\hat x = (x, 1)$ through $\hat W_i = \begin{pmatrix}W_i & b_i\\ 0 & 1\end{pmatrix}$
+(the last layer without the constant row), an unbiased ReLU network with $\hat f(\hat x) = f(x)$.
+
+The *random network* has $2l$ layers with i.i.d. U[−1, 1] entries: block $i$ is
+$M_{2i-1} \in \mathbb{R}^{h_i\times d_{i-1}}$, $M_{2i}\in\mathbb{R}^{d_i\times h_i}$ with
+$h_i = m_i d_{i-1}$ (fan-out $m_i$ hidden units per input coordinate).
+
+The *ticket* keeps, in $M_{2i-1}$, one entry per hidden unit (unit $k$ reads input $j = \lfloor k/m_i\rfloor$
+with weight $a_k$), and in $M_{2i}$ the entries chosen by ``best_subsets`` so that for every target
+weight $w_{rj}$: $\sum_{k\in S^+_{rj}} b_{rk}a_k \approx w_{rj}$ over units with $a_k > 0$ (these carry
+$x_j \ge 0$) and $\sum_{k\in S^-_{rj}} b_{rk}a_k \approx w_{rj}$ over units with $a_k < 0$ (these carry
+$x_j < 0$, only needed for coordinates that can be negative). The block then maps
+$y \mapsto (W + E^+)y^+ - (W + E^-)y^-$ exactly, with realised error matrices $E^\pm$.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from theory.certify import PerturbedLayer, certify_ball, certify_box, gamma
+from theory.device import generator as make_generator
+from theory.subset_sum import best_subsets, sample_uniform
+
+DEFAULT_C = 2.0  # fan-out per input = 2·ceil(C·ln(d_in·d_out·l/min(ε, δ))); measured, proofs/slth_dense.md
+DEFAULT_POOL_CAP = 20  # largest subset-sum pool per weight and branch (meet in the middle: ~2^10 sums)
+NORM_TOLERANCE = 1e-9  # ‖W_i‖ ≤ 1 + this counts as ‖W_i‖ ≤ 1 (normalised matrices round a little)
+
+
+@dataclass
+class Target:
+    """A ReLU MLP: ``weights[i]`` ``[d_i, d_{i-1}]``, ``biases[i]`` ``[d_i]`` or None (float64)."""
+
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor | None]
+
+    def __post_init__(self) -> None:
+        if not self.weights:
+            raise ValueError("a target needs at least one layer")
+        if len(self.biases) != len(self.weights):
+            raise ValueError("one bias entry (tensor or None) per layer is required")
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if w.ndim != 2:
+                raise ValueError(f"layer {i + 1}: weight must be a matrix, got shape {tuple(w.shape)}")
+            if i and w.shape[1] != self.weights[i - 1].shape[0]:
+                raise ValueError(f"layer {i + 1}: input width {w.shape[1]} != output width of layer {i} "
+                                 f"({self.weights[i - 1].shape[0]})")
+            if b is not None and tuple(b.shape) != (w.shape[0],):
+                raise ValueError(f"layer {i + 1}: bias shape {tuple(b.shape)} != ({w.shape[0]},)")
+            for name, t in (("weight", w), ("bias", b)):
+                if t is not None and not torch.isfinite(t).all():
+                    raise ValueError(f"layer {i + 1}: {name} has non-finite entries (NaN or inf)")
+
+    @property
+    def depth(self) -> int:
+        return len(self.weights)
+
+    @property
+    def widths(self) -> list[int]:
+        return [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights]
+
+    @property
+    def has_bias(self) -> bool:
+        return any(b is not None for b in self.biases)
+
+    @property
+    def parameters(self) -> int:
+        return sum(w.numel() + (0 if b is None else b.numel()) for w, b in zip(self.weights, self.biases))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``[B, d_0]`` → ``[B, d_l]``."""
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = x @ w.T
+            if b is not None:
+                x = x + b
+            if i < self.depth - 1:
+                x = torch.relu(x)
+        return x
+
+    def augmented(self) -> list[torch.Tensor]:
+        """The unbiased matrices $\\hat W_i$ acting on $(x, 1)$; unchanged when there are no biases."""
+        if not self.has_bias:
+            return [w.to(torch.float64) for w in self.weights]
+        out = []
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            w = w.to(torch.float64)
+            bias = torch.zeros(w.shape[0], dtype=torch.float64, device=w.device) if b is None else b.to(w)
+            block = torch.cat([w, bias[:, None]], dim=1)
+            if i < self.depth - 1:
+                carry = torch.zeros(1, block.shape[1], dtype=torch.float64, device=w.device)
+                carry[0, -1] = 1.0
+                block = torch.cat([block, carry], dim=0)
+            out.append(block)
+        return out
+
+
+def target_from_torch(weights: list[torch.Tensor], biases: list[torch.Tensor | None] | None = None) -> Target:
+    """A float64 :class:`Target` from weight (and bias) tensors of any dtype."""
+    biases = biases if biases is not None else [None] * len(weights)
+    return Target([w.detach().to(torch.float64) for w in weights],
+                  [None if b is None else b.detach().to(torch.float64) for b in biases])
+
+
+def spectral_norms(target: Target) -> list[float]:
+    """Numerical ‖W_i‖₂ of each layer (for the hypothesis check; certificates use rigorous bounds)."""
+    return [float(torch.linalg.matrix_norm(w, ord=2)) for w in target.weights]
+
+
+def check_norms(target: Target) -> None:
+    """Raise when a layer violates the theorem's hypothesis ‖W_i‖₂ ≤ 1, suggesting ``--rescale``."""
+    bad = [(i + 1, n) for i, n in enumerate(spectral_norms(target)) if n > 1 + NORM_TOLERANCE]
+    if bad:
+        listing = ", ".join(f"layer {i}: ‖W‖₂ = {n:.4g}" for i, n in bad)
+        raise ValueError(f"the theorem needs ‖W_i‖₂ ≤ 1 ({listing}); rescale the layers (lth ticket "
+                         "--rescale divides each W_i by its norm and undoes the scaling at the output)")
+
+
+def rescale(target: Target) -> tuple[Target, float]:
+    """Divide each ``W_i`` with ‖W_i‖₂ > 1 by its norm; biases by the running product of factors.
+
+    ReLU is positively homogeneous, so the rescaled network computes ``c·f(x)`` with ``c`` the
+    product of all factors; returns ``(rescaled target, c)``; ``output / c`` undoes it.
+    """
+    factor, weights, biases = 1.0, [], []
+    for w, b, norm in zip(target.weights, target.biases, spectral_norms(target)):
+        s = 1.0 / norm if norm > 1 else 1.0
+        factor *= s
+        weights.append(w * s)
+        biases.append(None if b is None else b * factor)
+    return Target(weights, biases), factor
+
+
+def bound_fan_out(d_in: int, d_out: int, depth: int, eps: float, delta: float, c: float = DEFAULT_C) -> int:
+    """Hidden units per input coordinate: $m = 2\\lceil C\\ln(d_{in}d_{out}l/\\min(\\varepsilon,\\delta))\\rceil$.
+
+    The theorem's width $h = C\\,d_{in}\\log(d_{in}d_{out}l/\\min(\\varepsilon,\\delta))$ split evenly
+    over inputs; the factor 2 gives about $\\lceil C\\ln(\\dots)\\rceil$ units of each sign.
+    """
+    _check_eps(eps, "eps")
+    _check_eps(delta, "delta")
+    return 2 * math.ceil(c * math.log(d_in * d_out * depth / min(eps, delta)))
+
+
+def _check_eps(value: float, name: str) -> None:
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must lie in (0, 1), got {value}")
+
+
+@dataclass
+class RandomNetwork:
+    """``weights``: ``[M_1, M_2, ..., M_2l]`` float64, i.i.d. U[−1, 1]; ``fan_out[i]`` units per input."""
+
+    weights: list[torch.Tensor]
+    fan_out: list[int]
+    seed: int
+
+    @property
+    def parameters(self) -> int:
+        return sum(m.numel() for m in self.weights)
+
+
+def construct_random_network(widths: list[int], fan_out: list[int], seed: int,
+                             device: torch.device | str = "cpu") -> RandomNetwork:
+    """The 2l-layer random network for augmented widths ``[d_0, ..., d_l]``.
+
+    Block ``i`` has ``fan_out[i]·d_{i−1}`` hidden units. Drawn from one seeded generator, so the
+    same seed gives the same weights on the same device.
+    """
+    if len(fan_out) != len(widths) - 1:
+        raise ValueError("one fan-out per target layer is required")
+    if any(m < 1 for m in fan_out):
+        raise ValueError(f"fan-outs must be positive, got {fan_out}")
+    gen = make_generator(seed, torch.device(device))
+    weights = []
+    for d_in, d_out, m in zip(widths[:-1], widths[1:], fan_out):
+        weights.append(sample_uniform((m * d_in, d_in), gen))
+        weights.append(sample_uniform((d_out, m * d_in), gen))
+    return RandomNetwork(weights, list(fan_out), seed)
+
+
+def _branch_masks(pools: torch.Tensor, targets: torch.Tensor, strength: torch.Tensor, pool_cap: int) -> torch.Tensor:
+    """Best subsets of the usable entries of each pool.
+
+    ``pools`` ``[d_out, d_in, m]`` products $b_{rk}a_k$; ``targets`` ``[d_out, d_in]``; ``usable``
+    ``[d_in, m]`` the first-layer weight $|a_k|$ of units that may serve the branch (0 for units that
+    may not); the ``pool_cap`` strongest form the pool (``best_subsets`` costs about $2^{n/2}$ per
+    pool, and products with large $|a_k|$ spread more evenly over $[-1, 1]$). Inputs are grouped by their pool size, so each
+    group is one batched ``best_subsets`` call on pools without padding.
+    Returns the chosen units ``[d_out, d_in, m]`` bool.
+    """
+    d_out, d_in, m = pools.shape
+    chosen = torch.zeros(d_out, d_in, m, dtype=torch.bool, device=pools.device)
+    counts = (strength > 0).sum(1).clamp(max=pool_cap)
+    order = torch.argsort(strength, dim=1, descending=True, stable=True)
+    for count in torch.unique(counts).tolist():
+        if count == 0:
+            continue
+        inputs = torch.nonzero(counts == count).flatten()
+        units = order[inputs, :count]  # [J, count]
+        group = torch.gather(pools[:, inputs, :], 2, units[None].expand(d_out, -1, -1))
+        solution = best_subsets(group.reshape(-1, count), targets[:, inputs].reshape(-1, 1))
+        picked = solution.mask[:, 0, :].reshape(d_out, len(inputs), count)
+        chosen[:, inputs, :] = chosen[:, inputs, :].scatter(2, units[None].expand(d_out, -1, -1), picked)
+    return chosen
+
+
+@dataclass
+class Ticket:
+    """Masks on a random network and what they realise.
+
+    ``masks[i]`` is a bool tensor shaped like ``random.weights[i]``; ``signed[i]`` ``[d_{i−1}]`` says
+    which inputs of block ``i`` can be negative (only those get a negative branch).
+    ``output_scale`` multiplies the network's output (1 unless the target was rescaled).
+    ``has_bias``: the first layer reads $(x, 1)$; its constant column becomes a bias.
+    """
+
+    random: RandomNetwork
+    masks: list[torch.Tensor]
+    signed: list[torch.Tensor]
+    has_bias: bool
+    output_scale: float = 1.0
+    info: dict = field(default_factory=dict)
+
+    @property
+    def kept_parameters(self) -> int:
+        return int(sum(int(m.sum()) for m in self.masks))
+
+    def masked_weights(self) -> list[torch.Tensor]:
+        """Random weights with pruned entries set to zero (kept ones bit for bit)."""
+        return [torch.where(m, w, torch.zeros((), dtype=w.dtype, device=w.device))
+                for w, m in zip(self.random.weights, self.masks)]
+
+    def sequential(self) -> torch.nn.Sequential:
+        """The pruned network as a plain ``torch.nn.Sequential`` of Linear and ReLU (float64).
+
+        With biases, the first Linear takes ``x`` and its bias is the kept constant-input column.
+        A final diagonal Linear undoes a rescaling when ``output_scale != 1``.
+        """
+        weights = self.masked_weights()
+        modules: list[torch.nn.Module] = []
+        for i, w in enumerate(weights):
+            bias = None
+            if i == 0 and self.has_bias:
+                w, bias = w[:, :-1], w[:, -1]
+            layer = torch.nn.Linear(w.shape[1], w.shape[0], bias=bias is not None, dtype=torch.float64,
+                                    device=w.device)
+            with torch.no_grad():
+                layer.weight.copy_(w)
+                if bias is not None:
+                    layer.bias.copy_(bias)
+            modules.append(layer)
+            if i < len(weights) - 1:
+                modules.append(torch.nn.ReLU())
+        if self.output_scale != 1.0:
+            d = weights[-1].shape[0]
+            undo = torch.nn.Linear(d, d, bias=False, dtype=torch.float64, device=weights[-1].device)
+            with torch.no_grad():
+                undo.weight.copy_(torch.eye(d, dtype=torch.float64) * self.output_scale)
+            modules.append(undo)
+        return torch.nn.Sequential(*modules)
+
+
+def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input: bool = True,
+                     output_scale: float = 1.0, pool_cap: int = DEFAULT_POOL_CAP) -> Ticket:
+    """The proof's masks on ``random_net`` for ``target``.
+
+    Per block: unit ``k`` keeps only its entry for input ``⌊k/m⌋``; second-layer entries are the
+    ``best_subsets`` choices of the positive branch (units with $a_k > 0$) and, for inputs that can
+    be negative, of the negative branch (units with $a_k < 0$). First-layer entries of units no
+    output uses are pruned too. ``signed_input=False`` declares the network's inputs non-negative.
+    Each branch's pool is the ``pool_cap`` units of the right sign with the largest $|a_k|$.
+    """
+    matrices = target.augmented()
+    if len(random_net.weights) != 2 * len(matrices):
+        raise ValueError(f"random network has {len(random_net.weights)} layers, target needs {2 * len(matrices)}")
+    masks, signed_all, errors = [], [], []
+    for i, w in enumerate(matrices):
+        m1, m2, m = random_net.weights[2 * i], random_net.weights[2 * i + 1], random_net.fan_out[i]
+        d_out, d_in = w.shape
+        if m1.shape != (m * d_in, d_in) or m2.shape != (d_out, m * d_in):
+            raise ValueError(f"block {i + 1}: random shapes {tuple(m1.shape)}, {tuple(m2.shape)} do not fit "
+                             f"target layer {d_out}x{d_in} with fan-out {m}")
+        w = w.to(m1.device)
+        signed = torch.zeros(d_in, dtype=torch.bool, device=m1.device)
+        if i == 0 and signed_input:
+            signed[: d_in - (1 if target.has_bias else 0)] = True
+        a = m1.reshape(d_in, m, d_in).diagonal(dim1=0, dim2=2).T  # [d_in, m]: a[j, t] = M1[j·m + t, j]
+        products = m2.reshape(d_out, d_in, m) * a[None]
+        chosen = _branch_masks(products, w, a.clamp(min=0), pool_cap)
+        chosen |= _branch_masks(products, w, (-a).clamp(min=0) * signed[:, None], pool_cap)
+        mask2 = chosen.reshape(d_out, d_in * m)
+        used = mask2.any(0)
+        mask1 = torch.zeros_like(m1, dtype=torch.bool)
+        unit = torch.arange(d_in * m, device=m1.device)
+        mask1[unit, unit // m] = used
+        masks += [mask1, mask2]
+        signed_all.append(signed)
+    ticket = Ticket(random_net, masks, signed_all, target.has_bias, output_scale)
+    layers = realised_layers(target, ticket)
+    ticket.info = {"max_weight_error": [float(torch.maximum(l.err_pos.abs(), l.err_neg.abs()).max()) for l in layers]}
+    return ticket
+
+
+def _block_effective(m1: torch.Tensor, m2: torch.Tensor, mask1: torch.Tensor, mask2: torch.Tensor):
+    """Effective matrices of one pruned block, read from the masks.
+
+    Returns ``(pos, neg, abs_sum, structured)``: ``pos[r, j]`` $=\\sum_{k: a_k>0} b_{rk}a_k$ over kept
+    units reading input ``j`` only, ``neg`` likewise over $a_k<0$, ``abs_sum`` $\\sum |b_{rk}a_k|$ (for
+    the rounding slack), and whether every kept unit reads at most one input (the proof's form).
+    """
+    k1 = torch.where(mask1, m1, torch.zeros((), dtype=m1.dtype, device=m1.device))
+    k2 = torch.where(mask2, m2, torch.zeros((), dtype=m2.dtype, device=m2.device))
+    per_unit = mask1.sum(1)
+    structured = bool((per_unit <= 1).all())
+    a = k1.sum(1)  # [h]: the single kept weight of each unit (0 if none)
+    reads = k1.abs().argmax(1)  # [h]: its input
+
+    def per_input(values: torch.Tensor) -> torch.Tensor:  # [d_out, h] summed over units of each input
+        return torch.zeros(m2.shape[0], m1.shape[1], dtype=m2.dtype, device=m2.device).index_add_(1, reads, values)
+
+    return (per_input(k2 * a.clamp(min=0)), per_input(k2 * a.clamp(max=0)), per_input((k2 * a).abs()),
+            structured)
+
+
+def realised_layers(target: Target, ticket: Ticket) -> list[PerturbedLayer]:
+    """Per block, the target matrix and the realised error matrices $E^\\pm$ with rounding slack.
+
+    Computed from the masks and random weights alone (not from the construction's bookkeeping), so a
+    tampered mask shows up. Raises ``ValueError`` when a kept unit reads two inputs (the block is then
+    not of the proof's form and no certificate of this kind applies).
+    """
+    layers = []
+    for i, w in enumerate(target.augmented()):
+        m1, m2 = ticket.random.weights[2 * i], ticket.random.weights[2 * i + 1]
+        pos, neg, abs_sum, structured = _block_effective(m1, m2, ticket.masks[2 * i], ticket.masks[2 * i + 1])
+        if not structured:
+            raise ValueError(f"block {i + 1}: a kept hidden unit reads more than one input")
+        w = w.to(m1.device)
+        err_pos = pos - w
+        err_neg = torch.where(ticket.signed[i][None], neg - w, torch.zeros_like(w))
+        slack = gamma(ticket.random.fan_out[i] + 3) * (abs_sum + w.abs())
+        layers.append(PerturbedLayer(w, err_pos, err_neg, slack, slack))
+    return layers
+
+
+@dataclass(frozen=True)
+class Domain:
+    """``kind`` ``ball`` (radius ``radius`` around 0) or ``box`` (``lo``, ``hi`` per coordinate)."""
+
+    kind: str
+    radius: float = 1.0
+    lo: tuple[float, ...] | None = None
+    hi: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("ball", "box"):
+            raise ValueError(f"domain must be 'ball' or 'box', got {self.kind!r}")
+
+
+def certify_sup_error(target: Target, ticket: Ticket, domain: Domain) -> dict:
+    """Rigorous float64 upper bound on $\\sup_{x\\in D}\\lVert f(x) - \\tilde g(x)\\rVert_2$.
+
+    Ball of radius $r$: the norm recursion on the augmented input, whose norm is at most
+    $\\sqrt{r^2+1}$ with biases; the ball also lies in the box $[-r, r]^d$, whose interval bound is
+    taken when smaller. Box: interval propagation. ``target`` is the one the ticket was built for;
+    the bound is multiplied by ``output_scale`` (the user's units after a rescaling).
+    Returns ``{"bound": float, ...}``; ``bound`` is ``inf`` when the masks are not of the proof's form.
+    """
+    try:
+        layers = realised_layers(target, ticket)
+    except ValueError as exc:
+        return {"bound": math.inf, "reason": str(exc)}
+    d0 = target.widths[0]
+    device = layers[0].weight.device
+    if domain.kind == "ball":
+        radius = math.sqrt(domain.radius**2 + 1) if ticket.has_bias else domain.radius
+        result = certify_ball(layers, radius)
+        lo = torch.full((d0,), -domain.radius, dtype=torch.float64, device=device)
+        hi = -lo
+    else:
+        lo = torch.tensor(domain.lo, dtype=torch.float64, device=device)
+        hi = torch.tensor(domain.hi, dtype=torch.float64, device=device)
+        if lo.shape != (d0,):
+            raise ValueError(f"box has {lo.shape[0]} coordinates, the target has {d0} inputs")
+        result = {}
+    if ticket.has_bias:
+        lo, hi = torch.cat([lo, lo.new_ones(1)]), torch.cat([hi, hi.new_ones(1)])
+    box = certify_box(layers, lo, hi)
+    bound = min(result.get("bound", math.inf), box["bound"])
+    scale = abs(ticket.output_scale)
+    return {**result, "bound": math.nextafter(bound * scale, math.inf) if scale != 1 else bound,
+            "box_bound": box["bound"], "ball_bound": result.get("bound"),
+            "union_bound": bound_union(layers, ticket) * scale}
+
+
+def bound_union(layers: list[PerturbedLayer], ticket: Ticket) -> float:
+    """The per-weight union bound of the proof at the realised errors.
+
+    The proof bounds each block's error by the sum of its per-weight errors,
+    $\\eta_i \\le \\sum_{rj}(|e^+_{rj}| + |e^-_{rj}|)$, and propagates with $\\lVert W_i\\rVert \\le 1$ on the
+    unit ball: $\\Delta_l \\le \\sum_i \\eta_i (1 + \\Delta_{i-1})$. Not rigorous in rounding (a
+    comparison figure, not a certificate).
+    """
+    delta = 0.0
+    for layer in layers:
+        eta = float(layer.err_pos.abs().sum() + layer.err_neg.abs().sum())
+        delta = delta + eta * (1 + delta)
+    return delta
+
+
+def _project(x: torch.Tensor, domain: Domain, lo: torch.Tensor | None, hi: torch.Tensor | None) -> torch.Tensor:
+    if domain.kind == "ball":
+        norms = x.norm(dim=1, keepdim=True).clamp(min=domain.radius)
+        return x * (domain.radius / norms)
+    return torch.maximum(torch.minimum(x, hi), lo)
+
+
+def search_sup_error(target: Target, ticket: Ticket, domain: Domain, *, restarts: int = 32, steps: int = 100,
+                     samples: int = 2048, seed: int = 0, lr: float = 0.05) -> dict:
+    """Empirical worst case of $\\lVert f(x) - \\tilde g(x)\\rVert_2$ on the domain (a lower bound on the sup).
+
+    ``samples`` random points (uniform in the box; in the ball, half on the sphere, half inside),
+    then projected normalised-gradient ascent from the ``restarts`` best of them, evaluating the
+    pruned ``torch.nn.Sequential`` itself in float64. ``target`` is the one the ticket was built for;
+    both outputs are multiplied by ``output_scale`` (the user's units after a rescaling). Returns the
+    value and its input ``[d_0]``.
+    """
+    net = ticket.sequential()
+    device = net[0].weight.device
+    d0 = target.widths[0]
+    gen = make_generator(seed, device)
+    lo = hi = None
+    if domain.kind == "ball":
+        direction = torch.randn(samples, d0, generator=gen, device=device, dtype=torch.float64)
+        direction = direction / direction.norm(dim=1, keepdim=True)
+        radii = torch.rand(samples, 1, generator=gen, device=device, dtype=torch.float64) ** (1 / d0)
+        radii[: samples // 2] = 1.0
+        x = direction * radii * domain.radius
+    else:
+        lo = torch.tensor(domain.lo, dtype=torch.float64, device=device)
+        hi = torch.tensor(domain.hi, dtype=torch.float64, device=device)
+        x = lo + (hi - lo) * torch.rand(samples, d0, generator=gen, device=device, dtype=torch.float64)
+    target = Target([w.to(device) for w in target.weights], [None if b is None else b.to(device) for b in target.biases])
+
+    def gap(points: torch.Tensor) -> torch.Tensor:
+        return (ticket.output_scale * target(points) - net(points)).norm(dim=1)
+
+    with torch.no_grad():
+        values = gap(x)
+    best_value, best_x = float(values.max()), x[values.argmax()].clone()
+    start = x[values.argsort(descending=True)[:restarts]].clone()
+    scale = domain.radius if domain.kind == "ball" else float((hi - lo).max())
+    for step in range(steps):
+        start.requires_grad_(True)
+        values = gap(start)
+        grad, = torch.autograd.grad(values.sum(), start)
+        with torch.no_grad():
+            top = int(values.argmax())
+            if float(values[top]) > best_value:
+                best_value, best_x = float(values[top]), start[top].detach().clone()
+            step_size = lr * scale * (1 - step / steps)
+            start = _project(start + step_size * grad / grad.norm(dim=1, keepdim=True).clamp(min=1e-300),
+                             domain, lo, hi)
+    with torch.no_grad():
+        values = gap(start)
+        top = int(values.argmax())
+        if float(values[top]) > best_value:
+            best_value, best_x = float(values[top]), start[top].clone()
+    return {"value": best_value, "x": best_x.cpu()}
+
+
+def over_parameterisation(target: Target, random_net: RandomNetwork) -> float:
+    """Random-network parameters divided by target parameters."""
+    return random_net.parameters / target.parameters
+
+
+def build_ticket(target: Target, eps: float, delta: float, *, seed: int, device: torch.device | str = "cpu",
+                 c: float = DEFAULT_C, fan_out: list[int] | None = None, signed_input: bool = True,
+                 output_scale: float = 1.0, pool_cap: int = DEFAULT_POOL_CAP) -> tuple[RandomNetwork, Ticket]:
+    """Random network at the theorem's widths (or the given ``fan_out``) and its ticket for ``target``."""
+    widths = [w.shape[1] for w in target.augmented()] + [target.widths[-1]]
+    if fan_out is None:
+        fan_out = [bound_fan_out(a, b, target.depth, eps, delta, c) for a, b in zip(widths[:-1], widths[1:])]
+    net = construct_random_network(widths, fan_out, seed, device)
+    dev_target = Target([w.to(device) for w in target.weights],
+                        [None if b is None else b.to(device) for b in target.biases])
+    return net, construct_ticket(dev_target, net, signed_input=signed_input, output_scale=output_scale,
+                                 pool_cap=pool_cap)
+
+
+def random_target(widths: list[int], generator: torch.Generator, norm: float = 1.0, bias: bool = False) -> Target:
+    """Gaussian layers rescaled to spectral norm ``norm`` (biases N(0, 0.1²) if ``bias``)."""
+    weights, biases = [], []
+    for d_in, d_out in zip(widths[:-1], widths[1:]):
+        w = torch.randn(d_out, d_in, generator=generator, device=generator.device, dtype=torch.float64)
+        weights.append(w * (norm / float(torch.linalg.matrix_norm(w, ord=2))))
+        biases.append(0.1 * torch.randn(d_out, generator=generator, device=generator.device, dtype=torch.float64)
+                      if bias else None)
+    return Target(weights, biases)
