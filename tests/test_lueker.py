@@ -66,7 +66,7 @@ def _mean_reciprocal_over_shift(f, a: list[tuple[float, float]], b: list[tuple[f
     total = 0.0
     for x0, x1 in zip(xs[:-1], xs[1:]):
         f0, f1 = f(x0), f(x1)
-        total += (x1 - x0) * (math.log(f1 / f0) / (f1 - f0) if abs(f1 - f0) > 1e-14 else 2 / (f0 + f1))
+        total += (x1 - x0) * (math.log1p((f1 - f0) / f0) / (f1 - f0) if f1 != f0 else 1 / f0)
     return total / 2
 
 
