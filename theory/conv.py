@@ -364,8 +364,8 @@ def construct_network(specs: list[LayerSpec], eps: float, size: int, generator: 
     """Prune a random CNN so that each layer's lemma error on the unit box is ≤ ε/(2l).
 
     For each layer the random pair is drawn once with ``n_max`` channels per block and the first n of
-    each block are used, n growing from ``n_min`` until the certified lemma error is ≤ ε/(2l); the
-    smallest such n is kept. Raises ``ValueError`` if ``n_max`` does not suffice. Layers must satisfy
+    each block are used, n growing from ``n_min`` until the certified lemma error is ≤ ε/(2l)
+    (``construct_layer_to``). Raises ``ValueError`` if ``n_max`` does not suffice. Layers must satisfy
     ``‖K_i‖ ≤ 1`` (see ``check_layer_norms``).
     """
     if not 0 < eps < 1:
@@ -385,32 +385,21 @@ def construct_network(specs: list[LayerSpec], eps: float, size: int, generator: 
 
 def construct_layer_to(spec: LayerSpec, eta: float, size: int, generator: torch.Generator,
                        n_range: tuple[int, int]) -> LayerTicket | None:
-    """A ticket with n in ``n_range`` whose certified lemma error on ``[0,1]^{c×size×size}`` is ≤ η.
+    """The smallest n in ``n_range`` whose certified lemma error on ``[0,1]^{c×size×size}`` is ≤ η.
 
-    One random pair is drawn with ``n_max`` channels per block; candidates use the first n of each
-    block (nested pools, so every entry's subset-sum error is non-increasing in n) and n is found by
-    bisection, assuming the certified error decreases with n; whatever n is returned is certified.
+    One random pair is drawn with ``n_max`` channels per block; candidate n uses the first n of each
+    block (nested pools). n grows one at a time: the cost of a try grows geometrically with n, so the
+    scan costs a few times the final try and never pays for an n larger than needed.
     """
     m, c, d, _ = spec.weight.shape
     n_min, n_max = n_range
     u, v = sample_random_pair(m, c, d, n_max, generator)
-
-    def ticket_at(n: int) -> LayerTicket:
+    for n in range(n_min, n_max + 1):
         rows = (torch.arange(m, device=u.device)[:, None] * n_max + torch.arange(n, device=u.device)).reshape(-1)
-        return prune_layer(spec, u[rows], v[:, rows])
-
-    best = ticket_at(n_max)
-    if certify_layer(best, size).value > eta:
-        return None
-    low, high = n_min, n_max
-    while low < high:
-        mid = (low + high) // 2
-        candidate = ticket_at(mid)
-        if certify_layer(candidate, size).value <= eta:
-            best, high = candidate, mid
-        else:
-            low = mid + 1
-    return best
+        ticket = prune_layer(spec, u[rows], v[:, rows])
+        if certify_layer(ticket, size).value <= eta:
+            return ticket
+    return None
 
 
 def flatten_specs(layers: list[tuple[str, torch.Tensor, str]], input_shape: tuple[int, int, int]) -> list[LayerSpec]:
