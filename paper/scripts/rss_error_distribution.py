@@ -1,9 +1,9 @@
-"""Distribution of the exact worst-case error over [−1, 1] at a fixed pool size.
+"""Distribution of the exact worst-case error over the measured interval at a fixed pool size.
 
 Each curve is the empirical CDF of the stored percentiles (0, 1, ..., 100) of
 ``worst_case_error + rounding_slack`` over the scan's pools at ``hist_n``; vertical dotted lines mark
-the scan's ε values and the dashed line the counting floor 2^−n below which no pool of n numbers can go
-(2^n intervals of radius E must cover a length of 2).
+the scan's ε values and the dashed line the counting floor (hi − lo)/2^(n+1) below which no pool of n
+numbers can go (2^n intervals of radius E must cover [lo, hi]).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from paper.scripts.rss_records import PRODUCED_BY, RSS_CLAIMS, TITLES, load_rss_records
+from paper.scripts.rss_records import PRODUCED_BY, RSS_CLAIMS, TITLES, load_rss_records, measured_interval
 from theory.figures import figure
 
 
@@ -28,15 +28,16 @@ def draw(results: Path):
         if quantiles is None:
             continue
         n = scan["hist_n"]
+        lo, hi = measured_interval(record["params"])
         ax.plot(quantiles, levels, "-", color=color,
-                label=f"{TITLES[law]}, n = {n} (median {np.median(quantiles):.2g})")
-        ax.axvline(2.0**-n, color=color, ls="--", lw=0.8)
+                label=f"{TITLES[law]}, n = {n}, on [{lo:g}, {hi:g}] (median {quantiles[50]:.2g})")
+        ax.axvline((hi - lo) / 2.0 ** (n + 1), color=color, ls="--", lw=0.8)
     for eps in records[0]["details"]["scan"]["eps"]:
         ax.axvline(eps, color="0.6", ls=":", lw=0.8)
         ax.text(eps, 0.02, f" ε={eps:g}", rotation=90, fontsize=7, color="0.4", va="bottom")
     ax.set_xscale("log")
-    ax.set_xlabel("worst-case error over [−1, 1] (exact, plus rounding bound)")
+    ax.set_xlabel("worst-case error over the target interval (exact, plus rounding bound)")
     ax.set_ylabel("fraction of pools")
-    ax.set_title("worst-case error distribution at fixed n; dashed: counting floor 2^−n", fontsize=9)
+    ax.set_title("worst-case error distribution at fixed n; dashed: counting floor (hi − lo)/2^(n+1)", fontsize=9)
     ax.legend(fontsize=8, loc="upper left")
     return fig

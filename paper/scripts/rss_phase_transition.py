@@ -1,7 +1,7 @@
 """Failure probability of random subset sum against pool size: the phase transition.
 
-For each ε of the stored scan, the fraction of pools whose exact worst-case error over [−1, 1] exceeds
-ε, with its Clopper–Pearson band; the dotted level is ε itself and the marker n*(ε), the first n whose
+For each ε of the stored scan, the fraction of pools whose exact worst-case error over the measured
+interval ([−1, 1] unless the check's parameters say otherwise) exceeds ε, with its Clopper–Pearson band; the dotted level is ε itself and the marker n*(ε), the first n whose
 upper confidence bound is ≤ ε.
 """
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from paper.scripts.rss_records import PRODUCED_BY, RSS_CLAIMS, TITLES, failure_table, load_rss_records
+from paper.scripts.rss_records import (PRODUCED_BY, RSS_CLAIMS, TITLES, failure_table, load_rss_records,
+                                       measured_interval)
 from theory.figures import figure
 
 
@@ -34,7 +35,8 @@ def draw(results: Path):
         ax.set_yscale("log")
         ax.set_ylim(floor, 1.5)
         ax.set_xlabel("pool size n")
-        ax.set_ylabel("P(worst-case error on [−1, 1] > ε)")
+        lo, hi = measured_interval(params)
+        ax.set_ylabel(f"P(worst-case error on [{lo:g}, {hi:g}] > ε)")
         ax.set_title(f"{TITLES[params['law']]}\n{scan['trials']} pools per n, "
                      f"{params['confidence']:.0%} Clopper–Pearson bands; ▼ n*(ε)", fontsize=9)
         ax.legend(fontsize=8, loc="lower left")

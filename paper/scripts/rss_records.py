@@ -19,6 +19,11 @@ def load_rss_records(results: Path) -> list[dict]:
     return [load_claim_record(results, claim_id) for claim_id in RSS_CLAIMS]
 
 
+def measured_interval(params: dict) -> tuple[float, float]:
+    """The target interval a stored check measured on: its ``lo``/``hi`` parameters, else ``[-1, 1]``."""
+    return params.get("lo", -1.0), params.get("hi", 1.0)
+
+
 def failure_table(scan: dict, confidence: float) -> dict[float, dict[str, np.ndarray]]:
     """Per ε of the scan: n [N], failure rate [N] and its Clopper–Pearson bounds [N] at ``confidence``."""
     ns = np.array([row["n"] for row in scan["rows"]])

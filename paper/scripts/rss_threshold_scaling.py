@@ -15,7 +15,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from paper.scripts.rss_records import PRODUCED_BY, RSS_CLAIMS, TITLES, load_rss_records
+from paper.scripts.rss_records import PRODUCED_BY, RSS_CLAIMS, TITLES, load_rss_records, measured_interval
 from theory.figures import figure
 from theory.lueker import bound_counting_samples, bound_lueker_samples, bound_target_interval
 
@@ -45,10 +45,11 @@ def draw(results: Path):
         eps_grid = 2.0 ** -bits[bits > math.log2(1 / hi) + 1e-9]
         ax.step(np.log2(1 / eps_grid), [bound_lueker_samples(e, law) for e in eps_grid], "-", color="C2", lw=1.2, where="post",
                 label=f"proved sufficient n (targets in [{lo:g}, {hi:g}])")
-        ax.step(bits, [bound_counting_samples(2.0 ** -b) for b in bits], ":", color="k", where="post",
+        m_lo, m_hi = measured_interval(record["params"])
+        ax.step(bits, [bound_counting_samples(2.0 ** -b, m_lo, m_hi) for b in bits], ":", color="k", where="post",
                 label="counting lower bound, any pool")
         ax.set_xlabel("log2(1/ε)")
         ax.set_ylabel("pool size n")
-        ax.set_title(f"{TITLES[law]}; measured on [−1, 1]", fontsize=9)
+        ax.set_title(f"{TITLES[law]}; measured on [{m_lo:g}, {m_hi:g}]", fontsize=9)
         ax.legend(fontsize=7, loc="upper left")
     return fig
