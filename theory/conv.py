@@ -32,13 +32,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from theory.subset_sum import UNIT_ROUNDOFF, best_subsets, sample_uniform
+from theory.certify import gamma
+from theory.subset_sum import best_subsets, sample_uniform
 
 PADDINGS = ("valid", "same")
-
-
-def _gamma(k: int) -> float:
-    return k * UNIT_ROUNDOFF / (1 - k * UNIT_ROUNDOFF)
+# Absolute margin per float64 operation: covers underflow, where relative error bounds do not hold.
+_TINY = 2.0**-1000
 
 
 @dataclass(frozen=True)
@@ -238,7 +237,8 @@ def certify_layer(ticket: LayerTicket, size: int) -> LayerCertificate:
 
     Requires every kept U entry to be ≥ 0 (then ``g(X) = L * X`` exactly on ``X ≥ 0``). Rounding: L is
     a float64 sum of ≤ n products and E = L − K one more subtraction; the sup sums ≤ c·d² terms. All
-    are bounded by ``γ_{n+c·d²+3}`` times the same sums taken over absolute values.
+    are bounded by ``γ_{n+c·d²+3}`` times the same sums taken over absolute values, plus ``2^-1000`` per
+    operation for underflow.
     """
     if bool((ticket.u[ticket.s] < 0).any()):
         raise ValueError("a kept U entry is negative: the ReLU is not the identity and the closed form "
@@ -251,7 +251,8 @@ def certify_layer(ticket: LayerTicket, size: int) -> LayerCertificate:
     magnitude = torch.einsum("ot,tkij->okij", vt, (ticket.u * ticket.s).abs().to(torch.float64)) + weight.abs()
     c, d = weight.shape[1], weight.shape[2]
     scale = F.conv2d(_ones(c, size, error), magnitude, padding=pad)[0]
-    slack = _gamma(ticket.n + c * d * d + 3) * float(scale.max()) * (1 + _gamma(c * d * d + 1))
+    terms = (ticket.n + 2) * c * d * d
+    slack = gamma(ticket.n + c * d * d + 3) * float(scale.max()) * (1 + gamma(c * d * d + 1)) + terms * _TINY
     return LayerCertificate(float(exact.max()), slack, float(error.abs().max()))
 
 
@@ -269,7 +270,7 @@ def bound_network_error(layer_errors: list[float], norms: list[float]) -> float:
 
 def _up(x: torch.Tensor, k: int) -> torch.Tensor:
     """Round a float64 sum of ≤ k non-negative terms up to a rigorous bound."""
-    return x * (1 + _gamma(k + 1))
+    return x * (1 + gamma(k + 1)) + k * _TINY
 
 
 def certify_network(tickets: list["LayerTicket"], size: int) -> tuple[float, list[float]]:
@@ -288,8 +289,8 @@ def certify_network(tickets: list["LayerTicket"], size: int) -> tuple[float, lis
         k = weight[0].numel() + 2
         pad = ticket.target.pad
         error = ticket.collapsed - weight
-        slack = _gamma(ticket.n + weight[0].numel() + 3) * F.conv2d(x + e, ticket.collapsed.abs() + weight.abs(),
-                                                                    padding=pad)
+        slack = gamma(ticket.n + weight[0].numel() + 3) * F.conv2d(x + e, ticket.collapsed.abs() + weight.abs(),
+                                                                    padding=pad) + (ticket.n + 3) * k * _TINY
         propagated = _up(F.conv2d(e, weight.abs(), padding=pad), k)
         fresh = _up(sup_linear_error(error, pad, e.shape[-1], (x + e)[0])[None], k)
         e = _up(propagated + fresh + slack, 3)
