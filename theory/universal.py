@@ -89,8 +89,9 @@ def _sin_curvature(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def sin_piece(hi: float = 1.0) -> Piece:
     """``sin(2πy)`` on ``[0, hi]``."""
+    # fl(2π·y) is off by up to ~2u·2πy, which moves sin by as much: hence value_ulps grows with hi.
     return Piece("sin(2πy)", 0.0, hi, lambda y: torch.sin(_TWO_PI * y), _sin_curvature,
-                 lambda a, b: _TWO_PI, value_ulps=8.0 + 8 * hi)
+                 lambda a, b: _TWO_PI, value_ulps=8.0 + 16 * hi)
 
 
 def construct_knots(piece: Piece, eps_interp: float, max_knots: int = 100_000) -> torch.Tensor:
@@ -142,8 +143,12 @@ class RandomBlock:
             0, self.feature, parts)
 
     def coefficient_slack(self) -> torch.Tensor:
-        """``[K+1]`` bound on |exact real coefficient − ``coefficients()``| (products and sums rounded)."""
-        parts = _gamma(self.w.shape[1] + 2) * (self.mask * (self.w * self.v).abs()).sum(-1)
+        """``[K+1]`` bound on |exact real coefficient − ``coefficients()``| (products and sums rounded).
+
+        One rounding per product, at most ``n − 1`` per part sum and ``P − 1`` when parts are added.
+        """
+        rounds = self.w.shape[1] + self.w.shape[0] + 1
+        parts = _gamma(rounds) * (self.mask * (self.w * self.v).abs()).sum(-1)
         return torch.zeros(self.num_knots + 1, dtype=torch.float64, device=parts.device).index_add(
             0, self.feature, parts)
 
@@ -388,7 +393,8 @@ def certify_poly_basis(ticket: PolyTicket, r: torch.Tensor, eps_log: float, eps_
     drift = order * eps_log
     lipschitz = torch.exp(drift)
     bound = _outward(eps_exp + lipschitz * drift)
-    return torch.where(drift <= ticket.margin, bound, torch.full_like(bound, math.inf))
+    inside = drift <= ticket.margin * (1 - 1e-9)  # strict, so float rounding of the interval ends cannot matter
+    return torch.where(inside, bound, torch.full_like(bound, math.inf))
 
 
 # Fourier ticket ----------------------------------------------------------------------------------

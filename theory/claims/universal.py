@@ -175,7 +175,7 @@ def certify_poly_ticket(ticket: PolyTicket, r: torch.Tensor, p: PolyParams) -> t
 @claim("universal.poly.ticket",
        "a pruned random log block, integer layer r and pruned random exp block give every monomial "
        "Π((1+x_i)/2)^{r_i}, |r| <= k, on [0,1]^d within the stated ε (certified over the whole cube)",
-       proof=PROOF, params=PolyParams, full={"dim": 3, "degree": 6, "eps_log": 3e-5, "eps_exp": 1e-4,
+       proof=PROOF, params=PolyParams, full={"dim": 3, "degree": 6, "eps": 5e-4, "eps_log": 3e-5, "eps_exp": 1e-4,
                                              "pool_size": 256, "sample_points": 100_000})
 def check_poly_ticket(p: PolyParams, ctx: Context) -> Record:
     ticket = build_poly_ticket(p, ctx)
