@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from theory.device import generator
 from theory.figures import MissingResult, all_figures, load_claim_record, render
 from theory.lueker import (COMPONENTS, bound_counting_samples, bound_failure_probability, bound_lueker_constants,
-                           bound_lueker_samples, bound_target_interval)
+                           bound_lueker_samples, bound_lueker_table, bound_target_interval)
 from theory.provenance import write_json
 from theory.registry import run_claim
 from theory.stats import clopper_pearson
@@ -241,3 +241,12 @@ def test_each_rss_figure_renders_from_stored_check_records(stored_rss_results, t
 def test_an_rss_figure_without_stored_records_names_the_command_that_makes_them(tmp_path):
     with pytest.raises(MissingResult, match="lth verify rss.lueker"):
         render(all_figures()["rss_threshold_scaling"], tmp_path, tmp_path / "out")
+
+
+@pytest.mark.parametrize("law", LAWS)
+def test_the_stored_proof_table_lists_the_proven_count_for_every_eps_the_proof_covers(law):
+    table = bound_lueker_table([0.7, 0.3, 0.01], law)
+    hi = bound_target_interval(law)[1]
+    assert table["interval"] == [-hi, hi]
+    assert table["n"] == {str(e): bound_lueker_samples(e, law) for e in (0.7, 0.3, 0.01) if e < hi}
+    assert (table["C"], table["c0"]) == bound_lueker_constants(law)

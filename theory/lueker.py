@@ -103,3 +103,15 @@ def bound_counting_samples(eps: float, lo: float = -1.0, hi: float = 1.0) -> int
     if not lo < hi:
         raise ValueError(f"empty interval [{lo}, {hi}]")
     return max(0, math.ceil(math.log2((hi - lo) / (2.0 * eps))))
+
+
+def bound_lueker_table(eps_values: list[float], law: str = "uniform") -> dict:
+    """What a check stores about the proof: target interval, ``C``, ``c0`` and the proven n per ε.
+
+    JSON-able; ε values outside the proof's range ``(0, h)`` are left out of ``n`` (the proof says
+    nothing there). Keys of ``n`` are ``str(eps)``, matching the checks' ``n_star``.
+    """
+    lo, hi = bound_target_interval(law)
+    slope, intercept = bound_lueker_constants(law)
+    return {"interval": [lo, hi], "C": slope, "c0": intercept,
+            "n": {str(eps): bound_lueker_samples(eps, law) for eps in eps_values if 0 < eps < hi}}
