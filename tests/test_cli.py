@@ -61,3 +61,12 @@ def test_figures_name_the_command_that_produces_a_missing_result(tmp_path: Path,
     assert status in (0, 1)
     if status == 1:
         assert "run `lth" in err
+
+
+def test_paper_readme_lists_every_registered_figure_with_its_script_and_claims():
+    from theory.figures import index_markdown
+    from theory.provenance import REPO_ROOT
+
+    readme = (REPO_ROOT / "paper" / "README.md").read_text()
+    missing = [row for row in index_markdown().splitlines()[2:] if row not in readme]
+    assert not missing, "paper/README.md is stale; regenerate the table with `lth figures --index`:\n" + "\n".join(missing)

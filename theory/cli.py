@@ -65,8 +65,11 @@ def _parse_param(text: str) -> tuple[str, object]:
 
 
 def _figures(args: argparse.Namespace) -> int:
-    from theory.figures import MissingResult, all_figures, render
+    from theory.figures import MissingResult, all_figures, index_markdown, render
 
+    if args.index:
+        print(index_markdown(), end="")
+        return 0
     figures = all_figures()
     unknown = [name for name in args.names if name not in figures]
     if unknown:
@@ -106,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", help="figure names (default: all)")
     p.add_argument("--results", type=Path, default=Path("results"), help="where stored results live")
     p.add_argument("--out", type=Path, default=Path("paper/figures"), help="where figures are written")
+    p.add_argument("--index", action="store_true", help="print the figure → script → claims table and exit")
     p.set_defaults(func=_figures)
 
     for module in _PLUGINS:

@@ -64,6 +64,15 @@ def all_figures() -> dict[str, Figure]:
     return dict(sorted(_FIGURES.items()))
 
 
+def index_markdown() -> str:
+    """The figure → script → claims table that ``paper/README.md`` holds (``lth figures --index``)."""
+    lines = ["| figure | script | claims | produced by |", "|---|---|---|---|"]
+    for name, fig in all_figures().items():
+        script = "paper/scripts/" + fig.script.rsplit(".", 1)[-1] + ".py"
+        lines.append(f"| `{name}` | `{script}` | {', '.join(f'`{c}`' for c in fig.claims)} | `{fig.produced_by}` |")
+    return "\n".join(lines) + "\n"
+
+
 def require(path: Path, command: str) -> Path:
     """``path`` if it exists, else :class:`MissingResult` telling the user to run ``command``."""
     if not path.exists():
