@@ -165,16 +165,19 @@ FULL_NETWORK = {"targets": ((64, 64, 10), (32, 32, 32, 10), (100, 64, 48, 32, 10
 
 
 def train_digits_mlp(hidden: tuple[int, ...], steps: int, seed: int, device: torch.device):
-    """A ReLU MLP ``64-hidden-10`` trained full-batch with Adam on scikit-learn's digits (seeded)."""
+    """A ReLU MLP ``64-hidden-10`` trained full-batch with Adam on scikit-learn's digits (seeded).
+
+    Trained in float32 (as users train); the target is its weights converted exactly to float64.
+    """
     from simulations.data import load_dataset
 
     data = load_dataset("digits", seed=seed).to(device)
-    x, y = data.train.flat().to(torch.float64), data.train.y
+    x, y = data.train.flat(), data.train.y
     torch.manual_seed(seed)
     widths = [x.shape[1], *hidden, data.num_classes]
     layers: list[torch.nn.Module] = []
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        layers.append(torch.nn.Linear(a, b, dtype=torch.float64, device=device))
+        layers.append(torch.nn.Linear(a, b, device=device))
         if i < len(widths) - 2:
             layers.append(torch.nn.ReLU())
     model = torch.nn.Sequential(*layers)
@@ -184,7 +187,7 @@ def train_digits_mlp(hidden: tuple[int, ...], steps: int, seed: int, device: tor
         torch.nn.functional.cross_entropy(model(x), y).backward()
         optimiser.step()
     linears = [m for m in model if isinstance(m, torch.nn.Linear)]
-    target = Target([m.weight.detach() for m in linears], [m.bias.detach() for m in linears])
+    target = Target([m.weight.detach().double() for m in linears], [m.bias.detach().double() for m in linears])
     return target, data
 
 

@@ -1,0 +1,163 @@
+"""Pensia et al.'s dense ticket: masks, exactness of the pruned network, certificates, broken tickets."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from theory.dense import (Domain, Target, bound_fan_out, build_ticket, certify_sup_error, check_norms,
+                          construct_random_network, random_target, rescale, search_sup_error)
+from theory.registry import run_claim
+
+widths_strategy = st.lists(st.integers(1, 6), min_size=2, max_size=4)
+
+
+def _small_ticket(seed: int, widths: list[int], bias: bool = False, device: torch.device = torch.device("cpu")):
+    target = random_target(widths, torch.Generator(device=device).manual_seed(seed), bias=bias)
+    net, ticket = build_ticket(target, 0.05, 0.05, seed=seed, device=device, c=1.0)
+    return target, net, ticket
+
+
+def _masked_forward(ticket, x: torch.Tensor) -> torch.Tensor:
+    """The masked random network computed directly from weights and masks (no Sequential)."""
+    if ticket.has_bias:
+        x = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)], dim=1)
+    weights = ticket.masked_weights()
+    for i, w in enumerate(weights):
+        x = x @ w.T
+        if i < len(weights) - 1:
+            x = torch.relu(x)
+    return x
+
+
+@given(seed=st.integers(0, 10**6), widths=widths_strategy, bias=st.booleans())
+def test_masks_are_boolean_and_only_prune(seed, widths, bias):
+    _, net, ticket = _small_ticket(seed, widths, bias)
+    for weight, mask in zip(net.weights, ticket.masks):
+        assert mask.dtype == torch.bool and mask.shape == weight.shape
+    assert ticket.kept_parameters <= net.parameters
+
+
+@given(seed=st.integers(0, 10**6), widths=widths_strategy, bias=st.booleans())
+def test_kept_weights_of_the_sequential_equal_the_random_weights_bit_for_bit(seed, widths, bias):
+    _, net, ticket = _small_ticket(seed, widths, bias)
+    linears = [m for m in ticket.sequential() if isinstance(m, torch.nn.Linear)]
+    for i, (layer, weight, mask) in enumerate(zip(linears, net.weights, ticket.masks)):
+        stored = torch.cat([layer.weight, layer.bias[:, None]], dim=1) if i == 0 and bias else layer.weight
+        assert torch.equal(stored[mask], weight[mask])
+        assert not bool(stored[~mask].any())
+
+
+@given(seed=st.integers(0, 10**6), widths=widths_strategy, bias=st.booleans())
+def test_the_sequential_computes_the_masked_random_network(seed, widths, bias):
+    _, _, ticket = _small_ticket(seed, widths, bias)
+    x = torch.randn(16, widths[0], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.allclose(ticket.sequential()(x), _masked_forward(ticket, x), rtol=0, atol=1e-12)
+
+
+@given(seed=st.integers(0, 10**6), widths=widths_strategy, bias=st.booleans())
+def test_the_certificate_is_at_least_the_error_at_every_sampled_input(seed, widths, bias):
+    target, _, ticket = _small_ticket(seed, widths, bias)
+    certified = certify_sup_error(target, ticket, Domain("ball"))["bound"]
+    found = search_sup_error(target, ticket, Domain("ball"), restarts=4, steps=10, samples=256, seed=seed)
+    assert found["value"] <= certified + 1e-12
+    assert float(found["x"].norm()) <= 1 + 1e-12
+
+
+def test_the_ticket_runs_on_the_requested_device(device):
+    target, net, ticket = _small_ticket(0, [3, 4, 2], True, device)
+    assert all(w.device.type == device.type for w in net.weights)
+    assert math.isfinite(certify_sup_error(target, ticket, Domain("ball"))["bound"])
+
+
+@given(seed=st.integers(0, 10**6))
+def test_the_same_seed_gives_the_same_random_network(seed):
+    a = construct_random_network([3, 4, 2], [6, 6], seed)
+    b = construct_random_network([3, 4, 2], [6, 6], seed)
+    assert all(torch.equal(x, y) for x, y in zip(a.weights, b.weights))
+
+
+@given(seed=st.integers(0, 10**6), widths=widths_strategy, bias=st.booleans())
+def test_rescaling_round_trips(seed, widths, bias):
+    gen = torch.Generator().manual_seed(seed)
+    target = random_target(widths, gen, norm=3.0, bias=bias)
+    scaled, factor = rescale(target)
+    check_norms(scaled)
+    x = torch.randn(8, widths[0], generator=gen, dtype=torch.float64)
+    assert torch.allclose(scaled(x) / factor, target(x), rtol=1e-10, atol=1e-12)
+
+
+def test_a_target_violating_the_norm_hypothesis_is_refused_with_a_rescaling_hint():
+    target = random_target([3, 3], torch.Generator().manual_seed(0), norm=2.0)
+    with pytest.raises(ValueError, match="rescale"):
+        check_norms(target)
+
+
+@pytest.mark.parametrize("eps", [0.0, 1.0, -0.5, 2.0])
+def test_eps_outside_the_unit_interval_is_refused(eps):
+    with pytest.raises(ValueError, match="eps"):
+        bound_fan_out(3, 3, 1, eps, 0.1)
+
+
+def test_non_finite_weights_are_refused():
+    w = torch.ones(2, 2, dtype=torch.float64)
+    w[1, 0] = math.inf
+    with pytest.raises(ValueError, match="non-finite"):
+        Target([w], [None])
+
+
+def test_a_unit_reading_two_inputs_voids_the_certificate():
+    target, _, ticket = _small_ticket(1, [3, 4, 2])
+    kept = torch.nonzero(ticket.masks[0])[0]
+    ticket.masks[0][kept[0], (kept[1] + 1) % 3] = True
+    assert certify_sup_error(target, ticket, Domain("ball"))["bound"] == math.inf
+
+
+def test_the_box_certificate_covers_the_error_at_sampled_points_of_the_box():
+    target, _, ticket = _small_ticket(2, [4, 5, 3], bias=True)
+    box = Domain("box", lo=(0.0,) * 4, hi=(1.0,) * 4)
+    certified = certify_sup_error(target, ticket, box)["bound"]
+    assert search_sup_error(target, ticket, box, restarts=4, steps=10, samples=256)["value"] <= certified + 1e-12
+
+
+@pytest.mark.claim("slth.dense.layer")
+def test_layer_check_holds_at_quick_scale():
+    record = run_claim("slth.dense.layer", d_in=12, d_out=8, steps=20)
+    assert record.verdict == "holds", record.reason
+
+
+@pytest.mark.claim("slth.dense.layer")
+def test_layer_check_fails_with_too_few_random_units():
+    record = run_claim("slth.dense.layer", d_in=12, d_out=8, fan_out=4, steps=20)
+    assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.claim("slth.dense.layer")
+def test_layer_check_fails_when_a_kept_mask_entry_is_flipped():
+    record = run_claim("slth.dense.layer", d_in=12, d_out=8, flip=1, steps=20)
+    assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.claim("slth.dense.network")
+def test_network_check_holds_at_quick_scale():
+    record = run_claim("slth.dense.network", width_factors=(1.0,), eps_sweep=(0.1,), digits_steps=100)
+    assert record.verdict == "holds", record.reason
+    digits = record.details["digits"]
+    assert digits["empirical"] <= digits["certified"]
+
+
+@pytest.mark.claim("slth.dense.network")
+def test_network_check_fails_with_too_few_random_units():
+    record = run_claim("slth.dense.network", fan_out=6, width_factors=(1.0,), eps_sweep=(0.1,), digits_steps=50)
+    assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.claim("slth.dense.network")
+def test_network_check_fails_when_kept_mask_entries_are_flipped():
+    record = run_claim("slth.dense.network", flip=1, width_factors=(1.0,), eps_sweep=(0.1,), digits_steps=50)
+    assert record.verdict == "fails", record.reason
