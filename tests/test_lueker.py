@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from theory.lueker import (COMPONENTS, bound_counting_samples, bound_failure_pro
 from theory.provenance import write_json
 from theory.registry import run_claim
 from theory.stats import clopper_pearson
-from theory.subset_sum import covers_interval, sample_pools
+from theory.subset_sum import covers_interval, rounding_slack, sample_pools, worst_case_error
 
 LAWS = sorted(COMPONENTS)
 
@@ -250,3 +251,44 @@ def test_the_stored_proof_table_lists_the_proven_count_for_every_eps_the_proof_c
     assert table["interval"] == [-hi, hi]
     assert table["n"] == {str(e): bound_lueker_samples(e, law) for e in (0.7, 0.3, 0.01) if e < hi}
     assert (table["C"], table["c0"]) == bound_lueker_constants(law)
+
+
+def _exact_sup_distance(pool: list[float], lo: float, hi: float) -> Fraction:
+    """sup over [lo, hi] of the distance to the nearest exact subset sum, in rationals.
+
+    The distance is piecewise linear with its maxima at lo, hi or midpoints of consecutive sums, so
+    the supremum is the largest value at those points (independent of the formula in proofs/rss.md (a)).
+    """
+    sums = sorted({sum((Fraction(v) for v in c), Fraction(0))
+                   for k in range(len(pool) + 1) for c in itertools.combinations(pool, k)})
+    lo_q, hi_q = Fraction(lo), Fraction(hi)
+    points = [lo_q, hi_q] + [(a + b) / 2 for a, b in zip(sums, sums[1:]) if lo_q <= (a + b) / 2 <= hi_q]
+    return max(min(abs(z - s) for s in sums) for z in points)
+
+
+pools_with_range = st.lists(st.one_of(st.floats(-1, 1, allow_subnormal=False),
+                                      st.floats(-1e-6, 1e-6, allow_subnormal=False)), min_size=1, max_size=7)
+intervals = st.sampled_from([(-1.0, 1.0), (-0.5, 0.5), (0.1, 0.3), (-3.0, 2.0)])
+
+
+@given(pools_with_range, intervals)
+def test_worst_case_error_plus_minus_the_rounding_slack_brackets_the_exact_rational_supremum(pool, interval):
+    lo, hi = interval
+    x = torch.tensor(pool, dtype=torch.float64)
+    exact = _exact_sup_distance(pool, lo, hi)
+    computed, slack = Fraction(float(worst_case_error(x, lo, hi))), Fraction(float(rounding_slack(x, lo, hi)))
+    assert computed - slack <= exact <= computed + slack
+
+
+@given(pools_with_range, intervals, st.sampled_from([-1e-9, -1e-15, 0.0, 1e-15, 1e-9]))
+def test_a_true_from_covers_interval_certifies_the_cover_in_exact_arithmetic(pool, interval, shift):
+    lo, hi = interval
+    exact = _exact_sup_distance(pool, lo, hi)
+    eps = float(exact) * (1 + shift) + (1e-300 if exact == 0 else 0.0)
+    if eps <= 0:
+        return
+    x = torch.tensor(pool, dtype=torch.float64)
+    verdict = bool(covers_interval(x, eps, lo, hi))
+    assert not verdict or exact <= Fraction(eps)
+    if eps - float(exact) > 4 * float(rounding_slack(x, lo, hi)):  # clear of rounding: the cover must be found
+        assert verdict
