@@ -2,7 +2,9 @@
 
 Left: the polynomial basis ((1+x)/2)^r, r = 1..4 on [0, 1], through the ticket (log block, integer
 layer, exp block) at several interpolation tolerances (the quick-scale ticket and its sweep); kept
-parameters are those of both blocks. Right: sin(2πx) on [0, 1] alone. Filled: certified sup error
+parameters are those of both blocks. Right: sin(2πx) on [0, 1] alone, sparse solver at several
+tolerances, plus squares for the dense solver (theory.subset_sum.best_subsets, which keeps about half
+of each pool) at the quick tolerance. Filled: certified sup error
 (rigorous over the whole interval); hollow: sampled on a 10,000-point grid; crosses: the published
 demo's sampled numbers (UniversalLT subsetsum.py, REFERENCES.md §6).
 """
@@ -44,9 +46,13 @@ def draw(results: Path):
     right.plot([p["kept"] for p in sines], [p["certified"] for p in sines], "o-", color="C0", label="certified")
     right.plot([p["kept"] for p in sines], [p["sampled"] for p in sines], "o--", mfc="none", color="C0",
                label="sampled (10,000-point grid)")
+    dense = fourier.get("dense", [])
+    pools = ", ".join(str(p["pool_size"]) for p in dense)
+    right.plot([p["kept"] for p in dense], [p["certified"] for p in dense], "s", color="C3",
+               label=f"certified, dense solver (best_subsets, pools {pools})")
     right.plot([anchor["sin_kept"]], [anchor["sin_sampled"]], "kx", ms=9, mew=2,
                label=f"anchor, sampled ({anchor['sin_kept']} kept of {anchor['sin_total']:,})")
     right.set(xscale="log", yscale="log", xlabel="kept random parameters", ylabel="sup error of sin(2πx) on [0, 1]",
               title="Fourier piece")
-    right.legend(fontsize=8)
+    right.legend(fontsize=7, loc="lower left")
     return fig

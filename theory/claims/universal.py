@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -23,7 +23,7 @@ from theory.universal import (Piece, PolyTicket, RandomBlock, bound_exponent_int
                               certify_block, certify_poly_basis, construct_block, exact_fourier_features,
                               exact_poly_features, exp_piece, fit_last_layer, fourier_features, frequencies,
                               frequency_columns,
-                              log_piece, multi_indices, poly_features, predict, sample_grid,
+                              log_piece, multi_indices, poly_features, predict, rms, sample_grid,
                               search_block_error, sin_piece)
 
 PROOF = "proofs/universal.md"
@@ -152,6 +152,7 @@ class FourierParams(BlockParams):
     eps: float = 1.12e-2  # stated sup error of every basis function (the anchor's sampled sin error)
     eps_interp: float = 1e-2
     sample_points: int = 4096
+    dense_pools: tuple[int, ...] = (16, 20)  # pool sizes of the comparison blocks pruned by best_subsets
 
 
 def build_poly_ticket(p: PolyParams, ctx: Context) -> PolyTicket:
@@ -213,7 +214,7 @@ def check_poly_ticket(p: PolyParams, ctx: Context) -> Record:
 def sweep_poly_point(p: PolyParams, ctx: Context, factor: float, univariate: torch.Tensor,
                      grid: torch.Tensor) -> dict:
     """Ticket with both interpolation tolerances scaled by ``factor``: r = 1..k errors and kept count."""
-    scaled = dataclasses.replace(p, eps_log=p.eps_log * factor, eps_exp=p.eps_exp * factor)
+    scaled = replace(p, eps_log=p.eps_log * factor, eps_exp=p.eps_exp * factor)
     ticket = build_poly_ticket(scaled, ctx)
     certified, _, _ = certify_poly_ticket(ticket, univariate, scaled)
     sampled = (poly_features(ticket, grid, univariate) - exact_poly_features(grid, univariate)).abs().max(0).values
@@ -232,6 +233,8 @@ def check_fourier_ticket(p: FourierParams, ctx: Context) -> Record:
     unit = describe_block(_build(sin_piece(1.0), p.eps_interp, p, ctx, 4), p.grid_points)
     sweep = [{"factor": factor, **describe_block(_build(sin_piece(1.0), p.eps_interp * factor, p, ctx, 4),
                                                  p.grid_points)} for factor in ctx.bar(p.sweep, "sin sweep")]
+    dense = [{"pool_size": n, **describe_block(_build(sin_piece(1.0), p.eps_interp, replace(
+        p, solver="dense", pool_size=n, c_max=1.0), ctx, 4), p.grid_points)} for n in p.dense_pools]
     freqs = frequencies(p.dim, p.max_freq).to(ctx.device)
     x = torch.rand((p.sample_points, p.dim), generator=ctx.generator(5), device=ctx.device, dtype=torch.float64)
     sampled = (fourier_features(block, x, freqs) - exact_fourier_features(x, freqs)).abs().max(0).values
@@ -250,7 +253,7 @@ def check_fourier_ticket(p: FourierParams, ctx: Context) -> Record:
                   certified=Quantity(certified, "rigorous sup bound of the sin block over its interval, hence "
                                      "of every basis function (float64, outward)"),
                   empirical=Quantity(float(sampled.max()), f"max error at {p.sample_points} random points (sampled)"),
-                  details={"sin_block": info, "unit_sin": unit, "sweep": sweep, "frequencies": freqs.tolist(),
+                  details={"sin_block": info, "unit_sin": unit, "sweep": sweep, "dense": dense, "frequencies": freqs.tolist(),
                            "basis_sampled": sampled.tolist(), "anchor": ANCHOR})
 
 
@@ -265,6 +268,7 @@ class TransferParams(PolyParams):
     samples: int = 2000  # points of [0,1]^dim per synthetic task
     sparse_terms: int = 3  # terms of the Fourier-sparse target
     diabetes_degree: int = 2
+    holdout: float = 0.2  # fraction of the diabetes samples held out (test RMS reported, not bounded)
     slack: float = 1e-9  # relative slack for least-squares optimality in float64
 
 
@@ -354,12 +358,17 @@ def check_transfer(p: TransferParams, ctx: Context) -> Record:
     r = multi_indices(features.shape[1], p.diabetes_degree).to(ctx.device)
     cert, _, _ = certify_poly_ticket(ticket, r, p)
     diabetes_ticket, diabetes_exact = poly_features(ticket, features, r), exact_poly_features(features, r)
+    order = torch.randperm(y.shape[0], generator=ctx.generator(8), device=ctx.device)
+    test, train = order[: int(p.holdout * y.shape[0])], order[int(p.holdout * y.shape[0]):]
     for degree in range(1, p.diabetes_degree + 1):
         columns = torch.arange(multi_indices(features.shape[1], degree).shape[0], device=ctx.device)
-        fit, _, _ = compare_fits(diabetes_ticket[:, columns], diabetes_exact[:, columns], y, p.eps, cert[columns],
-                                 p.slack)
+        ticket_cols, exact_cols = diabetes_ticket[:, columns], diabetes_exact[:, columns]
+        fit, coef_t, coef_e = compare_fits(ticket_cols[train], exact_cols[train], y[train], p.eps, cert[columns],
+                                           p.slack)
         rows.append({"task": "diabetes (sklearn)", "ticket": "polynomial", "size": degree,
-                     "certified_max": float(cert[columns].max()), **fit})
+                     "certified_max": float(cert[columns].max()), **fit,
+                     "rms_test_ticket": rms(predict(ticket_cols[test], coef_t) - y[test]),
+                     "rms_test_exact": rms(predict(exact_cols[test], coef_e) - y[test])})
     certified_ok = all(row["certified_max"] <= (p.eps if row["ticket"] == "polynomial" else p.eps_fourier)
                        for row in rows)
     within = all(row["within"] for row in rows)
