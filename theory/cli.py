@@ -15,7 +15,7 @@ from pathlib import Path
 
 from theory.device import DEVICE_CHOICES
 
-_PLUGINS: tuple[str, ...] = ("theory.universal",)
+_PLUGINS: tuple[str, ...] = ("theory.universal", "theory.ticket")
 
 
 class UsageError(Exception):

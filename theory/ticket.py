@@ -1,0 +1,234 @@
+"""``lth ticket``: a certified strong lottery ticket for a user's own ReLU network.
+
+The object: a state dict of an alternating Linear/ReLU network (``.pt`` read with
+``torch.load(weights_only=True)``, or ``.safetensors``) is parsed into a list of
+:class:`LayerSpec` (one per parameterised module, in state-dict order); a ReLU is assumed between
+consecutive layers and none after the last. A random network at the theorem's widths is pruned by
+Pensia et al.'s construction (``theory.dense``) and the sup error over the domain is certified.
+
+Outputs: ``--out FILE`` (a ``torch.save`` dict: the pruned ``torch.nn.Sequential``'s state dict, the
+masks on the random weights, the random seed, the fan-outs and the module list ``architecture``;
+:func:`load_ticket` shows how plain torch rebuilds it) and ``FILE.json`` (certificate,
+widths, provenance).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from theory.dense import (DEFAULT_C, Domain, Target, bound_fan_out, build_ticket, certify_sup_error, check_norms,
+                          over_parameterisation, rescale, search_sup_error)
+from theory.device import DEVICE_CHOICES, resolve_device
+from theory.provenance import write_json
+
+_PARAMETER_NAMES = ("weight", "bias")
+
+
+@dataclass
+class LayerSpec:
+    """One parameterised module of the state dict: ``name`` (key prefix), ``kind`` and its tensors."""
+
+    name: str
+    kind: str
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` file or a ``.pt``/``.pth`` state dict (never plain pickle)."""
+    if not path.exists():
+        raise ValueError(f"model file {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise ValueError(f"{path} does not hold a state dict of tensors")
+    return loaded
+
+
+def _layer_kind(name: str, tensors: dict[str, torch.Tensor]) -> str:
+    extra = sorted(set(tensors) - set(_PARAMETER_NAMES))
+    if extra or "weight" not in tensors:
+        raise ValueError(f"unsupported layer {name!r} with parameters {sorted(tensors)} (only Linear layers "
+                         "with 'weight' and optional 'bias', separated by ReLU, are supported)")
+    ndim = tensors["weight"].ndim
+    if ndim == 2:
+        return "Linear"
+    if ndim == 4:
+        return "Conv2d"
+    raise ValueError(f"unsupported layer {name!r}: weight of shape {tuple(tensors['weight'].shape)}")
+
+
+def parse_layers(state: dict[str, torch.Tensor]) -> list[LayerSpec]:
+    """Group ``prefix.weight`` / ``prefix.bias`` keys into layers, in state-dict order."""
+    groups: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in state.items():
+        prefix, _, leaf = key.rpartition(".")
+        groups.setdefault(prefix, {})[leaf] = tensor
+    if not groups:
+        raise ValueError("the state dict is empty")
+    specs = []
+    for name, tensors in groups.items():
+        kind = _layer_kind(name, tensors)
+        specs.append(LayerSpec(name, kind, tensors["weight"], tensors.get("bias")))
+    return specs
+
+
+def _linear(spec: LayerSpec) -> tuple[torch.Tensor, torch.Tensor | None]:
+    return spec.weight, spec.bias
+
+
+def _conv2d(spec: LayerSpec) -> tuple[torch.Tensor, torch.Tensor | None]:
+    raise ValueError(f"layer {spec.name!r} is a Conv2d layer (weight {tuple(spec.weight.shape)}); Conv2d "
+                     "layers are not yet supported by lth ticket, only Linear layers")
+
+
+# Dispatch point: one converter per layer kind, turning a spec into (weight matrix, bias) of the target.
+LAYER_CONVERTERS = {"Linear": _linear, "Conv2d": _conv2d}
+
+
+def target_from_specs(specs: list[LayerSpec]) -> Target:
+    """The float64 :class:`Target` of parsed layers (non-finite or mismatched shapes are refused)."""
+    weights, biases = [], []
+    for spec in specs:
+        weight, bias = LAYER_CONVERTERS[spec.kind](spec)
+        for label, t in (("weight", weight), ("bias", bias)):
+            if t is not None and not torch.isfinite(t).all():
+                raise ValueError(f"layer {spec.name!r}: {label} has non-finite entries (NaN or inf)")
+        weights.append(weight.detach().to(torch.float64))
+        biases.append(None if bias is None else bias.detach().to(torch.float64))
+    return Target(weights, biases)
+
+
+def _domain(args: argparse.Namespace, d0: int) -> Domain:
+    if args.domain == "ball":
+        if not args.radius > 0:
+            raise ValueError(f"--radius must be positive, got {args.radius}")
+        return Domain("ball", radius=args.radius)
+    lo, hi = args.box
+    if not lo < hi:
+        raise ValueError(f"--box needs LO < HI, got {lo} {hi}")
+    return Domain("box", lo=(lo,) * d0, hi=(hi,) * d0)
+
+
+def make_ticket(args: argparse.Namespace) -> dict:
+    """Build, certify and save the ticket described by the parsed command line; returns the report."""
+    for label, value in (("--eps", args.eps), ("--delta", args.delta)):
+        if not 0 < value < 1:
+            raise ValueError(f"{label} must lie in (0, 1), got {value}")
+    device = resolve_device(args.device)
+    target = target_from_specs(parse_layers(load_state_dict(args.model)))
+    factor = 1.0
+    if args.rescale:
+        target, factor = rescale(target)
+    else:
+        check_norms(target)
+    domain = _domain(args, target.widths[0])
+    signed = domain.kind == "ball" or min(domain.lo) < 0
+    widths = [w.shape[1] for w in target.augmented()] + [target.widths[-1]]
+    fan_out = [bound_fan_out(a, b, target.depth, args.eps * factor, args.delta, args.c)
+               for a, b in zip(widths[:-1], widths[1:])]
+    stages = tqdm(total=3, desc="lth ticket", disable=args.no_progress)
+    stages.set_postfix_str("random network + masks")
+    net, ticket = build_ticket(target, args.eps * factor, args.delta, seed=args.seed, device=device, c=args.c,
+                               fan_out=fan_out, signed_input=signed, output_scale=1 / factor)
+    stages.update()
+    stages.set_postfix_str("certificate")
+    cert = certify_sup_error(target, ticket, domain)
+    stages.update()
+    stages.set_postfix_str("search")
+    search = search_sup_error(target, ticket, domain, restarts=args.restarts, steps=args.steps,
+                              samples=args.samples, seed=args.seed)
+    stages.update()
+    stages.close()
+    sequential = ticket.sequential()
+    out = args.out or args.model.with_name(args.model.stem + ".ticket.pt")
+    torch.save({"state_dict": {k: v.cpu() for k, v in sequential.state_dict().items()},
+                "masks": [m.cpu() for m in ticket.masks], "seed": args.seed, "fan_out": net.fan_out,
+                "architecture": [type(m).__name__ for m in sequential]}, out)
+    report = {"model": str(args.model), "ticket": str(out), "eps": args.eps, "delta": args.delta, "c": args.c,
+              "domain": {"kind": domain.kind, "radius": domain.radius if domain.kind == "ball" else None,
+                         "box": list(args.box) if domain.kind == "box" else None},
+              "target_widths": target.widths, "target_parameters": target.parameters,
+              "rescale_factor": factor, "fan_out": net.fan_out,
+              "random_widths": [w.shape[0] for w in net.weights],
+              "random_parameters": net.parameters, "kept_parameters": ticket.kept_parameters,
+              "sparsity": 1 - ticket.kept_parameters / net.parameters,
+              "over_parameterisation": over_parameterisation(target, net),
+              "certified_sup_error": cert["bound"], "union_bound": cert["union_bound"],
+              "empirical_sup_error": search["value"],
+              "certified_label": "rigorous float64 upper bound on sup over the domain of ||f(x) - ticket(x)||_2",
+              "empirical_label": "largest error found by sampling + projected gradient ascent (a lower bound)",
+              "holds": bool(search["value"] <= cert["bound"] <= args.eps)}
+    write_json(Path(str(out) + ".json"), {"ticket": report}, seed=args.seed, device=str(device))
+    return report
+
+
+def _print_report(report: dict) -> None:
+    print(f"target widths      {report['target_widths']} ({report['target_parameters']:,} parameters)")
+    if report["rescale_factor"] != 1.0:
+        print(f"rescaled by        {report['rescale_factor']:.6g} (undone by a final diagonal layer)")
+    print(f"random widths      {report['random_widths']} (fan-out {report['fan_out']}, "
+          f"{report['random_parameters']:,} parameters, {report['over_parameterisation']:.1f}x the target)")
+    print(f"kept parameters    {report['kept_parameters']:,} (sparsity {report['sparsity']:.4f})")
+    print(f"certified error    {report['certified_sup_error']:.4g} (rigorous sup over the {report['domain']['kind']})")
+    print(f"empirical error    {report['empirical_sup_error']:.4g} (search, lower bound on the sup)")
+    print(f"per-weight union   {report['union_bound']:.4g}")
+    verdict = "within" if report["holds"] else "NOT within"
+    print(f"certified {verdict} eps = {report['eps']:g}")
+    print(f"wrote {report['ticket']} and {report['ticket']}.json")
+
+
+def _run(args: argparse.Namespace) -> int:
+    report = make_ticket(args)
+    _print_report(report)
+    return 0 if report["holds"] else 1
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("ticket", help="prune a random network into a certified ε-approximation of MODEL",
+                              description="MODEL is a state dict (.pt, .safetensors) of Linear layers with a "
+                              "ReLU between consecutive layers. Exit 0 when the certified error is <= eps, 1 if not.")
+    p.add_argument("model", type=Path, help="state dict file (.pt/.pth via torch.load(weights_only=True), or .safetensors)")
+    p.add_argument("--eps", type=float, required=True, help="target sup error, in (0, 1)")
+    p.add_argument("--delta", type=float, default=0.01, help="failure probability in the width rule, in (0, 1)")
+    p.add_argument("--domain", choices=("ball", "box"), default="ball",
+                   help="ball: ||x||_2 <= radius (the theorem's); box: every coordinate in [LO, HI]")
+    p.add_argument("--radius", type=float, default=1.0, help="ball radius")
+    p.add_argument("--box", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"), help="box bounds")
+    p.add_argument("--rescale", action="store_true",
+                   help="divide layers with ||W_i||_2 > 1 by their norm (biases accordingly) and undo at the output")
+    p.add_argument("--c", type=float, default=DEFAULT_C, help="width constant C of the theorem")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random network")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.add_argument("--out", type=Path, default=None, help="ticket file (default MODEL.ticket.pt)")
+    p.add_argument("--restarts", type=int, default=16, help="gradient-ascent restarts of the error search")
+    p.add_argument("--steps", type=int, default=60, help="gradient-ascent steps per restart")
+    p.add_argument("--samples", type=int, default=2048, help="random inputs tried by the error search")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_run)
+
+
+def load_ticket(path: Path) -> torch.nn.Sequential:
+    """Rebuild the pruned ``torch.nn.Sequential`` from a ticket file, with plain torch only."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    state = saved["state_dict"]
+    modules: list[torch.nn.Module] = []
+    for index, kind in enumerate(saved["architecture"]):
+        if kind == "ReLU":
+            modules.append(torch.nn.ReLU())
+            continue
+        d_out, d_in = state[f"{index}.weight"].shape
+        modules.append(torch.nn.Linear(d_in, d_out, bias=f"{index}.bias" in state, dtype=torch.float64))
+    sequential = torch.nn.Sequential(*modules)
+    sequential.load_state_dict(state)
+    return sequential
