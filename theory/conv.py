@@ -158,9 +158,15 @@ def prune_layer(target: LayerSpec, u: torch.Tensor, v: torch.Tensor) -> LayerTic
     goal = target.weight.to(device=u.device, dtype=torch.float64)
     chosen = choose_subsets(pools.reshape(-1, pools.shape[-1]), goal.reshape(-1)).reshape(pools.shape)
     s = chosen.permute(0, 4, 1, 2, 3).reshape(u.shape) & (u >= 0)
-    blocks = torch.arange(u.shape[0], device=u.device) // pools.shape[-1]
-    t = (blocks[None, :] == torch.arange(m, device=u.device)[:, None])[:, :, None, None]
+    t = connect(s, m)
     return LayerTicket(u, v, s, t, target, collapse(u, v, s, t))
+
+
+def connect(s: torch.Tensor, m: int) -> torch.Tensor:
+    """Mask ``T`` ``[m, m·n, 1, 1]``: output o reads the hidden channels of its own block that keep a U entry."""
+    blocks = torch.arange(s.shape[0], device=s.device) // (s.shape[0] // m)
+    alive = s.flatten(1).any(1)
+    return ((blocks[None, :] == torch.arange(m, device=s.device)[:, None]) & alive[None, :])[:, :, None, None]
 
 
 def choose_subsets(pools: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -195,7 +201,8 @@ def flip_mask_entry(ticket: LayerTicket) -> LayerTicket:
     s = ticket.s.clone().reshape(-1)
     s[index] = ~s[index]
     s = s.reshape(ticket.s.shape)
-    return LayerTicket(ticket.u, ticket.v, s, ticket.t, ticket.target, collapse(ticket.u, ticket.v, s, ticket.t))
+    t = connect(s, ticket.v.shape[0])
+    return LayerTicket(ticket.u, ticket.v, s, t, ticket.target, collapse(ticket.u, ticket.v, s, t))
 
 
 # ------------------------------------------------------------------------------------- certificates
@@ -322,6 +329,7 @@ class NetworkTicket:
 
 
 def forward_layers(steps, x: torch.Tensor) -> torch.Tensor:
+    """Apply ``(layer, relu)`` steps in order to ``x`` ``[B, c, D, D]``."""
     for apply, relu in steps:
         x = apply(x)
         x = torch.relu(x) if relu else x

@@ -159,7 +159,7 @@ class KernelParams:
 
 @claim("slth.conv.kernel", "a kernel K (Σ|K| ≤ 1) is approximated within ε on [0,1]^{D×D×c} by "
        "V * σ((U⊙S) * X) with U, V i.i.d. U[-1,1] and n = O(log(d²c/ε)) channels",
-       proof=PROOF, params=KernelParams, full={"n": 32, "eps": 5e-3, "size": 12, "restarts": 32, "steps": 100,
+       proof=PROOF, params=KernelParams, full={"n": 36, "eps": 5e-3, "size": 12, "restarts": 32, "steps": 100,
                                                "sweep": tuple(range(4, 37, 2))})
 @single_threaded
 def check_kernel(p: KernelParams, ctx: Context) -> Record:
@@ -275,7 +275,7 @@ def lenet_table(specs: list[LayerSpec], ns: tuple[int, ...], ctx: Context, p) ->
 
 @claim("slth.conv.network", "an l-layer CNN (Σ|K_i[o]| ≤ 1, inputs in [0,1]) is approximated within ε by pruning "
        "a random CNN of depth 2l, each layer to ε/(2l) by the layer lemma",
-       proof=PROOF, params=NetworkParams, full={"eps": 0.1, "n_max": 40, "size": 12, "restarts": 32, "steps": 100,
+       proof=PROOF, params=NetworkParams, full={"eps": 0.05, "n_max": 40, "size": 12, "restarts": 32, "steps": 100,
                                                 "table": tuple(range(5, 31))})
 @single_threaded
 def check_network(p: NetworkParams, ctx: Context) -> Record:
