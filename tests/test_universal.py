@@ -205,3 +205,12 @@ def test_fourier_basis_functions_stay_within_the_sin_block_certificate(device):
     x = torch.rand((512, 2), generator=generator(2, device), device=device, dtype=torch.float64)
     error = (fourier_features(block, x, freqs) - exact_fourier_features(x, freqs)).abs().max()
     assert float(error) <= certify_block(block).sup_error
+
+
+@given(dim=st.integers(1, 6), degree=st.integers(1, 5))
+def test_multi_indices_list_every_monomial_of_bounded_degree_once(dim, degree):
+    r = multi_indices(dim, degree)
+    assert r.shape == (math.comb(dim + degree, degree) - 1, dim)
+    assert len({tuple(row) for row in r.tolist()}) == r.shape[0]
+    assert (r >= 0).all() and (r.sum(-1) >= 1).all() and (r.sum(-1) <= degree).all()
+    assert (r.sum(-1).diff() >= 0).all()  # ordered by total degree, so lower degrees are a prefix
