@@ -13,17 +13,20 @@ import sympy as sp
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.integrate import dblquad
 
 from theory.device import generator
 from theory.figures import MissingResult, all_figures, load_claim_record, render
 from theory.lueker import (COMPONENTS, bound_counting_samples, bound_failure_probability, bound_lueker_constants,
-                           bound_lueker_samples, bound_lueker_table, bound_target_interval)
+                           bound_lueker_samples, bound_lueker_table, bound_positive_part_mgf, bound_target_interval)
 from theory.provenance import write_json
 from theory.registry import run_claim
 from theory.stats import clopper_pearson
 from theory.subset_sum import covers_interval, rounding_slack, sample_pools, worst_case_error
 
 LAWS = sorted(COMPONENTS)
+# (law, target interval) pairs the proof covers: each law's component (None) and product pools on [-1, 1]
+SETTINGS = [(law, None) for law in LAWS] + [("product", (-1.0, 1.0))]
 
 
 def _merge(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -137,35 +140,57 @@ def test_the_closed_form_constants_solve_the_simplified_bound(law):
         assert float(simplified.subs(eps, value)) == pytest.approx(1.0, rel=1e-9)
 
 
-@given(st.sampled_from(LAWS), st.floats(1e-8, 0.999))
-def test_the_sample_count_is_the_least_n_the_bound_allows(law, fraction):
+@given(st.sampled_from(SETTINGS), st.floats(1e-8, 0.999))
+def test_the_sample_count_is_the_least_n_the_bound_allows(setting, fraction):
+    law, interval = setting
     eps = fraction * bound_target_interval(law)[1]
-    n = bound_lueker_samples(eps, law)
-    assert bound_failure_probability(n, eps, law) <= eps
-    assert n == 0 or bound_failure_probability(n - 1, eps, law) > eps
+    n = bound_lueker_samples(eps, law, interval)
+    assert bound_failure_probability(n, eps, law, interval) <= eps
+    assert n == 0 or bound_failure_probability(n - 1, eps, law, interval) > eps
 
 
-@given(st.sampled_from(LAWS), st.floats(1e-8, 0.999))
-def test_the_closed_form_is_sufficient_and_the_counting_bound_is_necessary(law, fraction):
-    lo, hi = bound_target_interval(law)
-    eps = fraction * hi
-    C, c0 = bound_lueker_constants(law)
-    n = bound_lueker_samples(eps, law)
-    assert n <= math.ceil(C * math.log2(1 / eps) + c0)
-    assert n >= bound_counting_samples(eps, lo, hi)
+@given(st.sampled_from(SETTINGS), st.floats(1e-8, 0.999))
+def test_the_closed_form_is_sufficient_and_the_counting_bound_is_necessary(setting, fraction):
+    law, interval = setting
+    lo, hi = interval or bound_target_interval(law)
+    eps = fraction * bound_target_interval(law)[1]
+    C, c0 = bound_lueker_constants(law, interval)
+    n_closed = math.ceil(C * math.log2(1 / eps) + c0)
+    assert bound_failure_probability(n_closed, eps, law, interval) <= eps
+    assert bound_counting_samples(eps, lo, hi) <= bound_lueker_samples(eps, law, interval) <= n_closed
 
 
-@given(st.sampled_from(LAWS), st.floats(1e-8, 0.999), st.floats(1e-8, 0.999))
-def test_a_smaller_eps_never_needs_fewer_samples(law, f1, f2):
+@given(st.sampled_from(SETTINGS), st.floats(1e-8, 0.999), st.floats(1e-8, 0.999))
+def test_a_smaller_eps_never_needs_fewer_samples(setting, f1, f2):
+    law, interval = setting
     h = bound_target_interval(law)[1]
     small, large = sorted((f1 * h, f2 * h))
-    assert bound_lueker_samples(small, law) >= bound_lueker_samples(large, law)
+    assert bound_lueker_samples(small, law, interval) >= bound_lueker_samples(large, law, interval)
 
 
-@given(st.sampled_from(LAWS), st.floats(1e-6, 0.999), st.integers(0, 500))
-def test_one_more_sample_never_raises_the_failure_bound(law, fraction, n):
+@given(st.sampled_from(SETTINGS), st.floats(1e-6, 0.999), st.integers(0, 500))
+def test_one_more_sample_never_raises_the_failure_bound(setting, fraction, n):
+    law, interval = setting
     eps = fraction * bound_target_interval(law)[1]
-    assert bound_failure_probability(n + 1, eps, law) <= bound_failure_probability(n, eps, law)
+    assert bound_failure_probability(n + 1, eps, law, interval) <= bound_failure_probability(n, eps, law, interval)
+
+
+def test_covering_the_whole_unit_interval_with_product_pools_needs_more_than_its_half():
+    for eps in (0.3, 0.01, 1e-4):
+        assert bound_lueker_samples(eps, "product", (-1.0, 1.0)) > bound_lueker_samples(eps, "product")
+
+
+@pytest.mark.parametrize("theta", [0.5, 4.0, 20.0])
+def test_the_positive_part_mgf_of_the_product_law_matches_its_double_integral(theta):
+    integral, _ = dblquad(lambda v, x: math.exp(-theta * x * v), 0, 1, 0, 1, epsabs=1e-12, epsrel=1e-12)
+    assert bound_positive_part_mgf(theta) == pytest.approx(0.75 + integral / 4, rel=1e-9)
+
+
+def test_the_positive_part_mgf_matches_the_product_sampler():
+    theta, count = 4.0, 200_000
+    values = torch.exp(-theta * sample_pools("product", (count,), generator(5, torch.device("cpu"))).clamp(min=0))
+    standard_error = float(values.std()) / math.sqrt(count)
+    assert abs(float(values.mean()) - bound_positive_part_mgf(theta)) < 5 * standard_error
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +212,15 @@ def test_the_measured_thresholds_never_exceed_the_proven_sample_count(stored_rss
     assert set(n_star) == {"0.2", "0.1", "0.05"}, record["reason"]
     for eps, n in n_star.items():
         assert bound_counting_samples(float(eps)) <= n <= bound_lueker_samples(float(eps))
+
+
+@pytest.mark.claim("rss.product")
+def test_the_measured_product_thresholds_on_the_unit_interval_never_exceed_the_proven_count(stored_rss_results):
+    record = load_claim_record(stored_rss_results, "rss.product")
+    n_star = record["details"]["scan"]["n_star"]
+    assert n_star, record["reason"]
+    for eps, n in n_star.items():
+        assert bound_counting_samples(float(eps)) <= n <= bound_lueker_samples(float(eps), "product", (-1.0, 1.0))
 
 
 @pytest.mark.claim("rss.lueker")
@@ -224,6 +258,13 @@ def test_eps_outside_the_unit_interval_is_refused_with_the_interval_named(eps):
 def test_eps_beyond_the_product_component_is_refused():
     with pytest.raises(ValueError, match=r"\[-0.5, 0.5\]"):
         bound_lueker_samples(0.6, law="product")
+
+
+def test_a_target_interval_beyond_the_proof_is_refused_with_the_covered_interval_named():
+    with pytest.raises(ValueError, match=r"\[-1, 1\] for the uniform law"):
+        bound_lueker_samples(0.1, "uniform", (-2.0, 1.0))
+    with pytest.raises(ValueError, match=r"\[-1, 1\] for the product law"):
+        bound_lueker_samples(0.1, "product", (0.0, 1.5))
 
 
 def test_an_unknown_law_is_refused_by_name():
@@ -292,3 +333,12 @@ def test_a_true_from_covers_interval_certifies_the_cover_in_exact_arithmetic(poo
     assert not verdict or exact <= Fraction(eps)
     if eps - float(exact) > 4 * float(rounding_slack(x, lo, hi)):  # clear of rounding: the cover must be found
         assert verdict
+
+
+@pytest.mark.claim("rss.product")
+def test_product_pools_of_the_proven_size_cover_the_whole_unit_interval_with_the_promised_probability():
+    eps, trials = 0.3, 100
+    pools = sample_pools("product", (trials, bound_lueker_samples(eps, "product", (-1.0, 1.0))),
+                         generator(6, torch.device("cpu")))
+    failures = int((~covers_interval(pools, eps)).sum())
+    assert clopper_pearson(failures, trials)[1] <= eps
