@@ -446,21 +446,31 @@ class TicketReport:
     eps: float
     certified: float
     theorem_bound: float
+    empirical: float
     layer_errors: list[float]
     channels: list[int]
     kept: int
     random_size: int
     target_size: int
 
+    def pruned_weights(self) -> dict[str, torch.Tensor]:
+        """The ticket as plain conv weights: ``layers.{i}.first`` = U⊙S, ``layers.{i}.second`` = V⊙T (CPU)."""
+        out = {}
+        for i, layer in enumerate(self.ticket.layers):
+            out[f"layers.{i}.first"] = (layer.u * layer.s).cpu()
+            out[f"layers.{i}.second"] = (layer.v * layer.t).cpu()
+        return out
+
 
 def construct_cnn_ticket(layers: list[tuple[str, torch.Tensor, str]], input_shape: tuple[int, int, int],
                          eps: float, generator: torch.Generator, *, rescale: bool = False,
-                         n_range: tuple[int, int] = (4, 32)) -> TicketReport:
+                         n_range: tuple[int, int] = (4, 32), restarts: int = 16, steps: int = 60) -> TicketReport:
     """Ticket + certificate for a user CNN given as ``(kind, weight, padding)`` layers.
 
     ``input_shape`` ``(c, D, D)``; inputs must lie in [0, 1]. ``eps`` is the target sup error of the
-    (rescaled) network over the input box; the certificate is reported in the original units (times
-    the rescaling factor). All weights are converted to float64 on the generator's device.
+    (rescaled) network over the input box; the certificate, the theorem's bound and the searched error
+    are reported in the original units (times the rescaling factor). All weights are converted to
+    float64 on the generator's device.
     """
     specs = flatten_specs([(k, w.to(generator.device, torch.float64), p) for k, w, p in layers], input_shape)
     specs, factor = check_layer_norms(specs, rescale)
@@ -473,8 +483,10 @@ def construct_cnn_ticket(layers: list[tuple[str, torch.Tensor, str]], input_shap
         errors.append(certify_layer(layer, size).value)
         size = layer.target.out_size(size)
     norms = [norm_inf(s.weight) for s in specs]
-    return TicketReport(ticket, eps, factor * certified, factor * bound_network_error(errors, norms), errors,
-                        [t.n for t in ticket.layers], ticket.kept(), ticket.random_size(),
+    empirical = search_max_error(lambda x: target_forward(specs, x, factor), ticket.forward, input_shape,
+                                 generator, restarts, steps)
+    return TicketReport(ticket, eps, factor * certified, factor * bound_network_error(errors, norms), empirical,
+                        errors, [t.n for t in ticket.layers], ticket.kept(), ticket.random_size(),
                         sum(s.weight.numel() for s in specs))
 
 
