@@ -214,3 +214,25 @@ def test_multi_indices_list_every_monomial_of_bounded_degree_once(dim, degree):
     assert len({tuple(row) for row in r.tolist()}) == r.shape[0]
     assert (r >= 0).all() and (r.sum(-1) >= 1).all() and (r.sum(-1) <= degree).all()
     assert (r.sum(-1).diff() >= 0).all()  # ordered by total degree, so lower degrees are a prefix
+
+
+def test_the_same_seed_builds_the_same_ticket_on_cpu():
+    first = construct_block(PIECES["sin"], 1e-2, 64, generator(11, CPU))
+    second = construct_block(PIECES["sin"], 1e-2, 64, generator(11, CPU))
+    assert torch.equal(first.mask, second.mask) and torch.equal(first.w, second.w)
+    assert certify_block(first).sup_error == certify_block(second).sup_error
+
+
+@pytest.mark.claim("universal.transfer")
+def test_the_figures_render_from_stored_check_results(tmp_path):
+    from theory.figures import all_figures, render
+    from theory.verify import run_verify
+
+    run_verify(["universal.poly.ticket", "universal.fourier.ticket"], scale="quick", device="cpu", seed=0,
+               out=tmp_path, progress=False, overrides={"sample_points": 256, "grid_points": 2000, "sweep": (4.0,)})
+    run_verify(["universal.transfer"], scale="quick", device="cpu", seed=0, out=tmp_path, progress=False,
+               overrides={"samples": 300, "sample_points": 256, "grid_points": 2000})
+    figures = all_figures()
+    for name in ("universal_basis_error", "universal_task_error", "universal_approximations"):
+        paths = render(figures[name], tmp_path, tmp_path / "figures")
+        assert all(path.stat().st_size > 0 for path in paths)
