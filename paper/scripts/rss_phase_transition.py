@@ -1,8 +1,9 @@
 """Failure probability of random subset sum against pool size: the phase transition.
 
 For each ε of the stored scan, the fraction of pools whose exact worst-case error over the measured
-interval ([−1, 1] unless the check's parameters say otherwise) exceeds ε, with its Clopper–Pearson band; the dotted level is ε itself and the marker n*(ε), the first n whose
-upper confidence bound is ≤ ε.
+interval ([−1, 1] unless the check's parameters say otherwise) exceeds ε, with its Clopper–Pearson
+band; the dotted level is ε itself and the marker n*(ε), the first n whose upper confidence bound
+is ≤ ε.
 """
 
 from __future__ import annotations

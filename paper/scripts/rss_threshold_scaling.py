@@ -3,9 +3,9 @@
 Points are the measured n*(ε) on the fit grid, the solid line the stored least-squares fit
 n = C·log2(1/ε) + c0, squares the held-out ε at the predicted n (filled when the test's whole
 confidence interval is ≤ ε). The green steps are the sample count proved in proofs/rss.md
-(``theory.lueker.bound_lueker_samples``, closed form) for the measured interval (Theorem 1, Corollary 3),
-or for the law's component interval (Corollary 2) where the proof does not reach it; the dotted steps the counting lower bound that
-no pool can beat.
+(``theory.lueker.bound_lueker_samples``, closed form) for the measured interval (Theorem 1,
+Corollary 3), or for the law's component interval (Corollary 2) where the proof does not reach it;
+the dotted steps are the counting lower bound that no pool can beat.
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ def draw(results: Path):
         for t in tests:
             held = t["verdict"] == "holds"
             ax.plot([math.log2(1 / t["eps"])], [t["n_pred"]], "s", color="C3", mfc="C3" if held else "none", ms=8)
-            ax.annotate(f"{t['failures']}/{t['trials']} fail\nCI ≤ {t['ci'][1]:.2g}", (math.log2(1 / t["eps"]), t["n_pred"]),
-                        textcoords="offset points", xytext=(-12, 10), ha="right", fontsize=7, color="C3")
+            ax.annotate(f"{t['failures']}/{t['trials']} fail\nCI ≤ {t['ci'][1]:.2g}",
+                        (math.log2(1 / t["eps"]), t["n_pred"]), textcoords="offset points", xytext=(-12, 10),
+                        ha="right", fontsize=7, color="C3")
         ax.plot([], [], "s", color="C3", label="held-out ε at predicted n (filled: holds)")
         m_lo, m_hi = measured_interval(record["params"])
         interval = proven_interval(law, (m_lo, m_hi))
