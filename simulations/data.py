@@ -81,6 +81,23 @@ class Splits:
                       self.num_classes)
 
 
+def resize(splits: Splits, size: int) -> Splits:
+    """The same splits with images area-averaged (or bilinearly enlarged) to [C, size, size].
+
+    Lets sets of different resolutions share one fully connected or conv architecture (e.g. the
+    MNIST subset at 8x8 next to the 8x8 digits) for ticket transfer.
+    """
+    if size < 1:
+        raise ValueError(f"image size must be positive, got {size}")
+
+    def scale(part: Split) -> Split:
+        mode = "area" if size <= part.x.shape[-1] else "bilinear"
+        x = torch.nn.functional.interpolate(part.x, size=(size, size), mode=mode)
+        return Split(x.clamp(0.0, 1.0), part.y)
+
+    return Splits(splits.name, scale(splits.train), scale(splits.val), scale(splits.test), splits.num_classes)
+
+
 def load_dataset(name: str, *, seed: int = 0, root: str | os.PathLike | None = None) -> Splits:
     """Load data set ``name`` (one of ``DATASETS``) split deterministically by ``seed``.
 

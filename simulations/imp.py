@@ -1,0 +1,337 @@
+r"""Iterative magnitude pruning (IMP) with rewinding, its random controls, and ticket transfer.
+
+The object (Frankle & Carbin 2019; Frankle et al. 2019): from initial weights $\theta_0$, train the
+dense network to $\theta_T$ and keep $\theta_k$, its weights after $k$ iterations. Round $l$ prunes the
+fraction $p$ of each layer's surviving weights with the smallest magnitude in the previous round's
+trained ticket, giving masks $m_l \subseteq m_{l-1}$, and retrains $m_l \odot \theta_k$ ($k = 0$: the
+original lottery ticket; $k > 0$: late resetting). Controls at every round, with the same data order
+as the ticket: the same mask from a fresh initialisation $\theta'_0$ (random re-init), and a uniformly
+random mask with the same per-layer counts on $\theta_k$ (random pruning). Transfer retrains a ticket
+$(m_l, \theta_k)$ found on one data set on another one.
+
+Runs live in ``results/simulations/<experiment>/<hash of non-default settings>/``: a checkpoint is
+written atomically after every level, a finished run (``result.json``) is loaded instead of rerun,
+and an interrupted run resumes from its last checkpoint. Every random draw comes from a generator
+seeded by (seed, purpose, level), so a resumed run repeats the uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from simulations.data import Splits, load_dataset, resize
+from simulations.masks import CRITERIA, full_masks, prune_masks, random_masks_like, remaining_fraction
+from simulations.models import Architecture, build_architecture, init_weights
+from simulations.training import Optimisation, Trained, train
+from theory.device import generator
+from theory.provenance import read_json, write_json
+
+RESULTS_ROOT = Path("results") / "simulations"
+
+
+def _help(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class ImpSettings:
+    """One IMP experiment. Defaults: Frankle & Carbin's LeNet-300-100 protocol on the data here."""
+
+    dataset: str = _help("data set: digits, mnist5k or fashion_mnist", default="mnist5k")
+    image_size: int = _help("resize images to this many pixels a side (0: native)", default=0)
+    arch: str = _help("architecture: lenet, conv2 or conv4", default="lenet")
+    width: float = _help("multiply every hidden width by this factor", default=1.0)
+    seeds: int = _help("number of independent seeds (seed, seed+1, ...)", default=5)
+    seed: int = _help("first seed", default=0)
+    rounds: int = _help("pruning rounds after the dense run", default=15)
+    prune_rate: float = _help("fraction of surviving fully connected weights pruned per round", default=0.2)
+    prune_rate_conv: float = _help("fraction of surviving convolution weights pruned per round", default=0.1)
+    prune_rate_output: float = _help("fraction of surviving output-layer weights pruned per round", default=0.1)
+    rewind_to: tuple[int, ...] = _help("iterations k to rewind tickets to (0: original LTH; >0: late "
+                                       "resetting); one ticket chain per k", default=(0,))
+    criterion: str = _help("pruning score: magnitude, reverse_magnitude (prunes the largest) or random",
+                           default="magnitude")
+    controls: bool = _help("also train random re-init and random-mask controls", default=True)
+    reinit_offset: int = _help("seed offset of the re-initialisation control's fresh init", default=1_000_000)
+    iterations: int = _help("training iterations per level", default=5000)
+    batch_size: int = _help("mini-batch size", default=60)
+    lr: float = _help("Adam learning rate", default=1.2e-3)
+    eval_every: int = _help("evaluate validation and test accuracy every this many iterations", default=100)
+    split_seed: int = _help("seed of the train/validation/test split", default=0)
+
+    def __post_init__(self) -> None:
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"unknown pruning criterion {self.criterion!r}; choose one of {', '.join(CRITERIA)}")
+        if self.seeds < 1 or self.rounds < 0 or self.iterations < 1:
+            raise ValueError("seeds and iterations must be >= 1 and rounds >= 0")
+        if not self.rewind_to or any(k < 0 or k > self.iterations for k in self.rewind_to):
+            raise ValueError(f"rewind_to={self.rewind_to} must be non-empty and lie in [0, iterations]")
+        for name in ("prune_rate", "prune_rate_conv", "prune_rate_output"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
+
+    @property
+    def optimisation(self) -> Optimisation:
+        return Optimisation(self.iterations, self.batch_size, self.lr, self.eval_every)
+
+    def variants(self) -> list[str]:
+        """Replica groups trained at every pruned level: ticket chains, then controls."""
+        return [f"ticket@{k}" for k in self.rewind_to] + (["reinit", "random"] if self.controls else [])
+
+
+def settings_hash(settings: Any) -> str:
+    """Hash of the settings that differ from the defaults (so adding a defaulted field keeps names)."""
+    changed = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
+               if getattr(settings, f.name) != f.default}
+    text = json.dumps(changed, sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def run_directory(experiment: str, settings: Any, root: Path = RESULTS_ROOT) -> Path:
+    return Path(root) / experiment / settings_hash(settings)
+
+
+def stream(seed: int, purpose: str, level: int = 0) -> int:
+    """A generator seed for one (seed, purpose, level), independent of everything else in the run."""
+    digest = hashlib.sha256(f"{seed}/{purpose}/{level}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def load_splits(settings: ImpSettings, device: torch.device) -> Splits:
+    splits = load_dataset(settings.dataset, seed=settings.split_seed)
+    if settings.image_size:
+        splits = resize(splits, settings.image_size)
+    return splits.to(device)
+
+
+def architecture(settings: ImpSettings, splits: Splits) -> Architecture:
+    return build_architecture(settings.arch, splits.image_shape, splits.num_classes, settings.width)
+
+
+def layer_rates(settings: ImpSettings, arch: Architecture) -> list[float]:
+    """Per-layer pruning fraction: conv layers, hidden fully connected layers, the output layer."""
+    rates = [settings.prune_rate_conv if layer.kind == "conv" else settings.prune_rate for layer in arch.layers]
+    rates[-1] = settings.prune_rate_output
+    return rates
+
+
+@dataclass
+class ImpResult:
+    """A finished IMP run: per-level metrics and, for transfer, the first chain's tickets.
+
+    ``levels[l]["variants"][name]`` holds per-seed lists ``test_acc`` (at the early stop),
+    ``early_stop`` (iteration), ``val_acc`` (best) and ``final_test_acc``; level 0 has only "dense".
+    ``ticket_masks[l]`` are the first chain's masks per layer [S, *shape]; ``rewound`` its θ_k.
+    """
+
+    settings: ImpSettings
+    levels: list[dict]
+    ticket_masks: list[list[torch.Tensor]]
+    rewound: list[torch.Tensor]
+
+    def summary(self) -> dict:
+        return {"settings": dataclasses.asdict(self.settings), "levels": self.levels}
+
+
+def _metrics(trained: Trained, start: int, seeds: int) -> dict[str, list]:
+    part = slice(start, start + seeds)
+    best = trained.val_acc.max(dim=1).values
+    return {"test_acc": trained.early_stop_test_acc()[part], "early_stop": trained.early_stop_iteration()[part],
+            "val_acc": best[part].tolist(), "final_test_acc": trained.test_acc[part, -1].tolist()}
+
+
+def _cat(groups: list[list[torch.Tensor]]) -> list[torch.Tensor]:
+    """Concatenate per-layer replica groups along the replica axis."""
+    return [torch.cat(layer) for layer in zip(*groups)]
+
+
+def _part(tensors: list[torch.Tensor], index: int, seeds: int) -> list[torch.Tensor]:
+    return [t[index * seeds:(index + 1) * seeds] for t in tensors]
+
+
+def _generators(seeds: list[int], purpose: str, level: int, device: torch.device) -> list[torch.Generator]:
+    return [generator(stream(s, purpose, level), device) for s in seeds]
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    """``torch.save`` to a temporary file in the same directory, then ``os.replace`` (atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _Run:
+    """The state of one IMP run between levels (what the checkpoint holds)."""
+
+    def __init__(self, settings: ImpSettings, device: torch.device):
+        self.settings = settings
+        self.device = device
+        self.seeds = [settings.seed + i for i in range(settings.seeds)]
+        self.splits = load_splits(settings, device)
+        self.arch = architecture(settings, self.splits)
+        self.rates = layer_rates(settings, self.arch)
+        self.level = -1
+        self.theta0: list[torch.Tensor] = []
+        self.rewound: dict[int, list[torch.Tensor]] = {}
+        self.masks: dict[int, list[torch.Tensor]] = {}
+        self.trained: dict[int, list[torch.Tensor]] = {}
+        self.levels: list[dict] = []
+        self.ticket_masks: list[list[torch.Tensor]] = []
+
+    def state(self) -> dict:
+        return {"settings": dataclasses.asdict(self.settings), "level": self.level, "theta0": self.theta0,
+                "rewound": self.rewound, "masks": self.masks, "trained": self.trained,
+                "levels": self.levels, "ticket_masks": self.ticket_masks}
+
+    def restore(self, state: dict) -> None:
+        if state["settings"] != dataclasses.asdict(self.settings):
+            raise ValueError("checkpoint belongs to different settings; remove the run directory to restart")
+        for name in ("level", "theta0", "rewound", "masks", "trained", "levels", "ticket_masks"):
+            setattr(self, name, state[name])
+
+    def init(self, seeds: list[int]) -> list[torch.Tensor]:
+        return init_weights(self.arch, _generators(seeds, "init", 0, self.device), self.device)
+
+    def step(self, bar: tqdm) -> None:
+        """Train the next level (dense at level 0, then one pruning round) and record its metrics."""
+        s, level, n = self.settings, self.level + 1, len(self.seeds)
+        opt = s.optimisation
+        if level == 0:
+            self.theta0 = self.init(self.seeds)
+            dense = train(self.arch, self.theta0, full_masks(self.theta0), self.splits, opt,
+                          _generators(self.seeds, "order", 0, self.device), tuple(s.rewind_to), bar.update)
+            self.rewound = {k: dense.snapshots[k] for k in s.rewind_to}
+            self.masks = {k: full_masks(self.theta0) for k in s.rewind_to}
+            self.trained = {k: dense.weights for k in s.rewind_to}
+            record = {"dense": _metrics(dense, 0, n)}
+        else:
+            for k in s.rewind_to:
+                self.masks[k] = prune_masks(self.masks[k], self.trained[k], self.rates, s.criterion,
+                                            _generators(self.seeds, "criterion", level, self.device))
+            first = s.rewind_to[0]
+            inits = [self.rewound[k] for k in s.rewind_to]
+            masks = [self.masks[k] for k in s.rewind_to]
+            if s.controls:
+                inits += [self.init([x + s.reinit_offset for x in self.seeds]), self.rewound[first]]
+                masks += [self.masks[first],
+                          random_masks_like(self.masks[first], _generators(self.seeds, "random", level, self.device))]
+            orders = _generators(self.seeds, "order", level, self.device) * len(inits)
+            result = train(self.arch, _cat(inits), _cat(masks), self.splits, opt, orders, progress=bar.update)
+            record = {name: _metrics(result, i * n, n) for i, name in enumerate(s.variants())}
+            for i, k in enumerate(s.rewind_to):
+                self.trained[k] = _part(result.weights, i, n)
+        chain = self.masks[s.rewind_to[0]]
+        self.levels.append({"level": level, "remaining": remaining_fraction(chain),
+                            "remaining_per_layer": [float(m[0].float().mean()) for m in chain],
+                            "variants": record})
+        self.ticket_masks.append([m.clone() for m in chain])
+        self.level = level
+
+    def result(self) -> ImpResult:
+        return ImpResult(self.settings, self.levels, self.ticket_masks, self.rewound[self.settings.rewind_to[0]])
+
+
+_MEMO: dict[tuple, ImpResult] = {}
+
+
+def run_imp(settings: ImpSettings, device: torch.device, *, run_dir: Path | None = None, progress: bool = True,
+            on_level: Callable[[int], None] | None = None) -> ImpResult:
+    """Run (or load, or resume) the IMP experiment ``settings`` on ``device``.
+
+    With ``run_dir`` the run is checkpointed there after every level and a finished run is loaded
+    from ``result.json`` plus ``tickets.pt``; without it, results are kept in memory for this process
+    so that several claims can share one run. ``on_level(level)`` is called after each level's
+    checkpoint is written.
+    """
+    key = (settings, str(device), None if run_dir is None else str(run_dir))
+    if key in _MEMO:
+        return _MEMO[key]
+    run = _Run(settings, device)
+    if run_dir is not None:
+        finished = _load_finished(run_dir, settings, device)
+        if finished is not None:
+            _MEMO[key] = finished
+            return finished
+        checkpoint = run_dir / "checkpoint.pt"
+        if checkpoint.exists():
+            run.restore(torch.load(checkpoint, map_location=device, weights_only=True))
+    total = (settings.rounds + 1) * settings.iterations
+    desc = f"IMP {settings.arch}/{settings.dataset}"
+    with tqdm(total=total, initial=(run.level + 1) * settings.iterations, desc=desc, disable=not progress,
+              leave=False) as bar:
+        while run.level < settings.rounds:
+            bar.set_postfix_str(f"level {run.level + 1}/{settings.rounds}")
+            run.step(bar)
+            if run_dir is not None:
+                _save_checkpoint(run_dir / "checkpoint.pt", run.state())
+            if on_level is not None:
+                on_level(run.level)
+    result = run.result()
+    if run_dir is not None:
+        _save_checkpoint(run_dir / "tickets.pt", {"ticket_masks": result.ticket_masks, "rewound": result.rewound})
+        write_json(run_dir / "result.json", {"experiment": "imp", **result.summary()}, seed=settings.seed,
+                   device=str(device))
+        (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    _MEMO[key] = result
+    return result
+
+
+def _load_finished(run_dir: Path, settings: ImpSettings, device: torch.device) -> ImpResult | None:
+    summary, tickets = run_dir / "result.json", run_dir / "tickets.pt"
+    if not (summary.exists() and tickets.exists()):
+        return None
+    stored = read_json(summary)
+    if stored["settings"] != json.loads(json.dumps(dataclasses.asdict(settings))):
+        raise ValueError(f"{run_dir} holds a run with other settings; remove it to rerun")
+    saved = torch.load(tickets, map_location=device, weights_only=True)
+    return ImpResult(settings, stored["levels"], saved["ticket_masks"], saved["rewound"])
+
+
+def run_transfer(source: ImpSettings, target: ImpSettings, device: torch.device, *,
+                 run_dir: Path | None = None, progress: bool = True) -> list[dict]:
+    """Retrain the source run's tickets (masks + rewound weights) on the target data set.
+
+    Returns one dict per pruned level: ``remaining`` and per-seed ``test_acc`` / ``early_stop`` of the
+    transferred tickets ("transfer") next to the target run's own variants at the same level. Seeds,
+    data orders and the number of levels are shared, so differences are paired by seed.
+    """
+    if (source.arch, source.width, source.seeds, source.seed, source.rounds) != \
+            (target.arch, target.width, target.seeds, target.seed, target.rounds):
+        raise ValueError("source and target runs must share arch, width, seeds, seed and rounds")
+    src = run_imp(source, device, run_dir=None if run_dir is None else run_dir / "source", progress=progress)
+    tgt = run_imp(target, device, run_dir=None if run_dir is None else run_dir / "target", progress=progress)
+    splits = load_splits(target, device)
+    arch = architecture(target, splits)
+    if arch != architecture(source, load_splits(source, device)):
+        raise ValueError("source and target data sets give different input shapes; set image_size to match")
+    seeds = [target.seed + i for i in range(target.seeds)]
+    levels = range(1, target.rounds + 1)
+    inits = [src.rewound for _ in levels]
+    masks = [src.ticket_masks[level] for level in levels]
+    orders = [g for level in levels for g in _generators(seeds, "order", level, device)]
+    with tqdm(total=target.iterations, desc=f"transfer {source.dataset}->{target.dataset}",
+              disable=not progress, leave=False) as bar:
+        result = train(arch, _cat(inits), _cat(masks), splits, target.optimisation, orders, progress=bar.update)
+    rows = []
+    for i, level in enumerate(levels):
+        row = dict(tgt.levels[level])
+        row["variants"] = {**row["variants"], "transfer": _metrics(result, i * len(seeds), len(seeds))}
+        row["source_remaining"] = src.levels[level]["remaining"]
+        rows.append(row)
+    return rows

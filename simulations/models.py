@@ -1,0 +1,141 @@
+r"""Replica-batched networks of Frankle & Carbin (2019): LeNet-300-100, Conv-2 and Conv-4.
+
+The object: $R$ independent networks of one architecture evaluated together. Layer $i$ holds a weight
+tensor $W_i \in \mathbb{R}^{R \times \text{out} \times \text{in}}$ (fully connected) or
+$\mathbb{R}^{R \times \text{out} \times \text{in} \times k \times k}$ (convolution, stride 1, "same"
+padding) and a bias $b_i \in \mathbb{R}^{R \times \text{out}}$, and a 0/1 mask $M_i$ of the weight's
+shape. The forward pass uses $M_i \odot W_i$, so the gradient with respect to a pruned weight is
+exactly zero. Replicas never mix: convolutions (as im2col) and linear layers run as batched matrix
+products over the replica axis, so $R$ seeds and variants train in one pass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+ARCHITECTURES = ("lenet", "conv2", "conv4")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One weight layer: ``kind`` "linear" or "conv", widths, kernel size, 2x2 max-pool after it."""
+
+    kind: str
+    fan_in: int
+    fan_out: int
+    kernel: int = 0
+    pool: bool = False
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        if self.kind == "conv":
+            return (self.fan_out, self.fan_in, self.kernel, self.kernel)
+        return (self.fan_out, self.fan_in)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A network: its input shape [C, H, W], its layers in order and its name."""
+
+    name: str
+    input_shape: tuple[int, int, int]
+    layers: tuple[LayerSpec, ...]
+
+    @property
+    def weight_count(self) -> int:
+        """Number of prunable weights (biases are never pruned)."""
+        return sum(math.prod(layer.weight_shape) for layer in self.layers)
+
+
+def build_architecture(name: str, input_shape: tuple[int, int, int], num_classes: int,
+                       width: float = 1.0) -> Architecture:
+    """The named architecture for images [C, H, W]; ``width`` scales every hidden width.
+
+    lenet: fc 300-100 (Frankle & Carbin's LeNet-300-100). conv2: conv 64, 64, pool, fc 256, 256.
+    conv4: conv 64, 64, pool, 128, 128, pool, fc 256, 256. All end in a linear layer to the classes.
+    """
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unsupported architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}")
+
+    def w(n: int) -> int:
+        return max(1, int(round(n * width)))
+
+    c, h, wd = input_shape
+    layers: list[LayerSpec] = []
+    if name == "lenet":
+        widths = [c * h * wd, w(300), w(100)]
+    else:
+        blocks = [(w(64), w(64))] if name == "conv2" else [(w(64), w(64)), (w(128), w(128))]
+        channels = c
+        for first, second in blocks:
+            if h < 2 or wd < 2:
+                raise ValueError(f"{name} needs images of at least {2 ** len(blocks)} pixels a side; got {input_shape}")
+            layers += [LayerSpec("conv", channels, first, 3), LayerSpec("conv", first, second, 3, pool=True)]
+            channels, h, wd = second, h // 2, wd // 2
+        widths = [channels * h * wd, w(256), w(256)]
+    layers += [LayerSpec("linear", a, b) for a, b in zip(widths[:-1], widths[1:])]
+    layers.append(LayerSpec("linear", widths[-1], num_classes))
+    return Architecture(name, tuple(input_shape), tuple(layers))
+
+
+def init_weights(arch: Architecture, generators: list[torch.Generator], device: torch.device) -> list[torch.Tensor]:
+    """Glorot-normal weights (the paper's Gaussian Glorot init), one replica per generator.
+
+    Returns one tensor per layer, [R, *weight_shape], float32 on ``device``; biases start at zero
+    and are not part of the returned list.
+    """
+    out = []
+    for layer in arch.layers:
+        receptive = layer.kernel ** 2 if layer.kind == "conv" else 1
+        std = math.sqrt(2.0 / ((layer.fan_in + layer.fan_out) * receptive))
+        out.append(torch.stack([torch.randn(layer.weight_shape, generator=g, device=device) * std
+                                for g in generators]))
+    return out
+
+
+def zero_biases(arch: Architecture, replicas: int, device: torch.device) -> list[torch.Tensor]:
+    """One zero bias [R, fan_out] per layer."""
+    return [torch.zeros(replicas, layer.fan_out, device=device) for layer in arch.layers]
+
+
+def forward(arch: Architecture, weights: list[torch.Tensor], biases: list[torch.Tensor],
+            masks: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Logits [R, B, classes] of R masked replicas.
+
+    ``x`` is either shared by all replicas, [B, C, H, W], or per replica, [R, B, C, H, W].
+    """
+    replicas = weights[0].shape[0]
+    if x.dim() == 4:
+        x = x.unsqueeze(0).expand(replicas, *x.shape)
+    h: torch.Tensor = x
+    convs = [i for i, layer in enumerate(arch.layers) if layer.kind == "conv"]
+    for i in convs:
+        layer = arch.layers[i]
+        h = F.relu(_conv(h, weights[i] * masks[i], biases[i], layer.kernel))
+        if layer.pool:
+            h = F.max_pool2d(h.flatten(0, 1), 2).unflatten(0, h.shape[:2])
+    h = h.flatten(2)
+    for i in range(len(convs), len(arch.layers)):
+        h = torch.baddbmm(biases[i].unsqueeze(1), h, (weights[i] * masks[i]).transpose(1, 2))
+        if i != len(arch.layers) - 1:
+            h = F.relu(h)
+    return h
+
+
+def _conv(h: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor, size: int) -> torch.Tensor:
+    """Per-replica "same" convolution as im2col + batched matmul.
+
+    ``h`` [R, B, C, H, W], ``kernel`` [R, out, C, k, k], ``bias`` [R, out] -> [R, B, out, H, W].
+    (A grouped ``conv2d`` computes the same, but its CPU backward is many times slower.)
+    """
+    replicas, batch, _, height, width = h.shape
+    cols = F.unfold(h.flatten(0, 1), size, padding=size // 2)  # [R*B, C*k*k, H*W]
+    cols = cols.unflatten(0, (replicas, batch)).transpose(2, 3).flatten(1, 2)  # [R, B*H*W, C*k*k]
+    out = torch.baddbmm(bias.unsqueeze(1), cols, kernel.flatten(2).transpose(1, 2))  # [R, B*H*W, out]
+    return out.unflatten(1, (batch, height * width)).transpose(2, 3).unflatten(3, (height, width))

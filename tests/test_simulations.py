@@ -1,0 +1,225 @@
+"""Properties of masks, masked training and IMP runs (``simulations``), and the empirical claims'
+checks on deliberately broken instances."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from simulations.data import load_dataset
+from simulations.imp import ImpSettings, run_directory, run_imp, settings_hash, stream
+from simulations.masks import full_masks, prune_count, prune_layer, random_masks_like, remaining_fraction
+from simulations.models import build_architecture, forward, init_weights, zero_biases
+from simulations.training import Optimisation, train
+from theory.device import generator
+from theory.registry import run_claim
+
+TINY = ImpSettings(dataset="digits", arch="lenet", width=0.25, seeds=2, rounds=2, prune_rate=0.5,
+                   prune_rate_output=0.3, iterations=30, eval_every=10)
+
+
+def gens(seeds, device):
+    return [generator(s, device) for s in seeds]
+
+
+@given(seed=st.integers(0, 10_000), rows=st.integers(1, 6), cols=st.integers(1, 9),
+       rates=st.lists(st.floats(0.0, 0.95), min_size=1, max_size=4))
+def test_masks_nest_across_rounds(seed, rows, cols, rates):
+    weight = torch.randn(2, rows, cols, generator=torch.Generator().manual_seed(seed))
+    mask = torch.ones_like(weight, dtype=torch.bool)
+    for rate in rates:
+        new = prune_layer(mask, weight, rate)
+        assert not torch.any(new & ~mask)
+        mask = new
+
+
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 40), rate=st.floats(0.0, 0.95), levels=st.integers(1, 4))
+def test_exactly_the_requested_fraction_is_pruned_with_ties_broken_by_index(seed, n, rate, levels):
+    rng = np.random.default_rng(seed)
+    # Few distinct magnitudes, so ties are frequent.
+    weight = torch.from_numpy(rng.integers(-levels, levels + 1, size=(1, n)).astype(np.float32))
+    alive = torch.from_numpy(rng.random((1, n)) < 0.8)
+    new = prune_layer(alive, weight, rate)
+    q = prune_count(int(alive.sum()), rate)
+    assert int((alive & ~new).sum()) == q
+    candidates = [i for i in range(n) if alive[0, i]]
+    expected = sorted(candidates, key=lambda i: (abs(float(weight[0, i])), i))[:q]
+    assert sorted(np.flatnonzero((alive & ~new)[0].numpy()).tolist()) == sorted(expected)
+
+
+@given(seed=st.integers(0, 10_000), kept=st.integers(0, 12))
+def test_random_masks_keep_the_same_count_per_layer(seed, kept):
+    mask = torch.zeros(3, 12, dtype=torch.bool)
+    mask[:, :kept] = True
+    rand = random_masks_like([mask], gens([seed, seed + 1, seed + 2], torch.device("cpu")))[0]
+    assert rand.sum(dim=1).tolist() == [kept] * 3
+
+
+@pytest.mark.parametrize("arch", ["lenet", "conv2", "conv4"])
+def test_batched_forward_equals_each_replica_run_alone(arch, device):
+    spec = build_architecture(arch, (1, 8, 8), 10, width=0.125)
+    weights = init_weights(spec, gens([0, 1], device), device)
+    biases = [torch.randn(b.shape, generator=generator(7, device), device=device) for b in zero_biases(spec, 2, device)]
+    masks = [torch.rand(w.shape, generator=generator(3, device), device=device) < 0.7 for w in weights]
+    x = torch.rand(4, 1, 8, 8, generator=generator(5, device), device=device)
+    out = forward(spec, weights, biases, masks, x)
+    for r in range(2):
+        h = x
+        for i, layer in enumerate(spec.layers):
+            w = weights[i][r] * masks[i][r]
+            if layer.kind == "conv":
+                h = F.relu(F.conv2d(h, w, biases[i][r], padding=1))
+                h = F.max_pool2d(h, 2) if layer.pool else h
+            else:
+                h = F.linear(h.flatten(1), w, biases[i][r])
+                h = F.relu(h) if i < len(spec.layers) - 1 else h
+        torch.testing.assert_close(out[r], h, rtol=1e-5, atol=1e-5)
+
+
+def test_pruned_weights_stay_exactly_zero_under_adam(device):
+    data = load_dataset("digits").to(device)
+    spec = build_architecture("conv2", data.image_shape, 10, width=0.125)
+    init = init_weights(spec, gens([0, 1], device), device)
+    masks = [torch.rand(w.shape, generator=generator(9, device), device=device) < 0.5 for w in init]
+    result = train(spec, init, masks, data, Optimisation(iterations=20, eval_every=10), gens([2, 3], device))
+    for w, m in zip(result.weights, masks):
+        assert torch.all(w[~m] == 0)
+        assert torch.any(w[m] != 0)
+
+
+def test_a_replica_trains_to_the_same_numbers_alone_or_batched():
+    cpu = torch.device("cpu")
+    data = load_dataset("digits")
+    spec = build_architecture("lenet", data.image_shape, 10, width=0.25)
+    opt = Optimisation(iterations=25, eval_every=5)
+    both = train(spec, init_weights(spec, gens([0, 1], cpu), cpu), full_masks(init_weights(spec, gens([0, 1], cpu), cpu)),
+                 data, opt, gens([5, 6], cpu))
+    alone_init = init_weights(spec, gens([1], cpu), cpu)
+    alone = train(spec, alone_init, full_masks(alone_init), data, opt, gens([6], cpu))
+    for a, b in zip(both.weights, alone.weights):
+        torch.testing.assert_close(a[1], b[0], rtol=1e-5, atol=1e-6)
+
+
+def test_rewinding_restores_the_exact_weights_of_iteration_k():
+    cpu = torch.device("cpu")
+    data = load_dataset("digits")
+    spec = build_architecture("lenet", data.image_shape, 10, width=0.25)
+    init = init_weights(spec, gens([4], cpu), cpu)
+    long = train(spec, init, full_masks(init), data, Optimisation(iterations=20, eval_every=10), gens([8], cpu),
+                 snapshot_at=(0, 7))
+    short = train(spec, init, full_masks(init), data, Optimisation(iterations=7, eval_every=7), gens([8], cpu))
+    for snap, w0, wk in zip(long.snapshots[0], init, short.weights):
+        assert torch.equal(snap, w0)
+    for snap, wk in zip(long.snapshots[7], short.weights):
+        assert torch.equal(snap, wk)
+
+
+def test_imp_rewinds_tickets_to_the_exact_weights_of_the_dense_run_at_iteration_k(tmp_path):
+    cpu = torch.device("cpu")
+    settings = dataclasses.replace(TINY, rewind_to=(5,), controls=False)
+    result = run_imp(settings, cpu, run_dir=tmp_path, progress=False)
+    data = load_dataset("digits")
+    spec = build_architecture("lenet", data.image_shape, 10, width=0.25)
+    init = init_weights(spec, [generator(stream(s, "init"), cpu) for s in (0, 1)], cpu)
+    orders = [generator(stream(s, "order", 0), cpu) for s in (0, 1)]
+    early = train(spec, init, full_masks(init), data, Optimisation(iterations=5, eval_every=5), orders)
+    for stored, wk in zip(result.rewound, early.weights):
+        assert torch.equal(stored, wk)
+    assert result.levels[-1]["remaining"] < result.levels[1]["remaining"] < 1.0
+
+
+def test_the_same_seed_gives_the_same_numbers(tmp_path):
+    a = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "a", progress=False)
+    b = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "b", progress=False)
+    assert a.levels == b.levels
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("kill_after", [0, 1])
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, kill_after):
+    def kill(level):
+        if level == kill_after:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "killed", progress=False, on_level=kill)
+    assert (tmp_path / "killed" / "checkpoint.pt").exists()
+    seen = []
+    resumed = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "killed", progress=False, on_level=seen.append)
+    assert seen == list(range(kill_after + 1, TINY.rounds + 1))
+    whole = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "whole", progress=False)
+    assert resumed.levels == whole.levels
+    for a, b in zip(resumed.ticket_masks[-1], whole.ticket_masks[-1]):
+        assert torch.equal(a, b)
+
+
+def test_a_finished_run_is_loaded_not_rerun(tmp_path):
+    first = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path, progress=False)
+    from simulations import imp
+
+    imp._MEMO.clear()
+    seen = []
+    again = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path, progress=False, on_level=seen.append)
+    assert seen == [] and again.levels == first.levels
+    assert (tmp_path / "result.json").exists() and not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_run_directories_are_named_by_the_non_default_settings():
+    assert settings_hash(ImpSettings()) == settings_hash(ImpSettings(rounds=15))
+    assert settings_hash(ImpSettings(rounds=3)) != settings_hash(ImpSettings())
+    assert run_directory("imp", TINY).parent.name == "imp"
+
+
+def test_bad_settings_are_refused_with_the_reason():
+    with pytest.raises(ValueError, match="criterion"):
+        ImpSettings(criterion="largest")
+    with pytest.raises(ValueError, match="prune_rate"):
+        ImpSettings(prune_rate=1.0)
+    with pytest.raises(ValueError, match="architecture"):
+        build_architecture("resnet", (1, 8, 8), 10)
+
+
+def test_remaining_fraction_counts_all_layers():
+    masks = [torch.ones(1, 2, 3, dtype=torch.bool), torch.zeros(1, 4, dtype=torch.bool)]
+    assert remaining_fraction(masks) == 6 / 10
+
+
+# Broken instances: every empirical check must be able to report "fails".
+BROKEN = dict(width=0.25, seeds=3, iterations=60, eval_every=10)
+
+
+@pytest.mark.claim("sim.imp.tickets")
+def test_tickets_check_fails_when_the_largest_weights_are_pruned():
+    record = run_claim("sim.imp.tickets", criterion="reverse_magnitude", rounds=1, prune_rate=0.95,
+                       prune_rate_output=0.9, min_remaining=0.0, **BROKEN)
+    assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.claim("sim.imp.controls")
+def test_controls_check_fails_when_the_reinit_control_is_secretly_the_ticket():
+    record = run_claim("sim.imp.controls", reinit_offset=0, rounds=1, **BROKEN)
+    assert record.verdict == "fails", record.reason
+    assert record.details["gaps"]["reinit"]["ci"] == [0.0, 0.0]
+
+
+@pytest.mark.claim("sim.late_resetting")
+def test_late_resetting_check_fails_when_late_tickets_prune_their_largest_weights():
+    record = run_claim("sim.late_resetting", late_criterion="reverse_magnitude", rounds=1, rewind_to=(0, 5),
+                       prune_rate=0.95, prune_rate_conv=0.9, prune_rate_output=0.9, **{**BROKEN, "width": 0.125})
+    assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.claim("sim.transfer")
+def test_transfer_check_fails_when_the_source_ticket_keeps_its_smallest_weights():
+    record = run_claim("sim.transfer", source_criterion="reverse_magnitude", rounds=1, prune_rate=0.95,
+                       prune_rate_output=0.9, **BROKEN)
+    assert record.verdict == "fails", record.reason
