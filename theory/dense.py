@@ -190,8 +190,8 @@ def _branch_masks(pools: torch.Tensor, targets: torch.Tensor, strength: torch.Te
     ``pools`` ``[d_out, d_in, m]`` products $b_{rk}a_k$; ``targets`` ``[d_out, d_in]``; ``usable``
     ``[d_in, m]`` the first-layer weight $|a_k|$ of units that may serve the branch (0 for units that
     may not); the ``pool_cap`` strongest form the pool (``best_subsets`` costs about $2^{n/2}$ per
-    pool, and products with large $|a_k|$ spread more evenly over $[-1, 1]$). Inputs are grouped by their pool size, so each
-    group is one batched ``best_subsets`` call on pools without padding.
+    pool, and products with large $|a_k|$ spread more evenly over $[-1, 1]$). Inputs are grouped by
+    their pool size, so each group is one batched ``best_subsets`` call on pools without padding.
     Returns the chosen units ``[d_out, d_in, m]`` bool.
     """
     d_out, d_in, m = pools.shape
@@ -303,7 +303,8 @@ def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input:
         signed_all.append(signed)
     ticket = Ticket(random_net, masks, signed_all, target.has_bias, output_scale)
     layers = realised_layers(target, ticket)
-    ticket.info = {"max_weight_error": [float(torch.maximum(l.err_pos.abs(), l.err_neg.abs()).max()) for l in layers]}
+    ticket.info = {"max_weight_error": [float(torch.maximum(layer.err_pos.abs(), layer.err_neg.abs()).max())
+                                        for layer in layers]}
     return ticket
 
 
@@ -446,10 +447,11 @@ def search_sup_error(target: Target, ticket: Ticket, domain: Domain, *, restarts
         lo = torch.tensor(domain.lo, dtype=torch.float64, device=device)
         hi = torch.tensor(domain.hi, dtype=torch.float64, device=device)
         x = lo + (hi - lo) * torch.rand(samples, d0, generator=gen, device=device, dtype=torch.float64)
-    target = Target([w.to(device) for w in target.weights], [None if b is None else b.to(device) for b in target.biases])
+    on_device = Target([w.to(device) for w in target.weights],
+                       [None if b is None else b.to(device) for b in target.biases])
 
     def gap(points: torch.Tensor) -> torch.Tensor:
-        return (ticket.output_scale * target(points) - net(points)).norm(dim=1)
+        return (ticket.output_scale * on_device(points) - net(points)).norm(dim=1)
 
     with torch.no_grad():
         values = gap(x)

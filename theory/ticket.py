@@ -198,7 +198,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("ticket", help="prune a random network into a certified ε-approximation of MODEL",
                               description="MODEL is a state dict (.pt, .safetensors) of Linear layers with a "
                               "ReLU between consecutive layers. Exit 0 when the certified error is <= eps, 1 if not.")
-    p.add_argument("model", type=Path, help="state dict file (.pt/.pth via torch.load(weights_only=True), or .safetensors)")
+    p.add_argument("model", type=Path,
+                   help="state dict file (.pt/.pth via torch.load(weights_only=True), or .safetensors)")
     p.add_argument("--eps", type=float, required=True, help="target sup error, in (0, 1)")
     p.add_argument("--delta", type=float, default=0.01, help="failure probability in the width rule, in (0, 1)")
     p.add_argument("--domain", choices=("ball", "box"), default="ball",

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 
 from theory.certify import gamma
-from theory.dense import (DEFAULT_C, Domain, RandomNetwork, Target, Ticket, build_ticket, certify_sup_error,
-                          over_parameterisation, random_target, realised_layers, rescale, search_sup_error)
+from theory.dense import (DEFAULT_C, DEFAULT_POOL_CAP, Domain, RandomNetwork, Target, Ticket, build_ticket,
+                          certify_sup_error, over_parameterisation, random_target, realised_layers, rescale, search_sup_error)
 from theory.registry import Context, Quantity, Record, claim
 
 PROOF = "proofs/slth_dense.md"
@@ -70,6 +70,7 @@ class LayerParams:
     c: float = DEFAULT_C
     fan_out: int | None = None  # override of the theorem's fan-out (a small value breaks the check)
     flip: int = 0  # prune this many of the kept entries with the largest |b·a| (a broken ticket)
+    pool_cap: int = DEFAULT_POOL_CAP
     orthant_points: int = 512
     restarts: int = 16
     steps: int = 60
@@ -78,13 +79,13 @@ class LayerParams:
 
 @claim("slth.dense.layer", "a pruned two-layer random block computes (W+E⁺)x on x ≥ 0 and (W+E⁻)x on x ≤ 0 "
        "exactly, E± the subset-sum errors; its sup error on the unit ball is ≤ ‖[E⁺, E⁻]‖₂ ≤ ε",
-       proof=PROOF, params=LayerParams, full={"d_in": 128, "d_out": 96, "eps": 1e-3, "restarts": 64,
+       proof=PROOF, params=LayerParams, full={"d_in": 128, "d_out": 96, "eps": 1e-3, "pool_cap": 24, "restarts": 64,
                                                "steps": 200, "samples": 16384})
 def check_layer(p: LayerParams, ctx: Context) -> Record:
     target = random_target([p.d_in, p.d_out], ctx.generator())
     fan_out = None if p.fan_out is None else [p.fan_out]
     net, ticket = build_ticket(target, p.eps, p.delta, seed=ctx.seed + 1, device=ctx.device, c=p.c,
-                               fan_out=fan_out)
+                               fan_out=fan_out, pool_cap=p.pool_cap)
     flip_largest_kept(ticket, 0, p.flip)
     identity = orthant_identity(target, ticket, p.orthant_points, ctx.generator(2))
     instance = _instance_report(target, net, ticket, Domain("ball"), p.eps, p, ctx, 3)
@@ -94,7 +95,8 @@ def check_layer(p: LayerParams, ctx: Context) -> Record:
                "error_quantiles": _quantiles(torch.cat([layer.err_pos.flatten(), layer.err_neg.flatten()]))}
     verdict, reason = _verdict([instance])
     if identity["ratio"] > 1:
-        verdict, reason = "fails", (f"block deviates from (W+E⁺)x⁺ − (W+E⁻)x⁻ by {identity['max_deviation']:.3g}, "
+        verdict, reason = "fails", (f"block deviates from (W+E⁺)x⁺ − (W+E⁻)x⁻ by "
+                                    f"{identity['max_deviation']:.3g}, "
                                     f"more than the rounding bound {identity['rounding_bound']:.3g}")
     else:
         reason += (f"; orthant identity exact up to rounding (max deviation / rounding bound = "
@@ -148,6 +150,7 @@ class NetworkParams:
     c: float = DEFAULT_C
     fan_out: int | None = None  # same fan-out for every block (a small value breaks the check)
     flip: int = 0  # pruned kept entries in the last block of every instance
+    pool_cap: int = DEFAULT_POOL_CAP
     width_factors: tuple[float, ...] = (0.75, 1.0)  # C multipliers for the error-vs-width curve
     eps_sweep: tuple[float, ...] = (0.1, 0.01)  # ε values for kept parameters vs log(1/ε)
     digits_hidden: tuple[int, ...] = (32,)
@@ -159,7 +162,7 @@ class NetworkParams:
 
 
 FULL_NETWORK = {"targets": ((64, 64, 10), (32, 32, 32, 10), (100, 64, 48, 32, 10)), "biases": (False, True, False),
-                "eps": 1e-3, "width_factors": (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2),
+                "eps": 1e-3, "pool_cap": 24, "width_factors": (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2),
                 "eps_sweep": (0.1, 0.03, 0.01, 3e-3, 1e-3), "digits_hidden": (64, 32), "digits_steps": 1500,
                 "restarts": 64, "steps": 200, "samples": 16384}
 
@@ -197,7 +200,8 @@ def digits_instance(p: NetworkParams, ctx: Context) -> dict:
     scaled, factor = rescale(target)
     fan_out = None if p.fan_out is None else [p.fan_out] * scaled.depth
     net, ticket = build_ticket(scaled, p.digits_eps * factor, p.delta, seed=ctx.seed + 11, device=ctx.device,
-                               c=p.c, fan_out=fan_out, signed_input=False, output_scale=1 / factor)
+                               c=p.c, fan_out=fan_out, signed_input=False, output_scale=1 / factor,
+                               pool_cap=p.pool_cap)
     flip_largest_kept(ticket, scaled.depth - 1, p.flip)
     d0 = target.widths[0]
     box = Domain("box", lo=(0.0,) * d0, hi=(1.0,) * d0)
@@ -225,7 +229,7 @@ def check_network_instances(p: NetworkParams, ctx: Context) -> list[dict]:
         target = random_target(list(widths), ctx.generator(100 + index), bias=bias)
         fan_out = None if p.fan_out is None else [p.fan_out] * target.depth
         net, ticket = build_ticket(target, p.eps, p.delta, seed=ctx.seed + 200 + index, device=ctx.device,
-                                   c=p.c, fan_out=fan_out)
+                                   c=p.c, fan_out=fan_out, pool_cap=p.pool_cap)
         flip_largest_kept(ticket, target.depth - 1, p.flip)
         instances.append({**_instance_report(target, net, ticket, Domain("ball"), p.eps, p, ctx, 300 + index),
                           "name": f"random {'-'.join(map(str, widths))}{' +bias' if bias else ''}"})
@@ -237,7 +241,8 @@ def width_sweep(p: NetworkParams, ctx: Context) -> dict:
     target = random_target(list(p.targets[0]), ctx.generator(100))
     rows = []
     for factor in ctx.bar(p.width_factors, desc="slth.dense width sweep"):
-        net, ticket = build_ticket(target, p.eps, p.delta, seed=ctx.seed + 400, device=ctx.device, c=p.c * factor)
+        net, ticket = build_ticket(target, p.eps, p.delta, seed=ctx.seed + 400, device=ctx.device, c=p.c * factor,
+                                    pool_cap=p.pool_cap)
         cert = certify_sup_error(target, ticket, Domain("ball"))
         search = search_sup_error(target, ticket, Domain("ball"), restarts=p.restarts // 2, steps=p.steps // 2,
                                   samples=p.samples // 2, seed=ctx.seed + 401)
@@ -245,7 +250,8 @@ def width_sweep(p: NetworkParams, ctx: Context) -> dict:
                      "certified": cert["bound"], "union_bound": cert["union_bound"], "empirical": search["value"]})
     eps_rows = []
     for eps in ctx.bar(p.eps_sweep, desc="slth.dense eps sweep"):
-        net, ticket = build_ticket(target, eps, eps, seed=ctx.seed + 500, device=ctx.device, c=p.c)
+        net, ticket = build_ticket(target, eps, eps, seed=ctx.seed + 500, device=ctx.device, c=p.c,
+                                   pool_cap=p.pool_cap)
         cert = certify_sup_error(target, ticket, Domain("ball"))
         eps_rows.append({"eps": eps, "log_inv_eps": math.log(1 / eps), "fan_out": net.fan_out,
                          "kept_parameters": ticket.kept_parameters, "random_parameters": net.parameters,
