@@ -104,7 +104,7 @@ def test_the_sparse_solver_finds_the_nearest_sum_with_few_terms_per_half(seed, s
 
 @pytest.mark.claim("universal.poly.ticket")
 def test_the_polynomial_ticket_check_holds_at_quick_scale():
-    record = run_claim("universal.poly.ticket", sample_points=1024)
+    record = run_claim("universal.poly.ticket", sample_points=1024, sweep=())
     assert record.verdict == "holds", record.reason
     assert record.certified.value <= record.bound.value
     assert record.empirical.value <= record.certified.value
@@ -112,19 +112,20 @@ def test_the_polynomial_ticket_check_holds_at_quick_scale():
 
 @pytest.mark.claim("universal.poly.ticket")
 def test_the_polynomial_ticket_check_fails_when_a_kept_path_is_flipped():
-    record = run_claim("universal.poly.ticket", sample_points=1024, flip_kept=True)
+    record = run_claim("universal.poly.ticket", sample_points=1024, sweep=(), flip_kept=True)
     assert record.verdict == "fails", record.reason
 
 
 @pytest.mark.claim("universal.fourier.ticket")
 def test_the_fourier_ticket_check_holds_at_quick_scale():
-    record = run_claim("universal.fourier.ticket", sample_points=1024)
+    record = run_claim("universal.fourier.ticket", sample_points=1024, sweep=(), dense_pools=())
     assert record.verdict == "holds", record.reason
 
 
 @pytest.mark.claim("universal.fourier.ticket")
 def test_the_fourier_ticket_check_fails_when_a_kept_path_is_flipped():
-    record = run_claim("universal.fourier.ticket", sample_points=1024, flip_kept=True)
+    record = run_claim("universal.fourier.ticket", sample_points=1024, sweep=(), dense_pools=(),
+                        flip_kept=True)
     assert record.verdict == "fails", record.reason
 
 
