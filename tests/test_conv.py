@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from theory.conv import (LayerSpec, NetworkTicket, certify_layer, certify_network, check_layer_norms,
                          choose_subsets, construct_cnn_ticket, construct_layer, construct_network, conv,
-                         flatten_specs, kernel_pools, search_max_error, sup_linear_error, target_forward)
+                         flatten_specs, kernel_pools, layers_from_state, search_max_error, sup_linear_error,
+                         target_forward, ticket_summary)
 from theory.device import generator
 from theory.registry import run_claim
 from theory.subset_sum import best_subsets, sample_product, sample_uniform
@@ -129,12 +130,22 @@ def test_unsupported_layers_are_named():
 def test_cnn_ticket_from_conv_and_linear_layers_is_certified_within_eps(device):
     gen = generator(0, device)
     layers = [("conv", sample_uniform((2, 1, 3, 3), gen), "same"), ("linear", sample_uniform((3, 2 * 4 * 4), gen), "valid")]
-    report = construct_cnn_ticket(layers, (1, 4, 4), 0.3, gen, rescale=True)
-    scaled = report.certified / report.ticket.scale
-    assert scaled <= 0.3 and report.empirical <= report.certified <= report.theorem_bound
-    x = torch.rand(16, 1, 4, 4, generator=gen, device=device, dtype=torch.float64)
     specs, factor = check_layer_norms(flatten_specs(layers, (1, 4, 4)), rescale=True)
+    report = construct_cnn_ticket(layers, (1, 4, 4), 0.3 * factor, gen, rescale=True)
+    assert report.empirical <= report.certified <= report.theorem_bound
+    assert ticket_summary(report)["holds"] and report.certified <= 0.3 * factor
+    x = torch.rand(16, 1, 4, 4, generator=gen, device=device, dtype=torch.float64)
     assert (target_forward(specs, x, factor) - report.ticket.forward(x)).abs().max() <= report.certified
+
+
+def test_state_dict_layers_refuse_biases_and_count_paddings():
+    conv_w, lin_w = torch.zeros(2, 1, 3, 3), torch.zeros(3, 8)
+    layers = layers_from_state([("0", conv_w, torch.zeros(2)), ("2", lin_w, None)], ["same"])
+    assert [(k, p) for k, _, p in layers] == [("conv", "same"), ("linear", "valid")]
+    with pytest.raises(ValueError, match="bias"):
+        layers_from_state([("0", conv_w, torch.ones(2))], ["same"])
+    with pytest.raises(ValueError, match="paddings"):
+        layers_from_state([("0", conv_w, None), ("1", conv_w, None)], ["same", "valid", "same"])
 
 
 def test_same_seed_gives_the_same_ticket():

@@ -441,7 +441,7 @@ def flatten_specs(layers: list[tuple[str, torch.Tensor, str]], input_shape: tupl
 
 @dataclass
 class TicketReport:
-    """What ``construct_cnn_ticket`` returns: the ticket and its float64 certificate in original units."""
+    """What ``construct_cnn_ticket`` returns: the ticket and its float64 certificate, in the network's units."""
 
     ticket: NetworkTicket
     eps: float
@@ -468,14 +468,17 @@ def construct_cnn_ticket(layers: list[tuple[str, torch.Tensor, str]], input_shap
                          n_range: tuple[int, int] = (4, 32), restarts: int = 16, steps: int = 60) -> TicketReport:
     """Ticket + certificate for a user CNN given as ``(kind, weight, padding)`` layers.
 
-    ``input_shape`` ``(c, D, D)``; inputs must lie in [0, 1]. ``eps`` is the target sup error of the
-    (rescaled) network over the input box; the certificate, the theorem's bound and the searched error
-    are reported in the original units (times the rescaling factor). All weights are converted to
-    float64 on the generator's device.
+    ``input_shape`` ``(c, D, D)``; inputs must lie in [0, 1]. ``eps`` is the target sup error over the
+    input box in the network's own units; with ``rescale`` the layers are normalised and the
+    construction aims at ``eps / factor`` (which must lie in (0, 1)). The certificate, the theorem's
+    bound and the searched error are in the network's units. Weights become float64 on the
+    generator's device.
     """
     specs = flatten_specs([(k, w.to(generator.device, torch.float64), p) for k, w, p in layers], input_shape)
     specs, factor = check_layer_norms(specs, rescale)
-    ticket = construct_network(specs, eps, input_shape[1], generator, n_range)
+    if not 0 < eps / factor < 1:
+        raise ValueError(f"eps / rescaling factor = {eps:g} / {factor:.6g} must lie in (0, 1)")
+    ticket = construct_network(specs, eps / factor, input_shape[1], generator, n_range)
     ticket.scale = factor
     certified, _ = certify_network(ticket.layers, input_shape[1])
     errors = []
@@ -511,3 +514,50 @@ def search_max_error(target, approx, shape: tuple[int, int, int], generator: tor
         x = (x.detach() + lr * grad.sign()).clamp(0, 1)
     corners = (x.detach() > 0.5).to(torch.float64)  # linear pieces peak at vertices
     return max(best, float((target(corners) - approx(corners)).abs().max()))
+
+
+# ---------------------------------------------------------------------------------- user networks
+
+
+def layers_from_state(named: list[tuple[str, torch.Tensor, torch.Tensor | None]],
+                      paddings: list[str]) -> list[tuple[str, torch.Tensor, str]]:
+    """``(kind, weight, padding)`` layers from ``(name, weight, bias)`` modules in state-dict order.
+
+    4-D weights are Conv2d (stride 1), 2-D are Linear (the map is flattened before the first one).
+    ``paddings`` gives one padding per Conv2d layer, or a single one for all. Biases are refused
+    unless they are all zero: the construction (da Cunha et al.) has none.
+    """
+    convs = sum(w.ndim == 4 for _, w, _ in named)
+    if len(paddings) == 1:
+        paddings = paddings * convs
+    if len(paddings) != convs:
+        raise ValueError(f"{len(paddings)} paddings given for {convs} Conv2d layers; give one per layer or one for all")
+    layers, pads = [], iter(paddings)
+    for name, weight, bias in named:
+        if bias is not None and bool((bias != 0).any()):
+            raise ValueError(f"layer {name!r} has a non-zero bias; the CNN construction has no biases "
+                             "(train the model with bias=False)")
+        if weight.ndim == 4:
+            layers.append(("conv", weight, next(pads)))
+        elif weight.ndim == 2:
+            layers.append(("linear", weight, "valid"))
+        else:
+            raise ValueError(f"unsupported layer {name!r}: weight of shape {tuple(weight.shape)}")
+    return layers
+
+
+def ticket_summary(report: TicketReport) -> dict:
+    """JSON-able numbers of a CNN ticket (units of the original network)."""
+    layers = report.ticket.layers
+    return {"architecture": "cnn", "eps": report.eps, "rescale_factor": report.ticket.scale,
+            "target_kernels": [list(t.target.weight.shape) for t in layers],
+            "paddings": [t.target.padding for t in layers], "channels_n": report.channels,
+            "hidden_channels": [t.u.shape[0] for t in layers], "layer_errors_normalised": report.layer_errors,
+            "target_parameters": report.target_size, "random_parameters": report.random_size,
+            "kept_parameters": report.kept, "sparsity": 1 - report.kept / report.random_size,
+            "over_parameterisation": report.random_size / report.target_size,
+            "certified_sup_error": report.certified, "theorem_bound": report.theorem_bound,
+            "empirical_sup_error": report.empirical,
+            "certified_label": "rigorous float64 upper bound on sup over [0,1]^{c×D×D} of ||f(X) - ticket(X)||_max",
+            "empirical_label": "largest error found by projected gradient ascent (a lower bound)",
+            "holds": bool(report.empirical <= report.certified <= report.eps)}
