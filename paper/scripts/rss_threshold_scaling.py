@@ -43,8 +43,9 @@ def draw(results: Path):
         ax.plot([math.log2(1 / e) for e in n_star], list(n_star.values()), "o", color="C0",
                 label="measured n*(ε) (fit grid)")
         if "C" in details:
+            spread = "" if details.get("C_se") is None else f"(±{details['C_se']:.2f})"
             ax.plot(bits, details["C"] * bits + details["c0"], "-", color="C0",
-                    label=f"fit n = {details['C']:.2f}(±{details['C_se']:.2f})·log2(1/ε) + {details['c0']:.2f}")
+                    label=f"fit n = {details['C']:.2f}{spread}·log2(1/ε) + {details['c0']:.2f}")
         for t in tests:
             held = t["verdict"] == "holds"
             ax.plot([math.log2(1 / t["eps"])], [t["n_pred"]], "s", color="C3", mfc="C3" if held else "none", ms=8)
