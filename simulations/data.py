@@ -191,8 +191,8 @@ def _find_idx(root: Path, filename: str) -> Path:
             return found[0]
     raise MissingDataset(
         f"Fashion-MNIST file {filename} not found under {root}; install it with "
-        f"`apt-get install dataset-fashion-mnist` (or pass root= / --data-root to a directory holding "
-        f"the four idx .gz files)")
+        f"`apt-get install dataset-fashion-mnist` (or pass load_dataset(..., root=DIR) for a directory "
+        f"holding the four idx .gz files)")
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -231,7 +231,8 @@ class _Run:
                 inits += [self.init([x + s.reinit_offset for x in self.seeds]), self.rewound[first]]
                 masks += [self.masks[first],
                           random_masks_like(self.masks[first], _generators(self.seeds, "random", level, self.device))]
-            orders = _generators(self.seeds, "order", level, self.device) * len(inits)
+            # One generator object per replica (never shared), so every group sees the same data order.
+            orders = [g for _ in inits for g in _generators(self.seeds, "order", level, self.device)]
             result = train(self.arch, _cat(inits), _cat(masks), self.splits, opt, orders, progress=bar.update)
             record = {name: _metrics(result, i * n, n) for i, name in enumerate(s.variants())}
             for i, k in enumerate(s.rewind_to):
@@ -304,10 +305,12 @@ def _load_finished(run_dir: Path, settings: ImpSettings, device: torch.device) -
 
 
 def run_transfer(source: ImpSettings, target: ImpSettings, device: torch.device, *,
-                 run_dir: Path | None = None, progress: bool = True) -> list[dict]:
+                 levels: tuple[int, ...] | None = None, run_dir: Path | None = None,
+                 progress: bool = True) -> list[dict]:
     """Retrain the source run's tickets (masks + rewound weights) on the target data set.
 
-    Returns one dict per pruned level: ``remaining`` and per-seed ``test_acc`` / ``early_stop`` of the
+    ``levels`` (default: every pruned level) are the IMP levels whose tickets are transferred; all
+    of them train together as one replica batch. Returns one dict per level: ``remaining`` and per-seed ``test_acc`` / ``early_stop`` of the
     transferred tickets ("transfer") next to the target run's own variants at the same level. Seeds,
     data orders and the number of levels are shared, so differences are paired by seed.
     """
@@ -321,7 +324,9 @@ def run_transfer(source: ImpSettings, target: ImpSettings, device: torch.device,
     if arch != architecture(source, load_splits(source, device)):
         raise ValueError("source and target data sets give different input shapes; set image_size to match")
     seeds = [target.seed + i for i in range(target.seeds)]
-    levels = range(1, target.rounds + 1)
+    levels = tuple(range(1, target.rounds + 1)) if levels is None else levels
+    if any(not 1 <= level <= target.rounds for level in levels):
+        raise ValueError(f"transfer levels {levels} must lie in 1..{target.rounds}")
     inits = [src.rewound for _ in levels]
     masks = [src.ticket_masks[level] for level in levels]
     orders = [g for level in levels for g in _generators(seeds, "order", level, device)]

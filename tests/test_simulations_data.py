@@ -91,3 +91,12 @@ def test_fashion_mnist_idx_files_are_parsed_and_split(tmp_path):
     assert torch.equal(splits.test.x[:, 0], torch.from_numpy(test_x / 255.0).float())
     assert torch.equal(splits.test.y, torch.from_numpy(test_y))
     assert torch.bincount(splits.val.y).tolist() == [500] * 10
+
+
+def test_resizing_keeps_labels_and_the_unit_interval():
+    from simulations.data import resize
+
+    small = resize(load_dataset("mnist5k"), 8)
+    assert small.image_shape == (1, 8, 8)
+    assert torch.equal(small.test.y, load_dataset("mnist5k").test.y)
+    assert 0.0 <= small.train.x.min().item() and small.train.x.max().item() <= 1.0

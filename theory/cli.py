@@ -15,7 +15,7 @@ from pathlib import Path
 
 from theory.device import DEVICE_CHOICES
 
-_PLUGINS: tuple[str, ...] = ("theory.universal", "theory.ticket")
+_PLUGINS: tuple[str, ...] = ("theory.universal", "theory.ticket", "simulations.cli")
 
 
 class UsageError(Exception):

@@ -199,10 +199,12 @@ class TransferParams(ImpParams):
     source_image_size: int = 8  # the MNIST subset area-averaged to the digits' 8x8
     source_criterion: str = "magnitude"  # "reverse_magnitude" gives the source a broken ticket
     reverse: bool = False  # also transfer target -> source (the second row of the matrix)
+    all_levels: bool = False  # transfer every level's ticket, not only the sparsest one
 
 
 def transfer_cells(p: TransferParams, ctx: Context, source: ImpSettings, target: ImpSettings) -> list[dict]:
-    rows = run_transfer(source, target, ctx.device, progress=ctx.progress)
+    levels = None if p.all_levels else (p.rounds,)
+    rows = run_transfer(source, target, ctx.device, levels=levels, progress=ctx.progress)
     return [{"level": r["level"], "remaining": r["remaining"],
              "acc": {name: describe(v["test_acc"], p.confidence) for name, v in r["variants"].items()}}
             for r in rows]
@@ -212,7 +214,7 @@ def transfer_cells(p: TransferParams, ctx: Context, source: ImpSettings, target:
        "beats a random mask of the same layer-wise sparsity on the target at the sparsest level "
        "(paired t-intervals across seeds)", proof=PROOF, params=TransferParams,
        full={**FULL_IMP, "dataset": "mnist5k", "source": "fashion_mnist", "source_image_size": 0,
-             "reverse": True})
+             "reverse": True, "all_levels": True})
 def check_transfer(p: TransferParams, ctx: Context) -> Record:
     target = p.settings(ctx.seed)
     source = p.settings(ctx.seed, dataset=p.source, image_size=p.source_image_size, controls=False,

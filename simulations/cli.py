@@ -1,0 +1,135 @@
+"""``lth simulate imp`` and ``lth simulate transfer``: IMP experiments from the command line.
+
+Every field of :class:`simulations.imp.ImpSettings` is a flag (its help text is the field's); a
+preset fills the rest: ``quick`` is the reduced protocol ``lth verify`` uses (digits, minutes on a
+CPU), ``paper`` Frankle & Carbin's LeNet-300-100 protocol (hours on a CPU). Results go to
+``OUT/<experiment>/<hash of non-default settings>/``; finished runs are loaded, interrupted ones
+resume from their last per-level checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from pathlib import Path
+
+from simulations.imp import RESULTS_ROOT, ImpSettings, run_directory, run_imp, run_transfer
+from simulations.statistics import t_interval
+from theory.device import DEVICE_CHOICES, resolve_device
+from theory.provenance import write_json
+
+PRESETS = {
+    "quick": {"dataset": "digits", "seeds": 5, "rounds": 5, "prune_rate": 0.36, "prune_rate_conv": 0.19,
+              "prune_rate_output": 0.19, "iterations": 250, "eval_every": 25},
+    "paper": {},
+}
+# Above this many replica-iterations a CPU run takes hours; say so before starting.
+_LONG_RUN = 2_000_000
+
+
+def simulate_subcommands(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """The subcommands of ``lth simulate``, created on first use so several plugins can share it."""
+    parser = subparsers.choices.get("simulate")
+    if parser is None:
+        parser = subparsers.add_parser("simulate", help="run simulations of pruning phenomena on real data")
+        parser.set_defaults(func=lambda args: parser.print_help() or 2)
+        parser.lth_subcommands = parser.add_subparsers(dest="simulation", metavar="NAME")
+    return parser.lth_subcommands
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    hints = typing.get_type_hints(ImpSettings)
+    for f in dataclasses.fields(ImpSettings):
+        flag = "--" + f.name.replace("_", "-")
+        kind = hints[f.name]
+        text = f"{f.metadata['help']} (paper default: {f.default})"
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif typing.get_origin(kind) is tuple:
+            parser.add_argument(flag, type=int, nargs="+", default=None, help=text)
+        else:
+            parser.add_argument(flag, type=kind, default=None, help=text)
+    parser.add_argument("--preset", choices=tuple(PRESETS), default="quick",
+                        help="quick: digits, minutes on a CPU; paper: Frankle & Carbin's protocol, hours on a CPU")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
+    parser.add_argument("--out", type=Path, default=RESULTS_ROOT, help="root of the run directories")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def settings_from(args: argparse.Namespace, **fixed) -> ImpSettings:
+    """The preset, overridden by every flag the user gave."""
+    values = dict(PRESETS[args.preset])
+    for f in dataclasses.fields(ImpSettings):
+        given = getattr(args, f.name)
+        if given is not None:
+            values[f.name] = tuple(given) if isinstance(given, list) else given
+    return ImpSettings(**{**values, **fixed})
+
+
+def _announce(settings: ImpSettings, run_dir: Path, device: str, groups: int) -> None:
+    work = (settings.rounds + 1) * settings.iterations * settings.seeds * groups
+    print(f"{run_dir}: {settings.rounds + 1} levels x {settings.iterations} iterations x {settings.seeds} seeds "
+          f"x {groups} variant(s) on {device}")
+    if work > _LONG_RUN:
+        print(f"full scale: about {work:,} replica-iterations; this may take hours on a CPU (GPU recommended). "
+              f"Interrupt at will: the run resumes from its last finished level.")
+
+
+def _table(levels: list[dict], confidence: float = 0.95) -> str:
+    names = list(dict.fromkeys(name for level in levels for name in level["variants"]))
+    lines = ["level  remaining  " + "  ".join(f"{n:>22}" for n in names) + "  (test acc %, 95% t-CI)"]
+    for level in levels:
+        cells = []
+        for name in names:
+            values = level["variants"].get(name, {}).get("test_acc")
+            if not values:
+                cells.append(f"{'':>22}")
+            elif len(values) == 1:
+                cells.append(f"{100 * values[0]:>22.2f}")
+            else:
+                mean, lower, upper = t_interval(values, confidence)
+                cells.append(f"{f'{100 * mean:.2f} [{100 * lower:.2f},{100 * upper:.2f}]':>22}")
+        lines.append(f"{level['level']:>5}  {100 * level['remaining']:>8.2f}%  " + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def _imp(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    device = resolve_device(args.device)
+    run_dir = run_directory("imp", settings, args.out)
+    _announce(settings, run_dir, str(device), len(settings.variants()))
+    result = run_imp(settings, device, run_dir=run_dir, progress=not args.no_progress)
+    print(_table(result.levels))
+    print(f"wrote {run_dir / 'result.json'}")
+    return 0
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    target = settings_from(args)
+    source = dataclasses.replace(target, dataset=args.source, image_size=args.source_image_size, controls=False)
+    device = resolve_device(args.device)
+    run_dir = run_directory("transfer", target, args.out) / f"from-{args.source}-{args.source_image_size}"
+    _announce(target, run_dir, str(device), len(target.variants()) + 2)
+    rows = run_transfer(source, target, device, run_dir=run_dir, progress=not args.no_progress)
+    write_json(run_dir / "result.json", {"experiment": "transfer", "source": dataclasses.asdict(source),
+                                         "target": dataclasses.asdict(target), "levels": rows},
+               seed=target.seed, device=str(device))
+    print(_table(rows))
+    print(f"wrote {run_dir / 'result.json'}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    commands = simulate_subcommands(subparsers)
+    p = commands.add_parser("imp", help="iterative magnitude pruning with rewinding and random controls",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_settings_flags(p)
+    p.set_defaults(func=_imp)
+    p = commands.add_parser("transfer", help="retrain IMP tickets from a source data set on a target data set",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_settings_flags(p)
+    p.add_argument("--source", required=True, help="source data set of the tickets (digits, mnist5k, fashion_mnist)")
+    p.add_argument("--source-image-size", type=int, default=0,
+                   help="resize source images to this side (0: native); must give the target's input shape")
+    p.set_defaults(func=_transfer)
