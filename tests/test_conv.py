@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from theory.conv import (LayerSpec, NetworkTicket, certify_layer, certify_network, check_layer_norms,
                          choose_subsets, construct_cnn_ticket, construct_layer, construct_network, conv,
                          flatten_specs, kernel_pools, layers_from_state, search_max_error, sup_linear_error,
-                         target_forward, ticket_summary)
+                         target_forward, ticket_sequential, ticket_summary)
 from theory.device import generator
 from theory.registry import run_claim
 from theory.subset_sum import best_subsets, sample_product, sample_uniform
@@ -136,6 +136,8 @@ def test_cnn_ticket_from_conv_and_linear_layers_is_certified_within_eps(device):
     assert ticket_summary(report)["holds"] and report.certified <= 0.3 * factor
     x = torch.rand(16, 1, 4, 4, generator=gen, device=device, dtype=torch.float64)
     assert (target_forward(specs, x, factor) - report.ticket.forward(x)).abs().max() <= report.certified
+    sequential = ticket_sequential(report.ticket)
+    assert torch.allclose(sequential(x.cpu()), report.ticket.forward(x).flatten(1).cpu(), atol=1e-12)
 
 
 def test_state_dict_layers_refuse_biases_and_count_paddings():

@@ -454,14 +454,6 @@ class TicketReport:
     random_size: int
     target_size: int
 
-    def pruned_weights(self) -> dict[str, torch.Tensor]:
-        """The ticket as plain conv weights: ``layers.{i}.first`` = U⊙S, ``layers.{i}.second`` = V⊙T (CPU)."""
-        out = {}
-        for i, layer in enumerate(self.ticket.layers):
-            out[f"layers.{i}.first"] = (layer.u * layer.s).cpu()
-            out[f"layers.{i}.second"] = (layer.v * layer.t).cpu()
-        return out
-
 
 def construct_cnn_ticket(layers: list[tuple[str, torch.Tensor, str]], input_shape: tuple[int, int, int],
                          eps: float, generator: torch.Generator, *, rescale: bool = False,
@@ -561,3 +553,45 @@ def ticket_summary(report: TicketReport) -> dict:
             "certified_label": "rigorous float64 upper bound on sup over [0,1]^{c×D×D} of ||f(X) - ticket(X)||_max",
             "empirical_label": "largest error found by projected gradient ascent (a lower bound)",
             "holds": bool(report.empirical <= report.certified <= report.eps)}
+
+
+def ticket_modules(ticket: NetworkTicket) -> list[dict]:
+    """Plain module list of the pruned CNN: Conv2d (no bias), ReLU, the rescaling 1×1 Conv2d, Flatten."""
+    modules = []
+    for layer in ticket.layers:
+        hidden, c, d, _ = layer.u.shape
+        m = layer.v.shape[0]
+        modules += [{"kind": "Conv2d", "in": c, "out": hidden, "kernel": d, "padding": layer.target.pad},
+                    {"kind": "ReLU"}, {"kind": "Conv2d", "in": hidden, "out": m, "kernel": 1, "padding": 0}]
+        if layer.target.relu:
+            modules.append({"kind": "ReLU"})
+    m = ticket.layers[-1].v.shape[0]
+    modules += [{"kind": "Conv2d", "in": m, "out": m, "kernel": 1, "padding": 0}, {"kind": "Flatten"}]
+    return modules
+
+
+def build_modules(modules: list[dict]) -> torch.nn.Sequential:
+    """``torch.nn.Sequential`` (float64) from a ``ticket_modules`` list."""
+    built = []
+    for spec in modules:
+        if spec["kind"] == "Conv2d":
+            built.append(torch.nn.Conv2d(spec["in"], spec["out"], spec["kernel"], padding=spec["padding"],
+                                         bias=False, dtype=torch.float64))
+        else:
+            built.append(getattr(torch.nn, spec["kind"])())
+    return torch.nn.Sequential(*built)
+
+
+def ticket_sequential(ticket: NetworkTicket) -> torch.nn.Sequential:
+    """The ticket as a plain float64 ``torch.nn.Sequential`` (CPU): pruned random convolutions, ReLUs, and a
+    final diagonal 1×1 convolution multiplying by the rescaling factor; output ``[B, m_l·D_l·D_l]``."""
+    modules = ticket_modules(ticket)
+    sequential = build_modules(modules)
+    convs = [module for module in sequential if isinstance(module, torch.nn.Conv2d)]
+    with torch.no_grad():
+        for i, layer in enumerate(ticket.layers):
+            convs[2 * i].weight.copy_((layer.u * layer.s).cpu())
+            convs[2 * i + 1].weight.copy_((layer.v * layer.t).cpu())
+        m = ticket.layers[-1].v.shape[0]
+        convs[-1].weight.copy_(ticket.scale * torch.eye(m, dtype=torch.float64)[:, :, None, None])
+    return sequential
