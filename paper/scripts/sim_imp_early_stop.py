@@ -1,0 +1,36 @@
+"""Early-stop iteration (first maximum of validation accuracy) against % of weights remaining.
+
+Reads the per-seed early-stop iterations stored by ``sim.imp.controls``; bars are 95% t-intervals.
+Frankle & Carbin report that winning tickets learn faster (earlier early stop) than the controls.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from paper.scripts.sim_imp_accuracy import VARIANTS, band
+from simulations.statistics import t_interval
+from theory.figures import figure, load_claim_record
+
+
+@figure("sim_imp_early_stop", claims=("sim.imp.controls",), produced_by="lth verify sim.imp.controls")
+def draw(results: Path):
+    details = load_claim_record(results, "sim.imp.controls")["details"]
+    levels, settings = details["levels"], details["settings"]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    mean, lower, upper = t_interval([float(v) for v in levels[0]["variants"]["dense"]["early_stop"]])
+    ax.axhspan(lower, upper, color="0.85", label="dense network (95% CI)")
+    for variant, label, color in VARIANTS:
+        x, m, lo, hi = band(levels[1:], variant, "early_stop")
+        ax.errorbar(x, m, yerr=[[a - b for a, b in zip(m, lo)], [b - a for a, b in zip(m, hi)]], fmt="o-",
+                    color=color, capsize=3, label=label)
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("% of weights remaining")
+    ax.set_ylabel("early-stop iteration")
+    ax.set_title(f"IMP on {settings['dataset']}: iteration of best validation accuracy "
+                 f"(evaluated every {settings['eval_every']})", fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
