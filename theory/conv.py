@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from theory.certify import gamma
 from theory.subset_sum import best_subsets, sample_uniform
@@ -370,7 +371,7 @@ def check_layer_norms(specs: list[LayerSpec], rescale: bool) -> tuple[list[Layer
 
 
 def construct_network(specs: list[LayerSpec], eps: float, size: int, generator: torch.Generator,
-                      n_range: tuple[int, int] = (4, 32)) -> NetworkTicket:
+                      n_range: tuple[int, int] = (4, 32), progress: bool = False) -> NetworkTicket:
     """Prune a random CNN so that each layer's lemma error on the unit box is ≤ ε/(2l).
 
     For each layer the random pair is drawn once with ``n_max`` channels per block and the first n of
@@ -383,7 +384,7 @@ def construct_network(specs: list[LayerSpec], eps: float, size: int, generator: 
     check_layer_norms(specs, rescale=False)
     per_layer = eps / (2 * len(specs))
     tickets = []
-    for index, spec in enumerate(specs):
+    for index, spec in enumerate(tqdm(specs, desc="layers", leave=False, disable=not progress)):
         ticket = construct_layer_to(spec, per_layer, size, generator, n_range)
         if ticket is None:
             raise ValueError(f"layer {index}: n = {n_range[1]} channels per kernel do not reach the lemma "
@@ -457,7 +458,8 @@ class TicketReport:
 
 def construct_cnn_ticket(layers: list[tuple[str, torch.Tensor, str]], input_shape: tuple[int, int, int],
                          eps: float, generator: torch.Generator, *, rescale: bool = False,
-                         n_range: tuple[int, int] = (4, 32), restarts: int = 16, steps: int = 60) -> TicketReport:
+                         n_range: tuple[int, int] = (4, 32), restarts: int = 16, steps: int = 60,
+                         progress: bool = False) -> TicketReport:
     """Ticket + certificate for a user CNN given as ``(kind, weight, padding)`` layers.
 
     ``input_shape`` ``(c, D, D)``; inputs must lie in [0, 1]. ``eps`` is the target sup error over the
@@ -470,7 +472,7 @@ def construct_cnn_ticket(layers: list[tuple[str, torch.Tensor, str]], input_shap
     specs, factor = check_layer_norms(specs, rescale)
     if not 0 < eps / factor < 1:
         raise ValueError(f"eps / rescaling factor = {eps:g} / {factor:.6g} must lie in (0, 1)")
-    ticket = construct_network(specs, eps / factor, input_shape[1], generator, n_range)
+    ticket = construct_network(specs, eps / factor, input_shape[1], generator, n_range, progress)
     ticket.scale = factor
     certified, _ = certify_network(ticket.layers, input_shape[1])
     errors = []
@@ -595,3 +597,20 @@ def ticket_sequential(ticket: NetworkTicket) -> torch.nn.Sequential:
         m = ticket.layers[-1].v.shape[0]
         convs[-1].weight.copy_(ticket.scale * torch.eye(m, dtype=torch.float64)[:, :, None, None])
     return sequential
+
+
+def format_ticket_summary(summary: dict) -> str:
+    """Human-readable lines for a ``ticket_summary`` (what ``lth ticket`` prints for a CNN)."""
+    lines = [f"target kernels     {summary['target_kernels']} ({summary['target_parameters']:,} parameters, "
+             f"paddings {summary['paddings']})",
+             f"channels n         {summary['channels_n']} per kernel (hidden channels {summary['hidden_channels']})",
+             f"random parameters  {summary['random_parameters']:,} ({summary['over_parameterisation']:.1f}x the target)",
+             f"kept parameters    {summary['kept_parameters']:,} (sparsity {summary['sparsity']:.4f})",
+             f"certified error    {summary['certified_sup_error']:.4g} (rigorous sup over [0,1]^(c×D×D), max-norm)",
+             f"theorem recursion  {summary['theorem_bound']:.4g}",
+             f"empirical error    {summary['empirical_sup_error']:.4g} (search, lower bound on the sup)"]
+    if summary["rescale_factor"] != 1.0:
+        lines.insert(1, f"rescaled by        {summary['rescale_factor']:.6g} (undone by a final diagonal 1×1 conv)")
+    verdict = "within" if summary["holds"] else "NOT within"
+    lines.append(f"certified {verdict} eps = {summary['eps']:g}")
+    return "\n".join(lines)
