@@ -28,8 +28,8 @@ import torch
 UNIT_ROUNDOFF = 2.0**-53
 _BYTES_PER_SUM = 8
 _CHUNK_BYTES = 256 * 2**20  # working-set size per batch of pools
-_MAX_PARTIAL_SUMS = 2**24
-_ROW_SORT_FROM = 2**10  # below this, one batched axis=1 sort beats a loop over rows  # largest half enumerated by best_subsets (n up to ~44)
+_MAX_PARTIAL_SUMS = 2**24  # largest half enumerated by best_subsets (n up to ~44)
+_ROW_SORT_FROM = 2**10  # below this, one batched axis=1 sort beats a loop over rows
 
 Sampler = Callable[[tuple[int, ...], torch.Generator], torch.Tensor]
 
@@ -188,6 +188,8 @@ def covers_interval(x: torch.Tensor, eps: float, lo: float = -1.0, hi: float = 1
     """
     if not 0 < eps:
         raise ValueError(f"eps must be positive, got {eps}")
+    if not lo <= hi:
+        raise ValueError(f"empty interval [{lo}, {hi}]")
     flat = _pools(x).to(torch.float64).reshape(-1, x.shape[-1]).cpu().numpy()
     scale = np.abs(flat).sum(axis=1) + eps + max(abs(lo), abs(hi))
     radii = eps - _gamma(flat.shape[1] + 2) * scale

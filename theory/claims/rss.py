@@ -1,7 +1,7 @@
 """Checks for random subset sum (proofs/rss.md): Lueker's bound for uniform and product pools.
 
 Method. For n = 1, 2, ... draw ``trials`` pools and count, for each ε of the grid, the pools whose
-exact worst-case error over [-1, 1] exceeds ε (decided by ``covers_interval``, rounding counted
+exact worst-case error over [lo, hi] exceeds ε (decided by ``covers_interval``, rounding counted
 against the pool). n*(ε) is the smallest n whose
 Clopper–Pearson upper bound on the failure rate is ≤ ε. A least-squares fit
 n*(ε) = C·log2(1/ε) + c0 on the fit grid *predicts* n at the smaller test ε; the claim holds when,
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from theory.lueker import bound_lueker_samples, bound_lueker_table
 from theory.registry import Context, Quantity, Record, claim
 from theory.stats import clopper_pearson, judge_rate
 from theory.subset_sum import covers_interval, rounding_slack, sample_pools, worst_case_error
@@ -28,6 +29,8 @@ class LuekerParams:
     """Quick-scale defaults; ``full`` in the registration moves to paper-grade ε and trial counts."""
 
     law: str = "uniform"
+    lo: float = -1.0  # targets z range over [lo, hi]
+    hi: float = 1.0
     eps_fit: tuple[float, ...] = (0.2, 0.1, 0.05, 0.03)
     eps_test: tuple[float, ...] = (0.01,)
     trials: int = 600  # pools per n while scanning for n*(ε)
@@ -43,13 +46,13 @@ FULL_LUEKER = {"eps_fit": (0.1, 0.05, 0.02, 0.01, 5e-3, 2e-3), "eps_test": (1e-3
                "trials": 4000, "test_trials": 60000, "n_max": 32}
 
 
-def count_failures(pools: torch.Tensor, eps_grid: list[float]) -> list[int]:
-    """Pools [trials, n] whose worst-case error over [-1, 1] exceeds ε, for each ε of the grid.
+def count_failures(pools: torch.Tensor, eps_grid: list[float], lo: float, hi: float) -> list[int]:
+    """Pools [trials, n] whose worst-case error over [lo, hi] exceeds ε, for each ε of the grid.
 
     Decided exactly by ``covers_interval`` (rounding counted against the pool, so failures are never
     under-counted).
     """
-    return [int((~covers_interval(pools, eps)).sum()) for eps in eps_grid]
+    return [int((~covers_interval(pools, eps, lo, hi)).sum()) for eps in eps_grid]
 
 
 def scan_thresholds(p: LuekerParams, ctx: Context) -> dict:
@@ -62,8 +65,8 @@ def scan_thresholds(p: LuekerParams, ctx: Context) -> dict:
     for n in ctx.bar(range(p.n_step, p.n_max + 1, p.n_step), desc=f"rss.{p.law} scan n"):
         pools = sample_pools(p.law, (p.trials, n), gen)
         if n == p.hist_n:
-            hist = (worst_case_error(pools) + rounding_slack(pools)).cpu().numpy()
-        failures = count_failures(pools, eps_all)
+            hist = (worst_case_error(pools, p.lo, p.hi) + rounding_slack(pools, p.lo, p.hi)).cpu().numpy()
+        failures = count_failures(pools, eps_all, p.lo, p.hi)
         rows.append({"n": n, "failures": failures})
         for eps, k in zip(eps_all, failures):
             if eps in p.eps_fit and eps not in n_star and clopper_pearson(k, p.trials, p.confidence)[1] <= eps:
@@ -102,26 +105,31 @@ def check_lueker(p: LuekerParams, ctx: Context) -> Record:
     tests = []
     gen = ctx.generator(offset=1)
     for eps in p.eps_test:
-        n_pred = math.ceil(slope * math.log2(1 / eps) + intercept) + p.n_offset
-        failures = count_failures(sample_pools(p.law, (p.test_trials, max(n_pred, 1)), gen), [eps])[0]
+        n_pred = max(math.ceil(slope * math.log2(1 / eps) + intercept) + p.n_offset, 1)
+        pools = sample_pools(p.law, (p.test_trials, n_pred), gen)
+        failures = count_failures(pools, [eps], p.lo, p.hi)[0]
         verdict, reason = judge_rate(failures, p.test_trials, eps, p.confidence)
         lower, upper = clopper_pearson(failures, p.test_trials, p.confidence)
-        tests.append({"eps": eps, "n_pred": n_pred, "failures": failures, "trials": p.test_trials,
+        tests.append({"eps": eps, "n_pred": n_pred, "n_proof": bound_lueker_samples(eps, p.law, (p.lo, p.hi)),
+                      "failures": failures, "trials": p.test_trials,
                       "rate": failures / p.test_trials, "ci": [lower, upper], "verdict": verdict,
                       "reason": reason})
     verdicts = {t["verdict"] for t in tests}
     verdict = "fails" if "fails" in verdicts else "inconclusive" if "inconclusive" in verdicts else "holds"
     worst = max(tests, key=lambda t: t["ci"][1] / t["eps"])
     spread = "" if slope_se is None else f"(±{slope_se:.2f})"
-    reason = (f"fit on eps={list(p.eps_fit)}: n* = {slope:.2f}{spread}·log2(1/eps) + {intercept:.2f}; "
-              + "; ".join(f"at eps={t['eps']:g}, n={t['n_pred']}: {t['reason']}" for t in tests))
+    proof = bound_lueker_table(scan["eps"], p.law, (p.lo, p.hi))
+    reason = (f"fit on eps={list(p.eps_fit)}: n* = {slope:.2f}{spread}·log2(1/eps) + {intercept:.2f} "
+              f"(proof: {proof['C']:.2f}·log2(1/eps) + {proof['c0']:.2f}); "
+              + "; ".join(f"at eps={t['eps']:g}, predicted n={t['n_pred']} (proof n={t['n_proof']}): {t['reason']}"
+                          for t in tests))
     return Record(
         verdict, reason,
         bound=Quantity(worst["eps"], "allowed failure probability ε at the smallest-margin test ε"),
         certified=Quantity(worst["ci"][1], f"{p.confidence:.0%} Clopper–Pearson upper bound on the failure "
                            "rate at the predicted n (per-pool errors exact, rounding bounded)"),
         empirical=Quantity(worst["rate"], "observed failure rate at the predicted n (sampled)"),
-        details={"C": slope, "C_se": slope_se, "c0": intercept, "tests": tests,
+        details={"C": slope, "C_se": slope_se, "c0": intercept, "tests": tests, "proof": proof,
                  "scan": {**scan, "n_star": {str(k): v for k, v in scan["n_star"].items()}}},
     )
 
@@ -136,14 +144,17 @@ def check_rss_lueker(p: LuekerParams, ctx: Context) -> Record:
 @dataclass(frozen=True)
 class ProductParams(LuekerParams):
     law: str = "product"
+    lo: float = -0.5  # the interval of Corollary 2 in proofs/rss.md (the U[-1/2, 1/2] component)
+    hi: float = 0.5
     n_max: int = 160
-    n_step: int = 4
-    trials: int = 400
+    n_step: int = 2
+    trials: int = 300
+    test_trials: int = 1200
     hist_n: int = 20
 
 
 @claim("rss.product", "the same bound for Pensia et al.'s product law D = ½δ0 + ½·Law(XY) "
-       "(X~U[0,1], Y~U[-1,1]), with its own constant", proof=PROOF, params=ProductParams,
+       "(X~U[0,1], Y~U[-1,1]) on targets in [-1/2, 1/2], with its own constant", proof=PROOF, params=ProductParams,
        full={**FULL_LUEKER, "n_max": 48})
 def check_rss_product(p: ProductParams, ctx: Context) -> Record:
     return check_lueker(p, ctx)
