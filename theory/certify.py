@@ -70,7 +70,7 @@ def spectral_norm_upper(a: torch.Tensor, squarings: int = 8) -> float:
     log2_scale = 0.0  # true G^(2^t) lies in 2^log2_scale · (mid ± rad)
     for _ in range(squarings):
         exponent = math.frexp(float((mid.abs() + rad).max()))[1]
-        mid, rad = torch.ldexp(mid, torch.tensor(-exponent)), torch.ldexp(rad, torch.tensor(-exponent))
+        mid, rad = mid * 2.0**-exponent, rad * 2.0**-exponent  # exact: a power of two
         log2_scale += exponent
         mid, rad = _enclosed_product(mid, rad, mid, rad)
         log2_scale *= 2

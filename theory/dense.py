@@ -184,29 +184,51 @@ def construct_random_network(widths: list[int], fan_out: list[int], seed: int,
     return RandomNetwork(weights, list(fan_out), seed)
 
 
-def _branch_masks(pools: torch.Tensor, targets: torch.Tensor, strength: torch.Tensor, pool_cap: int) -> torch.Tensor:
-    """Best subsets of the usable entries of each pool.
+def _rank(values: torch.Tensor) -> torch.Tensor:
+    """Rank of each entry along the last axis in descending order (0 = largest)."""
+    return torch.argsort(torch.argsort(values, dim=-1, descending=True, stable=True), dim=-1)
+
+
+def _pool_units(pools: torch.Tensor, usable: torch.Tensor, pool_cap: int) -> torch.Tensor:
+    """Which usable units form the pool of each weight: ``[d_out, d_in, m]`` bool.
+
+    Up to ``pool_cap`` units per weight: the largest products of each sign, half of each where
+    possible (a pool whose products nearly all share one sign cannot hit small targets of the other).
+    """
+    positive = usable[None] & (pools > 0)
+    negative = usable[None] & ~(pools > 0)
+    magnitude = pools.abs()
+    rank_pos = _rank(torch.where(positive, magnitude, -1.0))
+    rank_neg = _rank(torch.where(negative, magnitude, -1.0))
+    half = pool_cap // 2
+    quota_pos = torch.maximum(torch.full_like(rank_pos[..., 0], half), pool_cap - negative.sum(-1))
+    quota_neg = torch.maximum(torch.full_like(rank_neg[..., 0], pool_cap - half), pool_cap - positive.sum(-1))
+    return (positive & (rank_pos < quota_pos[..., None])) | (negative & (rank_neg < quota_neg[..., None]))
+
+
+def _branch_masks(pools: torch.Tensor, targets: torch.Tensor, usable: torch.Tensor, pool_cap: int) -> torch.Tensor:
+    """Best subsets of each weight's pool.
 
     ``pools`` ``[d_out, d_in, m]`` products $b_{rk}a_k$; ``targets`` ``[d_out, d_in]``; ``usable``
-    ``[d_in, m]`` the first-layer weight $|a_k|$ of units that may serve the branch (0 for units that
-    may not); the ``pool_cap`` strongest form the pool (``best_subsets`` costs about $2^{n/2}$ per
-    pool, and products with large $|a_k|$ spread more evenly over $[-1, 1]$). Inputs are grouped by
-    their pool size, so each group is one batched ``best_subsets`` call on pools without padding.
-    Returns the chosen units ``[d_out, d_in, m]`` bool.
+    ``[d_in, m]`` the units that may serve the branch. Each weight's pool is chosen by
+    :func:`_pool_units` (``best_subsets`` costs about $2^{n/2}$ per pool, hence ``pool_cap``). The
+    pool size depends on the input only, so inputs are grouped by it and each group is one batched
+    ``best_subsets`` call on pools without padding. Returns the chosen units ``[d_out, d_in, m]`` bool.
     """
     d_out, d_in, m = pools.shape
     chosen = torch.zeros(d_out, d_in, m, dtype=torch.bool, device=pools.device)
-    counts = (strength > 0).sum(1).clamp(max=pool_cap)
-    order = torch.argsort(strength, dim=1, descending=True, stable=True)
+    counts = usable.sum(1).clamp(max=pool_cap)
+    selected = _pool_units(pools, usable, pool_cap)
+    order = torch.argsort((~selected).to(torch.int8), dim=2, stable=True)  # pool units first
     for count in torch.unique(counts).tolist():
         if count == 0:
             continue
         inputs = torch.nonzero(counts == count).flatten()
-        units = order[inputs, :count]  # [J, count]
-        group = torch.gather(pools[:, inputs, :], 2, units[None].expand(d_out, -1, -1))
+        units = order[:, inputs, :count]  # [d_out, J, count]
+        group = torch.gather(pools[:, inputs, :], 2, units)
         solution = best_subsets(group.reshape(-1, count), targets[:, inputs].reshape(-1, 1))
         picked = solution.mask[:, 0, :].reshape(d_out, len(inputs), count)
-        chosen[:, inputs, :] = chosen[:, inputs, :].scatter(2, units[None].expand(d_out, -1, -1), picked)
+        chosen[:, inputs, :] = chosen[:, inputs, :].scatter(2, units, picked)
     return chosen
 
 
@@ -274,7 +296,7 @@ def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input:
     ``best_subsets`` choices of the positive branch (units with $a_k > 0$) and, for inputs that can
     be negative, of the negative branch (units with $a_k < 0$). First-layer entries of units no
     output uses are pruned too. ``signed_input=False`` declares the network's inputs non-negative.
-    Each branch's pool is the ``pool_cap`` units of the right sign with the largest $|a_k|$.
+    Each weight's pool holds at most ``pool_cap`` units of the right sign, both signs of products.
     """
     matrices = target.augmented()
     if len(random_net.weights) != 2 * len(matrices):
@@ -292,8 +314,8 @@ def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input:
             signed[: d_in - (1 if target.has_bias else 0)] = True
         a = m1.reshape(d_in, m, d_in).diagonal(dim1=0, dim2=2).T  # [d_in, m]: a[j, t] = M1[j·m + t, j]
         products = m2.reshape(d_out, d_in, m) * a[None]
-        chosen = _branch_masks(products, w, a.clamp(min=0), pool_cap)
-        chosen |= _branch_masks(products, w, (-a).clamp(min=0) * signed[:, None], pool_cap)
+        chosen = _branch_masks(products, w, a > 0, pool_cap)
+        chosen |= _branch_masks(products, w, (a < 0) & signed[:, None], pool_cap)
         mask2 = chosen.reshape(d_out, d_in * m)
         used = mask2.any(0)
         mask1 = torch.zeros_like(m1, dtype=torch.bool)
