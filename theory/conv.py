@@ -394,6 +394,19 @@ def construct_network(specs: list[LayerSpec], eps: float, size: int, generator: 
     return NetworkTicket(tickets)
 
 
+def first_channels(u: torch.Tensor, v: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first n hidden channels of every block of a random pair: ``[m·n, c, d, d]``, ``[m, m·n, 1, 1]``.
+
+    Pools for different n are then nested, so each entry's best subset error is non-increasing in n.
+    """
+    m = v.shape[0]
+    width = u.shape[0] // m
+    if not 1 <= n <= width:
+        raise ValueError(f"n={n} outside 1..{width}")
+    rows = (torch.arange(m, device=u.device)[:, None] * width + torch.arange(n, device=u.device)).reshape(-1)
+    return u[rows], v[:, rows]
+
+
 def construct_layer_to(spec: LayerSpec, eta: float, size: int, generator: torch.Generator,
                        n_range: tuple[int, int]) -> LayerTicket | None:
     """The smallest n in ``n_range`` whose certified lemma error on ``[0,1]^{c×size×size}`` is ≤ η.
@@ -406,8 +419,7 @@ def construct_layer_to(spec: LayerSpec, eta: float, size: int, generator: torch.
     n_min, n_max = n_range
     u, v = sample_random_pair(m, c, d, n_max, generator)
     for n in range(n_min, n_max + 1):
-        rows = (torch.arange(m, device=u.device)[:, None] * n_max + torch.arange(n, device=u.device)).reshape(-1)
-        ticket = prune_layer(spec, u[rows], v[:, rows])
+        ticket = prune_layer(spec, *first_channels(u, v, n))
         if certify_layer(ticket, size).value <= eta:
             return ticket
     return None

@@ -18,8 +18,8 @@ import torch
 
 from theory.conv import (LayerSpec, LayerTicket, NetworkTicket, bound_network_error, certify_layer,
                          certify_network, check_layer_norms, construct_layer, construct_network, conv,
-                         flatten_specs, flip_mask_entry, norm_inf, prune_layer, sample_random_pair,
-                         search_max_error, target_forward)
+                         first_channels, flatten_specs, flip_mask_entry, norm_inf, prune_layer,
+                         sample_random_pair, search_max_error, target_forward)
 from theory.registry import Context, Quantity, Record, claim
 from theory.subset_sum import sample_uniform
 
@@ -115,11 +115,8 @@ def sweep_n(spec: LayerSpec, size: int, ns: tuple[int, ...], ctx: Context, p) ->
     """Error and kept weights against n, from one random pair drawn at ``max(ns)`` (nested pools)."""
     m, c, d, _ = spec.weight.shape
     u, v = sample_random_pair(m, c, d, max(ns), ctx.generator(11))
-    rows = []
-    for n in ctx.bar(ns, desc="sweep n"):
-        index = (torch.arange(m, device=u.device)[:, None] * max(ns) + torch.arange(n, device=u.device)).reshape(-1)
-        rows.append(lemma_row(f"n={n}", prune_layer(spec, u[index], v[:, index]), size, ctx, p))
-    return rows
+    return [lemma_row(f"n={n}", prune_layer(spec, *first_channels(u, v, n)), size, ctx, p)
+            for n in ctx.bar(ns, desc="sweep n")]
 
 
 def lemma_check(p, ctx: Context, instances: list[tuple[str, LayerSpec, int]]) -> Record:
