@@ -310,9 +310,10 @@ def run_transfer(source: ImpSettings, target: ImpSettings, device: torch.device,
     """Retrain the source run's tickets (masks + rewound weights) on the target data set.
 
     ``levels`` (default: every pruned level) are the IMP levels whose tickets are transferred; all
-    of them train together as one replica batch. Returns one dict per level: ``remaining`` and per-seed ``test_acc`` / ``early_stop`` of the
-    transferred tickets ("transfer") next to the target run's own variants at the same level. Seeds,
-    data orders and the number of levels are shared, so differences are paired by seed.
+    of them train together as one replica batch. Returns one dict per level: ``remaining`` and
+    per-seed ``test_acc`` / ``early_stop`` of the transferred tickets ("transfer") next to the target
+    run's own variants at the same level. Seeds, data orders and the number of levels are shared, so
+    differences are paired by seed.
     """
     if (source.arch, source.width, source.seeds, source.seed, source.rounds) != \
             (target.arch, target.width, target.seeds, target.seed, target.rounds):

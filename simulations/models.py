@@ -5,7 +5,7 @@ tensor $W_i \in \mathbb{R}^{R \times \text{out} \times \text{in}}$ (fully connec
 $\mathbb{R}^{R \times \text{out} \times \text{in} \times k \times k}$ (convolution, stride 1, "same"
 padding) and a bias $b_i \in \mathbb{R}^{R \times \text{out}}$, and a 0/1 mask $M_i$ of the weight's
 shape. The forward pass uses $M_i \odot W_i$, so the gradient with respect to a pruned weight is
-exactly zero. Replicas never mix: convolutions (as im2col) and linear layers run as batched matrix
+exactly zero. Replicas never mix: convolutions (as stacked shifted views) and linear layers run as batched matrix
 products over the replica axis, so $R$ seeds and variants train in one pass.
 """
 
@@ -129,13 +129,17 @@ def forward(arch: Architecture, weights: list[torch.Tensor], biases: list[torch.
 
 
 def _conv(h: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor, size: int) -> torch.Tensor:
-    """Per-replica "same" convolution as im2col + batched matmul.
+    """Per-replica "same" convolution as shifted views + batched matmul.
 
     ``h`` [R, B, C, H, W], ``kernel`` [R, out, C, k, k], ``bias`` [R, out] -> [R, B, out, H, W].
-    (A grouped ``conv2d`` computes the same, but its CPU backward is many times slower.)
+    The k*k shifted views of the padded input are stacked into patches [R, B, C*k*k, H*W] (the
+    order of ``kernel.flatten(2)``). A grouped ``conv2d`` or ``unfold`` computes the same, but on CPU
+    their backward passes loop over samples and were 5-10x slower here.
     """
-    replicas, batch, _, height, width = h.shape
-    cols = F.unfold(h.flatten(0, 1), size, padding=size // 2)  # [R*B, C*k*k, H*W]
-    cols = cols.unflatten(0, (replicas, batch)).transpose(2, 3).flatten(1, 2)  # [R, B*H*W, C*k*k]
-    out = torch.baddbmm(bias.unsqueeze(1), cols, kernel.flatten(2).transpose(1, 2))  # [R, B*H*W, out]
-    return out.unflatten(1, (batch, height * width)).transpose(2, 3).unflatten(3, (height, width))
+    replicas, batch, channels, height, width = h.shape
+    pad = size // 2
+    padded = F.pad(h, (pad, pad, pad, pad))
+    patches = torch.stack([padded[..., dy:dy + height, dx:dx + width] for dy in range(size) for dx in range(size)],
+                          dim=3).reshape(replicas, batch, channels * size * size, height * width)
+    out = torch.matmul(kernel.flatten(2).unsqueeze(1), patches) + bias[:, None, :, None]
+    return out.unflatten(3, (height, width))

@@ -98,8 +98,8 @@ def test_a_replica_trains_to_the_same_numbers_alone_or_batched():
     data = load_dataset("digits")
     spec = build_architecture("lenet", data.image_shape, 10, width=0.25)
     opt = Optimisation(iterations=25, eval_every=5)
-    both = train(spec, init_weights(spec, gens([0, 1], cpu), cpu), full_masks(init_weights(spec, gens([0, 1], cpu), cpu)),
-                 data, opt, gens([5, 6], cpu))
+    pair = init_weights(spec, gens([0, 1], cpu), cpu)
+    both = train(spec, pair, full_masks(pair), data, opt, gens([5, 6], cpu))
     alone_init = init_weights(spec, gens([1], cpu), cpu)
     alone = train(spec, alone_init, full_masks(alone_init), data, opt, gens([6], cpu))
     for a, b in zip(both.weights, alone.weights):

@@ -32,9 +32,12 @@ def draw(results: Path):
                 halves[i, j] = 100 * (acc[key]["ci"][1] - acc[key]["ci"][0]) / 2
     fig, ax = plt.subplots(figsize=(7, 1.2 + 0.8 * len(names)), constrained_layout=True)
     image = ax.imshow(means, cmap="viridis", aspect="auto")
+    middle = np.nanmean(means)
     for (i, j), value in np.ndenumerate(means):
         if np.isfinite(value):
-            ax.text(j, i, f"{value:.1f}\n±{halves[i, j]:.1f}", ha="center", va="center", color="w", fontsize=8)
+            # Dark text on the bright (high-accuracy) end of viridis, white on the dark end.
+            ax.text(j, i, f"{value:.1f}\n±{halves[i, j]:.1f}", ha="center", va="center", fontsize=8,
+                    color="k" if value > middle else "w")
     ax.set_xticks(range(len(COLUMNS)), [label for _, label in COLUMNS], fontsize=8)
     rows = [f"{name}\n({100 * directions[name][-1]['remaining']:.1f}% left)" for name in names]
     ax.set_yticks(range(len(names)), rows, fontsize=8)

@@ -178,8 +178,9 @@ def check_late_resetting(p: LateParams, ctx: Context) -> Record:
     elif k0_fails and gain[1] > 0:
         verdict, why = "holds", f"θ0 tickets fall below dense and rewinding to θ{best_k} beats them"
     elif not k0_fails:
-        verdict, why = "inconclusive", ("θ0-rewound tickets are not below the dense network at this scale, "
-                                        "so there is nothing for late resetting to fix")
+        verdict, why = "inconclusive", (f"θ0-rewound tickets are not below the dense network by more than "
+                                        f"{100 * p.margin:g} pp with confidence at this scale, so there is "
+                                        "nothing for late resetting to fix")
     else:
         verdict, why = "inconclusive", "the gain's interval straddles 0"
     return Record(
