@@ -46,6 +46,17 @@ class Architecture:
     layers: tuple[LayerSpec, ...]
 
     @property
+    def patch_elements(self) -> int:
+        """Largest convolution patch tensor per sample and replica (C*k*k*H*W; 0 without convs)."""
+        _, h, w = self.input_shape
+        largest = 0
+        for layer in self.layers:
+            if layer.kind == "conv":
+                largest = max(largest, layer.fan_in * layer.kernel ** 2 * h * w)
+                h, w = (h // 2, w // 2) if layer.pool else (h, w)
+        return largest
+
+    @property
     def weight_count(self) -> int:
         """Number of prunable weights (biases are never pruned)."""
         return sum(math.prod(layer.weight_shape) for layer in self.layers)

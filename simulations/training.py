@@ -74,11 +74,17 @@ def cpu_threads(count: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+# Evaluation chunks hold at most this many patch elements (float32: 256 MiB) across replicas.
+_EVAL_ELEMENTS = 2 ** 26
+
+
 @torch.no_grad()
 def accuracy(arch: Architecture, weights: list[torch.Tensor], biases: list[torch.Tensor],
-             masks: list[torch.Tensor], split: Split, chunk: int = 2048) -> torch.Tensor:
+             masks: list[torch.Tensor], split: Split) -> torch.Tensor:
     """Fraction of ``split`` classified correctly by each replica, [R]."""
-    correct = torch.zeros(weights[0].shape[0], device=weights[0].device)
+    replicas = weights[0].shape[0]
+    chunk = max(1, min(2048, _EVAL_ELEMENTS // max(1, replicas * arch.patch_elements)))
+    correct = torch.zeros(replicas, device=weights[0].device)
     for start in range(0, len(split), chunk):
         logits = forward(arch, weights, biases, masks, split.x[start:start + chunk])
         correct += (logits.argmax(dim=2) == split.y[start:start + chunk]).sum(dim=1)
