@@ -242,3 +242,31 @@ def test_lth_simulate_refuses_a_bad_flag_with_exit_status_2(tmp_path, capsys):
 
     assert main(["simulate", "imp", "--criterion", "largest", "--out", str(tmp_path)]) == 2
     assert "criterion" in capsys.readouterr().err
+
+
+def test_imp_masks_nest_and_each_round_prunes_the_requested_count_per_layer(tmp_path):
+    result = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path, progress=False)
+    rates = [TINY.prune_rate, TINY.prune_rate, TINY.prune_rate_output]
+    for before, after in zip(result.ticket_masks[:-1], result.ticket_masks[1:]):
+        for old, new, rate in zip(before, after, rates):
+            assert not torch.any(new & ~old)
+            for seed in range(TINY.seeds):
+                assert int((old[seed] & ~new[seed]).sum()) == prune_count(int(old[seed].sum()), rate)
+
+
+def test_lth_simulate_transfer_retrains_source_tickets_on_the_target(tmp_path, capsys):
+    from theory.cli import main
+
+    argv = ["simulate", "transfer", "--source", "mnist5k", "--source-image-size", "8", "--width", "0.25",
+            "--seeds", "2", "--rounds", "1", "--iterations", "20", "--eval-every", "10", "--out", str(tmp_path),
+            "--no-progress"]
+    assert main(argv) == 0
+    (result,) = tmp_path.glob("transfer/*/*/result.json")
+    assert "transfer" in capsys.readouterr().out
+
+
+def test_a_paper_scale_run_says_it_may_take_hours_before_starting(capsys, tmp_path):
+    from simulations.cli import _announce
+
+    _announce(ImpSettings(), tmp_path, "cpu", 3)
+    assert "may take hours" in capsys.readouterr().out
