@@ -270,3 +270,23 @@ def test_a_paper_scale_run_says_it_may_take_hours_before_starting(capsys, tmp_pa
 
     _announce(ImpSettings(), tmp_path, "cpu", 3)
     assert "may take hours" in capsys.readouterr().out
+
+
+def test_a_kill_in_the_middle_of_a_level_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    from simulations import imp
+
+    real_train, calls = imp.train, []
+
+    def dies_in_level_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Interrupted
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(imp, "train", dies_in_level_two)
+    with pytest.raises(Interrupted):
+        run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "killed", progress=False)
+    monkeypatch.setattr(imp, "train", real_train)
+    resumed = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "killed", progress=False)
+    whole = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "whole", progress=False)
+    assert resumed.levels == whole.levels
