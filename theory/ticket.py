@@ -5,6 +5,8 @@ The object: a state dict of an alternating Linear/ReLU network (``.pt`` read wit
 :class:`LayerSpec` (one per parameterised module, in state-dict order); a ReLU is assumed between
 consecutive layers and none after the last. A random network at the theorem's widths is pruned by
 Pensia et al.'s construction (``theory.dense``) and the sup error over the domain is certified.
+State dicts with Conv2d layers go to :func:`make_conv_ticket` (da Cunha et al.'s construction,
+``theory.conv``; needs ``--input-shape`` and ``--padding``, certified over ``[0,1]^{C×H×W}``).
 
 Outputs: ``--out FILE`` (a ``torch.save`` dict: the pruned ``torch.nn.Sequential``'s state dict, the
 masks on the random weights, the random seed, the fan-outs and the module list ``architecture``;
@@ -122,11 +124,14 @@ def _domain(args: argparse.Namespace, d0: int) -> Domain:
 
 def make_ticket(args: argparse.Namespace) -> dict:
     """Build, certify and save the ticket described by the parsed command line; returns the report."""
+    specs = parse_layers(load_state_dict(args.model))
+    if any(spec.kind == "Conv2d" for spec in specs):
+        return make_conv_ticket(args, specs)
     for label, value in (("--eps", args.eps), ("--delta", args.delta)):
         if not 0 < value < 1:
             raise ValueError(f"{label} must lie in (0, 1), got {value}")
     device = resolve_device(args.device)
-    target = target_from_specs(parse_layers(load_state_dict(args.model)))
+    target = target_from_specs(specs)
     factor = 1.0
     if args.rescale:
         target, factor = rescale(target)
@@ -173,6 +178,36 @@ def make_ticket(args: argparse.Namespace) -> dict:
     return report
 
 
+def make_conv_ticket(args: argparse.Namespace, specs: list[LayerSpec]) -> dict:
+    """State dicts with Conv2d layers: da Cunha et al.'s construction (``theory.conv``), certified in the
+    max-norm over ``[0,1]^{C×H×W}``; stride 1, no biases, flattened before the first Linear. ``--eps`` is
+    in the model's units; with ``--rescale``, eps / (product of layer norms) must lie in (0, 1)."""
+    from theory.conv import (construct_cnn_ticket, layers_from_state, ticket_modules, ticket_sequential,
+                             ticket_summary)
+    from theory.device import generator
+
+    if not args.eps > 0:
+        raise ValueError(f"--eps must be positive, got {args.eps}")
+    if args.input_shape is None:
+        names = ", ".join(repr(s.name) for s in specs if s.kind == "Conv2d")
+        raise ValueError(f"Conv2d layers ({names}) need --input-shape C H W (inputs in [0, 1]) and --padding")
+    if args.domain == "box" and tuple(args.box) != (0.0, 1.0):
+        raise ValueError("CNN tickets are certified on the box [0, 1] only (the lemma's domain); "
+                         "rescale the inputs to [0, 1]")
+    device = resolve_device(args.device)
+    layers = layers_from_state([(s.name, s.weight.detach(), s.bias) for s in specs], args.padding)
+    report = construct_cnn_ticket(layers, tuple(args.input_shape), args.eps, generator(args.seed, device),
+                                  rescale=args.rescale, n_range=(4, args.n_max), restarts=args.restarts,
+                                  steps=args.steps, progress=not args.no_progress)
+    out = args.out or args.model.with_name(args.model.stem + ".ticket.pt")
+    torch.save({"state_dict": ticket_sequential(report.ticket).state_dict(), "seed": args.seed,
+                "modules": ticket_modules(report.ticket)}, out)
+    summary = {"model": str(args.model), "ticket": str(out), "input_shape": list(args.input_shape),
+               **ticket_summary(report)}
+    write_json(Path(str(out) + ".json"), {"ticket": summary}, seed=args.seed, device=str(device))
+    return summary
+
+
 def _print_report(report: dict) -> None:
     print(f"target widths      {report['target_widths']} ({report['target_parameters']:,} parameters)")
     if report["rescale_factor"] != 1.0:
@@ -190,7 +225,12 @@ def _print_report(report: dict) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     report = make_ticket(args)
-    _print_report(report)
+    if report.get("architecture") == "cnn":
+        from theory.conv import format_ticket_summary
+
+        print(format_ticket_summary(report) + f"\nwrote {report['ticket']} and {report['ticket']}.json")
+    else:
+        _print_report(report)
     return 0 if report["holds"] else 1
 
 
@@ -216,6 +256,11 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=int, default=60, help="gradient-ascent steps per restart")
     p.add_argument("--samples", type=int, default=2048, help="random inputs tried by the error search")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--input-shape", type=int, nargs=3, default=None, metavar=("C", "H", "W"),
+                   help="CNN models: input shape (inputs in [0, 1]; H = W)")
+    p.add_argument("--padding", nargs="+", choices=("valid", "same"), default=["valid"],
+                   help="CNN models: padding of each Conv2d layer (stride 1), or one for all")
+    p.add_argument("--n-max", type=int, default=32, help="CNN models: most random channels per target kernel")
     p.set_defaults(func=_run)
 
 
@@ -223,6 +268,12 @@ def load_ticket(path: Path) -> torch.nn.Sequential:
     """Rebuild the pruned ``torch.nn.Sequential`` from a ticket file, with plain torch only."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
     state = saved["state_dict"]
+    if "modules" in saved:  # a CNN ticket (theory.conv)
+        from theory.conv import build_modules
+
+        sequential = build_modules(saved["modules"])
+        sequential.load_state_dict(state)
+        return sequential
     modules: list[torch.nn.Module] = []
     for index, kind in enumerate(saved["architecture"]):
         if kind == "ReLU":
