@@ -255,11 +255,14 @@ def lenet_table(specs: list[LayerSpec], ns: tuple[int, ...], ctx: Context, p) ->
     """The fixed-n table: per-weight error, certified and searched output error, wall time per n.
 
     Weight errors are on the normalised layers; "relative" divides by the layer's largest |weight|.
+    One random pair per layer is drawn at the largest n and every row uses its first n channels per
+    block (nested pools), so the rows differ only in n.
     """
+    pairs = [sample_random_pair(*s.weight.shape[:3], max(ns), ctx.generator(200 + i)) for i, s in enumerate(specs)]
     rows = []
     for n in ctx.bar(ns, desc="lenet table"):
         start = time.perf_counter()
-        layers = [construct_layer(s, n, ctx.generator(200 + i)) for i, s in enumerate(specs)]
+        layers = [prune_layer(s, *first_channels(u, v, n)) for s, (u, v) in zip(specs, pairs)]
         build = time.perf_counter() - start
         row = network_row(f"n={n}", NetworkTicket(layers), specs, LENET_INPUT[1], ctx, p)
         gaps = [(t.collapsed - s.weight).abs().max() for t, s in zip(layers, specs)]
