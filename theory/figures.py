@@ -11,8 +11,6 @@ Inputs are loaded with :func:`load_claim_record` or :func:`require`, which raise
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
 from theory.provenance import read_json  # noqa: E402
+from theory.registry import import_package_modules  # noqa: E402
 
 _FIGURES: dict[str, "Figure"] = {}
 _FIGURE_PACKAGE = "paper.scripts"
@@ -57,10 +56,8 @@ def figure(name: str, *, claims: tuple[str, ...], produced_by: str):
 
 
 def all_figures() -> dict[str, Figure]:
-    if not _FIGURES:
-        package = importlib.import_module(_FIGURE_PACKAGE)
-        for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{_FIGURE_PACKAGE}.{module.name}")
+    """Every registered figure, by name (all scripts in ``paper/scripts`` are imported)."""
+    import_package_modules(_FIGURE_PACKAGE)
     return dict(sorted(_FIGURES.items()))
 
 

@@ -130,17 +130,20 @@ def claim(claim_id: str, statement: str, *, proof: str, params: type, full: dict
     return register
 
 
-def _discover() -> None:
-    for package_name in _CLAIM_PACKAGES:
-        package = importlib.import_module(package_name)
-        for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package_name}.{module.name}")
+def import_package_modules(package_name: str) -> None:
+    """Import every module of a package, so that their registration decorators run.
+
+    Importing is idempotent, so a module a caller imported earlier is not registered twice.
+    """
+    package = importlib.import_module(package_name)
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package_name}.{module.name}")
 
 
 def all_claims() -> dict[str, Claim]:
-    """Every registered claim, by id (check modules are imported on first use)."""
-    if not _CLAIMS:
-        _discover()
+    """Every registered claim, by id (all check modules are imported on first use)."""
+    for package_name in _CLAIM_PACKAGES:
+        import_package_modules(package_name)
     return dict(sorted(_CLAIMS.items()))
 
 
