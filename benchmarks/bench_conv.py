@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save, table  # noqa: E402
 
 from theory.claims.slth_conv import (LENET_INPUT, NetworkParams, lenet_specs, lenet_table,  # noqa: E402
-                                     one_thread, train_lenet)
+                                     train_lenet)
 from theory.conv import construct_cnn_ticket  # noqa: E402
-from theory.device import generator, resolve_device  # noqa: E402
+from theory.device import cpu_threads, generator, resolve_device  # noqa: E402
 from theory.registry import Context  # noqa: E402
 
 
@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     ctx = Context(device=device, seed=args.seed, progress=False)
-    with one_thread():
+    with cpu_threads(1):
         start = time.perf_counter()
         layers, *_, accuracy = train_lenet(args.seed)
         print(f"trained LeNet-style CNN on digits in {time.perf_counter() - start:.1f}s, test accuracy {accuracy:.3f}")

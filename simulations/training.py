@@ -10,14 +10,13 @@ and the reported accuracy is the test accuracy there (Frankle & Carbin's protoco
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 
 from simulations.data import Split, Splits
+from theory.device import cpu_threads
 from simulations.models import Architecture, forward, zero_biases
 
 
@@ -55,23 +54,6 @@ class Trained:
 
     def early_stop_test_acc(self) -> list[float]:
         return self.test_acc.gather(1, self.best.unsqueeze(1)).squeeze(1).tolist()
-
-
-@contextmanager
-def cpu_threads(count: int | None) -> Iterator[None]:
-    """Run the block with ``count`` intra-op CPU threads, restoring the previous number after.
-
-    These networks are small enough that each step is dominated by per-kernel overhead; extra
-    intra-op threads then only add synchronisation, which on a busy machine costs several times the
-    work itself (measured 6x on 2 shared cores). ``None`` leaves the setting alone.
-    """
-    previous = torch.get_num_threads()
-    if count is not None:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 # Evaluation chunks hold at most this many patch elements (float32: 256 MiB) across replicas.

@@ -85,7 +85,7 @@ def test_non_finite_weights_exit_2_naming_the_layer(tmp_path, capsys):
     assert "'2'" in capsys.readouterr().err
 
 
-def test_conv_layers_are_named_as_not_yet_supported(tmp_path, capsys):
+def test_a_conv_layer_the_cnn_construction_cannot_take_is_named_in_the_error(tmp_path, capsys):
     state = {"conv.weight": torch.randn(2, 1, 3, 3), "conv.bias": torch.zeros(2), "fc.weight": torch.randn(2, 8)}
     assert main(["ticket", str(_save(tmp_path, state)), "--eps", "0.01", "--no-progress"]) == 2
     err = capsys.readouterr().err

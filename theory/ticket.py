@@ -85,24 +85,11 @@ def parse_layers(state: dict[str, torch.Tensor]) -> list[LayerSpec]:
     return specs
 
 
-def _linear(spec: LayerSpec) -> tuple[torch.Tensor, torch.Tensor | None]:
-    return spec.weight, spec.bias
-
-
-def _conv2d(spec: LayerSpec) -> tuple[torch.Tensor, torch.Tensor | None]:
-    raise ValueError(f"layer {spec.name!r} is a Conv2d layer (weight {tuple(spec.weight.shape)}); Conv2d "
-                     "layers are not yet supported by lth ticket, only Linear layers")
-
-
-# Dispatch point: one converter per layer kind, turning a spec into (weight matrix, bias) of the target.
-LAYER_CONVERTERS = {"Linear": _linear, "Conv2d": _conv2d}
-
-
 def target_from_specs(specs: list[LayerSpec]) -> Target:
-    """The float64 :class:`Target` of parsed layers (non-finite or mismatched shapes are refused)."""
+    """The float64 :class:`Target` of parsed Linear layers (non-finite or mismatched shapes are refused)."""
     weights, biases = [], []
     for spec in specs:
-        weight, bias = LAYER_CONVERTERS[spec.kind](spec)
+        weight, bias = spec.weight, spec.bias
         for label, t in (("weight", weight), ("bias", bias)):
             if t is not None and not torch.isfinite(t).all():
                 raise ValueError(f"layer {spec.name!r}: {label} has non-finite entries (NaN or inf)")

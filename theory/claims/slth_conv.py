@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache, wraps
 
@@ -20,6 +19,7 @@ from theory.conv import (LayerSpec, LayerTicket, NetworkTicket, bound_network_er
                          certify_network, check_layer_norms, construct_layer, construct_network, conv,
                          first_channels, flatten_specs, flip_mask_entry, norm_inf, prune_layer,
                          sample_random_pair, search_max_error, target_forward)
+from theory.device import cpu_threads
 from theory.registry import Context, Quantity, Record, claim
 from theory.subset_sum import sample_uniform
 
@@ -29,22 +29,10 @@ LENET_INPUT = (1, 8, 8)
 LENET_LAYERS = (("conv", 1, 4, 3, "same"), ("conv", 4, 8, 3, "valid"), ("linear", 8 * 6 * 6, 10, 0, "valid"))
 
 
-@contextmanager
-def one_thread():
-    """Run torch on one CPU thread: these small convolutions get many times slower when threads
-    contend on a loaded machine, and one thread fixes the reduction order (same seed, same numbers)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def single_threaded(check):
     @wraps(check)
     def run(p, ctx: Context) -> Record:
-        with one_thread():
+        with cpu_threads(1):
             return check(p, ctx)
     return run
 
