@@ -14,7 +14,6 @@ Run: ``.venv/bin/python benchmarks/bench_subset_sum.py [--quick]``; writes
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 import numpy as np

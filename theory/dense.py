@@ -301,7 +301,7 @@ def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input:
     matrices = target.augmented()
     if len(random_net.weights) != 2 * len(matrices):
         raise ValueError(f"random network has {len(random_net.weights)} layers, target needs {2 * len(matrices)}")
-    masks, signed_all, errors = [], [], []
+    masks, signed_all = [], []
     for i, w in enumerate(matrices):
         m1, m2, m = random_net.weights[2 * i], random_net.weights[2 * i + 1], random_net.fan_out[i]
         d_out, d_in = w.shape
