@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -96,3 +97,11 @@ def test_judging_a_rate_gives_all_three_verdicts():
 def test_quantities_serialise_to_json():
     record = Record("holds", "ok", bound=Quantity(0.1, "b"))
     assert json.loads(json.dumps(record.to_dict()))["bound"] == {"value": 0.1, "label": "b"}
+
+
+
+def test_every_claim_builds_its_quick_and_full_parameters():
+    for claim_id, entry in all_claims().items():
+        quick, full = entry.parameters("quick"), entry.parameters("full")
+        assert set(entry.full) <= set(dataclasses.asdict(full)), claim_id
+        assert type(quick) is type(full) is entry.params
