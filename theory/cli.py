@@ -13,7 +13,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from theory.device import DEVICE_CHOICES
+from theory.device import DEVICE_CHOICES, resolve_device
 
 _PLUGINS: tuple[str, ...] = ("theory.universal", "theory.ticket", "simulations.cli")
 
@@ -43,6 +43,7 @@ def _verify(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown claim id(s): {', '.join(unknown)}; `lth list` shows the registered ones")
     ids = args.ids or list(known)
+    resolve_device(args.device)  # refuse an unavailable device before any work starts
     overrides = dict(_parse_param(text) for text in args.param)
     if overrides and not args.ids:
         raise UsageError("--param needs explicit claim ids (parameters differ between claims)")
