@@ -155,6 +155,6 @@ class ProductParams(LuekerParams):
 
 @claim("rss.product", "the same bound for Pensia et al.'s product law D = ½δ0 + ½·Law(XY) "
        "(X~U[0,1], Y~U[-1,1]) on targets in [-1/2, 1/2], with its own constant", proof=PROOF, params=ProductParams,
-       full={**FULL_LUEKER, "n_max": 48})
+       full={**FULL_LUEKER, "n_max": 140, "trials": 2000, "test_trials": 40000})
 def check_rss_product(p: ProductParams, ctx: Context) -> Record:
     return check_lueker(p, ctx)
