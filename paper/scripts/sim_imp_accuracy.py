@@ -24,6 +24,16 @@ def band(levels: list[dict], variant: str, key: str) -> tuple[list[float], list[
     return tuple(map(list, zip(*rows)))
 
 
+def finish_sparsity_axes(ax, ylabel: str, title: str) -> None:
+    """Shared look of the IMP figures: log-scaled % of weights remaining, decreasing to the right."""
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("% of weights remaining")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+
+
 @figure("sim_imp_accuracy", claims=("sim.imp.tickets", "sim.imp.controls"),
         produced_by="lth verify sim.imp.tickets sim.imp.controls")
 def draw(results: Path):
@@ -37,11 +47,7 @@ def draw(results: Path):
         x, m, lo, hi = band(levels[1:], variant, "test_acc")
         ax.plot(x, [100 * v for v in m], "o-", color=color, label=label)
         ax.fill_between(x, [100 * v for v in lo], [100 * v for v in hi], color=color, alpha=0.2)
-    ax.set_xscale("log")
-    ax.invert_xaxis()
-    ax.set_xlabel("% of weights remaining")
-    ax.set_ylabel("test accuracy at early stop (%)")
-    ax.set_title(f"IMP on {settings['dataset']}, {settings['arch']} (width ×{settings['width']}), "
-                 f"{settings['seeds']} seeds, {settings['iterations']} iterations/level", fontsize=9)
-    ax.legend(fontsize=8)
+    finish_sparsity_axes(ax, "test accuracy at early stop (%)",
+                         f"IMP on {settings['dataset']}, {settings['arch']} (width ×{settings['width']}), "
+                         f"{settings['seeds']} seeds, {settings['iterations']} iterations/level")
     return fig

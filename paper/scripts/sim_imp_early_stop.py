@@ -10,7 +10,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from paper.scripts.sim_imp_accuracy import VARIANTS, band
+from paper.scripts.sim_imp_accuracy import VARIANTS, band, finish_sparsity_axes
 from simulations.statistics import t_interval
 from theory.figures import figure, load_claim_record
 
@@ -26,11 +26,7 @@ def draw(results: Path):
         x, m, lo, hi = band(levels[1:], variant, "early_stop")
         ax.errorbar(x, m, yerr=[[a - b for a, b in zip(m, lo)], [b - a for a, b in zip(m, hi)]], fmt="o-",
                     color=color, capsize=3, label=label)
-    ax.set_xscale("log")
-    ax.invert_xaxis()
-    ax.set_xlabel("% of weights remaining")
-    ax.set_ylabel("early-stop iteration")
-    ax.set_title(f"IMP on {settings['dataset']}: iteration of best validation accuracy "
-                 f"(evaluated every {settings['eval_every']})", fontsize=9)
-    ax.legend(fontsize=8)
+    finish_sparsity_axes(ax, "early-stop iteration",
+                         f"IMP on {settings['dataset']}: iteration of best validation accuracy "
+                         f"(evaluated every {settings['eval_every']})")
     return fig

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from paper.scripts.sim_imp_accuracy import finish_sparsity_axes
 from theory.figures import figure, load_claim_record
 
 
@@ -27,11 +28,7 @@ def draw(results: Path):
         ax.plot(x, [100 * s["mean"] for s in stats], "o-", color=color, label=f"rewound to θ{k}")
         ax.fill_between(x, [100 * s["ci"][0] for s in stats], [100 * s["ci"][1] for s in stats], color=color,
                         alpha=0.2)
-    ax.set_xscale("log")
-    ax.invert_xaxis()
-    ax.set_xlabel("% of weights remaining")
-    ax.set_ylabel("test accuracy at early stop (%)")
-    ax.set_title(f"Late resetting, {settings['arch']} (width ×{settings['width']}) on {settings['dataset']}, "
-                 f"{settings['iterations']} iterations; verdict: {record['verdict']}", fontsize=9)
-    ax.legend(fontsize=8)
+    finish_sparsity_axes(ax, "test accuracy at early stop (%)",
+                         f"Late resetting, {settings['arch']} (width ×{settings['width']}) on "
+                         f"{settings['dataset']}, {settings['iterations']} iterations; verdict: {record['verdict']}")
     return fig
