@@ -25,11 +25,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save, table  # noqa: E402
 
-from theory.claims.slth_conv import (LENET_INPUT, NetworkParams, lenet_specs, lenet_table,  # noqa: E402
+from lth.claims.slth_conv import (LENET_INPUT, NetworkParams, lenet_specs, lenet_table,  # noqa: E402
                                      train_lenet)
 from theory.conv import construct_cnn_ticket  # noqa: E402
 from theory.device import cpu_threads, generator, resolve_device  # noqa: E402
-from theory.registry import Context  # noqa: E402
+from lth.registry import Context  # noqa: E402
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from theory.provenance import REPO_ROOT, write_json
+from lth.store import REPO_ROOT, write_json
 
 RESULTS = REPO_ROOT / "results" / "benchmarks"
 

@@ -9,6 +9,6 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HYPOTHESIS_PROFILE=ci
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$out/gpu.txt"
 timeout ${TEST_S:-130} python3 -m pytest -q -p no:cacheprovider tests -k "cuda" 2>&1 | tail -30 > "$out/cuda_tests.txt"
 cat "$out/cuda_tests.txt"
-timeout ${VERIFY_S:-170} python3 -m theory.cli verify --scale quick --device cuda --no-progress \
+timeout ${VERIFY_S:-170} python3 -m lth.cli verify --scale quick --device cuda --no-progress \
     --out "$out/verify" > "$out/verify.txt" 2>&1
 cat "$out/verify.txt"

@@ -9,10 +9,11 @@ as the ticket: the same mask from a fresh initialisation $\theta'_0$ (random re-
 random mask with the same per-layer counts on $\theta_k$ (random pruning). Transfer retrains a ticket
 $(m_l, \theta_k)$ found on one data set on another one.
 
-Runs live in ``results/simulations/<experiment>/<hash of non-default settings>/``: a checkpoint is
-written atomically after every level, a finished run (``result.json``) is loaded instead of rerun,
-and an interrupted run resumes from its last checkpoint. Every random draw comes from a generator
-seeded by (seed, purpose, level), so a resumed run repeats the uninterrupted one exactly.
+Persistence is the caller's: ``run_imp`` takes an optional :class:`RunStore` (the harness gives a
+run directory, ``lth.store.RunDirectory``); the state is handed to it after every level, a finished
+run is loaded instead of rerun, and an interrupted run resumes from its last level. Every random
+draw comes from a generator seeded by (seed, purpose, level), so a resumed run repeats the
+uninterrupted one exactly.
 """
 
 from __future__ import annotations
@@ -20,11 +21,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -34,9 +32,18 @@ from simulations.masks import CRITERIA, full_masks, prune_masks, random_masks_li
 from simulations.models import Architecture, build_architecture, init_weights
 from simulations.training import Optimisation, Trained, train
 from theory.device import generator
-from theory.provenance import read_json, write_json
 
-RESULTS_ROOT = Path("results") / "simulations"
+
+class RunStore(Protocol):
+    """Where a run's state goes between levels (the harness implements it with files at ``path``)."""
+
+    path: Any
+
+    def load_state(self, map_location: Any = None) -> dict | None: ...
+    def save_state(self, state: dict) -> None: ...
+    def load_finished(self, map_location: Any = None) -> tuple[dict, dict] | None: ...
+    def finish(self, summary: dict, tensors: dict) -> None: ...
+    def child(self, name: str) -> "RunStore": ...
 
 
 def _help(text: str, **kwargs: Any) -> Any:
@@ -87,18 +94,6 @@ class ImpSettings:
     def variants(self) -> list[str]:
         """Replica groups trained at every pruned level: ticket chains, then controls."""
         return [f"ticket@{k}" for k in self.rewind_to] + (["reinit", "random"] if self.controls else [])
-
-
-def settings_hash(settings: Any) -> str:
-    """Hash of the settings that differ from the defaults (so adding a defaulted field keeps names)."""
-    changed = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
-               if getattr(settings, f.name) != f.default}
-    text = json.dumps(changed, sort_keys=True, default=list)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def run_directory(experiment: str, settings: Any, root: Path = RESULTS_ROOT) -> Path:
-    return Path(root) / experiment / settings_hash(settings)
 
 
 def stream(seed: int, purpose: str, level: int = 0) -> int:
@@ -161,19 +156,6 @@ def _part(tensors: list[torch.Tensor], index: int, seeds: int) -> list[torch.Ten
 
 def _generators(seeds: list[int], purpose: str, level: int, device: torch.device) -> list[torch.Generator]:
     return [generator(stream(s, purpose, level), device) for s in seeds]
-
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    """``torch.save`` to a temporary file in the same directory, then ``os.replace`` (atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Run:
@@ -251,27 +233,26 @@ class _Run:
 _MEMO: dict[tuple, ImpResult] = {}
 
 
-def run_imp(settings: ImpSettings, device: torch.device, *, run_dir: Path | None = None, progress: bool = True,
+def run_imp(settings: ImpSettings, device: torch.device, *, store: RunStore | None = None, progress: bool = True,
             on_level: Callable[[int], None] | None = None) -> ImpResult:
     """Run (or load, or resume) the IMP experiment ``settings`` on ``device``.
 
-    With ``run_dir`` the run is checkpointed there after every level and a finished run is loaded
-    from ``result.json`` plus ``tickets.pt``; without it, results are kept in memory for this process
-    so that several claims can share one run. ``on_level(level)`` is called after each level's
-    checkpoint is written.
+    With ``store`` the state is saved after every level and a finished run is loaded from it;
+    without it, results are kept in memory for this process so that several claims can share one
+    run. ``on_level(level)`` is called after each level's state is saved.
     """
-    key = (settings, str(device), None if run_dir is None else str(run_dir))
+    key = (settings, str(device), None if store is None else str(store.path))
     if key in _MEMO:
         return _MEMO[key]
     run = _Run(settings, device)
-    if run_dir is not None:
-        finished = _load_finished(run_dir, settings, device)
+    if store is not None:
+        finished = _load_finished(store, settings, device)
         if finished is not None:
             _MEMO[key] = finished
             return finished
-        checkpoint = run_dir / "checkpoint.pt"
-        if checkpoint.exists():
-            run.restore(torch.load(checkpoint, map_location=device, weights_only=True))
+        state = store.load_state(map_location=device)
+        if state is not None:
+            run.restore(state)
     total = (settings.rounds + 1) * settings.iterations
     desc = f"IMP {settings.arch}/{settings.dataset}"
     with tqdm(total=total, initial=(run.level + 1) * settings.iterations, desc=desc, disable=not progress,
@@ -279,33 +260,30 @@ def run_imp(settings: ImpSettings, device: torch.device, *, run_dir: Path | None
         while run.level < settings.rounds:
             bar.set_postfix_str(f"level {run.level + 1}/{settings.rounds}")
             run.step(bar)
-            if run_dir is not None:
-                _save_checkpoint(run_dir / "checkpoint.pt", run.state())
+            if store is not None:
+                store.save_state(run.state())
             if on_level is not None:
                 on_level(run.level)
     result = run.result()
-    if run_dir is not None:
-        _save_checkpoint(run_dir / "tickets.pt", {"ticket_masks": result.ticket_masks, "rewound": result.rewound})
-        write_json(run_dir / "result.json", {"experiment": "imp", **result.summary()}, seed=settings.seed,
-                   device=str(device))
-        (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    if store is not None:
+        store.finish({"experiment": "imp", **result.summary()},
+                     {"ticket_masks": result.ticket_masks, "rewound": result.rewound})
     _MEMO[key] = result
     return result
 
 
-def _load_finished(run_dir: Path, settings: ImpSettings, device: torch.device) -> ImpResult | None:
-    summary, tickets = run_dir / "result.json", run_dir / "tickets.pt"
-    if not (summary.exists() and tickets.exists()):
+def _load_finished(store: RunStore, settings: ImpSettings, device: torch.device) -> ImpResult | None:
+    finished = store.load_finished(map_location=device)
+    if finished is None:
         return None
-    stored = read_json(summary)
+    stored, saved = finished
     if stored["settings"] != json.loads(json.dumps(dataclasses.asdict(settings))):
-        raise ValueError(f"{run_dir} holds a run with other settings; remove it to rerun")
-    saved = torch.load(tickets, map_location=device, weights_only=True)
+        raise ValueError(f"{store.path} holds a run with other settings; remove it to rerun")
     return ImpResult(settings, stored["levels"], saved["ticket_masks"], saved["rewound"])
 
 
 def run_transfer(source: ImpSettings, target: ImpSettings, device: torch.device, *,
-                 levels: tuple[int, ...] | None = None, run_dir: Path | None = None,
+                 levels: tuple[int, ...] | None = None, store: RunStore | None = None,
                  progress: bool = True) -> list[dict]:
     """Retrain the source run's tickets (masks + rewound weights) on the target data set.
 
@@ -318,8 +296,8 @@ def run_transfer(source: ImpSettings, target: ImpSettings, device: torch.device,
     if (source.arch, source.width, source.seeds, source.seed, source.rounds) != \
             (target.arch, target.width, target.seeds, target.seed, target.rounds):
         raise ValueError("source and target runs must share arch, width, seeds, seed and rounds")
-    src = run_imp(source, device, run_dir=None if run_dir is None else run_dir / "source", progress=progress)
-    tgt = run_imp(target, device, run_dir=None if run_dir is None else run_dir / "target", progress=progress)
+    src = run_imp(source, device, store=None if store is None else store.child("source"), progress=progress)
+    tgt = run_imp(target, device, store=None if store is None else store.child("target"), progress=progress)
     splits = load_splits(target, device)
     arch = architecture(target, splits)
     if arch != architecture(source, load_splits(source, device)):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from theory.audit import audit, claim_links, proof_anchors, marked_tests
-from theory.provenance import REPO_ROOT
-from theory.registry import all_claims
+from lth.audit import audit, claim_links, proof_anchors, marked_tests
+from lth.store import REPO_ROOT
+from lth.registry import all_claims
 
 
 def registered() -> dict[str, str]:

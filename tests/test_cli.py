@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from theory.cli import main
+from lth.cli import main
 
 QUICK_RSS = ["--param", "eps_fit=(0.2, 0.1)", "--param", "eps_test=(0.05,)", "--param", "trials=200",
              "--param", "test_trials=400", "--no-progress", "--device", "cpu"]
@@ -23,12 +23,13 @@ def test_verify_writes_both_reports_and_exits_zero_when_the_claim_holds(tmp_path
     assert doc["schema"] == 1 and doc["records"][0]["claim"] == "rss.lueker"
     assert doc["provenance"]["device"] == "cpu"
     assert "| rss.lueker |" in (tmp_path / "verify.md").read_text()
-    assert (tmp_path / "claims" / "rss.lueker.json").exists()
+    (stored,) = (tmp_path / "claims" / "rss.lueker").glob("quick-*.json")
+    assert json.loads(stored.read_text())["record"]["scale"] == "quick"
 
 
 @pytest.mark.claim("rss.lueker")
 def test_verify_exits_one_when_a_check_fails_on_a_broken_instance(tmp_path: Path, capsys):
-    status = main(["verify", "rss.lueker", *QUICK_RSS, "--param", "n_offset=-5", "--out", str(tmp_path)])
+    status = main(["verify", "rss.lueker", *QUICK_RSS, "--fault", "n_offset=-5", "--out", str(tmp_path)])
     assert status == 1
     assert "fails" in capsys.readouterr().out
 
@@ -64,8 +65,8 @@ def test_figures_name_the_command_that_produces_a_missing_result(tmp_path: Path,
 
 
 def test_paper_readme_lists_every_registered_figure_with_its_script_and_claims():
-    from theory.figures import index_markdown
-    from theory.provenance import REPO_ROOT
+    from lth.figures import index_markdown
+    from lth.store import REPO_ROOT
 
     readme = (REPO_ROOT / "paper" / "README.md").read_text()
     missing = [row for row in index_markdown().splitlines()[2:] if row not in readme]

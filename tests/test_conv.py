@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from theory.conv import (LayerSpec, NetworkTicket, certify_layer, certify_network, check_layer_norms,
                          choose_subsets, construct_cnn_ticket, construct_layer, construct_network, conv,
-                         flatten_specs, kernel_pools, layers_from_state, search_max_error, sup_linear_error,
-                         target_forward, ticket_sequential, ticket_summary)
+                         flatten_specs, kernel_pools, search_max_error, sup_linear_error, target_forward,
+                         ticket_sequential)
+from lth.commands.ticket import layers_from_state, ticket_summary
 from theory.device import generator
-from theory.registry import run_claim
+from lth.registry import run_claim
 from theory.subset_sum import best_subsets, sample_product, sample_uniform
 
 CPU = torch.device("cpu")
@@ -177,7 +178,7 @@ def test_kernel_check_fails_with_too_few_channels():
 
 @pytest.mark.claim("slth.conv.layer")
 def test_layer_check_fails_with_a_flipped_mask_entry():
-    record = run_claim("slth.conv.layer", flip_mask=True, sweep=(4,))
+    record = run_claim("slth.conv.layer", sweep=(4,), faults={"flip_mask": True})
     assert record.verdict == "fails", record.reason
 
 
@@ -192,5 +193,5 @@ def test_network_check_holds_and_reports_the_trained_ticket():
 
 @pytest.mark.claim("slth.conv.network")
 def test_network_check_fails_with_a_flipped_mask_entry():
-    record = run_claim("slth.conv.network", eps=0.5, n_max=28, table=(5,), flip_mask=True)
+    record = run_claim("slth.conv.network", eps=0.5, n_max=28, table=(5,), faults={"flip_mask": True})
     assert record.verdict == "fails", record.reason

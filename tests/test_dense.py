@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from theory.dense import (Domain, Target, bound_fan_out, build_ticket, certify_sup_error, check_norms,
                           construct_random_network, random_target, rescale, search_sup_error)
-from theory.registry import run_claim
+from lth.registry import run_claim
 
 widths_strategy = st.lists(st.integers(1, 6), min_size=2, max_size=4)
 
@@ -139,7 +139,7 @@ def test_layer_check_fails_with_too_few_random_units():
 
 @pytest.mark.claim("slth.dense.layer")
 def test_layer_check_fails_when_a_kept_mask_entry_is_flipped():
-    record = run_claim("slth.dense.layer", d_in=12, d_out=8, flip=1, steps=20)
+    record = run_claim("slth.dense.layer", d_in=12, d_out=8, steps=20, faults={"flip": 1})
     assert record.verdict == "fails", record.reason
 
 
@@ -159,5 +159,5 @@ def test_network_check_fails_with_too_few_random_units():
 
 @pytest.mark.claim("slth.dense.network")
 def test_network_check_fails_when_kept_mask_entries_are_flipped():
-    record = run_claim("slth.dense.network", flip=1, width_factors=(1.0,), eps_sweep=(0.1,), digits_steps=50)
+    record = run_claim("slth.dense.network", faults={"flip": 1}, width_factors=(1.0,), eps_sweep=(0.1,), digits_steps=50)
     assert record.verdict == "fails", record.reason

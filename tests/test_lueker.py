@@ -8,6 +8,8 @@ import math
 from fractions import Fraction
 
 import numpy as np
+from pathlib import Path
+
 import pytest
 import sympy as sp
 import torch
@@ -16,12 +18,12 @@ from hypothesis import strategies as st
 from scipy.integrate import dblquad
 
 from theory.device import generator
-from theory.figures import MissingResult, all_figures, load_claim_record, render
+from lth.figures import MissingResult, all_figures, load_claim_record, render
 from theory.lueker import (COMPONENTS, bound_counting_samples, bound_failure_probability, bound_lueker_constants,
                            bound_lueker_samples, bound_lueker_table, bound_positive_part_mgf, bound_target_interval)
-from theory.provenance import write_json
-from theory.registry import run_claim
-from theory.stats import clopper_pearson
+from lth.store import read_json, write_claim_record
+from lth.registry import run_claim
+from lth.verdict import clopper_pearson
 from theory.subset_sum import covers_interval, rounding_slack, sample_pools, worst_case_error
 
 LAWS = sorted(COMPONENTS)
@@ -204,7 +206,7 @@ def stored_rss_results(tmp_path_factory):
             "rss.product": dict(eps_fit=(0.3, 0.2), eps_test=(0.05,), trials=100, test_trials=100, hist_n=8)}
     for claim_id, overrides in runs.items():
         record = run_claim(claim_id, **overrides)
-        write_json(results / "claims" / f"{claim_id}.json", {"record": record.to_dict()}, seed=0, device="cpu")
+        write_claim_record(results, record.to_dict(), seed=0, device="cpu")
     return results
 
 
@@ -281,6 +283,9 @@ def test_an_unknown_law_is_refused_by_name():
 def test_each_rss_figure_renders_from_stored_check_records(stored_rss_results, tmp_path, name):
     paths = render(all_figures()[name], stored_rss_results, tmp_path)
     assert all(path.stat().st_size > 0 for path in paths)
+    drawn = {entry["claim"]: entry for entry in read_json(tmp_path / f"{name}.json")["records"]}
+    assert set(drawn) <= {"rss.lueker", "rss.product"} and drawn
+    assert all(entry["scale"] == "quick" and Path(entry["path"]).exists() for entry in drawn.values())
 
 
 def test_an_rss_figure_without_stored_records_names_the_command_that_makes_them(tmp_path):

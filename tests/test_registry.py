@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from theory import registry
-from theory.provenance import SCHEMA_VERSION, read_json, write_atomic, write_json
-from theory.registry import Quantity, Record, all_claims, claim, run_claim
-from theory.stats import clopper_pearson, judge_rate
+from lth import registry
+from lth.store import SCHEMA_VERSION, read_json, write_atomic, write_json
+from lth.registry import Quantity, Record, all_claims, claim, run_claim
 
 
 @dataclass(frozen=True)
@@ -81,23 +80,23 @@ def test_an_interrupted_atomic_write_leaves_the_old_file_intact(tmp_path: Path, 
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
-def test_clopper_pearson_covers_the_observed_rate_and_matches_known_values():
-    lower, upper = clopper_pearson(0, 300)
-    assert lower == 0 and upper == pytest.approx(1 - 0.025 ** (1 / 300), rel=1e-9)
-    lower, upper = clopper_pearson(5, 100)
-    assert lower < 0.05 < upper
-
-
-def test_judging_a_rate_gives_all_three_verdicts():
-    assert judge_rate(0, 1000, 0.01)[0] == "holds"
-    assert judge_rate(100, 1000, 0.01)[0] == "fails"
-    assert judge_rate(10, 1000, 0.01)[0] == "inconclusive"
-
-
 def test_quantities_serialise_to_json():
     record = Record("holds", "ok", bound=Quantity(0.1, "b"))
     assert json.loads(json.dumps(record.to_dict()))["bound"] == {"value": 0.1, "label": "b"}
 
+
+def test_a_fault_is_kept_apart_from_the_parameters_and_recorded():
+    record = run_claim("rss.lueker", eps_fit=(0.2, 0.1), eps_test=(0.05,), trials=100, test_trials=100,
+                       faults={"n_offset": -3})
+    assert "n_offset" not in record.params and record.faults == {"n_offset": -3}
+    assert not record.default_params and "-faults-" in record.params_hash
+
+
+def test_an_unknown_fault_or_a_mistyped_parameter_is_refused_before_work():
+    with pytest.raises(ValueError, match="has no fault"):
+        run_claim("rss.lueker", faults={"nope": 1})
+    with pytest.raises(ValueError, match="wrong type"):
+        run_claim("rss.lueker", trials="abc")
 
 
 def test_every_claim_builds_its_quick_and_full_parameters():

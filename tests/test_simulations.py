@@ -13,12 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulations.data import load_dataset
-from simulations.imp import ImpSettings, run_directory, run_imp, settings_hash, stream
+from lth.store import RunDirectory, SIMULATIONS_ROOT, settings_hash
+from simulations.imp import ImpSettings, run_imp, stream
 from simulations.masks import full_masks, prune_count, prune_layer, random_masks_like, remaining_fraction
 from simulations.models import build_architecture, forward, init_weights, zero_biases
 from simulations.training import Optimisation, train
 from theory.device import generator
-from theory.registry import run_claim
+from lth.registry import run_claim
 
 TINY = ImpSettings(dataset="digits", arch="lenet", width=0.25, seeds=2, rounds=2, prune_rate=0.5,
                    prune_rate_output=0.3, iterations=30, eval_every=10)
@@ -123,7 +124,7 @@ def test_rewinding_restores_the_exact_weights_of_iteration_k():
 def test_imp_rewinds_tickets_to_the_exact_weights_of_the_dense_run_at_iteration_k(tmp_path):
     cpu = torch.device("cpu")
     settings = dataclasses.replace(TINY, rewind_to=(5,), controls=False)
-    result = run_imp(settings, cpu, run_dir=tmp_path, progress=False)
+    result = run_imp(settings, cpu, store=RunDirectory(tmp_path), progress=False)
     data = load_dataset("digits")
     spec = build_architecture("lenet", data.image_shape, 10, width=0.25)
     init = init_weights(spec, [generator(stream(s, "init"), cpu) for s in (0, 1)], cpu)
@@ -135,8 +136,8 @@ def test_imp_rewinds_tickets_to_the_exact_weights_of_the_dense_run_at_iteration_
 
 
 def test_the_same_seed_gives_the_same_numbers(tmp_path):
-    a = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "a", progress=False)
-    b = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "b", progress=False)
+    a = run_imp(TINY, torch.device("cpu"), store=RunDirectory(tmp_path / "a"), progress=False)
+    b = run_imp(TINY, torch.device("cpu"), store=RunDirectory(tmp_path / "b"), progress=False)
     assert a.levels == b.levels
 
 
@@ -151,24 +152,24 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, kill_after):
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "killed", progress=False, on_level=kill)
+        run_imp(TINY, torch.device("cpu"), store=RunDirectory(tmp_path / "killed"), progress=False, on_level=kill)
     assert (tmp_path / "killed" / "checkpoint.pt").exists()
     seen = []
-    resumed = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "killed", progress=False, on_level=seen.append)
+    resumed = run_imp(TINY, torch.device("cpu"), store=RunDirectory(tmp_path / "killed"), progress=False, on_level=seen.append)
     assert seen == list(range(kill_after + 1, TINY.rounds + 1))
-    whole = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "whole", progress=False)
+    whole = run_imp(TINY, torch.device("cpu"), store=RunDirectory(tmp_path / "whole"), progress=False)
     assert resumed.levels == whole.levels
     for a, b in zip(resumed.ticket_masks[-1], whole.ticket_masks[-1]):
         assert torch.equal(a, b)
 
 
 def test_a_finished_run_is_loaded_not_rerun(tmp_path):
-    first = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path, progress=False)
+    first = run_imp(TINY, torch.device("cpu"), store=RunDirectory(tmp_path), progress=False)
     from simulations import imp
 
     imp._MEMO.clear()
     seen = []
-    again = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path, progress=False, on_level=seen.append)
+    again = run_imp(TINY, torch.device("cpu"), store=RunDirectory(tmp_path), progress=False, on_level=seen.append)
     assert seen == [] and again.levels == first.levels
     assert (tmp_path / "result.json").exists() and not (tmp_path / "checkpoint.pt").exists()
 
@@ -176,7 +177,7 @@ def test_a_finished_run_is_loaded_not_rerun(tmp_path):
 def test_run_directories_are_named_by_the_non_default_settings():
     assert settings_hash(ImpSettings()) == settings_hash(ImpSettings(rounds=15))
     assert settings_hash(ImpSettings(rounds=3)) != settings_hash(ImpSettings())
-    assert run_directory("imp", TINY).parent.name == "imp"
+    assert RunDirectory.for_settings("imp", TINY).path.parent == SIMULATIONS_ROOT / "imp"
 
 
 def test_bad_settings_are_refused_with_the_reason():
@@ -213,7 +214,7 @@ def test_controls_check_fails_when_the_reinit_control_is_secretly_the_ticket():
 
 @pytest.mark.claim("sim.late_resetting")
 def test_late_resetting_check_fails_when_late_tickets_prune_their_largest_weights():
-    record = run_claim("sim.late_resetting", late_criterion="reverse_magnitude", rounds=1, rewind_to=(0, 5),
+    record = run_claim("sim.late_resetting", faults={"late_criterion": "reverse_magnitude"}, rounds=1, rewind_to=(0, 5),
                        prune_rate=0.9, prune_rate_conv=0.8, prune_rate_output=0.5, width=0.125, seeds=4,
                        iterations=100, eval_every=10)
     assert record.verdict == "fails", record.reason
@@ -221,13 +222,13 @@ def test_late_resetting_check_fails_when_late_tickets_prune_their_largest_weight
 
 @pytest.mark.claim("sim.transfer")
 def test_transfer_check_fails_when_the_source_ticket_keeps_its_smallest_weights():
-    record = run_claim("sim.transfer", source_criterion="reverse_magnitude", rounds=1, prune_rate=0.9,
+    record = run_claim("sim.transfer", faults={"source_criterion": "reverse_magnitude"}, rounds=1, prune_rate=0.9,
                        prune_rate_output=0.5, width=1.0, seeds=4, iterations=100, eval_every=10)
     assert record.verdict == "fails", record.reason
 
 
 def test_lth_simulate_imp_writes_a_result_and_skips_a_finished_run(tmp_path, capsys):
-    from theory.cli import main
+    from lth.cli import main
 
     argv = ["simulate", "imp", "--width", "0.25", "--seeds", "2", "--rounds", "1", "--iterations", "20",
             "--eval-every", "10", "--out", str(tmp_path), "--no-progress"]
@@ -238,14 +239,14 @@ def test_lth_simulate_imp_writes_a_result_and_skips_a_finished_run(tmp_path, cap
 
 
 def test_lth_simulate_refuses_a_bad_flag_with_exit_status_2(tmp_path, capsys):
-    from theory.cli import main
+    from lth.cli import main
 
     assert main(["simulate", "imp", "--criterion", "largest", "--out", str(tmp_path)]) == 2
     assert "criterion" in capsys.readouterr().err
 
 
 def test_imp_masks_nest_and_each_round_prunes_the_requested_count_per_layer(tmp_path):
-    result = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path, progress=False)
+    result = run_imp(TINY, torch.device("cpu"), store=RunDirectory(tmp_path), progress=False)
     rates = [TINY.prune_rate, TINY.prune_rate, TINY.prune_rate_output]
     for before, after in zip(result.ticket_masks[:-1], result.ticket_masks[1:]):
         for old, new, rate in zip(before, after, rates):
@@ -255,7 +256,7 @@ def test_imp_masks_nest_and_each_round_prunes_the_requested_count_per_layer(tmp_
 
 
 def test_lth_simulate_transfer_retrains_source_tickets_on_the_target(tmp_path, capsys):
-    from theory.cli import main
+    from lth.cli import main
 
     argv = ["simulate", "transfer", "--source", "mnist5k", "--source-image-size", "8", "--width", "0.25",
             "--seeds", "2", "--rounds", "1", "--iterations", "20", "--eval-every", "10", "--out", str(tmp_path),
@@ -266,7 +267,7 @@ def test_lth_simulate_transfer_retrains_source_tickets_on_the_target(tmp_path, c
 
 
 def test_a_paper_scale_run_says_it_may_take_hours_before_starting(capsys, tmp_path):
-    from simulations.cli import _announce
+    from lth.commands.simulate import _announce
 
     _announce(ImpSettings(), tmp_path, "cpu", 3)
     assert "may take hours" in capsys.readouterr().out
@@ -285,8 +286,8 @@ def test_a_kill_in_the_middle_of_a_level_resumes_to_the_uninterrupted_result(tmp
 
     monkeypatch.setattr(imp, "train", dies_in_level_two)
     with pytest.raises(Interrupted):
-        run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "killed", progress=False)
+        run_imp(TINY, torch.device("cpu"), store=RunDirectory(tmp_path / "killed"), progress=False)
     monkeypatch.setattr(imp, "train", real_train)
-    resumed = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "killed", progress=False)
-    whole = run_imp(TINY, torch.device("cpu"), run_dir=tmp_path / "whole", progress=False)
+    resumed = run_imp(TINY, torch.device("cpu"), store=RunDirectory(tmp_path / "killed"), progress=False)
+    whole = run_imp(TINY, torch.device("cpu"), store=RunDirectory(tmp_path / "whole"), progress=False)
     assert resumed.levels == whole.levels

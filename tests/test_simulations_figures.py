@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from theory.figures import MissingResult, all_figures, render
-from theory.provenance import write_json
-from theory.registry import run_claim
+from lth.figures import MissingResult, all_figures, render
+from lth.store import write_claim_record
+from lth.registry import run_claim
 
 TINY = dict(width=0.25, seeds=2, rounds=2, iterations=20, eval_every=10)
 FIGURES = ("sim_imp_accuracy", "sim_imp_early_stop", "sim_late_resetting", "sim_transfer")
@@ -20,7 +20,7 @@ def results(tmp_path_factory):
     for claim_id, params in overrides.items():
         record = run_claim(claim_id, **params)
         assert record.verdict != "error", record.details.get("traceback")
-        write_json(root / "claims" / f"{claim_id}.json", {"record": record.to_dict()}, seed=0, device="cpu")
+        write_claim_record(root, record.to_dict(), seed=0, device="cpu")
     return root
 
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from theory.cli import main
-from theory.provenance import read_json
-from theory.ticket import load_ticket, parse_layers, target_from_specs
+from lth.cli import main
+from lth.store import read_json
+from lth.commands.ticket import load_ticket, parse_layers, target_from_specs
 
 
 def _mlp(seed: int, widths: list[int], scale: float = 1.0) -> torch.nn.Sequential:

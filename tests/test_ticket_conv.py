@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from theory.cli import main
-from theory.provenance import read_json
-from theory.ticket import load_ticket
+from lth.cli import main
+from lth.store import read_json
+from lth.commands.ticket import load_ticket
 
 
 def _cnn(seed: int, scale: float = 0.3, bias: bool = False) -> torch.nn.Sequential:

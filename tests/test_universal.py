@@ -11,14 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from theory.device import generator
-from theory.registry import run_claim
+from lth.registry import run_claim
 from theory.subset_sum import sample_uniform
 from theory.universal import (best_sparse_subsets, certify_block, certify_poly_basis, construct_block,
                               construct_fourier_ticket, construct_poly_ticket, exact_fourier_features,
                               fourier_features, frequencies,
                               exact_poly_features, exp_piece, log_piece, multi_indices, poly_features,
                               search_block_error, sin_piece)
-from theory.claims.universal import compare_fits
+from lth.claims.universal import compare_fits
 
 CPU = torch.device("cpu")
 PIECES = {"log": log_piece(), "exp": exp_piece(-4 * math.log(2) - 0.01, 0.01), "sin": sin_piece(1.0),
@@ -112,7 +112,7 @@ def test_the_polynomial_ticket_check_holds_at_quick_scale():
 
 @pytest.mark.claim("universal.poly.ticket")
 def test_the_polynomial_ticket_check_fails_when_a_kept_path_is_flipped():
-    record = run_claim("universal.poly.ticket", sample_points=1024, sweep=(), flip_kept=True)
+    record = run_claim("universal.poly.ticket", sample_points=1024, sweep=(), faults={"flip_kept": True})
     assert record.verdict == "fails", record.reason
 
 
@@ -125,7 +125,7 @@ def test_the_fourier_ticket_check_holds_at_quick_scale():
 @pytest.mark.claim("universal.fourier.ticket")
 def test_the_fourier_ticket_check_fails_when_a_kept_path_is_flipped():
     record = run_claim("universal.fourier.ticket", sample_points=1024, sweep=(), dense_pools=(),
-                        flip_kept=True)
+                        faults={"flip_kept": True})
     assert record.verdict == "fails", record.reason
 
 
@@ -162,7 +162,7 @@ def test_the_transfer_check_holds_at_quick_scale():
 
 @pytest.mark.claim("universal.transfer")
 def test_the_transfer_check_fails_on_a_ticket_with_a_flipped_path():
-    record = run_claim("universal.transfer", samples=600, flip_kept=True)
+    record = run_claim("universal.transfer", samples=600, faults={"flip_kept": True})
     assert record.verdict == "fails", record.reason
 
 
@@ -180,8 +180,8 @@ def test_an_interpolation_tolerance_outside_the_unit_interval_is_refused():
 def test_the_command_line_saves_a_certified_ticket_whose_weights_reload(tmp_path):
     from safetensors.torch import load_file
 
-    from theory.cli import main
-    from theory.provenance import read_json
+    from lth.cli import main
+    from lth.store import read_json
 
     status = main(["universal", "fourier", "--dim", "1", "--max-freq", "1", "--eps-interp", "2e-2",
                    "--pool-size", "32", "--points", "2000", "--device", "cpu", "--out", str(tmp_path)])
@@ -195,7 +195,7 @@ def test_the_command_line_saves_a_certified_ticket_whose_weights_reload(tmp_path
 
 
 def test_the_command_line_rejects_a_bad_tolerance_with_exit_status_2(tmp_path):
-    from theory.cli import main
+    from lth.cli import main
 
     assert main(["universal", "poly", "--eps-log", "2", "--out", str(tmp_path)]) == 2
 
@@ -226,8 +226,8 @@ def test_the_same_seed_builds_the_same_ticket_on_cpu():
 
 @pytest.mark.claim("universal.transfer")
 def test_the_figures_render_from_stored_check_results(tmp_path):
-    from theory.figures import all_figures, render
-    from theory.verify import run_verify
+    from lth.figures import all_figures, render
+    from lth.verify import run_verify
 
     run_verify(["universal.poly.ticket", "universal.fourier.ticket"], scale="quick", device="cpu", seed=0,
                out=tmp_path, progress=False, overrides={"sample_points": 256, "grid_points": 2000, "sweep": (4.0,)})

@@ -522,51 +522,7 @@ def search_max_error(target, approx, shape: tuple[int, int, int], generator: tor
     return max(best, float((target(corners) - approx(corners)).abs().max()))
 
 
-# ---------------------------------------------------------------------------------- user networks
-
-
-def layers_from_state(named: list[tuple[str, torch.Tensor, torch.Tensor | None]],
-                      paddings: list[str]) -> list[tuple[str, torch.Tensor, str]]:
-    """``(kind, weight, padding)`` layers from ``(name, weight, bias)`` modules in state-dict order.
-
-    4-D weights are Conv2d (stride 1), 2-D are Linear (the map is flattened before the first one).
-    ``paddings`` gives one padding per Conv2d layer, or a single one for all. Biases are refused
-    unless they are all zero: the construction (da Cunha et al.) has none.
-    """
-    convs = sum(w.ndim == 4 for _, w, _ in named)
-    if len(paddings) == 1:
-        paddings = paddings * convs
-    if len(paddings) != convs:
-        raise ValueError(f"{len(paddings)} paddings given for {convs} Conv2d layers; give one per layer or one for all")
-    layers, pads = [], iter(paddings)
-    for name, weight, bias in named:
-        if bias is not None and bool((bias != 0).any()):
-            raise ValueError(f"layer {name!r} has a non-zero bias; the CNN construction has no biases "
-                             "(train the model with bias=False)")
-        if weight.ndim == 4:
-            layers.append(("conv", weight, next(pads)))
-        elif weight.ndim == 2:
-            layers.append(("linear", weight, "valid"))
-        else:
-            raise ValueError(f"unsupported layer {name!r}: weight of shape {tuple(weight.shape)}")
-    return layers
-
-
-def ticket_summary(report: TicketReport) -> dict:
-    """JSON-able numbers of a CNN ticket (units of the original network)."""
-    layers = report.ticket.layers
-    return {"architecture": "cnn", "eps": report.eps, "rescale_factor": report.ticket.scale,
-            "target_kernels": [list(t.target.weight.shape) for t in layers],
-            "paddings": [t.target.padding for t in layers], "channels_n": report.channels,
-            "hidden_channels": [t.u.shape[0] for t in layers], "layer_errors_normalised": report.layer_errors,
-            "target_parameters": report.target_size, "random_parameters": report.random_size,
-            "kept_parameters": report.kept, "sparsity": 1 - report.kept / report.random_size,
-            "over_parameterisation": report.random_size / report.target_size,
-            "certified_sup_error": report.certified, "theorem_bound": report.theorem_bound,
-            "empirical_sup_error": report.empirical,
-            "certified_label": "rigorous float64 upper bound on sup over [0,1]^{c×D×D} of ||f(X) - ticket(X)||_max",
-            "empirical_label": "largest error found by projected gradient ascent (a lower bound)",
-            "holds": bool(report.empirical <= report.certified <= report.eps)}
+# ----------------------------------------------------------------------------- the ticket as a module
 
 
 def ticket_modules(ticket: NetworkTicket) -> list[dict]:
@@ -609,20 +565,3 @@ def ticket_sequential(ticket: NetworkTicket) -> torch.nn.Sequential:
         m = ticket.layers[-1].v.shape[0]
         convs[-1].weight.copy_(ticket.scale * torch.eye(m, dtype=torch.float64)[:, :, None, None])
     return sequential
-
-
-def format_ticket_summary(summary: dict) -> str:
-    """Human-readable lines for a ``ticket_summary`` (what ``lth ticket`` prints for a CNN)."""
-    lines = [f"target kernels     {summary['target_kernels']} ({summary['target_parameters']:,} parameters, "
-             f"paddings {summary['paddings']})",
-             f"channels n         {summary['channels_n']} per kernel (hidden channels {summary['hidden_channels']})",
-             f"random parameters  {summary['random_parameters']:,} ({summary['over_parameterisation']:.1f}x the target)",
-             f"kept parameters    {summary['kept_parameters']:,} (sparsity {summary['sparsity']:.4f})",
-             f"certified error    {summary['certified_sup_error']:.4g} (rigorous sup over [0,1]^(c×D×D), max-norm)",
-             f"theorem recursion  {summary['theorem_bound']:.4g}",
-             f"empirical error    {summary['empirical_sup_error']:.4g} (search, lower bound on the sup)"]
-    if summary["rescale_factor"] != 1.0:
-        lines.insert(1, f"rescaled by        {summary['rescale_factor']:.6g} (undone by a final diagonal 1×1 conv)")
-    verdict = "within" if summary["holds"] else "NOT within"
-    lines.append(f"certified {verdict} eps = {summary['eps']:g}")
-    return "\n".join(lines)

@@ -1,1 +1,1 @@
-"""Figure scripts: one module per figure, each registered with ``theory.figures.figure``."""
+"""Figure scripts: one module per figure, each registered with ``lth.figures.figure``."""

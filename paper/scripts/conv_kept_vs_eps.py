@@ -12,7 +12,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from theory.figures import figure, load_claim_record
+from lth.figures import figure, load_claim_record
 
 
 @figure("conv_kept_vs_eps", claims=("slth.conv.layer",), produced_by="lth verify slth.conv.layer")

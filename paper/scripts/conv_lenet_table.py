@@ -13,7 +13,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from theory.figures import figure, load_claim_record
+from lth.figures import figure, load_claim_record
 
 PUBLISHED = {15: 1.8e-2, 20: 7.3e-4, 25: 7.7e-5, 30: 7.7e-6}  # da Cunha et al., MNIST, REFERENCES.md §5
 

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from paper.scripts.rss_records import PRODUCED_BY, RSS_CLAIMS, TITLES, load_rss_records, measured_interval
-from theory.figures import figure
+from lth.figures import figure
 
 
 @figure("rss_error_distribution", claims=RSS_CLAIMS, produced_by=PRODUCED_BY)

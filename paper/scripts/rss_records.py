@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from theory.figures import load_claim_record
-from theory.stats import clopper_pearson
+from lth.figures import load_claim_record
+from lth.verdict import clopper_pearson
 
 RSS_CLAIMS = ("rss.lueker", "rss.product")
 PRODUCED_BY = "lth verify rss.lueker rss.product"

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from paper.scripts.rss_records import PRODUCED_BY, RSS_CLAIMS, TITLES, load_rss_records, measured_interval
-from theory.figures import figure
+from lth.figures import figure
 from theory.lueker import bound_counting_samples, bound_lueker_samples, bound_target_interval
 
 

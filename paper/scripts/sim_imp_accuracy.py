@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from simulations.statistics import t_interval
-from theory.figures import figure, load_claim_record
+from lth.figures import figure, load_claim_record
 
 VARIANTS = (("ticket@0", "ticket (rewound to θ0)", "C0"), ("reinit", "same mask, random re-init", "C1"),
             ("random", "random mask, same sparsity", "C2"))

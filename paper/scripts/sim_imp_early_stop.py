@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 
 from paper.scripts.sim_imp_accuracy import VARIANTS, band, finish_sparsity_axes
 from simulations.statistics import t_interval
-from theory.figures import figure, load_claim_record
+from lth.figures import figure, load_claim_record
 
 
 @figure("sim_imp_early_stop", claims=("sim.imp.controls",), produced_by="lth verify sim.imp.controls")

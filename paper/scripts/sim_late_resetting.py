@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from paper.scripts.sim_imp_accuracy import finish_sparsity_axes
-from theory.figures import figure, load_claim_record
+from lth.figures import figure, load_claim_record
 
 
 @figure("sim_late_resetting", claims=("sim.late_resetting",), produced_by="lth verify sim.late_resetting")

@@ -12,7 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from theory.figures import figure, load_claim_record
+from lth.figures import figure, load_claim_record
 
 COLUMNS = (("ticket@0", "target's own ticket"), ("transfer", "transferred ticket"), ("random", "random mask"),
            ("reinit", "random re-init"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from theory.figures import figure, load_claim_record
+from lth.figures import figure, load_claim_record
 
 
 @figure("universal_basis_error", claims=("universal.poly.ticket", "universal.fourier.ticket"),

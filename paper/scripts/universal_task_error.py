@@ -11,7 +11,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from theory.figures import figure, load_claim_record
+from lth.figures import figure, load_claim_record
 
 
 @figure("universal_task_error", claims=("universal.transfer",), produced_by="lth verify universal.transfer")

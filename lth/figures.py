@@ -6,7 +6,9 @@ A figure script in ``paper/scripts/`` reads stored results only, never trains or
     def draw(results: Path) -> matplotlib.figure.Figure: ...
 
 Inputs are loaded with :func:`load_claim_record` or :func:`require`, which raise
-:class:`MissingResult` naming the command that produces the missing file.
+:class:`MissingResult` naming the command that produces the missing file. Every record a figure
+draws is listed in ``<name>.json`` beside the image (claim, scale, parameter hash, commit, time), so
+a caption can say which record it drew.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
-from theory.provenance import read_json  # noqa: E402
-from theory.registry import import_package_modules  # noqa: E402
+from lth.store import read_json, select_claim_record, write_atomic, write_json  # noqa: E402
+from lth.registry import import_package_modules  # noqa: E402
 
 _FIGURES: dict[str, "Figure"] = {}
+_DRAWN: list[dict[str, Any]] = []  # records loaded while the current figure draws
 _FIGURE_PACKAGE = "paper.scripts"
 
 
@@ -77,20 +80,32 @@ def require(path: Path, command: str) -> Path:
     return path
 
 
-def load_claim_record(results: Path, claim_id: str) -> dict[str, Any]:
-    """The latest stored record of ``claim_id`` (written by ``lth verify`` to ``claims/<id>.json``)."""
-    path = require(results / "claims" / f"{claim_id}.json", f"lth verify {claim_id} --out {results}")
-    return read_json(path)["record"]
+def load_claim_record(results: Path, claim_id: str, scale: str | None = None) -> dict[str, Any]:
+    """The stored record of ``claim_id`` a reader should use (:func:`lth.store.select_claim_record`:
+    full scale before quick, default parameters before overrides, then the newest)."""
+    document = select_claim_record(results, claim_id, scale)
+    if document is None:
+        scale_flag = f" --scale {scale}" if scale else ""
+        raise MissingResult(f"no stored record of {claim_id} in {results}: run "
+                            f"`lth verify {claim_id}{scale_flag} --out {results}` first")
+    record = document["record"]
+    _DRAWN.append({"claim": claim_id, "scale": record["scale"], "params_hash": record["params_hash"],
+                   "path": document["path"], "git_commit": document["provenance"].get("git_commit"),
+                   "utc_time": document["provenance"].get("utc_time")})
+    return record
 
 
 def render(fig_entry: Figure, results: Path, out: Path) -> list[Path]:
-    """Draw one figure from ``results`` and save ``<name>.pdf`` and ``<name>.png`` under ``out``."""
+    """Draw one figure from ``results``; save ``<name>.pdf``, ``<name>.png`` and ``<name>.json`` (the
+    records drawn) under ``out``."""
+    _DRAWN.clear()
     fig = fig_entry.draw(results)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{fig_entry.name}.{ext}" for ext in ("pdf", "png")]
     for path in paths:
-        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        tmp.replace(path)
+        write_atomic(path, lambda handle, fmt=path.suffix[1:]: fig.savefig(handle, format=fmt, dpi=150,
+                                                                             bbox_inches="tight"))
     plt.close(fig)
-    return paths
+    sources = out / f"{fig_entry.name}.json"
+    write_json(sources, {"figure": fig_entry.name, "records": list(_DRAWN)}, seed=None, device=None)
+    return [*paths, sources]

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from theory.lueker import bound_lueker_samples, bound_lueker_table
-from theory.registry import Context, Quantity, Record, claim
-from theory.stats import clopper_pearson, judge_rate
+from lth.registry import Context, Quantity, Record, claim
+from lth.verdict import clopper_pearson, judge_rate
 from theory.subset_sum import covers_interval, rounding_slack, sample_pools, worst_case_error
 
 PROOF = "proofs/rss.md"
@@ -37,7 +37,6 @@ class LuekerParams:
     test_trials: int = 3000  # pools at the predicted n (≥ 3/ε so that zero failures can decide)
     n_max: int = 26
     n_step: int = 1  # scan n = n_step, 2·n_step, ...; n*(ε) is then known up to this step
-    n_offset: int = 0  # added to the predicted n; a negative value is a deliberately broken instance
     hist_n: int = 12  # n at which the distribution of worst-case errors is stored
     confidence: float = 0.95
 
@@ -105,7 +104,7 @@ def check_lueker(p: LuekerParams, ctx: Context) -> Record:
     tests = []
     gen = ctx.generator(offset=1)
     for eps in p.eps_test:
-        n_pred = max(math.ceil(slope * math.log2(1 / eps) + intercept) + p.n_offset, 1)
+        n_pred = max(math.ceil(slope * math.log2(1 / eps) + intercept) + ctx.faults.n_offset, 1)
         pools = sample_pools(p.law, (p.test_trials, n_pred), gen)
         failures = count_failures(pools, [eps], p.lo, p.hi)[0]
         verdict, reason = judge_rate(failures, p.test_trials, eps, p.confidence)
@@ -134,9 +133,14 @@ def check_lueker(p: LuekerParams, ctx: Context) -> Record:
     )
 
 
+@dataclass(frozen=True)
+class RssFaults:
+    n_offset: int = 0  # added to the predicted n; a negative value is a deliberately broken instance
+
+
 @claim("rss.lueker", "n >= C·log2(1/ε) + c0 i.i.d. U[-1,1] samples approximate every z in [-1,1] within ε "
        "with probability >= 1-ε; C fitted at large ε predicts n at small ε",
-       proof=PROOF, params=LuekerParams, full=FULL_LUEKER)
+       proof=PROOF, params=LuekerParams, full=FULL_LUEKER, faults=RssFaults)
 def check_rss_lueker(p: LuekerParams, ctx: Context) -> Record:
     return check_lueker(p, ctx)
 
@@ -154,7 +158,7 @@ class ProductParams(LuekerParams):
 
 
 @claim("rss.product", "the same bound for Pensia et al.'s product law D = ½δ0 + ½·Law(XY) "
-       "(X~U[0,1], Y~U[-1,1]) on targets in [-1/2, 1/2], with its own constant", proof=PROOF, params=ProductParams,
+       "(X~U[0,1], Y~U[-1,1]) on targets in [-1/2, 1/2], with its own constant", proof=PROOF, params=ProductParams, faults=RssFaults,
        full={**FULL_LUEKER, "n_max": 140, "trials": 2000, "test_trials": 40000})
 def check_rss_product(p: ProductParams, ctx: Context) -> Record:
     return check_lueker(p, ctx)

@@ -13,9 +13,10 @@ import importlib
 import sys
 from pathlib import Path
 
+from lth.store import out_probe
 from theory.device import DEVICE_CHOICES, resolve_device
 
-_PLUGINS: tuple[str, ...] = ("theory.universal", "theory.ticket", "simulations.cli")
+_PLUGINS: tuple[str, ...] = ("lth.commands.universal", "lth.commands.ticket", "lth.commands.simulate")
 
 
 class UsageError(Exception):
@@ -23,20 +24,24 @@ class UsageError(Exception):
 
 
 def _list(args: argparse.Namespace) -> int:
-    from theory.audit import claim_links
-    from theory.registry import all_claims
+    from lth.audit import claim_links
+    from lth.registry import all_claims, parameter_table
 
     links = claim_links()
     for claim_id, entry in all_claims().items():
         print(f"{claim_id}\n  {entry.statement}\n  proof:   {entry.proof_anchor}")
         print(f"  tests:   {', '.join(links.tests.get(claim_id, [])) or '(none)'}")
         print(f"  figures: {', '.join(links.figures.get(claim_id, [])) or '(none)'}")
+        if args.uses:
+            print(f"  uses:    {', '.join(entry.uses) or '(none)'}")
+        if args.params:
+            print(parameter_table(entry))
     return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from theory.registry import all_claims
-    from theory.verify import exit_status, format_table, run_verify
+    from lth.registry import all_claims
+    from lth.verify import exit_status, format_table, run_verify
 
     known = all_claims()
     unknown = [c for c in args.ids if c not in known]
@@ -45,10 +50,15 @@ def _verify(args: argparse.Namespace) -> int:
     ids = args.ids or list(known)
     resolve_device(args.device)  # refuse an unavailable device before any work starts
     overrides = dict(_parse_param(text) for text in args.param)
-    if overrides and not args.ids:
-        raise UsageError("--param needs explicit claim ids (parameters differ between claims)")
+    faults = dict(_parse_param(text) for text in args.fault)
+    if (overrides or faults) and not args.ids:
+        raise UsageError("--param and --fault need explicit claim ids (they differ between claims)")
+    for claim_id in ids:  # refuse unknown or mistyped names before any work starts
+        known[claim_id].parameters(args.scale, overrides)
+        known[claim_id].fault_settings(faults)
+    out_probe(args.out)
     records = run_verify(ids, scale=args.scale, device=args.device, seed=args.seed, out=args.out,
-                         progress=not args.no_progress, overrides=overrides)
+                         progress=not args.no_progress, overrides=overrides, faults=faults)
     print(format_table(records))
     print(f"\nwrote {args.out / 'verify.json'} and {args.out / 'verify.md'}")
     return exit_status(records)
@@ -66,7 +76,7 @@ def _parse_param(text: str) -> tuple[str, object]:
 
 
 def _figures(args: argparse.Namespace) -> int:
-    from theory.figures import MissingResult, all_figures, index_markdown, render
+    from lth.figures import MissingResult, all_figures, index_markdown, render
 
     if args.index:
         print(index_markdown(), end="")
@@ -92,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="print every claim with its proof anchor, tests and figures")
+    p.add_argument("--params", action="store_true",
+                   help="also print each claim's parameters (help, quick and full values) and faults")
+    p.add_argument("--uses", action="store_true", help="also print the claims each claim builds on")
     p.set_defaults(func=_list)
 
     p = sub.add_parser("verify", help="run claim checks and write results/verify.{json,md}")
@@ -103,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results"), help="output directory")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a check parameter (repeatable), e.g. --param trials=5000")
+    p.add_argument("--fault", action="append", default=[], metavar="KEY=VALUE",
+                   help="inject a fault (a deliberately broken instance) to see the check fail; "
+                        "`lth list --params` names each claim's faults")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_verify)
 

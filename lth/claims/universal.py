@@ -17,7 +17,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from theory.registry import Context, Quantity, Record, claim
+from lth.registry import Context, Quantity, Record, claim
 from theory.universal import (Piece, PolyTicket, RandomBlock, bound_exponent_interval, bound_phase_interval,
                               bound_transfer_gap,
                               certify_block, certify_poly_basis, construct_block, exact_fourier_features,
@@ -41,6 +41,11 @@ ANCHOR = {
 
 
 # universal.poly.identity -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BlockFaults:
+    flip_kept: bool = False  # flip one mask entry of the largest coefficient part: a broken block
+
 
 @dataclass(frozen=True)
 class IdentityParams:
@@ -111,13 +116,12 @@ class BlockParams:
     solver: str = "sparse"
     grid_points: int = 10_000
     sweep: tuple[float, ...] = (4.0, 2.0, 0.5, 0.25)  # tolerance multipliers for the error-vs-kept curve
-    flip_kept: bool = False  # broken instance: flip one mask entry of the largest coefficient part
 
 
 def _build(piece: Piece, eps_interp: float, p: BlockParams, ctx: Context, offset: int) -> RandomBlock:
     block = construct_block(piece, eps_interp, p.pool_size, ctx.generator(offset), p.c_max, p.solver,
                             p.half_terms)
-    if p.flip_kept:
+    if ctx.faults.flip_kept:
         part = int(block.targets.abs().argmax())
         block.mask[part, 0] = ~block.mask[part, 0]
     return block
@@ -176,7 +180,7 @@ def certify_poly_ticket(ticket: PolyTicket, r: torch.Tensor, p: PolyParams) -> t
 @claim("universal.poly.ticket",
        "a pruned random log block, integer layer r and pruned random exp block give every monomial "
        "Π((1+x_i)/2)^{r_i}, |r| <= k, on [0,1]^d within the stated ε (certified over the whole cube)",
-       proof=PROOF, params=PolyParams, full={"dim": 3, "degree": 6, "eps": 5e-4, "eps_log": 3e-5, "eps_exp": 1e-4,
+       proof=PROOF, params=PolyParams, faults=BlockFaults, full={"dim": 3, "degree": 6, "eps": 5e-4, "eps_log": 3e-5, "eps_exp": 1e-4,
                                              "pool_size": 256, "sample_points": 100_000})
 def check_poly_ticket(p: PolyParams, ctx: Context) -> Record:
     ticket = build_poly_ticket(p, ctx)
@@ -225,7 +229,7 @@ def sweep_poly_point(p: PolyParams, ctx: Context, factor: float, univariate: tor
 @claim("universal.fourier.ticket",
        "one pruned random sin block on [0, dN + 1/4] gives every basis function sin(2π(n·x + c)), "
        "n ∈ {0..N}^d∖{0}, c ∈ {0, 1/4}, on [0,1]^d within the stated ε (certified over the whole cube)",
-       proof=PROOF, params=FourierParams, full={"dim": 3, "max_freq": 3, "eps": 3e-3, "eps_interp": 2.5e-3,
+       proof=PROOF, params=FourierParams, faults=BlockFaults, full={"dim": 3, "max_freq": 3, "eps": 3e-3, "eps_interp": 2.5e-3,
                                                 "pool_size": 256, "sample_points": 100_000})
 def check_fourier_ticket(p: FourierParams, ctx: Context) -> Record:
     block = build_fourier_ticket(p, ctx)
@@ -319,7 +323,7 @@ def compare_fits(ticket_features: torch.Tensor, exact: torch.Tensor, y: torch.Te
 @claim("universal.transfer",
        "one fixed pruned random ticket serves several tasks with only its last linear layer fitted: the "
        "least-squares error on the ticket and on the exact basis differ by at most ‖a‖₁·ε",
-       proof=PROOF, params=TransferParams, full={"samples": 20_000, "pool_size": 256})
+       proof=PROOF, params=TransferParams, faults=BlockFaults, full={"samples": 20_000, "pool_size": 256})
 def check_transfer(p: TransferParams, ctx: Context) -> Record:
     ticket = build_poly_ticket(p, ctx)
     sin_block = build_fourier_ticket(FourierParams(**{f: getattr(p, f) for f in _BLOCK_FIELDS},

@@ -25,8 +25,9 @@ from tqdm.auto import tqdm
 
 from theory.dense import (DEFAULT_C, Domain, Target, bound_fan_out, build_ticket, certify_sup_error, check_norms,
                           over_parameterisation, rescale, search_sup_error)
-from theory.device import DEVICE_CHOICES, resolve_device
-from theory.provenance import write_json
+from theory.conv import TicketReport, build_modules, construct_cnn_ticket, ticket_modules, ticket_sequential
+from theory.device import DEVICE_CHOICES, generator, resolve_device
+from lth.store import write_json
 
 _PARAMETER_NAMES = ("weight", "bias")
 
@@ -165,14 +166,70 @@ def make_ticket(args: argparse.Namespace) -> dict:
     return report
 
 
+def layers_from_state(named: list[tuple[str, torch.Tensor, torch.Tensor | None]],
+                      paddings: list[str]) -> list[tuple[str, torch.Tensor, str]]:
+    """``(kind, weight, padding)`` layers from ``(name, weight, bias)`` modules in state-dict order.
+
+    4-D weights are Conv2d (stride 1), 2-D are Linear (the map is flattened before the first one).
+    ``paddings`` gives one padding per Conv2d layer, or a single one for all. Biases are refused
+    unless they are all zero: the construction (da Cunha et al.) has none.
+    """
+    convs = sum(w.ndim == 4 for _, w, _ in named)
+    if len(paddings) == 1:
+        paddings = paddings * convs
+    if len(paddings) != convs:
+        raise ValueError(f"{len(paddings)} paddings given for {convs} Conv2d layers; give one per layer or one for all")
+    layers, pads = [], iter(paddings)
+    for name, weight, bias in named:
+        if bias is not None and bool((bias != 0).any()):
+            raise ValueError(f"layer {name!r} has a non-zero bias; the CNN construction has no biases "
+                             "(train the model with bias=False)")
+        if weight.ndim == 4:
+            layers.append(("conv", weight, next(pads)))
+        elif weight.ndim == 2:
+            layers.append(("linear", weight, "valid"))
+        else:
+            raise ValueError(f"unsupported layer {name!r}: weight of shape {tuple(weight.shape)}")
+    return layers
+
+
+def ticket_summary(report: TicketReport) -> dict:
+    """JSON-able numbers of a CNN ticket (units of the original network)."""
+    layers = report.ticket.layers
+    return {"architecture": "cnn", "eps": report.eps, "rescale_factor": report.ticket.scale,
+            "target_kernels": [list(t.target.weight.shape) for t in layers],
+            "paddings": [t.target.padding for t in layers], "channels_n": report.channels,
+            "hidden_channels": [t.u.shape[0] for t in layers], "layer_errors_normalised": report.layer_errors,
+            "target_parameters": report.target_size, "random_parameters": report.random_size,
+            "kept_parameters": report.kept, "sparsity": 1 - report.kept / report.random_size,
+            "over_parameterisation": report.random_size / report.target_size,
+            "certified_sup_error": report.certified, "theorem_bound": report.theorem_bound,
+            "empirical_sup_error": report.empirical,
+            "certified_label": "rigorous float64 upper bound on sup over [0,1]^{c×D×D} of ||f(X) - ticket(X)||_max",
+            "empirical_label": "largest error found by projected gradient ascent (a lower bound)",
+            "holds": bool(report.empirical <= report.certified <= report.eps)}
+
+
+def format_ticket_summary(summary: dict) -> str:
+    """Human-readable lines for a ``ticket_summary`` (what ``lth ticket`` prints for a CNN)."""
+    lines = [f"target kernels     {summary['target_kernels']} ({summary['target_parameters']:,} parameters, "
+             f"paddings {summary['paddings']})",
+             f"channels n         {summary['channels_n']} per kernel (hidden channels {summary['hidden_channels']})",
+             f"random parameters  {summary['random_parameters']:,} ({summary['over_parameterisation']:.1f}x the target)",
+             f"kept parameters    {summary['kept_parameters']:,} (sparsity {summary['sparsity']:.4f})",
+             f"certified error    {summary['certified_sup_error']:.4g} (rigorous sup over [0,1]^(c×D×D), max-norm)",
+             f"theorem recursion  {summary['theorem_bound']:.4g}",
+             f"empirical error    {summary['empirical_sup_error']:.4g} (search, lower bound on the sup)"]
+    if summary["rescale_factor"] != 1.0:
+        lines.insert(1, f"rescaled by        {summary['rescale_factor']:.6g} (undone by a final diagonal 1×1 conv)")
+    verdict = "within" if summary["holds"] else "NOT within"
+    lines.append(f"certified {verdict} eps = {summary['eps']:g}")
+    return "\n".join(lines)
+
 def make_conv_ticket(args: argparse.Namespace, specs: list[LayerSpec]) -> dict:
     """State dicts with Conv2d layers: da Cunha et al.'s construction (``theory.conv``), certified in the
     max-norm over ``[0,1]^{C×H×W}``; stride 1, no biases, flattened before the first Linear. ``--eps`` is
     in the model's units; with ``--rescale``, eps / (product of layer norms) must lie in (0, 1)."""
-    from theory.conv import (construct_cnn_ticket, layers_from_state, ticket_modules, ticket_sequential,
-                             ticket_summary)
-    from theory.device import generator
-
     if not args.eps > 0:
         raise ValueError(f"--eps must be positive, got {args.eps}")
     if args.input_shape is None:
@@ -213,8 +270,6 @@ def _print_report(report: dict) -> None:
 def _run(args: argparse.Namespace) -> int:
     report = make_ticket(args)
     if report.get("architecture") == "cnn":
-        from theory.conv import format_ticket_summary
-
         print(format_ticket_summary(report) + f"\nwrote {report['ticket']} and {report['ticket']}.json")
     else:
         _print_report(report)
@@ -256,8 +311,6 @@ def load_ticket(path: Path) -> torch.nn.Sequential:
     saved = torch.load(path, map_location="cpu", weights_only=True)
     state = saved["state_dict"]
     if "modules" in saved:  # a CNN ticket (theory.conv)
-        from theory.conv import build_modules
-
         sequential = build_modules(saved["modules"])
         sequential.load_state_dict(state)
         return sequential

@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from theory.provenance import REPO_ROOT
+from lth.store import REPO_ROOT
 
 ANCHOR = re.compile(r'<a\s+id="([^"]+)"\s*>\s*</a>')
 
@@ -62,7 +62,7 @@ def marked_tests(tests_dir: Path) -> dict[str, list[str]]:
 
 
 def figure_claims() -> dict[str, list[str]]:
-    from theory.figures import all_figures
+    from lth.figures import all_figures
 
     claims: dict[str, list[str]] = defaultdict(list)
     for name, fig in all_figures().items():

@@ -1,7 +1,8 @@
 """``lth verify``: run registered checks, print the table, write the reports.
 
 Outputs under ``DIR`` (default ``results/``): ``verify.json`` (all records of this run, schema +
-provenance), ``verify.md`` (the table), and ``claims/<id>.json`` per claim (what figures read).
+provenance), ``verify.md`` (the table), and one record per claim at its address
+``claims/<id>/<scale>-<params hash>.json`` (what figures and the paper read; see :mod:`lth.store`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Iterable
 
 from tqdm.auto import tqdm
 
-from theory.provenance import write_atomic, write_json
-from theory.registry import Quantity, Record, run_claim
+from lth.store import write_atomic, write_claim_record, write_json
+from lth.registry import Quantity, Record, run_claim
 
 COLUMNS = ("claim", "bound", "certified", "empirical", "verdict", "time")
 
@@ -51,16 +52,15 @@ def format_markdown(records: list[Record]) -> str:
 
 
 def run_verify(claim_ids: list[str], *, scale: str, device: str, seed: int, out: Path,
-               progress: bool = True, overrides: dict | None = None) -> list[Record]:
+               progress: bool = True, overrides: dict | None = None, faults: dict | None = None) -> list[Record]:
     """Run the checks, write ``verify.json``, ``verify.md`` and ``claims/<id>.json`` atomically."""
     records = []
     bar = tqdm(claim_ids, desc="lth verify", disable=not progress)
     for claim_id in bar:
         bar.set_postfix_str(claim_id)
-        record = run_claim(claim_id, scale=scale, device=device, seed=seed, progress=progress,
+        record = run_claim(claim_id, scale=scale, device=device, seed=seed, progress=progress, faults=faults,
                            **(overrides or {}))
-        write_json(out / "claims" / f"{claim_id}.json", {"record": record.to_dict()}, seed=seed,
-                   device=record.device)
+        write_claim_record(out, record.to_dict(), seed=seed, device=record.device)
         records.append(record)
     device_used = records[0].device if records else device
     write_json(out / "verify.json", {"scale": scale, "records": [r.to_dict() for r in records]},

@@ -20,7 +20,7 @@ from theory.conv import (LayerSpec, LayerTicket, NetworkTicket, bound_network_er
                          first_channels, flatten_specs, flip_mask_entry, norm_inf, prune_layer,
                          sample_random_pair, search_max_error, target_forward)
 from theory.device import cpu_threads
-from theory.registry import Context, Quantity, Record, claim
+from lth.registry import Context, Quantity, Record, claim
 from theory.subset_sum import sample_uniform
 
 PROOF = "proofs/slth_conv.md"
@@ -111,7 +111,7 @@ def lemma_check(p, ctx: Context, instances: list[tuple[str, LayerSpec, int]]) ->
     rows = []
     for offset, (name, spec, size) in enumerate(instances):
         ticket = construct_layer(spec, p.n, ctx.generator(100 + offset))
-        rows.append(lemma_row(name, flip_mask_entry(ticket) if p.flip_mask else ticket, size, ctx, p))
+        rows.append(lemma_row(name, flip_mask_entry(ticket) if ctx.faults.flip_mask else ticket, size, ctx, p))
     verdict, reason = judge(rows, p.eps)
     worst = max(rows, key=lambda r: r["certified"])
     sweep = sweep_n(instances[0][1], instances[0][2], p.sweep, ctx, p)
@@ -123,6 +123,11 @@ def lemma_check(p, ctx: Context, instances: list[tuple[str, LayerSpec, int]]) ->
         empirical=Quantity(max(r["empirical"] for r in rows), "largest error found by projected gradient "
                            "ascent with restarts (a lower bound on the sup)"),
         details={"instances": rows, "sweep": sweep, "eps": p.eps})
+
+
+@dataclass(frozen=True)
+class ConvFaults:
+    flip_mask: bool = False  # flip one mask entry of the (first) layer ticket: a broken instance
 
 
 @dataclass(frozen=True)
@@ -138,13 +143,12 @@ class KernelParams:
     sweep: tuple[int, ...] = (4, 8, 12, 16, 20, 24)
     restarts: int = 8
     steps: int = 40
-    flip_mask: bool = False  # deliberately broken instance
     lenet_seed: int = 0
 
 
 @claim("slth.conv.kernel", "a kernel K (Σ|K| ≤ 1) is approximated within ε on [0,1]^{D×D×c} by "
        "V * σ((U⊙S) * X) with U, V i.i.d. U[-1,1] and n = O(log(d²c/ε)) channels",
-       proof=PROOF, params=KernelParams, full={"n": 36, "eps": 5e-3, "size": 12, "restarts": 32, "steps": 100,
+       proof=PROOF, params=KernelParams, faults=ConvFaults, full={"n": 36, "eps": 5e-3, "size": 12, "restarts": 32, "steps": 100,
                                                "sweep": tuple(range(4, 37, 2))})
 @single_threaded
 def check_kernel(p: KernelParams, ctx: Context) -> Record:
@@ -169,13 +173,12 @@ class LayerParams:
     sweep: tuple[int, ...] = (4, 8, 12, 16, 20, 24, 28)
     restarts: int = 8
     steps: int = 40
-    flip_mask: bool = False
     lenet_seed: int = 0
 
 
 @claim("slth.conv.layer", "a layer of m kernels (each Σ|K_o| ≤ 1) is approximated within ε on [0,1]^{D×D×c} "
        "by (V⊙T) * σ((U⊙S) * X) with m·n hidden channels, n = O(log(d²c·m/ε))",
-       proof=PROOF, params=LayerParams, full={"n": 36, "eps": 5e-3, "m": 8, "size": 12, "restarts": 32,
+       proof=PROOF, params=LayerParams, faults=ConvFaults, full={"n": 36, "eps": 5e-3, "m": 8, "size": 12, "restarts": 32,
                                               "steps": 100, "sweep": tuple(range(4, 37, 2))})
 @single_threaded
 def check_layer(p: LayerParams, ctx: Context) -> Record:
@@ -195,7 +198,6 @@ class NetworkParams:
     size: int = 6
     restarts: int = 8
     steps: int = 40
-    flip_mask: bool = False
     table: tuple[int, ...] = (5, 10, 15, 20, 25, 30)  # n for the fixed-n LeNet table
     lenet_seed: int = 0
 
@@ -263,7 +265,7 @@ def lenet_table(specs: list[LayerSpec], ns: tuple[int, ...], ctx: Context, p) ->
 
 @claim("slth.conv.network", "an l-layer CNN (Σ|K_i[o]| ≤ 1, inputs in [0,1]) is approximated within ε by pruning "
        "a random CNN of depth 2l, each layer to ε/(2l) by the layer lemma",
-       proof=PROOF, params=NetworkParams, full={"eps": 0.05, "n_max": 40, "size": 12, "restarts": 32, "steps": 100,
+       proof=PROOF, params=NetworkParams, faults=ConvFaults, full={"eps": 0.05, "n_max": 40, "size": 12, "restarts": 32, "steps": 100,
                                                 "table": tuple(range(5, 31))})
 @single_threaded
 def check_network(p: NetworkParams, ctx: Context) -> Record:
@@ -272,7 +274,7 @@ def check_network(p: NetworkParams, ctx: Context) -> Record:
     for offset, (name, specs, size) in enumerate((("random", random_cnn(ctx), p.size),
                                                   ("lenet", lenet, LENET_INPUT[1]))):
         ticket = construct_network(specs, p.eps, size, ctx.generator(300 + offset), (p.n_min, p.n_max))
-        if p.flip_mask:
+        if ctx.faults.flip_mask:
             ticket.layers[0] = flip_mask_entry(ticket.layers[0])
         rows.append(network_row(name, ticket, specs, size, ctx, p))
         if name == "lenet":

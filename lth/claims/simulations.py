@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from simulations.imp import ImpSettings, run_imp, run_transfer
 from simulations.statistics import describe, t_interval
-from theory.registry import Context, Quantity, Record, claim
+from lth.registry import Context, Quantity, Record, claim
 
 PROOF = "proofs/simulations.md"
 
@@ -135,6 +135,11 @@ def check_imp_controls(p: ControlParams, ctx: Context) -> Record:
 
 
 @dataclass(frozen=True)
+class LateFaults:
+    late_criterion: str = "magnitude"  # criterion of the k > 0 chains; "reverse_magnitude" breaks them
+
+
+@dataclass(frozen=True)
 class LateParams(ImpParams):
     arch: str = "conv2"
     width: float = 0.125
@@ -142,20 +147,19 @@ class LateParams(ImpParams):
     iterations: int = 200
     rewind_to: tuple[int, ...] = (0, 15)  # k = 15 is 7.5% of 200 iterations
     margin: float = 0.01
-    late_criterion: str = "magnitude"  # criterion of the k > 0 chains; "reverse_magnitude" breaks them
 
 
 @claim("sim.late_resetting", "for a Conv network, tickets rewound to an early iterate θk (k > 0) are no "
        "worse than tickets rewound to θ0 at the sparsest level, and better where θ0-rewound tickets fall "
-       "below the dense network (paired t-intervals across seeds)", proof=PROOF, params=LateParams,
+       "below the dense network (paired t-intervals across seeds)", proof=PROOF, params=LateParams, faults=LateFaults,
        full={**FULL_IMP, "arch": "conv2", "width": 1.0, "rounds": 12, "rewind_to": (0, 100, 250, 500)})
 def check_late_resetting(p: LateParams, ctx: Context) -> Record:
     if 0 not in p.rewind_to or len(p.rewind_to) < 2:
         raise ValueError(f"rewind_to={p.rewind_to} must hold 0 and at least one k > 0")
     late = tuple(k for k in p.rewind_to if k > 0)
     run = run_imp(p.settings(ctx.seed, rewind_to=p.rewind_to, controls=False), ctx.device, progress=ctx.progress)
-    late_run = run if p.late_criterion == p.criterion else run_imp(
-        p.settings(ctx.seed, rewind_to=late, controls=False, criterion=p.late_criterion), ctx.device,
+    late_run = run if ctx.faults.late_criterion == p.criterion else run_imp(
+        p.settings(ctx.seed, rewind_to=late, controls=False, criterion=ctx.faults.late_criterion), ctx.device,
         progress=ctx.progress)
     dense = run.levels[0]["variants"]["dense"]["test_acc"]
     sweep = []
@@ -195,10 +199,14 @@ def check_late_resetting(p: LateParams, ctx: Context) -> Record:
 
 
 @dataclass(frozen=True)
+class TransferFaults:
+    source_criterion: str = "magnitude"  # "reverse_magnitude" gives the source a broken ticket
+
+
+@dataclass(frozen=True)
 class TransferParams(ImpParams):
     source: str = "mnist5k"
     source_image_size: int = 8  # the MNIST subset area-averaged to the digits' 8x8
-    source_criterion: str = "magnitude"  # "reverse_magnitude" gives the source a broken ticket
     reverse: bool = False  # also transfer target -> source (the second row of the matrix)
     all_levels: bool = False  # transfer every level's ticket, not only the sparsest one
 
@@ -213,13 +221,13 @@ def transfer_cells(p: TransferParams, ctx: Context, source: ImpSettings, target:
 
 @claim("sim.transfer", "a ticket (mask + rewound weights) found by IMP on one data set, retrained on another, "
        "beats a random mask of the same layer-wise sparsity on the target at the sparsest level "
-       "(paired t-intervals across seeds)", proof=PROOF, params=TransferParams,
+       "(paired t-intervals across seeds)", proof=PROOF, params=TransferParams, faults=TransferFaults,
        full={**FULL_IMP, "dataset": "mnist5k", "source": "fashion_mnist", "source_image_size": 0,
              "reverse": True, "all_levels": True})
 def check_transfer(p: TransferParams, ctx: Context) -> Record:
     target = p.settings(ctx.seed)
     source = p.settings(ctx.seed, dataset=p.source, image_size=p.source_image_size, controls=False,
-                        criterion=p.source_criterion)
+                        criterion=ctx.faults.source_criterion)
     directions = {f"{p.source}->{p.dataset}": transfer_cells(p, ctx, source, target)}
     if p.reverse:
         back_source = p.settings(ctx.seed, controls=False)

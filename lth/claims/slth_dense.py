@@ -17,7 +17,7 @@ import torch
 from theory.certify import gamma
 from theory.dense import (DEFAULT_C, DEFAULT_POOL_CAP, Domain, RandomNetwork, Target, Ticket, build_ticket,
                           certify_sup_error, over_parameterisation, random_target, realised_layers, rescale, search_sup_error)
-from theory.registry import Context, Quantity, Record, claim
+from lth.registry import Context, Quantity, Record, claim
 
 PROOF = "proofs/slth_dense.md"
 
@@ -60,6 +60,11 @@ def _verdict(instances: list[dict]) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
+class DenseFaults:
+    flip: int = 0  # prune this many kept entries with the largest |b·a| in the (last) block: a broken ticket
+
+
+@dataclass(frozen=True)
 class LayerParams:
     """One target layer ``d_out x d_in`` with ‖W‖₂ = 1 by one pruned two-layer block, on the unit ball."""
 
@@ -69,7 +74,6 @@ class LayerParams:
     delta: float = 0.01
     c: float = DEFAULT_C
     fan_out: int | None = None  # override of the theorem's fan-out (a small value breaks the check)
-    flip: int = 0  # prune this many of the kept entries with the largest |b·a| (a broken ticket)
     pool_cap: int = DEFAULT_POOL_CAP
     orthant_points: int = 512
     restarts: int = 16
@@ -79,14 +83,14 @@ class LayerParams:
 
 @claim("slth.dense.layer", "a pruned two-layer random block computes (W+E⁺)x on x ≥ 0 and (W+E⁻)x on x ≤ 0 "
        "exactly, E± the subset-sum errors; its sup error on the unit ball is ≤ ‖[E⁺, E⁻]‖₂ ≤ ε",
-       proof=PROOF, params=LayerParams, full={"d_in": 128, "d_out": 96, "eps": 1e-3, "pool_cap": 24, "restarts": 64,
+       proof=PROOF, params=LayerParams, faults=DenseFaults, full={"d_in": 128, "d_out": 96, "eps": 1e-3, "pool_cap": 24, "restarts": 64,
                                                "steps": 200, "samples": 16384})
 def check_layer(p: LayerParams, ctx: Context) -> Record:
     target = random_target([p.d_in, p.d_out], ctx.generator())
     fan_out = None if p.fan_out is None else [p.fan_out]
     net, ticket = build_ticket(target, p.eps, p.delta, seed=ctx.seed + 1, device=ctx.device, c=p.c,
                                fan_out=fan_out, pool_cap=p.pool_cap)
-    flip_largest_kept(ticket, 0, p.flip)
+    flip_largest_kept(ticket, 0, ctx.faults.flip)
     identity = orthant_identity(target, ticket, p.orthant_points, ctx.generator(2))
     instance = _instance_report(target, net, ticket, Domain("ball"), p.eps, p, ctx, 3)
     layer = realised_layers(target, ticket)[0]
@@ -149,7 +153,6 @@ class NetworkParams:
     delta: float = 0.01
     c: float = DEFAULT_C
     fan_out: int | None = None  # same fan-out for every block (a small value breaks the check)
-    flip: int = 0  # pruned kept entries in the last block of every instance
     pool_cap: int = DEFAULT_POOL_CAP
     width_factors: tuple[float, ...] = (0.75, 1.0)  # C multipliers for the error-vs-width curve
     eps_sweep: tuple[float, ...] = (0.1, 0.01)  # ε values for kept parameters vs log(1/ε)
@@ -202,7 +205,7 @@ def digits_instance(p: NetworkParams, ctx: Context) -> dict:
     net, ticket = build_ticket(scaled, p.digits_eps * factor, p.delta, seed=ctx.seed + 11, device=ctx.device,
                                c=p.c, fan_out=fan_out, signed_input=False, output_scale=1 / factor,
                                pool_cap=p.pool_cap)
-    flip_largest_kept(ticket, scaled.depth - 1, p.flip)
+    flip_largest_kept(ticket, scaled.depth - 1, ctx.faults.flip)
     d0 = target.widths[0]
     box = Domain("box", lo=(0.0,) * d0, hi=(1.0,) * d0)
     report = _instance_report(scaled, net, ticket, box, p.digits_eps, p, ctx, 12)
@@ -230,7 +233,7 @@ def check_network_instances(p: NetworkParams, ctx: Context) -> list[dict]:
         fan_out = None if p.fan_out is None else [p.fan_out] * target.depth
         net, ticket = build_ticket(target, p.eps, p.delta, seed=ctx.seed + 200 + index, device=ctx.device,
                                    c=p.c, fan_out=fan_out, pool_cap=p.pool_cap)
-        flip_largest_kept(ticket, target.depth - 1, p.flip)
+        flip_largest_kept(ticket, target.depth - 1, ctx.faults.flip)
         instances.append({**_instance_report(target, net, ticket, Domain("ball"), p.eps, p, ctx, 300 + index),
                           "name": f"random {'-'.join(map(str, widths))}{' +bias' if bias else ''}"})
     return instances
@@ -263,7 +266,7 @@ def width_sweep(p: NetworkParams, ctx: Context) -> dict:
 @claim("slth.dense.network", "a random 2l-layer U[-1,1] ReLU network of widths C·d_{i-1}·ln(d_{i-1}d_i l/min(ε,δ)) "
        "contains a subnetwork within ε of a target l-layer network with ‖W_i‖₂ ≤ 1 on the unit ball "
        "(Pensia et al. 2020); certified in float64 on random and trained targets",
-       proof=PROOF, params=NetworkParams, full=FULL_NETWORK)
+       proof=PROOF, params=NetworkParams, faults=DenseFaults, full=FULL_NETWORK)
 def check_network(p: NetworkParams, ctx: Context) -> Record:
     instances = check_network_instances(p, ctx)
     digits = digits_instance(p, ctx)

@@ -14,10 +14,10 @@ import dataclasses
 import typing
 from pathlib import Path
 
-from simulations.imp import RESULTS_ROOT, ImpSettings, run_directory, run_imp, run_transfer
+from simulations.imp import ImpSettings, run_imp, run_transfer
 from simulations.statistics import t_interval
 from theory.device import DEVICE_CHOICES, resolve_device
-from theory.provenance import write_json
+from lth.store import SIMULATIONS_ROOT, RunDirectory, write_json
 
 PRESETS = {
     "quick": {"dataset": "digits", "seeds": 5, "rounds": 5, "prune_rate": 0.36, "prune_rate_conv": 0.19,
@@ -55,7 +55,7 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=tuple(PRESETS), default="quick",
                         help="quick: digits, minutes on a CPU; paper: Frankle & Carbin's protocol, hours on a CPU")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
-    parser.add_argument("--out", type=Path, default=RESULTS_ROOT, help="root of the run directories")
+    parser.add_argument("--out", type=Path, default=SIMULATIONS_ROOT, help="root of the run directories")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -99,11 +99,11 @@ def _table(levels: list[dict], confidence: float = 0.95) -> str:
 def _imp(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     device = resolve_device(args.device)
-    run_dir = run_directory("imp", settings, args.out)
-    _announce(settings, run_dir, str(device), len(settings.variants()))
-    result = run_imp(settings, device, run_dir=run_dir, progress=not args.no_progress)
+    run_dir = RunDirectory.for_settings("imp", settings, args.out, seed=settings.seed, device=str(device))
+    _announce(settings, run_dir.path, str(device), len(settings.variants()))
+    result = run_imp(settings, device, store=run_dir, progress=not args.no_progress)
     print(_table(result.levels))
-    print(f"wrote {run_dir / 'result.json'}")
+    print(f"wrote {run_dir.path / 'result.json'}")
     return 0
 
 
@@ -111,14 +111,15 @@ def _transfer(args: argparse.Namespace) -> int:
     target = settings_from(args)
     source = dataclasses.replace(target, dataset=args.source, image_size=args.source_image_size, controls=False)
     device = resolve_device(args.device)
-    run_dir = run_directory("transfer", target, args.out) / f"from-{args.source}-{args.source_image_size}"
-    _announce(target, run_dir, str(device), len(target.variants()) + 2)
-    rows = run_transfer(source, target, device, run_dir=run_dir, progress=not args.no_progress)
-    write_json(run_dir / "result.json", {"experiment": "transfer", "source": dataclasses.asdict(source),
+    run_dir = RunDirectory.for_settings("transfer", target, args.out, seed=target.seed, device=str(device)).child(
+        f"from-{args.source}-{args.source_image_size}")
+    _announce(target, run_dir.path, str(device), len(target.variants()) + 2)
+    rows = run_transfer(source, target, device, store=run_dir, progress=not args.no_progress)
+    write_json(run_dir.path / "result.json", {"experiment": "transfer", "source": dataclasses.asdict(source),
                                          "target": dataclasses.asdict(target), "levels": rows},
                seed=target.seed, device=str(device))
     print(_table(rows))
-    print(f"wrote {run_dir / 'result.json'}")
+    print(f"wrote {run_dir.path / 'result.json'}")
     return 0
 
 

@@ -1,0 +1,81 @@
+"""``lth universal poly|fourier``: build a universal ticket from random weights, certify and save it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from lth.store import write_json
+from theory.device import DEVICE_CHOICES, generator, resolve_device
+from theory.universal import (SHIFTS, SOLVERS, RandomBlock, certify_block, certify_poly_basis, construct_fourier_ticket,
+                              construct_poly_ticket, frequencies, multi_indices, search_block_error)
+
+
+def _block_tensors(prefix: str, block: RandomBlock) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.knots": block.knots, f"{prefix}.feature": block.feature, f"{prefix}.w": block.w,
+            f"{prefix}.v": block.v, f"{prefix}.mask": block.mask}
+
+
+def _block_summary(block: RandomBlock, points: int) -> dict:
+    return {"piece": block.piece.name, "interval": [block.piece.lo, block.piece.hi], "knots": block.num_knots,
+            "certified_sup_error": certify_block(block).sup_error,
+            "sampled_error": search_block_error(block, points), "sampled_points": points,
+            "kept": block.kept_parameters(), "total": block.total_parameters()}
+
+
+def _run_cli(args) -> int:
+    device = resolve_device(args.device)
+    gen = generator(args.seed, device)
+    options = {"c_max": args.c_max, "solver": args.solver, "half_terms": args.half_terms}
+    if args.kind == "poly":
+        ticket = construct_poly_ticket(args.degree, args.eps_log, args.eps_exp, args.pool_size, gen, **options)
+        blocks = {"log": ticket.log_block, "exp": ticket.exp_block}
+        summaries = {name: _block_summary(block, args.points) for name, block in blocks.items()}
+        r = multi_indices(args.dim, args.degree).to(device)
+        basis = certify_poly_basis(ticket, r, summaries["log"]["certified_sup_error"],
+                                   summaries["exp"]["certified_sup_error"])
+        layout = {"multi_indices": r.tolist(), "basis_certified": basis.tolist()}
+    else:
+        block = construct_fourier_ticket(args.dim, args.max_freq, args.eps_interp, args.pool_size, gen, **options)
+        blocks = {"sin": block}
+        summaries = {"sin": _block_summary(block, args.points)}
+        layout = {"frequencies": frequencies(args.dim, args.max_freq).tolist(), "shifts": list(SHIFTS),
+                  "basis_certified": summaries["sin"]["certified_sup_error"]}
+    stem = args.out / f"universal_{args.kind}"
+    tensors = {}
+    for name, block in blocks.items():
+        tensors.update(_block_tensors(name, block))
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_file({k: t.contiguous().cpu() for k, t in tensors.items()}, str(stem.with_suffix(".safetensors")))
+    write_json(stem.with_suffix(".json"), {"kind": args.kind, "blocks": summaries, **layout,
+                                           "weights": str(stem.with_suffix(".safetensors"))},
+               seed=args.seed, device=str(device))
+    for name, summary in summaries.items():
+        print(f"{name:4s} block on [{summary['interval'][0]:.4g}, {summary['interval'][1]:.4g}]: "
+              f"certified {summary['certified_sup_error']:.3e}, sampled {summary['sampled_error']:.3e} "
+              f"({summary['sampled_points']} points), kept {summary['kept']} of {summary['total']}")
+    print(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.safetensors')}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``lth universal {poly,fourier}``: build, certify and save a universal ticket."""
+    p = subparsers.add_parser("universal", help="build a universal ticket from random weights, certify and save it")
+    p.add_argument("kind", choices=("poly", "fourier"), help="polynomial (log/exp blocks) or Fourier (sin block)")
+    p.add_argument("--dim", type=int, default=2, help="input dimension d")
+    p.add_argument("--degree", type=int, default=4, help="poly: largest total degree k")
+    p.add_argument("--max-freq", type=int, default=2, help="fourier: largest frequency N per coordinate")
+    p.add_argument("--eps-log", type=float, default=8e-5, help="poly: interpolation tolerance of the log block")
+    p.add_argument("--eps-exp", type=float, default=3e-4, help="poly: interpolation tolerance of the exp block")
+    p.add_argument("--eps-interp", type=float, default=1e-2, help="fourier: interpolation tolerance of the sin block")
+    p.add_argument("--pool-size", type=int, default=128, help="random paths per coefficient part")
+    p.add_argument("--c-max", type=float, default=2.0, help="coefficients beyond this are split into parts")
+    p.add_argument("--solver", choices=SOLVERS, default="sparse", help="subset-sum solver")
+    p.add_argument("--half-terms", type=int, default=2, help="sparse solver: kept paths per half pool")
+    p.add_argument("--points", type=int, default=10_000, help="grid points for the sampled error")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.add_argument("--out", type=Path, default=Path("results/universal"), help="output directory")
+    p.set_defaults(func=_run_cli)

@@ -1,0 +1,253 @@
+"""The claim registry: one id links a proof section, a check, tests and figures.
+
+A claim is registered by decorating its check::
+
+    @claim("rss.lueker", "With n >= C log2(1/eps) uniform samples ...", proof="proofs/rss.md",
+           params=LuekerParams, full={"eps_test": (1e-3,)}, faults=LuekerFaults, uses=("rss.counting",))
+    def check_rss_lueker(p: LuekerParams, ctx: Context) -> Record: ...
+
+``params`` is a frozen dataclass whose defaults are the quick scale, each field declared with
+:func:`param` (default + help text, printed by ``lth list --params``); ``full`` overrides fields for
+``--scale full``. ``faults`` is a second frozen dataclass whose defaults mean "no fault": tests set
+its fields through ``run_claim(..., faults={...})`` to feed the check a deliberately broken instance
+(the check reads them as ``ctx.faults``), so fault injection never mixes with the public parameters.
+``uses`` names the claims this one builds on (leanblueprint's ``\\uses``); ``lth list --uses``
+prints the graph. Check modules live in :mod:`lth.claims` and are discovered automatically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import torch
+from tqdm.auto import tqdm
+
+from lth.store import settings_hash
+from lth.verdict import VERDICTS
+from theory.device import generator, resolve_device
+
+SCALES = ("quick", "full")
+
+
+def param(default: Any, help: str) -> Any:
+    """A parameter field with help text (shown by ``lth list --params``)."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("parameters must be immutable: use a tuple")
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class NoFaults:
+    """A check without fault injection."""
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One reported number and what it is (e.g. "exact sup error, float64, rounding bounded")."""
+
+    value: float | None
+    label: str
+
+
+@dataclass
+class Record:
+    """What a check returns; the runner fills in identity, parameters and timing.
+
+    ``bound`` is the theorem's closed-form quantity, ``certified`` a rigorous value on the built
+    instance (None where no certificate exists), ``empirical`` a sampled or searched value (a lower
+    bound on a supremum, never the supremum itself).
+    """
+
+    verdict: str
+    reason: str
+    bound: Quantity | None = None
+    certified: Quantity | None = None
+    empirical: Quantity | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    claim: str = ""
+    statement: str = ""
+    scale: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    params_hash: str = ""
+    default_params: bool = True
+    faults: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    device: str = ""
+    wall_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} not in {VERDICTS}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Context:
+    """Run-time settings handed to a check: device, seed, progress bars, injected faults."""
+
+    device: torch.device
+    seed: int
+    progress: bool = True
+    faults: Any = field(default_factory=NoFaults)
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A fresh generator seeded by ``seed + offset`` on the run's device."""
+        return generator(self.seed + offset, self.device)
+
+    def bar(self, iterable: Iterable, desc: str, total: int | None = None) -> Iterable:
+        return tqdm(iterable, desc=desc, total=total, leave=False, disable=not self.progress)
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    statement: str
+    proof: str
+    check: Callable[[Any, Context], Record]
+    params: type
+    full: dict[str, Any]
+    faults: type = NoFaults
+    uses: tuple[str, ...] = ()
+
+    @property
+    def proof_anchor(self) -> str:
+        return f"{self.proof}#{self.id}"
+
+    def parameters(self, scale: str, overrides: dict[str, Any] | None = None) -> Any:
+        if scale not in SCALES:
+            raise ValueError(f"scale {scale!r} not in {SCALES}")
+        values = dict(self.full) if scale == "full" else {}
+        values.update(_known(self.params, overrides or {}, f"{self.id} has no parameter(s)"))
+        return self.params(**values)
+
+    def fault_settings(self, faults: dict[str, Any] | None) -> Any:
+        return self.faults(**_known(self.faults, faults or {}, f"{self.id} has no fault(s)"))
+
+
+def _known(kind: type, values: dict[str, Any], message: str) -> dict[str, Any]:
+    """``values`` after checking each name is a field of ``kind`` and each value has the field's type."""
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"{message} {', '.join(unknown)}; known: {', '.join(sorted(fields)) or '(none)'}")
+    for name, value in values.items():
+        _check_type(name, value, fields[name].default)
+    return values
+
+
+def _check_type(name: str, value: Any, default: Any) -> None:
+    """Refuse a value whose type cannot stand for the default's (``trials=abc`` for an int)."""
+    if default is dataclasses.MISSING or default is None or value is None:
+        return
+    numbers = (int, float)
+    if isinstance(default, bool) or isinstance(value, bool):
+        ok = isinstance(value, bool) == isinstance(default, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int)
+    elif isinstance(default, float):
+        ok = isinstance(value, numbers)
+    elif isinstance(default, tuple):
+        ok = isinstance(value, tuple)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ValueError(f"parameter {name}={value!r} has the wrong type: expected {type(default).__name__} "
+                         f"like the default {default!r}")
+
+
+def parameter_table(entry: Claim) -> str:
+    """Indented lines: every parameter with its help text and quick/full values, then the faults."""
+    quick, full = entry.parameters("quick"), entry.parameters("full")
+    lines = []
+    for f in dataclasses.fields(entry.params):
+        q, fl = getattr(quick, f.name), getattr(full, f.name)
+        values = f"{q!r}" if q == fl else f"quick {q!r}, full {fl!r}"
+        lines.append(f"    {f.name} = {values}  — {f.metadata.get('help', '(no help text)')}")
+    for f in dataclasses.fields(entry.faults):
+        lines.append(f"    fault {f.name} (off: {f.default!r})  — {f.metadata.get('help', '(no help text)')}")
+    return "\n".join(lines)
+
+
+_CLAIMS: dict[str, Claim] = {}
+_CLAIM_PACKAGES = ("lth.claims",)
+
+
+def claim(claim_id: str, statement: str, *, proof: str, params: type, full: dict[str, Any] | None = None,
+          faults: type = NoFaults, uses: tuple[str, ...] = ()):
+    """Register the decorated function as the check of ``claim_id``; duplicate ids are refused."""
+
+    def register(check: Callable[[Any, Context], Record]) -> Callable[[Any, Context], Record]:
+        if claim_id in _CLAIMS:
+            raise ValueError(f"claim id {claim_id!r} registered twice ({_CLAIMS[claim_id].check.__module__} "
+                             f"and {check.__module__})")
+        for kind, what in ((params, "params"), (faults, "faults")):
+            if not dataclasses.is_dataclass(kind):
+                raise TypeError(f"{what} of {claim_id!r} must be a dataclass")
+        _CLAIMS[claim_id] = Claim(claim_id, statement, proof, check, params, dict(full or {}), faults, tuple(uses))
+        return check
+
+    return register
+
+
+def import_package_modules(package_name: str) -> None:
+    """Import every module of a package, so that their registration decorators run.
+
+    Importing is idempotent, so a module a caller imported earlier is not registered twice.
+    """
+    package = importlib.import_module(package_name)
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package_name}.{module.name}")
+
+
+def all_claims() -> dict[str, Claim]:
+    """Every registered claim, by id (all check modules are imported on first use)."""
+    for package_name in _CLAIM_PACKAGES:
+        import_package_modules(package_name)
+    return dict(sorted(_CLAIMS.items()))
+
+
+def get_claim(claim_id: str) -> Claim:
+    claims = all_claims()
+    if claim_id not in claims:
+        raise KeyError(f"unknown claim id {claim_id!r}; `lth list` shows the registered ones")
+    return claims[claim_id]
+
+
+def run_claim(claim_id: str, *, scale: str = "quick", device: str | torch.device = "auto", seed: int = 0,
+              progress: bool = False, faults: dict[str, Any] | None = None, **overrides: Any) -> Record:
+    """Run one check and return its completed record.
+
+    ``overrides`` replace public parameters; ``faults`` set fields of the claim's fault object (a
+    deliberately broken instance). An exception inside the check becomes verdict ``error`` with the
+    traceback's last line as reason, so one broken check never hides the others' results.
+    """
+    entry = get_claim(claim_id)
+    params = entry.parameters(scale, overrides)
+    ctx = Context(device=resolve_device(device), seed=seed, progress=progress,
+                  faults=entry.fault_settings(faults))
+    start = time.perf_counter()
+    try:
+        record = entry.check(params, ctx)
+    except Exception as exc:  # noqa: BLE001 - reported as a verdict, with the traceback kept
+        record = Record("error", f"{type(exc).__name__}: {exc}",
+                        details={"traceback": traceback.format_exc()})
+    record.wall_s = time.perf_counter() - start
+    record.claim = claim_id
+    record.statement = entry.statement
+    record.scale = scale
+    record.params = dataclasses.asdict(params)
+    record.faults = {f.name: getattr(ctx.faults, f.name) for f in dataclasses.fields(ctx.faults)
+                     if getattr(ctx.faults, f.name) != f.default}
+    record.params_hash = settings_hash(params) + (f"-faults-{settings_hash(ctx.faults)}" if record.faults else "")
+    record.default_params = params == entry.parameters(scale) and not record.faults
+    record.seed = seed
+    record.device = str(ctx.device)
+    return record
