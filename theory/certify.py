@@ -9,7 +9,7 @@ functions here bound $\sup_x \lVert f(x) - g(x)\rVert_2$ over a ball or a box.
 Rigour. Every float64 operation is accounted for: matrix products carry the a-priori bound
 $|\mathrm{fl}(AB) - AB| \le \gamma_k |A||B|$ ($\gamma_k = ku/(1-ku)$, $u = 2^{-53}$), scalar
 recursions round upward with ``nextafter``, and each error matrix comes with an entrywise ``slack``
-bounding the rounding made when it was computed. Spectral norms are bounded by repeated squaring
+bounding the rounding made when it was computed (the rules are :mod:`theory.numerics`). Spectral norms are bounded by repeated squaring
 of $A^\top A$ inside a midpoint-radius enclosure: $\lambda_{\max}(G) \le \lVert G^{2^T}\rVert_F^{2^{-T}}$.
 """
 
@@ -20,34 +20,15 @@ from dataclasses import dataclass
 
 import torch
 
-UNIT_ROUNDOFF = 2.0**-53
-_TINY = 2.0**-1000  # absolute margin covering underflow in products of tiny numbers
-
-
-def gamma(k: int) -> float:
-    """$\\gamma_k = ku/(1-ku)$: relative error bound of a float64 dot product of length ``k``."""
-    return k * UNIT_ROUNDOFF / (1 - k * UNIT_ROUNDOFF)
-
-
-def up(value: float) -> float:
-    """The next float64 above ``value``: one round-to-nearest error is always covered."""
-    return math.nextafter(value, math.inf)
+from theory.numerics import (LIBM_MARGIN, TINY, UNIT_ROUNDOFF, enclosed_product, gamma, interval_matvec,
+                             round_down, round_up, up)
 
 
 def frobenius_upper(a: torch.Tensor) -> float:
     """Rigorous upper bound on $\\lVert a\\rVert_F$ for ``a`` ``[m, n]`` (float64)."""
     a = a.to(torch.float64)
     squares = float((a * a).sum())
-    return up(math.sqrt(up(squares * (1 + gamma(a.numel() + 1)) + _TINY)))
-
-
-def _enclosed_product(m1: torch.Tensor, r1: torch.Tensor, m2: torch.Tensor, r2: torch.Tensor):
-    """Midpoint-radius product: the true product of ``[m1 ± r1]`` and ``[m2 ± r2]`` lies in ``m ± r``."""
-    k = m1.shape[1]
-    mid = m1 @ m2
-    a1, a2 = m1.abs(), m2.abs()
-    rad = a1 @ r2 + r1 @ a2 + r1 @ r2 + gamma(k) * (a1 @ a2)
-    return mid, rad * (1 + gamma(k + 4)) + k * _TINY
+    return up(math.sqrt(up(squares * (1 + gamma(a.numel() + 1)) + TINY)))
 
 
 def spectral_norm_upper(a: torch.Tensor, squarings: int = 8) -> float:
@@ -66,19 +47,19 @@ def spectral_norm_upper(a: torch.Tensor, squarings: int = 8) -> float:
     if a.shape[0] < a.shape[1]:
         a = a.T
     zero = torch.zeros_like(a)
-    mid, rad = _enclosed_product(a.T, zero.T, a, zero)
+    mid, rad = enclosed_product(a.T, zero.T, a, zero)
     log2_scale = 0.0  # true G^(2^t) lies in 2^log2_scale · (mid ± rad)
     for _ in range(squarings):
         exponent = math.frexp(float((mid.abs() + rad).max()))[1]
         mid, rad = mid * 2.0**-exponent, rad * 2.0**-exponent  # exact: a power of two
         log2_scale += exponent
-        mid, rad = _enclosed_product(mid, rad, mid, rad)
+        mid, rad = enclosed_product(mid, rad, mid, rad)
         log2_scale *= 2
     frob = frobenius_upper(mid.abs() + rad * (1 + 2 * UNIT_ROUNDOFF))
     power = 2.0**squarings
     lam = math.exp((log2_scale * math.log(2) + math.log(frob)) / power)
-    # exp/log are accurate to a few ulps; a relative margin of 1e-12 covers them with room to spare
-    return up(math.sqrt(lam) * (1 + 1e-12))
+    # exp/log are accurate to a few ulps; LIBM_MARGIN covers them with room to spare
+    return up(math.sqrt(lam) * (1 + LIBM_MARGIN))
 
 
 @dataclass
@@ -131,25 +112,6 @@ def certify_ball(layers: list[PerturbedLayer], radius: float, nonnegative_input:
     return {"bound": delta, "weight_norms": norms, "error_norms": etas, "deviation_after_layer": deltas}
 
 
-def _round_down(x: torch.Tensor) -> torch.Tensor:
-    return torch.nextafter(x, torch.full_like(x, -math.inf))
-
-
-def _round_up(x: torch.Tensor) -> torch.Tensor:
-    return torch.nextafter(x, torch.full_like(x, math.inf))
-
-
-def interval_matvec(w: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Outward-rounded enclosure of $\\{w x : lo \\le x \\le hi\\}$; ``w`` ``[m, n]``, bounds ``[n]`` → ``[m]``."""
-    n = w.shape[1]
-    mid = (lo + hi) / 2
-    rad = (hi - lo) / 2 * (1 + 2 * UNIT_ROUNDOFF) + 2 * UNIT_ROUNDOFF * mid.abs() + _TINY
-    aw = w.abs()
-    center = w @ mid
-    spread = (aw @ rad + gamma(n + 1) * (aw @ mid.abs())) * (1 + gamma(n + 2)) + n * _TINY
-    return _round_down(center - spread), _round_up(center + spread)
-
-
 def _separable_error_range(layer: PerturbedLayer, lo: torch.Tensor, hi: torch.Tensor):
     """Exact range (outward rounded) of $E^+y^+ - E^-y^-$ over the box $lo \\le y \\le hi$.
 
@@ -163,8 +125,8 @@ def _separable_error_range(layer: PerturbedLayer, lo: torch.Tensor, hi: torch.Te
     n = lo.shape[0]
     magnitude = torch.maximum(lo.abs(), hi.abs())
     slack = torch.maximum(layer.slack_pos, layer.slack_neg) @ magnitude
-    rounding = gamma(n + 2) * (values.abs().max(dim=0).values.sum(1) + slack) + n * _TINY
-    return _round_down(low.sum(1) - slack - rounding), _round_up(high.sum(1) + slack + rounding)
+    rounding = gamma(n + 2) * (values.abs().max(dim=0).values.sum(1) + slack) + n * TINY
+    return round_down(low.sum(1) - slack - rounding), round_up(high.sum(1) + slack + rounding)
 
 
 def certify_box(layers: list[PerturbedLayer], lo: torch.Tensor, hi: torch.Tensor) -> dict:
@@ -180,18 +142,18 @@ def certify_box(layers: list[PerturbedLayer], lo: torch.Tensor, hi: torch.Tensor
         raise ValueError("box has lo > hi in some coordinate")
     d_lo, d_hi = torch.zeros_like(z_lo), torch.zeros_like(z_hi)
     for index, layer in enumerate(layers):
-        y_lo, y_hi = _round_down(z_lo + d_lo), _round_up(z_hi + d_hi)
+        y_lo, y_hi = round_down(z_lo + d_lo), round_up(z_hi + d_hi)
         if index > 0:
             y_lo, y_hi = y_lo.clamp(min=0), y_hi.clamp(min=0)
         u_lo, u_hi = interval_matvec(layer.weight, z_lo, z_hi)
         wd_lo, wd_hi = interval_matvec(layer.weight, d_lo, d_hi)
         e_lo, e_hi = _separable_error_range(layer, y_lo, y_hi)
-        v_lo, v_hi = _round_down(wd_lo + e_lo), _round_up(wd_hi + e_hi)
+        v_lo, v_hi = round_down(wd_lo + e_lo), round_up(wd_hi + e_hi)
         if index == len(layers) - 1:
             d_lo, d_hi = v_lo, v_hi
             break
-        inactive = (u_hi <= 0) & (_round_up(u_hi + v_hi) <= 0)
-        active = (u_lo >= 0) & (_round_down(u_lo + v_lo) >= 0)
+        inactive = (u_hi <= 0) & (round_up(u_hi + v_hi) <= 0)
+        active = (u_lo >= 0) & (round_down(u_lo + v_lo) >= 0)
         d_lo = torch.where(inactive, 0.0, torch.where(active, v_lo, v_lo.clamp(max=0)))
         d_hi = torch.where(inactive, 0.0, torch.where(active, v_hi, v_hi.clamp(min=0)))
         z_lo, z_hi = u_lo.clamp(min=0), u_hi.clamp(min=0)

@@ -33,12 +33,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from theory.certify import gamma
+from theory.numerics import TINY, gamma, sum_upper
 from theory.subset_sum import best_subsets, sample_uniform
 
 PADDINGS = ("valid", "same")
-# Absolute margin per float64 operation: covers underflow, where relative error bounds do not hold.
-_TINY = 2.0**-1000
 
 
 @dataclass(frozen=True)
@@ -260,7 +258,7 @@ def certify_layer(ticket: LayerTicket, size: int) -> LayerCertificate:
     c, d = weight.shape[1], weight.shape[2]
     scale = F.conv2d(_ones(c, size, error), magnitude, padding=pad)[0]
     terms = (ticket.n + 2) * c * d * d
-    slack = gamma(ticket.n + c * d * d + 3) * float(scale.max()) * (1 + gamma(c * d * d + 1)) + terms * _TINY
+    slack = gamma(ticket.n + c * d * d + 3) * float(scale.max()) * (1 + gamma(c * d * d + 1)) + terms * TINY
     return LayerCertificate(float(exact.max()), slack, float(error.abs().max()))
 
 
@@ -274,11 +272,6 @@ def bound_network_error(layer_errors: list[float], norms: list[float]) -> float:
     for eta, norm in zip(layer_errors, norms):
         e = norm * e + eta * (1 + e)
     return e
-
-
-def _up(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Round a float64 sum of ≤ k non-negative terms up to a rigorous bound."""
-    return x * (1 + gamma(k + 1)) + k * _TINY
 
 
 def certify_network(tickets: list["LayerTicket"], size: int) -> tuple[float, list[float]]:
@@ -298,11 +291,11 @@ def certify_network(tickets: list["LayerTicket"], size: int) -> tuple[float, lis
         pad = ticket.target.pad
         error = ticket.collapsed - weight
         slack = gamma(ticket.n + weight[0].numel() + 3) * F.conv2d(x + e, ticket.collapsed.abs() + weight.abs(),
-                                                                    padding=pad) + (ticket.n + 3) * k * _TINY
-        propagated = _up(F.conv2d(e, weight.abs(), padding=pad), k)
-        fresh = _up(sup_linear_error(error, pad, e.shape[-1], (x + e)[0])[None], k)
-        e = _up(propagated + fresh + slack, 3)
-        x = _up(F.conv2d(x, weight.clamp(min=0), padding=pad), k)
+                                                                    padding=pad) + (ticket.n + 3) * k * TINY
+        propagated = sum_upper(F.conv2d(e, weight.abs(), padding=pad), k)
+        fresh = sum_upper(sup_linear_error(error, pad, e.shape[-1], (x + e)[0])[None], k)
+        e = sum_upper(propagated + fresh + slack, 3)
+        x = sum_upper(F.conv2d(x, weight.clamp(min=0), padding=pad), k)
         history.append(float(e.max()))
     return history[-1], history
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from theory.certify import PerturbedLayer, certify_ball, certify_box, gamma
+from theory.certify import PerturbedLayer, certify_ball, certify_box
+from theory.numerics import gamma, up
 from theory.device import generator as make_generator
 from theory.subset_sum import best_subsets, sample_uniform
 
@@ -417,7 +418,7 @@ def certify_sup_error(target: Target, ticket: Ticket, domain: Domain) -> dict:
     box = certify_box(layers, lo, hi)
     bound = min(result.get("bound", math.inf), box["bound"])
     scale = abs(ticket.output_scale)
-    return {**result, "bound": math.nextafter(bound * scale, math.inf) if scale != 1 else bound,
+    return {**result, "bound": up(bound * scale) if scale != 1 else bound,
             "box_bound": box["bound"], "ball_bound": result.get("bound"),
             "union_bound": bound_union(layers, ticket) * scale}
 

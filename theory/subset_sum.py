@@ -25,7 +25,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-UNIT_ROUNDOFF = 2.0**-53
+from theory.numerics import gamma
+
 _BYTES_PER_SUM = 8
 _CHUNK_BYTES = 256 * 2**20  # working-set size per batch of pools
 _MAX_PARTIAL_SUMS = 2**24  # largest half enumerated by best_subsets (n up to ~44)
@@ -146,11 +147,7 @@ def rounding_slack(x: torch.Tensor, lo: float = -1.0, hi: float = 1.0) -> torch.
     of quantities bounded by ``Σ|x| + max(|lo|, |hi|)``. ``x``: ``[..., n]`` → ``[...]``.
     """
     scale = x.to(torch.float64).abs().sum(-1) + max(abs(lo), abs(hi))
-    return _gamma(x.shape[-1] + 4) * scale
-
-
-def _gamma(k: int) -> float:
-    return k * UNIT_ROUNDOFF / (1 - k * UNIT_ROUNDOFF)
+    return gamma(x.shape[-1] + 4) * scale
 
 
 def _covers_pool(x: np.ndarray, radius: float, lo: float, hi: float) -> bool:
@@ -192,7 +189,7 @@ def covers_interval(x: torch.Tensor, eps: float, lo: float = -1.0, hi: float = 1
         raise ValueError(f"empty interval [{lo}, {hi}]")
     flat = _pools(x).to(torch.float64).reshape(-1, x.shape[-1]).cpu().numpy()
     scale = np.abs(flat).sum(axis=1) + eps + max(abs(lo), abs(hi))
-    radii = eps - _gamma(flat.shape[1] + 2) * scale
+    radii = eps - gamma(flat.shape[1] + 2) * scale
     verdicts = [_covers_pool(pool, r, lo, hi) for pool, r in zip(flat, radii)]
     return torch.tensor(verdicts, dtype=torch.bool).reshape(x.shape[:-1])
 

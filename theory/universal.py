@@ -35,14 +35,11 @@ from typing import Callable
 
 import torch
 
-from theory.subset_sum import UNIT_ROUNDOFF, best_subsets, sample_uniform
+from theory.numerics import UNIT_ROUNDOFF, gamma, widen
+from theory.subset_sum import best_subsets, sample_uniform
 
 Curvature = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 _TWO_PI = 2 * math.pi
-
-
-def _gamma(k: int) -> float:
-    return k * UNIT_ROUNDOFF / (1 - k * UNIT_ROUNDOFF)
 
 
 @dataclass(frozen=True)
@@ -62,20 +59,15 @@ class Piece:
     value_ulps: float = 4.0
 
 
-def _outward(x: torch.Tensor) -> torch.Tensor:
-    """Round a non-negative bound up by a relative margin that dominates a few float64 roundings."""
-    return x * (1 + 1e-12) + 1e-300
-
-
 def log_piece() -> Piece:
     """``log((1+x)/2)`` on [0, 1]; ``|g''| = (1+x)^-2`` is decreasing, so its max is at the left end."""
     return Piece("log((1+x)/2)", 0.0, 1.0, lambda x: torch.log1p(x) - math.log(2),
-                 lambda a, b: _outward((1 + a) ** -2.0))
+                 lambda a, b: widen((1 + a) ** -2.0))
 
 
 def exp_piece(lo: float, hi: float) -> Piece:
     """``exp`` on ``[lo, hi]``; ``|g''| = e^x`` is increasing, so its max is at the right end."""
-    return Piece("exp", lo, hi, torch.exp, lambda a, b: _outward(torch.exp(b)))
+    return Piece("exp", lo, hi, torch.exp, lambda a, b: widen(torch.exp(b)))
 
 
 def _sin_curvature(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -83,7 +75,7 @@ def _sin_curvature(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     ends = torch.maximum(torch.sin(_TWO_PI * a).abs(), torch.sin(_TWO_PI * b).abs())
     has_extremum = torch.floor(2 * b - 0.5) >= torch.ceil(2 * a - 0.5)
     peak = torch.where(has_extremum, torch.ones_like(ends), (ends + 1e-12).clamp(max=1.0))
-    return _outward(4 * math.pi**2 * peak)
+    return widen(4 * math.pi**2 * peak)
 
 
 def sin_piece(hi: float = 1.0) -> Piece:
@@ -146,7 +138,7 @@ class RandomBlock:
         One rounding per product, at most ``n − 1`` per part sum and ``P − 1`` when parts are added.
         """
         rounds = self.w.shape[1] + self.w.shape[0] + 1
-        parts = _gamma(rounds) * (self.mask * (self.w * self.v).abs()).sum(-1)
+        parts = gamma(rounds) * (self.mask * (self.w * self.v).abs()).sum(-1)
         return torch.zeros(self.num_knots + 1, dtype=torch.float64, device=parts.device).index_add(
             0, self.feature, parts)
 
@@ -288,16 +280,16 @@ def certify_block(block: RandomBlock) -> Certificate:
     realised = block.knot_values()
     values = piece.value(knots)
     terms = coef[0].abs() + reach @ coef[1:].abs()
-    rounding = _gamma(block.num_knots + 4) * terms + coef_slack[0] + reach @ coef_slack[1:]
+    rounding = gamma(block.num_knots + 4) * terms + coef_slack[0] + reach @ coef_slack[1:]
     deviation = (realised - values).abs() + rounding
     value_error = piece.value_ulps * UNIT_ROUNDOFF * values.abs().clamp(min=1)  # |fl g(t) − g(t)|
     h = knots[1:] - knots[:-1]
     interpolation = piece.curvature(knots[:-1], knots[1:]) * h**2 / 8
     knot_deviation = (torch.maximum(deviation[:-1], deviation[1:])
                       + torch.maximum(value_error[:-1], value_error[1:]))
-    slack = _gamma(4) * (interpolation + knot_deviation)
+    slack = gamma(4) * (interpolation + knot_deviation)
     per_segment = interpolation + knot_deviation + slack
-    return Certificate(float(_outward(per_segment.max())), interpolation, knot_deviation, slack)
+    return Certificate(float(widen(per_segment.max())), interpolation, knot_deviation, slack)
 
 
 def sample_grid(lo: float, hi: float, points: int = 10_000, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -390,7 +382,7 @@ def certify_poly_basis(ticket: PolyTicket, r: torch.Tensor, eps_log: float, eps_
     order = r.sum(-1).to(torch.float64)
     drift = order * eps_log
     lipschitz = torch.exp(drift)
-    bound = _outward(eps_exp + lipschitz * drift)
+    bound = widen(eps_exp + lipschitz * drift)
     inside = drift <= ticket.margin * (1 - 1e-9)  # strict, so float rounding of the interval ends cannot matter
     return torch.where(inside, bound, torch.full_like(bound, math.inf))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from theory.certify import gamma
+from theory.numerics import gamma
 from theory.dense import (DEFAULT_C, DEFAULT_POOL_CAP, Domain, RandomNetwork, Target, Ticket, build_ticket,
                           certify_sup_error, over_parameterisation, random_target, realised_layers, rescale, search_sup_error)
 from lth.registry import Context, Quantity, Record, claim
