@@ -57,11 +57,32 @@ def test_list_shows_each_claim_with_its_proof_anchor_and_tests(capsys):
 
 
 def test_figures_name_the_command_that_produces_a_missing_result(tmp_path: Path, capsys):
-    status = main(["figures", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "figs")])
-    err = capsys.readouterr().err
-    assert status in (0, 1)
-    if status == 1:
-        assert "run `lth" in err
+    status = main(["figures", "rss_threshold_scaling", "--results", str(tmp_path / "empty"),
+                   "--out", str(tmp_path / "figs")])
+    assert status == 1
+    assert "run `lth verify rss." in capsys.readouterr().err
+    assert not (tmp_path / "figs" / "rss_threshold_scaling.png").exists()
+
+
+def test_a_parameter_of_the_wrong_type_is_refused_before_any_work(tmp_path: Path, capsys):
+    assert main(["verify", "rss.lueker", "--param", "trials=abc", "--out", str(tmp_path / "out")]) == 2
+    assert "wrong type" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "verify.json").exists()
+
+
+def test_an_unwritable_output_directory_is_refused_before_any_work(tmp_path: Path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["verify", "rss.lueker", "--out", str(blocker / "sub")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_list_params_prints_every_parameter_with_quick_and_full_values_and_the_faults(capsys):
+    assert main(["list", "--params", "--uses"]) == 0
+    out = capsys.readouterr().out
+    assert "eps_test = quick (0.01,), full" in out
+    assert "fault n_offset (off: 0)" in out
+    assert "uses:" in out
 
 
 def test_paper_readme_lists_every_registered_figure_with_its_script_and_claims():
