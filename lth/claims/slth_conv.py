@@ -44,6 +44,7 @@ def train_lenet(seed: int, steps: int = 200) -> tuple[tuple, torch.Tensor, torch
     Full-batch Adam in float32 on the CPU, seeded: the same seed gives the same weights.
     """
     from simulations.data import load_dataset
+    from simulations.training import fit_full_batch
 
     data = load_dataset("digits", seed=seed)
     torch.manual_seed(seed)
@@ -52,11 +53,7 @@ def train_lenet(seed: int, steps: int = 200) -> tuple[tuple, torch.Tensor, torch
         modules.append(torch.nn.Conv2d(c_in, c_out, d, padding=padding, bias=False) if kind == "conv"
                        else torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(c_in, c_out, bias=False)))
     model = torch.nn.Sequential(modules[0], torch.nn.ReLU(), modules[1], torch.nn.ReLU(), modules[2])
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(steps):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(data.train.x), data.train.y).backward()
-        opt.step()
+    fit_full_batch(model, data.train.x, data.train.y, steps)
     with torch.no_grad():
         accuracy = float((model(data.test.x).argmax(1) == data.test.y).float().mean())
     weights = (modules[0].weight, modules[1].weight, modules[2][1].weight)

@@ -176,6 +176,7 @@ def train_digits_mlp(hidden: tuple[int, ...], steps: int, seed: int, device: tor
     Trained in float32 (as users train); the target is its weights converted exactly to float64.
     """
     from simulations.data import load_dataset
+    from simulations.training import fit_full_batch
 
     data = load_dataset("digits", seed=seed).to(device)
     x, y = data.train.flat(), data.train.y
@@ -186,12 +187,7 @@ def train_digits_mlp(hidden: tuple[int, ...], steps: int, seed: int, device: tor
         layers.append(torch.nn.Linear(a, b, device=device))
         if i < len(widths) - 2:
             layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(steps):
-        optimiser.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        optimiser.step()
+    model = fit_full_batch(torch.nn.Sequential(*layers), x, y, steps)
     linears = [m for m in model if isinstance(m, torch.nn.Linear)]
     target = Target([m.weight.detach().double() for m in linears], [m.bias.detach().double() for m in linears])
     return target, data
