@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from theory.dense import (DEFAULT_C, Domain, bound_fan_out, certify_sup_error, construct_random_network,
+from theory.dense import (DEFAULT_C, Domain, bound_units_per_input, certify_sup_error, construct_random_network,
                           construct_ticket, over_parameterisation, random_target, search_sup_error)
 from theory.device import resolve_device
 
@@ -36,7 +36,8 @@ def main() -> None:
     device = resolve_device(args.device)
     target = random_target(args.widths, torch.Generator(device=device).manual_seed(args.seed))
     widths = target.widths
-    fan_out = [bound_fan_out(a, b, target.depth, args.eps, args.eps, args.c) for a, b in zip(widths[:-1], widths[1:])]
+    units = [bound_units_per_input(a, b, target.depth, args.eps, args.eps, args.c)
+             for a, b in zip(widths[:-1], widths[1:])]
     rows = []
 
     def stage(name: str, start: float, note: str) -> None:
@@ -46,20 +47,20 @@ def main() -> None:
         rows.append((name, time.perf_counter() - start, peak_rss_gib(), note))
 
     start = time.perf_counter()
-    net = construct_random_network(widths, fan_out, args.seed + 1, device)
-    stage("random network", start, f"fan-out {fan_out}, {net.parameters:,} parameters "
+    net = construct_random_network(widths, units, args.seed + 1, device)
+    stage("random network", start, f"units per input {units}, {net.parameters:,} parameters "
           f"({over_parameterisation(target, net):.0f}x the target's {target.parameters:,})")
     start = time.perf_counter()
     ticket = construct_ticket(target, net)
-    stage("masks (best_subsets)", start, f"kept {ticket.kept_parameters:,}; max per-weight error "
+    stage("masks (best_subsets)", start, f"kept {ticket.kept:,}; max per-weight error "
           + ", ".join(f"{e:.2g}" for e in ticket.info["max_weight_error"]))
     start = time.perf_counter()
     cert = certify_sup_error(target, ticket, Domain("ball"))
-    stage("certificate (ball)", start, f"certified {cert['bound']:.4g} (ball recursion {cert['ball_bound']:.4g}, "
-          f"box {cert['box_bound']:.4g}); union bound {cert['union_bound']:.4g}")
+    stage("certificate (ball)", start, f"certified {cert.value:.4g} (ball recursion {cert.parts['ball_bound']:.4g}, "
+          f"box {cert.parts['box_bound']:.4g}); union bound {cert.parts['union_bound']:.4g}")
     start = time.perf_counter()
     found = search_sup_error(target, ticket, Domain("ball"), restarts=4, steps=args.search_steps, samples=256)
-    stage("search (lower bound)", start, f"empirical {found['value']:.4g}")
+    stage("search (lower bound)", start, f"empirical {found.error:.4g}")
     print(f"target {'-'.join(map(str, widths))}, eps = {args.eps}, device {device}, "
           f"torch threads {torch.get_num_threads()}")
     print("| stage | wall s | peak RSS GiB | result |\n|---|---|---|---|")

@@ -85,9 +85,9 @@ def test_ball_and_box_certificates_cover_the_error_at_sampled_inputs(seed, width
     x = torch.randn(256, widths[0], generator=gen, device=device, dtype=torch.float64)
     x = x / x.norm(dim=1, keepdim=True).clamp(min=1.0)
     errors = (_forward(layers, x, True) - _forward(layers, x, False)).norm(dim=1)
-    ball = certify_ball(layers, 1.0)["bound"]
+    ball = certify_ball(layers, 1.0).value
     ones = torch.ones(widths[0], dtype=torch.float64, device=device)
-    box = certify_box(layers, -ones, ones)["bound"]
+    box = certify_box(layers, -ones, ones).value
     # the sampled errors are themselves float64 evaluations, off by ~1e-16 per layer
     assert float(errors.max()) <= ball + 1e-12
     assert float(errors.max()) <= box + 1e-12
@@ -96,5 +96,5 @@ def test_ball_and_box_certificates_cover_the_error_at_sampled_inputs(seed, width
 def test_certificates_vanish_up_to_underflow_margins_when_the_errors_are_zero():
     layers = _perturbed_network(0, [4, 3, 2], 0.0, torch.device("cpu"))
     ones = torch.ones(4, dtype=torch.float64)
-    assert certify_ball(layers, 1.0)["bound"] < 1e-100
-    assert certify_box(layers, -ones, ones)["bound"] < 1e-100
+    assert certify_ball(layers, 1.0).value < 1e-100
+    assert certify_box(layers, -ones, ones).value < 1e-100

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.conv import (LayerSpec, NetworkTicket, certify_layer, certify_network, check_layer_norms,
+from theory.conv import (TargetLayer, NetworkTicket, certify_layer, certify_network, check_layer_norms,
                          choose_subsets, construct_cnn_ticket, construct_layer, construct_network, conv,
                          flatten_specs, kernel_pools, search_max_error, sup_linear_error, target_forward,
                          ticket_sequential)
@@ -21,9 +21,9 @@ from theory.subset_sum import best_subsets, sample_product, sample_uniform
 CPU = torch.device("cpu")
 
 
-def random_spec(seed: int, m: int, c: int, d: int, padding: str, relu: bool = True) -> LayerSpec:
+def random_spec(seed: int, m: int, c: int, d: int, padding: str, relu: bool = True) -> TargetLayer:
     k = sample_uniform((m, c, d, d), generator(seed, CPU))
-    return LayerSpec(k / k.abs().sum(dim=(1, 2, 3), keepdim=True), padding, relu)
+    return TargetLayer(k / k.abs().sum(dim=(1, 2, 3), keepdim=True), padding, relu)
 
 
 layer_shapes = st.tuples(st.integers(0, 10**6), st.integers(1, 3), st.integers(1, 3), st.sampled_from([1, 3]),
@@ -88,29 +88,29 @@ def test_network_certificate_bounds_the_error_at_sampled_inputs(seed, n):
     specs = [random_spec(seed, 2, 1, 3, "same"), random_spec(seed + 1, 2, 2, 3, "valid", relu=False)]
     gen = generator(seed + 2, CPU)
     layers = [construct_layer(s, n, gen) for s in specs]
-    certified, _ = certify_network(layers, 5)
+    certified = certify_network(layers, 5).value
     x = torch.rand(64, 1, 5, 5, generator=gen, dtype=torch.float64)
     error = (target_forward(specs, x) - NetworkTicket(layers).forward(x)).abs().max()
     assert error <= certified
 
 
 def test_search_finds_the_exact_sup_of_a_linear_error(device):
-    spec = LayerSpec(random_spec(3, 2, 2, 3, "same").weight.to(device), "same")
+    spec = TargetLayer(random_spec(3, 2, 2, 3, "same").weight.to(device), "same")
     ticket = construct_layer(spec, 6, generator(4, device))
-    found = search_max_error(lambda x: conv(x, spec.weight, 1), ticket.forward, (2, 5, 5), generator(5, device))
+    found = search_max_error(lambda x: conv(x, spec.weight, 1), ticket.forward, (2, 5, 5), generator(5, device)).error
     assert found <= certify_layer(ticket, 5).value
-    assert found >= 0.99 * certify_layer(ticket, 5).exact
+    assert found >= 0.99 * certify_layer(ticket, 5).parts["exact"]
 
 
 def test_inputs_outside_the_unit_box_are_rejected(device):
-    spec = LayerSpec(random_spec(0, 2, 1, 3, "same").weight.to(device), "same")
+    spec = TargetLayer(random_spec(0, 2, 1, 3, "same").weight.to(device), "same")
     ticket = NetworkTicket([construct_layer(spec, 6, generator(1, device))])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         ticket.forward(-torch.ones(1, 1, 4, 4, dtype=torch.float64, device=device))
 
 
 def test_norm_hypothesis_violation_is_named_and_rescaling_is_offered():
-    spec = LayerSpec(torch.full((1, 1, 3, 3), 0.5, dtype=torch.float64))
+    spec = TargetLayer(torch.full((1, 1, 3, 3), 0.5, dtype=torch.float64))
     with pytest.raises(ValueError, match="rescale"):
         check_layer_norms([spec], rescale=False)
     scaled, factor = check_layer_norms([spec], rescale=True)
@@ -121,9 +121,9 @@ def test_unsupported_layers_are_named():
     with pytest.raises(ValueError, match="pool"):
         flatten_specs([("pool", torch.zeros(1, 1, 2, 2), "valid")], (1, 4, 4))
     with pytest.raises(ValueError, match="odd"):
-        LayerSpec(torch.zeros(1, 1, 2, 2), "same")
+        TargetLayer(torch.zeros(1, 1, 2, 2), "same")
     with pytest.raises(ValueError, match="non-finite"):
-        LayerSpec(torch.full((1, 1, 3, 3), float("nan")))
+        TargetLayer(torch.full((1, 1, 3, 3), float("nan")))
     with pytest.raises(ValueError, match="eps"):
         construct_network([random_spec(0, 1, 1, 3, "same")], 1.5, 4, generator(0, CPU))
 
@@ -133,10 +133,10 @@ def test_cnn_ticket_from_conv_and_linear_layers_is_certified_within_eps(device):
     layers = [("conv", sample_uniform((2, 1, 3, 3), gen), "same"), ("linear", sample_uniform((3, 2 * 4 * 4), gen), "valid")]
     specs, factor = check_layer_norms(flatten_specs(layers, (1, 4, 4)), rescale=True)
     report = construct_cnn_ticket(layers, (1, 4, 4), 0.3 * factor, gen, rescale=True)
-    assert report.empirical <= report.certified <= report.theorem_bound
-    assert ticket_summary(report)["holds"] and report.certified <= 0.3 * factor
+    assert report.witness.error <= report.certificate.value <= report.theorem_bound
+    assert ticket_summary(report)["holds"] and report.certificate.value <= 0.3 * factor
     x = torch.rand(16, 1, 4, 4, generator=gen, device=device, dtype=torch.float64)
-    assert (target_forward(specs, x, factor) - report.ticket.forward(x)).abs().max() <= report.certified
+    assert (target_forward(specs, x, factor) - report.ticket.forward(x)).abs().max() <= report.certificate.value
     sequential = ticket_sequential(report.ticket)
     assert torch.allclose(sequential(x.cpu()), report.ticket.forward(x).flatten(1).cpu(), atol=1e-12)
 

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.dense import (Domain, Target, bound_fan_out, build_ticket, certify_sup_error, check_norms,
+from theory.dense import (Domain, Target, bound_units_per_input, build_ticket, certify_sup_error, check_norms,
                           construct_random_network, random_target, rescale, search_sup_error)
 from lth.registry import run_claim
 
@@ -39,7 +39,7 @@ def test_masks_are_boolean_and_only_prune(seed, widths, bias):
     _, net, ticket = _small_ticket(seed, widths, bias)
     for weight, mask in zip(net.weights, ticket.masks):
         assert mask.dtype == torch.bool and mask.shape == weight.shape
-    assert ticket.kept_parameters <= net.parameters
+    assert ticket.kept <= ticket.total == net.parameters
 
 
 @given(seed=st.integers(0, 10**6), widths=widths_strategy, bias=st.booleans())
@@ -63,16 +63,16 @@ def test_the_sequential_computes_the_masked_random_network(seed, widths, bias):
 @given(seed=st.integers(0, 10**6), widths=widths_strategy, bias=st.booleans())
 def test_the_certificate_is_at_least_the_error_at_every_sampled_input(seed, widths, bias):
     target, _, ticket = _small_ticket(seed, widths, bias)
-    certified = certify_sup_error(target, ticket, Domain("ball"))["bound"]
+    certified = certify_sup_error(target, ticket, Domain("ball")).value
     found = search_sup_error(target, ticket, Domain("ball"), restarts=4, steps=10, samples=256, seed=seed)
-    assert found["value"] <= certified + 1e-12
-    assert float(found["x"].norm()) <= 1 + 1e-12
+    assert found.error <= certified + 1e-12
+    assert float(found.x.norm()) <= 1 + 1e-12
 
 
 def test_the_ticket_runs_on_the_requested_device(device):
     target, net, ticket = _small_ticket(0, [3, 4, 2], True, device)
     assert all(w.device.type == device.type for w in net.weights)
-    assert math.isfinite(certify_sup_error(target, ticket, Domain("ball"))["bound"])
+    assert math.isfinite(certify_sup_error(target, ticket, Domain("ball")).value)
 
 
 @given(seed=st.integers(0, 10**6))
@@ -101,7 +101,7 @@ def test_a_target_violating_the_norm_hypothesis_is_refused_with_a_rescaling_hint
 @pytest.mark.parametrize("eps", [0.0, 1.0, -0.5, 2.0])
 def test_eps_outside_the_unit_interval_is_refused(eps):
     with pytest.raises(ValueError, match="eps"):
-        bound_fan_out(3, 3, 1, eps, 0.1)
+        bound_units_per_input(3, 3, 1, eps, 0.1)
 
 
 def test_non_finite_weights_are_refused():
@@ -115,14 +115,14 @@ def test_a_unit_reading_two_inputs_voids_the_certificate():
     target, _, ticket = _small_ticket(1, [3, 4, 2])
     kept = torch.nonzero(ticket.masks[0])[0]
     ticket.masks[0][kept[0], (kept[1] + 1) % 3] = True
-    assert certify_sup_error(target, ticket, Domain("ball"))["bound"] == math.inf
+    assert certify_sup_error(target, ticket, Domain("ball")).value == math.inf
 
 
 def test_the_box_certificate_covers_the_error_at_sampled_points_of_the_box():
     target, _, ticket = _small_ticket(2, [4, 5, 3], bias=True)
     box = Domain("box", lo=(0.0,) * 4, hi=(1.0,) * 4)
-    certified = certify_sup_error(target, ticket, box)["bound"]
-    assert search_sup_error(target, ticket, box, restarts=4, steps=10, samples=256)["value"] <= certified + 1e-12
+    certified = certify_sup_error(target, ticket, box).value
+    assert search_sup_error(target, ticket, box, restarts=4, steps=10, samples=256).error <= certified + 1e-12
 
 
 @pytest.mark.claim("slth.dense.layer")

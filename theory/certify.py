@@ -9,7 +9,8 @@ functions here bound $\sup_x \lVert f(x) - g(x)\rVert_2$ over a ball or a box.
 Rigour. Every float64 operation is accounted for: matrix products carry the a-priori bound
 $|\mathrm{fl}(AB) - AB| \le \gamma_k |A||B|$ ($\gamma_k = ku/(1-ku)$, $u = 2^{-53}$), scalar
 recursions round upward with ``nextafter``, and each error matrix comes with an entrywise ``slack``
-bounding the rounding made when it was computed (the rules are :mod:`theory.numerics`). Spectral norms are bounded by repeated squaring
+bounding the rounding made when it was computed (the rules are :mod:`theory.numerics`). Spectral
+norms are bounded by repeated squaring
 of $A^\top A$ inside a midpoint-radius enclosure: $\lambda_{\max}(G) \le \lVert G^{2^T}\rVert_F^{2^{-T}}$.
 """
 
@@ -22,6 +23,7 @@ import torch
 
 from theory.numerics import (LIBM_MARGIN, TINY, UNIT_ROUNDOFF, enclosed_product, gamma, interval_matvec,
                              round_down, round_up, up)
+from theory.objects import Certificate
 
 
 def frobenius_upper(a: torch.Tensor) -> float:
@@ -62,6 +64,11 @@ def spectral_norm_upper(a: torch.Tensor, squarings: int = 8) -> float:
     return up(math.sqrt(lam) * (1 + LIBM_MARGIN))
 
 
+# What certify_ball and certify_box need of the realised network besides its matrices.
+ASSUMPTIONS = ("realised layer i maps y to W_i y + E_i⁺y⁺ − E_i⁻y⁻ with the true E± within slack of the stored ones",
+               "ReLU between layers, none after the last")
+
+
 @dataclass
 class PerturbedLayer:
     """One realised layer: input ``y`` ``[d_in]`` ↦ ``weight @ y + err_pos @ y⁺ − err_neg @ y⁻``.
@@ -91,13 +98,13 @@ def layer_error_norm(layer: PerturbedLayer, nonnegative_input: bool) -> float:
     return up(spectral_norm_upper(both) + frobenius_upper(slack))
 
 
-def certify_ball(layers: list[PerturbedLayer], radius: float, nonnegative_input: bool = False) -> dict:
+def certify_ball(layers: list[PerturbedLayer], radius: float, nonnegative_input: bool = False) -> Certificate:
     """Rigorous bound on $\\sup_{\\lVert x\\rVert_2 \\le r}\\lVert f(x) - g(x)\\rVert_2$.
 
     The proof's recursion with the actual matrices: $r_i = \\lVert W_i\\rVert r_{i-1}$ bounds the
     target's activations, $\\Delta_i = \\lVert W_i\\rVert\\Delta_{i-1} + \\eta_i (r_{i-1} + \\Delta_{i-1})$ the
     deviation (ReLU is 1-Lipschitz with $\\sigma(0) = 0$). Inputs of layers after the first are
-    non-negative. Returns the bound and the per-layer norms.
+    non-negative. ``parts``: the per-layer weight norms, error norms and deviations.
     """
     r, delta = float(radius), 0.0
     norms, etas, deltas = [], [], []
@@ -109,7 +116,8 @@ def certify_ball(layers: list[PerturbedLayer], radius: float, nonnegative_input:
         norms.append(w_norm)
         etas.append(eta)
         deltas.append(delta)
-    return {"bound": delta, "weight_norms": norms, "error_norms": etas, "deviation_after_layer": deltas}
+    return Certificate(delta, "rigorous", f"ball ‖x‖₂ ≤ {radius:g}", "l2", ASSUMPTIONS,
+                       {"weight_norms": norms, "error_norms": etas, "deviation_after_layer": deltas})
 
 
 def _separable_error_range(layer: PerturbedLayer, lo: torch.Tensor, hi: torch.Tensor):
@@ -129,7 +137,7 @@ def _separable_error_range(layer: PerturbedLayer, lo: torch.Tensor, hi: torch.Te
     return round_down(low.sum(1) - slack - rounding), round_up(high.sum(1) + slack + rounding)
 
 
-def certify_box(layers: list[PerturbedLayer], lo: torch.Tensor, hi: torch.Tensor) -> dict:
+def certify_box(layers: list[PerturbedLayer], lo: torch.Tensor, hi: torch.Tensor) -> Certificate:
     """Rigorous bound on $\\sup_{lo \\le x \\le hi}\\lVert f(x) - g(x)\\rVert_2$ by interval propagation.
 
     Propagates intervals of the target's activations $z$ and of the deviation $d = y - z$. Layer:
@@ -158,4 +166,5 @@ def certify_box(layers: list[PerturbedLayer], lo: torch.Tensor, hi: torch.Tensor
         d_hi = torch.where(inactive, 0.0, torch.where(active, v_hi, v_hi.clamp(min=0)))
         z_lo, z_hi = u_lo.clamp(min=0), u_hi.clamp(min=0)
     worst = torch.maximum(d_lo.abs(), d_hi.abs())
-    return {"bound": frobenius_upper(worst[None]), "output_deviation_max": float(worst.max())}
+    return Certificate(frobenius_upper(worst[None]), "rigorous", "box lo ≤ x ≤ hi", "l2", ASSUMPTIONS,
+                       {"output_deviation_max": float(worst.max())})

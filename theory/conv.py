@@ -27,20 +27,21 @@ between layers, an optional final layer without ReLU; no pooling. Inputs must li
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from theory.numerics import TINY, gamma, sum_upper
+from theory.objects import Certificate, Witness
 from theory.subset_sum import best_subsets, sample_uniform
 
 PADDINGS = ("valid", "same")
 
 
 @dataclass(frozen=True)
-class LayerSpec:
+class TargetLayer:
     """One target layer: ``weight`` ``[m, c, d, d]``, padding ``valid``/``same``, ReLU after it or not."""
 
     weight: torch.Tensor
@@ -101,18 +102,21 @@ class LayerTicket:
     v: torch.Tensor
     s: torch.Tensor
     t: torch.Tensor
-    target: LayerSpec
+    target: TargetLayer
     collapsed: torch.Tensor
 
     @property
     def n(self) -> int:
         return self.u.shape[0] // self.v.shape[0]
 
+    @property
     def kept(self) -> int:
         """Kept weights: unmasked entries of both random layers."""
         return int(self.s.sum() + self.t.sum())
 
-    def random_size(self) -> int:
+    @property
+    def total(self) -> int:
+        """All weights of both random layers."""
         return self.u.numel() + self.v.numel()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,14 +144,14 @@ def kernel_pools(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return (block_v[:, :, None, None, None] * block_u).permute(0, 2, 3, 4, 1)
 
 
-def construct_layer(target: LayerSpec, n: int, generator: torch.Generator) -> LayerTicket:
+def construct_layer(target: TargetLayer, n: int, generator: torch.Generator) -> LayerTicket:
     """Draw the random pair and choose supermasks by exact subset sums for every entry at once."""
     m, c, d, _ = target.weight.shape
     u, v = sample_random_pair(m, c, d, n, generator)
-    return prune_layer(target, u, v)
+    return construct_supermasks(target, u, v)
 
 
-def prune_layer(target: LayerSpec, u: torch.Tensor, v: torch.Tensor) -> LayerTicket:
+def construct_supermasks(target: TargetLayer, u: torch.Tensor, v: torch.Tensor) -> LayerTicket:
     """Supermasks for given random weights ``u`` ``[m·n, c, d, d]``, ``v`` ``[m, m·n, 1, 1]``."""
     m = target.weight.shape[0]
     if v.shape[:2] != (m, u.shape[0]) or u.shape[0] % m or u.shape[1:] != target.weight.shape[1:]:
@@ -225,26 +229,19 @@ def sup_linear_error(error: torch.Tensor, pad: int, size: int, upper: torch.Tens
     return torch.maximum(above, below)
 
 
-@dataclass(frozen=True)
-class LayerCertificate:
-    """Exact sup of the max-norm error over ``[0,1]^{c×D×D}`` plus a float64 rounding bound."""
-
-    exact: float
-    slack: float
-    per_entry_max: float
-
-    @property
-    def value(self) -> float:
-        return self.exact + self.slack
+# What the conv certificates rest on besides float64 arithmetic (proofs/slth_conv.md).
+ASSUMPTIONS = ("inputs lie in [0, 1]", "every kept U entry is non-negative (checked), so the hidden ReLU is the "
+               "identity on the input box", "stride 1, no bias, zero padding")
 
 
-def certify_layer(ticket: LayerTicket, size: int) -> LayerCertificate:
+def certify_layer(ticket: LayerTicket, size: int) -> Certificate:
     """Rigorous sup over ``X ∈ [0,1]^{c×size×size}`` of ``‖K * X − g(X)‖_max`` for a lemma ticket.
 
     Requires every kept U entry to be ≥ 0 (then ``g(X) = L * X`` exactly on ``X ≥ 0``). Rounding: L is
     a float64 sum of ≤ n products and E = L − K one more subtraction; the sup sums ≤ c·d² terms. All
     are bounded by ``γ_{n+c·d²+3}`` times the same sums taken over absolute values, plus ``2^-1000`` per
-    operation for underflow.
+    operation for underflow. ``value`` = ``parts["exact"]`` (the exact sup of the float64 error kernel)
+    + ``parts["rounding"]``; ``parts["per_entry_max"]`` is ``max |L − K|``.
     """
     if bool((ticket.u[ticket.s] < 0).any()):
         raise ValueError("a kept U entry is negative: the ReLU is not the identity and the closed form "
@@ -259,7 +256,9 @@ def certify_layer(ticket: LayerTicket, size: int) -> LayerCertificate:
     scale = F.conv2d(_ones(c, size, error), magnitude, padding=pad)[0]
     terms = (ticket.n + 2) * c * d * d
     slack = gamma(ticket.n + c * d * d + 3) * float(scale.max()) * (1 + gamma(c * d * d + 1)) + terms * TINY
-    return LayerCertificate(float(exact.max()), slack, float(error.abs().max()))
+    exact_sup = float(exact.max())
+    return Certificate(exact_sup + slack, "rigorous", f"[0,1]^(c×{size}×{size})", "max", ASSUMPTIONS,
+                       {"exact": exact_sup, "rounding": slack, "per_entry_max": float(error.abs().max())})
 
 
 def bound_network_error(layer_errors: list[float], norms: list[float]) -> float:
@@ -274,12 +273,12 @@ def bound_network_error(layer_errors: list[float], norms: list[float]) -> float:
     return e
 
 
-def certify_network(tickets: list["LayerTicket"], size: int) -> tuple[float, list[float]]:
+def certify_network(tickets: list["LayerTicket"], size: int) -> Certificate:
     """Rigorous ``sup_{X∈[0,1]^{c×D×D}} ‖f(X) − g(X)‖_max`` bound, position by position, float64.
 
     Tracks ``e`` (bound on ``|X_i − X̃_i|``) and ``x`` (bound on ``X_i``; ``X_i ≥ 0`` after a ReLU):
     ``e' = |K| * e + sup_{0≤X̃≤x+e} |E * X̃|`` and ``x' = K⁺ * x``; every float64 sum of non-negative
-    terms is rounded up by ``(1 + γ_{k+1})``. Returns the bound and its value after each layer.
+    terms is rounded up by ``(1 + γ_{k+1})``. ``parts["after_layer"]``: the bound after each layer.
     """
     spec = tickets[0].target
     e = torch.zeros(1, spec.weight.shape[1], size, size, dtype=torch.float64, device=spec.weight.device)
@@ -297,7 +296,8 @@ def certify_network(tickets: list["LayerTicket"], size: int) -> tuple[float, lis
         e = sum_upper(propagated + fresh + slack, 3)
         x = sum_upper(F.conv2d(x, weight.clamp(min=0), padding=pad), k)
         history.append(float(e.max()))
-    return history[-1], history
+    return Certificate(history[-1], "rigorous", f"[0,1]^(c×{size}×{size})", "max", ASSUMPTIONS,
+                       {"after_layer": history})
 
 
 # ------------------------------------------------------------------------------------------ network
@@ -315,11 +315,13 @@ class NetworkTicket:
         require_unit_box(x)
         return self.scale * forward_layers([(t.forward, t.target.relu) for t in self.layers], x)
 
+    @property
     def kept(self) -> int:
-        return sum(t.kept() for t in self.layers)
+        return sum(t.kept for t in self.layers)
 
-    def random_size(self) -> int:
-        return sum(t.random_size() for t in self.layers)
+    @property
+    def total(self) -> int:
+        return sum(t.total for t in self.layers)
 
 
 def forward_layers(steps, x: torch.Tensor) -> torch.Tensor:
@@ -330,7 +332,7 @@ def forward_layers(steps, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def target_forward(specs: list[LayerSpec], x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+def target_forward(specs: list[TargetLayer], x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """The target CNN ``X_{i+1} = σ(K_i * X_i)``: ``[B, c, D, D]`` → ``[B, m_l, D_l, D_l]``."""
     return scale * forward_layers([(lambda z, s=s: conv(z, s.weight, s.pad), s.relu) for s in specs], x)
 
@@ -345,7 +347,7 @@ def require_unit_box(x: torch.Tensor) -> None:
                          "rescale the data to [0, 1]")
 
 
-def check_layer_norms(specs: list[LayerSpec], rescale: bool) -> tuple[list[LayerSpec], float]:
+def check_layer_norms(specs: list[TargetLayer], rescale: bool) -> tuple[list[TargetLayer], float]:
     """Enforce ``‖K_i‖ ≤ 1`` (max-norm operator norm), or rescale each layer and return the factor.
 
     ReLU is positively homogeneous, so dividing layer i by ``s_i = max(1, ‖K_i‖)`` divides the network's
@@ -359,11 +361,11 @@ def check_layer_norms(specs: list[LayerSpec], rescale: bool) -> tuple[list[Layer
         raise ValueError(f"the theorem needs max_o Σ|K_i[o]| ≤ 1 for every layer ({listed}); "
                          "pass rescale=True (--rescale) to divide each layer by its norm")
     factors = [max(1.0, v) for v in norms]
-    scaled = [LayerSpec(s.weight / f, s.padding, s.relu) for s, f in zip(specs, factors)]
+    scaled = [TargetLayer(s.weight / f, s.padding, s.relu) for s, f in zip(specs, factors)]
     return scaled, math.prod(factors)
 
 
-def construct_network(specs: list[LayerSpec], eps: float, size: int, generator: torch.Generator,
+def construct_network(specs: list[TargetLayer], eps: float, size: int, generator: torch.Generator,
                       n_range: tuple[int, int] = (4, 32), progress: bool = False) -> NetworkTicket:
     """Prune a random CNN so that each layer's lemma error on the unit box is ≤ ε/(2l).
 
@@ -400,7 +402,7 @@ def first_channels(u: torch.Tensor, v: torch.Tensor, n: int) -> tuple[torch.Tens
     return u[rows], v[:, rows]
 
 
-def construct_layer_to(spec: LayerSpec, eta: float, size: int, generator: torch.Generator,
+def construct_layer_to(spec: TargetLayer, eta: float, size: int, generator: torch.Generator,
                        n_range: tuple[int, int]) -> LayerTicket | None:
     """The smallest n in ``n_range`` whose certified lemma error on ``[0,1]^{c×size×size}`` is ≤ η.
 
@@ -412,13 +414,13 @@ def construct_layer_to(spec: LayerSpec, eta: float, size: int, generator: torch.
     n_min, n_max = n_range
     u, v = sample_random_pair(m, c, d, n_max, generator)
     for n in range(n_min, n_max + 1):
-        ticket = prune_layer(spec, *first_channels(u, v, n))
+        ticket = construct_supermasks(spec, *first_channels(u, v, n))
         if certify_layer(ticket, size).value <= eta:
             return ticket
     return None
 
 
-def flatten_specs(layers: list[tuple[str, torch.Tensor, str]], input_shape: tuple[int, int, int]) -> list[LayerSpec]:
+def flatten_specs(layers: list[tuple[str, torch.Tensor, str]], input_shape: tuple[int, int, int]) -> list[TargetLayer]:
     """Target specs from ``(kind, weight, padding)`` with kind ``conv`` (4-D) or ``linear`` (2-D).
 
     The map is flattened (torch's channel-major order) before the first Linear; every layer but the
@@ -431,9 +433,9 @@ def flatten_specs(layers: list[tuple[str, torch.Tensor, str]], input_shape: tupl
         if kind == "conv":
             if weight.ndim != 4:
                 raise ValueError(f"layer {index}: a conv weight must be 4-D, got {tuple(weight.shape)}")
-            spec = LayerSpec(weight, padding, relu=not last)
+            spec = TargetLayer(weight, padding, relu=not last)
         elif kind == "linear":
-            spec = LayerSpec(linear_as_conv(weight, (c, size, size)), "valid", relu=not last)
+            spec = TargetLayer(linear_as_conv(weight, (c, size, size)), "valid", relu=not last)
         else:
             raise ValueError(f"layer {index}: unsupported layer kind {kind!r} (conv, linear)")
         if spec.weight.shape[1] != c:
@@ -447,17 +449,17 @@ def flatten_specs(layers: list[tuple[str, torch.Tensor, str]], input_shape: tupl
 
 @dataclass
 class TicketReport:
-    """What ``construct_cnn_ticket`` returns: the ticket and its float64 certificate, in the network's units."""
+    """What ``construct_cnn_ticket`` returns, in the network's units: the ticket, its float64 certificate
+    (``parts["normalised"]``: the value for the normalised layers), the theorem's recursion bound and
+    the worst input a search found; ``layer_errors`` are the lemma certificates of the normalised layers."""
 
     ticket: NetworkTicket
     eps: float
-    certified: float
+    certificate: Certificate
     theorem_bound: float
-    empirical: float
+    witness: Witness
     layer_errors: list[float]
     channels: list[int]
-    kept: int
-    random_size: int
     target_size: int
 
 
@@ -479,40 +481,49 @@ def construct_cnn_ticket(layers: list[tuple[str, torch.Tensor, str]], input_shap
         raise ValueError(f"eps / rescaling factor = {eps:g} / {factor:.6g} must lie in (0, 1)")
     ticket = construct_network(specs, eps / factor, input_shape[1], generator, n_range, progress)
     ticket.scale = factor
-    certified, _ = certify_network(ticket.layers, input_shape[1])
+    normalised = certify_network(ticket.layers, input_shape[1])
+    certificate = replace(normalised, value=factor * normalised.value,
+                          parts={**normalised.parts, "normalised": normalised.value})
     errors = []
     size = input_shape[1]
     for layer in ticket.layers:
         errors.append(certify_layer(layer, size).value)
         size = layer.target.out_size(size)
     norms = [norm_inf(s.weight) for s in specs]
-    empirical = search_max_error(lambda x: target_forward(specs, x, factor), ticket.forward, input_shape,
-                                 generator, restarts, steps)
-    return TicketReport(ticket, eps, factor * certified, factor * bound_network_error(errors, norms), empirical,
-                        errors, [t.n for t in ticket.layers], ticket.kept(), ticket.random_size(),
-                        sum(s.weight.numel() for s in specs))
+    witness = search_max_error(lambda x: target_forward(specs, x, factor), ticket.forward, input_shape,
+                               generator, restarts, steps)
+    return TicketReport(ticket, eps, certificate, factor * bound_network_error(errors, norms), witness,
+                        errors, [t.n for t in ticket.layers], sum(s.weight.numel() for s in specs))
 
 
 # ------------------------------------------------------------------------------------------- search
 
 
 def search_max_error(target, approx, shape: tuple[int, int, int], generator: torch.Generator,
-                     restarts: int = 16, steps: int = 60, lr: float = 0.1) -> float:
+                     restarts: int = 16, steps: int = 60, lr: float = 0.1) -> Witness:
     """Empirical ``max ‖target(X) − approx(X)‖_max`` over ``X ∈ [0,1]^shape`` by projected signed-gradient
     ascent from ``restarts`` random starts (a lower bound on the supremum). Both maps take ``[B, *shape]``.
+    Returns the worst input found ``[*shape]`` (CPU) and its error.
     """
     x = torch.rand((restarts, *shape), generator=generator, device=generator.device, dtype=torch.float64)
-    best = 0.0
+    best = Witness(x[0].clone(), 0.0)
+
+    def keep_worst(points: torch.Tensor, gap: torch.Tensor) -> Witness:
+        top = int(gap.argmax())
+        return Witness(points[top].detach().clone(), float(gap[top])) if float(gap[top]) > best.error else best
+
     for step in range(steps + 1):
         x.requires_grad_(True)
         gap = (target(x) - approx(x)).abs().flatten(1).max(dim=1).values  # [restarts]
-        best = max(best, float(gap.detach().max()))
+        best = keep_worst(x, gap.detach())
         if step == steps:
             break
         (grad,) = torch.autograd.grad(gap.sum(), x)
         x = (x.detach() + lr * grad.sign()).clamp(0, 1)
     corners = (x.detach() > 0.5).to(torch.float64)  # linear pieces peak at vertices
-    return max(best, float((target(corners) - approx(corners)).abs().max()))
+    with torch.no_grad():
+        best = keep_worst(corners, (target(corners) - approx(corners)).abs().flatten(1).max(dim=1).values)
+    return Witness(best.x.cpu(), best.error)
 
 
 # ----------------------------------------------------------------------------- the ticket as a module

@@ -7,7 +7,7 @@ with $W_i \in \mathbb{R}^{d_i\times d_{i-1}}$. Biases are carried by a constant 
 
 The *random network* has $2l$ layers with i.i.d. U[−1, 1] entries: block $i$ is
 $M_{2i-1} \in \mathbb{R}^{h_i\times d_{i-1}}$, $M_{2i}\in\mathbb{R}^{d_i\times h_i}$ with
-$h_i = m_i d_{i-1}$ (fan-out $m_i$ hidden units per input coordinate).
+$h_i = m_i d_{i-1}$ ($m_i$ hidden units per input coordinate, ``units_per_input``).
 
 The *ticket* keeps, in $M_{2i-1}$, one entry per hidden unit (unit $k$ reads input $j = \lfloor k/m_i\rfloor$
 with weight $a_k$), and in $M_{2i}$ the entries chosen by ``best_subsets`` so that for every target
@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 import torch
 
 from theory.certify import PerturbedLayer, certify_ball, certify_box
-from theory.numerics import gamma, up
 from theory.device import generator as make_generator
+from theory.numerics import gamma, up
+from theory.objects import Certificate, Witness
 from theory.subset_sum import best_subsets, sample_uniform
 
-DEFAULT_C = 2.0  # fan-out per input = 2·ceil(C·ln(d_in·d_out·l/min(ε, δ))); measured, proofs/slth_dense.md
+DEFAULT_C = 2.0  # hidden units per input = 2·ceil(C·ln(d_in·d_out·l/min(ε, δ))); measured, proofs/slth_dense.md
 DEFAULT_POOL_CAP = 20  # largest subset-sum pool per weight and branch (meet in the middle: ~2^10 sums)
 NORM_TOLERANCE = 1e-9  # ‖W_i‖ ≤ 1 + this counts as ‖W_i‖ ≤ 1 (normalised matrices round a little)
 
@@ -101,13 +102,6 @@ class Target:
         return out
 
 
-def target_from_torch(weights: list[torch.Tensor], biases: list[torch.Tensor | None] | None = None) -> Target:
-    """A float64 :class:`Target` from weight (and bias) tensors of any dtype."""
-    biases = biases if biases is not None else [None] * len(weights)
-    return Target([w.detach().to(torch.float64) for w in weights],
-                  [None if b is None else b.detach().to(torch.float64) for b in biases])
-
-
 def spectral_norms(target: Target) -> list[float]:
     """Numerical ‖W_i‖₂ of each layer (for the hypothesis check; certificates use rigorous bounds)."""
     return [float(torch.linalg.matrix_norm(w, ord=2)) for w in target.weights]
@@ -137,7 +131,7 @@ def rescale(target: Target) -> tuple[Target, float]:
     return Target(weights, biases), factor
 
 
-def bound_fan_out(d_in: int, d_out: int, depth: int, eps: float, delta: float, c: float = DEFAULT_C) -> int:
+def bound_units_per_input(d_in: int, d_out: int, depth: int, eps: float, delta: float, c: float = DEFAULT_C) -> int:
     """Hidden units per input coordinate: $m = 2\\lceil C\\ln(d_{in}d_{out}l/\\min(\\varepsilon,\\delta))\\rceil$.
 
     The theorem's width $h = C\\,d_{in}\\log(d_{in}d_{out}l/\\min(\\varepsilon,\\delta))$ split evenly
@@ -155,10 +149,10 @@ def _check_eps(value: float, name: str) -> None:
 
 @dataclass
 class RandomNetwork:
-    """``weights``: ``[M_1, M_2, ..., M_2l]`` float64, i.i.d. U[−1, 1]; ``fan_out[i]`` units per input."""
+    """``weights``: ``[M_1, M_2, ..., M_2l]`` float64, i.i.d. U[−1, 1]; ``units_per_input[i]`` units per input."""
 
     weights: list[torch.Tensor]
-    fan_out: list[int]
+    units_per_input: list[int]
     seed: int
 
     @property
@@ -166,23 +160,23 @@ class RandomNetwork:
         return sum(m.numel() for m in self.weights)
 
 
-def construct_random_network(widths: list[int], fan_out: list[int], seed: int,
+def construct_random_network(widths: list[int], units_per_input: list[int], seed: int,
                              device: torch.device | str = "cpu") -> RandomNetwork:
     """The 2l-layer random network for augmented widths ``[d_0, ..., d_l]``.
 
-    Block ``i`` has ``fan_out[i]·d_{i−1}`` hidden units. Drawn from one seeded generator, so the
+    Block ``i`` has ``units_per_input[i]·d_{i−1}`` hidden units. Drawn from one seeded generator, so the
     same seed gives the same weights on the same device.
     """
-    if len(fan_out) != len(widths) - 1:
-        raise ValueError("one fan-out per target layer is required")
-    if any(m < 1 for m in fan_out):
-        raise ValueError(f"fan-outs must be positive, got {fan_out}")
+    if len(units_per_input) != len(widths) - 1:
+        raise ValueError("one units-per-input count per target layer is required")
+    if any(m < 1 for m in units_per_input):
+        raise ValueError(f"units per input must be positive, got {units_per_input}")
     gen = make_generator(seed, torch.device(device))
     weights = []
-    for d_in, d_out, m in zip(widths[:-1], widths[1:], fan_out):
+    for d_in, d_out, m in zip(widths[:-1], widths[1:], units_per_input):
         weights.append(sample_uniform((m * d_in, d_in), gen))
         weights.append(sample_uniform((d_out, m * d_in), gen))
-    return RandomNetwork(weights, list(fan_out), seed)
+    return RandomNetwork(weights, list(units_per_input), seed)
 
 
 def _rank(values: torch.Tensor) -> torch.Tensor:
@@ -234,7 +228,7 @@ def _branch_masks(pools: torch.Tensor, targets: torch.Tensor, usable: torch.Tens
 
 
 @dataclass
-class Ticket:
+class DenseTicket:
     """Masks on a random network and what they realise.
 
     ``masks[i]`` is a bool tensor shaped like ``random.weights[i]``; ``signed[i]`` ``[d_{i−1}]`` says
@@ -251,8 +245,14 @@ class Ticket:
     info: dict = field(default_factory=dict)
 
     @property
-    def kept_parameters(self) -> int:
+    def kept(self) -> int:
+        """Unmasked random weights."""
         return int(sum(int(m.sum()) for m in self.masks))
+
+    @property
+    def total(self) -> int:
+        """All random weights before pruning."""
+        return self.random.parameters
 
     def masked_weights(self) -> list[torch.Tensor]:
         """Random weights with pruned entries set to zero (kept ones bit for bit)."""
@@ -290,7 +290,7 @@ class Ticket:
 
 
 def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input: bool = True,
-                     output_scale: float = 1.0, pool_cap: int = DEFAULT_POOL_CAP) -> Ticket:
+                     output_scale: float = 1.0, pool_cap: int = DEFAULT_POOL_CAP) -> DenseTicket:
     """The proof's masks on ``random_net`` for ``target``.
 
     Per block: unit ``k`` keeps only its entry for input ``⌊k/m⌋``; second-layer entries are the
@@ -304,11 +304,11 @@ def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input:
         raise ValueError(f"random network has {len(random_net.weights)} layers, target needs {2 * len(matrices)}")
     masks, signed_all = [], []
     for i, w in enumerate(matrices):
-        m1, m2, m = random_net.weights[2 * i], random_net.weights[2 * i + 1], random_net.fan_out[i]
+        m1, m2, m = random_net.weights[2 * i], random_net.weights[2 * i + 1], random_net.units_per_input[i]
         d_out, d_in = w.shape
         if m1.shape != (m * d_in, d_in) or m2.shape != (d_out, m * d_in):
             raise ValueError(f"block {i + 1}: random shapes {tuple(m1.shape)}, {tuple(m2.shape)} do not fit "
-                             f"target layer {d_out}x{d_in} with fan-out {m}")
+                             f"target layer {d_out}x{d_in} with {m} units per input")
         w = w.to(m1.device)
         signed = torch.zeros(d_in, dtype=torch.bool, device=m1.device)
         if i == 0 and signed_input:
@@ -324,7 +324,7 @@ def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input:
         mask1[unit, unit // m] = used
         masks += [mask1, mask2]
         signed_all.append(signed)
-    ticket = Ticket(random_net, masks, signed_all, target.has_bias, output_scale)
+    ticket = DenseTicket(random_net, masks, signed_all, target.has_bias, output_scale)
     layers = realised_layers(target, ticket)
     ticket.info = {"max_weight_error": [float(torch.maximum(layer.err_pos.abs(), layer.err_neg.abs()).max())
                                         for layer in layers]}
@@ -352,7 +352,7 @@ def _block_effective(m1: torch.Tensor, m2: torch.Tensor, mask1: torch.Tensor, ma
             structured)
 
 
-def realised_layers(target: Target, ticket: Ticket) -> list[PerturbedLayer]:
+def realised_layers(target: Target, ticket: DenseTicket) -> list[PerturbedLayer]:
     """Per block, the target matrix and the realised error matrices $E^\\pm$ with rounding slack.
 
     Computed from the masks and random weights alone (not from the construction's bookkeeping), so a
@@ -368,7 +368,7 @@ def realised_layers(target: Target, ticket: Ticket) -> list[PerturbedLayer]:
         w = w.to(m1.device)
         err_pos = pos - w
         err_neg = torch.where(ticket.signed[i][None], neg - w, torch.zeros_like(w))
-        slack = gamma(ticket.random.fan_out[i] + 3) * (abs_sum + w.abs())
+        slack = gamma(ticket.random.units_per_input[i] + 3) * (abs_sum + w.abs())
         layers.append(PerturbedLayer(w, err_pos, err_neg, slack, slack))
     return layers
 
@@ -386,25 +386,40 @@ class Domain:
         if self.kind not in ("ball", "box"):
             raise ValueError(f"domain must be 'ball' or 'box', got {self.kind!r}")
 
+    def describe(self) -> str:
+        """The domain in words (for certificates)."""
+        if self.kind == "ball":
+            return f"ball ‖x‖₂ ≤ {self.radius:g}"
+        return f"box lo ≤ x ≤ hi, {len(self.lo)} coordinates within [{min(self.lo):g}, {max(self.hi):g}]"
 
-def certify_sup_error(target: Target, ticket: Ticket, domain: Domain) -> dict:
+
+# What certify_sup_error rests on besides float64 arithmetic (proofs/slth_dense.md).
+ASSUMPTIONS = ("every kept first-layer unit of a block reads one input (else the value is inf)",
+               "inputs without a negative branch (not signed) are non-negative on the domain",
+               "the target is the one the ticket was built for")
+
+
+def certify_sup_error(target: Target, ticket: DenseTicket, domain: Domain) -> Certificate:
     """Rigorous float64 upper bound on $\\sup_{x\\in D}\\lVert f(x) - \\tilde g(x)\\rVert_2$.
 
     Ball of radius $r$: the norm recursion on the augmented input, whose norm is at most
     $\\sqrt{r^2+1}$ with biases; the ball also lies in the box $[-r, r]^d$, whose interval bound is
     taken when smaller. Box: interval propagation. ``target`` is the one the ticket was built for;
     the bound is multiplied by ``output_scale`` (the user's units after a rescaling).
-    Returns ``{"bound": float, ...}``; ``bound`` is ``inf`` when the masks are not of the proof's form.
+    ``parts``: ``ball_bound`` (None on a box), ``box_bound``, ``union_bound`` (the proof's per-weight
+    union bound, not rigorous in rounding) and, on a ball, the per-layer norms of :func:`certify_ball`.
+    ``value`` is ``inf`` when the masks are not of the proof's form.
     """
     try:
         layers = realised_layers(target, ticket)
     except ValueError as exc:
-        return {"bound": math.inf, "reason": str(exc)}
+        return Certificate(math.inf, "rigorous", domain.describe(), "l2", ASSUMPTIONS, {"reason": str(exc)})
     d0 = target.widths[0]
     device = layers[0].weight.device
+    ball = None
     if domain.kind == "ball":
         radius = math.sqrt(domain.radius**2 + 1) if ticket.has_bias else domain.radius
-        result = certify_ball(layers, radius)
+        ball = certify_ball(layers, radius)
         lo = torch.full((d0,), -domain.radius, dtype=torch.float64, device=device)
         hi = -lo
     else:
@@ -412,18 +427,19 @@ def certify_sup_error(target: Target, ticket: Ticket, domain: Domain) -> dict:
         hi = torch.tensor(domain.hi, dtype=torch.float64, device=device)
         if lo.shape != (d0,):
             raise ValueError(f"box has {lo.shape[0]} coordinates, the target has {d0} inputs")
-        result = {}
     if ticket.has_bias:
         lo, hi = torch.cat([lo, lo.new_ones(1)]), torch.cat([hi, hi.new_ones(1)])
-    box = certify_box(layers, lo, hi)
-    bound = min(result.get("bound", math.inf), box["bound"])
+    box = certify_box(layers, lo, hi).value
+    bound = min(math.inf if ball is None else ball.value, box)
     scale = abs(ticket.output_scale)
-    return {**result, "bound": up(bound * scale) if scale != 1 else bound,
-            "box_bound": box["bound"], "ball_bound": result.get("bound"),
-            "union_bound": bound_union(layers, ticket) * scale}
+    parts = {**({} if ball is None else ball.parts), "box_bound": box,
+             "ball_bound": None if ball is None else ball.value,
+             "union_bound": bound_union(layers, ticket) * scale}
+    return Certificate(up(bound * scale) if scale != 1 else bound, "rigorous", domain.describe(), "l2",
+                       ASSUMPTIONS, parts)
 
 
-def bound_union(layers: list[PerturbedLayer], ticket: Ticket) -> float:
+def bound_union(layers: list[PerturbedLayer], ticket: DenseTicket) -> float:
     """The per-weight union bound of the proof at the realised errors.
 
     The proof bounds each block's error by the sum of its per-weight errors,
@@ -445,15 +461,15 @@ def _project(x: torch.Tensor, domain: Domain, lo: torch.Tensor | None, hi: torch
     return torch.maximum(torch.minimum(x, hi), lo)
 
 
-def search_sup_error(target: Target, ticket: Ticket, domain: Domain, *, restarts: int = 32, steps: int = 100,
-                     samples: int = 2048, seed: int = 0, lr: float = 0.05) -> dict:
+def search_sup_error(target: Target, ticket: DenseTicket, domain: Domain, *, restarts: int = 32, steps: int = 100,
+                     samples: int = 2048, seed: int = 0, lr: float = 0.05) -> Witness:
     """Empirical worst case of $\\lVert f(x) - \\tilde g(x)\\rVert_2$ on the domain (a lower bound on the sup).
 
     ``samples`` random points (uniform in the box; in the ball, half on the sphere, half inside),
     then projected normalised-gradient ascent from the ``restarts`` best of them, evaluating the
     pruned ``torch.nn.Sequential`` itself in float64. ``target`` is the one the ticket was built for;
     both outputs are multiplied by ``output_scale`` (the user's units after a rescaling). Returns the
-    value and its input ``[d_0]``.
+    worst input found, ``[d_0]``, and its error.
     """
     net = ticket.sequential()
     device = net[0].weight.device
@@ -497,7 +513,7 @@ def search_sup_error(target: Target, ticket: Ticket, domain: Domain, *, restarts
         top = int(values.argmax())
         if float(values[top]) > best_value:
             best_value, best_x = float(values[top]), start[top].clone()
-    return {"value": best_value, "x": best_x.cpu()}
+    return Witness(best_x.cpu(), best_value)
 
 
 def over_parameterisation(target: Target, random_net: RandomNetwork) -> float:
@@ -506,13 +522,14 @@ def over_parameterisation(target: Target, random_net: RandomNetwork) -> float:
 
 
 def build_ticket(target: Target, eps: float, delta: float, *, seed: int, device: torch.device | str = "cpu",
-                 c: float = DEFAULT_C, fan_out: list[int] | None = None, signed_input: bool = True,
-                 output_scale: float = 1.0, pool_cap: int = DEFAULT_POOL_CAP) -> tuple[RandomNetwork, Ticket]:
-    """Random network at the theorem's widths (or the given ``fan_out``) and its ticket for ``target``."""
+                 c: float = DEFAULT_C, units_per_input: list[int] | None = None, signed_input: bool = True,
+                 output_scale: float = 1.0, pool_cap: int = DEFAULT_POOL_CAP) -> tuple[RandomNetwork, DenseTicket]:
+    """Random network at the theorem's widths (or the given ``units_per_input``) and its ticket for ``target``."""
     widths = [w.shape[1] for w in target.augmented()] + [target.widths[-1]]
-    if fan_out is None:
-        fan_out = [bound_fan_out(a, b, target.depth, eps, delta, c) for a, b in zip(widths[:-1], widths[1:])]
-    net = construct_random_network(widths, fan_out, seed, device)
+    if units_per_input is None:
+        units_per_input = [bound_units_per_input(a, b, target.depth, eps, delta, c)
+                           for a, b in zip(widths[:-1], widths[1:])]
+    net = construct_random_network(widths, units_per_input, seed, device)
     dev_target = Target([w.to(device) for w in target.weights],
                         [None if b is None else b.to(device) for b in target.biases])
     return net, construct_ticket(dev_target, net, signed_input=signed_input, output_scale=output_scale,

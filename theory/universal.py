@@ -36,6 +36,7 @@ from typing import Callable
 import torch
 
 from theory.numerics import UNIT_ROUNDOFF, gamma, widen
+from theory.objects import Certificate, Witness
 from theory.subset_sum import best_subsets, sample_uniform
 
 Curvature = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -142,13 +143,15 @@ class RandomBlock:
         return torch.zeros(self.num_knots + 1, dtype=torch.float64, device=parts.device).index_add(
             0, self.feature, parts)
 
-    def kept_parameters(self) -> int:
+    @property
+    def kept(self) -> int:
         """Kept random weights (``w`` and ``v`` of each kept path) plus the knot biases still in use."""
         used = torch.zeros(self.num_knots + 1, dtype=torch.bool, device=self.mask.device)
         used[self.feature[self.mask.any(-1)]] = True
         return int(2 * self.mask.sum()) + int(used[1:].sum())
 
-    def total_parameters(self) -> int:
+    @property
+    def total(self) -> int:
         """All weights of the random block before pruning: ``2·P·n`` path weights plus ``K`` knot biases."""
         return 2 * self.w.numel() + self.num_knots
 
@@ -256,14 +259,9 @@ def construct_block(piece: Piece, eps_interp: float, pool_size: int, generator: 
     return RandomBlock(piece, knots, feature, w, v, mask, targets)
 
 
-@dataclass
-class Certificate:
-    """Rigorous sup error of a block over its whole interval, with the per-segment terms ``[K]``."""
-
-    sup_error: float
-    interpolation: torch.Tensor
-    knot_deviation: torch.Tensor
-    slack: torch.Tensor
+# What certify_block rests on besides float64 arithmetic (proofs/universal.md).
+ASSUMPTIONS = ("the piece's curvature function bounds |g''| on every sub-interval",
+               "the piece's value is accurate to value_ulps·u·max(|g|, 1)", "hidden weights w > 0")
 
 
 def certify_block(block: RandomBlock) -> Certificate:
@@ -272,7 +270,8 @@ def certify_block(block: RandomBlock) -> Certificate:
     On segment ``j`` both the realised block ``R`` and the line ``ℓ_j`` through ``(t_j, fl g(t_j))``,
     ``(t_{j+1}, fl g(t_{j+1}))`` are linear, so ``|R − ℓ_j|`` peaks at a knot; ``|g − ℓ_j| ≤ max|g''|h²/8``
     plus the float64 error of the knot values. ``R(t_j)`` is evaluated in float64 and its rounding and
-    the coefficients' rounding are added as slack.
+    the coefficients' rounding are added as slack. ``parts``: the per-segment terms ``[K]``
+    ``interpolation``, ``knot_deviation`` and ``slack``.
     """
     knots, piece = block.knots, block.piece
     coef, coef_slack = block.coefficients(), block.coefficient_slack()
@@ -289,7 +288,9 @@ def certify_block(block: RandomBlock) -> Certificate:
                       + torch.maximum(value_error[:-1], value_error[1:]))
     slack = gamma(4) * (interpolation + knot_deviation)
     per_segment = interpolation + knot_deviation + slack
-    return Certificate(float(widen(per_segment.max())), interpolation, knot_deviation, slack)
+    return Certificate(float(widen(per_segment.max())), "rigorous", f"[{piece.lo:g}, {piece.hi:g}]",
+                       f"sup |block − {piece.name}|", ASSUMPTIONS,
+                       {"interpolation": interpolation, "knot_deviation": knot_deviation, "slack": slack})
 
 
 def sample_grid(lo: float, hi: float, points: int = 10_000, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -297,10 +298,12 @@ def sample_grid(lo: float, hi: float, points: int = 10_000, device: torch.device
     return torch.linspace(lo, hi, points, dtype=torch.float64, device=device)
 
 
-def search_block_error(block: RandomBlock, points: int = 10_000) -> float:
-    """Sampled ``max |block(x) − g(x)|`` over an equispaced grid (a lower bound on the sup, not the sup)."""
+def search_block_error(block: RandomBlock, points: int = 10_000) -> Witness:
+    """Worst grid point of ``|block(x) − g(x)|`` over an equispaced grid (a lower bound on the sup, not the sup)."""
     x = sample_grid(block.piece.lo, block.piece.hi, points, block.knots.device)
-    return float((block(x) - block.piece.value(x)).abs().max())
+    gap = (block(x) - block.piece.value(x)).abs()
+    top = int(gap.argmax())
+    return Witness(x[top].cpu(), float(gap[top]))
 
 
 # Polynomial ticket -------------------------------------------------------------------------------
@@ -330,11 +333,13 @@ class PolyTicket:
     degree: int
     margin: float
 
-    def kept_parameters(self) -> int:
-        return self.log_block.kept_parameters() + self.exp_block.kept_parameters()
+    @property
+    def kept(self) -> int:
+        return self.log_block.kept + self.exp_block.kept
 
-    def total_parameters(self) -> int:
-        return self.log_block.total_parameters() + self.exp_block.total_parameters()
+    @property
+    def total(self) -> int:
+        return self.log_block.total + self.exp_block.total
 
 
 def construct_poly_ticket(degree: int, eps_log: float, eps_exp: float, pool_size: int,
@@ -373,8 +378,9 @@ def exact_poly_features(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     return torch.prod(((1 + x[:, None, :]) / 2) ** r.to(x)[None], dim=-1)
 
 
-def certify_poly_basis(ticket: PolyTicket, r: torch.Tensor, eps_log: float, eps_exp: float) -> torch.Tensor:
-    """``[M]`` bounds on ``sup_x |b̂_r − b_r|`` from certified block errors ``eps_log``, ``eps_exp``.
+def certify_poly_basis(ticket: PolyTicket, r: torch.Tensor, eps_log: float, eps_exp: float) -> Certificate:
+    """Bound on ``sup_x |b̂_r − b_r|`` over ``[0,1]^d`` for every ``r`` ``[M, d]``, from certified block errors
+    ``eps_log``, ``eps_exp``: ``value`` the largest, ``parts["per_basis"]`` ``[M]`` one per ``r``.
 
     ``|û − u| ≤ |r|·ε_L`` with ``u ≤ 0``, so ``|Ê(û) − e^u| ≤ ε_E + e^{|r|ε_L}·|r|·ε_L``, valid when ``û``
     stays in the exp block's interval, i.e. ``|r|·ε_L ≤ margin``; otherwise ``inf`` (no certificate).
@@ -384,7 +390,10 @@ def certify_poly_basis(ticket: PolyTicket, r: torch.Tensor, eps_log: float, eps_
     lipschitz = torch.exp(drift)
     bound = widen(eps_exp + lipschitz * drift)
     inside = drift <= ticket.margin * (1 - 1e-9)  # strict, so float rounding of the interval ends cannot matter
-    return torch.where(inside, bound, torch.full_like(bound, math.inf))
+    per_basis = torch.where(inside, bound, torch.full_like(bound, math.inf))
+    return Certificate(float(per_basis.max()), "rigorous", f"[0,1]^{r.shape[1]}", "sup |b̂_r − b_r| over r",
+                       ASSUMPTIONS + (f"block errors eps_log={eps_log:g}, eps_exp={eps_exp:g} are certified",),
+                       {"per_basis": per_basis})
 
 
 # Fourier ticket ----------------------------------------------------------------------------------

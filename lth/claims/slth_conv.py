@@ -15,9 +15,9 @@ from functools import lru_cache, wraps
 
 import torch
 
-from theory.conv import (LayerSpec, LayerTicket, NetworkTicket, bound_network_error, certify_layer,
+from theory.conv import (TargetLayer, LayerTicket, NetworkTicket, bound_network_error, certify_layer,
                          certify_network, check_layer_norms, construct_layer, construct_network, conv,
-                         first_channels, flatten_specs, flip_mask_entry, norm_inf, prune_layer,
+                         first_channels, flatten_specs, flip_mask_entry, norm_inf, construct_supermasks,
                          sample_random_pair, search_max_error, target_forward)
 from theory.device import cpu_threads
 from lth.registry import Context, Quantity, Record, claim
@@ -61,7 +61,7 @@ def train_lenet(seed: int, steps: int = 200) -> tuple[tuple, torch.Tensor, torch
     return layers, data.test.x.to(torch.float64), data.test.y, accuracy
 
 
-def lenet_specs(seed: int, device: torch.device) -> tuple[list[LayerSpec], float]:
+def lenet_specs(seed: int, device: torch.device) -> tuple[list[TargetLayer], float]:
     """The trained LeNet's layers, each divided by its max-norm operator norm, and the product of norms."""
     layers, *_ = train_lenet(seed)
     specs = flatten_specs([(k, w.to(device), p) for k, w, p in layers], LENET_INPUT)
@@ -89,22 +89,22 @@ def lemma_row(name: str, ticket: LayerTicket, size: int, ctx: Context, p) -> dic
     spec = ticket.target
     cert = certify_layer(ticket, size)
     empirical = search_max_error(lambda x: conv(x, spec.weight, spec.pad), ticket.forward,
-                                 (spec.weight.shape[1], size, size), ctx.generator(7), p.restarts, p.steps)
+                                 (spec.weight.shape[1], size, size), ctx.generator(7), p.restarts, p.steps).error
     return {"instance": name, "shape": list(spec.weight.shape), "padding": spec.padding, "D": size,
-            "n": ticket.n, "certified": cert.value, "exact": cert.exact, "rounding": cert.slack,
-            "per_entry_max": cert.per_entry_max, "empirical": empirical, "kept": ticket.kept(),
-            "random_size": ticket.random_size(), "target_size": spec.weight.numel()}
+            "n": ticket.n, "certified": cert.value, "exact": cert.parts["exact"], "rounding": cert.parts["rounding"],
+            "per_entry_max": cert.parts["per_entry_max"], "empirical": empirical, "kept": ticket.kept,
+            "random_size": ticket.total, "target_size": spec.weight.numel()}
 
 
-def sweep_n(spec: LayerSpec, size: int, ns: tuple[int, ...], ctx: Context, p) -> list[dict]:
+def sweep_n(spec: TargetLayer, size: int, ns: tuple[int, ...], ctx: Context, p) -> list[dict]:
     """Error and kept weights against n, from one random pair drawn at ``max(ns)`` (nested pools)."""
     m, c, d, _ = spec.weight.shape
     u, v = sample_random_pair(m, c, d, max(ns), ctx.generator(11))
-    return [lemma_row(f"n={n}", prune_layer(spec, *first_channels(u, v, n)), size, ctx, p)
+    return [lemma_row(f"n={n}", construct_supermasks(spec, *first_channels(u, v, n)), size, ctx, p)
             for n in ctx.bar(ns, desc="sweep n")]
 
 
-def lemma_check(p, ctx: Context, instances: list[tuple[str, LayerSpec, int]]) -> Record:
+def lemma_check(p, ctx: Context, instances: list[tuple[str, TargetLayer, int]]) -> Record:
     rows = []
     for offset, (name, spec, size) in enumerate(instances):
         ticket = construct_layer(spec, p.n, ctx.generator(100 + offset))
@@ -151,8 +151,8 @@ class KernelParams:
 def check_kernel(p: KernelParams, ctx: Context) -> Record:
     specs, _ = lenet_specs(p.lenet_seed, ctx.device)
     lenet = specs[1].weight[:1] / norm_inf(specs[1].weight[:1])
-    instances = [("random", LayerSpec(random_kernel((1, p.c, p.d, p.d), ctx.generator(1)), p.padding), p.size),
-                 ("lenet conv2[0]", LayerSpec(lenet, "valid"), 8)]
+    instances = [("random", TargetLayer(random_kernel((1, p.c, p.d, p.d), ctx.generator(1)), p.padding), p.size),
+                 ("lenet conv2[0]", TargetLayer(lenet, "valid"), 8)]
     return lemma_check(p, ctx, instances)
 
 
@@ -180,7 +180,7 @@ class LayerParams:
 @single_threaded
 def check_layer(p: LayerParams, ctx: Context) -> Record:
     specs, _ = lenet_specs(p.lenet_seed, ctx.device)
-    instances = [("random", LayerSpec(random_kernel((p.m, p.c, p.d, p.d), ctx.generator(2)), p.padding), p.size),
+    instances = [("random", TargetLayer(random_kernel((p.m, p.c, p.d, p.d), ctx.generator(2)), p.padding), p.size),
                  ("lenet conv2", specs[1], 8)]
     return lemma_check(p, ctx, instances)
 
@@ -199,14 +199,14 @@ class NetworkParams:
     lenet_seed: int = 0
 
 
-def random_cnn(ctx: Context) -> list[LayerSpec]:
-    return [LayerSpec(random_kernel((3, 2, 3, 3), ctx.generator(3)), "same"),
-            LayerSpec(random_kernel((2, 3, 3, 3), ctx.generator(4)), "valid", relu=False)]
+def random_cnn(ctx: Context) -> list[TargetLayer]:
+    return [TargetLayer(random_kernel((3, 2, 3, 3), ctx.generator(3)), "same"),
+            TargetLayer(random_kernel((2, 3, 3, 3), ctx.generator(4)), "valid", relu=False)]
 
 
-def network_row(name: str, ticket: NetworkTicket, specs: list[LayerSpec], size: int, ctx: Context, p) -> dict:
+def network_row(name: str, ticket: NetworkTicket, specs: list[TargetLayer], size: int, ctx: Context, p) -> dict:
     """Certificate, theorem propagation and searched error of a network ticket on the unit box."""
-    certified, per_layer = certify_network(ticket.layers, size)
+    certificate = certify_network(ticket.layers, size)
     errors, sizes = [], [size]
     for layer in ticket.layers:
         errors.append(certify_layer(layer, sizes[-1]).value)
@@ -214,15 +214,15 @@ def network_row(name: str, ticket: NetworkTicket, specs: list[LayerSpec], size: 
     theorem = bound_network_error(errors, [norm_inf(s.weight) for s in specs])
     shape = (specs[0].weight.shape[1], size, size)
     empirical = search_max_error(lambda x: target_forward(specs, x), ticket.forward, shape, ctx.generator(9),
-                                 p.restarts, p.steps)
+                                 p.restarts, p.steps).error
     target_size = sum(s.weight.numel() for s in specs)
     return {"instance": name, "channels": [t.n for t in ticket.layers], "layer_errors": errors,
-            "certified_by_layer": per_layer, "certified": certified, "theorem_propagation": theorem,
-            "empirical": empirical, "kept": ticket.kept(), "random_size": ticket.random_size(),
-            "target_size": target_size, "overparameterisation": ticket.random_size() / target_size}
+            "certified_by_layer": certificate.parts["after_layer"], "certified": certificate.value,
+            "theorem_propagation": theorem, "empirical": empirical, "kept": ticket.kept, "random_size": ticket.total,
+            "target_size": target_size, "overparameterisation": ticket.total / target_size}
 
 
-def agreement(ticket: NetworkTicket, specs: list[LayerSpec], factor: float, seed: int) -> dict:
+def agreement(ticket: NetworkTicket, specs: list[TargetLayer], factor: float, seed: int) -> dict:
     """Test accuracy of target and ticket, and how often their predicted classes agree (digits test split)."""
     _, x, y, trained = train_lenet(seed)
     x = x.to(specs[0].weight.device)
@@ -238,7 +238,7 @@ def agreement(ticket: NetworkTicket, specs: list[LayerSpec], factor: float, seed
             "max_logit_error_on_test": float((pruned - target).abs().max()), "rescaling_factor": factor}
 
 
-def lenet_table(specs: list[LayerSpec], ns: tuple[int, ...], ctx: Context, p) -> list[dict]:
+def lenet_table(specs: list[TargetLayer], ns: tuple[int, ...], ctx: Context, p) -> list[dict]:
     """The fixed-n table: per-weight error, certified and searched output error, wall time per n.
 
     Weight errors are on the normalised layers; "relative" divides by the layer's largest |weight|.
@@ -249,7 +249,7 @@ def lenet_table(specs: list[LayerSpec], ns: tuple[int, ...], ctx: Context, p) ->
     rows = []
     for n in ctx.bar(ns, desc="lenet table"):
         start = time.perf_counter()
-        layers = [prune_layer(s, *first_channels(u, v, n)) for s, (u, v) in zip(specs, pairs)]
+        layers = [construct_supermasks(s, *first_channels(u, v, n)) for s, (u, v) in zip(specs, pairs)]
         build = time.perf_counter() - start
         row = network_row(f"n={n}", NetworkTicket(layers), specs, LENET_INPUT[1], ctx, p)
         gaps = [(t.collapsed - s.weight).abs().max() for t, s in zip(layers, specs)]

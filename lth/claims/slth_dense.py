@@ -15,14 +15,14 @@ from dataclasses import dataclass
 import torch
 
 from theory.numerics import gamma
-from theory.dense import (DEFAULT_C, DEFAULT_POOL_CAP, Domain, RandomNetwork, Target, Ticket, build_ticket,
+from theory.dense import (DEFAULT_C, DEFAULT_POOL_CAP, Domain, RandomNetwork, Target, DenseTicket, build_ticket,
                           certify_sup_error, over_parameterisation, random_target, realised_layers, rescale, search_sup_error)
 from lth.registry import Context, Quantity, Record, claim
 
 PROOF = "proofs/slth_dense.md"
 
 
-def flip_largest_kept(ticket: Ticket, block: int, count: int) -> None:
+def flip_largest_kept(ticket: DenseTicket, block: int, count: int) -> None:
     """Prune the ``count`` kept second-layer entries of ``block`` with the largest |b·a| (a broken ticket)."""
     if count <= 0:
         return
@@ -35,19 +35,19 @@ def flip_largest_kept(ticket: Ticket, block: int, count: int) -> None:
     ticket.masks[2 * block + 1] = flat.reshape(m2.shape)
 
 
-def _instance_report(target: Target, net: RandomNetwork, ticket: Ticket, domain: Domain, eps: float,
+def _instance_report(target: Target, net: RandomNetwork, ticket: DenseTicket, domain: Domain, eps: float,
                      p, ctx: Context, seed_offset: int) -> dict:
     cert = certify_sup_error(target, ticket, domain)
     search = search_sup_error(target, ticket, domain, restarts=p.restarts, steps=p.steps, samples=p.samples,
                               seed=ctx.seed + seed_offset)
-    return {"widths": target.widths, "bias": target.has_bias, "eps": eps, "fan_out": net.fan_out,
+    return {"widths": target.widths, "bias": target.has_bias, "eps": eps, "fan_out": net.units_per_input,
             "random_parameters": net.parameters, "target_parameters": target.parameters,
-            "kept_parameters": ticket.kept_parameters,
+            "kept_parameters": ticket.kept,
             "over_parameterisation": over_parameterisation(target, net),
-            "certified": cert["bound"], "ball_bound": cert.get("ball_bound"), "box_bound": cert["box_bound"],
-            "union_bound": cert["union_bound"], "empirical": search["value"],
+            "certified": cert.value, "ball_bound": cert.parts["ball_bound"], "box_bound": cert.parts["box_bound"],
+            "union_bound": cert.parts["union_bound"], "empirical": search.error,
             "max_weight_error": ticket.info.get("max_weight_error"), "domain": domain.kind,
-            "holds": bool(search["value"] <= cert["bound"] <= eps)}
+            "holds": bool(search.error <= cert.value <= eps)}
 
 
 def _verdict(instances: list[dict]) -> tuple[str, str]:
@@ -89,7 +89,7 @@ def check_layer(p: LayerParams, ctx: Context) -> Record:
     target = random_target([p.d_in, p.d_out], ctx.generator())
     fan_out = None if p.fan_out is None else [p.fan_out]
     net, ticket = build_ticket(target, p.eps, p.delta, seed=ctx.seed + 1, device=ctx.device, c=p.c,
-                               fan_out=fan_out, pool_cap=p.pool_cap)
+                               units_per_input=fan_out, pool_cap=p.pool_cap)
     flip_largest_kept(ticket, 0, ctx.faults.flip)
     identity = orthant_identity(target, ticket, p.orthant_points, ctx.generator(2))
     instance = _instance_report(target, net, ticket, Domain("ball"), p.eps, p, ctx, 3)
@@ -114,7 +114,7 @@ def check_layer(p: LayerParams, ctx: Context) -> Record:
                   details=details)
 
 
-def orthant_identity(target: Target, ticket: Ticket, points: int, gen: torch.Generator) -> dict:
+def orthant_identity(target: Target, ticket: DenseTicket, points: int, gen: torch.Generator) -> dict:
     """Evaluate the pruned block on random x ≥ 0 and x ≤ 0 and compare with (W+E^±)x.
 
     The deviation must stay below the float64 rounding bound of the two evaluations,
@@ -194,12 +194,12 @@ def train_digits_mlp(hidden: tuple[int, ...], steps: int, seed: int, device: tor
 
 
 def digits_instance(p: NetworkParams, ctx: Context) -> dict:
-    """Ticket for the trained digits MLP on the data box [0, 1]^64, with test accuracy and agreement."""
+    """DenseTicket for the trained digits MLP on the data box [0, 1]^64, with test accuracy and agreement."""
     target, data = train_digits_mlp(p.digits_hidden, p.digits_steps, ctx.seed, ctx.device)
     scaled, factor = rescale(target)
     fan_out = None if p.fan_out is None else [p.fan_out] * scaled.depth
     net, ticket = build_ticket(scaled, p.digits_eps * factor, p.delta, seed=ctx.seed + 11, device=ctx.device,
-                               c=p.c, fan_out=fan_out, signed_input=False, output_scale=1 / factor,
+                               c=p.c, units_per_input=fan_out, signed_input=False, output_scale=1 / factor,
                                pool_cap=p.pool_cap)
     flip_largest_kept(ticket, scaled.depth - 1, ctx.faults.flip)
     d0 = target.widths[0]
@@ -228,7 +228,7 @@ def check_network_instances(p: NetworkParams, ctx: Context) -> list[dict]:
         target = random_target(list(widths), ctx.generator(100 + index), bias=bias)
         fan_out = None if p.fan_out is None else [p.fan_out] * target.depth
         net, ticket = build_ticket(target, p.eps, p.delta, seed=ctx.seed + 200 + index, device=ctx.device,
-                                   c=p.c, fan_out=fan_out, pool_cap=p.pool_cap)
+                                   c=p.c, units_per_input=fan_out, pool_cap=p.pool_cap)
         flip_largest_kept(ticket, target.depth - 1, ctx.faults.flip)
         instances.append({**_instance_report(target, net, ticket, Domain("ball"), p.eps, p, ctx, 300 + index),
                           "name": f"random {'-'.join(map(str, widths))}{' +bias' if bias else ''}"})
@@ -245,16 +245,16 @@ def width_sweep(p: NetworkParams, ctx: Context) -> dict:
         cert = certify_sup_error(target, ticket, Domain("ball"))
         search = search_sup_error(target, ticket, Domain("ball"), restarts=p.restarts // 2, steps=p.steps // 2,
                                   samples=p.samples // 2, seed=ctx.seed + 401)
-        rows.append({"c": p.c * factor, "fan_out": net.fan_out, "random_parameters": net.parameters,
-                     "certified": cert["bound"], "union_bound": cert["union_bound"], "empirical": search["value"]})
+        rows.append({"c": p.c * factor, "fan_out": net.units_per_input, "random_parameters": net.parameters,
+                     "certified": cert.value, "union_bound": cert.parts["union_bound"], "empirical": search.error})
     eps_rows = []
     for eps in ctx.bar(p.eps_sweep, desc="slth.dense eps sweep"):
         net, ticket = build_ticket(target, eps, eps, seed=ctx.seed + 500, device=ctx.device, c=p.c,
                                    pool_cap=p.pool_cap)
         cert = certify_sup_error(target, ticket, Domain("ball"))
-        eps_rows.append({"eps": eps, "log_inv_eps": math.log(1 / eps), "fan_out": net.fan_out,
-                         "kept_parameters": ticket.kept_parameters, "random_parameters": net.parameters,
-                         "certified": cert["bound"]})
+        eps_rows.append({"eps": eps, "log_inv_eps": math.log(1 / eps), "fan_out": net.units_per_input,
+                         "kept_parameters": ticket.kept, "random_parameters": net.parameters,
+                         "certified": cert.value})
     return {"widths": list(p.targets[0]), "width_rows": rows, "eps_rows": eps_rows,
             "target_parameters": target.parameters}
 

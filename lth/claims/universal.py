@@ -132,10 +132,10 @@ def describe_block(block: RandomBlock, points: int) -> dict:
     certificate = certify_block(block)
     return {"piece": block.piece.name, "interval": [block.piece.lo, block.piece.hi],
             "knots": block.num_knots, "pools": int(block.feature.shape[0]),
-            "kept": block.kept_parameters(), "total": block.total_parameters(),
-            "certified": certificate.sup_error, "sampled": search_block_error(block, points),
-            "interpolation_max": float(certificate.interpolation.max()),
-            "knot_deviation_max": float(certificate.knot_deviation.max())}
+            "kept": block.kept, "total": block.total,
+            "certified": certificate.value, "sampled": search_block_error(block, points).error,
+            "interpolation_max": float(certificate.parts["interpolation"].max()),
+            "knot_deviation_max": float(certificate.parts["knot_deviation"].max())}
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,8 @@ def certify_poly_ticket(ticket: PolyTicket, r: torch.Tensor, p: PolyParams) -> t
     """Certified basis errors ``[M]`` and the two block descriptions."""
     log_info = describe_block(ticket.log_block, p.grid_points)
     exp_info = describe_block(ticket.exp_block, p.grid_points)
-    return certify_poly_basis(ticket, r, log_info["certified"], exp_info["certified"]), log_info, exp_info
+    basis = certify_poly_basis(ticket, r, log_info["certified"], exp_info["certified"])
+    return basis.parts["per_basis"], log_info, exp_info
 
 
 @claim("universal.poly.ticket",
@@ -200,7 +201,7 @@ def check_poly_ticket(p: PolyParams, ctx: Context) -> Record:
     verdict = "holds" if worst <= p.eps and below else "fails"
     reason = (f"{r.shape[0]} monomials, d={p.dim}, |r| <= {p.degree}: certified max basis error {worst:.3e} "
               f"{'<=' if worst <= p.eps else '>'} ε={p.eps:g}; sampled max {float(sampled.max()):.3e}; "
-              f"kept {ticket.kept_parameters()} of {ticket.total_parameters()} random parameters")
+              f"kept {ticket.kept} of {ticket.total} random parameters")
     if not below:
         reason += "; a sampled error exceeds its certificate (certificate broken)"
     return Record(verdict, reason,
@@ -209,7 +210,7 @@ def check_poly_ticket(p: PolyParams, ctx: Context) -> Record:
                   empirical=Quantity(float(sampled.max()), f"max error at {p.sample_points} random points (sampled)"),
                   details={"log_block": log_info, "exp_block": exp_info, "r": r.tolist(),
                            "basis_certified": certified.tolist(), "basis_sampled": sampled.tolist(),
-                           "kept": ticket.kept_parameters(), "total": ticket.total_parameters(),
+                           "kept": ticket.kept, "total": ticket.total,
                            "univariate": {"r": list(range(1, p.degree + 1)), "certified": uni_certified.tolist(),
                                           "sampled": uni_sampled.tolist(), "grid_points": p.grid_points},
                            "sweep": sweep, "anchor": ANCHOR})
@@ -222,7 +223,7 @@ def sweep_poly_point(p: PolyParams, ctx: Context, factor: float, univariate: tor
     ticket = build_poly_ticket(scaled, ctx)
     certified, _, _ = certify_poly_ticket(ticket, univariate, scaled)
     sampled = (poly_features(ticket, grid, univariate) - exact_poly_features(grid, univariate)).abs().max(0).values
-    return {"factor": factor, "kept": ticket.kept_parameters(), "total": ticket.total_parameters(),
+    return {"factor": factor, "kept": ticket.kept, "total": ticket.total,
             "certified": certified.tolist(), "sampled": sampled.tolist()}
 
 
@@ -328,7 +329,7 @@ def check_transfer(p: TransferParams, ctx: Context) -> Record:
     ticket = build_poly_ticket(p, ctx)
     sin_block = build_fourier_ticket(FourierParams(**{f: getattr(p, f) for f in _BLOCK_FIELDS},
                                                    dim=p.dim, max_freq=p.max_freq, eps_interp=p.eps_interp), ctx)
-    sin_cert = certify_block(sin_block).sup_error
+    sin_cert = certify_block(sin_block).value
     x = torch.rand((p.samples, p.dim), generator=ctx.generator(7), device=ctx.device, dtype=torch.float64)
     diagonal = sample_grid(0.0, 1.0, p.slice_points, ctx.device)[:, None].expand(-1, p.dim)
     r = multi_indices(p.dim, p.degree).to(ctx.device)
@@ -380,7 +381,7 @@ def check_transfer(p: TransferParams, ctx: Context) -> Record:
     gap = abs(worst["rms_ticket"] - worst["rms_exact"])
     verdict = "holds" if certified_ok and within else "fails"
     reason = (f"{len(rows)} fits ({len(tasks) + 1} tasks, polynomial and Fourier tickets, kept "
-              f"{ticket.kept_parameters()} + {sin_block.kept_parameters()} random parameters): "
+              f"{ticket.kept} + {sin_block.kept} random parameters): "
               f"{sum(row['within'] for row in rows)}/{len(rows)} within ‖a‖₁·ε; tightest: {worst['task']} "
               f"({worst['ticket']}, size {worst['size']}) gap {gap:.2e} vs allowed {_allowed(worst):.2e}")
     if not certified_ok:
@@ -391,9 +392,9 @@ def check_transfer(p: TransferParams, ctx: Context) -> Record:
                                      "largest certified basis error of the tickets used (rigorous)"),
                   empirical=Quantity(gap, "|RMS on ticket − RMS on exact basis| at the tightest fit (measured)"),
                   details={"rows": rows, "slices": slices,
-                           "kept": {"polynomial": ticket.kept_parameters(), "Fourier": sin_block.kept_parameters()},
-                           "total": {"polynomial": ticket.total_parameters(),
-                                     "Fourier": sin_block.total_parameters()}})
+                           "kept": {"polynomial": ticket.kept, "Fourier": sin_block.kept},
+                           "total": {"polynomial": ticket.total,
+                                     "Fourier": sin_block.total}})
 
 
 _BLOCK_FIELDS = tuple(f.name for f in dataclasses.fields(BlockParams))

@@ -2,14 +2,14 @@
 
 The object: a state dict of an alternating Linear/ReLU network (``.pt`` read with
 ``torch.load(weights_only=True)``, or ``.safetensors``) is parsed into a list of
-:class:`LayerSpec` (one per parameterised module, in state-dict order); a ReLU is assumed between
+:class:`StateLayer` (one per parameterised module, in state-dict order); a ReLU is assumed between
 consecutive layers and none after the last. A random network at the theorem's widths is pruned by
 Pensia et al.'s construction (``theory.dense``) and the sup error over the domain is certified.
 State dicts with Conv2d layers go to :func:`make_conv_ticket` (da Cunha et al.'s construction,
 ``theory.conv``; needs ``--input-shape`` and ``--padding``, certified over ``[0,1]^{C×H×W}``).
 
 Outputs: ``--out FILE`` (a ``torch.save`` dict: the pruned ``torch.nn.Sequential``'s state dict, the
-masks on the random weights, the random seed, the fan-outs and the module list ``architecture``;
+masks on the random weights, the random seed, the hidden units per input (key ``fan_out``) and the module list ``architecture``;
 :func:`load_ticket` shows how plain torch rebuilds it) and ``FILE.json`` (certificate,
 widths, provenance).
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from theory.dense import (DEFAULT_C, Domain, Target, bound_fan_out, build_ticket, certify_sup_error, check_norms,
+from theory.dense import (DEFAULT_C, Domain, Target, bound_units_per_input, build_ticket, certify_sup_error, check_norms,
                           over_parameterisation, rescale, search_sup_error)
 from theory.conv import TicketReport, build_modules, construct_cnn_ticket, ticket_modules, ticket_sequential
 from theory.device import DEVICE_CHOICES, generator, resolve_device
@@ -33,7 +33,7 @@ _PARAMETER_NAMES = ("weight", "bias")
 
 
 @dataclass
-class LayerSpec:
+class StateLayer:
     """One parameterised module of the state dict: ``name`` (key prefix), ``kind`` and its tensors."""
 
     name: str
@@ -71,7 +71,7 @@ def _layer_kind(name: str, tensors: dict[str, torch.Tensor]) -> str:
     raise ValueError(f"unsupported layer {name!r}: weight of shape {tuple(tensors['weight'].shape)}")
 
 
-def parse_layers(state: dict[str, torch.Tensor]) -> list[LayerSpec]:
+def parse_layers(state: dict[str, torch.Tensor]) -> list[StateLayer]:
     """Group ``prefix.weight`` / ``prefix.bias`` keys into layers, in state-dict order."""
     groups: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in state.items():
@@ -82,11 +82,11 @@ def parse_layers(state: dict[str, torch.Tensor]) -> list[LayerSpec]:
     specs = []
     for name, tensors in groups.items():
         kind = _layer_kind(name, tensors)
-        specs.append(LayerSpec(name, kind, tensors["weight"], tensors.get("bias")))
+        specs.append(StateLayer(name, kind, tensors["weight"], tensors.get("bias")))
     return specs
 
 
-def target_from_specs(specs: list[LayerSpec]) -> Target:
+def target_from_specs(specs: list[StateLayer]) -> Target:
     """The float64 :class:`Target` of parsed Linear layers (non-finite or mismatched shapes are refused)."""
     weights, biases = [], []
     for spec in specs:
@@ -128,12 +128,12 @@ def make_ticket(args: argparse.Namespace) -> dict:
     domain = _domain(args, target.widths[0])
     signed = domain.kind == "ball" or min(domain.lo) < 0
     widths = [w.shape[1] for w in target.augmented()] + [target.widths[-1]]
-    fan_out = [bound_fan_out(a, b, target.depth, args.eps * factor, args.delta, args.c)
-               for a, b in zip(widths[:-1], widths[1:])]
+    units = [bound_units_per_input(a, b, target.depth, args.eps * factor, args.delta, args.c)
+             for a, b in zip(widths[:-1], widths[1:])]
     stages = tqdm(total=3, desc="lth ticket", disable=args.no_progress)
     stages.set_postfix_str("random network + masks")
     net, ticket = build_ticket(target, args.eps * factor, args.delta, seed=args.seed, device=device, c=args.c,
-                               fan_out=fan_out, signed_input=signed, output_scale=1 / factor)
+                               units_per_input=units, signed_input=signed, output_scale=1 / factor)
     stages.update()
     stages.set_postfix_str("certificate")
     cert = certify_sup_error(target, ticket, domain)
@@ -146,22 +146,22 @@ def make_ticket(args: argparse.Namespace) -> dict:
     sequential = ticket.sequential()
     out = args.out or args.model.with_name(args.model.stem + ".ticket.pt")
     torch.save({"state_dict": {k: v.cpu() for k, v in sequential.state_dict().items()},
-                "masks": [m.cpu() for m in ticket.masks], "seed": args.seed, "fan_out": net.fan_out,
+                "masks": [m.cpu() for m in ticket.masks], "seed": args.seed, "fan_out": net.units_per_input,
                 "architecture": [type(m).__name__ for m in sequential]}, out)
     report = {"model": str(args.model), "ticket": str(out), "eps": args.eps, "delta": args.delta, "c": args.c,
               "domain": {"kind": domain.kind, "radius": domain.radius if domain.kind == "ball" else None,
                          "box": list(args.box) if domain.kind == "box" else None},
               "target_widths": target.widths, "target_parameters": target.parameters,
-              "rescale_factor": factor, "fan_out": net.fan_out,
+              "rescale_factor": factor, "fan_out": net.units_per_input,
               "random_widths": [w.shape[0] for w in net.weights],
-              "random_parameters": net.parameters, "kept_parameters": ticket.kept_parameters,
-              "sparsity": 1 - ticket.kept_parameters / net.parameters,
+              "random_parameters": net.parameters, "kept_parameters": ticket.kept,
+              "sparsity": 1 - ticket.kept / net.parameters,
               "over_parameterisation": over_parameterisation(target, net),
-              "certified_sup_error": cert["bound"], "union_bound": cert["union_bound"],
-              "empirical_sup_error": search["value"],
+              "certified_sup_error": cert.value, "union_bound": cert.parts["union_bound"],
+              "empirical_sup_error": search.error,
               "certified_label": "rigorous float64 upper bound on sup over the domain of ||f(x) - ticket(x)||_2",
               "empirical_label": "largest error found by sampling + projected gradient ascent (a lower bound)",
-              "holds": bool(search["value"] <= cert["bound"] <= args.eps)}
+              "holds": bool(search.error <= cert.value <= args.eps)}
     write_json(Path(str(out) + ".json"), {"ticket": report}, seed=args.seed, device=str(device))
     return report
 
@@ -200,14 +200,14 @@ def ticket_summary(report: TicketReport) -> dict:
             "target_kernels": [list(t.target.weight.shape) for t in layers],
             "paddings": [t.target.padding for t in layers], "channels_n": report.channels,
             "hidden_channels": [t.u.shape[0] for t in layers], "layer_errors_normalised": report.layer_errors,
-            "target_parameters": report.target_size, "random_parameters": report.random_size,
-            "kept_parameters": report.kept, "sparsity": 1 - report.kept / report.random_size,
-            "over_parameterisation": report.random_size / report.target_size,
-            "certified_sup_error": report.certified, "theorem_bound": report.theorem_bound,
-            "empirical_sup_error": report.empirical,
+            "target_parameters": report.target_size, "random_parameters": report.ticket.total,
+            "kept_parameters": report.ticket.kept, "sparsity": 1 - report.ticket.kept / report.ticket.total,
+            "over_parameterisation": report.ticket.total / report.target_size,
+            "certified_sup_error": report.certificate.value, "theorem_bound": report.theorem_bound,
+            "empirical_sup_error": report.witness.error,
             "certified_label": "rigorous float64 upper bound on sup over [0,1]^{c×D×D} of ||f(X) - ticket(X)||_max",
             "empirical_label": "largest error found by projected gradient ascent (a lower bound)",
-            "holds": bool(report.empirical <= report.certified <= report.eps)}
+            "holds": bool(report.witness.error <= report.certificate.value <= report.eps)}
 
 
 def format_ticket_summary(summary: dict) -> str:
@@ -226,7 +226,7 @@ def format_ticket_summary(summary: dict) -> str:
     lines.append(f"certified {verdict} eps = {summary['eps']:g}")
     return "\n".join(lines)
 
-def make_conv_ticket(args: argparse.Namespace, specs: list[LayerSpec]) -> dict:
+def make_conv_ticket(args: argparse.Namespace, specs: list[StateLayer]) -> dict:
     """State dicts with Conv2d layers: da Cunha et al.'s construction (``theory.conv``), certified in the
     max-norm over ``[0,1]^{C×H×W}``; stride 1, no biases, flattened before the first Linear. ``--eps`` is
     in the model's units; with ``--rescale``, eps / (product of layer norms) must lie in (0, 1)."""
@@ -256,7 +256,7 @@ def _print_report(report: dict) -> None:
     print(f"target widths      {report['target_widths']} ({report['target_parameters']:,} parameters)")
     if report["rescale_factor"] != 1.0:
         print(f"rescaled by        {report['rescale_factor']:.6g} (undone by a final diagonal layer)")
-    print(f"random widths      {report['random_widths']} (fan-out {report['fan_out']}, "
+    print(f"random widths      {report['random_widths']} ({report['fan_out']} hidden units per input, "
           f"{report['random_parameters']:,} parameters, {report['over_parameterisation']:.1f}x the target)")
     print(f"kept parameters    {report['kept_parameters']:,} (sparsity {report['sparsity']:.4f})")
     print(f"certified error    {report['certified_sup_error']:.4g} (rigorous sup over the {report['domain']['kind']})")

@@ -20,9 +20,9 @@ def _block_tensors(prefix: str, block: RandomBlock) -> dict[str, torch.Tensor]:
 
 def _block_summary(block: RandomBlock, points: int) -> dict:
     return {"piece": block.piece.name, "interval": [block.piece.lo, block.piece.hi], "knots": block.num_knots,
-            "certified_sup_error": certify_block(block).sup_error,
-            "sampled_error": search_block_error(block, points), "sampled_points": points,
-            "kept": block.kept_parameters(), "total": block.total_parameters()}
+            "certified_sup_error": certify_block(block).value,
+            "sampled_error": search_block_error(block, points).error, "sampled_points": points,
+            "kept": block.kept, "total": block.total}
 
 
 def _run_cli(args) -> int:
@@ -36,7 +36,7 @@ def _run_cli(args) -> int:
         r = multi_indices(args.dim, args.degree).to(device)
         basis = certify_poly_basis(ticket, r, summaries["log"]["certified_sup_error"],
                                    summaries["exp"]["certified_sup_error"])
-        layout = {"multi_indices": r.tolist(), "basis_certified": basis.tolist()}
+        layout = {"multi_indices": r.tolist(), "basis_certified": basis.parts["per_basis"].tolist()}
     else:
         block = construct_fourier_ticket(args.dim, args.max_freq, args.eps_interp, args.pool_size, gen, **options)
         blocks = {"sin": block}

@@ -1,0 +1,67 @@
+"""The vocabulary shared by every construction: tickets, certificates, witnesses.
+
+Types
+-----
+``Ticket``
+    A pruned random network: random weights that are never trained, boolean masks on them, and
+    what a construction needs to rebuild it. Every ticket spells its size the same way: ``kept``
+    (unmasked random weights, plus any random biases it still uses) and ``total`` (all random
+    weights before pruning). Implemented by :class:`theory.dense.DenseTicket`,
+    :class:`theory.conv.LayerTicket` and :class:`theory.conv.NetworkTicket`,
+    :class:`theory.universal.RandomBlock` and :class:`theory.universal.PolyTicket`.
+``Certificate``
+    An upper bound ``value`` on ``sup_{x ∈ domain} ‖f(x) − g(x)‖`` for a target ``f`` and a ticket
+    ``g``. ``kind`` says how it was obtained: ``rigorous`` (every float64 rounding bounded, by
+    :mod:`theory.numerics`) or ``sampled`` (a statistic of samples, not a bound). ``domain`` and
+    ``norm`` describe the supremum in words, ``assumptions`` what must hold for it to be valid, and
+    ``parts`` the named terms it is made of (per layer, per segment, exact part and rounding, ...).
+``Witness``
+    The input ``x`` reaching the largest error a search found, and that ``error``: a lower bound on
+    the supremum a certificate bounds from above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+KINDS = ("rigorous", "sampled")
+
+
+class Ticket(Protocol):
+    """A pruned random network (see the module docstring)."""
+
+    @property
+    def kept(self) -> int: ...
+
+    @property
+    def total(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """``value`` bounds ``sup_{x ∈ domain} ‖f(x) − g(x)‖`` (``norm``) when ``assumptions`` hold.
+
+    ``value`` is ``inf`` when the ticket is not of the form the bound needs (``parts["reason"]``).
+    """
+
+    value: float
+    kind: str
+    domain: str
+    norm: str
+    assumptions: tuple[str, ...] = ()
+    parts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"certificate kind {self.kind!r} not in {KINDS}")
+
+
+@dataclass(frozen=True)
+class Witness:
+    """An input ``x`` (the target's input shape) with ``error`` = ‖f(x) − g(x)‖ as evaluated in float64."""
+
+    x: torch.Tensor
+    error: float
