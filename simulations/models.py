@@ -21,7 +21,7 @@ ARCHITECTURES = ("lenet", "conv2", "conv4")
 
 
 @dataclass(frozen=True)
-class LayerSpec:
+class WeightLayer:
     """One weight layer: ``kind`` "linear" or "conv", widths, kernel size, 2x2 max-pool after it."""
 
     kind: str
@@ -43,7 +43,7 @@ class Architecture:
 
     name: str
     input_shape: tuple[int, int, int]
-    layers: tuple[LayerSpec, ...]
+    layers: tuple[WeightLayer, ...]
 
     @property
     def patch_elements(self) -> int:
@@ -78,7 +78,7 @@ def build_architecture(name: str, input_shape: tuple[int, int, int], num_classes
         return max(1, int(round(n * width)))
 
     c, h, wd = input_shape
-    layers: list[LayerSpec] = []
+    layers: list[WeightLayer] = []
     if name == "lenet":
         widths = [c * h * wd, w(300), w(100)]
     else:
@@ -87,11 +87,11 @@ def build_architecture(name: str, input_shape: tuple[int, int, int], num_classes
         for first, second in blocks:
             if h < 2 or wd < 2:
                 raise ValueError(f"{name} needs images of at least {2 ** len(blocks)} pixels a side; got {input_shape}")
-            layers += [LayerSpec("conv", channels, first, 3), LayerSpec("conv", first, second, 3, pool=True)]
+            layers += [WeightLayer("conv", channels, first, 3), WeightLayer("conv", first, second, 3, pool=True)]
             channels, h, wd = second, h // 2, wd // 2
         widths = [channels * h * wd, w(256), w(256)]
-    layers += [LayerSpec("linear", a, b) for a, b in zip(widths[:-1], widths[1:])]
-    layers.append(LayerSpec("linear", widths[-1], num_classes))
+    layers += [WeightLayer("linear", a, b) for a, b in zip(widths[:-1], widths[1:])]
+    layers.append(WeightLayer("linear", widths[-1], num_classes))
     return Architecture(name, tuple(input_shape), tuple(layers))
 
 
