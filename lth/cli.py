@@ -41,6 +41,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from lth.registry import all_claims
+    from lth.sweep import open_sweep
     from lth.verify import exit_status, format_table, run_verify
 
     known = all_claims()
@@ -57,8 +58,9 @@ def _verify(args: argparse.Namespace) -> int:
         known[claim_id].parameters(args.scale, overrides)
         known[claim_id].fault_settings(faults)
     out_probe(args.out)
-    records = run_verify(ids, scale=args.scale, device=args.device, seed=args.seed, out=args.out,
-                         progress=not args.no_progress, overrides=overrides, faults=faults)
+    with open_sweep(args.workers, args.scheduler) as sweep:
+        records = run_verify(ids, scale=args.scale, device=args.device, seed=args.seed, out=args.out,
+                             progress=not args.no_progress, overrides=overrides, faults=faults, sweep=sweep)
     print(format_table(records))
     print(f"\nwrote {args.out / 'verify.json'} and {args.out / 'verify.md'}")
     return exit_status(records)
@@ -97,6 +99,15 @@ def _figures(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def add_sweep_flags(parser: argparse.ArgumentParser) -> None:
+    """``--workers`` / ``--scheduler``: where a sweep's tasks run (default: in this process)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="run tasks on a local Dask cluster of N worker processes (one thread each)")
+    group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run tasks on a running Dask scheduler, e.g. tcp://host:8786 (many machines)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lth", description="Verify lottery-ticket theory numerically.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -120,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inject a fault (a deliberately broken instance) to see the check fail; "
                         "`lth list --params` names each claim's faults")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_sweep_flags(p)
     p.set_defaults(func=_verify)
 
     p = sub.add_parser("figures", help="draw the paper figures from stored results")

@@ -23,12 +23,14 @@ import pkgutil
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
 from tqdm.auto import tqdm
 
 from lth.store import settings_hash
+from lth.sweep import Sweep, Task, TaskStore
 from lth.verdict import VERDICTS
 from theory.device import generator, resolve_device
 
@@ -91,12 +93,15 @@ class Record:
 
 @dataclass
 class Context:
-    """Run-time settings handed to a check: device, seed, progress bars, injected faults."""
+    """Run-time settings handed to a check: device, seed, progress bars, injected faults, and the
+    sweep engine with the store of finished tasks (see :mod:`lth.sweep` and :meth:`map`)."""
 
     device: torch.device
     seed: int
     progress: bool = True
     faults: Any = field(default_factory=NoFaults)
+    sweep: Sweep = field(default_factory=Sweep)
+    tasks: TaskStore | None = None
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A fresh generator seeded by ``seed + offset`` on the run's device."""
@@ -104,6 +109,13 @@ class Context:
 
     def bar(self, iterable: Iterable, desc: str, total: int | None = None) -> Iterable:
         return tqdm(iterable, desc=desc, total=total, leave=False, disable=not self.progress)
+
+    def map(self, fn: Callable, tasks: Iterable[Task], *, desc: str, total: int | None = None,
+            until: Callable[[list], bool] | None = None) -> list:
+        """``fn(*task.args)`` for each task, as JSON data in task order, on this run's sweep engine
+        (in-process or Dask), finished tasks stored and reused; see :meth:`lth.sweep.Sweep.map`."""
+        return self.sweep.map(fn, tasks, store=self.tasks, desc=desc, total=total, until=until,
+                              progress=self.progress)
 
 
 @dataclass(frozen=True)
@@ -222,17 +234,25 @@ def get_claim(claim_id: str) -> Claim:
 
 
 def run_claim(claim_id: str, *, scale: str = "quick", device: str | torch.device = "auto", seed: int = 0,
-              progress: bool = False, faults: dict[str, Any] | None = None, **overrides: Any) -> Record:
+              progress: bool = False, faults: dict[str, Any] | None = None, sweep: Sweep | None = None,
+              results: Path | None = None, **overrides: Any) -> Record:
     """Run one check and return its completed record.
 
     ``overrides`` replace public parameters; ``faults`` set fields of the claim's fault object (a
     deliberately broken instance). An exception inside the check becomes verdict ``error`` with the
     traceback's last line as reason, so one broken check never hides the others' results.
+    ``sweep`` runs the check's tasks (default: in this process); with ``results``, finished tasks
+    are stored under ``results/tasks/`` and reused by a later run (:mod:`lth.sweep`).
     """
     entry = get_claim(claim_id)
     params = entry.parameters(scale, overrides)
     ctx = Context(device=resolve_device(device), seed=seed, progress=progress,
-                  faults=entry.fault_settings(faults))
+                  faults=entry.fault_settings(faults), sweep=sweep or Sweep())
+    changed_faults = {f.name: getattr(ctx.faults, f.name) for f in dataclasses.fields(ctx.faults)
+                      if getattr(ctx.faults, f.name) != f.default}
+    params_hash = settings_hash(params) + (f"-faults-{settings_hash(ctx.faults)}" if changed_faults else "")
+    if results is not None:
+        ctx.tasks = TaskStore(results, claim_id, scale, params_hash, seed, str(ctx.device))
     start = time.perf_counter()
     try:
         record = entry.check(params, ctx)
@@ -244,9 +264,8 @@ def run_claim(claim_id: str, *, scale: str = "quick", device: str | torch.device
     record.statement = entry.statement
     record.scale = scale
     record.params = dataclasses.asdict(params)
-    record.faults = {f.name: getattr(ctx.faults, f.name) for f in dataclasses.fields(ctx.faults)
-                     if getattr(ctx.faults, f.name) != f.default}
-    record.params_hash = settings_hash(params) + (f"-faults-{settings_hash(ctx.faults)}" if record.faults else "")
+    record.faults = changed_faults
+    record.params_hash = params_hash
     record.default_params = params == entry.parameters(scale) and not record.faults
     record.seed = seed
     record.device = str(ctx.device)

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from lth.store import write_atomic, write_claim_record, write_json
 from lth.registry import Quantity, Record, run_claim
+from lth.sweep import Sweep
 
 COLUMNS = ("claim", "bound", "certified", "empirical", "verdict", "time")
 
@@ -52,14 +53,19 @@ def format_markdown(records: list[Record]) -> str:
 
 
 def run_verify(claim_ids: list[str], *, scale: str, device: str, seed: int, out: Path,
-               progress: bool = True, overrides: dict | None = None, faults: dict | None = None) -> list[Record]:
-    """Run the checks, write ``verify.json``, ``verify.md`` and ``claims/<id>.json`` atomically."""
+               progress: bool = True, overrides: dict | None = None, faults: dict | None = None,
+               sweep: Sweep | None = None) -> list[Record]:
+    """Run the checks, write ``verify.json``, ``verify.md`` and ``claims/<id>.json`` atomically.
+
+    Checks split into tasks run them on ``sweep`` (default: in this process) and keep each finished
+    task under ``out/tasks/``, so an interrupted run resumes and a repeated one reuses them.
+    """
     records = []
     bar = tqdm(claim_ids, desc="lth verify", disable=not progress)
     for claim_id in bar:
         bar.set_postfix_str(claim_id)
         record = run_claim(claim_id, scale=scale, device=device, seed=seed, progress=progress, faults=faults,
-                           **(overrides or {}))
+                           sweep=sweep, results=out, **(overrides or {}))
         write_claim_record(out, record.to_dict(), seed=seed, device=record.device)
         records.append(record)
     device_used = records[0].device if records else device

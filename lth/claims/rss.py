@@ -6,6 +6,12 @@ against the pool). n*(ε) is the smallest n whose
 Clopper–Pearson upper bound on the failure rate is ≤ ε. A least-squares fit
 n*(ε) = C·log2(1/ε) + c0 on the fit grid *predicts* n at the smaller test ε; the claim holds when,
 at that predicted n, fresh pools fail with a rate whose whole confidence interval is ≤ ε.
+
+Tasks (:mod:`lth.sweep`). The scan is one task per n and the test one task per chunk of
+``POOLS_PER_TASK`` pools per test ε. The pools are drawn here, in task order, from the run's two
+generators (scan: seed, test: seed + 1) and handed to the tasks, so the merged record is the same
+whatever the number of workers or the order they finish in; the scan stops at the same n as a
+one-by-one run.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import numpy as np
 import torch
 
 from theory.lueker import bound_lueker_samples, bound_lueker_table
-from lth.registry import Context, Quantity, Record, claim
+from lth.registry import Context, Quantity, Record, claim, param
+from lth.sweep import Task
 from lth.verdict import clopper_pearson, judge_rate
 from theory.subset_sum import covers_interval, rounding_slack, sample_pools, worst_case_error
 
@@ -39,42 +46,100 @@ class LuekerParams:
     n_step: int = 1  # scan n = n_step, 2·n_step, ...; n*(ε) is then known up to this step
     hist_n: int = 12  # n at which the distribution of worst-case errors is stored
     confidence: float = 0.95
+    test_trials_per_inv_eps: float = param(
+        0.0, "test pools at ε are max(test_trials, this/ε): a zero-failure Clopper–Pearson bound "
+             "needs about 3.7/ε pools, so small test ε get enough pools to be decided")
 
 
-FULL_LUEKER = {"eps_fit": (0.1, 0.05, 0.02, 0.01, 5e-3, 2e-3), "eps_test": (1e-3, 3e-4, 1e-4),
-               "trials": 4000, "test_trials": 60000, "n_max": 32}
+# Decided down to ε = 1e-5: 8/ε pools there (800,000) keep the 95% upper bound <= ε with up to two failures.
+FULL_LUEKER = {"eps_fit": (0.1, 0.05, 0.02, 0.01, 5e-3, 2e-3), "eps_test": (1e-3, 1e-4, 1e-5),
+               "trials": 4000, "test_trials": 60000, "test_trials_per_inv_eps": 8.0, "n_max": 32}
+POOLS_PER_TASK = 4000  # test pools per task: seconds to minutes of work, megabytes of pools
 
 
 def count_failures(pools: torch.Tensor, eps_grid: list[float], lo: float, hi: float) -> list[int]:
     """Pools [trials, n] whose worst-case error over [lo, hi] exceeds ε, for each ε of the grid.
 
     Decided exactly by ``covers_interval`` (rounding counted against the pool, so failures are never
-    under-counted).
+    under-counted), from the largest ε down: a pool that fails at ε fails at every smaller ε, so only
+    the pools still covered are decided at the next, more expensive, ε.
     """
-    return [int((~covers_interval(pools, eps, lo, hi)).sum()) for eps in eps_grid]
+    covered = torch.ones(pools.shape[:-1], dtype=torch.bool)
+    failures = {}
+    for eps in sorted(set(eps_grid), reverse=True):
+        if covered.any():
+            covered[covered.clone()] = covers_interval(pools[covered], eps, lo, hi)
+        failures[eps] = int((~covered).sum())
+    return [failures[eps] for eps in eps_grid]
+
+
+def scan_task(pools: np.ndarray, eps_all: list[float], lo: float, hi: float, hist: bool, device: str) -> dict:
+    """One n of the scan: failure counts of ``pools`` [trials, n] for each ε of ``eps_all``, and with
+    ``hist`` the 101 quantiles of the rigorous worst-case error bound (on ``device``)."""
+    x = torch.from_numpy(pools)
+    out: dict = {"failures": count_failures(x, eps_all, lo, hi)}
+    if hist:
+        x = x.to(device)
+        errors = (worst_case_error(x, lo, hi) + rounding_slack(x, lo, hi)).cpu().numpy()
+        out["hist_quantiles"] = np.quantile(errors, np.linspace(0, 1, 101)).tolist()
+    return out
+
+
+def count_chunk(pools: np.ndarray, eps: float, lo: float, hi: float) -> int:
+    """One chunk of test pools [chunk, n]: how many fail at ε."""
+    return count_failures(torch.from_numpy(pools), [eps], lo, hi)[0]
+
+
+def thresholds(rows: list[dict], p: LuekerParams, eps_all: list[float]) -> dict[float, int]:
+    """n*(ε) for each fit ε reached so far: the first scanned n whose upper bound is <= ε."""
+    n_star: dict[float, int] = {}
+    for row in rows:
+        for eps, k in zip(eps_all, row["failures"]):
+            if eps in p.eps_fit and eps not in n_star and clopper_pearson(k, p.trials, p.confidence)[1] <= eps:
+                n_star[eps] = row["n"]
+    return n_star
 
 
 def scan_thresholds(p: LuekerParams, ctx: Context) -> dict:
     """Failure counts for every n until each fit ε has its n*(ε); the phase-transition table."""
     eps_all = sorted(set(p.eps_fit) | set(p.eps_test), reverse=True)
-    n_star: dict[float, int] = {}
-    rows = []
+    ns = range(p.n_step, p.n_max + 1, p.n_step)
     gen = ctx.generator()
-    hist = None
-    for n in ctx.bar(range(p.n_step, p.n_max + 1, p.n_step), desc=f"rss.{p.law} scan n"):
-        pools = sample_pools(p.law, (p.trials, n), gen)
-        if n == p.hist_n:
-            hist = (worst_case_error(pools, p.lo, p.hi) + rounding_slack(pools, p.lo, p.hi)).cpu().numpy()
-        failures = count_failures(pools, eps_all, p.lo, p.hi)
-        rows.append({"n": n, "failures": failures})
-        for eps, k in zip(eps_all, failures):
-            if eps in p.eps_fit and eps not in n_star and clopper_pearson(k, p.trials, p.confidence)[1] <= eps:
-                n_star[eps] = n
-        if len(n_star) == len(p.eps_fit) and n >= p.hist_n:
-            break
-    quantiles = None if hist is None else np.quantile(hist, np.linspace(0, 1, 101)).tolist()
-    return {"eps": eps_all, "trials": p.trials, "rows": rows, "n_star": n_star,
+
+    def tasks():
+        for n in ns:
+            pools = sample_pools(p.law, (p.trials, n), gen).cpu().numpy()
+            yield Task(f"scan-n{n:04d}", (pools, eps_all, p.lo, p.hi, n == p.hist_n, str(ctx.device)))
+
+    def done(results: list[dict]) -> bool:
+        rows = [{"n": n, **r} for n, r in zip(ns, results)]
+        return len(thresholds(rows, p, eps_all)) == len(p.eps_fit) and ns[len(rows) - 1] >= p.hist_n
+
+    results = ctx.map(scan_task, tasks(), desc=f"rss.{p.law} scan n", total=len(ns), until=done)
+    rows = [{"n": n, "failures": r["failures"]} for n, r in zip(ns, results)]
+    quantiles = next((r["hist_quantiles"] for r in results if "hist_quantiles" in r), None)
+    return {"eps": eps_all, "trials": p.trials, "rows": rows, "n_star": thresholds(rows, p, eps_all),
             "hist_n": p.hist_n, "hist_quantiles": quantiles}
+
+
+def pools_at_test_eps(p: LuekerParams, eps: float) -> int:
+    return max(p.test_trials, math.ceil(p.test_trials_per_inv_eps / eps))
+
+
+def count_test_failures(p: LuekerParams, ctx: Context, predicted: list[tuple[float, int]]) -> list[int]:
+    """Failures among fresh pools at each (test ε, predicted n), chunked into tasks of
+    ``POOLS_PER_TASK`` pools drawn in order from the generator seeded ``seed + 1``."""
+    gen = ctx.generator(offset=1)
+    chunks = [(i, eps, n, min(POOLS_PER_TASK, pools_at_test_eps(p, eps) - start))
+              for i, (eps, n) in enumerate(predicted) for start in range(0, pools_at_test_eps(p, eps), POOLS_PER_TASK)]
+
+    def tasks():
+        for j, (i, eps, n, count) in enumerate(chunks):
+            pools = sample_pools(p.law, (count, n), gen).cpu().numpy()
+            yield Task(f"test-eps{eps:g}-n{n}-{j:05d}", (pools, eps, p.lo, p.hi))
+
+    counts = ctx.map(count_chunk, tasks(), desc=f"rss.{p.law} test pools", total=len(chunks))
+    return [sum(k for k, (i, *_) in zip(counts, chunks) if i == index) for index in range(len(predicted))]
 
 
 def fit_constant(n_star: dict[float, int]) -> tuple[float, float | None, float]:
@@ -102,16 +167,15 @@ def check_lueker(p: LuekerParams, ctx: Context) -> Record:
                       details={"scan": scan})
     slope, slope_se, intercept = fit_constant(scan["n_star"])
     tests = []
-    gen = ctx.generator(offset=1)
-    for eps in p.eps_test:
-        n_pred = max(math.ceil(slope * math.log2(1 / eps) + intercept) + ctx.faults.n_offset, 1)
-        pools = sample_pools(p.law, (p.test_trials, n_pred), gen)
-        failures = count_failures(pools, [eps], p.lo, p.hi)[0]
-        verdict, reason = judge_rate(failures, p.test_trials, eps, p.confidence)
-        lower, upper = clopper_pearson(failures, p.test_trials, p.confidence)
+    predicted = [(eps, max(math.ceil(slope * math.log2(1 / eps) + intercept) + ctx.faults.n_offset, 1))
+                 for eps in p.eps_test]
+    for (eps, n_pred), failures in zip(predicted, count_test_failures(p, ctx, predicted)):
+        trials = pools_at_test_eps(p, eps)
+        verdict, reason = judge_rate(failures, trials, eps, p.confidence)
+        lower, upper = clopper_pearson(failures, trials, p.confidence)
         tests.append({"eps": eps, "n_pred": n_pred, "n_proof": bound_lueker_samples(eps, p.law, (p.lo, p.hi)),
-                      "failures": failures, "trials": p.test_trials,
-                      "rate": failures / p.test_trials, "ci": [lower, upper], "verdict": verdict,
+                      "failures": failures, "trials": trials,
+                      "rate": failures / trials, "ci": [lower, upper], "verdict": verdict,
                       "reason": reason})
     verdicts = {t["verdict"] for t in tests}
     verdict = "fails" if "fails" in verdicts else "inconclusive" if "inconclusive" in verdicts else "holds"
@@ -159,6 +223,7 @@ class ProductParams(LuekerParams):
 
 @claim("rss.product", "the same bound for Pensia et al.'s product law D = ½δ0 + ½·Law(XY) "
        "(X~U[0,1], Y~U[-1,1]) on targets in [-1/2, 1/2], with its own constant", proof=PROOF, params=ProductParams, faults=RssFaults,
-       full={**FULL_LUEKER, "n_max": 140, "trials": 2000, "test_trials": 40000})
+       full={**FULL_LUEKER, "n_max": 140, "trials": 2000, "test_trials": 40000, "eps_test": (1e-3, 3e-4, 1e-4),
+             "test_trials_per_inv_eps": 0.0})
 def check_rss_product(p: ProductParams, ctx: Context) -> Record:
     return check_lueker(p, ctx)

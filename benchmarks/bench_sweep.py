@@ -1,0 +1,66 @@
+"""Speed-up of a sweep on Dask workers: ``rss.lueker --scale full`` with 1 worker (in-process) vs N.
+
+Default: a reduced full configuration (full scan: 4000 pools per n, fit down to ε = 2e−3; tests at
+ε = 1e−3 and 1e−4 on 16,000 pools each, four tasks per ε) that takes minutes; ``--full`` runs the
+registered full scale (down to ε = 1e−5; hours per core with today's ``covers_interval``). Every run
+starts without stored tasks (nothing is reused), and the records of all runs must be identical.
+The machine's other load counts: quote the ``load`` column with the times.
+
+    .venv/bin/python benchmarks/bench_sweep.py [--workers 1 2] [--full]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import save, table  # noqa: E402
+
+from lth.registry import run_claim  # noqa: E402
+from lth.sweep import open_sweep  # noqa: E402
+
+REDUCED_FULL = {"eps_test": (1e-3, 1e-4), "test_trials": 16000, "test_trials_per_inv_eps": 0.0}
+
+
+def timed_record(workers: int, overrides: dict) -> tuple[float, dict]:
+    """Wall time (cluster start-up included) and the record, timing fields removed."""
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as results, open_sweep(None if workers == 1 else workers) as sweep:
+        record = run_claim("rss.lueker", scale="full", sweep=sweep, results=Path(results), progress=True,
+                           **overrides).to_dict()
+    record.pop("wall_s")
+    return time.perf_counter() - start, record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--full", action="store_true", help="the registered full scale instead of the reduced one")
+    args = parser.parse_args()
+    overrides = {} if args.full else REDUCED_FULL
+    rows, records = [], []
+    for workers in args.workers:
+        load = os.getloadavg()[0]
+        seconds, record = timed_record(workers, overrides)
+        records.append(record)
+        rows.append({"workers": workers, "seconds": seconds, "load": load, "verdict": record["verdict"]})
+        print(f"{workers} worker(s): {seconds:.1f} s (1-min load before: {load:.1f})", flush=True)
+    base = rows[0]["seconds"]
+    for row in rows:
+        row["speed-up"] = base / row["seconds"]
+    identical = all(r == records[0] for r in records)
+    print(table(rows, ["workers", "seconds", "speed-up", "load", "verdict"]))
+    print(f"records identical across worker counts: {identical}; cores: {os.cpu_count()}")
+    save("sweep", {"config": "full" if args.full else {"full_with": REDUCED_FULL}, "rows": rows,
+                   "records_identical": identical, "cores": os.cpu_count()}, seed=0, device="cpu")
+    if not identical:
+        raise SystemExit("records differ between worker counts")
+
+
+if __name__ == "__main__":
+    main()

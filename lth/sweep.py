@@ -1,0 +1,262 @@
+"""Sweeps: a check's full-scale work as independent tasks, run in-process or on Dask, stored per task.
+
+A check splits its work into :class:`Task` objects (an id and the arguments of one module-level
+function: seeds, ε values, pool chunks) and calls ``ctx.map(fn, tasks, desc=...)`` on its
+:class:`lth.registry.Context`; the results come back **in task order**, so whatever merges them sees
+the same list whatever the number of workers or the order they finish in. Every random draw a
+task needs is either made by the caller in task order (and passed in) or seeded from the task's own
+arguments, never from a worker's state.
+
+Engines (:class:`Sweep`): without a client, tasks run one after another in the calling process (the
+default; nothing to install or start); with a Dask ``distributed`` client they run on its workers —
+a ``LocalCluster`` of ``--workers N`` processes with one thread each, or an existing scheduler
+(``--scheduler tcp://host:8786``) for many machines. Dask does the scheduling, the retries after a
+lost worker (``distributed.scheduler.allowed-failures``) and the transport; this module only orders
+results, stores them and draws one progress bar over the tasks.
+
+Storage (:class:`TaskStore`): each finished task is written by the client with
+:func:`lth.store.write_atomic` to ``RESULTS/tasks/<claim>/<scale>-<params hash>/seed-<seed>-<device>/<task id>.json``
+together with a digest of its function, its arguments and the code version (git commit and the diff
+of tracked files); a later run with the same digest reuses it, so a killed sweep resumes where it
+stopped and a second run recomputes nothing. Results pass through JSON both when fresh and when
+reused, so a resumed run merges exactly the same values as an uninterrupted one; task functions
+therefore return JSON data (numbers, strings, lists, dicts with string keys).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import importlib.util
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from lth.store import _git, _jsonable, read_json, write_atomic
+
+_TASK_ID = re.compile(r"[A-Za-z0-9_.=+-]+")
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Task:
+    """One independent piece of a check: ``fn(*args)`` under an id unique within its map call.
+
+    ``id`` names the stored result (letters, digits and ``_ . = + -``), e.g. ``scan-n0017``.
+    """
+
+    id: str
+    args: tuple
+
+    def __post_init__(self) -> None:
+        if not _TASK_ID.fullmatch(self.id):
+            raise ValueError(f"task id {self.id!r} may only contain letters, digits and _ . = + -")
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """The git commit plus a hash of the uncommitted diff of tracked files ("unknown" outside git).
+
+    Computed once per process: stored tasks are reused only under the code that produced them.
+    """
+    commit = _git("rev-parse", "HEAD")
+    if commit is None:
+        return "unknown"
+    diff = _git("diff", "HEAD") or ""
+    return f"{commit}+{hashlib.sha256(diff.encode()).hexdigest()[:12]}" if diff else commit
+
+
+def _feed(digest: "hashlib._Hash", value: Any) -> None:
+    """Hash ``value`` by content: arrays by dtype, shape and bytes; containers element by element."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        digest.update(f"array:{value.dtype.str}:{value.shape}:".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, (tuple, list)):
+        digest.update(f"{type(value).__name__}:{len(value)}:".encode())
+        for item in value:
+            _feed(digest, item)
+    elif isinstance(value, dict):
+        digest.update(f"dict:{len(value)}:".encode())
+        for key in sorted(value, key=repr):
+            _feed(digest, key)
+            _feed(digest, value[key])
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        _feed(digest, (type(value).__qualname__, dataclasses.asdict(value)))
+    elif value is None or isinstance(value, (str, int, float, bool, np.generic)):
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+    else:
+        raise TypeError(f"task argument of type {type(value).__name__} cannot be hashed for the task store")
+
+
+def task_digest(fn: Callable, args: tuple) -> str:
+    """What a stored task must match to be reused: function, arguments, code version."""
+    digest = hashlib.sha256(f"{fn.__module__}.{fn.__qualname__}@{code_version()}:".encode())
+    _feed(digest, args)
+    return digest.hexdigest()
+
+
+def as_json_data(result: Any) -> Any:
+    """``result`` after a JSON round trip (tuples become lists, arrays lists, keys strings)."""
+    return json.loads(json.dumps(result, default=_jsonable))
+
+
+class TaskStore:
+    """The finished tasks of one check run, one JSON file per task (see the module docstring)."""
+
+    def __init__(self, results: Path, claim_id: str, scale: str, params_hash: str, seed: int, device: str):
+        device_type = torch.device(device).type
+        self.directory = Path(results) / "tasks" / claim_id / f"{scale}-{params_hash}" / f"seed-{seed}-{device_type}"
+
+    def path(self, task: Task) -> Path:
+        return self.directory / f"{task.id}.json"
+
+    def load(self, task: Task, digest: str) -> Any:
+        """The stored result of ``task`` when its digest matches, else ``_MISSING``."""
+        path = self.path(task)
+        if not path.exists():
+            return _MISSING
+        try:
+            stored = read_json(path)
+        except (OSError, ValueError):
+            return _MISSING  # unreadable: computed again and replaced
+        return stored["result"] if stored.get("digest") == digest else _MISSING
+
+    def save(self, task: Task, digest: str, result: Any) -> None:
+        write_atomic(self.path(task), json.dumps({"task": task.id, "digest": digest, "result": result}) + "\n")
+
+
+class Sweep:
+    """Runs tasks in order in this process (``client=None``) or on the workers of a Dask client."""
+
+    def __init__(self, client: Any = None):
+        self.client = client
+
+    def _window(self) -> int:
+        """Tasks in flight at once: all worker threads busy with one task queued behind each."""
+        if self.client is None:
+            return 1
+        return max(2, 2 * sum(self.client.nthreads().values()))
+
+    def map(self, fn: Callable, tasks: Iterable[Task], *, store: TaskStore | None = None, desc: str = "tasks",
+            total: int | None = None, until: Callable[[list], bool] | None = None, progress: bool = True) -> list:
+        """``[fn(*task.args) for task in tasks]`` as JSON data, in task order.
+
+        ``tasks`` is consumed lazily (a generator may draw each task's pools as it is asked for).
+        ``until(prefix)`` is called on every longer in-order prefix of results; when it returns True
+        the sweep stops there, cancels what is still running and returns that prefix — the same
+        prefix a one-by-one run returns, whatever ran ahead on other workers. Stored tasks with a
+        matching digest are reused; fresh ones are stored as soon as they arrive.
+        """
+        pending = iter(tasks)
+        window = self._window()
+        finished: dict[int, Any] = {}
+        running: dict[Any, tuple[int, Task, str]] = {}
+        prefix: list = []
+        seen: set[str] = set()
+        pulled, exhausted, reused = 0, False, 0
+
+        def finish(index: int, task: Task, digest: str, result: Any) -> None:
+            result = as_json_data(result)
+            if store is not None:
+                store.save(task, digest, result)
+            finished[index] = result
+            bar.update()
+
+        with tqdm(total=total, desc=desc, leave=False, disable=not progress) as bar:
+            try:
+                while True:
+                    while len(prefix) in finished:
+                        prefix.append(finished.pop(len(prefix)))
+                        if until is not None and until(prefix):
+                            return prefix
+                    if not exhausted and len(running) < window:
+                        task = next(pending, None)
+                        if task is None:
+                            exhausted = True
+                            continue
+                        if task.id in seen:
+                            raise ValueError(f"task id {task.id!r} appears twice in one sweep")
+                        seen.add(task.id)
+                        index, pulled = pulled, pulled + 1
+                        digest = task_digest(fn, task.args)
+                        stored = _MISSING if store is None else store.load(task, digest)
+                        if stored is not _MISSING:
+                            finished[index] = stored
+                            reused += 1
+                            bar.update()
+                            bar.set_postfix_str(f"{reused} reused")
+                        elif self.client is None:
+                            finish(index, task, digest, fn(*task.args))
+                        else:
+                            future = self.client.submit(_on_worker, fn, *task.args, pure=False,
+                                                        key=f"{desc}/{task.id}/{digest[:12]}")
+                            running[future] = (index, task, digest)
+                        continue
+                    if not running:
+                        return prefix
+                    from distributed import wait
+
+                    for future in wait(list(running), return_when="FIRST_COMPLETED").done:
+                        index, task, digest = running.pop(future)
+                        finish(index, task, digest, future.result())
+            finally:
+                if running:
+                    self.client.cancel(list(running))
+
+
+def _on_worker(fn: Callable, *args: Any) -> Any:
+    """``fn(*args)`` on a Dask worker with one torch thread (each worker thread runs one task, so
+    more intra-op threads would only oversubscribe the cores)."""
+    torch.set_num_threads(1)
+    return fn(*args)
+
+
+@contextlib.contextmanager
+def open_sweep(workers: int | None = None, scheduler: str | None = None, *,
+               announce: Callable[[str], None] = print) -> Iterator[Sweep]:
+    """The engine for ``--workers N`` / ``--scheduler ADDRESS`` (neither: in-process, one by one).
+
+    ``workers``: a ``LocalCluster`` of that many worker processes, one thread each, started with
+    ``spawn`` (never ``fork``: CUDA cannot be forked) and closed on exit. ``scheduler``: connect to a
+    running Dask scheduler (its workers need this package installed). Bad values raise
+    ``ValueError`` before any work.
+    """
+    if workers is not None and scheduler is not None:
+        raise ValueError("give --workers or --scheduler, not both")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    if workers is None and scheduler is None:
+        yield Sweep()
+        return
+    import dask
+    from distributed import Client, LocalCluster
+
+    dashboard = importlib.util.find_spec("bokeh") is not None
+    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
+        with contextlib.ExitStack() as stack:
+            if scheduler is not None:
+                try:
+                    client = stack.enter_context(Client(scheduler, timeout="10s"))
+                except (OSError, TimeoutError) as exc:
+                    raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+            else:
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, silence_logs=logging.ERROR,
+                    dashboard_address=":0" if dashboard else None))
+                client = stack.enter_context(Client(cluster))
+            threads = sum(client.nthreads().values())
+            link = client.dashboard_link if dashboard else "none (install bokeh for the Dask dashboard)"
+            announce(f"dask: {len(client.nthreads())} worker(s), {threads} thread(s) at "
+                     f"{client.scheduler.address}; dashboard: {link}")
+            yield Sweep(client)

@@ -1,0 +1,163 @@
+"""The sweep layer (lth.sweep): tasks in order, stored and reused, the same records on any number of
+Dask workers, and a sweep that survives a killed worker. The Dask tests start their own two-process
+LocalCluster; nothing needs a running scheduler."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import lth.claims.rss as rss
+from lth.cli import main
+from lth.registry import run_claim
+from lth.sweep import Sweep, Task, TaskStore, open_sweep
+
+# A reduced "full" rss.lueker: several scan tasks, an early stop, and three test chunks per ε.
+REDUCED_FULL = dict(eps_fit=(0.2, 0.1, 0.05), eps_test=(0.03, 0.02), trials=150, test_trials=600, n_max=24,
+                    hist_n=8)
+REDUCED_POOLS_PER_TASK = 200
+
+
+def square_plus(x: int, offset: float) -> dict:
+    return {"value": x * x + offset, "pair": (x, offset)}
+
+
+def exit_once(marker: str, x: int) -> int:
+    """Kills the worker process running it the first time (marker absent), then returns 2x."""
+    if not os.path.exists(marker):
+        Path(marker).touch()
+        os._exit(1)
+    return 2 * x
+
+
+def store_in(tmp_path: Path) -> TaskStore:
+    return TaskStore(tmp_path, "demo", "quick", "0" * 12, seed=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A two-process LocalCluster (one thread per worker), shared by this module's Dask tests."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=50) as local, distributed.Client(local) as client:
+        yield local, client
+
+
+def reduced_full_record(sweep: Sweep, monkeypatch) -> dict:
+    monkeypatch.setattr(rss, "POOLS_PER_TASK", REDUCED_POOLS_PER_TASK)
+    record = run_claim("rss.lueker", scale="full", sweep=sweep, **REDUCED_FULL).to_dict()
+    record.pop("wall_s")
+    return record
+
+
+@given(st.lists(st.integers(-50, 50), max_size=12), st.floats(-1, 1))
+def test_an_in_process_sweep_returns_json_results_in_task_order(values, offset):
+    tasks = [Task(f"t{i}", (x, offset)) for i, x in enumerate(values)]
+    results = Sweep().map(square_plus, tasks, progress=False)
+    assert results == [{"value": x * x + offset, "pair": [x, offset]} for x in values]
+
+
+@given(st.integers(0, 9))
+def test_a_sweep_stops_at_the_first_prefix_that_satisfies_until(stop):
+    calls = []
+
+    def record_call(x: int) -> int:
+        calls.append(x)
+        return x
+
+    results = Sweep().map(record_call, (Task(f"t{i}", (i,)) for i in range(10)), progress=False,
+                          until=lambda prefix: prefix[-1] == stop)
+    assert results == list(range(stop + 1)) and calls == results
+
+
+def test_a_second_sweep_reuses_every_stored_task_and_computes_nothing(tmp_path):
+    calls = []
+
+    def count_call(x: int) -> int:
+        calls.append(x)
+        return x + 1
+
+    tasks = [Task(f"t{i}", (i,)) for i in range(5)]
+    first = Sweep().map(count_call, tasks, store=store_in(tmp_path), progress=False)
+    second = Sweep().map(count_call, tasks, store=store_in(tmp_path), progress=False)
+    assert first == second == [1, 2, 3, 4, 5] and calls == [0, 1, 2, 3, 4]
+
+
+def test_an_interrupted_sweep_resumes_with_only_the_unfinished_tasks(tmp_path):
+    calls = []
+
+    def fail_at_three(x: int) -> int:
+        calls.append(x)
+        if x == 3 and calls.count(3) == 1:
+            raise KeyboardInterrupt  # the sweep is killed while task 3 runs
+        return -x
+
+    tasks = [Task(f"t{i}", (i,)) for i in range(6)]
+    with pytest.raises(KeyboardInterrupt):
+        Sweep().map(fail_at_three, tasks, store=store_in(tmp_path), progress=False)
+    resumed = Sweep().map(fail_at_three, tasks, store=store_in(tmp_path), progress=False)
+    assert resumed == [0, -1, -2, -3, -4, -5] and calls == [0, 1, 2, 3, 3, 4, 5]
+
+
+def test_a_stored_task_with_other_inputs_is_computed_again(tmp_path):
+    Sweep().map(square_plus, [Task("t0", (2, 0.0))], store=store_in(tmp_path), progress=False)
+    again = Sweep().map(square_plus, [Task("t0", (3, 0.0))], store=store_in(tmp_path), progress=False)
+    assert again == [{"value": 9.0, "pair": [3, 0.0]}]
+
+
+def test_a_task_id_that_is_not_a_file_name_is_refused():
+    with pytest.raises(ValueError, match="task id"):
+        Task("../escape", ())
+
+
+def test_a_repeated_task_id_in_one_sweep_is_refused():
+    with pytest.raises(ValueError, match="appears twice"):
+        Sweep().map(square_plus, [Task("t", (1, 0.0)), Task("t", (2, 0.0))], progress=False)
+
+
+def test_zero_workers_exit_2_before_any_work(tmp_path, capsys):
+    assert main(["verify", "rss.lueker", "--out", str(tmp_path), "--workers", "0"]) == 2
+    assert "--workers must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "verify.json").exists()
+
+
+def test_workers_and_a_scheduler_together_exit_2_before_any_work(tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        main(["verify", "rss.lueker", "--out", str(tmp_path), "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
+    assert stop.value.code == 2 and not (tmp_path / "verify.json").exists()
+
+
+def test_open_sweep_refuses_workers_and_scheduler_together():
+    with pytest.raises(ValueError, match="not both"), open_sweep(2, "tcp://127.0.0.1:1"):
+        pass
+
+
+@pytest.mark.claim("rss.lueker")
+def test_a_reduced_full_lueker_run_gives_the_same_record_on_one_two_and_four_workers(cluster, monkeypatch):
+    local, client = cluster
+    serial = reduced_full_record(Sweep(), monkeypatch)
+    assert serial["verdict"] == "holds", serial["reason"]
+    assert len(serial["details"]["scan"]["rows"]) < REDUCED_FULL["n_max"]  # the scan stopped early
+    assert reduced_full_record(Sweep(client), monkeypatch) == serial
+    local.scale(4)
+    client.wait_for_workers(4)
+    try:
+        assert reduced_full_record(Sweep(client), monkeypatch) == serial
+    finally:
+        local.scale(2)
+
+
+def test_a_sweep_whose_worker_dies_finishes_with_every_result_stored(cluster, tmp_path):
+    _, client = cluster
+    marker = str(tmp_path / "killed-once")
+    tasks = [Task(f"t{i}", (marker, i)) for i in range(6)]
+    results = Sweep(client).map(exit_once, tasks, store=store_in(tmp_path), progress=False)
+    assert os.path.exists(marker)  # a worker really died mid-sweep
+    assert results == [0, 2, 4, 6, 8, 10]
+    stored = sorted((tmp_path / "tasks").rglob("t*.json"))
+    assert [json.loads(p.read_text())["result"] for p in stored] == results
