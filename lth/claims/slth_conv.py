@@ -20,7 +20,8 @@ from theory.conv import (TargetLayer, LayerTicket, NetworkTicket, bound_network_
                          first_channels, flatten_specs, flip_mask_entry, norm_inf, construct_supermasks,
                          sample_random_pair, search_max_error, target_forward)
 from theory.device import cpu_threads
-from lth.registry import Context, Quantity, Record, claim
+from lth.registry import Context, Quantity, Record, claim, param
+from lth.verdict import Verdict, combine, judge_certificate
 from theory.subset_sum import sample_uniform
 
 PROOF = "proofs/slth_conv.md"
@@ -74,14 +75,9 @@ def random_kernel(shape: tuple[int, int, int, int], generator: torch.Generator) 
     return k / k.abs().sum(dim=(1, 2, 3), keepdim=True)
 
 
-def judge(rows: list[dict], eps: float) -> tuple[str, str]:
-    """Holds when every instance has empirical ≤ certified ≤ ε."""
-    bad = [r for r in rows if not (r["empirical"] <= r["certified"] <= eps)]
-    if not bad:
-        return "holds", "; ".join(f"{r['instance']}: empirical {r['empirical']:.3g} ≤ certified "
-                                  f"{r['certified']:.3g} ≤ ε={eps:g}" for r in rows)
-    return "fails", "; ".join(f"{r['instance']}: empirical {r['empirical']:.3g}, certified {r['certified']:.3g}, "
-                              f"ε={eps:g}" for r in bad)
+def judge(rows: list[dict], eps: float) -> Verdict:
+    """Holds when every instance has empirical ≤ certified ≤ ε (:func:`lth.verdict.judge_certificate`)."""
+    return combine(judge_certificate(r["certified"], r["empirical"], eps, r["instance"]) for r in rows)
 
 
 def lemma_row(name: str, ticket: LayerTicket, size: int, ctx: Context, p) -> dict:
@@ -124,28 +120,28 @@ def lemma_check(p, ctx: Context, instances: list[tuple[str, TargetLayer, int]]) 
 
 @dataclass(frozen=True)
 class ConvFaults:
-    flip_mask: bool = False  # flip one mask entry of the (first) layer ticket: a broken instance
+    flip_mask: bool = param(False, "flip one mask entry of the (first) layer ticket: a broken instance")
 
 
 @dataclass(frozen=True)
 class KernelParams:
     """Single kernel K ∈ R^{d×d×c} (m = 1): a random one and the trained LeNet's first conv-2 kernel."""
 
-    n: int = 24  # hidden channels of U
-    eps: float = 0.05
-    d: int = 3
-    c: int = 3
-    size: int = 6  # D: input maps are D×D
-    padding: str = "same"
-    sweep: tuple[int, ...] = (4, 8, 12, 16, 20, 24)
-    restarts: int = 8
-    steps: int = 40
-    lenet_seed: int = 0
+    n: int = param(24, "hidden channels of U")
+    eps: float = param(0.05, "stated sup error ε of the lemma on [0,1]^{c×D×D}")
+    d: int = param(3, "kernel size d of the random kernel")
+    c: int = param(3, "input channels c of the random kernel")
+    size: int = param(6, "D: input maps are D×D")
+    padding: str = param("same", "padding of the random kernel: valid or same")
+    sweep: tuple[int, ...] = param((4, 8, 12, 16, 20, 24), "n values of the error-vs-channels curve (nested pools)")
+    restarts: int = param(8, "projected-gradient restarts of the error search")
+    steps: int = param(40, "projected-gradient steps per restart")
+    lenet_seed: int = param(0, "seed of the LeNet-style CNN trained on digits")
 
 
 @claim("slth.conv.kernel", "a kernel K (Σ|K| ≤ 1) is approximated within ε on [0,1]^{D×D×c} by "
        "V * σ((U⊙S) * X) with U, V i.i.d. U[-1,1] and n = O(log(d²c/ε)) channels",
-       proof=PROOF, params=KernelParams, faults=ConvFaults, full={"n": 36, "eps": 5e-3, "size": 12, "restarts": 32, "steps": 100,
+       proof=PROOF, params=KernelParams, faults=ConvFaults, uses=("rss.product",), full={"n": 36, "eps": 5e-3, "size": 12, "restarts": 32, "steps": 100,
                                                "sweep": tuple(range(4, 37, 2))})
 @single_threaded
 def check_kernel(p: KernelParams, ctx: Context) -> Record:
@@ -160,22 +156,22 @@ def check_kernel(p: KernelParams, ctx: Context) -> Record:
 class LayerParams:
     """Whole layer (m kernels): a random one and the trained LeNet's conv-2 layer."""
 
-    n: int = 28
-    eps: float = 0.05
-    m: int = 4
-    d: int = 3
-    c: int = 3
-    size: int = 6
-    padding: str = "same"
-    sweep: tuple[int, ...] = (4, 8, 12, 16, 20, 24, 28)
-    restarts: int = 8
-    steps: int = 40
-    lenet_seed: int = 0
+    n: int = param(28, "hidden channels per output kernel")
+    eps: float = param(0.05, "stated sup error ε of the lemma on [0,1]^{c×D×D}")
+    m: int = param(4, "output channels m of the random layer")
+    d: int = param(3, "kernel size d of the random layer")
+    c: int = param(3, "input channels c of the random layer")
+    size: int = param(6, "D: input maps are D×D")
+    padding: str = param("same", "padding of the random layer: valid or same")
+    sweep: tuple[int, ...] = param((4, 8, 12, 16, 20, 24, 28), "n values of the error-vs-channels curve")
+    restarts: int = param(8, "projected-gradient restarts of the error search")
+    steps: int = param(40, "projected-gradient steps per restart")
+    lenet_seed: int = param(0, "seed of the LeNet-style CNN trained on digits")
 
 
 @claim("slth.conv.layer", "a layer of m kernels (each Σ|K_o| ≤ 1) is approximated within ε on [0,1]^{D×D×c} "
        "by (V⊙T) * σ((U⊙S) * X) with m·n hidden channels, n = O(log(d²c·m/ε))",
-       proof=PROOF, params=LayerParams, faults=ConvFaults, full={"n": 36, "eps": 5e-3, "m": 8, "size": 12, "restarts": 32,
+       proof=PROOF, params=LayerParams, faults=ConvFaults, uses=("slth.conv.kernel",), full={"n": 36, "eps": 5e-3, "m": 8, "size": 12, "restarts": 32,
                                               "steps": 100, "sweep": tuple(range(4, 37, 2))})
 @single_threaded
 def check_layer(p: LayerParams, ctx: Context) -> Record:
@@ -189,14 +185,14 @@ def check_layer(p: LayerParams, ctx: Context) -> Record:
 class NetworkParams:
     """Random 2-layer CNN and the trained LeNet (conv same, conv valid, linear head), ε for the whole net."""
 
-    eps: float = 0.2
-    n_min: int = 4
-    n_max: int = 32
-    size: int = 6
-    restarts: int = 8
-    steps: int = 40
-    table: tuple[int, ...] = (5, 10, 15, 20, 25, 30)  # n for the fixed-n LeNet table
-    lenet_seed: int = 0
+    eps: float = param(0.2, "stated sup error ε of the whole normalised network (each layer to ε/(2l))")
+    n_min: int = param(4, "smallest channels per kernel tried for each layer")
+    n_max: int = param(32, "largest channels per kernel tried for each layer")
+    size: int = param(6, "D of the random CNN's input maps")
+    restarts: int = param(8, "projected-gradient restarts of the error search")
+    steps: int = param(40, "projected-gradient steps per restart")
+    table: tuple[int, ...] = param((5, 10, 15, 20, 25, 30), "n for the fixed-n LeNet table")
+    lenet_seed: int = param(0, "seed of the LeNet-style CNN trained on digits")
 
 
 def random_cnn(ctx: Context) -> list[TargetLayer]:
@@ -262,7 +258,7 @@ def lenet_table(specs: list[TargetLayer], ns: tuple[int, ...], ctx: Context, p) 
 
 @claim("slth.conv.network", "an l-layer CNN (Σ|K_i[o]| ≤ 1, inputs in [0,1]) is approximated within ε by pruning "
        "a random CNN of depth 2l, each layer to ε/(2l) by the layer lemma",
-       proof=PROOF, params=NetworkParams, faults=ConvFaults, full={"eps": 0.05, "n_max": 40, "size": 12, "restarts": 32, "steps": 100,
+       proof=PROOF, params=NetworkParams, faults=ConvFaults, uses=("slth.conv.layer",), full={"eps": 0.05, "n_max": 40, "size": 12, "restarts": 32, "steps": 100,
                                                 "table": tuple(range(5, 31))})
 @single_threaded
 def check_network(p: NetworkParams, ctx: Context) -> Record:

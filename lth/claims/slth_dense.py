@@ -4,7 +4,7 @@ Method. Build the random 2l-layer network at the theorem's widths, prune it by t
 construction (``theory.dense.construct_ticket``), and compare three numbers: the rigorous float64
 certificate of the sup error over the domain (``certify_sup_error``), the worst error found by
 sampling and projected gradient ascent (``search_sup_error``, a lower bound on the sup), and ε.
-A check holds when empirical ≤ certified ≤ ε on every instance.
+A check holds when empirical ≤ certified ≤ ε on every instance (``lth.verdict.judge_certificate``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import torch
 from theory.numerics import gamma
 from theory.dense import (DEFAULT_C, DEFAULT_POOL_CAP, Domain, RandomNetwork, Target, DenseTicket, build_ticket,
                           certify_sup_error, over_parameterisation, random_target, realised_layers, rescale, search_sup_error)
-from lth.registry import Context, Quantity, Record, claim
+from lth.registry import Context, Quantity, Record, claim, param
+from lth.verdict import Verdict, combine, judge_below, judge_certificate
 
 PROOF = "proofs/slth_dense.md"
 
@@ -47,44 +48,41 @@ def _instance_report(target: Target, net: RandomNetwork, ticket: DenseTicket, do
             "certified": cert.value, "ball_bound": cert.parts["ball_bound"], "box_bound": cert.parts["box_bound"],
             "union_bound": cert.parts["union_bound"], "empirical": search.error,
             "max_weight_error": ticket.info.get("max_weight_error"), "domain": domain.kind,
-            "holds": bool(search.error <= cert.value <= eps)}
+            "holds": judge_certificate(cert.value, search.error, eps)[0] == "holds"}
 
 
-def _verdict(instances: list[dict]) -> tuple[str, str]:
-    bad = [i for i in instances if not i["holds"]]
-    if not bad:
-        return "holds", f"empirical <= certified <= eps on all {len(instances)} instances"
-    worst = bad[0]
-    return "fails", (f"widths {worst['widths']}: certified {worst['certified']:.3g}, empirical "
-                     f"{worst['empirical']:.3g}, eps {worst['eps']:.3g} (not empirical <= certified <= eps)")
+def judge_instances(instances: list[dict]) -> Verdict:
+    """Every instance must have empirical ≤ certified ≤ ε (:func:`lth.verdict.judge_certificate`)."""
+    return combine(judge_certificate(i["certified"], i["empirical"], i["eps"], i.get("name", f"widths {i['widths']}"))
+                   for i in instances)
 
 
 @dataclass(frozen=True)
 class DenseFaults:
-    flip: int = 0  # prune this many kept entries with the largest |b·a| in the (last) block: a broken ticket
+    flip: int = param(0, "prune this many kept entries with the largest |b·a| in the (last) block: a broken ticket")
 
 
 @dataclass(frozen=True)
 class LayerParams:
     """One target layer ``d_out x d_in`` with ‖W‖₂ = 1 by one pruned two-layer block, on the unit ball."""
 
-    d_in: int = 24
-    d_out: int = 16
-    eps: float = 0.01
-    delta: float = 0.01
-    c: float = DEFAULT_C
-    fan_out: int | None = None  # override of the theorem's fan-out (a small value breaks the check)
-    pool_cap: int = DEFAULT_POOL_CAP
-    orthant_points: int = 512
-    restarts: int = 16
-    steps: int = 60
-    samples: int = 2048
+    d_in: int = param(24, "input width of the random target layer")
+    d_out: int = param(16, "output width of the random target layer")
+    eps: float = param(0.01, "target sup error ε on the unit ball")
+    delta: float = param(0.01, "failure probability δ in the theorem's width rule")
+    c: float = param(DEFAULT_C, "width constant C: hidden units per input = 2⌈C·ln(d_in·d_out·l/min(ε, δ))⌉")
+    fan_out: int | None = param(None, "hidden units per input coordinate instead of the theorem's (too few fail)")
+    pool_cap: int = param(DEFAULT_POOL_CAP, "largest subset-sum pool per weight and branch")
+    orthant_points: int = param(512, "random x ≥ 0 and x ≤ 0 on which the exact orthant identity is checked")
+    restarts: int = param(16, "gradient-ascent restarts of the error search")
+    steps: int = param(60, "gradient-ascent steps per restart")
+    samples: int = param(2048, "random inputs tried before the ascent")
 
 
 @claim("slth.dense.layer", "a pruned two-layer random block computes (W+E⁺)x on x ≥ 0 and (W+E⁻)x on x ≤ 0 "
        "exactly, E± the subset-sum errors; its sup error on the unit ball is ≤ ‖[E⁺, E⁻]‖₂ ≤ ε",
-       proof=PROOF, params=LayerParams, faults=DenseFaults, full={"d_in": 128, "d_out": 96, "eps": 1e-3, "pool_cap": 24, "restarts": 64,
-                                               "steps": 200, "samples": 16384})
+       proof=PROOF, params=LayerParams, faults=DenseFaults, uses=("rss.product",),
+       full={"d_in": 128, "d_out": 96, "eps": 1e-3, "pool_cap": 24, "restarts": 64, "steps": 200, "samples": 16384})
 def check_layer(p: LayerParams, ctx: Context) -> Record:
     target = random_target([p.d_in, p.d_out], ctx.generator())
     fan_out = None if p.fan_out is None else [p.fan_out]
@@ -97,14 +95,11 @@ def check_layer(p: LayerParams, ctx: Context) -> Record:
     union = float(layer.err_pos.abs().sum() + layer.err_neg.abs().sum())
     details = {**instance, "identity": identity, "per_weight_error_sum": union,
                "error_quantiles": _quantiles(torch.cat([layer.err_pos.flatten(), layer.err_neg.flatten()]))}
-    verdict, reason = _verdict([instance])
-    if identity["ratio"] > 1:
-        verdict, reason = "fails", (f"block deviates from (W+E⁺)x⁺ − (W+E⁻)x⁻ by "
-                                    f"{identity['max_deviation']:.3g}, "
-                                    f"more than the rounding bound {identity['rounding_bound']:.3g}")
-    else:
-        reason += (f"; orthant identity exact up to rounding (max deviation / rounding bound = "
-                   f"{identity['ratio']:.2g}); per-weight sum bound {union:.3g}")
+    # the orthant identity is exact: each deviation must stay below its own float64 rounding bound
+    exact = judge_below(identity["ratio"], identity["ratio"], 1.0,
+                        "orthant identity: max over points of |block − (W+E⁺)x⁺ + (W+E⁻)x⁻| / rounding bound")
+    verdict, reason = combine([judge_instances([instance]), exact])
+    reason += f"; per-weight sum bound {union:.3g}"
     return Record(verdict, reason,
                   bound=Quantity(p.eps, "ε (target accuracy of the block on the unit ball)"),
                   certified=Quantity(instance["certified"], "rigorous float64 bound on sup_{‖x‖≤1} ‖f−g‖₂ "
@@ -147,21 +142,23 @@ def _quantiles(values: torch.Tensor) -> list[float]:
 class NetworkParams:
     """Random targets with ‖W_i‖₂ = 1 (several depths/widths) and a ReLU MLP trained on digits."""
 
-    targets: tuple[tuple[int, ...], ...] = ((16, 12, 10), (12, 12, 12, 8))
-    biases: tuple[bool, ...] = (False, True)
-    eps: float = 0.01
-    delta: float = 0.01
-    c: float = DEFAULT_C
-    fan_out: int | None = None  # same fan-out for every block (a small value breaks the check)
-    pool_cap: int = DEFAULT_POOL_CAP
-    width_factors: tuple[float, ...] = (0.75, 1.0)  # C multipliers for the error-vs-width curve
-    eps_sweep: tuple[float, ...] = (0.1, 0.01)  # ε values for kept parameters vs log(1/ε)
-    digits_hidden: tuple[int, ...] = (32,)
-    digits_steps: int = 200
-    digits_eps: float = 0.1  # logit units, over the whole data box [0, 1]^64 (not the unit ball)
-    restarts: int = 8
-    steps: int = 40
-    samples: int = 1024
+    targets: tuple[tuple[int, ...], ...] = param(((16, 12, 10), (12, 12, 12, 8)),
+                                                 "widths of the random targets (‖W_i‖₂ = 1)")
+    biases: tuple[bool, ...] = param((False, True), "whether each random target has biases (missing: False)")
+    eps: float = param(0.01, "target sup error ε on the unit ball")
+    delta: float = param(0.01, "failure probability δ in the theorem's width rule")
+    c: float = param(DEFAULT_C, "width constant C of the theorem")
+    fan_out: int | None = param(None, "hidden units per input coordinate for every block instead of the "
+                                      "theorem's (too few fail)")
+    pool_cap: int = param(DEFAULT_POOL_CAP, "largest subset-sum pool per weight and branch")
+    width_factors: tuple[float, ...] = param((0.75, 1.0), "C multipliers for the error-vs-width curve")
+    eps_sweep: tuple[float, ...] = param((0.1, 0.01), "ε values for kept parameters vs log(1/ε)")
+    digits_hidden: tuple[int, ...] = param((32,), "hidden widths of the MLP trained on digits")
+    digits_steps: int = param(200, "full-batch Adam steps training the digits MLP")
+    digits_eps: float = param(0.1, "ε of the digits ticket, in logit units over the data box [0, 1]^64")
+    restarts: int = param(8, "gradient-ascent restarts of the error search")
+    steps: int = param(40, "gradient-ascent steps per restart")
+    samples: int = param(1024, "random inputs tried before the ascent")
 
 
 FULL_NETWORK = {"targets": ((64, 64, 10), (32, 32, 32, 10), (100, 64, 48, 32, 10)), "biases": (False, True, False),
@@ -262,11 +259,12 @@ def width_sweep(p: NetworkParams, ctx: Context) -> dict:
 @claim("slth.dense.network", "a random 2l-layer U[-1,1] ReLU network of widths C·d_{i-1}·ln(d_{i-1}d_i l/min(ε,δ)) "
        "contains a subnetwork within ε of a target l-layer network with ‖W_i‖₂ ≤ 1 on the unit ball "
        "(Pensia et al. 2020); certified in float64 on random and trained targets",
-       proof=PROOF, params=NetworkParams, faults=DenseFaults, full=FULL_NETWORK)
+       proof=PROOF, params=NetworkParams, faults=DenseFaults, full=FULL_NETWORK,
+       uses=("slth.dense.layer", "rss.product"))
 def check_network(p: NetworkParams, ctx: Context) -> Record:
     instances = check_network_instances(p, ctx)
     digits = digits_instance(p, ctx)
-    verdict, reason = _verdict(instances + [digits])
+    verdict, reason = judge_instances(instances + [digits])
     worst = max(instances + [digits], key=lambda i: i["certified"] / i["eps"])
     reason += (f"; digits MLP: target accuracy {digits['target_test_accuracy']:.3f}, ticket "
                f"{digits['ticket_test_accuracy']:.3f}, agreement {digits['prediction_agreement']:.3f} "
