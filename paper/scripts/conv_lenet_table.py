@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 
 from lth.figures import figure, load_claim_record
 
-PUBLISHED = {15: 1.8e-2, 20: 7.3e-4, 25: 7.7e-5, 30: 7.7e-6}  # da Cunha et al., MNIST, REFERENCES.md §5
+PUBLISHED = {15: 1.8e-2, 20: 7.3e-4, 25: 7.7e-5, 30: 7.7e-6}  # da Cunha, Natale & Viennot, ICLR 2022 (MNIST)
 
 
 @figure("conv_lenet_table", claims=("slth.conv.network",), produced_by="lth verify slth.conv.network")

@@ -6,7 +6,8 @@ parameters are those of both blocks. Right: sin(2πx) on [0, 1] alone, sparse so
 tolerances, plus squares for the dense solver (theory.subset_sum.best_subsets, which keeps about half
 of each pool) at the quick tolerance. Filled: certified sup error
 (rigorous over the whole interval); hollow: sampled on a 10,000-point grid; crosses: the published
-demo's sampled numbers (UniversalLT subsetsum.py, REFERENCES.md §6).
+demo's sampled numbers (Burkholz et al., "On the Existence of Universal Lottery Tickets", ICLR 2022,
+UniversalLT subsetsum.py).
 """
 
 from __future__ import annotations
