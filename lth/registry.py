@@ -234,20 +234,21 @@ def get_claim(claim_id: str) -> Claim:
 
 
 def run_claim(claim_id: str, *, scale: str = "quick", device: str | torch.device = "auto", seed: int = 0,
-              progress: bool = False, faults: dict[str, Any] | None = None, sweep: Sweep | None = None,
+              progress: bool = False, faults: dict[str, Any] | None = None, engine: Sweep | None = None,
               results: Path | None = None, **overrides: Any) -> Record:
     """Run one check and return its completed record.
 
     ``overrides`` replace public parameters; ``faults`` set fields of the claim's fault object (a
     deliberately broken instance). An exception inside the check becomes verdict ``error`` with the
     traceback's last line as reason, so one broken check never hides the others' results.
-    ``sweep`` runs the check's tasks (default: in this process); with ``results``, finished tasks
+    ``engine`` runs the check's tasks (default: in this process; not called ``sweep``, which several
+    checks use as a parameter name); with ``results``, finished tasks
     are stored under ``results/tasks/`` and reused by a later run (:mod:`lth.sweep`).
     """
     entry = get_claim(claim_id)
     params = entry.parameters(scale, overrides)
     ctx = Context(device=resolve_device(device), seed=seed, progress=progress,
-                  faults=entry.fault_settings(faults), sweep=sweep or Sweep())
+                  faults=entry.fault_settings(faults), sweep=engine or Sweep())
     changed_faults = {f.name: getattr(ctx.faults, f.name) for f in dataclasses.fields(ctx.faults)
                       if getattr(ctx.faults, f.name) != f.default}
     params_hash = settings_hash(params) + (f"-faults-{settings_hash(ctx.faults)}" if changed_faults else "")

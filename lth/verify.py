@@ -65,7 +65,7 @@ def run_verify(claim_ids: list[str], *, scale: str, device: str, seed: int, out:
     for claim_id in bar:
         bar.set_postfix_str(claim_id)
         record = run_claim(claim_id, scale=scale, device=device, seed=seed, progress=progress, faults=faults,
-                           sweep=sweep, results=out, **(overrides or {}))
+                           engine=sweep, results=out, **(overrides or {}))
         write_claim_record(out, record.to_dict(), seed=seed, device=record.device)
         records.append(record)
     device_used = records[0].device if records else device

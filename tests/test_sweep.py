@@ -50,7 +50,7 @@ def cluster():
 
 def reduced_full_record(sweep: Sweep, monkeypatch) -> dict:
     monkeypatch.setattr(rss, "POOLS_PER_TASK", REDUCED_POOLS_PER_TASK)
-    record = run_claim("rss.lueker", scale="full", sweep=sweep, **REDUCED_FULL).to_dict()
+    record = run_claim("rss.lueker", scale="full", engine=sweep, **REDUCED_FULL).to_dict()
     record.pop("wall_s")
     return record
 
