@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: verify test figures bench clean
+.PHONY: verify test figures paper bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ test: $(STAMP)
 
 figures: $(STAMP)
 	$(BIN)/lth figures
+
+# The PDF from the stored records in results/ (run `make verify` first; claims without a record are
+# marked in the paper). Needs pandoc and TeX Live: without them it says what to install and fails.
+paper: $(STAMP)
+	$(BIN)/lth paper build
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -5,7 +5,9 @@ Links are read from the tree:
   registered claim; use plain headings for lemmas that are not claims);
 - tests: ``@pytest.mark.claim("CLAIM-ID")`` decorators (or ``pytestmark``) in ``tests/test_*.py``,
   found by parsing the source, so a test file need not be imported;
-- figures: the ``claims=`` of every registered figure.
+- figures: the ``claims=`` of every registered figure;
+- the manuscript: ``\\claim{CLAIM-ID}`` in ``paper/*.tex`` and ``paper/sections/*.tex``
+  (:func:`lth.paper.manuscript_files`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Links:
     proofs: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # id -> files
     tests: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # id -> test names
     figures: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # id -> figures
+    paper: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # id -> file:line
 
 
 def proof_anchors(proofs_dir: Path) -> dict[str, list[str]]:
@@ -71,8 +74,16 @@ def figure_claims() -> dict[str, list[str]]:
     return claims
 
 
+def paper_claims(paper_dir: Path) -> dict[str, list[str]]:
+    """claim id -> ``file:line`` places where the manuscript cites it with ``\\claim{id}``."""
+    from lth.paper import CLAIM_USE, cited, manuscript_files
+
+    return cited(CLAIM_USE, manuscript_files(paper_dir))
+
+
 def claim_links(root: Path = REPO_ROOT) -> Links:
-    return Links(proof_anchors(root / "proofs"), marked_tests(root / "tests"), figure_claims())
+    return Links(proof_anchors(root / "proofs"), marked_tests(root / "tests"), figure_claims(),
+                 paper_claims(root / "paper"))
 
 
 def audit(claims: dict[str, str], links: Links, root: Path = REPO_ROOT) -> list[str]:
@@ -88,7 +99,8 @@ def audit(claims: dict[str, str], links: Links, root: Path = REPO_ROOT) -> list[
             problems.append(f"{claim_id}: no section <a id=\"{claim_id}\"></a> in {proof}")
         if not links.tests.get(claim_id):
             problems.append(f"{claim_id}: no test marked @pytest.mark.claim(\"{claim_id}\")")
-    for kind, table in (("proof anchor", links.proofs), ("test mark", links.tests), ("figure", links.figures)):
+    for kind, table in (("proof anchor", links.proofs), ("test mark", links.tests), ("figure", links.figures),
+                        ("paper \\claim", links.paper)):
         for claim_id, where in table.items():
             if claim_id not in claims:
                 problems.append(f"{kind} names unknown claim {claim_id!r} ({', '.join(where)})")

@@ -22,9 +22,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
-from lth.store import read_json, select_claim_record, write_atomic, write_json  # noqa: E402
+from lth.store import REPO_ROOT, select_claim_record, write_atomic, write_json  # noqa: E402
 from lth.registry import import_package_modules  # noqa: E402
 
+STYLE = REPO_ROOT / "paper" / "style.mplstyle"  # the one style of every figure, applied by render
 _FIGURES: dict[str, "Figure"] = {}
 _DRAWN: list[dict[str, Any]] = []  # records loaded while the current figure draws
 _FIGURE_PACKAGE = "paper.scripts"
@@ -96,15 +97,15 @@ def load_claim_record(results: Path, claim_id: str, scale: str | None = None) ->
 
 
 def render(fig_entry: Figure, results: Path, out: Path) -> list[Path]:
-    """Draw one figure from ``results``; save ``<name>.pdf``, ``<name>.png`` and ``<name>.json`` (the
-    records drawn) under ``out``."""
+    """Draw one figure from ``results`` in the shared style (:data:`STYLE`); save ``<name>.pdf``,
+    ``<name>.png`` and ``<name>.json`` (the records drawn) under ``out``."""
     _DRAWN.clear()
-    fig = fig_entry.draw(results)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{fig_entry.name}.{ext}" for ext in ("pdf", "png")]
-    for path in paths:
-        write_atomic(path, lambda handle, fmt=path.suffix[1:]: fig.savefig(handle, format=fmt, dpi=150,
-                                                                             bbox_inches="tight"))
+    with plt.style.context(STYLE):
+        fig = fig_entry.draw(results)
+        for path in paths:
+            write_atomic(path, lambda handle, fmt=path.suffix[1:]: fig.savefig(handle, format=fmt))
     plt.close(fig)
     sources = out / f"{fig_entry.name}.json"
     write_json(sources, {"figure": fig_entry.name, "records": list(_DRAWN)}, seed=None, device=None)

@@ -67,3 +67,10 @@ def test_a_missing_proof_file_is_reported(tree_copy: Path):
     assert proof_anchors(tree_copy / "proofs").get(claim_id) is None
     problems = audit(registered(), claim_links(tree_copy), tree_copy)
     assert any(claim_id in p and "does not exist" in p for p in problems)
+
+
+def test_a_dangling_claim_in_the_manuscript_is_reported(tree_copy: Path):
+    (tree_copy / "paper").mkdir()
+    (tree_copy / "paper" / "extra.tex").write_text("As \\claim{no.such.claim} shows.\n")
+    problems = audit(registered(), claim_links(tree_copy), tree_copy)
+    assert any("no.such.claim" in p and "paper \\claim" in p and "extra.tex:1" in p for p in problems)

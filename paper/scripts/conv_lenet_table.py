@@ -32,6 +32,7 @@ def draw(results: Path):
     ax.semilogy(list(PUBLISHED), list(PUBLISHED.values()), "k:", marker=".",
                 label="published direct approx. (MNIST, rel. weight error)")
     ax.set_xlabel("n (random coefficients per weight)")
+    ax.set_ylabel("error (weights: per entry; output: sup over the box)")
     ax.set_title("LeNet-style CNN on digits: pruned random CNN", fontsize=9)
     ax.legend(fontsize=7)
     tab.axis("off")

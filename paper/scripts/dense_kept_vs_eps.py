@@ -32,6 +32,7 @@ def draw(results: Path):
     right.semilogy(x, [r["certified"] for r in rows], "o-", label="certified sup error")
     right.semilogy(x, [r["eps"] for r in rows], "k:", label="ε")
     right.set_xlabel("ln(1/ε)")
+    right.set_ylabel("sup error over the unit ball")
     right.legend(fontsize=7)
     fig.suptitle(f"Dense strong ticket, target {'-'.join(map(str, sweep['widths']))}", fontsize=9)
     return fig

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 
 from simulations.statistics import t_interval
 from lth.figures import figure, load_claim_record
@@ -27,6 +28,9 @@ def band(levels: list[dict], variant: str, key: str) -> tuple[list[float], list[
 def finish_sparsity_axes(ax, ylabel: str, title: str) -> None:
     """Shared look of the IMP figures: log-scaled % of weights remaining, decreasing to the right."""
     ax.set_xscale("log")
+    # Plain percentages ("60", not "6×10¹") at the major and minor ticks of the log axis.
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.invert_xaxis()
     ax.set_xlabel("% of weights remaining")
     ax.set_ylabel(ylabel)

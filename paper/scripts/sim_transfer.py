@@ -1,8 +1,8 @@
 """Ticket transfer matrix: test accuracy on each target data set of the target's own ticket, a ticket
 transferred from the source, a random mask and a random re-init, at the sparsest IMP level.
 
-Reads the ``directions`` stored by ``sim.transfer``; cells show the mean over seeds and the half
-width of the 95% t-interval.
+Reads the ``directions`` stored by ``sim.transfer``; one row per direction, each variant a point at
+the mean over seeds with its 95% t-interval across seeds as a horizontal bar.
 """
 
 from __future__ import annotations
@@ -22,25 +22,23 @@ COLUMNS = (("ticket@0", "target's own ticket"), ("transfer", "transferred ticket
 def draw(results: Path):
     directions = load_claim_record(results, "sim.transfer")["details"]["directions"]
     names = list(directions)
-    means = np.full((len(names), len(COLUMNS)), np.nan)
-    halves = np.full_like(means, np.nan)
-    for i, name in enumerate(names):
-        acc = directions[name][-1]["acc"]
-        for j, (key, _) in enumerate(COLUMNS):
-            if key in acc:
-                means[i, j] = 100 * acc[key]["mean"]
-                halves[i, j] = 100 * (acc[key]["ci"][1] - acc[key]["ci"][0]) / 2
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.8 * len(names)), constrained_layout=True)
-    image = ax.imshow(means, cmap="viridis", aspect="auto")
-    middle = np.nanmean(means)
-    for (i, j), value in np.ndenumerate(means):
-        if np.isfinite(value):
-            # Dark text on the bright (high-accuracy) end of viridis, white on the dark end.
-            ax.text(j, i, f"{value:.1f}\n±{halves[i, j]:.1f}", ha="center", va="center", fontsize=8,
-                    color="k" if value > middle else "w")
-    ax.set_xticks(range(len(COLUMNS)), [label for _, label in COLUMNS], fontsize=8)
-    rows = [f"{name}\n({100 * directions[name][-1]['remaining']:.1f}% left)" for name in names]
-    ax.set_yticks(range(len(names)), rows, fontsize=8)
-    fig.colorbar(image, ax=ax, label="test accuracy (%)")
-    ax.set_title("Ticket transfer (source -> target), sparsest level", fontsize=9)
+    fig, ax = plt.subplots(figsize=(6.5, 1.6 + 0.9 * len(names)), constrained_layout=True)
+    offsets = np.linspace(-0.27, 0.27, len(COLUMNS))
+    for j, (key, label) in enumerate(COLUMNS):
+        rows = [(i, directions[name][-1]["acc"][key]) for i, name in enumerate(names)
+                if key in directions[name][-1]["acc"]]
+        if not rows:
+            continue
+        y = [i + offsets[j] for i, _ in rows]
+        mean = [100 * acc["mean"] for _, acc in rows]
+        # Horizontal bars: the 95% t-interval across seeds (what the heatmap's "±" used to abbreviate).
+        err = [[m - 100 * acc["ci"][0] for m, (_, acc) in zip(mean, rows)],
+               [100 * acc["ci"][1] - m for m, (_, acc) in zip(mean, rows)]]
+        ax.errorbar(mean, y, xerr=err, fmt="o", color=f"C{j}", capsize=3, label=label)
+    ax.set_yticks(range(len(names)),
+                  [f"{name}\n({100 * directions[name][-1]['remaining']:.1f}% of weights left)" for name in names])
+    ax.set_ylim(len(names) - 0.5, -0.5)
+    ax.set_xlabel("test accuracy on the target (%): mean and 95% t-interval across seeds")
+    ax.set_title("Ticket transfer (source -> target), sparsest IMP level")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig

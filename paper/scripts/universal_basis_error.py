@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.legend_handler import HandlerTuple
+from matplotlib.lines import Line2D
 
 from lth.figures import figure, load_claim_record
 
@@ -31,19 +33,27 @@ def draw(results: Path):
                "sampled": poly["univariate"]["sampled"]}] + poly["sweep"]
     points.sort(key=lambda point: point["kept"])
     orders = poly["univariate"]["r"]
+    kept = [point["kept"] for point in points]
     for i, r in enumerate(orders):
-        kept = [point["kept"] for point in points]
-        left.plot(kept, [point["certified"][i] for point in points], "o-", color=f"C{i}", label=f"r = {r} certified")
-        left.plot(kept, [point["sampled"][i] for point in points], "o--", mfc="none", color=f"C{i}",
-                  label=f"r = {r} sampled")
-    for i, (r, err) in enumerate(zip(anchor["poly_r"], anchor["poly_sampled"])):
-        left.plot([anchor["poly_kept"]], [err], "x", ms=9, mew=2, color=f"C{i}")
-    left.plot([], [], "kx", label=f"anchor, sampled (~{anchor['poly_kept']} kept of {anchor['poly_total']:,})")
+        left.plot(kept, [point["certified"][i] for point in points], "o-", color=f"C{i}")
+        left.plot(kept, [point["sampled"][i] for point in points], "o--", mfc="none", color=f"C{i}")
+    crosses = [left.plot([anchor["poly_kept"]], [err], "x", ms=8, mew=2, color=f"C{i}")[0]
+               for i, err in enumerate(anchor["poly_sampled"])]
+    # One legend entry per order r (its colour), then the three kinds of mark; the anchor entry shows
+    # its crosses in their colours. Below the axes, so no curve is hidden.
+    handles = [Line2D([], [], color=f"C{i}", marker="o", label=f"r = {r}") for i, r in enumerate(orders)]
+    handles += [Line2D([], [], color="0.3", marker="o", label="certified (whole interval)"),
+                Line2D([], [], color="0.3", marker="o", mfc="none", ls="--", label="sampled (10,000-point grid)")]
+    labels = [h.get_label() for h in handles] + [f"anchor, sampled (~{anchor['poly_kept']:,} kept of "
+                                                 f"{anchor['poly_total']:,})"]
     left.set(xscale="log", yscale="log", xlabel="kept random parameters (log and exp blocks)",
-             ylabel="sup error of ((1+x)/2)^r on [0, 1]", title="polynomial basis")
-    left.legend(fontsize=7, ncol=2)
+             ylabel="sup error of $((1+x)/2)^r$ on [0, 1]", title="polynomial basis")
+    left.legend([*handles, tuple(crosses)], labels, handler_map={tuple: HandlerTuple(ndivide=None)},
+                loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=7)
 
-    sines = sorted([fourier["unit_sin"]] + fourier["sweep"], key=lambda point: point["kept"])
+    # In the order of the interpolation tolerance (the unit ticket is factor 1), coarse to fine: the
+    # line follows the sweep, not the kept count (which is not monotone in the tolerance).
+    sines = sorted([{"factor": 1.0, **fourier["unit_sin"]}] + fourier["sweep"], key=lambda point: -point["factor"])
     right.plot([p["kept"] for p in sines], [p["certified"] for p in sines], "o-", color="C0", label="certified")
     right.plot([p["kept"] for p in sines], [p["sampled"] for p in sines], "o--", mfc="none", color="C0",
                label="sampled (10,000-point grid)")
@@ -55,5 +65,5 @@ def draw(results: Path):
                label=f"anchor, sampled ({anchor['sin_kept']} kept of {anchor['sin_total']:,})")
     right.set(xscale="log", yscale="log", xlabel="kept random parameters", ylabel="sup error of sin(2πx) on [0, 1]",
               title="Fourier piece")
-    right.legend(fontsize=7, loc="lower left")
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=7)
     return fig

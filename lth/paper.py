@@ -1,0 +1,841 @@
+"""The paper: every number, figure and claim of ``paper/paper.tex`` generated from stored results.
+
+``lth paper build`` (``make paper``) writes, under ``paper/build/``:
+
+- ``generated/macros.tex``: ``\\lthvalue{KEY}{TEXT}`` for every value of :data:`VALUES` and every
+  per-claim field (:func:`claim_values`: verdict, bound, certified, empirical, scale, commit, seed),
+  each formatted from its stored record by :func:`collect`; a value from a quick-scale record carries
+  ``\\lthquick`` (a dagger), one whose record is absent ``\\lthmissing``. The prose cites a value as
+  ``\\val{KEY}``, a claim as ``\\claim{ID}`` and a figure as ``\\lthfigure{NAME}{caption}``; an id,
+  key or figure name the generator does not know stops the build (here, before TeX runs, and again
+  in TeX, by ``\\PackageError``);
+- ``generated/claims.tex`` and ``generated/claims_table.tex``: every registered claim with its
+  statement, proof section, stored record (scale, parameter hash, commit, seed) and marked tests, so
+  a newly registered claim appears without editing the manuscript;
+- ``generated/figures.tex``: per registered figure, whether it was drawn and which records it drew
+  (from the figure's ``<name>.json``); ``figures/``: the figures, drawn by :func:`lth.figures.render`;
+- ``generated/proofs/*.tex``: ``proofs/*.md`` converted by pandoc (``paper/anchors.lua`` turns each
+  ``<a id="ID"></a>`` into ``\\label{proof:ID}``);
+- ``paper.pdf``, by latexmk.
+
+``lth paper readme`` rewrites the block of ``README.md`` between :data:`README_BEGIN` and
+:data:`README_END` with the same values as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from lth.store import REPO_ROOT, select_claim_record, write_atomic
+
+PAPER_DIR = REPO_ROOT / "paper"
+TOOLS = ("pandoc", "latexmk", "pdflatex")
+INSTALL_HINT = ("apt-get install pandoc latexmk texlive-latex-recommended texlive-latex-extra "
+                "texlive-fonts-recommended")
+README_BEGIN = "<!-- results:begin -->"
+README_END = "<!-- results:end -->"
+# The order of the proof appendices; proof files not named here follow alphabetically.
+PROOF_ORDER = ("rss", "slth_dense", "slth_conv", "universal", "simulations")
+
+CLAIM_USE = re.compile(r"\\claim(?:ref)?\{([^}]*)\}")
+VALUE_USE = re.compile(r"\\val\{([^}]*)\}")
+FIGURE_USE = re.compile(r"\\lthfigure\{([^}]*)\}")
+
+
+# Formatting ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Shown:
+    """One value as the reader sees it: plain text (README) and LaTeX (paper)."""
+
+    text: str
+    latex: str
+
+
+def _scientific(value: float, digits: int) -> Shown:
+    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+    exponent = int(exponent)
+    return Shown(f"{mantissa}e{exponent}", f"\\ensuremath{{{mantissa}\\times 10^{{{exponent}}}}}")
+
+
+def _minus(text: str) -> str:
+    return text.replace("-", "\\ensuremath{-}") if text.startswith("-") else text
+
+
+def sig(digits: int = 3) -> Callable[[Any], Shown]:
+    """At most ``digits`` significant figures (trailing zeros dropped); scientific notation below
+    1e-3 and from 1e5."""
+
+    def show(value: Any) -> Shown:
+        value = float(value)
+        if value == 0 or not math.isfinite(value):
+            return Shown(f"{value:g}", _minus(f"{value:g}"))
+        if abs(value) < 1e-3 or abs(value) >= 1e5:
+            return _scientific(value, digits)
+        decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+        text = f"{value:.{decimals}f}"
+        text = text.rstrip("0").rstrip(".") if "." in text else text
+        return Shown(text, _minus(text))
+
+    return show
+
+
+def fixed(decimals: int, scale: float = 1.0, signed: bool = False) -> Callable[[Any], Shown]:
+    """``value·scale`` with ``decimals`` decimals (``scale=100`` for percentage points)."""
+
+    def show(value: Any) -> Shown:
+        text = f"{float(value) * scale:{'+' if signed else ''}.{decimals}f}"
+        return Shown(text, text.replace("-", "\\ensuremath{-}").replace("+", "\\ensuremath{+}"))
+
+    return show
+
+
+def integer(value: Any) -> Shown:
+    text = f"{int(value):,}"
+    return Shown(text, text.replace(",", "{,}"))
+
+
+def word(value: Any) -> Shown:
+    return Shown(str(value), latex_escape(str(value)))
+
+
+def _dims(value: Any) -> Shown:
+    return word("-".join(map(str, value)))
+
+
+def _listed(value: Any) -> Shown:
+    return word(", ".join(map(str, value)))
+
+
+# The values the prose cites ------------------------------------------------------------------------
+
+Path_ = tuple  # keys (str) and list indices (int) from the stored record down to one value
+FIRST = "*"  # a path step: the first entry of a mapping (e.g. the one direction a transfer check judged)
+
+
+@dataclass(frozen=True)
+class Value:
+    """One number the paper cites: ``\\val{CLAIM:NAME}``, read at ``path`` in the claim's record."""
+
+    claim: str
+    name: str
+    path: Path_
+    show: Callable[[Any], Shown]
+
+    @property
+    def key(self) -> str:
+        return f"{self.claim}:{self.name}"
+
+
+def _values(claim_id: str, *rows: tuple[str, Path_, Callable[[Any], Shown]]) -> tuple[Value, ...]:
+    return tuple(Value(claim_id, name, path, show) for name, path, show in rows)
+
+
+def _rss(claim_id: str) -> tuple[Value, ...]:
+    test = ("details", "tests", 0)
+    return _values(claim_id,
+                   ("C", ("details", "C"), fixed(2)), ("C_se", ("details", "C_se"), fixed(2)),
+                   ("c0", ("details", "c0"), fixed(2)), ("proof_C", ("details", "proof", "C"), fixed(2)),
+                   ("proof_c0", ("details", "proof", "c0"), fixed(2)),
+                   ("trials", ("details", "scan", "trials"), integer),
+                   ("test_eps", (*test, "eps"), sig(2)), ("test_n", (*test, "n_pred"), integer),
+                   ("test_n_proof", (*test, "n_proof"), integer), ("test_failures", (*test, "failures"), integer),
+                   ("test_trials", (*test, "trials"), integer), ("test_ci_hi", (*test, "ci", 1), sig(2)))
+
+
+def _interval(claim_id: str, name: str, path: Path_, layout: tuple[Path_, ...] = (("mean",), ("ci", 0), ("ci", 1))
+              ) -> tuple[Value, ...]:
+    """Mean and 95% interval of an accuracy difference, in signed percentage points; ``layout`` says
+    where mean, lower and upper end sit below ``path``."""
+    pp = fixed(2, 100.0, signed=True)
+    return _values(claim_id, *((f"{name}_{part}", (*path, *where), pp) for part, where in zip(("mean", "lo", "hi"),
+                                                                                            layout)))
+
+
+def count(value: Any) -> Shown:
+    return integer(len(value))
+
+
+def count_within(value: Any) -> Shown:
+    return integer(sum(bool(row["within"]) for row in value))
+
+
+def _dense() -> tuple[Value, ...]:
+    digits = ("details", "digits")
+    layer = _values("slth.dense.layer", ("over", ("details", "over_parameterisation"), fixed(0)),
+                    ("kept", ("details", "kept_parameters"), integer),
+                    ("random", ("details", "random_parameters"), integer),
+                    ("d_in", ("params", "d_in"), integer), ("d_out", ("params", "d_out"), integer),
+                    ("eps", ("params", "eps"), sig(2)))
+    network = _values("slth.dense.network", ("digits_eps", (*digits, "eps"), sig(2)),
+                      ("digits_target_acc", (*digits, "target_test_accuracy"), fixed(3)),
+                      ("digits_ticket_acc", (*digits, "ticket_test_accuracy"), fixed(3)),
+                      ("digits_agreement", (*digits, "prediction_agreement"), fixed(3)),
+                      ("digits_certified_agreement", (*digits, "certified_agreement"), fixed(3)),
+                      ("digits_certified", (*digits, "certified"), sig(2)),
+                      ("digits_over", (*digits, "over_parameterisation"), fixed(0)),
+                      ("eps", ("params", "eps"), sig(2)), ("c", ("params", "c"), sig(2)))
+    return layer + network
+
+
+def _conv() -> tuple[Value, ...]:
+    lenet = ("details", "instances", 1)
+    kernel = _values("slth.conv.kernel", ("n", ("params", "n"), integer), ("eps", ("params", "eps"), sig(2)))
+    layer = _values("slth.conv.layer", ("n", ("params", "n"), integer), ("eps", ("params", "eps"), sig(2)))
+    network = _values("slth.conv.network", ("eps", ("params", "eps"), sig(2)),
+                      ("lenet_channels", (*lenet, "channels"), _listed),
+                      ("lenet_certified", (*lenet, "certified"), sig(3)),
+                      ("lenet_empirical", (*lenet, "empirical"), sig(2)),
+                      ("lenet_kept", (*lenet, "kept"), integer), ("lenet_random", (*lenet, "random_size"), integer),
+                      ("lenet_target", (*lenet, "target_size"), integer),
+                      ("lenet_target_acc", ("details", "lenet", "target_accuracy"), fixed(3)),
+                      ("lenet_ticket_acc", ("details", "lenet", "ticket_accuracy"), fixed(3)),
+                      ("lenet_agreement", ("details", "lenet", "agreement"), fixed(3)))
+    return kernel + layer + network
+
+
+def _universal() -> tuple[Value, ...]:
+    anchor = ("details", "anchor")
+    poly = _values("universal.poly.ticket", ("kept", ("details", "kept"), integer),
+                   ("total", ("details", "total"), integer), ("dim", ("params", "dim"), integer),
+                   ("degree", ("params", "degree"), integer), ("eps", ("params", "eps"), sig(2)),
+                   ("log_certified", ("details", "log_block", "certified"), sig(3)),
+                   ("exp_certified", ("details", "exp_block", "certified"), sig(3)),
+                   ("anchor_kept", (*anchor, "poly_kept"), integer),
+                   ("anchor_total", (*anchor, "poly_total"), integer),
+                   *((f"r{i + 1}_{kind}", ("details", "univariate", kind, i), sig(3))
+                     for i in range(4) for kind in ("certified", "sampled")),
+                   *((f"anchor_r{i + 1}", (*anchor, "poly_sampled", i), sig(2)) for i in range(4)))
+    fourier = _values("universal.fourier.ticket", ("sin_certified", ("details", "unit_sin", "certified"), sig(4)),
+                      ("sin_sampled", ("details", "unit_sin", "sampled"), sig(3)),
+                      ("sin_kept", ("details", "unit_sin", "kept"), integer),
+                      ("sin_total", ("details", "unit_sin", "total"), integer),
+                      ("kept", ("details", "sin_block", "kept"), integer),
+                      ("total", ("details", "sin_block", "total"), integer),
+                      ("max_freq", ("params", "max_freq"), integer), ("dim", ("params", "dim"), integer),
+                      ("anchor_sin", (*anchor, "sin_sampled"), sig(3)),
+                      ("anchor_kept", (*anchor, "sin_kept"), integer), ("anchor_total", (*anchor, "sin_total"), integer))
+    transfer = _values("universal.transfer", ("fits", ("details", "rows"), count),
+                       ("within", ("details", "rows"), count_within))
+    return poly + fourier + transfer
+
+
+VALUES: tuple[Value, ...] = (
+    *_rss("rss.lueker"), *_rss("rss.product"), *_dense(), *_conv(), *_universal(),
+    *_interval("sim.transfer", "vs_random", ("details", "judged", FIRST, "vs_random"), ((0,), (1,), (2,))),
+    *_values("sim.transfer", ("source", ("params", "source"), word), ("dataset", ("params", "dataset"), word),
+             ("remaining", ("details", "judged", FIRST, "remaining"), fixed(1, 100.0))),
+    *_interval("sim.imp.controls", "reinit", ("details", "gaps", "reinit")),
+    *_interval("sim.imp.controls", "random", ("details", "gaps", "random")),
+    *_values("sim.imp.controls", ("seeds", ("params", "seeds"), integer),
+             ("dataset", ("params", "dataset"), word), ("arch", ("params", "arch"), word),
+             ("remaining", ("details", "levels", -1, "remaining"), fixed(1, 100.0))),
+    *_interval("sim.imp.tickets", "worst", ("details", "judged", 1)),
+    *_values("sim.imp.tickets", ("worst_remaining", ("details", "judged", 1, "remaining"), fixed(1, 100.0)),
+             ("dense_acc", ("details", "dense", "mean"), fixed(1, 100.0)),
+             ("margin", ("params", "margin"), fixed(1, 100.0))),
+    *_interval("sim.late_resetting", "premise", ("details", "premise")),
+    *_interval("sim.late_resetting", "gain", ("details", "gain")),
+    *_values("sim.late_resetting", ("best_k", ("details", "best_k"), integer),
+             ("arch", ("params", "arch"), word), ("width", ("params", "width"), sig(3)),
+             ("remaining", ("details", "sweep", -1, "remaining"), fixed(1, 100.0))),
+)
+
+
+def claim_values(claim_ids: Iterable[str]) -> tuple[Value, ...]:
+    """The per-claim fields every registered claim has (the claims table and appendix cite them)."""
+    rows = (("verdict", ("verdict",), word), ("bound", ("bound", "value"), sig(3)),
+            ("certified", ("certified", "value"), sig(3)), ("empirical", ("empirical", "value"), sig(3)),
+            ("wall", ("wall_s",), sig(2)), ("seed", ("seed",), word), ("scale", ("scale",), word),
+            ("params_hash", ("params_hash",), word), ("device", ("device",), word))
+    return tuple(value for claim_id in claim_ids for value in _values(claim_id, *rows))
+
+
+# Reading the records ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cell:
+    """A formatted value and where it came from (``scale`` None: no record; ``shown`` None: the
+    record lacks the value — a value of None (no certificate) is shown as a dash)."""
+
+    value: Value
+    shown: Shown | None
+    scale: str | None
+
+    @property
+    def latex(self) -> str:
+        if self.scale is None:
+            return "\\lthmissing{no record}"
+        if self.shown is None:
+            return "\\lthmissing{not in record}"
+        return self.shown.latex + ("\\lthquick{}" if self.marked else "")
+
+    @property
+    def text(self) -> str:
+        if self.scale is None:
+            return "no record"
+        if self.shown is None:
+            return "not in record"
+        return self.shown.text + ("†" if self.marked else "")
+
+    @property
+    def marked(self) -> bool:
+        """A number (not a word, not an absent value) from a quick-scale record."""
+        return (self.scale == "quick" and self.value.show is not word and self.shown is not _ABSENT
+                and self.value.name not in _RECORD_FIELDS)
+
+
+# Identity fields of a record: not measured numbers, so never marked as quick.
+_RECORD_FIELDS = frozenset({"verdict", "seed", "scale", "params_hash", "device"})
+_ABSENT = Shown("—", "---")
+
+
+def walk(node: Any, path: Path_) -> Any:
+    """The value at ``path`` below ``node`` (None once a step meets None); LookupError if absent."""
+    for step in path:
+        if node is None:
+            return None
+        try:
+            node = next(iter(node.values())) if step == FIRST else node[step]
+        except (KeyError, IndexError, TypeError):
+            raise LookupError("/".join(map(str, path))) from None
+    return node
+
+
+def lookup(document: dict[str, Any], path: Path_) -> Any:
+    """The value at ``path`` in a stored document's record."""
+    return walk(document["record"], path)
+
+
+def load_documents(results: Path, claim_ids: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+    """The stored document each claim's values are read from (full scale before quick), or None."""
+    return {claim_id: select_claim_record(results, claim_id) for claim_id in claim_ids}
+
+
+def collect(values: Iterable[Value], documents: dict[str, dict[str, Any] | None]) -> dict[str, Cell]:
+    """Every value formatted from its claim's document; problems are kept in the cells."""
+    cells = {}
+    for value in values:
+        document = documents.get(value.claim)
+        if document is None:
+            cells[value.key] = Cell(value, None, None)
+            continue
+        try:
+            raw = lookup(document, value.path)
+            shown = _ABSENT if raw is None else value.show(raw)
+        except (LookupError, TypeError, ValueError):
+            shown = None
+        cells[value.key] = Cell(value, shown, document["record"]["scale"])
+    return cells
+
+
+SUMMARY = ("claims", "records", "quick", "holds", "fails", "inconclusive", "error")
+
+
+def summary_cells(documents: dict[str, dict[str, Any] | None]) -> dict[str, Cell]:
+    """``\\val{summary:NAME}``: how many claims are registered, have a record, are quick-scale, and
+    how many records hold, fail, are inconclusive or errored."""
+    records = [d["record"] for d in documents.values() if d is not None]
+    counts = {"claims": len(documents), "records": len(records),
+              "quick": sum(r["scale"] == "quick" for r in records),
+              **{verdict: sum(r["verdict"] == verdict for r in records) for verdict in SUMMARY[3:]}}
+    return {f"summary:{name}": Cell(Value("summary", name, (), integer), integer(counts[name]), "summary")
+            for name in SUMMARY}
+
+
+def commit_of(document: dict[str, Any] | None) -> str:
+    if document is None:
+        return "none"
+    provenance = document["provenance"]
+    commit = (provenance.get("git_commit") or "unknown")[:7]
+    return commit + ("-dirty" if provenance.get("git_dirty") else "")
+
+
+# LaTeX text ---------------------------------------------------------------------------------------
+
+_SPECIAL = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "$": "\\$", "&": "\\&", "#": "\\#",
+            "^": "\\^{}", "_": "\\_", "%": "\\%", "~": "\\textasciitilde{}", "<": "\\textless{}",
+            ">": "\\textgreater{}", "|": "\\textbar{}"}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` as LaTeX text: special characters escaped (Unicode is declared in unicode.tex)."""
+    # "--" would print as a dash (a TeX ligature): keep the hyphens apart.
+    return "".join(_SPECIAL.get(ch, ch) for ch in text).replace("--", "-{}-").replace("--", "-{}-")
+
+
+def _math(command: str) -> str:
+    return f"\\ensuremath{{{command}}}"
+
+
+_GREEK = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi o pi rho varsigma sigma "
+          "tau upsilon phi chi psi omega").split()
+UNICODE_LATEX: dict[str, str] = {
+    **{chr(0x3B1 + i): _math("\\" + name) for i, name in enumerate(_GREEK) if name not in ("o",)},
+    "ε": _math("\\varepsilon"), "ϵ": _math("\\epsilon"), "ο": "o",
+    **{ch: _math("\\" + name) for ch, name in zip("ΓΔΘΛΞΠΣΦΨΩ", "Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi "
+                                                                   "Omega".split())},
+    "≤": _math("\\le"), "≥": _math("\\ge"), "≠": _math("\\ne"), "≈": _math("\\approx"), "∼": _math("\\sim"),
+    "±": _math("\\pm"), "×": _math("\\times"), "·": _math("\\cdot"), "−": _math("-"), "∈": _math("\\in"),
+    "∉": _math("\\notin"), "∖": _math("\\setminus"), "⊆": _math("\\subseteq"), "∪": _math("\\cup"),
+    "∩": _math("\\cap"), "∞": _math("\\infty"), "∑": _math("\\sum"), "∏": _math("\\prod"), "√": _math("\\surd"),
+    "∂": _math("\\partial"), "∇": _math("\\nabla"), "∀": _math("\\forall"), "∃": _math("\\exists"),
+    "→": _math("\\to"), "←": _math("\\leftarrow"), "↦": _math("\\mapsto"), "⇒": _math("\\Rightarrow"),
+    "‖": _math("\\|"), "⊙": _math("\\odot"), "⊗": _math("\\otimes"), "∘": _math("\\circ"), "⌈": _math("\\lceil"),
+    "⌉": _math("\\rceil"), "⌊": _math("\\lfloor"), "⌋": _math("\\rfloor"), "′": _math("'"), "∗": _math("*"),
+    "⟨": _math("\\langle"), "⟩": _math("\\rangle"), "▼": _math("\\blacktriangledown"), "∣": _math("\\mid"),
+    "½": _math("\\tfrac12"), "¼": _math("\\tfrac14"), "§": "\\S{}", "…": "\\ldots{}", "–": "--", "—": "---",
+    "‘": "`", "’": "'", "“": "``", "”": "''", "•": "\\textbullet{}", "✓": _math("\\checkmark"),
+    "²": _math("^2"), "³": _math("^3"), "¹": _math("^1"), "⁰": _math("^0"), "⁴": _math("^4"), "⁺": _math("^+"),
+    "⁻": _math("^-"), "ᵀ": _math("^T"), "₀": _math("_0"), "₁": _math("_1"), "₂": _math("_2"), "₃": _math("_3"),
+    "ᵢ": _math("_i"), "ₖ": _math("_k"), "ₙ": _math("_n"),
+}
+
+
+def unicode_declarations(texts: Iterable[str]) -> tuple[str, list[str]]:
+    """``\\DeclareUnicodeCharacter`` lines for :data:`UNICODE_LATEX` and for every character above
+    Latin-1 met in ``texts`` that the table lacks (shown as its code point, and named in the list
+    returned so the build can warn)."""
+    unknown = sorted({ch for text in texts for ch in text if ord(ch) > 0xFF and ch not in UNICODE_LATEX})
+    lines = [f"\\DeclareUnicodeCharacter{{{ord(ch):04X}}}{{{latex}}}" for ch, latex in UNICODE_LATEX.items()
+             if ord(ch) > 0x7F]
+    lines += [f"\\DeclareUnicodeCharacter{{{ord(ch):04X}}}{{\\lthunknownchar{{U+{ord(ch):04X}}}}}" for ch in unknown]
+    return "\n".join(lines) + "\n", [f"U+{ord(ch):04X} {ch}" for ch in unknown]
+
+
+# Tables: one row per stored list entry --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Table:
+    """A table drawn from a claim's record: ``\\lthtable{NAME}``. ``rows`` are paths to a list of
+    row dicts or to one row dict; each column reads ``path`` inside a row."""
+
+    name: str
+    claim: str
+    rows: tuple[Path_, ...]
+    columns: tuple[tuple[str, Path_, Callable[[Any], Shown]], ...]
+
+    def row_documents(self, document: dict[str, Any]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for path in self.rows:
+            try:
+                found = lookup(document, path)
+            except LookupError:
+                continue
+            rows.extend(found if isinstance(found, list) else [found])
+        return rows
+
+
+TABLES: tuple[Table, ...] = (
+    Table("dense_instances", "slth.dense.network", (("details", "instances"), ("details", "digits")),
+          (("instance", ("name",), word), ("widths", ("widths",), _dims), ("over-param.", ("over_parameterisation",),
+                                                                           fixed(1)),
+           ("kept", ("kept_parameters",), integer), ("certified", ("certified",), sig(2)),
+           ("empirical", ("empirical",), sig(2)), ("union bound", ("union_bound",), sig(2)),
+           ("domain", ("domain",), word))),
+    Table("conv_instances", "slth.conv.network", (("details", "instances"),),
+          (("instance", ("instance",), word), ("channels n", ("channels",), _listed),
+           ("kept", ("kept",), integer), ("random", ("random_size",), integer), ("target", ("target_size",), integer),
+           ("certified", ("certified",), sig(3)), ("searched", ("empirical",), sig(2)))),
+    Table("conv_lenet", "slth.conv.network", (("details", "table"),),
+          (("n", ("n",), integer), ("max |ΔK|", ("max_abs_weight_error",), sig(2)),
+           ("certified", ("certified",), sig(2)), ("searched", ("empirical",), sig(2)),
+           ("build (s)", ("build_s",), sig(2)), ("kept", ("kept",), integer))),
+)
+
+
+def table_tex(table: Table, document: dict[str, Any] | None) -> str:
+    """A booktabs ``tabular`` of ``table`` and a line naming its record (a one-line note when the
+    record or its rows are absent)."""
+    if document is None:
+        return f"\\lthmissing{{no record of {latex_escape(table.claim)}}}\n"
+    rows = table.row_documents(document)
+    if not rows:
+        return f"\\lthmissing{{no rows in the record of {latex_escape(table.claim)}}}\n"
+    lines = [f"\\begin{{tabular}}{{l{'r' * (len(table.columns) - 1)}}}", "\\toprule",
+             " & ".join(latex_escape(header) for header, _, _ in table.columns) + " \\\\", "\\midrule"]
+    for row in rows:
+        cells = []
+        for _, path, show in table.columns:
+            try:
+                cells.append(show(walk(row, path)).latex)
+            except (LookupError, TypeError, ValueError):
+                cells.append("\\lthmissing{--}")
+        lines.append(" & ".join(cells) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", "", f"\\lthsource{{{record_source(table.claim, document)}}}"]
+    return "\n".join(lines) + "\n"
+
+
+def record_source(claim_id: str, document: dict[str, Any]) -> str:
+    """LaTeX naming one stored record: claim, scale (quick marked), parameter hash, commit, seed."""
+    record = document["record"]
+    scale = record["scale"] + ("\\lthquick{}" if record["scale"] == "quick" else "")
+    return (f"\\texttt{{{latex_escape(claim_id)}}}, {scale} scale, "
+            f"parameters \\texttt{{{latex_escape(str(record.get('params_hash', '?')))}}}, "
+            f"commit \\texttt{{{latex_escape(commit_of(document))}}}, seed {latex_escape(str(record.get('seed')))}")
+
+
+# What the manuscript cites ------------------------------------------------------------------------
+
+def manuscript_files(paper_dir: Path = PAPER_DIR) -> list[Path]:
+    """The hand-written LaTeX of the manuscript: ``paper/*.tex`` and ``paper/sections/*.tex``."""
+    return sorted([*paper_dir.glob("*.tex"), *paper_dir.glob("sections/*.tex")])
+
+
+def cited(pattern: re.Pattern[str], files: Iterable[Path]) -> dict[str, list[str]]:
+    """name -> ``file:line`` places where ``pattern`` cites it (``%`` comments skipped)."""
+    places: dict[str, list[str]] = {}
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            for name in pattern.findall(re.sub(r"(?<!\\)%.*", "", line)):
+                places.setdefault(name, []).append(f"{path.parent.name}/{path.name}:{number}")
+    return places
+
+
+def unknown_citations(files: list[Path], claims: Iterable[str], values: Iterable[str], figures: Iterable[str],
+                      tables: Iterable[str]) -> list[str]:
+    """One line per ``\\claim``, ``\\val``, ``\\lthfigure`` or ``\\lthtable`` naming nothing known."""
+    table_use = re.compile(r"\\lthtable\{([^}]*)\}")
+    problems = []
+    for kind, pattern, known in (("claim", CLAIM_USE, set(claims)), ("value", VALUE_USE, set(values)),
+                                 ("figure", FIGURE_USE, set(figures)), ("table", table_use, set(tables))):
+        for name, places in sorted(cited(pattern, files).items()):
+            if name not in known:
+                problems.append(f"unknown {kind} {name!r} at {', '.join(places)}")
+    return problems
+
+
+# Generated LaTeX ----------------------------------------------------------------------------------
+
+def macros_tex(cells: dict[str, Cell]) -> str:
+    lines = ["% Generated by `lth paper` from stored results: do not edit."]
+    lines += [f"\\lthvalue{{{key}}}{{{cell.latex}}}" for key, cell in sorted(cells.items())]
+    return "\n".join(lines) + "\n"
+
+
+def claims_data_tex(claims: dict[str, Any], documents: dict[str, dict[str, Any] | None], links: Any) -> str:
+    """``\\lthclaimdata{ID}{scale}{commit}{tests}`` per registered claim: what ``\\claim`` prints."""
+    lines = ["% Generated by `lth paper` from the claim registry and stored results: do not edit."]
+    for claim_id in claims:
+        document = documents.get(claim_id)
+        scale = "\\lthmissing{no record}" if document is None else document["record"]["scale"] + (
+            "\\lthquick{}" if document["record"]["scale"] == "quick" else "")
+        lines.append(f"\\lthclaimdata{{{claim_id}}}{{{scale}}}{{{latex_escape(commit_of(document))}}}"
+                     f"{{{len(links.tests.get(claim_id, []))}}}")
+    return "\n".join(lines) + "\n"
+
+
+def claims_appendix_tex(claims: dict[str, Any], documents: dict[str, dict[str, Any] | None], links: Any) -> str:
+    """Every registered claim's entry (statement, proof section, record, tests, figures), grouped by
+    proof file."""
+    lines = ["% Generated by `lth paper` from the claim registry and stored results: do not edit."]
+    topic = None
+    for claim_id, entry in claims.items():
+        if entry.proof != topic:
+            topic = entry.proof
+            lines.append(f"\\subsection{{Claims proved in \\texttt{{{latex_escape(topic)}}}}}")
+        lines.append(claim_entry(claim_id, entry, documents.get(claim_id), links))
+    return "\n".join(lines) + "\n"
+
+
+def claim_entry(claim_id: str, entry: Any, document: dict[str, Any] | None, links: Any) -> str:
+    tests = links.tests.get(claim_id, [])
+    figures = links.figures.get(claim_id, [])
+    rows = [("Statement", latex_escape(entry.statement)),
+            ("Proof", f"Appendix~\\ref{{proof:{claim_id}}} (\\texttt{{{latex_escape(entry.proof_anchor)}}})")]
+    if document is None:
+        rows.append(("Record", "\\lthmissing{no stored record: run \\texttt{lth verify "
+                               f"{latex_escape(claim_id)}}}}}"))
+    else:
+        record = document["record"]
+        rows.append(("Record", record_source(claim_id, document) + f", {latex_escape(record.get('device') or '?')}, "
+                               f"{sig(2)(record.get('wall_s', 0.0)).latex}\\,s"))
+        rows.append(("Verdict", f"\\textbf{{{latex_escape(record['verdict'])}}}: {latex_escape(record['reason'])}"))
+        for name in ("bound", "certified", "empirical"):
+            quantity = record.get(name)
+            if quantity and quantity.get("value") is not None:
+                rows.append((name.capitalize(), f"\\val{{{claim_id}:{name}}} --- {latex_escape(quantity['label'])}"))
+    rows.append(("Tests", f"{len(tests)}: " + ", ".join(f"\\texttt{{{latex_escape(t)}}}" for t in tests)))
+    if figures:
+        rows.append(("Figures", ", ".join(f"\\texttt{{{latex_escape(f)}}}" for f in figures)))
+    body = "\n".join(f"\\lthclaimrow{{{name}}}{{{text}}}" for name, text in rows)
+    return f"\\lthclaimentry{{{claim_id}}}{{%\n{body}}}"
+
+
+def claims_table_tex(claims: Iterable[str]) -> str:
+    """A longtable: every registered claim's verdict, bound, certified and empirical value, scale."""
+    lines = ["\\begin{longtable}{@{}lllll@{}}",
+             "\\caption{Every registered claim and its stored record (generated; \\lthquick: quick scale).}"
+             "\\label{tab:claims}\\\\",
+             "\\toprule claim & verdict & bound & certified & empirical \\\\ \\midrule \\endfirsthead",
+             "\\toprule claim & verdict & bound & certified & empirical \\\\ \\midrule \\endhead",
+             "\\bottomrule \\endfoot"]
+    for claim_id in claims:
+        lines.append(f"\\claimref{{{claim_id}}} & \\val{{{claim_id}:verdict}} & \\val{{{claim_id}:bound}} & "
+                     f"\\val{{{claim_id}:certified}} & \\val{{{claim_id}:empirical}} \\\\")
+    lines.append("\\end{longtable}")
+    return "\n".join(lines) + "\n"
+
+
+# Figures ------------------------------------------------------------------------------------------
+
+def draw_figures(results: Path, out: Path) -> dict[str, str | None]:
+    """Draw every registered figure from ``results`` into ``out``: name -> None, or why it was not drawn
+    (a missing result, or the script's error: the paper shows the reason instead of the figure)."""
+    from lth.figures import MissingResult, all_figures, render
+
+    problems: dict[str, str | None] = {}
+    for name, entry in all_figures().items():
+        try:
+            render(entry, results, out)
+            problems[name] = None
+        except MissingResult as exc:
+            problems[name] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a broken script must not hide the other figures
+            problems[name] = f"the figure script raised {type(exc).__name__}: {exc}"
+    return problems
+
+
+def figure_summary(name: str) -> str:
+    """The first sentence of a figure script's docstring (the caption of an undiscussed figure)."""
+    from lth.figures import all_figures
+
+    doc = (sys.modules[all_figures()[name].script].__doc__ or name).strip()
+    return " ".join(doc.split("\n\n")[0].split())
+
+
+def figures_tex(problems: dict[str, str | None], out: Path, cited_names: Iterable[str]) -> str:
+    """``\\lthfiguredata{NAME}{drawn}{source}`` per registered figure, then ``\\lthotherfigures``:
+    the figures the prose does not cite, captioned by their scripts."""
+    from lth.store import read_json
+
+    lines = ["% Generated by `lth paper` from the figure registry and the drawn figures: do not edit."]
+    for name, problem in problems.items():
+        if problem is None:
+            drawn = read_json(out / f"{name}.json")["records"]
+            source = "; ".join(_drawn_source(entry) for entry in drawn) or "no stored record"
+            lines.append(f"\\lthfiguredata{{{name}}}{{1}}{{{source}}}")
+        else:
+            lines.append(f"\\lthfiguredata{{{name}}}{{0}}{{{latex_escape(problem)}}}")
+    lines.append("\\newcommand{\\lthotherfigures}{%")
+    for name in problems:
+        if name not in set(cited_names):
+            lines.append(f"\\lthfigure{{{name}}}{{{latex_escape(figure_summary(name))}}}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _drawn_source(entry: dict[str, Any]) -> str:
+    """A figure's ``<name>.json`` entry as LaTeX (the same words as :func:`record_source`)."""
+    document = {"record": {"scale": entry["scale"], "params_hash": entry["params_hash"], "seed": entry.get("seed")},
+                "provenance": {"git_commit": entry.get("git_commit")}}
+    return record_source(entry["claim"], document).rsplit(", seed", 1)[0]
+
+
+# Proofs -------------------------------------------------------------------------------------------
+
+def proof_files(proofs_dir: Path) -> list[Path]:
+    """``proofs/*.md`` in :data:`PROOF_ORDER`, the rest alphabetically."""
+    rank = {stem: i for i, stem in enumerate(PROOF_ORDER)}
+    return sorted(proofs_dir.glob("*.md"), key=lambda path: (rank.get(path.stem, len(rank)), path.stem))
+
+
+def convert_proofs(proofs_dir: Path, out: Path, paper_dir: Path = PAPER_DIR) -> str:
+    """Convert each proof file with pandoc into ``out/<stem>.tex``; returns the LaTeX that inputs them."""
+    out.mkdir(parents=True, exist_ok=True)
+    inputs = []
+    for path in proof_files(proofs_dir):
+        target = out / f"{path.stem}.tex"
+        run = subprocess.run(["pandoc", "--from", "markdown-blank_before_header", "--to", "latex", "--no-highlight",
+                              "--lua-filter", str(paper_dir / "anchors.lua"), str(path), "--output", str(target)],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            raise BuildError(f"pandoc could not convert {path.name}: {run.stderr.strip()}")
+        inputs.append(f"\\input{{proofs/{path.stem}}}")
+    return "\n".join(inputs) + "\n"
+
+
+# Build --------------------------------------------------------------------------------------------
+
+class BuildError(Exception):
+    """The manuscript could not be built (a tool failed); the message says where."""
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
+
+
+@dataclass
+class Generated:
+    """What :func:`generate` wrote: the values, and the problems a reader should be told about."""
+
+    cells: dict[str, Cell]
+    missing_records: list[str]
+    figure_problems: dict[str, str]
+    unknown_characters: list[str]
+
+
+def registry() -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """Registered claims, their links (proofs, tests, figures) and registered figures."""
+    from lth.audit import claim_links
+    from lth.figures import all_figures
+    from lth.registry import all_claims
+
+    return all_claims(), claim_links(), all_figures()
+
+
+def check_citations(paper_dir: Path = PAPER_DIR) -> None:
+    """Refuse a manuscript citing an unknown claim, value, figure or table (ValueError, one line each)."""
+    claims, _, figures = registry()
+    keys = [value.key for value in (*VALUES, *claim_values(claims))] + [f"summary:{name}" for name in SUMMARY]
+    problems = unknown_citations(manuscript_files(paper_dir), claims, keys, figures, [t.name for t in TABLES])
+    if problems:
+        raise ValueError("the manuscript cites what the generator does not know:\n  " + "\n  ".join(problems))
+
+
+def generate(results: Path, out: Path, paper_dir: Path = PAPER_DIR, proofs: bool = True,
+             figures: bool = True) -> Generated:
+    """Write everything ``paper.tex`` inputs under ``out/generated`` (and the figures under
+    ``out/figures``) from the records in ``results``."""
+    check_citations(paper_dir)
+    claims, links, registered_figures = registry()
+    documents = load_documents(results, claims)
+    cells = collect((*VALUES, *claim_values(claims)), documents) | summary_cells(documents)
+    generated = out / "generated"
+    files = {"macros.tex": macros_tex(cells), "claims_data.tex": claims_data_tex(claims, documents, links),
+             "claims_appendix.tex": claims_appendix_tex(claims, documents, links),
+             "claims_table.tex": claims_table_tex(claims)}
+    for table in TABLES:
+        files[f"table_{table.name}.tex"] = table_tex(table, documents.get(table.claim))
+    if figures:
+        problems = draw_figures(results, out / "figures")
+    else:  # keep the figures drawn by an earlier build
+        problems = {name: None if (out / "figures" / f"{name}.json").exists() else "not drawn yet (--no-figures)"
+                    for name in registered_figures}
+    files["figures.tex"] = figures_tex(problems, out / "figures", cited(FIGURE_USE, manuscript_files(paper_dir)))
+    files["proofs.tex"] = convert_proofs(REPO_ROOT / "proofs", generated / "proofs", paper_dir) if proofs else ""
+    texts = [*files.values(), *(p.read_text(encoding="utf-8") for p in manuscript_files(paper_dir))]
+    texts += [p.read_text(encoding="utf-8") for p in (generated / "proofs").glob("*.tex")] if proofs else []
+    files["unicode.tex"], unknown = unicode_declarations(texts)
+    for name, text in files.items():
+        write_atomic(generated / name, text)
+    return Generated(cells, [c for c, d in documents.items() if d is None],
+                     {name: why for name, why in problems.items() if why is not None}, unknown)
+
+
+def latexmk(out: Path, paper_dir: Path = PAPER_DIR) -> Path:
+    """Run latexmk on ``paper.tex`` with the generated files on TeX's search path; the PDF's path."""
+    env = dict(os.environ, TEXINPUTS=os.pathsep.join([str(out / "generated"), str(out / "figures"),
+                                                      str(paper_dir / "sections"), ""]))
+    run = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
+                          f"-output-directory={out}", "paper.tex"], cwd=paper_dir, env=env, capture_output=True,
+                         text=True)
+    if run.returncode != 0:
+        # latexmk refuses to rerun an unchanged failed build; forget its state so the next run retries.
+        (out / "paper.fdb_latexmk").unlink(missing_ok=True)
+        output = (run.stdout + run.stderr).splitlines()
+        errors = [line for line in output if line.startswith("!") or re.match(r"^\./[^:]+:\d+:", line)] or output[-8:]
+        raise BuildError("latexmk failed (log: {}):\n  {}".format(out / "paper.log", "\n  ".join(errors[-8:])))
+    return out / "paper.pdf"
+
+
+# README -------------------------------------------------------------------------------------------
+
+def readme_block(claims: Iterable[str], cells: dict[str, Cell]) -> str:
+    """The Markdown results table between the README markers (same values as the paper)."""
+    lines = [README_BEGIN,
+             "<!-- generated by `lth paper readme --results DIR`: do not edit by hand -->",
+             "",
+             "| claim | verdict | bound | certified | empirical | record |",
+             "|---|---|---|---|---|---|"]
+    for claim_id in claims:
+        cell = {name: cells[f"{claim_id}:{name}"] for name in ("verdict", "bound", "certified", "empirical",
+                                                               "scale", "seed")}
+        record = "none" if cell["scale"].scale is None else f"{cell['scale'].text}, seed {cell['seed'].text}"
+        lines.append(f"| `{claim_id}` | {cell['verdict'].text} | {cell['bound'].text} | {cell['certified'].text} | "
+                     f"{cell['empirical'].text} | {record} |")
+    lines += ["", "† from a quick-scale record. `make paper` builds the PDF with every number, proof and figure.",
+              README_END]
+    return "\n".join(lines)
+
+
+def replace_readme_block(readme: str, block: str) -> str:
+    """``readme`` with the text between the markers (markers included) replaced by ``block``."""
+    begin, end = readme.find(README_BEGIN), readme.find(README_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"README.md has no {README_BEGIN} … {README_END} block")
+    return readme[:begin] + block + readme[end + len(README_END):]
+
+
+# Command line -------------------------------------------------------------------------------------
+
+def _build(args: argparse.Namespace) -> int:
+    missing = missing_tools()
+    if missing:
+        print(f"lth paper: {', '.join(missing)} not found; install them with `{INSTALL_HINT}`", file=sys.stderr)
+        return 3
+    report = generate(args.results, args.out, figures=not args.no_figures)
+    _report(report, args.results)
+    try:
+        pdf = latexmk(args.out)
+    except BuildError as exc:
+        print(f"lth paper: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {pdf}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    report = generate(args.results, args.out, proofs=shutil.which("pandoc") is not None, figures=not args.no_figures)
+    _report(report, args.results)
+    print(f"wrote {args.out / 'generated'}")
+    return 0
+
+
+def _report(report: Generated, results: Path) -> None:
+    if report.missing_records:
+        print(f"lth paper: {len(report.missing_records)} claim(s) have no record in {results} (marked in the "
+              f"paper): {', '.join(report.missing_records)}; run `lth verify --out {results}`", file=sys.stderr)
+    for name, why in report.figure_problems.items():
+        print(f"lth paper: figure {name} not drawn: {why}", file=sys.stderr)
+    if report.unknown_characters:
+        print(f"lth paper: characters without a LaTeX form (add them to lth.paper.UNICODE_LATEX): "
+              f"{', '.join(report.unknown_characters)}", file=sys.stderr)
+
+
+def _readme(args: argparse.Namespace) -> int:
+    from lth.registry import all_claims
+
+    claims = all_claims()
+    cells = collect(claim_values(claims), load_documents(args.results, claims))
+    path = args.readme
+    text = replace_readme_block(path.read_text(encoding="utf-8"), readme_block(claims, cells))
+    write_atomic(path, text)
+    print(f"rewrote the results block of {path}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("paper", help="build the paper (PDF) and the README results block from results")
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+    sub = parser.add_subparsers(dest="paper_command", metavar="COMMAND")
+    for name, func, text in (("build", _build, "generate the numbers, figures and proofs, then run latexmk"),
+                             ("generate", _generate, "only write the generated LaTeX (no TeX needed)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--results", type=Path, default=Path("results"), help="where stored results live")
+        p.add_argument("--out", type=Path, default=PAPER_DIR / "build", help="build directory")
+        p.add_argument("--no-figures", action="store_true", help="do not draw the figures (faster)")
+        p.set_defaults(func=func)
+    p = sub.add_parser("readme", help="rewrite README.md's generated results block")
+    p.add_argument("--results", type=Path, default=Path("results"), help="where stored results live")
+    p.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md", help="the README to rewrite")
+    p.set_defaults(func=_readme)

@@ -1,0 +1,213 @@
+"""The paper generator (lth.paper): citations resolve, generated numbers equal the records, the
+README block is the generator's, and the PDF builds where TeX is installed."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lth import paper
+from lth.cli import main
+from lth.registry import all_claims
+from lth.store import REPO_ROOT, claim_record_path
+
+PROVENANCE = {"git_commit": "0123456789abcdef", "git_dirty": False, "seed": 0, "utc_time": "2026-01-01T00:00:00+00:00"}
+
+
+def latex_number(latex: str) -> float:
+    """A generated LaTeX number read back: ``\\ensuremath{1.2\\times 10^{-3}}``, ``3{,}000``, signs."""
+    text = latex.replace("\\lthquick{}", "").replace("{,}", "").replace("\\ensuremath{-}", "-")
+    text = text.replace("\\ensuremath{+}", "+")
+    scientific = re.fullmatch(r"\\ensuremath\{(.+)\\times 10\^\{(-?\d+)\}\}", text)
+    return float(scientific[1]) * 10.0 ** int(scientific[2]) if scientific else float(text)
+
+
+def plant(tree: dict, path: tuple, value: float) -> None:
+    """Put ``value`` at ``path`` in a nested record, creating dicts and lists on the way."""
+    node = tree
+    for step, following in zip(path, path[1:] + (None,)):
+        fresh = [] if isinstance(following, int) else {}
+        if isinstance(step, int):
+            while len(node) <= (step if step >= 0 else -step - 1):
+                node.append({} if following is not None else None)
+            step = step if step >= 0 else len(node) + step
+            if following is None:
+                node[step] = value
+            elif not isinstance(node[step], type(fresh)):
+                node[step] = fresh
+            node = node[step]
+        else:
+            step = "x" if step == paper.FIRST else step
+            if following is None:
+                node[step] = value
+            else:
+                node = node.setdefault(step, fresh)
+
+
+NUMERIC = [value for value in paper.VALUES
+           if value.show not in (paper.word, paper.count, paper.count_within, paper._listed, paper._dims)]
+
+
+def synthetic_results(root: Path, number: float, scale: str = "quick") -> Path:
+    """One record per registered claim, every numeric value of :data:`lth.paper.VALUES` set to
+    ``number``, bound/certified/empirical too."""
+    for claim_id in all_claims():
+        record = {"claim": claim_id, "scale": scale, "params_hash": "0" * 12, "default_params": True,
+                  "verdict": "holds", "reason": "synthetic", "seed": 0, "device": "cpu", "wall_s": 1.0,
+                  "bound": {"value": number, "label": "b"}, "certified": {"value": number, "label": "c"},
+                  "empirical": {"value": number, "label": "e"}, "params": {}, "details": {}}
+        for value in NUMERIC:
+            if value.claim == claim_id:
+                plant(record, value.path, number)
+        # a fixed provenance (no git calls): what lth.store.write_claim_record stores
+        path = claim_record_path(root, claim_id, scale, record["params_hash"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"schema": 1, "provenance": PROVENANCE, "record": record}))
+    return root
+
+
+# Citations ----------------------------------------------------------------------------------------
+
+def test_every_claim_the_manuscript_cites_is_registered():
+    cited = paper.cited(paper.CLAIM_USE, paper.manuscript_files())
+    assert cited, "the manuscript cites no claim"
+    assert set(cited) <= set(all_claims())
+
+
+def test_every_value_figure_and_table_the_manuscript_uses_is_generated():
+    paper.check_citations()
+
+
+def test_a_value_the_generator_does_not_know_is_refused(tmp_path: Path):
+    (tmp_path / "sections").mkdir()
+    (tmp_path / "sections" / "x.tex").write_text("n = \\val{rss.lueker:no_such_value}\n")
+    with pytest.raises(ValueError, match=r"unknown value 'rss.lueker:no_such_value' at sections/x.tex:1"):
+        paper.check_citations(tmp_path)
+
+
+def test_an_unknown_claim_in_the_manuscript_is_refused(tmp_path: Path):
+    (tmp_path / "paper.tex").write_text("\\claim{no.such.claim}\n% \\claim{commented.out}\n")
+    with pytest.raises(ValueError, match="unknown claim 'no.such.claim'") as caught:
+        paper.check_citations(tmp_path)
+    assert "commented.out" not in str(caught.value)
+
+
+# Generated numbers --------------------------------------------------------------------------------
+
+@settings(max_examples=10, deadline=None)
+@given(number=st.floats(min_value=1e-6, max_value=1e4, allow_nan=False, allow_infinity=False))
+def test_generated_numbers_equal_the_records(tmp_path_factory, number: float):
+    results = synthetic_results(tmp_path_factory.mktemp("results"), number)
+    cells = paper.collect((*NUMERIC, *paper.claim_values(all_claims())), paper.load_documents(results, all_claims()))
+    for key, cell in cells.items():
+        if cell.value.show is paper.word:
+            continue
+        # the cell read the record's number at its path, and its LaTeX says the same as its text
+        assert cell.shown == cell.value.show(1.0 if cell.value.name == "wall" else number), key
+        assert latex_number(cell.latex) == pytest.approx(float(cell.text.rstrip("†").replace(",", ""))), key
+
+
+def test_a_quick_record_is_marked_and_a_full_one_is_not(tmp_path: Path):
+    claims = all_claims()
+    quick = paper.collect(paper.claim_values(claims), paper.load_documents(synthetic_results(tmp_path / "q", 0.5), claims))
+    full = paper.collect(paper.claim_values(claims),
+                         paper.load_documents(synthetic_results(tmp_path / "f", 0.5, "full"), claims))
+    key = f"{next(iter(claims))}:certified"
+    assert quick[key].latex.endswith("\\lthquick{}") and quick[key].text.endswith("†")
+    assert "\\lthquick" not in full[key].latex and "†" not in full[key].text
+
+
+def test_a_claim_without_record_is_marked_missing_not_dropped(tmp_path: Path):
+    claims = all_claims()
+    cells = paper.collect((*paper.VALUES, *paper.claim_values(claims)), paper.load_documents(tmp_path, claims))
+    assert cells and all(cell.latex == "\\lthmissing{no record}" for cell in cells.values())
+    assert all(f"\\lthclaimdata{{{c}}}{{\\lthmissing{{no record}}}}" in
+               paper.claims_data_tex(claims, paper.load_documents(tmp_path, claims), paper_links())
+               for c in claims)
+
+
+def paper_links():
+    from lth.audit import claim_links
+
+    return claim_links()
+
+
+@pytest.mark.parametrize("value, text", [(0.0044, "0.0044"), (2.5e-5, "2.50e-5"), (123456.0, "1.23e5"),
+                                         (0.01, "0.01"), (-0.25, "-0.25")])
+def test_significant_figures_keep_the_value(value: float, text: str):
+    shown = paper.sig(3)(value)
+    assert shown.text == text and latex_number(shown.latex) == pytest.approx(float(text))
+
+
+def test_latex_escape_leaves_no_special_character_bare():
+    escaped = paper.latex_escape("a_b ^{D×D} 50% & #1 ~ \\ $x$")
+    assert re.search(r"(?<!\\)[_%&#$]", escaped) is None
+
+
+def test_every_character_above_latin1_gets_a_declaration():
+    declarations, unknown = paper.unicode_declarations(["ε ≤ ‖x‖₂ ☃"])
+    assert unknown == ["U+2603 ☃"]
+    for ch in "ε≤‖₂☃":
+        assert f"\\DeclareUnicodeCharacter{{{ord(ch):04X}}}" in declarations
+
+
+# README block -------------------------------------------------------------------------------------
+
+def test_the_readme_block_is_replaced_and_nothing_else(tmp_path: Path):
+    claims = all_claims()
+    cells = paper.collect(paper.claim_values(claims), paper.load_documents(synthetic_results(tmp_path, 0.25), claims))
+    block = paper.readme_block(claims, cells)
+    readme = f"# Title\n\nbefore\n\n{paper.README_BEGIN}\nold\n{paper.README_END}\n\nafter\n"
+    rewritten = paper.replace_readme_block(readme, block)
+    assert rewritten == f"# Title\n\nbefore\n\n{block}\n\nafter\n"
+    assert paper.replace_readme_block(rewritten, block) == rewritten
+    for claim_id in claims:
+        assert f"| `{claim_id}` | holds | 0.25† | 0.25† | 0.25† | quick, seed 0 |" in block
+
+
+def test_a_readme_without_markers_is_refused():
+    with pytest.raises(ValueError, match="results:begin"):
+        paper.replace_readme_block("# no block\n", "x")
+
+
+def test_the_committed_readme_block_lists_every_registered_claim():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    begin, end = readme.index(paper.README_BEGIN), readme.index(paper.README_END)
+    listed = re.findall(r"^\| `([^`]+)` \|", readme[begin:end], flags=re.M)
+    assert listed == list(all_claims()), "stale: run `lth paper readme --results DIR`"
+
+
+# Building -----------------------------------------------------------------------------------------
+
+needs_tex = pytest.mark.skipif(bool(paper.missing_tools()),
+                               reason=f"needs {', '.join(paper.missing_tools())}: {paper.INSTALL_HINT}")
+
+
+@needs_tex
+def test_every_claim_anchor_becomes_a_proof_label(tmp_path: Path):
+    paper.convert_proofs(REPO_ROOT / "proofs", tmp_path)
+    labels = "".join(p.read_text() for p in tmp_path.glob("*.tex"))
+    for claim_id in all_claims():
+        assert f"\\label{{proof:{claim_id}}}" in labels
+
+
+@needs_tex
+def test_the_pdf_builds_from_stored_records(tmp_path: Path):
+    results = synthetic_results(tmp_path / "results", 0.125)
+    report = paper.generate(results, tmp_path / "build", figures=False)
+    assert report.missing_records == [] and report.unknown_characters == []
+    pdf = paper.latexmk(tmp_path / "build")
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_without_tex_the_build_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert main(["paper", "build"]) != 0
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "apt-get install" in err and "Traceback" not in err
