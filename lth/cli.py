@@ -16,7 +16,8 @@ from pathlib import Path
 from lth.store import out_probe
 from theory.device import DEVICE_CHOICES, resolve_device
 
-_PLUGINS: tuple[str, ...] = ("lth.commands.universal", "lth.commands.ticket", "lth.commands.simulate", "lth.paper")
+_PLUGINS: tuple[str, ...] = ("lth.commands.universal", "lth.commands.ticket", "lth.commands.simulate", "lth.paper",
+                             "lth.commands.supermask")
 
 
 class UsageError(Exception):

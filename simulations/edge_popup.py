@@ -6,7 +6,7 @@ The objects, batched over $R$ seeds ([R, *weight_shape] per layer):
 * frozen random weights, **Kaiming normal** $w \sim N(0, 2/n)$ or **signed Kaiming constant**
   $w = \pm\sqrt{2/n}$ (fair signs), with $n$ the layer's fan-in (times $k$ in the paper's "scaled"
   variant, ``scale_fan``, which keeps the pruned layer's output variance); biases are zero;
-* one score $s$ per weight; the forward pass keeps, per layer, the $\lceil k\,N\rfloor$ weights of
+* one score $s$ per weight; the forward pass keeps, per layer, the $\lfloor kN + \tfrac12\rfloor$ weights of
   largest $|s|$ (``supermask.top_k_mask``) and the backward pass sends the gradient of the mask
   straight through to $|s|$ (the reference code's ``GetSubnet`` on ``scores.abs()``); SGD with
   momentum, weight decay and a cosine schedule updates the scores only;
@@ -33,9 +33,9 @@ from tqdm.auto import tqdm
 
 from simulations.data import Split
 from simulations.imp import RunStore
-from simulations.models import Architecture, build_architecture, forward
-from simulations.supermask import (DataSettings, ScoreOptimisation, _finish, _help, _load, _resume,
-                                   dense_reference, fit_scores, generators, keep_count, load_splits, top_k_mask)
+from simulations.models import Architecture, build_architecture
+from simulations.supermask import (DataSettings, ScoreOptimisation, _finish, _help, _resume, begin, fit_scores,
+                                   generators, keep_count, top_k_mask)
 from theory.dense import DEFAULT_C, Target, bound_units_per_input, rescale
 
 WEIGHT_INITS = ("kaiming_normal", "signed_constant")
@@ -149,11 +149,11 @@ def construction_width(weights: list[torch.Tensor], biases: list[torch.Tensor], 
     unit, factor = rescale(Target([weights[0] * radius] + weights[1:], biases))
     tolerance = min(eps * factor, 0.5)
     widths = [w.shape[1] for w in unit.augmented()] + [unit.widths[-1]]
-    fan_out = [bound_units_per_input(a, b, unit.depth, tolerance, delta, c) for a, b in zip(widths[:-1], widths[1:])]
-    hidden = [m * a for m, a in zip(fan_out, widths[:-1])]
+    units = [bound_units_per_input(a, b, unit.depth, tolerance, delta, c) for a, b in zip(widths[:-1], widths[1:])]
+    hidden = [m * a for m, a in zip(units, widths[:-1])]
     parameters = sum(h * a + b * h for h, a, b in zip(hidden, widths[:-1], widths[1:]))
     return {"eps_logits": eps, "input_radius": radius, "rescale_factor": factor, "tolerance": tolerance,
-            "fan_out": fan_out, "hidden_widths": hidden, "weights": parameters,
+            "units_per_input": units, "hidden_widths": hidden, "weights": parameters,
             "target_weights": sum(w.numel() for w in weights)}
 
 
@@ -168,15 +168,10 @@ def run_edge_popup(settings: EdgePopupSettings, device: torch.device, *, store: 
     ``ignore_scores`` is a deliberately broken instance (masks from the untrained scores), refused
     together with a store.
     """
-    if ignore_scores and store is not None:
-        raise ValueError("ignore_scores is a test fault; run it without a store")
-    loaded = _load(store, settings, device)
-    if loaded is not None:
-        return loaded[0]
-    splits = load_splits(settings, device)
-    target_arch = build_architecture(settings.arch, splits.image_shape, splits.num_classes, settings.width)
-    seeds = settings.seed_list()
-    dense = dense_reference(settings, target_arch, splits, device, progress)
+    finished, setup = begin(settings, device, store, progress, ignore_scores)
+    if finished is not None:
+        return finished
+    splits, target_arch, seeds, dense = setup.splits, setup.arch, setup.seeds, setup.dense
     state = _resume(store, settings, device) or {"settings": dataclasses.asdict(settings), "factors": []}
     if state.get("target") is None:
         construction = None

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from simulations.data import Split, Splits, load_dataset, resize
+from simulations.data import Splits, load_dataset, resize
 from simulations.imp import RunStore, stream
 from simulations.models import Architecture, build_architecture, forward, init_weights, zero_biases
 from simulations.training import Optimisation, accuracy, train
@@ -362,6 +362,34 @@ def _resume(store: RunStore | None, settings: Any, device: torch.device) -> dict
     return state
 
 
+@dataclass
+class Setup:
+    """What every supermask experiment starts from: data on the device, the architecture at the
+    settings' width, the seed list and the dense reference."""
+
+    splits: Splits
+    arch: Architecture
+    seeds: list[int]
+    dense: Dense
+
+
+def begin(settings: DataSettings, device: torch.device, store: RunStore | None, progress: bool,
+          ignore_scores: bool = False) -> tuple[dict | None, Setup | None]:
+    """``(finished summary, None)`` when ``store`` holds the finished run, else ``(None, Setup)``.
+
+    ``ignore_scores`` (a deliberately broken instance of the tests) is refused together with a store,
+    so a broken run never lands in a run directory.
+    """
+    if ignore_scores and store is not None:
+        raise ValueError("ignore_scores is a test fault; run it without a store")
+    loaded = _load(store, settings, device)
+    if loaded is not None:
+        return loaded[0], None
+    splits = load_splits(settings, device)
+    arch = build_architecture(settings.arch, splits.image_shape, splits.num_classes, settings.width)
+    return None, Setup(splits, arch, settings.seed_list(), dense_reference(settings, arch, splits, device, progress))
+
+
 # Mask criteria, IMP-style and zero-shot -----------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -405,13 +433,11 @@ def run_criteria(settings: CriteriaSettings, device: torch.device, *, store: Run
     ``retrain``, the retrained ticket's accuracy (all per seed). Returns the JSON-able summary
     ``{"settings", "dense", "levels": [{"level", "keep", "criteria": {name: {...}}}]}``.
     """
-    loaded = _load(store, settings, device)
-    if loaded is not None:
-        return loaded[0]
-    splits = load_splits(settings, device)
-    arch = build_architecture(settings.arch, splits.image_shape, splits.num_classes, settings.width)
-    seeds, n = settings.seed_list(), settings.seeds
-    dense = dense_reference(settings, arch, splits, device, progress)
+    finished, setup = begin(settings, device, store, progress)
+    if finished is not None:
+        return finished
+    splits, arch, seeds, dense = setup.splits, setup.arch, setup.seeds, setup.dense
+    n = len(seeds)
     biases = zero_biases(arch, n, device)
     signed = signed_constant(dense.theta0, init_std(arch))
     state = _resume(store, settings, device) or {
@@ -523,15 +549,10 @@ def run_learned(settings: LearnedSettings, device: torch.device, *, store: RunSt
     Returns ``{"settings", "dense": {"test_acc"}, "learned": {"test_acc", "remaining", "eval_iterations",
     "val_curve", "test_curve"}}`` (per seed; curves [seed][evaluation]).
     """
-    if ignore_scores and store is not None:
-        raise ValueError("ignore_scores is a test fault; run it without a store")
-    loaded = _load(store, settings, device)
-    if loaded is not None:
-        return loaded[0]
-    splits = load_splits(settings, device)
-    arch = build_architecture(settings.arch, splits.image_shape, splits.num_classes, settings.width)
-    seeds = settings.seed_list()
-    dense = dense_reference(settings, arch, splits, device, progress)
+    finished, setup = begin(settings, device, store, progress, ignore_scores)
+    if finished is not None:
+        return finished
+    splits, arch, seeds, dense = setup.splits, setup.arch, setup.seeds, setup.dense
     frozen = dense.theta0 if settings.weights == "glorot" else signed_constant(dense.theta0, init_std(arch))
     score_gens = generators(seeds, "scores", 0, device)
     scores = [settings.score_init + 0.2 * (torch.stack([torch.rand(w.shape[1:], generator=g, device=device)

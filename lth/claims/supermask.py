@@ -15,14 +15,11 @@ from dataclasses import dataclass
 from simulations.edge_popup import EdgePopupSettings, run_edge_popup
 from simulations.statistics import describe, t_interval
 from simulations.supermask import CriteriaSettings, LearnedSettings, run_criteria, run_learned
+from lth.claims.simulations import paired
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.verdict import combine, judge_above, judge_equivalent, tost_interval
 
 PROOF = "proofs/supermask.md"
-
-
-def paired(a: list[float], b: list[float]) -> list[float]:
-    return [x - y for x, y in zip(a, b)]
 
 
 def settings_of(kind: type, p, **changes):
@@ -59,10 +56,10 @@ class ZeroShotFaults:
 @dataclass(frozen=True)
 class ZeroShotParams(DataParams):
     rounds: int = param(2, "pruning levels (one-shot masks from the dense run unless retrain)")
-    prune_rate: float = param(0.5, "fraction of hidden-layer weights pruned per level")
-    prune_rate_output: float = param(0.25, "fraction of output-layer weights pruned per level")
+    prune_rate: float = param(0.3, "fraction of hidden-layer weights pruned per level")
+    prune_rate_output: float = param(0.15, "fraction of output-layer weights pruned per level")
     retrain: bool = param(False, "IMP-style: retrain every criterion's ticket each level (12 x seeds replicas)")
-    judged_level: int = param(1, "the level whose masks are judged (quick: 50% of hidden weights kept)")
+    judged_level: int = param(1, "the level whose masks are judged (70% of hidden weights kept)")
     min_gain: float = param(0.3, "'far above chance': the accuracy must exceed chance by this much")
 
 
@@ -70,8 +67,7 @@ class ZeroShotParams(DataParams):
        "(zero-shot supermask) reaches test accuracy far above chance (by > 30 points) and above the random "
        "mask and the large_final mask at the same layer-wise sparsity (t-intervals over seeds, paired by seed)",
        proof=PROOF, params=ZeroShotParams, faults=ZeroShotFaults,
-       full={**FULL_DATA, "rounds": 6, "prune_rate": 0.2, "prune_rate_output": 0.1, "retrain": True,
-             "judged_level": 3})
+       full={**FULL_DATA, "rounds": 8, "retrain": True})
 def check_zero_shot(p: ZeroShotParams, ctx: Context) -> Record:
     if not 1 <= p.judged_level <= p.rounds:
         raise ValueError(f"judged_level={p.judged_level} must lie in 1..rounds={p.rounds}")

@@ -26,8 +26,8 @@ from lth.store import SIMULATIONS_ROOT, RunDirectory
 _QUICK = {"dataset": "mnist5k", "seeds": 5, "iterations": 400, "eval_every": 50}
 _PAPER = {"dataset": "fashion_mnist", "seeds": 5, "iterations": 5000, "eval_every": 100}
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "supermask": {"quick": {**_QUICK, "rounds": 2, "prune_rate": 0.5, "prune_rate_output": 0.25},
-                  "paper": {**_PAPER, "rounds": 6, "retrain": True}},
+    "supermask": {"quick": {**_QUICK, "rounds": 2, "prune_rate": 0.3, "prune_rate_output": 0.15},
+                  "paper": {**_PAPER, "rounds": 8, "prune_rate": 0.3, "prune_rate_output": 0.15, "retrain": True}},
     "learned-supermask": {"quick": {**_QUICK, "score_iterations": 400}, "paper": {**_PAPER, "score_iterations": 5000}},
     "edge-popup": {"quick": {**_QUICK, "width": 0.1, "score_iterations": 300},
                    "paper": {**_PAPER, "width": 0.25, "score_iterations": 5000}},

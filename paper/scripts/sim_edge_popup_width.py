@@ -1,0 +1,44 @@
+"""Searched vs constructed strong tickets for one trained target.
+
+Reads the record of ``sim.edge_popup.width``: edge-popup test accuracy (mean over seeds, 95%
+Student-t bars) against the random network's size in multiples of the target's weight count, beside
+the size Pensia et al.'s construction needs for the same target within the stated accuracy gap
+(width rule, one marker per seed, drawn at the target's accuracy: the construction guarantees it up
+to the gap).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from simulations.statistics import t_interval
+from lth.figures import figure, load_claim_record
+
+
+@figure("sim_edge_popup_width", claims=("sim.edge_popup.width",), produced_by="lth verify sim.edge_popup.width")
+def draw(results: Path):
+    details = load_claim_record(results, "sim.edge_popup.width")["details"]
+    target, rows, s = details["target"], details["factors"], details["settings"]
+    base = target["weights"]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    stats = [t_interval(row["test_acc"]) for row in rows]
+    x = [row["weights"] / base for row in rows]
+    ax.errorbar(x, [100 * m for m, _, _ in stats], yerr=[[100 * (m - lo) for m, lo, _ in stats],
+                                                          [100 * (hi - m) for m, _, hi in stats]],
+                fmt="o-", color="C0", capsize=3, label="edge-popup (searched), width ×" +
+                ", ".join(f"{row['factor']:g}" for row in rows))
+    mean, lower, upper = t_interval(target["test_acc"])
+    ax.axhspan(100 * lower, 100 * upper, color="0.85", label="trained target (95% CI)")
+    ax.axhline(100 * mean, color="0.5", lw=0.8)
+    for i, built in enumerate(target.get("construction") or []):
+        ax.plot(built["weights"] / base, 100 * target["test_acc"][i], "s", color="C3",
+                label=None if i else f"Pensia construction (width rule), ≥ target − {100 * s['accuracy_gap']:g} pt")
+    ax.set_xscale("log")
+    ax.set_xlabel("random-network weights / target weights")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"searched vs constructed tickets: target {s['arch']} ×{s['width']:g} on {s['dataset']}, "
+                 f"{s['seeds']} seeds, keep {100 * s['keep']:.0f}%", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig

@@ -1,0 +1,149 @@
+"""Properties of edge-popup (``simulations.edge_popup``): frozen random weights, top-k masks with a
+straight-through gradient, replica independence, the construction's width rule, resumable runs,
+and the width claim's broken instance."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lth.registry import run_claim
+from lth.store import RunDirectory
+from simulations.data import Split
+from simulations.edge_popup import (EdgePopupSettings, construction_width, initial_scores, popup_masks,
+                                    random_weights, run_edge_popup)
+from simulations.models import build_architecture
+from simulations.supermask import ScoreOptimisation, fit_scores, keep_count, load_splits
+from theory.device import generator
+
+CPU = torch.device("cpu")
+TINY = EdgePopupSettings(dataset="digits", width=0.25, seeds=2, iterations=30, eval_every=10, factors=(1, 2),
+                         score_iterations=20)
+
+
+def gens(seeds):
+    return [generator(s, CPU) for s in seeds]
+
+
+@given(keep=st.floats(0.05, 1.0), scale_fan=st.booleans())
+def test_signed_kaiming_constant_weights_are_plus_or_minus_the_scaled_kaiming_std(keep, scale_fan):
+    arch = build_architecture("conv2", (1, 8, 8), 10, width=0.125)
+    for layer, w in zip(arch.layers, random_weights(arch, "signed_constant", keep, scale_fan, gens([0, 1]), CPU)):
+        n = layer.fan_in * (layer.kernel ** 2 if layer.kind == "conv" else 1)
+        std = math.sqrt(2.0 / (n * (keep if scale_fan else 1.0)))
+        torch.testing.assert_close(w.abs(), torch.full_like(w, std))
+
+
+@given(seed=st.integers(0, 1000), keep=st.floats(0.05, 1.0))
+def test_popup_keeps_the_top_k_absolute_scores_per_layer_and_passes_the_gradient_to_them(seed, keep):
+    g = torch.Generator().manual_seed(seed)
+    scores = [torch.randn(2, 6, 7, generator=g).requires_grad_(True), torch.randn(2, 3, 6, generator=g).requires_grad_(True)]
+    upstream = [torch.randn(s.shape, generator=g) for s in scores]
+    masks = popup_masks(keep)(scores, True)
+    for s, m, u in zip(scores, masks, upstream):
+        hard = m.detach()
+        assert hard.flatten(1).sum(dim=1).tolist() == [keep_count(s[0].numel(), keep)] * 2
+        smallest_kept = s.detach().abs().masked_fill(hard == 0, math.inf).flatten(1).min(dim=1).values
+        largest_dropped = s.detach().abs().masked_fill(hard == 1, -math.inf).flatten(1).max(dim=1).values
+        assert torch.all(smallest_kept >= largest_dropped)
+    sum((m * u).sum() for m, u in zip(masks, upstream)).backward()
+    for s, u in zip(scores, upstream):
+        torch.testing.assert_close(s.grad, u * torch.sign(s.detach()))
+
+
+def test_ignored_scores_get_no_gradient_and_do_not_move_the_mask():
+    scores = [torch.randn(1, 4, 5, generator=torch.Generator().manual_seed(3)).requires_grad_(True)]
+    frozen = [torch.randn(1, 4, 5, generator=torch.Generator().manual_seed(4))]
+    masks = popup_masks(0.5, frozen)
+    (m,) = masks(scores, True)
+    m.sum().backward()
+    assert torch.all(scores[0].grad == 0)
+    assert torch.equal(masks([-scores[0].detach() * 7], False)[0], masks(scores, False)[0])
+
+
+def test_a_replica_searched_alone_or_in_a_batch_gets_the_same_scores():
+    data = load_splits(TINY, CPU)
+    arch = build_architecture("lenet", data.image_shape, 10, width=0.25)
+    opt = ScoreOptimisation(iterations=15, eval_every=5)
+
+    def search(seeds):
+        w = random_weights(arch, "kaiming_normal", 0.5, True, gens(seeds), CPU)
+        s = initial_scores(arch, gens([x + 100 for x in seeds]), CPU)
+        return fit_scores(arch, w, s, popup_masks(0.5), data, opt, gens([x + 200 for x in seeds]))
+
+    both, alone = search([0, 1]), search([1])
+    for a, b in zip(both.best, alone.best):
+        torch.testing.assert_close(a[1], b[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(both.test_acc[1], alone.test_acc[0])
+
+
+def _identity_target():
+    return [torch.eye(2, dtype=torch.float64) * 0.5, torch.eye(2, dtype=torch.float64)], \
+        [torch.zeros(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)]
+
+
+def test_the_construction_tolerance_is_half_the_quantile_of_the_logit_gaps():
+    weights, biases = _identity_target()
+    x = torch.tensor([[1.0, 0.0], [0.0, 0.4], [0.3, 0.1], [0.0, 0.0]]).reshape(4, 1, 1, 2)
+    built = construction_width(weights, biases, Split(x, torch.zeros(4, dtype=torch.long)), 0.5, 0.01)
+    gaps = torch.tensor([0.5, 0.2, 0.1, 0.0], dtype=torch.float64)
+    assert built["eps_logits"] == pytest.approx(0.5 * float(torch.quantile(gaps, 0.5)))
+    assert built["input_radius"] == pytest.approx(1.0)
+    assert built["tolerance"] == pytest.approx(built["eps_logits"])  # norms <= 1 after mapping: no rescaling
+
+
+@given(gap=st.floats(0.01, 0.5))
+def test_a_smaller_accuracy_gap_never_needs_a_smaller_construction(gap):
+    weights, biases = _identity_target()
+    x = torch.rand(50, 1, 1, 2, generator=torch.Generator().manual_seed(0))
+    test = Split(x, torch.zeros(50, dtype=torch.long))
+    wide, narrow = construction_width(weights, biases, test, gap / 2, 0.01), construction_width(weights, biases, test, gap, 0.01)
+    assert wide["weights"] >= narrow["weights"]
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_edge_popup_run_killed_after_a_width_resumes_to_the_uninterrupted_result(tmp_path):
+    def kill(factor):
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        run_edge_popup(TINY, CPU, store=RunDirectory(tmp_path / "killed"), progress=False, on_factor=kill)
+    seen = []
+    resumed = run_edge_popup(TINY, CPU, store=RunDirectory(tmp_path / "killed"), progress=False, on_factor=seen.append)
+    whole = run_edge_popup(TINY, CPU, store=RunDirectory(tmp_path / "whole"), progress=False)
+    assert seen == [2] and resumed["factors"] == whole["factors"] and resumed["target"] == whole["target"]
+    assert whole["target"]["construction"][0]["weights"] > whole["factors"][-1]["weights"]
+
+
+def test_bad_edge_popup_settings_are_refused_with_the_reason():
+    with pytest.raises(ValueError, match="factors"):
+        EdgePopupSettings(factors=(0,))
+    with pytest.raises(ValueError, match="random weights"):
+        EdgePopupSettings(weights="uniform")
+    with pytest.raises(ValueError, match="keep"):
+        EdgePopupSettings(keep=1.5)
+
+
+def test_lth_simulate_edge_popup_writes_a_result(tmp_path, capsys):
+    from lth.cli import main
+
+    argv = ["simulate", "edge-popup", "--dataset", "digits", "--width", "0.25", "--seeds", "2", "--iterations", "20",
+            "--eval-every", "10", "--factors", "1", "2", "--score-iterations", "10", "--out", str(tmp_path),
+            "--no-progress"]
+    assert main(argv) == 0
+    assert len(list(tmp_path.glob("edge_popup/*/result.json"))) == 1
+    assert "Pensia width rule" in capsys.readouterr().out
+
+
+@pytest.mark.claim("sim.edge_popup.width")
+def test_width_check_fails_when_edge_popup_ignores_its_scores():
+    record = run_claim("sim.edge_popup.width", faults={"scores_ignored": True}, dataset="digits", width=0.25,
+                       seeds=3, iterations=60, eval_every=20, factors=(1, 2), score_iterations=30)
+    assert record.verdict == "fails", record.reason
