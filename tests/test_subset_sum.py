@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
 
 from theory.subset_sum import (best_subsets, covers_interval, rounding_slack, sample_pools, sample_product,
                                sample_uniform, sorted_subset_sums, worst_case_error)
@@ -128,3 +129,45 @@ def test_cpu_and_device_results_agree(device, seed, n):
     torch.testing.assert_close(on_device.error.cpu(), on_cpu.error, rtol=0, atol=1e-12)
     torch.testing.assert_close(sorted_subset_sums(x.to(device)).cpu(), sorted_subset_sums(x), rtol=0, atol=1e-12)
     torch.testing.assert_close(worst_case_error(x.to(device)).cpu(), worst_case_error(x), rtol=0, atol=1e-12)
+
+
+finite = st.floats(-2.0, 2.0, allow_nan=False, allow_infinity=False, width=64)
+
+
+@given(arrays(np.float64, array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=9), elements=finite))
+def test_compiled_merge_equals_the_sorted_sums_of_drawn_arrays_with_ties_and_zeros(x):
+    merged = sorted_subset_sums(torch.from_numpy(x))
+    for row in range(x.shape[0]):
+        expected = np.sort(brute_sums(torch.from_numpy(x[row]))[0])
+        np.testing.assert_allclose(merged[row].numpy(), expected, rtol=0, atol=1e-12)
+
+
+@given(arrays(np.float64, st.tuples(st.integers(1, 5), st.integers(1, 12)), elements=finite),
+       st.lists(st.floats(-3.0, 3.0, allow_nan=False), min_size=1, max_size=4))
+def test_two_pointer_search_finds_the_exact_optimum_for_drawn_pools_and_targets(x, z):
+    targets = torch.tensor(z, dtype=torch.float64).expand(x.shape[0], len(z)).contiguous()
+    solution = best_subsets(torch.from_numpy(x), targets)
+    for row in range(x.shape[0]):
+        sums, _ = brute_sums(torch.from_numpy(x[row]))
+        optimum = np.abs(sums[None, :] - np.array(z)[:, None]).min(axis=1)
+        np.testing.assert_allclose(solution.error[row].numpy(), optimum, rtol=0, atol=1e-12)
+        reproduced = (solution.mask[row].double() * torch.from_numpy(x[row])).sum(-1)
+        np.testing.assert_allclose(solution.sums[row].numpy(), reproduced.numpy(), rtol=0, atol=1e-12)
+
+
+@given(arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 10)), elements=finite),
+       st.sampled_from([0.3, 0.1, 0.03]), st.floats(-1.5, 0.5), st.floats(0.0, 1.5))
+def test_compiled_cover_agrees_with_the_exact_worst_case_error_on_drawn_pools(x, eps, lo, width):
+    pools_ = torch.from_numpy(x)
+    hi = lo + width
+    error = worst_case_error(pools_, lo, hi)
+    decided = covers_interval(pools_, eps, lo, hi)
+    clear = (error - eps).abs() > rounding_slack(pools_, lo, hi) * 4
+    assert torch.equal(decided[clear], (error <= eps)[clear])
+
+
+def test_a_pool_whose_intervals_are_all_pruned_is_reported_as_not_covering():
+    # regression (issue 11): every component was dropped and the old code raised IndexError
+    pool = torch.tensor([[-0.5, -0.5]], dtype=torch.float64)
+    assert not bool(covers_interval(pool, 0.1, 0.2, 1.0)[0])
+    assert float(worst_case_error(pool, 0.2, 1.0)[0]) > 0.1

@@ -6,9 +6,9 @@ Objects. A *pool* is a vector ``x`` of ``n`` reals; its subset sums are the ``2^
 ``n ≥ C log2(1/ε)`` for uniform pools.
 
 Shapes. Pools are ``[..., n]`` tensors (any leading batch shape); results keep the batch shape.
-Every function runs on the pool's device. On CPU the merge and sort primitives are numpy's
-(its stable sort merges two sorted runs in linear time and is far faster than ``torch.sort`` there);
-on CUDA everything stays in torch.
+Every function takes and returns torch tensors on the pool's device. On CPU the work is done by the
+compiled kernels of :mod:`theory.subset_sum_merge` (sums generated sorted by merging, two-pointer
+search, interval merging; parallel over pools); on CUDA everything stays in torch.
 
 Exactness. ``worst_case_error`` and ``best_subsets`` are exact up to float64 rounding;
 ``rounding_slack`` bounds that rounding so that ``worst_case_error + rounding_slack`` is a rigorous
@@ -25,12 +25,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from theory.subset_sum_merge import cover_verdicts, merge_sorted_sums, nearest_subset_codes
+
 from theory.numerics import gamma
 
 _BYTES_PER_SUM = 8
 _CHUNK_BYTES = 256 * 2**20  # working-set size per batch of pools
 _MAX_PARTIAL_SUMS = 2**24  # largest half enumerated by best_subsets (n up to ~44)
-_ROW_SORT_FROM = 2**10  # below this, one batched axis=1 sort beats a loop over rows
 
 Sampler = Callable[[tuple[int, ...], torch.Generator], torch.Tensor]
 
@@ -59,27 +60,6 @@ def _pools(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _merge_sorted_numpy(x: np.ndarray) -> np.ndarray:
-    """[B, n] -> [B, 2^n] ascending subset sums, built in place in one buffer.
-
-    Step i writes L + x_i beside L and sorts the pair of runs with numpy's stable sort (timsort),
-    which merges two sorted runs in linear time. Adding entries in order of increasing |x_i| keeps
-    the runs long, and large rows are sorted one by one (1-D sorts are faster than axis=1 sorts).
-    """
-    x = np.take_along_axis(x, np.argsort(np.abs(x), axis=1, kind="stable"), axis=1)
-    rows, n = x.shape
-    sums = np.zeros((rows, 2**n), dtype=x.dtype)
-    for i in range(n):
-        m = 2**i
-        np.add(sums[:, :m], x[:, i : i + 1], out=sums[:, m : 2 * m])
-        if m >= _ROW_SORT_FROM:
-            for row in sums:
-                row[: 2 * m].sort(kind="stable")
-        else:
-            sums[:, : 2 * m].sort(axis=1, kind="stable")
-    return sums
-
-
 def _merge_sorted_torch(x: torch.Tensor) -> torch.Tensor:
     sums = torch.zeros(x.shape[0], 1, dtype=x.dtype, device=x.device)
     for i in range(x.shape[1]):
@@ -91,7 +71,7 @@ def sorted_subset_sums(x: torch.Tensor) -> torch.Tensor:
     """All ``2^n`` subset sums of each pool, ascending.
 
     ``x``: ``[..., n]`` → ``[..., 2^n]``. Built by ``n`` merges ``L ← merge(L, L + x_i)``: O(2^n) work
-    per pool on CPU, never a sort of 2^n unordered values. Raises ``MemoryError`` before allocating
+    per pool on CPU (a compiled merge), never a sort of 2^n unordered values. Raises ``MemoryError`` before allocating
     when the result would not fit.
     """
     x = _pools(x)
@@ -101,7 +81,7 @@ def sorted_subset_sums(x: torch.Tensor) -> torch.Tensor:
     _require_fits(count, x.device, f"{count:,} subset sums")
     flat = x.reshape(-1, n)
     if x.device.type == "cpu":
-        sums = torch.from_numpy(_merge_sorted_numpy(flat.numpy()))
+        sums = torch.from_numpy(merge_sorted_sums(flat.to(torch.float64).numpy())).to(x.dtype)
     else:
         sums = _merge_sorted_torch(flat)
     return sums.reshape(*batch, 2**n)
@@ -150,38 +130,15 @@ def rounding_slack(x: torch.Tensor, lo: float = -1.0, hi: float = 1.0) -> torch.
     return gamma(x.shape[-1] + 4) * scale
 
 
-def _covers_pool(x: np.ndarray, radius: float, lo: float, hi: float) -> bool:
-    """Whether the ε-neighbourhoods of the subset sums of one pool ``x`` [n] cover [lo, hi].
-
-    The covered set is kept as sorted disjoint intervals: C ← C ∪ (C + x_i), merged after each step.
-    Intervals that can no longer reach [lo, hi] (the remaining entries shift a sum by at least their
-    negative total and at most their positive total) are dropped, so the list stays
-    O((hi − lo + Σ|x|)/ε) long instead of 2^n.
-    """
-    starts, ends = np.array([-radius]), np.array([radius])
-    positive_left, negative_left = x[x > 0].sum(), x[x < 0].sum()
-    for xi in x:
-        positive_left -= max(xi, 0.0)
-        negative_left -= min(xi, 0.0)
-        s, e = np.concatenate([starts, starts + xi]), np.concatenate([ends, ends + xi])
-        order = np.argsort(s, kind="stable")
-        s, e = s[order], e[order]
-        reach = np.maximum.accumulate(e)
-        first = np.flatnonzero(np.concatenate([[True], s[1:] > reach[:-1]]))
-        last = np.concatenate([first[1:] - 1, [len(s) - 1]])
-        starts, ends = s[first], reach[last]
-        alive = (ends >= lo - positive_left) & (starts <= hi - negative_left)
-        starts, ends = starts[alive], ends[alive]
-    return bool(np.any((starts <= lo) & (ends >= hi)))
-
-
 def covers_interval(x: torch.Tensor, eps: float, lo: float = -1.0, hi: float = 1.0) -> torch.Tensor:
     """Decide ``worst_case_error(x, lo, hi) <= eps`` for each pool without enumerating 2^n sums.
 
     ``x``: ``[..., n]`` → bool ``[...]``. Rigorous in one direction: ``True`` means every z in [lo, hi] is
     within ε of an exact subset sum (the neighbourhood radius is shrunk by the float64 rounding
     bound first); ``False`` means some z is farther than ε minus that rounding bound. Runs on CPU
-    (the interval lists have data-dependent lengths); O(n·(hi − lo + Σ|x|)/ε) per pool.
+    (the interval lists have data-dependent lengths) in a compiled kernel, parallel over pools: the
+    covered set as sorted disjoint intervals, ``K ← K ∪ (K + x_i)`` by a linear merge, components that
+    can no longer reach [lo, hi] dropped (proofs/rss.md (b)); O(n·(hi − lo + Σ|x|)/ε) per pool.
     """
     if not 0 < eps:
         raise ValueError(f"eps must be positive, got {eps}")
@@ -190,8 +147,8 @@ def covers_interval(x: torch.Tensor, eps: float, lo: float = -1.0, hi: float = 1
     flat = _pools(x).to(torch.float64).reshape(-1, x.shape[-1]).cpu().numpy()
     scale = np.abs(flat).sum(axis=1) + eps + max(abs(lo), abs(hi))
     radii = eps - gamma(flat.shape[1] + 2) * scale
-    verdicts = [_covers_pool(pool, r, lo, hi) for pool, r in zip(flat, radii)]
-    return torch.tensor(verdicts, dtype=torch.bool).reshape(x.shape[:-1])
+    verdicts = cover_verdicts(flat, radii, float(lo), float(hi))
+    return torch.from_numpy(verdicts).reshape(x.shape[:-1]).to(x.device)
 
 
 @dataclass
@@ -215,15 +172,6 @@ def _unsorted_sums(x: torch.Tensor) -> torch.Tensor:
     return sums
 
 
-def _sort_with_codes(sums: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if sums.device.type == "cpu":
-        order = np.argsort(sums.numpy(), axis=1, kind="stable")
-        codes = torch.from_numpy(order)
-        return torch.gather(sums, 1, codes), codes
-    values, codes = torch.sort(sums, dim=1, stable=True)
-    return values, codes
-
-
 def _split_point(n: int, targets: int) -> int:
     """Size of the small half: balance ``targets·2^a·log(2^b)`` queries against sorting ``2^b``."""
     def cost(a: int) -> float:
@@ -237,9 +185,9 @@ def _split_point(n: int, targets: int) -> int:
 
 
 def _best_codes(x: torch.Tensor, targets: torch.Tensor, split: int) -> torch.Tensor:
-    """Meet in the middle on a chunk: ``x`` [P, n], ``targets`` [P, T] → subset codes [P, T] (int64)."""
+    """(CUDA) Meet in the middle on a chunk: ``x`` [P, n], ``targets`` [P, T] → subset codes [P, T] (int64)."""
     small = _unsorted_sums(x[:, :split])  # [P, p], column index = subset code of the first half
-    big, big_codes = _sort_with_codes(_unsorted_sums(x[:, split:]))  # [P, q] ascending
+    big, big_codes = torch.sort(_unsorted_sums(x[:, split:]), dim=1, stable=True)  # [P, q] ascending
     queries = (targets[:, :, None] - small[:, None, :]).reshape(x.shape[0], -1)  # [P, T·p]
     right = torch.searchsorted(big, queries).clamp(max=big.shape[1] - 1)
     left = (right - 1).clamp(min=0)
@@ -257,11 +205,17 @@ def best_subsets(x: torch.Tensor, targets: torch.Tensor) -> SubsetSolution:
     """For each target, a subset of its pool whose sum is nearest to it (exact optimum).
 
     ``x``: ``[..., n]`` pools; ``targets``: ``[..., T]`` with the same leading shape (each row of targets
-    shares its row's pool; use ``T = 1`` for one pool per target). Meet in the middle: the pool is
-    split into a small half (all ``2^a`` sums, unsorted) and a large half (``2^b`` sums, sorted once per
-    pool), and each target probes the large half for every small-half sum by binary search:
-    ``O(2^b·b + T·2^a·b)`` per pool with ``a`` chosen to balance the two, so ``n`` up to 40 works.
-    Ties go to the smaller subset code, so results are deterministic.
+    shares its row's pool; use ``T = 1`` for one pool per target). Meet in the middle.
+
+    * CPU (compiled, parallel over pools): both halves' ``2^{n/2}`` sums are generated already sorted
+      by merging, and one two-pointer scan per target finds the nearest pair: ``O(2^{n/2})`` per pool
+      and per target, the cost of an independent pool per target. Among equal errors the first pair
+      the scan meets wins (deterministic).
+    * CUDA (torch): a small half (``2^a`` sums, unsorted) probes the sorted large half (``2^b``) by binary
+      search, ``O(2^b·b + T·2^a·b)`` per pool with ``a`` chosen to balance the two; ties go to the
+      smaller subset code.
+
+    Halves of up to ``2^24`` sums, so ``n`` up to about 44–48.
     """
     x = _pools(x).to(torch.float64)
     targets = targets.to(device=x.device, dtype=torch.float64)
@@ -271,10 +225,15 @@ def best_subsets(x: torch.Tensor, targets: torch.Tensor) -> SubsetSolution:
         raise ValueError("targets contain non-finite values")
     n, count = x.shape[-1], targets.shape[-1]
     flat_x, flat_t = x.reshape(-1, n), targets.reshape(-1, count)
-    split = _split_point(n, count)
-    per_chunk = max(1, _CHUNK_BYTES // (4 * _BYTES_PER_SUM * (count * 2**split + 2 ** (n - split))))
-    codes = torch.cat([_best_codes(cx, ct, split)
-                       for cx, ct in zip(flat_x.split(per_chunk), flat_t.split(per_chunk))])
+    if x.device.type == "cpu":
+        if 2 ** (n - n // 2) > _MAX_PARTIAL_SUMS:
+            raise MemoryError(f"n={n} is too large for meet-in-the-middle here")
+        codes = torch.from_numpy(nearest_subset_codes(flat_x.contiguous().numpy(), flat_t.contiguous().numpy()))
+    else:
+        split = _split_point(n, count)
+        per_chunk = max(1, _CHUNK_BYTES // (4 * _BYTES_PER_SUM * (count * 2**split + 2 ** (n - split))))
+        codes = torch.cat([_best_codes(cx, ct, split)
+                           for cx, ct in zip(flat_x.split(per_chunk), flat_t.split(per_chunk))])
     bits = torch.arange(n, device=x.device)
     mask = ((codes[..., None] >> bits) & 1).bool()  # [P, T, n]
     sums = (mask * flat_x[:, None, :]).sum(-1)
