@@ -261,6 +261,19 @@ def certify_layer(ticket: LayerTicket, size: int) -> Certificate:
                        {"exact": exact_sup, "rounding": slack, "per_entry_max": float(error.abs().max())})
 
 
+def require_relu_between(specs: list[TargetLayer]) -> None:
+    """Refuse a non-final layer without ReLU: the next layer would see negative inputs.
+
+    Both the lemma (``g(X) = L * X`` needs ``X ≥ 0``: a kept U entry times a negative input switches
+    the hidden ReLU off) and the propagation of :func:`certify_network` (``x' = K⁺ * x`` bounds the
+    activations only when they are non-negative) rest on it.
+    """
+    for index, spec in enumerate(specs[:-1]):
+        if not spec.relu:
+            raise ValueError(f"hypothesis violated: layer {index} of {len(specs)} has no ReLU after it, so layer "
+                             f"{index + 1} gets inputs outside [0, 1]; only the last layer may omit the ReLU")
+
+
 def bound_network_error(layer_errors: list[float], norms: list[float]) -> float:
     """The theorem's propagation: ``e_{i+1} = ‖K_i‖·e_i + η_i·(1 + e_i)`` from ``e_0 = 0``.
 
@@ -280,6 +293,7 @@ def certify_network(tickets: list["LayerTicket"], size: int) -> Certificate:
     ``e' = |K| * e + sup_{0≤X̃≤x+e} |E * X̃|`` and ``x' = K⁺ * x``; every float64 sum of non-negative
     terms is rounded up by ``(1 + γ_{k+1})``. ``parts["after_layer"]``: the bound after each layer.
     """
+    require_relu_between([ticket.target for ticket in tickets])
     spec = tickets[0].target
     e = torch.zeros(1, spec.weight.shape[1], size, size, dtype=torch.float64, device=spec.weight.device)
     x = torch.ones_like(e)
@@ -376,6 +390,7 @@ def construct_network(specs: list[TargetLayer], eps: float, size: int, generator
     """
     if not 0 < eps < 1:
         raise ValueError(f"eps must lie in (0, 1), got {eps}")
+    require_relu_between(specs)
     check_layer_norms(specs, rescale=False)
     per_layer = eps / (2 * len(specs))
     tickets = []

@@ -399,6 +399,29 @@ ASSUMPTIONS = ("every kept first-layer unit of a block reads one input (else the
                "the target is the one the ticket was built for")
 
 
+def require_signed_domain(ticket: DenseTicket, domain: Domain, d0: int) -> None:
+    """Refuse a domain on which an input without a negative branch can be negative.
+
+    A ticket built with ``signed_input=False`` has no units carrying $x_j < 0$: there it computes
+    $(W + E^+)x^+$ instead of $Wx$, an error of order $\lVert W x^-\rVert$ that no certificate of the
+    ticket's matrices $E^\pm$ bounds (hypothesis 2 of :data:`ASSUMPTIONS`).
+    """
+    if domain.kind == "box" and len(domain.lo) != d0:
+        raise ValueError(f"box has {len(domain.lo)} coordinates, the target has {d0} inputs")
+    unsigned = ~ticket.signed[0][:d0].cpu()
+    if not bool(unsigned.any()):
+        return
+    if domain.kind == "ball":
+        negative = unsigned if domain.radius > 0 else torch.zeros_like(unsigned)
+    else:
+        negative = unsigned & (torch.tensor(domain.lo, dtype=torch.float64) < 0)
+    if bool(negative.any()):
+        first = int(negative.nonzero()[0, 0])
+        raise ValueError(f"hypothesis violated: the ticket was built for non-negative inputs (signed_input=False) "
+                         f"but the domain ({domain.describe()}) lets input {first} be negative; rebuild the "
+                         "ticket with signed_input=True or certify on a box with lo >= 0")
+
+
 def certify_sup_error(target: Target, ticket: DenseTicket, domain: Domain) -> Certificate:
     """Rigorous float64 upper bound on $\\sup_{x\\in D}\\lVert f(x) - \\tilde g(x)\\rVert_2$.
 
@@ -410,6 +433,7 @@ def certify_sup_error(target: Target, ticket: DenseTicket, domain: Domain) -> Ce
     union bound, not rigorous in rounding) and, on a ball, the per-layer norms of :func:`certify_ball`.
     ``value`` is ``inf`` when the masks are not of the proof's form.
     """
+    require_signed_domain(ticket, domain, target.widths[0])
     try:
         layers = realised_layers(target, ticket)
     except ValueError as exc:

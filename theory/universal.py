@@ -17,8 +17,9 @@ Mathematical objects.
   the same paths with input 1. Random weights are never trained: kept weights are the draws.
 * The *polynomial ticket* re-expresses ``b_r(x) = Π_i ((1 + x_i)/2)^{r_i} = exp(Σ_i r_i log((1+x_i)/2))``:
   one log block applied to every coordinate, an integer linear layer ``r``, one exp block.
-* The *Fourier ticket* uses one sin block on ``[0, Y]`` applied to ``n·x + c`` for ``n ∈ {0..N}^d∖{0}``
-  and shifts ``c ∈ {0, 1/4}`` (sine and cosine).
+* The *Fourier ticket* uses one sin block on ``[0, Y]`` applied to ``n·x + o_n + c`` for signed
+  ``n ∈ {−N..N}^d∖{0}`` (one of each ``±n``), an integer offset ``o_n`` that keeps the phase in
+  ``[0, Y]``, and shifts ``c ∈ {0, 1/4}`` (sine and cosine).
 
 Certificates are in float64 and rigorous for the real function computed by the pruned network
 with its float64 weights: per segment, ``|g − line| ≤ max|g''|·h²/8``, plus the realised block's
@@ -149,6 +150,19 @@ class RandomBlock:
         used = torch.zeros(self.num_knots + 1, dtype=torch.bool, device=self.mask.device)
         used[self.feature[self.mask.any(-1)]] = True
         return int(2 * self.mask.sum()) + int(used[1:].sum())
+
+    @property
+    def kept_paths(self) -> int:
+        """Kept random path weights only: ``w`` and ``v`` of each kept path."""
+        return int(2 * self.mask.sum())
+
+    @property
+    def knot_layer(self) -> int:
+        """The knot layer ``z_k = x − t_k`` counted as the published demo counts its first layer: a weight
+        and a bias for every knot some kept path reads (the demo prunes both from random weights)."""
+        used = torch.zeros(self.num_knots + 1, dtype=torch.bool, device=self.mask.device)
+        used[self.feature[self.mask.any(-1)]] = True
+        return 2 * int(used[1:].sum())
 
     @property
     def total(self) -> int:
@@ -341,6 +355,12 @@ class PolyTicket:
     def total(self) -> int:
         return self.log_block.total + self.exp_block.total
 
+    def kept_as_demo(self, r: torch.Tensor) -> int:
+        """Kept parameters counted as the published demo counts them: both blocks' kept paths and knot
+        layers, and the exponent layer ``r`` ``[M, d]`` (one weight per non-zero entry)."""
+        blocks = (self.log_block, self.exp_block)
+        return sum(b.kept_paths + b.knot_layer for b in blocks) + int((r != 0).sum())
+
 
 def construct_poly_ticket(degree: int, eps_log: float, eps_exp: float, pool_size: int,
                           generator: torch.Generator, margin: float = 0.01, **block_options) -> PolyTicket:
@@ -364,10 +384,26 @@ def _unit_cube(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.float64)
 
 
+def check_exponents(r: torch.Tensor, degree: int) -> None:
+    """Refuse exponents ``r`` ``[M, d]`` outside the theorem's ``r ∈ ℕ^d``, ``|r| = Σ_i r_i ≤ degree``.
+
+    A negative ``r_i`` makes ``Σ_i r_i log((1+x_i)/2)`` positive, outside the exp block's interval, and
+    ``|r|`` is no longer ``Σ_i r_i`` (the certificate's error drift ``|r|·ε_L`` would be understated).
+    """
+    if r.ndim != 2:
+        raise ValueError(f"exponents must have shape [M, d], got {tuple(r.shape)}")
+    if r.is_floating_point() and not (torch.isfinite(r).all() and torch.equal(r, r.round())):
+        raise ValueError("hypothesis violated: exponents r must be non-negative integers")
+    if bool((r < 0).any()):
+        row = r[(r < 0).any(-1)][0].tolist()
+        raise ValueError(f"hypothesis violated: exponents r must be non-negative integers, got r = {row}")
+    if r.numel() and int(r.sum(-1).max()) > degree:
+        raise ValueError(f"the ticket serves total degree |r| <= {degree}, got {int(r.sum(-1).max())}")
+
+
 def poly_features(ticket: PolyTicket, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """Ticket basis ``b̂_r(x)``: ``x`` ``[m, d]`` in ``[0,1]^d``, ``r`` ``[M, d]`` → ``[m, M]``."""
-    if int(r.sum(-1).max()) > ticket.degree:
-        raise ValueError(f"the ticket serves total degree <= {ticket.degree}, got {int(r.sum(-1).max())}")
+    check_exponents(r, ticket.degree)
     logs = ticket.log_block(_unit_cube(x))  # [m, d]
     return ticket.exp_block(logs @ r.to(logs).T)
 
@@ -385,6 +421,7 @@ def certify_poly_basis(ticket: PolyTicket, r: torch.Tensor, eps_log: float, eps_
     ``|û − u| ≤ |r|·ε_L`` with ``u ≤ 0``, so ``|Ê(û) − e^u| ≤ ε_E + e^{|r|ε_L}·|r|·ε_L``, valid when ``û``
     stays in the exp block's interval, i.e. ``|r|·ε_L ≤ margin``; otherwise ``inf`` (no certificate).
     """
+    check_exponents(r, ticket.degree)
     order = r.sum(-1).to(torch.float64)
     drift = order * eps_log
     lipschitz = torch.exp(drift)
@@ -402,15 +439,23 @@ SHIFTS = (0.0, 0.25)  # sine and cosine phases, so least squares reaches every p
 
 
 def frequencies(dim: int, max_freq: int) -> torch.Tensor:
-    """``n ∈ {0..N}^dim ∖ {0}`` as ``[F, dim]`` int64."""
+    """Signed ``n ∈ {−N..N}^dim ∖ {0}``, one of each pair ``±n``, as ``[F, dim]`` int64, ``F = ((2N+1)^dim − 1)/2``.
+
+    The representative of ``±n`` is the one whose first non-zero coordinate is positive; ``−n`` adds
+    nothing because ``sin(2π(−n·x + c))`` is a combination of ``sin(2π(n·x + c'))``, ``c' ∈ SHIFTS``.
+    Signed frequencies are needed for ``d ≥ 2``: ``cos(2π(x_1 − x_2))`` is not in the span of
+    ``n ∈ {0..N}^d``.
+    """
     if dim < 1 or max_freq < 1:
         raise ValueError(f"need dim >= 1 and max_freq >= 1, got dim={dim}, max_freq={max_freq}")
-    grid = torch.cartesian_prod(*[torch.arange(max_freq + 1)] * dim).reshape(-1, dim)
-    return grid[grid.sum(-1) > 0]
+    grid = torch.cartesian_prod(*[torch.arange(-max_freq, max_freq + 1)] * dim).reshape(-1, dim)
+    nonzero = grid != 0
+    leading = grid.gather(1, nonzero.to(torch.int8).argmax(1, keepdim=True))[:, 0]  # first non-zero entry
+    return grid[leading > 0]
 
 
 def bound_phase_interval(dim: int, max_freq: int) -> float:
-    """Largest phase ``n·x + c`` over the cube: ``dim·N + max(shift)``."""
+    """Largest phase ``n·x + o_n + c`` over the cube (``o_n`` of :func:`phase_offsets`): ``dim·N + max(shift)``."""
     return dim * max_freq + max(SHIFTS)
 
 
@@ -421,9 +466,15 @@ def construct_fourier_ticket(dim: int, max_freq: int, eps_interp: float, pool_si
                            **block_options)
 
 
+def phase_offsets(freqs: torch.Tensor) -> torch.Tensor:
+    """``o_n = Σ_i max(−n_i, 0)`` ``[F]``: an integer (so ``sin(2π·)`` is unchanged) that moves
+    ``n·x + o_n`` into ``[0, Σ_i |n_i|]`` for ``x ∈ [0,1]^d``, the sin block's interval."""
+    return (-freqs).clamp(min=0).sum(-1)
+
+
 def _phases(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
     x = _unit_cube(x)
-    base = x @ freqs.to(x).T  # [m, F]
+    base = x @ freqs.to(x).T + phase_offsets(freqs).to(x)  # [m, F], in [0, Σ|n_i|]
     return torch.cat([base + shift for shift in SHIFTS], dim=1)  # [m, 2F]
 
 
@@ -436,13 +487,13 @@ def fourier_features(block: RandomBlock, x: torch.Tensor, freqs: torch.Tensor) -
 
 
 def frequency_columns(freqs: torch.Tensor, max_freq: int) -> torch.Tensor:
-    """Columns of ``fourier_features(…, freqs)`` ``[m, 2F]`` that belong to frequencies in ``{0..max_freq}^d``."""
-    inside = (freqs.max(-1).values <= max_freq).nonzero()[:, 0]
+    """Columns of ``fourier_features(…, freqs)`` ``[m, 2F]`` that belong to frequencies in ``{−max_freq..max_freq}^d``."""
+    inside = (freqs.abs().max(-1).values <= max_freq).nonzero()[:, 0]
     return torch.cat([inside + i * freqs.shape[0] for i in range(len(SHIFTS))])
 
 
 def exact_fourier_features(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-    """Exact ``sin(2π(n·x + c))``: ``[m, d]``, ``[F, d]`` → ``[m, 2F]``."""
+    """Exact ``sin(2π(n·x + c))`` (the integer offset changes nothing): ``[m, d]``, ``[F, d]`` → ``[m, 2F]``."""
     return torch.sin(_TWO_PI * _phases(x, freqs))
 
 

@@ -10,7 +10,8 @@ from safetensors.torch import save_file
 from lth.store import write_json
 from theory.device import DEVICE_CHOICES, generator, resolve_device
 from theory.universal import (SHIFTS, SOLVERS, RandomBlock, certify_block, certify_poly_basis, construct_fourier_ticket,
-                              construct_poly_ticket, frequencies, multi_indices, search_block_error)
+                              construct_poly_ticket, frequencies, multi_indices, phase_offsets,
+                              search_block_error)
 
 
 def _block_tensors(prefix: str, block: RandomBlock) -> dict[str, torch.Tensor]:
@@ -41,7 +42,9 @@ def _run_cli(args) -> int:
         block = construct_fourier_ticket(args.dim, args.max_freq, args.eps_interp, args.pool_size, gen, **options)
         blocks = {"sin": block}
         summaries = {"sin": _block_summary(block, args.points)}
-        layout = {"frequencies": frequencies(args.dim, args.max_freq).tolist(), "shifts": list(SHIFTS),
+        freqs = frequencies(args.dim, args.max_freq)
+        # basis function (n, c) is the sin block at n·x + phase_offset_n + c
+        layout = {"frequencies": freqs.tolist(), "phase_offsets": phase_offsets(freqs).tolist(), "shifts": list(SHIFTS),
                   "basis_certified": summaries["sin"]["certified_sup_error"]}
     stem = args.out / f"universal_{args.kind}"
     tensors = {}
