@@ -208,3 +208,34 @@ def test_a_learned_supermask_and_its_dense_reference_share_theta0_and_report_per
     assert len(result["learned"]["test_acc"]) == len(result["dense"]["test_acc"]) == 2
     assert all(0.3 < r < 0.7 for r in result["learned"]["remaining"])
     assert dataclasses.asdict(settings) == result["settings"]
+
+
+FIGURES = {"sim_supermask_criteria": ("sim.supermask.zero_shot", {"rounds": 1}),
+           "sim_supermask_learned": ("sim.supermask.learned", {"score_iterations": 20}),
+           "sim_edge_popup_width": ("sim.edge_popup.width", {"width": 0.25, "factors": (1, 2), "score_iterations": 20})}
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    from lth.store import write_claim_record
+
+    root = tmp_path_factory.mktemp("results")
+    for claim_id, params in FIGURES.values():
+        record = run_claim(claim_id, dataset="digits", seeds=2, iterations=20, eval_every=10, **params)
+        assert record.verdict != "error", record.details.get("traceback")
+        write_claim_record(root, record.to_dict(), seed=0, device="cpu")
+    return root
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_each_supermask_figure_renders_from_its_stored_record(stored, tmp_path, name):
+    from lth.figures import all_figures, render
+
+    assert all(p.stat().st_size > 0 for p in render(all_figures()[name], stored, tmp_path))
+
+
+def test_a_missing_supermask_record_names_the_command_that_makes_it(tmp_path):
+    from lth.figures import MissingResult, all_figures
+
+    with pytest.raises(MissingResult, match="lth verify sim.edge_popup.width"):
+        all_figures()["sim_edge_popup_width"].draw(tmp_path)
