@@ -170,37 +170,49 @@ def _code_of_sum(x, value, scratch):
     return -1  # unreachable: value is one of the sums
 
 
+@numba.njit(cache=True)
+def _codes_for_pools(x, targets, codes, start, stop):
+    """Nearest-subset codes for pools ``start ≤ p < stop`` into ``codes`` (see :func:`nearest_subset_codes`)."""
+    n = x.shape[1]
+    a = n // 2
+    left = np.empty((2, 1 << a))
+    right = np.empty((2, 1 << (n - a)))
+    scratch = np.empty(1 << (n - a))
+    for p in range(start, stop, 2):
+        q = min(p + 1, stop - 1)  # an odd last pool is scanned twice
+        for s, pool in enumerate((p, q)):
+            _sorted_sums_into(x[pool, :a], left[s], None, scratch, None)
+            _sorted_sums_into(x[pool, a:], right[s], None, scratch, None)
+        for t in range(targets.shape[1]):
+            i_p, j_p, i_q, j_q = _two_scans(left[0], right[0], targets[p, t], left[1], right[1], targets[q, t])
+            for pool, s, i, j in ((p, 0, i_p, j_p), (q, 1, i_q, j_q)):
+                codes[pool, t] = _code_of_sum(x[pool, :a], left[s, i], scratch) | \
+                    (_code_of_sum(x[pool, a:], right[s, j], scratch) << a)
+
+
 @numba.njit(cache=True, parallel=True)
-def nearest_subset_codes(x, targets):
+def _codes_in_parallel(x, targets, codes):
+    pools = x.shape[0]
+    tasks = (pools + _POOLS_PER_TASK - 1) // _POOLS_PER_TASK
+    for task in numba.prange(tasks):
+        _codes_for_pools(x, targets, codes, task * _POOLS_PER_TASK, min(pools, (task + 1) * _POOLS_PER_TASK))
+
+
+def nearest_subset_codes(x: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """``x`` ``[P, n]``, ``targets`` ``[P, T]`` float64 → ``[P, T]`` int64 codes of nearest subset sums.
 
     Halves ``x[:a]`` and ``x[a:]`` (``a = n // 2``) give ascending sums ``L`` (``2^a``) and ``R`` (``2^b``),
     generated sorted by merging; a two-pointer scan per target (:func:`_two_scans`, proofs/rss.md (d))
     finds ``min |L_i + R_j − t|`` in ``O(2^a + 2^b)``. Pools are taken two at a time so that two scans
     run interleaved. The codes of the winning half-sums are recovered afterwards, so the merges move
-    values only.
+    values only. Batches of more than one task run in parallel; a small batch (one target at a time)
+    runs serially, without the cost of waking the worker threads.
     """
-    pools, n = x.shape
-    count = targets.shape[1]
-    a = n // 2
-    b = n - a
-    codes = np.empty((pools, count), dtype=np.int64)
-    tasks = (pools + _POOLS_PER_TASK - 1) // _POOLS_PER_TASK
-    for task in numba.prange(tasks):
-        left = np.empty((2, 1 << a))
-        right = np.empty((2, 1 << b))
-        scratch = np.empty(1 << b)
-        stop = min(pools, (task + 1) * _POOLS_PER_TASK)
-        for p in range(task * _POOLS_PER_TASK, stop, 2):
-            q = min(p + 1, stop - 1)  # an odd last pool is scanned twice
-            for s, pool in enumerate((p, q)):
-                _sorted_sums_into(x[pool, :a], left[s], None, scratch, None)
-                _sorted_sums_into(x[pool, a:], right[s], None, scratch, None)
-            for t in range(count):
-                i_p, j_p, i_q, j_q = _two_scans(left[0], right[0], targets[p, t], left[1], right[1], targets[q, t])
-                for pool, s, i, j in ((p, 0, i_p, j_p), (q, 1, i_q, j_q)):
-                    codes[pool, t] = _code_of_sum(x[pool, :a], left[s, i], scratch) | \
-                        (_code_of_sum(x[pool, a:], right[s, j], scratch) << a)
+    codes = np.empty(targets.shape, dtype=np.int64)
+    if x.shape[0] <= _POOLS_PER_TASK:
+        _codes_for_pools(x, targets, codes, 0, x.shape[0])
+    else:
+        _codes_in_parallel(x, targets, codes)
     return codes
 
 

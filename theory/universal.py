@@ -39,6 +39,7 @@ import torch
 from theory.numerics import UNIT_ROUNDOFF, gamma, widen
 from theory.objects import Certificate, Witness
 from theory.subset_sum import best_subsets, sample_uniform
+from theory.fixed_size_subset_sum import best_sparse_subsets
 
 Curvature = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 _TWO_PI = 2 * math.pi
@@ -195,49 +196,6 @@ def interpolant_coefficients(knots: torch.Tensor, values: torch.Tensor) -> torch
     """``[β, c_0, …, c_{K−1}]`` of the linear interpolant through ``(knots, values)`` (both ``[K+1]``)."""
     slopes = (values[1:] - values[:-1]) / (knots[1:] - knots[:-1])
     return torch.cat([values[:1], slopes[:1], slopes[1:] - slopes[:-1]])
-
-
-def _combinations(size: int, most: int, device: torch.device) -> torch.Tensor:
-    """``[C, most]`` index sets of at most ``most`` of ``range(size)``, padded with ``size`` (a zero entry)."""
-    rows = [torch.full((1, most), size, dtype=torch.long, device=device)]
-    for r in range(1, most + 1):
-        combos = torch.combinations(torch.arange(size, device=device), r)
-        pad = torch.full((combos.shape[0], most - r), size, dtype=torch.long, device=device)
-        rows.append(torch.cat([combos, pad], dim=1))
-    return torch.cat(rows)
-
-
-def best_sparse_subsets(x: torch.Tensor, targets: torch.Tensor, half_terms: int = 2) -> torch.Tensor:
-    """Nearest subset sum using at most ``half_terms`` entries from each half of each pool.
-
-    ``x`` ``[P, N]``, ``targets`` ``[P]`` → mask ``[P, N]``. Exhaustive over that family by meet in the
-    middle: all small sums of the first half probe the sorted small sums of the second half. This
-    is the sparse regime of the published demo (large pools, few kept entries); it keeps at most
-    ``2·half_terms`` paths per coefficient where :func:`best_subsets` keeps about half the pool.
-    """
-    count, size = x.shape
-    half = size // 2
-    if half < half_terms:
-        raise ValueError(f"pools of {size} cannot supply {half_terms} entries per half")
-    combos = _combinations(half, half_terms, x.device)  # [C, half_terms]
-    zero = x.new_zeros(count, 1)
-    first = torch.cat([x[:, :half], zero], dim=1)[:, combos].sum(-1)  # [P, C]
-    second = torch.cat([x[:, half:2 * half], zero], dim=1)[:, combos].sum(-1)
-    second, order = torch.sort(second, dim=1, stable=True)
-    queries = targets[:, None] - first
-    right = torch.searchsorted(second, queries).clamp(max=second.shape[1] - 1)
-    left = (right - 1).clamp(min=0)
-    err_left = (queries - second.gather(1, left)).abs()
-    err_right = (queries - second.gather(1, right)).abs()
-    nearest = torch.where(err_left <= err_right, left, right)
-    best_first = torch.minimum(err_left, err_right).argmin(dim=1)  # [P]
-    best_second = order.gather(1, nearest.gather(1, best_first[:, None]))[:, 0]
-    mask = torch.zeros(count, size + 1, dtype=torch.bool, device=x.device)
-    rows = torch.arange(count, device=x.device)[:, None]
-    picked_first, picked_second = combos[best_first], combos[best_second]  # [P, half_terms]; half = padding
-    mask[rows, torch.where(picked_first < half, picked_first, size)] = True
-    mask[rows, torch.where(picked_second < half, picked_second + half, size)] = True
-    return mask[:, :size]
 
 
 SOLVERS = ("sparse", "dense")
