@@ -4,10 +4,14 @@ The object (Frankle & Carbin 2019; Frankle et al. 2019): from initial weights $\
 dense network to $\theta_T$ and keep $\theta_k$, its weights after $k$ iterations. Round $l$ prunes the
 fraction $p$ of each layer's surviving weights with the smallest magnitude in the previous round's
 trained ticket, giving masks $m_l \subseteq m_{l-1}$, and retrains $m_l \odot \theta_k$ ($k = 0$: the
-original lottery ticket; $k > 0$: late resetting). Controls at every round, with the same data order
+original lottery ticket; $k > 0$: late resetting, and a $\theta_k$ ticket trains the remaining $T - k$
+iterations, as in Frankle et al.). Controls at every round, with the same data order
 as the ticket: the same mask from a fresh initialisation $\theta'_0$ (random re-init), and a uniformly
 random mask with the same per-layer counts on $\theta_k$ (random pruning). Transfer retrains a ticket
-$(m_l, \theta_k)$ found on one data set on another one.
+$(m_l, \theta_k)$ found on one data set (or with one optimiser) on another one (or with another).
+
+The protocol is defined once, here: :data:`PROTOCOLS` holds the named presets as changes to
+:class:`ImpSettings`, whose defaults are Frankle & Carbin's LeNet-300-100 protocol ("paper").
 
 Persistence is the caller's: ``run_imp`` takes an optional :class:`RunStore` (the harness gives a
 run directory, ``lth.store.RunDirectory``); the state is handed to it after every level, a finished
@@ -27,10 +31,10 @@ from typing import Any, Callable, Protocol
 import torch
 from tqdm.auto import tqdm
 
-from simulations.data import Splits, load_dataset, resize
+from simulations.data import Split, Splits, load_dataset, resize
 from simulations.masks import CRITERIA, full_masks, prune_masks, random_masks_like, remaining_fraction
 from simulations.models import Architecture, build_architecture, init_weights
-from simulations.training import Optimisation, Trained, train
+from simulations.training import OPTIMIZERS, STOP_RULES, Optimisation, Trained, train
 from theory.device import generator
 
 
@@ -56,7 +60,7 @@ class ImpSettings:
 
     dataset: str = _help("data set: digits, mnist5k or fashion_mnist", default="mnist5k")
     image_size: int = _help("resize images to this many pixels a side (0: native)", default=0)
-    arch: str = _help("architecture: lenet, conv2 or conv4", default="lenet")
+    arch: str = _help("architecture: lenet, conv2, conv4 or conv6", default="lenet")
     width: float = _help("multiply every hidden width by this factor", default=1.0)
     seeds: int = _help("number of independent seeds (seed, seed+1, ...)", default=5)
     seed: int = _help("first seed", default=0)
@@ -72,28 +76,59 @@ class ImpSettings:
     reinit_offset: int = _help("seed offset of the re-initialisation control's fresh init", default=1_000_000)
     iterations: int = _help("training iterations per level", default=5000)
     batch_size: int = _help("mini-batch size", default=60)
-    lr: float = _help("Adam learning rate", default=1.2e-3)
+    lr: float = _help("learning rate", default=1.2e-3)
     eval_every: int = _help("evaluate validation and test accuracy every this many iterations", default=100)
     split_seed: int = _help("seed of the train/validation/test split", default=0)
+    optimizer: str = _help("optimiser: adam or sgd (heavy-ball momentum, no weight decay)", default="adam")
+    momentum: float = _help("SGD momentum (ignored by adam)", default=0.9)
+    stop_on: str = _help("early stop at the first minimum of val_loss (the paper's) or maximum of val_acc",
+                         default="val_loss")
+    max_images: int = _help("cap the data set at this many images, cut 70/10/20 into train/validation/test "
+                            "like mnist5k (0: all)", default=0)
 
     def __post_init__(self) -> None:
+        Optimisation(optimizer=self.optimizer, stop_on=self.stop_on)  # refuses unknown names
         if self.criterion not in CRITERIA:
             raise ValueError(f"unknown pruning criterion {self.criterion!r}; choose one of {', '.join(CRITERIA)}")
         if self.seeds < 1 or self.rounds < 0 or self.iterations < 1:
             raise ValueError("seeds and iterations must be >= 1 and rounds >= 0")
-        if not self.rewind_to or any(k < 0 or k > self.iterations for k in self.rewind_to):
-            raise ValueError(f"rewind_to={self.rewind_to} must be non-empty and lie in [0, iterations]")
+        if not self.rewind_to or any(k < 0 or k >= self.iterations for k in self.rewind_to):
+            raise ValueError(f"rewind_to={self.rewind_to} must be non-empty and lie in [0, iterations)")
         for name in ("prune_rate", "prune_rate_conv", "prune_rate_output"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
 
     @property
     def optimisation(self) -> Optimisation:
-        return Optimisation(self.iterations, self.batch_size, self.lr, self.eval_every)
+        return Optimisation(self.iterations, self.batch_size, self.lr, self.eval_every, self.optimizer,
+                            self.momentum, self.stop_on)
+
+    def level_work(self) -> int:
+        """Batched training iterations of one pruned level (each θ_k chain trains T − k)."""
+        return sum(self.iterations - k for k in self.rewind_to)
 
     def variants(self) -> list[str]:
         """Replica groups trained at every pruned level: ticket chains, then controls."""
         return [f"ticket@{k}" for k in self.rewind_to] + (["reinit", "random"] if self.controls else [])
+
+
+# The named protocols, as changes to ImpSettings (whose defaults are the paper's). "quick" is what
+# `lth verify --scale quick` and `lth simulate --preset quick` run: 8x8 digits, 5 seeds, 5 rounds at
+# two paper rounds each (0.8**2 = 0.64 of hidden, 0.9**2 = 0.81 of conv/output weights kept), 250
+# iterations. "paper": Frankle & Carbin's LeNet-300-100 protocol on the MNIST subset (15 rounds at
+# 20% / 10%, 5,000 iterations of Adam 1.2e-3, batch 60).
+PROTOCOLS: dict[str, dict[str, Any]] = {
+    "quick": {"dataset": "digits", "seeds": 5, "rounds": 5, "prune_rate": 0.36, "prune_rate_conv": 0.19,
+              "prune_rate_output": 0.19, "iterations": 250, "eval_every": 25},
+    "paper": {},
+}
+
+
+def protocol(name: str, **changes: Any) -> ImpSettings:
+    """The settings of protocol ``name`` (a key of :data:`PROTOCOLS`) with ``changes`` applied."""
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}")
+    return ImpSettings(**{**PROTOCOLS[name], **changes})
 
 
 def stream(seed: int, purpose: str, level: int = 0) -> int:
@@ -104,9 +139,20 @@ def stream(seed: int, purpose: str, level: int = 0) -> int:
 
 def load_splits(settings: ImpSettings, device: torch.device) -> Splits:
     splits = load_dataset(settings.dataset, seed=settings.split_seed)
+    if settings.max_images:
+        splits = cap_images(splits, settings.max_images)
     if settings.image_size:
         splits = resize(splits, settings.image_size)
     return splits.to(device)
+
+
+def cap_images(splits: Splits, total: int) -> Splits:
+    """The first 70% / 10% / 20% of ``total`` images of the (already shuffled) train / val / test parts."""
+    if total < 10:
+        raise ValueError(f"max_images={total} leaves an empty part; use at least 10")
+    sizes = (round(0.7 * total), round(0.1 * total), total - round(0.7 * total) - round(0.1 * total))
+    parts = [Split(part.x[:size], part.y[:size]) for part, size in zip((splits.train, splits.val, splits.test), sizes)]
+    return Splits(splits.name, *parts, splits.num_classes)
 
 
 def architecture(settings: ImpSettings, splits: Splits) -> Architecture:
@@ -124,8 +170,9 @@ def layer_rates(settings: ImpSettings, arch: Architecture) -> list[float]:
 class ImpResult:
     """A finished IMP run: per-level metrics and, for transfer, the first chain's tickets.
 
-    ``levels[l]["variants"][name]`` holds per-seed lists ``test_acc`` (at the early stop),
-    ``early_stop`` (iteration), ``val_acc`` (best) and ``final_test_acc``; level 0 has only "dense".
+    ``levels[l]["variants"][name]`` holds per-seed lists ``test_acc``, ``val_acc`` and ``val_loss`` (at
+    the early stop), ``early_stop`` (iteration, counted from θ_0) and ``final_test_acc``; level 0 has
+    only "dense".
     ``ticket_masks[l]`` are the first chain's masks per layer [S, *shape]; ``rewound`` its θ_k.
     """
 
@@ -140,9 +187,11 @@ class ImpResult:
 
 def _metrics(trained: Trained, start: int, seeds: int) -> dict[str, list]:
     part = slice(start, start + seeds)
-    best = trained.val_acc.max(dim=1).values
+    best = trained.best.unsqueeze(1)
     return {"test_acc": trained.early_stop_test_acc()[part], "early_stop": trained.early_stop_iteration()[part],
-            "val_acc": best[part].tolist(), "final_test_acc": trained.test_acc[part, -1].tolist()}
+            "val_acc": trained.val_acc.gather(1, best).squeeze(1)[part].tolist(),
+            "val_loss": trained.val_loss.gather(1, best).squeeze(1)[part].tolist(),
+            "final_test_acc": trained.test_acc[part, -1].tolist()}
 
 
 def _cat(groups: list[list[torch.Tensor]]) -> list[torch.Tensor]:
@@ -206,19 +255,23 @@ class _Run:
             for k in s.rewind_to:
                 self.masks[k] = prune_masks(self.masks[k], self.trained[k], self.rates, s.criterion,
                                             _generators(self.seeds, "criterion", level, self.device))
-            first = s.rewind_to[0]
-            inits = [self.rewound[k] for k in s.rewind_to]
-            masks = [self.masks[k] for k in s.rewind_to]
-            if s.controls:
-                inits += [self.init([x + s.reinit_offset for x in self.seeds]), self.rewound[first]]
-                masks += [self.masks[first],
-                          random_masks_like(self.masks[first], _generators(self.seeds, "random", level, self.device))]
-            # One generator object per replica (never shared), so every group sees the same data order.
-            orders = [g for _ in inits for g in _generators(self.seeds, "order", level, self.device)]
-            result = train(self.arch, _cat(inits), _cat(masks), self.splits, opt, orders, progress=bar.update)
-            record = {name: _metrics(result, i * n, n) for i, name in enumerate(s.variants())}
-            for i, k in enumerate(s.rewind_to):
-                self.trained[k] = _part(result.weights, i, n)
+            record = {}
+            # One training call per rewind point k (its chain trains T - k iterations); the controls
+            # share the first chain's rewind point and call.
+            for k in s.rewind_to:
+                inits, masks, names = [self.rewound[k]], [self.masks[k]], [f"ticket@{k}"]
+                if s.controls and k == s.rewind_to[0]:
+                    inits += [self.init([x + s.reinit_offset for x in self.seeds]), self.rewound[k]]
+                    masks += [self.masks[k],
+                              random_masks_like(self.masks[k], _generators(self.seeds, "random", level, self.device))]
+                    names += ["reinit", "random"]
+                # One generator object per replica (never shared), so every group sees the same data order.
+                orders = [g for _ in inits for g in _generators(self.seeds, "order", level, self.device)]
+                result = train(self.arch, _cat(inits), _cat(masks), self.splits, opt, orders, progress=bar.update,
+                               start=k)
+                record.update({name: _metrics(result, i * n, n) for i, name in enumerate(names)})
+                self.trained[k] = _part(result.weights, 0, n)
+            record = {name: record[name] for name in s.variants()}
         chain = self.masks[s.rewind_to[0]]
         self.levels.append({"level": level, "remaining": remaining_fraction(chain),
                             "remaining_per_layer": [float(m[0].float().mean()) for m in chain],
@@ -253,10 +306,10 @@ def run_imp(settings: ImpSettings, device: torch.device, *, store: RunStore | No
         state = store.load_state(map_location=device)
         if state is not None:
             run.restore(state)
-    total = (settings.rounds + 1) * settings.iterations
+    total = settings.iterations + settings.rounds * settings.level_work()
+    done = 0 if run.level < 0 else settings.iterations + run.level * settings.level_work()
     desc = f"IMP {settings.arch}/{settings.dataset}"
-    with tqdm(total=total, initial=(run.level + 1) * settings.iterations, desc=desc, disable=not progress,
-              leave=False) as bar:
+    with tqdm(total=total, initial=done, desc=desc, disable=not progress, leave=False) as bar:
         while run.level < settings.rounds:
             bar.set_postfix_str(f"level {run.level + 1}/{settings.rounds}")
             run.step(bar)
@@ -285,13 +338,15 @@ def _load_finished(store: RunStore, settings: ImpSettings, device: torch.device)
 def run_transfer(source: ImpSettings, target: ImpSettings, device: torch.device, *,
                  levels: tuple[int, ...] | None = None, store: RunStore | None = None,
                  progress: bool = True) -> list[dict]:
-    """Retrain the source run's tickets (masks + rewound weights) on the target data set.
+    """Retrain the source run's tickets (masks + rewound weights) on the target data set / optimiser.
 
     ``levels`` (default: every pruned level) are the IMP levels whose tickets are transferred; all
     of them train together as one replica batch. Returns one dict per level: ``remaining`` and
     per-seed ``test_acc`` / ``early_stop`` of the transferred tickets ("transfer") next to the target
     run's own variants at the same level. Seeds, data orders and the number of levels are shared, so
-    differences are paired by seed.
+    differences are paired by seed. The source may differ from the target in data set (same input
+    shape) and in optimiser; the transferred tickets train with the target's optimisation from the
+    source's first rewind point k for T − k iterations.
     """
     if (source.arch, source.width, source.seeds, source.seed, source.rounds) != \
             (target.arch, target.width, target.seeds, target.seed, target.rounds):
@@ -309,9 +364,11 @@ def run_transfer(source: ImpSettings, target: ImpSettings, device: torch.device,
     inits = [src.rewound for _ in levels]
     masks = [src.ticket_masks[level] for level in levels]
     orders = [g for level in levels for g in _generators(seeds, "order", level, device)]
-    with tqdm(total=target.iterations, desc=f"transfer {source.dataset}->{target.dataset}",
+    start = source.rewind_to[0]
+    with tqdm(total=target.iterations - start, desc=f"transfer {source.dataset}->{target.dataset}",
               disable=not progress, leave=False) as bar:
-        result = train(arch, _cat(inits), _cat(masks), splits, target.optimisation, orders, progress=bar.update)
+        result = train(arch, _cat(inits), _cat(masks), splits, target.optimisation, orders, progress=bar.update,
+                       start=start)
     rows = []
     for i, level in enumerate(levels):
         row = dict(tgt.levels[level])

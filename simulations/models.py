@@ -1,4 +1,4 @@
-r"""Replica-batched networks of Frankle & Carbin (2019): LeNet-300-100, Conv-2 and Conv-4.
+r"""Replica-batched networks of Frankle & Carbin (2019): LeNet-300-100, Conv-2, Conv-4 and Conv-6.
 
 The object: $R$ independent networks of one architecture evaluated together. Layer $i$ holds a weight
 tensor $W_i \in \mathbb{R}^{R \times \text{out} \times \text{in}}$ (fully connected) or
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-ARCHITECTURES = ("lenet", "conv2", "conv4")
+ARCHITECTURES = ("lenet", "conv2", "conv4", "conv6")
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ def build_architecture(name: str, input_shape: tuple[int, int, int], num_classes
     """The named architecture for images [C, H, W]; ``width`` scales every hidden width.
 
     lenet: fc 300-100 (Frankle & Carbin's LeNet-300-100). conv2: conv 64, 64, pool, fc 256, 256.
-    conv4: conv 64, 64, pool, 128, 128, pool, fc 256, 256. All end in a linear layer to the classes.
+    conv4: conv 64, 64, pool, 128, 128, pool, fc 256, 256. conv6: conv4 plus conv 256, 256, pool
+    before the fully connected layers. All end in a linear layer to the classes.
     """
     if name not in ARCHITECTURES:
         raise ValueError(f"unsupported architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
@@ -82,7 +83,7 @@ def build_architecture(name: str, input_shape: tuple[int, int, int], num_classes
     if name == "lenet":
         widths = [c * h * wd, w(300), w(100)]
     else:
-        blocks = [(w(64), w(64))] if name == "conv2" else [(w(64), w(64)), (w(128), w(128))]
+        blocks = [(w(64), w(64)), (w(128), w(128)), (w(256), w(256))][:int(name[-1]) // 2]
         channels = c
         for first, second in blocks:
             if h < 2 or wd < 2:

@@ -62,7 +62,7 @@ def test_random_masks_keep_the_same_count_per_layer(seed, kept):
     assert rand.sum(dim=1).tolist() == [kept] * 3
 
 
-@pytest.mark.parametrize("arch", ["lenet", "conv2", "conv4"])
+@pytest.mark.parametrize("arch", ["lenet", "conv2", "conv4", "conv6"])
 def test_batched_forward_equals_each_replica_run_alone(arch, device):
     spec = build_architecture(arch, (1, 8, 8), 10, width=0.125)
     weights = init_weights(spec, gens([0, 1], device), device)
@@ -92,6 +92,51 @@ def test_pruned_weights_stay_exactly_zero_under_adam(device):
     for w, m in zip(result.weights, masks):
         assert torch.all(w[~m] == 0)
         assert torch.any(w[m] != 0)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_pruned_weights_stay_exactly_zero_under_either_optimiser_with_momentum_state(optimizer):
+    data = load_dataset("digits")
+    spec = build_architecture("lenet", data.image_shape, 10, width=0.25)
+    init = init_weights(spec, gens([0], torch.device("cpu")), torch.device("cpu"))
+    masks = [torch.rand(w.shape, generator=generator(9, torch.device("cpu"))) < 0.5 for w in init]
+    opt = Optimisation(iterations=15, eval_every=5, optimizer=optimizer, lr=0.05)
+    result = train(spec, init, masks, data, opt, gens([2], torch.device("cpu")))
+    for w, m in zip(result.weights, masks):
+        assert torch.all(w[~m] == 0) and torch.any(w[m] != 0)
+
+
+def test_a_rewound_ticket_trains_the_remaining_iterations_with_absolute_evaluation_points():
+    cpu = torch.device("cpu")
+    data = load_dataset("digits")
+    spec = build_architecture("lenet", data.image_shape, 10, width=0.25)
+    init = init_weights(spec, gens([0], cpu), cpu)
+    calls = []
+    result = train(spec, init, full_masks(init), data, Optimisation(iterations=30, eval_every=10), gens([1], cpu),
+                   progress=calls.append, start=7)
+    assert len(calls) == 23 and result.eval_iterations == [7, 10, 20, 30]
+
+
+@given(losses=st.lists(st.floats(0.0, 5.0), min_size=1, max_size=8), accs=st.lists(st.floats(0.0, 1.0), min_size=8,
+                                                                                    max_size=8))
+def test_the_early_stop_is_the_first_minimum_of_validation_loss(losses, accs):
+    from simulations.training import Trained
+
+    e = len(losses)
+    val_loss = torch.tensor([losses], dtype=torch.float64)
+    trained = Trained([], {}, list(range(0, 10 * e, 10)), torch.tensor([accs[:e]]), torch.tensor([accs[:e]]), val_loss,
+                      [], "val_loss")
+    first = min(range(e), key=lambda i: (losses[i], i))
+    assert trained.early_stop_iteration() == [10 * first]
+
+
+def test_the_imp_protocol_is_defined_once():
+    from lth.claims.simulations import FULL_IMP, ImpParams
+    from simulations.imp import PROTOCOLS, protocol
+
+    assert ImpParams().settings(0) == protocol("quick")
+    assert ImpParams(**FULL_IMP).settings(0) == protocol("paper") == ImpSettings()
+    assert set(FULL_IMP) == set(PROTOCOLS["quick"])
 
 
 def test_a_replica_trains_to_the_same_numbers_alone_or_batched():
@@ -216,15 +261,49 @@ def test_controls_check_fails_when_the_reinit_control_is_secretly_the_ticket():
 def test_late_resetting_check_fails_when_late_tickets_prune_their_largest_weights():
     record = run_claim("sim.late_resetting", faults={"late_criterion": "reverse_magnitude"}, rounds=1, rewind_to=(0, 5),
                        prune_rate=0.9, prune_rate_conv=0.8, prune_rate_output=0.5, width=0.125, seeds=4,
-                       iterations=100, eval_every=10)
+                       iterations=100, eval_every=10, regimes=("adam",))
     assert record.verdict == "fails", record.reason
+
+
+def _sweep(zero: list[float], late: list[float]) -> list[dict]:
+    from simulations.statistics import describe
+
+    return [{"level": 1, "remaining": 0.1, "acc": {"0": describe(zero), "5": describe(late)}}]
+
+
+@pytest.mark.claim("sim.late_resetting")
+@given(acc=st.lists(st.floats(0.5, 0.9), min_size=3, max_size=12), shift=st.floats(-0.002, 0.002))
+def test_late_resetting_is_judged_equivalent_when_late_tickets_equal_matching_theta0_tickets(acc, shift):
+    from lth.claims.simulations import LateParams, judge_late
+
+    result = judge_late(_sweep(acc, [a + shift for a in acc]), acc, (5,), LateParams())
+    assert result["verdict"] == "holds" and "equivalent" in result["reason"]
+
+
+@pytest.mark.claim("sim.late_resetting")
+def test_late_resetting_needs_a_gain_where_theta0_tickets_fall_below_dense():
+    from lth.claims.simulations import LateParams, judge_late
+
+    dense = [0.95, 0.96, 0.94, 0.95]
+    zero = [0.80, 0.82, 0.79, 0.81]
+    assert judge_late(_sweep(zero, [a + 0.05 for a in [0.80, 0.81, 0.80, 0.82]]), dense, (5,),
+                      LateParams())["verdict"] == "holds"
+    assert judge_late(_sweep(zero, zero), dense, (5,), LateParams())["verdict"] == "fails"
 
 
 @pytest.mark.claim("sim.transfer")
 def test_transfer_check_fails_when_the_source_ticket_keeps_its_smallest_weights():
     record = run_claim("sim.transfer", faults={"source_criterion": "reverse_magnitude"}, rounds=1, prune_rate=0.9,
-                       prune_rate_output=0.5, width=1.0, seeds=4, iterations=100, eval_every=10)
+                       prune_rate_output=0.5, seeds=4, iterations=100, eval_every=10, max_images=1000)
     assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.claim("sim.transfer")
+def test_transfer_check_is_inconclusive_with_the_install_line_when_fashion_mnist_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr("simulations.data.FASHION_MNIST_DIR", tmp_path)
+    record = run_claim("sim.transfer", optimizers=())
+    assert record.verdict == "inconclusive" and "apt-get install" in record.reason
+    assert set(record.details["skipped"]) == {"fashion_mnist->mnist5k", "mnist5k->fashion_mnist"}
 
 
 def test_lth_simulate_imp_writes_a_result_and_skips_a_finished_run(tmp_path, capsys):
@@ -258,7 +337,8 @@ def test_imp_masks_nest_and_each_round_prunes_the_requested_count_per_layer(tmp_
 def test_lth_simulate_transfer_retrains_source_tickets_on_the_target(tmp_path, capsys):
     from lth.cli import main
 
-    argv = ["simulate", "transfer", "--source", "mnist5k", "--source-image-size", "8", "--width", "0.25",
+    argv = ["simulate", "transfer", "--source", "mnist5k", "--source-image-size", "8", "--source-optimizer", "sgd",
+            "--source-lr", "0.05", "--width", "0.25",
             "--seeds", "2", "--rounds", "1", "--iterations", "20", "--eval-every", "10", "--out", str(tmp_path),
             "--no-progress"]
     assert main(argv) == 0

@@ -9,14 +9,19 @@ from lth.store import write_claim_record
 from lth.registry import run_claim
 
 TINY = dict(width=0.25, seeds=2, rounds=2, iterations=20, eval_every=10)
-FIGURES = ("sim_imp_accuracy", "sim_imp_early_stop", "sim_late_resetting", "sim_transfer")
+FIGURES = ("sim_imp_accuracy", "sim_imp_early_stop", "sim_late_resetting", "sim_transfer", "basin_radii",
+           "basin_volumes")
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
-    overrides = {"sim.imp.controls": TINY, "sim.late_resetting": {**TINY, "width": 0.125, "rewind_to": (0, 5)},
-                 "sim.transfer": {**TINY, "reverse": True}}
+    overrides = {"sim.imp.controls": TINY,
+                 "sim.late_resetting": {**TINY, "width": 0.125, "rewind_to": (0, 5), "regimes": ("adam",)},
+                 "sim.transfer": {**TINY, "max_images": 500},
+                 "basin.generalisation": {"width": 0.125, "seeds": 2, "poison": 400, "iterations": 50,
+                                          "directions": 2, "loss_images": 100},
+                 "basin.estimator": {"dims": (10, 100), "directions": 4, "low_directions": 16}}
     for claim_id, params in overrides.items():
         record = run_claim(claim_id, **params)
         assert record.verdict != "error", record.details.get("traceback")

@@ -1,4 +1,4 @@
-"""``lth simulate imp`` and ``lth simulate transfer``: IMP experiments from the command line.
+"""``lth simulate imp``, ``transfer`` and ``basin``: IMP and basin-volume experiments from the command line.
 
 Every field of :class:`simulations.imp.ImpSettings` is a flag (its help text is the field's); a
 preset fills the rest: ``quick`` is the reduced protocol ``lth verify`` uses (digits, minutes on a
@@ -14,16 +14,14 @@ import dataclasses
 import typing
 from pathlib import Path
 
-from simulations.imp import ImpSettings, run_imp, run_transfer
+from simulations.imp import PROTOCOLS, ImpSettings, protocol, run_imp, run_transfer
 from simulations.statistics import t_interval
 from theory.device import DEVICE_CHOICES, resolve_device
+from lth.claims.basin import GeneralisationParams, check_generalisation
+from lth.registry import Context
 from lth.store import SIMULATIONS_ROOT, RunDirectory, write_json
+from simulations.training import OPTIMIZERS
 
-PRESETS = {
-    "quick": {"dataset": "digits", "seeds": 5, "rounds": 5, "prune_rate": 0.36, "prune_rate_conv": 0.19,
-              "prune_rate_output": 0.19, "iterations": 250, "eval_every": 25},
-    "paper": {},
-}
 # Above this many training iterations (all replicas of a level train in one batched iteration) a CPU
 # run takes hours: LeNet-300-100 with 15 replicas on 28x28 images measured ~0.09 s per iteration on 2
 # shared cores. Say so before starting.
@@ -52,7 +50,7 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=int, nargs="+", default=None, help=text)
         else:
             parser.add_argument(flag, type=kind, default=None, help=text)
-    parser.add_argument("--preset", choices=tuple(PRESETS), default="quick",
+    parser.add_argument("--preset", choices=tuple(PROTOCOLS), default="quick",
                         help="quick: digits, minutes on a CPU; paper: Frankle & Carbin's protocol, hours on a CPU")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
     parser.add_argument("--out", type=Path, default=SIMULATIONS_ROOT, help="root of the run directories")
@@ -61,16 +59,16 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace, **fixed) -> ImpSettings:
     """The preset, overridden by every flag the user gave."""
-    values = dict(PRESETS[args.preset])
+    values = {}
     for f in dataclasses.fields(ImpSettings):
         given = getattr(args, f.name)
         if given is not None:
             values[f.name] = tuple(given) if isinstance(given, list) else given
-    return ImpSettings(**{**values, **fixed})
+    return protocol(args.preset, **{**values, **fixed})
 
 
 def _announce(settings: ImpSettings, run_dir: Path, device: str, groups: int) -> None:
-    work = (settings.rounds + 1) * settings.iterations
+    work = settings.iterations + settings.rounds * settings.level_work()
     print(f"{run_dir}: {settings.rounds + 1} levels x {settings.iterations} iterations x {settings.seeds} seeds "
           f"x {groups} variant(s) on {device}")
     if work > _LONG_RUN:
@@ -109,10 +107,12 @@ def _imp(args: argparse.Namespace) -> int:
 
 def _transfer(args: argparse.Namespace) -> int:
     target = settings_from(args)
-    source = dataclasses.replace(target, dataset=args.source, image_size=args.source_image_size, controls=False)
+    source = dataclasses.replace(target, dataset=args.source, image_size=args.source_image_size, controls=False,
+                                 optimizer=args.source_optimizer or target.optimizer,
+                                 lr=args.source_lr or target.lr)
     device = resolve_device(args.device)
     run_dir = RunDirectory.for_settings("transfer", target, args.out, seed=target.seed, device=str(device)).child(
-        f"from-{args.source}-{args.source_image_size}")
+        f"from-{args.source}-{args.source_image_size}-{source.optimizer}-{source.lr:g}")
     _announce(target, run_dir.path, str(device), len(target.variants()) + 2)
     rows = run_transfer(source, target, device, store=run_dir, progress=not args.no_progress)
     write_json(run_dir.path / "result.json", {"experiment": "transfer", "source": dataclasses.asdict(source),
@@ -120,6 +120,35 @@ def _transfer(args: argparse.Namespace) -> int:
                seed=target.seed, device=str(device))
     print(_table(rows))
     print(f"wrote {run_dir.path / 'result.json'}")
+    return 0
+
+
+def _basin(args: argparse.Namespace) -> int:
+    """Train clean, poisoned and IMP-ticket minima and estimate their basins' log-volumes (Huang et al.):
+    random (filter-normalised) directions, radius to L(θ*) + τ by bracketing and bisection, log V in
+    log space. Prints per kind of minimum: coordinates n, log V (mean over seeds, 95% t-interval),
+    log V / n, mean log radius, largest effective sample size, test accuracy; writes
+    OUT/basin/<hash of non-default settings>/result.json.
+    """
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(GeneralisationParams)
+              if getattr(args, f.name) is not None}
+    params = GeneralisationParams(**values)
+    device = resolve_device(args.device)
+    path = RunDirectory.for_settings("basin", params, args.out).path / f"seed-{args.seed}" / "result.json"
+    record = check_generalisation(params, Context(device=device, seed=args.seed))
+    summary = record.details.get("summary", {})
+    print(f"{'minimum':>9}  {'n':>8}  {'log V (95% t-CI over seeds)':>36}  {'log V / n':>9}  {'mean log r':>10}  "
+          f"{'ESS':>5}  {'test acc':>8}")
+    for kind, rows in record.details.get("minima", {}).items():
+        s = summary[kind]
+        mean, (lower, upper) = s["log_volume"]["mean"], s["log_volume"]["ci"]
+        volume = f"{mean:.1f} [{lower:.1f}, {upper:.1f}]"
+        print(f"{kind:>9}  {s['n']:>8}  {volume:>36}  {s['per_dimension']['mean']:>9.4f}  {s['log_radius_mean']['mean']:>10.4f}  "
+              f"{max(r['ess'] for r in rows):>5.2f}  {100 * s['test_acc']['mean']:>7.2f}%")
+    print(f"{record.verdict}: {record.reason}")
+    write_json(path, {"experiment": "basin", "params": dataclasses.asdict(params), "verdict": record.verdict,
+                      "reason": record.reason, "details": record.details}, seed=args.seed, device=str(device))
+    print(f"wrote {path}")
     return 0
 
 
@@ -135,4 +164,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--source", required=True, help="source data set of the tickets (digits, mnist5k, fashion_mnist)")
     p.add_argument("--source-image-size", type=int, default=0,
                    help="resize source images to this side (0: native); must give the target's input shape")
+    p.add_argument("--source-optimizer", choices=OPTIMIZERS, default=None,
+                   help="optimiser of the source run (default: the target's): transfer across optimisers")
+    p.add_argument("--source-lr", type=float, default=None, help="learning rate of the source run (default: the target's)")
     p.set_defaults(func=_transfer)
+    p = commands.add_parser("basin", help="log-volume of loss basins: clean vs poisoned minima and an IMP ticket",
+                            description=_basin.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for f in dataclasses.fields(GeneralisationParams):
+        kind = typing.get_type_hints(GeneralisationParams)[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        text = f"{f.metadata['help']} (default: {f.default})"
+        if kind is bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            p.add_argument(flag, type=kind, default=None, help=text)
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
+    p.add_argument("--out", type=Path, default=SIMULATIONS_ROOT, help="root of the run directories")
+    p.set_defaults(func=_basin)
