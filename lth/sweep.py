@@ -243,7 +243,10 @@ def open_sweep(workers: int | None = None, scheduler: str | None = None, *,
     from distributed import Client, LocalCluster
 
     dashboard = importlib.util.find_spec("bokeh") is not None
-    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
+    # Dask already starts local workers with OMP/MKL/OpenBLAS at one thread; numba's parallel loops too.
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ"), "NUMBA_NUM_THREADS": 1}
+    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn",
+                          "distributed.nanny.pre-spawn-environ": environ}):
         with contextlib.ExitStack() as stack:
             if scheduler is not None:
                 try:
