@@ -1,0 +1,83 @@
+"""Random subset sum variants: fixed-size k-sums (rss.fixed_size) against brute force, and the claim."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from lth.claims.rss_variants import counting_samples
+from lth.registry import run_claim
+from theory.fixed_size_subset_sum import (best_fixed_size_subsets, best_sparse_subsets, fixed_size_worst_case_error,
+                                          sorted_k_sums)
+
+finite = st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False, width=64)
+pool_arrays = arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(2, 9)), elements=finite)
+
+
+def k_sums(row: np.ndarray, k: int) -> np.ndarray:
+    return np.array([row[list(c)].sum() for c in itertools.combinations(range(len(row)), k)])
+
+
+@given(pool_arrays, st.integers(1, 4), st.floats(-2.0, 2.0))
+def test_the_fixed_size_solver_finds_the_nearest_sum_of_exactly_k_entries(x, k, target):
+    k = min(k, x.shape[1])
+    pools = torch.from_numpy(x)
+    targets = torch.full((x.shape[0],), target, dtype=torch.float64)
+    mask = best_fixed_size_subsets(pools, targets, k)
+    assert torch.all(mask.sum(-1) == k)
+    got = ((mask * pools).sum(-1) - targets).abs()
+    for row in range(x.shape[0]):
+        assert float(got[row]) <= np.abs(k_sums(x[row], k) - target).min() + 1e-12
+
+
+@given(pool_arrays, st.integers(1, 3), st.floats(-1.5, 0.0), st.floats(0.0, 1.5))
+def test_the_fixed_size_worst_case_error_matches_a_dense_grid_of_targets(x, k, lo, hi):
+    k = min(k, x.shape[1])
+    exact = fixed_size_worst_case_error(torch.from_numpy(x), k, lo, hi).numpy()
+    grid = np.linspace(lo, hi, 4001)
+    for row in range(x.shape[0]):
+        dist = np.abs(grid[:, None] - k_sums(x[row], k)[None, :]).min(axis=1)
+        assert dist.max() - 1e-12 <= exact[row] <= dist.max() + (hi - lo) / 4000 + 1e-12
+
+
+@given(pool_arrays)
+def test_sorted_k_sums_are_the_ascending_k_sums(x):
+    k = max(1, x.shape[1] // 2)
+    np.testing.assert_allclose(sorted_k_sums(torch.from_numpy(x), k).numpy(),
+                               np.stack([np.sort(k_sums(row, k)) for row in x]), rtol=0, atol=1e-12)
+
+
+def test_the_sparse_solver_keeps_its_meaning_for_odd_pools_and_uses_the_last_entry():
+    x = torch.tensor([[0.1, 0.2, 0.3, 0.4, 0.77]], dtype=torch.float64)
+    mask = best_sparse_subsets(x, torch.tensor([0.77], dtype=torch.float64), 1)
+    assert mask[0].tolist() == [False, False, False, False, True]
+
+
+@given(st.integers(1, 3), st.sampled_from([0.2, 0.1, 0.05]), st.integers(0, 2**31 - 1))
+def test_a_pool_below_the_counting_bound_never_covers_the_interval(k, eps, seed):
+    n = counting_samples(k, eps, -1.0, 1.0) - 1
+    if n < k:
+        return
+    gen = torch.Generator().manual_seed(seed)
+    pools = torch.rand((20, n), generator=gen, dtype=torch.float64) * 2 - 1
+    assert torch.all(fixed_size_worst_case_error(pools, k) > eps)
+
+
+@pytest.mark.claim("rss.fixed_size")
+def test_the_fixed_size_claim_holds_at_a_small_scale():
+    record = run_claim("rss.fixed_size", ks=(3,), trials=100, test_trials=300, eps_fit=(0.2, 0.1))
+    assert record.verdict == "holds", record.reason
+    assert record.certified.value <= record.bound.value
+
+
+@pytest.mark.claim("rss.fixed_size")
+def test_the_fixed_size_claim_fails_when_the_predicted_pool_is_cut_down():
+    record = run_claim("rss.fixed_size", ks=(3,), trials=100, test_trials=300, eps_fit=(0.2, 0.1),
+                       faults={"n_offset": -1000})
+    assert record.verdict == "fails", record.reason
