@@ -195,3 +195,14 @@ def test_network_check_holds_and_reports_the_trained_ticket():
 def test_network_check_fails_with_a_flipped_mask_entry():
     record = run_claim("slth.conv.network", eps=0.5, n_max=28, table=(5,), faults={"flip_mask": True})
     assert record.verdict == "fails", record.reason
+
+
+def test_a_non_final_layer_without_relu_is_refused_by_construction_and_certificate():
+    gen = torch.Generator().manual_seed(0)
+    first = TargetLayer(0.1 * sample_uniform((2, 1, 3, 3), gen), "same", relu=False)
+    last = TargetLayer(0.1 * sample_uniform((2, 2, 3, 3), gen), "valid", relu=False)
+    with pytest.raises(ValueError, match="no ReLU"):
+        construct_network([first, last], 0.2, 5, gen)
+    tickets = [construct_layer(spec, 8, gen) for spec in (first, last)]
+    with pytest.raises(ValueError, match="no ReLU"):
+        certify_network(tickets, 5)

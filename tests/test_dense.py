@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from theory.dense import (Domain, Target, bound_units_per_input, build_ticket, certify_sup_error, check_norms,
-                          construct_random_network, random_target, rescale, search_sup_error)
+                          construct_random_network, random_target, realised_layers, rescale, search_sup_error)
+from lth.claims.slth_dense import judge_instances, judged_sweep_rows
 from lth.registry import run_claim
 
 widths_strategy = st.lists(st.integers(1, 6), min_size=2, max_size=4)
@@ -35,11 +36,13 @@ def _masked_forward(ticket, x: torch.Tensor) -> torch.Tensor:
 
 
 @given(seed=st.integers(0, 10**6), widths=widths_strategy, bias=st.booleans())
-def test_masks_are_boolean_and_only_prune(seed, widths, bias):
+def test_masks_keep_one_input_per_used_hidden_unit_and_none_for_unused(seed, widths, bias):
     _, net, ticket = _small_ticket(seed, widths, bias)
     for weight, mask in zip(net.weights, ticket.masks):
         assert mask.dtype == torch.bool and mask.shape == weight.shape
-    assert ticket.kept <= ticket.total == net.parameters
+    for first, second in zip(ticket.masks[::2], ticket.masks[1::2]):
+        # the proof's form: a hidden unit keeps one input weight exactly when some output reads it
+        assert torch.equal(first.sum(1), second.any(0).long())
 
 
 @given(seed=st.integers(0, 10**6), widths=widths_strategy, bias=st.booleans())
@@ -161,3 +164,40 @@ def test_network_check_fails_with_too_few_random_units():
 def test_network_check_fails_when_kept_mask_entries_are_flipped():
     record = run_claim("slth.dense.network", faults={"flip": 1}, width_factors=(1.0,), eps_sweep=(0.1,), digits_steps=50)
     assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.parametrize("domain", [Domain("ball"), Domain("box", lo=(-1.0,) * 8, hi=(1.0,) * 8)])
+def test_a_ticket_for_non_negative_inputs_is_refused_on_a_domain_with_negative_inputs(domain):
+    target = random_target([8, 6, 4], torch.Generator().manual_seed(0))
+    _, ticket = build_ticket(target, 0.01, 0.01, seed=0, signed_input=False)
+    found = search_sup_error(target, ticket, domain, restarts=4, steps=10, samples=256)
+    assert found.error > 0.1  # what the certificate used to miss (it said 8.5e-4)
+    with pytest.raises(ValueError, match="signed_input"):
+        certify_sup_error(target, ticket, domain)
+
+
+def test_a_ticket_for_non_negative_inputs_is_certified_on_a_non_negative_box():
+    target = random_target([8, 6, 4], torch.Generator().manual_seed(0))
+    _, ticket = build_ticket(target, 0.01, 0.01, seed=0, signed_input=False)
+    box = Domain("box", lo=(0.0,) * 8, hi=(1.0,) * 8)
+    found = search_sup_error(target, ticket, box, restarts=4, steps=10, samples=256)
+    assert found.error <= certify_sup_error(target, ticket, box).value
+
+
+@given(seed=st.integers(0, 10**6))
+def test_the_retry_pass_never_makes_a_weight_error_larger(seed):
+    target = random_target([6, 5, 3], torch.Generator().manual_seed(seed))
+    units = [24, 24]
+    _, plain = build_ticket(target, 0.05, 0.05, seed=seed, units_per_input=units, pool_cap=6)
+    _, retried = build_ticket(target, 0.05, 0.05, seed=seed, units_per_input=units, pool_cap=6, retry_cap=12)
+    for a, b in zip(realised_layers(target, plain), realised_layers(target, retried)):
+        assert (b.err_pos.abs() <= a.err_pos.abs()).all() and (b.err_neg.abs() <= a.err_neg.abs()).all()
+
+
+@pytest.mark.claim("slth.dense.network")
+def test_a_judged_sweep_row_above_eps_fails_and_narrower_rows_are_exploratory():
+    sweep = {"width_rows": [{"certified": 0.5, "empirical": 0.1, "eps": 0.01, "judged": False, "name": "C = 1"}],
+             "eps_rows": [{"certified": 0.163, "empirical": 0.05, "eps": 0.1, "judged": True, "name": "ε = 0.1"}]}
+    rows = judged_sweep_rows(sweep)
+    assert [row["name"] for row in rows] == ["ε = 0.1"]
+    assert judge_instances(rows)[0] == "fails"

@@ -63,3 +63,22 @@ def test_a_cnn_box_other_than_the_unit_box_is_refused(tmp_path, capsys, box):
     torch.save(_cnn(3).state_dict(), path)
     assert main(_args(path, tmp_path / "t.pt", "--rescale", "--domain", "box", "--box", *box)) == 2
     assert "[0, 1]" in capsys.readouterr().err
+
+
+def test_a_non_square_input_shape_is_refused(tmp_path, capsys):
+    path = tmp_path / "cnn.pt"
+    torch.save(_cnn(4).state_dict(), path)
+    args = _args(path, tmp_path / "t.pt", "--rescale")
+    args[args.index("--input-shape") + 1: args.index("--input-shape") + 4] = ["1", "4", "5"]
+    assert main(args) == 2
+    assert "square" in capsys.readouterr().err
+
+
+def test_an_eps_the_rescaled_cnn_cannot_reach_is_refused_before_the_work_with_the_numbers(tmp_path, capsys):
+    path = tmp_path / "cnn.pt"
+    torch.save(_cnn(5, scale=30.0).state_dict(), path)
+    out = tmp_path / "t.pt"
+    assert main(_args(path, out, "--rescale", "--n-max", "8")) == 2
+    err = capsys.readouterr().err
+    assert "rescale factor" in err and "an --eps of about" in err
+    assert not out.exists()

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from theory.device import generator
 from lth.registry import run_claim
 from theory.subset_sum import sample_uniform
-from theory.universal import (best_sparse_subsets, certify_block, certify_poly_basis, construct_block,
-                              construct_fourier_ticket, construct_poly_ticket, exact_fourier_features,
-                              fourier_features, frequencies,
+from theory.universal import (best_sparse_subsets, bound_phase_interval, bound_transfer_gap, certify_block,
+                              certify_poly_basis, construct_block, construct_fourier_ticket, construct_poly_ticket,
+                              exact_fourier_features, fit_last_layer, fourier_features, frequencies, phase_offsets,
+                              predict,
                               exact_poly_features, exp_piece, log_piece, multi_indices, poly_features,
                               search_block_error, sin_piece)
 from lth.claims.universal import compare_fits
@@ -149,7 +150,58 @@ def test_fitting_on_the_ticket_never_beats_the_exact_basis_by_more_than_the_boun
     fit, _, _ = compare_fits(poly_features(ticket, x, r), exact_poly_features(x, r), y, float(basis.max()),
                              basis, 1e-9)
     assert fit["within"]
-    assert fit["rms_exact"] <= fit["rms_ticket"] + fit["bound_down"] + 1e-9
+
+
+@pytest.mark.claim("universal.poly.ticket")
+@given(seed=st.integers(0, 2**16))
+def test_one_last_layer_moves_by_at_most_its_l1_norm_times_the_certified_basis_error(small_ticket, seed):
+    ticket, r, basis = small_ticket
+    gen = generator(seed, CPU)
+    x = torch.rand((300, 2), generator=gen, dtype=torch.float64)
+    coef = torch.randn(r.shape[0] + 1, generator=gen, dtype=torch.float64)
+    moved = (predict(poly_features(ticket, x, r), coef) - predict(exact_poly_features(x, r), coef)).abs().max()
+    assert float(moved) <= bound_transfer_gap(coef, basis) * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("r", [[[2, -1]], [[-1, 0]]])
+def test_negative_exponents_are_refused_by_features_and_certificate(small_ticket, r):
+    ticket, _, _ = small_ticket
+    x = torch.full((4, 2), 0.5, dtype=torch.float64)
+    with pytest.raises(ValueError, match="non-negative integers"):
+        poly_features(ticket, x, torch.tensor(r))
+    with pytest.raises(ValueError, match="non-negative integers"):
+        certify_poly_basis(ticket, torch.tensor(r), 1e-4, 1e-4)
+
+
+@given(dim=st.integers(1, 3), max_freq=st.integers(1, 3))
+def test_signed_frequencies_hold_one_of_every_pair_plus_minus_n(dim, max_freq):
+    freqs = frequencies(dim, max_freq)
+    pairs = {tuple(row) for row in freqs.tolist()} | {tuple(-v for v in row) for row in freqs.tolist()}
+    assert len(pairs) == 2 * freqs.shape[0] == (2 * max_freq + 1) ** dim - 1
+    corners = torch.cartesian_prod(*[torch.tensor([0.0, 1.0], dtype=torch.float64)] * dim).reshape(-1, dim)
+    phases = corners @ freqs.T.to(torch.float64) + phase_offsets(freqs).to(torch.float64)  # extremes at vertices
+    assert float(phases.min()) == 0.0
+    assert float(phases.max()) <= bound_phase_interval(dim, max_freq) - 0.25
+
+
+@pytest.mark.claim("universal.fourier.ticket")
+def test_the_fourier_ticket_fits_a_difference_of_coordinates():
+    block = construct_fourier_ticket(2, 1, 1e-2, 64, generator(5, CPU))
+    freqs = frequencies(2, 1)
+    x = torch.rand((2000, 2), generator=generator(6, CPU), dtype=torch.float64)
+    y = torch.cos(2 * math.pi * (x[:, 0] - x[:, 1]))
+    _, exact_rms = fit_last_layer(exact_fourier_features(x, freqs), y)
+    coef, ticket_rms = fit_last_layer(fourier_features(block, x, freqs), y)
+    assert exact_rms < 1e-10
+    assert ticket_rms <= float(coef[1:].abs().sum()) * certify_block(block).value + 1e-9
+
+
+def test_the_demo_counting_adds_a_weight_per_used_knot_and_the_exponent_layer(small_ticket):
+    ticket, r, _ = small_ticket
+    for block in (ticket.log_block, ticket.exp_block):
+        assert block.knot_layer == 2 * (block.kept - block.kept_paths) and block.kept_paths % 2 == 0
+    assert ticket.kept_as_demo(r) == ticket.kept + sum(b.kept - b.kept_paths for b in
+                                                       (ticket.log_block, ticket.exp_block)) + int((r != 0).sum())
 
 
 @pytest.mark.claim("universal.transfer")

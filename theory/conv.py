@@ -404,6 +404,25 @@ def construct_network(specs: list[TargetLayer], eps: float, size: int, generator
     return NetworkTicket(tickets)
 
 
+def estimate_layer_error(spec: TargetLayer, n: int, generator: torch.Generator, entries: int = 256) -> float:
+    """Sampled estimate of the lemma's sup error on ``[0,1]^{c×D×D}`` for ``spec`` at ``n`` channels.
+
+    Solves the subset sums of up to ``entries`` randomly chosen kernel entries (fresh random pools of
+    n products ``V·U⁺``) and multiplies their mean |error| by ``c·d²``, the coefficients an interior
+    output position sums. Cheap (one small batch) and not a bound: the certificate's max over outputs
+    is usually larger, so a layer estimated above its tolerance will not reach it.
+    """
+    m, c, d, _ = spec.weight.shape
+    flat = spec.weight.reshape(-1).to(device=generator.device, dtype=torch.float64)
+    picked = torch.randperm(flat.numel(), generator=generator, device=generator.device)[:entries]
+    u = sample_uniform((picked.numel(), n), generator).clamp(min=0)
+    v = sample_uniform((picked.numel(), n), generator)
+    pools = u * v
+    mask = choose_subsets(pools, flat[picked])
+    error = ((pools * mask).sum(1) - flat[picked]).abs()
+    return float(error.mean()) * c * d * d
+
+
 def first_channels(u: torch.Tensor, v: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first n hidden channels of every block of a random pair: ``[m·n, c, d, d]``, ``[m, m·n, 1, 1]``.
 

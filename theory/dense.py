@@ -227,6 +227,26 @@ def _branch_masks(pools: torch.Tensor, targets: torch.Tensor, usable: torch.Tens
     return chosen
 
 
+def _retry_tail(pools: torch.Tensor, targets: torch.Tensor, usable: torch.Tensor, chosen: torch.Tensor,
+                retry_cap: int, fraction: float) -> torch.Tensor:
+    """Re-solve the weights with the largest errors with larger pools; keep whichever subset is better.
+
+    ``pools`` ``[d_out, d_in, m]``, ``targets`` ``[d_out, d_in]``, ``usable`` ``[d_in, m]``, ``chosen`` the
+    first pass ``[d_out, d_in, m]``. Returns the improved masks (same shape).
+    """
+    d_out, d_in, m = pools.shape
+    error = ((pools * chosen).sum(-1) - targets).abs().flatten()
+    count = max(1, math.ceil(fraction * error.numel()))
+    tail = error.topk(min(count, error.numel())).indices
+    rows, cols = tail // d_in, tail % d_in
+    # each tail weight becomes its own "input" of a one-row problem, so _branch_masks batches them
+    retried = _branch_masks(pools[rows, cols][None], targets[rows, cols][None], usable[cols], retry_cap)[0]
+    better = ((pools[rows, cols] * retried).sum(-1) - targets[rows, cols]).abs() < error[tail]
+    improved = chosen.clone()
+    improved[rows[better], cols[better]] = retried[better]
+    return improved
+
+
 @dataclass
 class DenseTicket:
     """Masks on a random network and what they realise.
@@ -290,7 +310,8 @@ class DenseTicket:
 
 
 def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input: bool = True,
-                     output_scale: float = 1.0, pool_cap: int = DEFAULT_POOL_CAP) -> DenseTicket:
+                     output_scale: float = 1.0, pool_cap: int = DEFAULT_POOL_CAP, retry_cap: int | None = None,
+                     retry_fraction: float = 0.02) -> DenseTicket:
     """The proof's masks on ``random_net`` for ``target``.
 
     Per block: unit ``k`` keeps only its entry for input ``⌊k/m⌋``; second-layer entries are the
@@ -298,6 +319,9 @@ def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input:
     be negative, of the negative branch (units with $a_k < 0$). First-layer entries of units no
     output uses are pruned too. ``signed_input=False`` declares the network's inputs non-negative.
     Each weight's pool holds at most ``pool_cap`` units of the right sign, both signs of products.
+    ``retry_cap``: a second pass re-solves the ``retry_fraction`` of weights with the largest errors
+    (the tail that dominates the certificate) with pools of up to ``retry_cap`` units, keeping the
+    better subset; None (default) skips it.
     """
     matrices = target.augmented()
     if len(random_net.weights) != 2 * len(matrices):
@@ -315,8 +339,12 @@ def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input:
             signed[: d_in - (1 if target.has_bias else 0)] = True
         a = m1.reshape(d_in, m, d_in).diagonal(dim1=0, dim2=2).T  # [d_in, m]: a[j, t] = M1[j·m + t, j]
         products = m2.reshape(d_out, d_in, m) * a[None]
-        chosen = _branch_masks(products, w, a > 0, pool_cap)
-        chosen |= _branch_masks(products, w, (a < 0) & signed[:, None], pool_cap)
+        chosen = torch.zeros_like(products, dtype=torch.bool)
+        for usable in (a > 0, (a < 0) & signed[:, None]):
+            branch = _branch_masks(products, w, usable, pool_cap)
+            if retry_cap is not None and retry_cap > pool_cap:
+                branch = _retry_tail(products, w, usable, branch, retry_cap, retry_fraction)
+            chosen |= branch
         mask2 = chosen.reshape(d_out, d_in * m)
         used = mask2.any(0)
         mask1 = torch.zeros_like(m1, dtype=torch.bool)
@@ -400,7 +428,7 @@ ASSUMPTIONS = ("every kept first-layer unit of a block reads one input (else the
 
 
 def require_signed_domain(ticket: DenseTicket, domain: Domain, d0: int) -> None:
-    """Refuse a domain on which an input without a negative branch can be negative.
+    r"""Refuse a domain on which an input without a negative branch can be negative.
 
     A ticket built with ``signed_input=False`` has no units carrying $x_j < 0$: there it computes
     $(W + E^+)x^+$ instead of $Wx$, an error of order $\lVert W x^-\rVert$ that no certificate of the
@@ -547,7 +575,8 @@ def over_parameterisation(target: Target, random_net: RandomNetwork) -> float:
 
 def build_ticket(target: Target, eps: float, delta: float, *, seed: int, device: torch.device | str = "cpu",
                  c: float = DEFAULT_C, units_per_input: list[int] | None = None, signed_input: bool = True,
-                 output_scale: float = 1.0, pool_cap: int = DEFAULT_POOL_CAP) -> tuple[RandomNetwork, DenseTicket]:
+                 output_scale: float = 1.0, pool_cap: int = DEFAULT_POOL_CAP,
+                 retry_cap: int | None = None) -> tuple[RandomNetwork, DenseTicket]:
     """Random network at the theorem's widths (or the given ``units_per_input``) and its ticket for ``target``."""
     widths = [w.shape[1] for w in target.augmented()] + [target.widths[-1]]
     if units_per_input is None:
@@ -557,7 +586,7 @@ def build_ticket(target: Target, eps: float, delta: float, *, seed: int, device:
     dev_target = Target([w.to(device) for w in target.weights],
                         [None if b is None else b.to(device) for b in target.biases])
     return net, construct_ticket(dev_target, net, signed_input=signed_input, output_scale=output_scale,
-                                 pool_cap=pool_cap)
+                                 pool_cap=pool_cap, retry_cap=retry_cap)
 
 
 def random_target(widths: list[int], generator: torch.Generator, norm: float = 1.0, bias: bool = False) -> Target:

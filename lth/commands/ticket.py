@@ -17,6 +17,10 @@ widths, provenance).
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import pickle
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +29,8 @@ from tqdm.auto import tqdm
 
 from theory.dense import (DEFAULT_C, Domain, Target, bound_units_per_input, build_ticket, certify_sup_error, check_norms,
                           over_parameterisation, rescale, search_sup_error)
-from theory.conv import TicketReport, build_modules, construct_cnn_ticket, ticket_modules, ticket_sequential
+from theory.conv import (TicketReport, build_modules, check_layer_norms, construct_cnn_ticket, estimate_layer_error,
+                         flatten_specs, ticket_modules, ticket_sequential)
 from theory.device import DEVICE_CHOICES, generator, resolve_device
 from lth.store import write_json
 
@@ -43,19 +48,46 @@ class StateLayer:
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` file or a ``.pt``/``.pth`` state dict (never plain pickle)."""
-    if not path.exists():
-        raise ValueError(f"model file {path} does not exist")
+    """Tensors of a ``.safetensors`` file or a ``.pt``/``.pth`` state dict (never plain pickle).
+
+    Every unreadable file (missing, empty, truncated, not a torch or safetensors file, a pickled
+    module) is refused with one line: a ``ValueError``.
+    """
+    if not path.is_file():
+        raise ValueError(f"model file {path} does not exist or is not a file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"model file {path} is empty")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # safetensors raises its own error types for damaged headers
+            raise ValueError(f"{path} is not a readable .safetensors file ({_first_line(exc)})") from None
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise ValueError(f"{path} holds pickled Python objects (a whole module?), not a state dict: "
+                             "torch.load(weights_only=True) refuses to run pickled code; save "
+                             "model.state_dict() instead") from None
+        raise ValueError(f"{path} is not a readable torch file ({_first_line(exc)})") from None
+    except Exception as exc:  # truncated zip archives, garbage bytes, legacy formats: one line, not a traceback
+        raise ValueError(f"{path} is not a readable torch file ({_first_line(exc)})") from None
     if isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise ValueError(f"{path} does not hold a state dict of tensors")
     return loaded
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
+
+
+# Module names that mean a branch beside the Linear/Conv2d chain (the state dict cannot say how it joins).
+_BRANCH_WORDS = ("shortcut", "downsample", "skip", "residual", "attn", "attention")
 
 
 def _layer_kind(name: str, tensors: dict[str, torch.Tensor]) -> str:
@@ -81,9 +113,33 @@ def parse_layers(state: dict[str, torch.Tensor]) -> list[StateLayer]:
         raise ValueError("the state dict is empty")
     specs = []
     for name, tensors in groups.items():
+        branch = [word for word in _BRANCH_WORDS if word in name.lower()]
+        if branch:
+            raise ValueError(f"layer {name!r} looks like a {branch[0]} branch: only a plain chain of Linear/Conv2d "
+                             "layers with a ReLU between consecutive ones can be certified (no skip connections)")
         kind = _layer_kind(name, tensors)
         specs.append(StateLayer(name, kind, tensors["weight"], tensors.get("bias")))
+    check_chain(specs)
     return specs
+
+
+def check_chain(specs: list[StateLayer]) -> None:
+    """Refuse what a chain ``layer → ReLU → layer → …`` cannot be.
+
+    Consecutive Linear layers must have matching widths, and two layers at adjacent indices of the
+    same ``torch.nn.Sequential`` (``0`` then ``1``) have no module, hence no ReLU, between them. The
+    activation itself is not in a state dict: a model with another activation (tanh, GELU, ...) would
+    be certified as its ReLU twin, so ``lth ticket --help`` says ReLU is assumed.
+    """
+    for before, after in zip(specs[:-1], specs[1:]):
+        if before.kind == after.kind == "Linear" and after.weight.shape[1] != before.weight.shape[0]:
+            raise ValueError(f"layer {after.name!r} takes {after.weight.shape[1]} inputs but layer {before.name!r} "
+                             f"gives {before.weight.shape[0]}: the keys do not form a Linear chain")
+        parent_a, _, index_a = before.name.rpartition(".")
+        parent_b, _, index_b = after.name.rpartition(".")
+        if parent_a == parent_b and index_a.isdigit() and index_b.isdigit() and int(index_b) == int(index_a) + 1:
+            raise ValueError(f"layers {before.name!r} and {after.name!r} are adjacent in their Sequential: no ReLU "
+                             "between them, which the construction needs")
 
 
 def target_from_specs(specs: list[StateLayer]) -> Target:
@@ -100,7 +156,7 @@ def target_from_specs(specs: list[StateLayer]) -> Target:
 
 
 def _domain(args: argparse.Namespace, d0: int) -> Domain:
-    if args.domain == "ball":
+    if args.domain in (None, "ball"):
         if not args.radius > 0:
             raise ValueError(f"--radius must be positive, got {args.radius}")
         return Domain("ball", radius=args.radius)
@@ -110,11 +166,56 @@ def _domain(args: argparse.Namespace, d0: int) -> Domain:
     return Domain("box", lo=(lo,) * d0, hi=(hi,) * d0)
 
 
+def output_path(args: argparse.Namespace) -> Path:
+    """The ticket file, refused before any work when it (or its ``.json`` beside it) cannot be written."""
+    out = args.out or args.model.with_name(args.model.stem + ".ticket.pt")
+    for path in (out, Path(str(out) + ".json")):
+        if path.is_dir():
+            raise ValueError(f"--out {path} is a directory; give a file name")
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.is_dir():
+            raise ValueError(f"cannot write {path}: folder {folder} does not exist")
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise ValueError(f"cannot write {path}: permission denied")
+    return out
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free on ``device`` (GPU memory or available RAM), None when unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        return None
+
+
+def estimate_dense_bytes(widths: list[int], units: list[int]) -> int:
+    """Peak bytes of the dense construction: the random pairs ``[m·d_in, d_in]``, ``[d_out, m·d_in]``
+    float64 (kept to the end), and for the largest block the products ``[d_out, d_in, m]`` with a few
+    same-sized temporaries (subset-sum tables are built in bounded chunks)."""
+    weights = sum(m * a * a + b * m * a for a, b, m in zip(widths[:-1], widths[1:], units))
+    block = max(6 * b * a * m for a, b, m in zip(widths[:-1], widths[1:], units))
+    return 8 * (weights + block)
+
+
+def check_memory(estimate: int, device: torch.device) -> None:
+    """Refuse a construction whose estimate exceeds the free memory of ``device``."""
+    free = available_memory(device)
+    if free is not None and estimate > free:
+        raise ValueError(f"the random network and its construction need about {estimate / 2**30:.1f} GiB on "
+                         f"{device.type}, only {free / 2**30:.1f} GiB are free; raise --eps, drop --rescale "
+                         "or use a smaller model")
+
+
 def make_ticket(args: argparse.Namespace) -> dict:
     """Build, certify and save the ticket described by the parsed command line; returns the report."""
+    out = output_path(args)
     specs = parse_layers(load_state_dict(args.model))
     if any(spec.kind == "Conv2d" for spec in specs):
-        return make_conv_ticket(args, specs)
+        return make_conv_ticket(args, specs, out)
     for label, value in (("--eps", args.eps), ("--delta", args.delta)):
         if not 0 < value < 1:
             raise ValueError(f"{label} must lie in (0, 1), got {value}")
@@ -130,6 +231,8 @@ def make_ticket(args: argparse.Namespace) -> dict:
     widths = [w.shape[1] for w in target.augmented()] + [target.widths[-1]]
     units = [bound_units_per_input(a, b, target.depth, args.eps * factor, args.delta, args.c)
              for a, b in zip(widths[:-1], widths[1:])]
+    check_memory(estimate_dense_bytes(widths, units), device)
+    _note_dense_scope(args, domain, factor, target.widths[0])
     stages = tqdm(total=3, desc="lth ticket", disable=args.no_progress)
     stages.set_postfix_str("random network + masks")
     net, ticket = build_ticket(target, args.eps * factor, args.delta, seed=args.seed, device=device, c=args.c,
@@ -144,7 +247,6 @@ def make_ticket(args: argparse.Namespace) -> dict:
     stages.update()
     stages.close()
     sequential = ticket.sequential()
-    out = args.out or args.model.with_name(args.model.stem + ".ticket.pt")
     torch.save({"state_dict": {k: v.cpu() for k, v in sequential.state_dict().items()},
                 "masks": [m.cpu() for m in ticket.masks], "seed": args.seed, "fan_out": net.units_per_input,
                 "architecture": [type(m).__name__ for m in sequential]}, out)
@@ -164,6 +266,20 @@ def make_ticket(args: argparse.Namespace) -> dict:
               "holds": bool(search.error <= cert.value <= args.eps)}
     write_json(Path(str(out) + ".json"), {"ticket": report}, seed=args.seed, device=str(device))
     return report
+
+
+def _note(text: str) -> None:
+    """One line on stderr before the work starts (what the certificate will and will not cover)."""
+    print(f"lth ticket: {text}", file=sys.stderr)
+
+
+def _note_dense_scope(args: argparse.Namespace, domain: Domain, factor: float, d0: int) -> None:
+    if factor != 1.0:
+        _note(f"rescale factor {1 / factor:.4g} (product of the layer norms): --eps {args.eps:g} is "
+              f"{args.eps * factor:.3g} on the normalised network, which sets the width")
+    if args.domain is None:
+        _note(f"certifying on the unit ball ||x||_2 <= 1 (the default); data in [0, 1]^{d0} reaches norm "
+              f"{math.sqrt(d0):.3g}: pass --domain box --box 0 1 (or --radius) to cover your data")
 
 
 def layers_from_state(named: list[tuple[str, torch.Tensor, torch.Tensor | None]],
@@ -226,7 +342,30 @@ def format_ticket_summary(summary: dict) -> str:
     lines.append(f"certified {verdict} eps = {summary['eps']:g}")
     return "\n".join(lines)
 
-def make_conv_ticket(args: argparse.Namespace, specs: list[StateLayer]) -> dict:
+def check_cnn_reach(layers: list[tuple[str, torch.Tensor, str]], input_shape: tuple[int, int, int], eps: float,
+                    rescale: bool, n_max: int, seed: int) -> None:
+    """Before the construction: the rescale factor, the ε it implies on the normalised network, and a
+    sampled estimate of what ``n_max`` channels reach per layer; refuse when a layer will not reach it,
+    suggesting the ε that would work."""
+    specs = flatten_specs([(k, w.to(torch.float64), p) for k, w, p in layers], input_shape)
+    specs, factor = check_layer_norms(specs, rescale)
+    per_layer = eps / factor / (2 * len(specs))
+    if factor != 1.0:
+        _note(f"rescale factor {factor:.6g} (product of the layers' max-norm operator norms): --eps {eps:g} is "
+              f"{eps / factor:.3g} on the normalised network, {per_layer:.3g} per layer")
+    _note("certified on inputs in [0, 1]^(C×H×W) only: data normalised by mean/std lies outside it")
+    gen = generator(seed, torch.device("cpu"))
+    reach = [estimate_layer_error(spec, n_max, gen) for spec in specs]
+    worst = max(range(len(reach)), key=lambda i: reach[i])
+    if reach[worst] > per_layer:
+        need = factor * 2 * len(specs) * max(reach)
+        raise ValueError(f"with --n-max {n_max}, layer {worst} reaches about {reach[worst]:.3g} (sampled estimate) "
+                         f"but needs {per_layer:.3g} = eps / {factor:.4g} / (2·{len(specs)}); an --eps of about "
+                         f"{need:.3g} or more is reachable, or raise --n-max (cost grows as 2^(n/2)), or train "
+                         "with smaller weights so that the rescale factor drops")
+
+
+def make_conv_ticket(args: argparse.Namespace, specs: list[StateLayer], out: Path) -> dict:
     """State dicts with Conv2d layers: da Cunha et al.'s construction (``theory.conv``), certified in the
     max-norm over ``[0,1]^{C×H×W}``; stride 1, no biases, flattened before the first Linear. ``--eps`` is
     in the model's units; with ``--rescale``, eps / (product of layer norms) must lie in (0, 1)."""
@@ -235,15 +374,21 @@ def make_conv_ticket(args: argparse.Namespace, specs: list[StateLayer]) -> dict:
     if args.input_shape is None:
         names = ", ".join(repr(s.name) for s in specs if s.kind == "Conv2d")
         raise ValueError(f"Conv2d layers ({names}) need --input-shape C H W (inputs in [0, 1]) and --padding")
+    channels, height, width = args.input_shape
+    if height != width or min(args.input_shape) < 1:
+        raise ValueError(f"--input-shape {channels} {height} {width}: the CNN construction takes square inputs "
+                         "(H = W) only; pad or crop the images to a square")
     if args.domain == "box" and tuple(args.box) != (0.0, 1.0):
         raise ValueError("CNN tickets are certified on the box [0, 1] only (the lemma's domain); "
                          "rescale the inputs to [0, 1]")
+    if args.n_max < 4:
+        raise ValueError(f"--n-max must be at least 4, got {args.n_max}")
     device = resolve_device(args.device)
     layers = layers_from_state([(s.name, s.weight.detach(), s.bias) for s in specs], args.padding)
+    check_cnn_reach(layers, tuple(args.input_shape), args.eps, args.rescale, args.n_max, args.seed)
     report = construct_cnn_ticket(layers, tuple(args.input_shape), args.eps, generator(args.seed, device),
                                   rescale=args.rescale, n_range=(4, args.n_max), restarts=args.restarts,
                                   steps=args.steps, progress=not args.no_progress)
-    out = args.out or args.model.with_name(args.model.stem + ".ticket.pt")
     torch.save({"state_dict": ticket_sequential(report.ticket).state_dict(), "seed": args.seed,
                 "modules": ticket_modules(report.ticket)}, out)
     summary = {"model": str(args.model), "ticket": str(out), "input_shape": list(args.input_shape),
@@ -278,14 +423,16 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("ticket", help="prune a random network into a certified ε-approximation of MODEL",
-                              description="MODEL is a state dict (.pt, .safetensors) of Linear layers with a "
-                              "ReLU between consecutive layers. Exit 0 when the certified error is <= eps, 1 if not.")
+                              description="MODEL is a state dict (.pt, .safetensors) of Linear (or Conv2d) layers with "
+                              "a ReLU between consecutive layers: the activations are not in a state dict, so ReLU is "
+                              "assumed; skip connections and norm layers are refused. Exit 0 when the certified "
+                              "error is <= eps, 1 if not, 2 on bad input.")
     p.add_argument("model", type=Path,
                    help="state dict file (.pt/.pth via torch.load(weights_only=True), or .safetensors)")
     p.add_argument("--eps", type=float, required=True, help="target sup error, in (0, 1)")
     p.add_argument("--delta", type=float, default=0.01, help="failure probability in the width rule, in (0, 1)")
-    p.add_argument("--domain", choices=("ball", "box"), default="ball",
-                   help="ball: ||x||_2 <= radius (the theorem's); box: every coordinate in [LO, HI]")
+    p.add_argument("--domain", choices=("ball", "box"), default=None,
+                   help="ball: ||x||_2 <= radius (the theorem's, the default); box: every coordinate in [LO, HI]")
     p.add_argument("--radius", type=float, default=1.0, help="ball radius")
     p.add_argument("--box", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"), help="box bounds")
     p.add_argument("--rescale", action="store_true",
