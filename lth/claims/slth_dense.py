@@ -158,6 +158,8 @@ class NetworkParams:
     digits_hidden: tuple[int, ...] = param((32,), "hidden widths of the MLP trained on digits")
     digits_steps: int = param(200, "full-batch Adam steps training the digits MLP")
     digits_eps: float = param(0.1, "ε of the digits ticket, in logit units over the data box [0, 1]^64")
+    digits_retry_cap: int | None = param(None, "digits ticket: re-solve the 2% worst weights with pools of up to "
+                                               "this many units (None: no retry pass)")
     restarts: int = param(8, "gradient-ascent restarts of the error search")
     steps: int = param(40, "gradient-ascent steps per restart")
     samples: int = param(1024, "random inputs tried before the ascent")
@@ -166,6 +168,7 @@ class NetworkParams:
 FULL_NETWORK = {"targets": ((64, 64, 10), (32, 32, 32, 10), (100, 64, 48, 32, 10)), "biases": (False, True, False),
                 "eps": 1e-3, "pool_cap": 24, "width_factors": (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2),
                 "eps_sweep": (0.1, 0.03, 0.01, 3e-3, 1e-3), "digits_hidden": (64, 32), "digits_steps": 1500,
+                "digits_retry_cap": 32,
                 "restarts": 64, "steps": 200, "samples": 16384}
 
 
@@ -199,7 +202,7 @@ def digits_instance(p: NetworkParams, ctx: Context) -> dict:
     fan_out = None if p.fan_out is None else [p.fan_out] * scaled.depth
     net, ticket = build_ticket(scaled, p.digits_eps * factor, p.delta, seed=ctx.seed + 11, device=ctx.device,
                                c=p.c, units_per_input=fan_out, signed_input=False, output_scale=1 / factor,
-                               pool_cap=p.pool_cap)
+                               pool_cap=p.pool_cap, retry_cap=p.digits_retry_cap)
     flip_largest_kept(ticket, scaled.depth - 1, ctx.faults.flip)
     d0 = target.widths[0]
     box = Domain("box", lo=(0.0,) * d0, hi=(1.0,) * d0)
