@@ -98,25 +98,6 @@ def merge_sorted_sums(x):
 
 
 @numba.njit(cache=True)
-def _code_of_sum(x, value, scratch):
-    """Code of a subset of ``x`` ``[k]`` whose float64 sum is exactly ``value`` (a sum the merge produced).
-
-    Sums are rebuilt in code order, ``s[c | 2^i] = s[c] + x_i`` for ``c < 2^i``: entries are added in
-    increasing index order, exactly as in the merge, so the computed values are bitwise the same.
-    """
-    scratch[0] = 0.0
-    m = 1
-    for i in range(x.shape[0]):
-        for c in range(m):
-            scratch[m + c] = scratch[c] + x[i]
-        m *= 2
-    for c in range(m):
-        if scratch[c] == value:
-            return c
-    return -1  # unreachable: value is one of the sums
-
-
-@numba.njit(cache=True)
 def _two_scans(left_1, right_1, target_1, left_2, right_2, target_2):
     """Two independent two-pointer scans interleaved in one loop (two dependency chains at a time).
 
