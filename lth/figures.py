@@ -104,6 +104,13 @@ def render(fig_entry: Figure, results: Path, out: Path) -> list[Path]:
     paths = [out / f"{fig_entry.name}.{ext}" for ext in ("pdf", "png")]
     with plt.style.context(STYLE):
         fig = fig_entry.draw(results)
+        undrawn = sorted(set(fig_entry.claims) - {entry["claim"] for entry in _DRAWN})
+        if undrawn:  # a figure must show the records of every claim it is registered for
+            plt.close(fig)
+            raise ValueError(f"figure {fig_entry.name} is registered for {', '.join(undrawn)} but drew no record of it")
+        if not fig.axes or not any(ax.has_data() for ax in fig.axes):
+            plt.close(fig)
+            raise ValueError(f"figure {fig_entry.name} drew no data")
         for path in paths:
             write_atomic(path, lambda handle, fmt=path.suffix[1:]: fig.savefig(handle, format=fmt))
     plt.close(fig)
