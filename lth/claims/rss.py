@@ -25,7 +25,7 @@ import torch
 from theory.lueker import bound_lueker_samples, bound_lueker_table
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.sweep import Task
-from lth.verdict import clopper_pearson, judge_rate
+from lth.verdict import clopper_pearson, combine, judge_rate
 from theory.subset_sum import covers_interval, rounding_slack, sample_pools, worst_case_error
 
 PROOF = "proofs/rss.md"
@@ -35,17 +35,17 @@ PROOF = "proofs/rss.md"
 class LuekerParams:
     """Quick-scale defaults; ``full`` in the registration moves to paper-grade ε and trial counts."""
 
-    law: str = "uniform"
-    lo: float = -1.0  # targets z range over [lo, hi]
-    hi: float = 1.0
-    eps_fit: tuple[float, ...] = (0.2, 0.1, 0.05, 0.03)
-    eps_test: tuple[float, ...] = (0.01,)
-    trials: int = 600  # pools per n while scanning for n*(ε)
-    test_trials: int = 3000  # pools at the predicted n (≥ 3/ε so that zero failures can decide)
-    n_max: int = 26
-    n_step: int = 1  # scan n = n_step, 2·n_step, ...; n*(ε) is then known up to this step
-    hist_n: int = 12  # n at which the distribution of worst-case errors is stored
-    confidence: float = 0.95
+    law: str = param("uniform", "pool law: uniform U[-1,1] or product ½δ0 + ½·Law(XY)")
+    lo: float = param(-1.0, "targets z range over [lo, hi]: lower end")
+    hi: float = param(1.0, "targets z range over [lo, hi]: upper end")
+    eps_fit: tuple[float, ...] = param((0.2, 0.1, 0.05, 0.03), "ε grid on which n*(ε) is measured and C fitted")
+    eps_test: tuple[float, ...] = param((0.01,), "held-out ε at which the fitted n is tested on fresh pools")
+    trials: int = param(600, "pools per n while scanning for n*(ε)")
+    test_trials: int = param(3000, "pools at the predicted n (≥ 3/ε so that zero failures can decide)")
+    n_max: int = param(26, "largest pool size scanned")
+    n_step: int = param(1, "scan n = n_step, 2·n_step, ...; n*(ε) is then known up to this step")
+    hist_n: int = param(12, "n at which the distribution of worst-case errors is stored (figure)")
+    confidence: float = param(0.95, "confidence of the Clopper–Pearson intervals")
     test_trials_per_inv_eps: float = param(
         0.0, "test pools at ε are max(test_trials, this/ε): a zero-failure Clopper–Pearson bound "
              "needs about 3.7/ε pools, so small test ε get enough pools to be decided")
@@ -177,8 +177,7 @@ def check_lueker(p: LuekerParams, ctx: Context) -> Record:
                       "failures": failures, "trials": trials,
                       "rate": failures / trials, "ci": [lower, upper], "verdict": verdict,
                       "reason": reason})
-    verdicts = {t["verdict"] for t in tests}
-    verdict = "fails" if "fails" in verdicts else "inconclusive" if "inconclusive" in verdicts else "holds"
+    verdict, _ = combine((t["verdict"], t["reason"]) for t in tests)
     worst = max(tests, key=lambda t: t["ci"][1] / t["eps"])
     spread = "" if slope_se is None else f"(±{slope_se:.2f})"
     proof = bound_lueker_table(scan["eps"], p.law, (p.lo, p.hi))
@@ -199,7 +198,7 @@ def check_lueker(p: LuekerParams, ctx: Context) -> Record:
 
 @dataclass(frozen=True)
 class RssFaults:
-    n_offset: int = 0  # added to the predicted n; a negative value is a deliberately broken instance
+    n_offset: int = param(0, "added to the predicted n; a negative value is a deliberately broken instance")
 
 
 @claim("rss.lueker", "n >= C·log2(1/ε) + c0 i.i.d. U[-1,1] samples approximate every z in [-1,1] within ε "
@@ -211,14 +210,14 @@ def check_rss_lueker(p: LuekerParams, ctx: Context) -> Record:
 
 @dataclass(frozen=True)
 class ProductParams(LuekerParams):
-    law: str = "product"
-    lo: float = -0.5  # the interval of Corollary 2 in proofs/rss.md (the U[-1/2, 1/2] component)
-    hi: float = 0.5
-    n_max: int = 160
-    n_step: int = 2
-    trials: int = 300
-    test_trials: int = 1200
-    hist_n: int = 20
+    law: str = param("product", "pool law: Pensia et al.'s product law")
+    lo: float = param(-0.5, "targets from the interval of Corollary 2 in proofs/rss.md (U[-1/2, 1/2] component)")
+    hi: float = param(0.5, "upper end of Corollary 2's interval")
+    n_max: int = param(160, "largest pool size scanned")
+    n_step: int = param(2, "scan n = n_step, 2·n_step, ...")
+    trials: int = param(300, "pools per n while scanning for n*(ε)")
+    test_trials: int = param(1200, "pools at the predicted n")
+    hist_n: int = param(20, "n at which the distribution of worst-case errors is stored (figure)")
 
 
 @claim("rss.product", "the same bound for Pensia et al.'s product law D = ½δ0 + ½·Law(XY) "
