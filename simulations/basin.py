@@ -303,18 +303,16 @@ class MinimaSettings:
     ticket_rate_output: float = 0.2
 
 
-def train_minima(settings: MinimaSettings, splits: Splits, device: torch.device,
-                 swap: bool = False) -> tuple[dict[str, list[Minimum]], Splits]:
+def train_minima(settings: MinimaSettings, splits: Splits,
+                 device: torch.device) -> tuple[dict[str, list[Minimum]], Splits]:
     """Train the clean, poisoned and ticket minima for every seed; returns them and the clean splits.
 
     All runs: Adam, no early stopping (the final iterate is the minimum), the same Glorot draw θ_0 per
     seed. The ticket: ``ticket_rounds`` rounds of layer-wise magnitude pruning of the clean run's
-    trained weights, each rewound to θ_0 and retrained. ``swap`` exchanges the two training sets (a
-    deliberately broken instance: the "clean" minimum is the poisoned one).
+    trained weights, each rewound to θ_0 and retrained.
     """
     seeds = [settings.seed + i for i in range(settings.seeds)]
     clean, dirty = poisoned(splits, settings.poison, generator(stream(settings.seed, "poison"), torch.device("cpu")))
-    clean, dirty = (dirty, clean) if swap else (clean, dirty)
     clean, dirty = clean.to(device), dirty.to(device)
     arch = build_architecture("lenet", splits.image_shape, splits.num_classes, settings.width)
     theta0 = init_weights(arch, [generator(stream(s, "init"), device) for s in seeds], device)

@@ -17,7 +17,7 @@ from pathlib import Path
 from simulations.imp import PROTOCOLS, ImpSettings, protocol, run_imp, run_transfer
 from simulations.statistics import t_interval
 from theory.device import DEVICE_CHOICES, resolve_device
-from lth.claims.basin import GeneralisationParams, check_generalisation
+from lth.claims.basin import GeneralisationFaults, GeneralisationParams, check_generalisation
 from lth.registry import Context
 from lth.store import SIMULATIONS_ROOT, RunDirectory, write_json
 from simulations.training import OPTIMIZERS
@@ -38,18 +38,24 @@ def simulate_subcommands(subparsers: argparse._SubParsersAction) -> argparse._Su
     return parser.lth_subcommands
 
 
-def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    hints = typing.get_type_hints(ImpSettings)
-    for f in dataclasses.fields(ImpSettings):
+def add_field_flags(parser: argparse.ArgumentParser, kind: type, default_label: str = "default") -> None:
+    """One flag per field of the dataclass ``kind`` (help text from the field's metadata); unset flags
+    are None, so the caller can tell them from given values."""
+    hints = typing.get_type_hints(kind)
+    for f in dataclasses.fields(kind):
         flag = "--" + f.name.replace("_", "-")
-        kind = hints[f.name]
-        text = f"{f.metadata['help']} (paper default: {f.default})"
-        if kind is bool:
+        hint = hints[f.name]
+        text = f"{f.metadata['help']} ({default_label}: {f.default})"
+        if hint is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
-        elif typing.get_origin(kind) is tuple:
+        elif typing.get_origin(hint) is tuple:
             parser.add_argument(flag, type=int, nargs="+", default=None, help=text)
         else:
-            parser.add_argument(flag, type=kind, default=None, help=text)
+            parser.add_argument(flag, type=hint, default=None, help=text)
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    add_field_flags(parser, ImpSettings, "paper default")
     parser.add_argument("--preset", choices=tuple(PROTOCOLS), default="quick",
                         help="quick: digits, minutes on a CPU; paper: Frankle & Carbin's protocol, hours on a CPU")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
@@ -135,7 +141,7 @@ def _basin(args: argparse.Namespace) -> int:
     params = GeneralisationParams(**values)
     device = resolve_device(args.device)
     path = RunDirectory.for_settings("basin", params, args.out).path / f"seed-{args.seed}" / "result.json"
-    record = check_generalisation(params, Context(device=device, seed=args.seed))
+    record = check_generalisation(params, Context(device=device, seed=args.seed, faults=GeneralisationFaults()))
     summary = record.details.get("summary", {})
     print(f"{'minimum':>9}  {'n':>8}  {'log V (95% t-CI over seeds)':>36}  {'log V / n':>9}  {'mean log r':>10}  "
           f"{'ESS':>5}  {'test acc':>8}")
@@ -170,14 +176,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_transfer)
     p = commands.add_parser("basin", help="log-volume of loss basins: clean vs poisoned minima and an IMP ticket",
                             description=_basin.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in dataclasses.fields(GeneralisationParams):
-        kind = typing.get_type_hints(GeneralisationParams)[f.name]
-        flag = "--" + f.name.replace("_", "-")
-        text = f"{f.metadata['help']} (default: {f.default})"
-        if kind is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
-        else:
-            p.add_argument(flag, type=kind, default=None, help=text)
+    add_field_flags(p, GeneralisationParams)
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
     p.add_argument("--out", type=Path, default=SIMULATIONS_ROOT, help="root of the run directories")
