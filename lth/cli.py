@@ -17,7 +17,7 @@ from lth.store import out_probe
 from theory.device import DEVICE_CHOICES, resolve_device
 
 _PLUGINS: tuple[str, ...] = ("lth.commands.universal", "lth.commands.ticket", "lth.commands.simulate", "lth.paper",
-                             "lth.commands.supermask")
+                             "lth.commands.supermask", "lth.commands.minitron")
 
 
 class UsageError(Exception):
@@ -59,6 +59,9 @@ def _verify(args: argparse.Namespace) -> int:
         known[claim_id].parameters(args.scale, overrides)
         known[claim_id].fault_settings(faults)
     out_probe(args.out)
+    if args.scale == "full":  # say what full scale costs before it starts
+        for claim_id in ids:
+            print(f"full scale {claim_id}: {known[claim_id].full_cost or 'cost not measured'}", file=sys.stderr)
     with open_sweep(args.workers, args.scheduler) as sweep:
         records = run_verify(ids, scale=args.scale, device=args.device, seed=args.seed, out=args.out,
                              progress=not args.no_progress, overrides=overrides, faults=faults, sweep=sweep)

@@ -11,7 +11,8 @@ A claim is registered by decorating its check::
 ``--scale full``. ``faults`` is a second frozen dataclass whose defaults mean "no fault": tests set
 its fields through ``run_claim(..., faults={...})`` to feed the check a deliberately broken instance
 (the check reads them as ``ctx.faults``), so fault injection never mixes with the public parameters.
-``uses`` names the claims this one builds on (leanblueprint's ``\\uses``); ``lth list --uses``
+``full_cost`` says what ``--scale full`` costs (measured: time, cores, device), printed before a full
+run starts. ``uses`` names the claims this one builds on (leanblueprint's ``\\uses``); ``lth list --uses``
 prints the graph. Check modules live in :mod:`lth.claims` and are discovered automatically.
 """
 
@@ -128,6 +129,7 @@ class Claim:
     full: dict[str, Any]
     faults: type = NoFaults
     uses: tuple[str, ...] = ()
+    full_cost: str = ""
 
     @property
     def proof_anchor(self) -> str:
@@ -193,7 +195,7 @@ _CLAIM_PACKAGES = ("lth.claims",)
 
 
 def claim(claim_id: str, statement: str, *, proof: str, params: type, full: dict[str, Any] | None = None,
-          faults: type = NoFaults, uses: tuple[str, ...] = ()):
+          faults: type = NoFaults, uses: tuple[str, ...] = (), full_cost: str = ""):
     """Register the decorated function as the check of ``claim_id``; duplicate ids are refused."""
 
     def register(check: Callable[[Any, Context], Record]) -> Callable[[Any, Context], Record]:
@@ -203,7 +205,8 @@ def claim(claim_id: str, statement: str, *, proof: str, params: type, full: dict
         for kind, what in ((params, "params"), (faults, "faults")):
             if not dataclasses.is_dataclass(kind):
                 raise TypeError(f"{what} of {claim_id!r} must be a dataclass")
-        _CLAIMS[claim_id] = Claim(claim_id, statement, proof, check, params, dict(full or {}), faults, tuple(uses))
+        _CLAIMS[claim_id] = Claim(claim_id, statement, proof, check, params, dict(full or {}), faults, tuple(uses),
+                                  full_cost)
         return check
 
     return register

@@ -271,7 +271,8 @@ def lenet_table(specs: list[TargetLayer], ns: tuple[int, ...], ctx: Context, p) 
 @claim("slth.conv.network", "an l-layer CNN (Σ|K_i[o]| ≤ 1, inputs in [0,1]) is approximated within ε by pruning "
        "a random CNN of depth 2l, each layer to ε/(2l) by the layer lemma",
        proof=PROOF, params=NetworkParams, faults=ConvFaults, uses=("slth.conv.layer",), full={"eps": 0.05, "n_max": 40, "size": 12, "restarts": 32, "steps": 100,
-                                                "table": tuple(range(5, 31))})
+                                                "table": tuple(range(5, 31))},
+       full_cost='measured 12.9 s on an H200; minutes on 2 CPU cores (n up to 40 channels, table n = 5…30)')
 @single_threaded
 def check_network(p: NetworkParams, ctx: Context) -> Record:
     lenet, factor = lenet_specs(p.lenet_seed, ctx.device)

@@ -67,7 +67,8 @@ class ZeroShotParams(DataParams):
        "(zero-shot supermask) reaches test accuracy far above chance (by > 30 points) and above the random "
        "mask and the large_final mask at the same layer-wise sparsity (t-intervals over seeds, paired by seed)",
        proof=PROOF, params=ZeroShotParams, faults=ZeroShotFaults,
-       full={**FULL_DATA, "rounds": 8, "retrain": True})
+       full={**FULL_DATA, "rounds": 8, "retrain": True},
+       full_cost='estimated ≈ 4 CPU-hours (Fashion-MNIST, 12 criteria retrained over 8 levels); minutes on a GPU')
 def check_zero_shot(p: ZeroShotParams, ctx: Context) -> Record:
     if not 1 <= p.judged_level <= p.rounds:
         raise ValueError(f"judged_level={p.judged_level} must lie in 1..rounds={p.rounds}")
@@ -111,7 +112,8 @@ class LearnedParams(DataParams):
        "masks, straight-through gradient) reaches the trained dense network's test accuracy within a stated "
        "margin (5 points at quick scale; TOST on per-seed differences)",
        proof=PROOF, params=LearnedParams, faults=LearnedFaults,
-       full={**FULL_DATA, "score_iterations": 5000, "margin": 0.03})
+       full={**FULL_DATA, "score_iterations": 5000, "margin": 0.03},
+       full_cost='estimated 5–10 CPU-minutes; under a minute on a GPU')
 def check_learned(p: LearnedParams, ctx: Context) -> Record:
     run = run_learned(settings_of(LearnedSettings, p, seed=ctx.seed), ctx.device, progress=ctx.progress,
                       ignore_scores=ctx.faults.scores_ignored)
@@ -151,7 +153,8 @@ class WidthParams(DataParams):
        "and at some width factor they match a trained dense target within a stated margin (2 points; TOST); the "
        "factor is reported beside the width Pensia et al.'s construction needs for the same target",
        proof=PROOF, params=WidthParams, faults=WidthFaults,
-       full={**FULL_DATA, "width": 0.25, "score_iterations": 5000, "margin": 0.01})
+       full={**FULL_DATA, "width": 0.25, "score_iterations": 5000, "margin": 0.01},
+       full_cost='estimated 30–60 CPU-minutes (widths ×1…×16); minutes on a GPU')
 def check_edge_popup_width(p: WidthParams, ctx: Context) -> Record:
     if len(p.factors) < 2:
         raise ValueError("factors needs at least two widths")
