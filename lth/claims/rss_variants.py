@@ -1,4 +1,5 @@
-"""Checks for random subset sum variants (proofs/rss.md): subsets of a fixed size k.
+"""Checks for random subset sum variants (proofs/rss.md): subsets of a fixed size k, and pools of
+d-dimensional vectors.
 
 Method (rss.fixed_size). For each k and n = k, k+1, ... draw ``trials`` pools of n i.i.d. U[−1, 1]
 samples and decide, exactly, whether every z in [lo, hi] is within ε of a sum of exactly k of them
@@ -6,6 +7,16 @@ samples and decide, exactly, whether every z in [lo, hi] is within ε of a sum o
 smallest n whose Clopper–Pearson upper bound on the failure rate is ≤ ε. Natale et al.'s bound has
 the form n·H2(k/n) ≥ c·log2(k/ε); the smallest c that covers every fit point *predicts* n at a smaller
 test ε, where fresh pools must fail with a rate whose whole confidence interval is ≤ ε.
+
+Method (rss.multidim). For each d and n = 1, 2, ... draw ``trials`` pools of n i.i.d. U[−1, 1]^d vectors
+and certify, per pool, whether every z ∈ [−1, 1]^d is within ε (ℓ∞) of a subset sum (``cube_cover``: a
+dyadic-grid covering certificate; an undecided pool counts as a failure; pools are nested, so a pool's
+failure is non-increasing in n). n*(ε, d) is the least n whose
+Clopper–Pearson upper bound on the failure rate is ≤ δ_fit. Per d the least-squares slope a_d of n* against
+log2(1/ε), raised to d when smaller (a slower line falls below the counting bound), drawn through the
+highest fit point, predicts n at a smaller held-out ε, where fresh pools must fail at a rate whose whole
+interval is ≤ δ (≥ δ_fit: a margin for the first-passage noise of n*). Beside it: the counting bound d·log2(1/ε) and the ratio of n* to the theorem's order
+d³·log2(1/ε)·(log2(1/ε) + log2 d).
 """
 
 from __future__ import annotations
@@ -15,9 +26,11 @@ from dataclasses import dataclass
 
 import torch
 
+from lth.claims.rss import fit_constant
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.verdict import clopper_pearson, combine, judge_rate
 from theory.fixed_size_subset_sum import fixed_size_worst_case_error
+from theory.multidim_subset_sum import counting_samples as cube_counting_samples, prefix_cover
 from theory.subset_sum import rounding_slack, sample_uniform
 
 PROOF = "proofs/rss.md"
@@ -133,5 +146,121 @@ def check_rss_fixed_size(p: FixedSizeParams, ctx: Context) -> Record:
                            f"{p.confidence:.0%} Clopper–Pearson upper bound on the failure rate at the predicted n "
                            "(per-pool k-subset errors exact, rounding bounded), worst k"),
         empirical=Quantity(None if worst is None else worst["rate"], "observed failure rate (sampled), worst k"),
+        details={"parts": parts},
+    )
+
+
+def theorem_order(eps: float, d: int) -> float:
+    """Becchetti et al.'s sufficient order d³·log2(1/ε)·(log2(1/ε) + log2 d), constant left out."""
+    bits = math.log2(1 / eps)
+    return d**3 * bits * (bits + math.log2(d))
+
+
+@dataclass(frozen=True)
+class MultidimParams:
+    """Quick-scale defaults; ``full`` moves to smaller ε and more pools."""
+
+    dims: tuple[int, ...] = param((1, 2, 3), "dimensions d tested")
+    eps_fit: tuple[float, ...] = param((0.5, 0.35, 0.25), "ε (ℓ∞ radius) at which n*(ε, d) is measured to fit the line")
+    eps_test: float = param(0.2, "held-out ε at which the fitted line's n is tested")
+    delta: float = param(0.25, "allowed failure probability at the held-out ε")
+    delta_fit: float = param(0.15, "n*(ε, d) is the least n whose failure-rate upper bound is <= this (< δ: the "
+                             "prediction is tested with a margin)")
+    trials: int = param(200, "nested pools scanned for n*(ε, d)")
+    test_trials: int = param(200, "fresh pools at the predicted n")
+    n_max: int = param(24, "largest pool size scanned (2^n subset sums per pool)")
+    max_depth: int = param(8, "grid refinements per cell before a pool counts as undecided (= failure)")
+    confidence: float = param(0.95, "Clopper–Pearson confidence")
+
+
+@dataclass(frozen=True)
+class MultidimFaults:
+    n_offset: int = 0  # added to the predicted n; a negative value is a deliberately broken instance
+
+
+def _scan_cube(p: MultidimParams, d: int, gen: torch.Generator, ctx: Context) -> tuple[dict[float, int], list[dict]]:
+    """Nested pools (pool n = the first n vectors of one draw of ``n_max``), so each pool's failure is
+    non-increasing in n and pools already covered are not certified again (``prefix_cover``)."""
+    pools = sample_uniform((p.trials, p.n_max, d), gen)
+    sizes = list(range(cube_counting_samples(max(p.eps_fit), d), p.n_max + 1))
+    passing = max((k for k in range(p.trials + 1) if clopper_pearson(k, p.trials, p.confidence)[1] <= p.delta_fit),
+                  default=-1)  # the CP upper bound grows with the count: at most this many failures pass
+    failures = {eps: (~prefix_cover(pools, eps, sizes, p.max_depth, stop_at=passing)).sum(0).tolist()
+                for eps in ctx.bar(p.eps_fit, desc=f"rss.multidim d={d}")}
+    n_star = {}
+    for eps, counts in failures.items():
+        passed = [n for n, k in zip(sizes, counts) if k <= passing]
+        if passed:
+            n_star[eps] = passed[0]
+    rows = [{"n": n, "failures": [failures[eps][i] if i < len(failures[eps]) else None for eps in p.eps_fit]}
+            for i, n in enumerate(sizes) if any(i < len(counts) for counts in failures.values())]
+    return n_star, rows
+
+
+def _test_failures(p: MultidimParams, d: int, n: int, gen: torch.Generator) -> int:
+    """Failures among ``test_trials`` fresh pools of n vectors at ``eps_test``; pools covered by a prefix of
+    n − 6 or n − 3 vectors are covered at n (monotone), so only the rest are certified at full size."""
+    pools = sample_uniform((p.test_trials, n, d), gen)
+    sizes = sorted({max(1, n - 6), max(1, n - 3), n})
+    return int((~prefix_cover(pools, p.eps_test, sizes, p.max_depth)[:, -1]).sum())
+
+
+@claim("rss.multidim", "n i.i.d. U[-1,1]^d vectors: every z in [-1,1]^d is within ε (ℓ∞) of a subset sum with "
+       "probability >= 1-δ once n >= max(a_d, d)·log2(1/ε) + b_d, the line fitted at large ε predicting n at a "
+       "smaller ε "
+       "(Becchetti et al. 2022: n = O(d³·log(1/ε)·(log(1/ε) + log d)) suffices; d·log2(1/ε) is necessary)",
+       proof=PROOF, params=MultidimParams, faults=MultidimFaults,
+       full={"eps_fit": (0.4, 0.3, 0.25, 0.2), "eps_test": 0.15, "delta": 0.1, "delta_fit": 0.05,
+             "trials": 400, "test_trials": 1000,
+             "n_max": 28})
+def check_rss_multidim(p: MultidimParams, ctx: Context) -> Record:
+    if not 0 < p.eps_test < min(p.eps_fit) or max(p.eps_fit) >= 1 or len(set(p.eps_fit)) < 2:
+        raise ValueError("need at least two distinct fit ε in (0, 1) and 0 < eps_test below all of them")
+    if not 0 < p.delta_fit <= p.delta < 1 or min(p.dims) < 1:
+        raise ValueError("need 0 < delta_fit <= delta < 1 and every d >= 1")
+    parts, verdicts = [], []
+    for d in p.dims:
+        n_star, rows = _scan_cube(p, d, ctx.generator(d), ctx)
+        missing = [e for e in p.eps_fit if e not in n_star]
+        if missing:
+            verdicts.append(("inconclusive", f"d={d}: no n <= {p.n_max} reached eps={missing}"))
+            parts.append({"d": d, "rows": rows, "n_star": {str(e): v for e, v in n_star.items()}})
+            continue
+        slope, slope_se, intercept = fit_constant(n_star)
+        rise = max(slope, d)  # a line rising slower than d·log2(1/ε) falls below the counting bound at small ε
+        base = max(n - rise * math.log2(1 / eps) for eps, n in n_star.items())  # through the highest fit point
+        n_pred = max(math.ceil(rise * math.log2(1 / p.eps_test) + base - 1e-9) + ctx.faults.n_offset, 1)
+        if n_pred > p.n_max:
+            verdicts.append(("inconclusive", f"d={d}: predicted n={n_pred} exceeds n_max={p.n_max}"))
+            parts.append({"d": d, "rows": rows, "n_star": {str(e): v for e, v in n_star.items()}, "n_pred": n_pred})
+            continue
+        failures = _test_failures(p, d, n_pred, ctx.generator(1000 + d))
+        verdict = judge_rate(failures, p.test_trials, p.delta, p.confidence)
+        verdicts.append(verdict)
+        lower, upper = clopper_pearson(failures, p.test_trials, p.confidence)
+        eps_all = (*p.eps_fit, p.eps_test)
+        parts.append({"d": d, "n_star": {str(e): v for e, v in n_star.items()}, "slope": slope,
+                      "slope_se": slope_se, "intercept": intercept, "rise": rise, "base": base, "n_pred": n_pred,
+                      "n_counting": {str(e): cube_counting_samples(e, d) for e in eps_all},
+                      "theorem_ratio": {str(e): n / theorem_order(e, d) for e, n in n_star.items()},
+                      "failures": failures, "trials": p.test_trials,
+                      "rate": failures / p.test_trials, "ci": [lower, upper], "verdict": verdict[0],
+                      "reason": verdict[1], "rows": rows})
+    verdict, _ = combine(verdicts)
+    tested = [part for part in parts if "ci" in part]
+    reason = "; ".join(
+        f"d={t['d']}: n*={list(t['n_star'].values())} at eps={list(p.eps_fit)}, "
+        f"fit n = {t['slope']:.2f}·log2(1/eps) + {t['intercept']:.2f}, predicted n = {t['rise']:.2f}·log2(1/eps) + "
+        f"{t['base']:.2f} -> {t['n_pred']} at "
+        f"eps={p.eps_test:g} (counting needs {t['n_counting'][str(p.eps_test)]}): {t['reason']}" for t in tested) or \
+        "; ".join(r for _, r in verdicts)
+    worst = max(tested, key=lambda t: t["ci"][1], default=None)
+    return Record(
+        verdict, reason,
+        bound=Quantity(p.delta, "allowed failure probability δ at the held-out ε"),
+        certified=Quantity(None if worst is None else worst["ci"][1],
+                           f"{p.confidence:.0%} Clopper–Pearson upper bound on the failure rate at the predicted n "
+                           "(per-pool cover certified on a dyadic grid, undecided pools counted as failures), worst d"),
+        empirical=Quantity(None if worst is None else worst["rate"], "observed failure rate (sampled), worst d"),
         details={"parts": parts},
     )
