@@ -1,0 +1,16 @@
+"""Minitron (Muralidharan et al. 2024): structured pruning of a Llama-style causal LM by activation
+importance, then recovery by knowledge distillation from the unpruned teacher.
+
+Modules, named after the mathematics:
+
+* :mod:`.llama`        the model: loading a local Llama-style checkpoint or GGUF file offline, its
+                       :class:`~.llama.Architecture` (hidden, heads, KV heads, MLP width, layers);
+* :mod:`.corpus`       the Python standard library's sources as text, split by file, cut into windows;
+* :mod:`.importance`   width importance (heads, MLP neurons, embedding channels) with the aggregation
+                       grid, depth importance (perplexity drop, Block Importance), baselines, perplexity;
+* :mod:`.pruning`      GQA-aware structured pruning to a target architecture, one-shot and iterative;
+* :mod:`.distillation` forward-KL logit distillation (optional intermediate-state loss) and plain
+                       next-token fine-tuning with the same tokens.
+
+Everything takes tensors / models and returns typed objects; no file here is written.
+"""
