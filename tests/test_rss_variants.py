@@ -16,7 +16,7 @@ from lth.claims.rss_variants import counting_samples
 from lth.registry import run_claim
 from theory.fixed_size_subset_sum import (best_fixed_size_subsets, best_sparse_subsets, fixed_size_worst_case_error,
                                           sorted_k_sums)
-from theory.multidim_subset_sum import COVERED, FAILS, counting_samples as cube_counting_samples, cube_cover, prefix_cover
+from theory.multidim_subset_sum import COVERED, FAILS, UNDECIDED, counting_samples as cube_counting_samples, cube_cover, prefix_cover
 from theory.subset_sum import worst_case_error
 
 finite = st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False, width=64)
@@ -126,7 +126,9 @@ def test_in_one_dimension_the_cube_cover_agrees_with_the_exact_worst_case_error(
     exact = worst_case_error(torch.from_numpy(x)).numpy()
     verdict = cube_cover(torch.from_numpy(x)[:, :, None], eps).verdict.numpy()
     for p in range(x.shape[0]):
-        if abs(exact[p] - eps) > 1e-6:  # inside the band a pool may be undecided
+        if verdict[p] == UNDECIDED:  # only within the finest cells' half-side (ε/2^9 at depth 8) of ε
+            assert abs(exact[p] - eps) <= eps / 2**9 + 1e-9
+        elif abs(exact[p] - eps) > 1e-9:
             assert (verdict[p] == COVERED) == (exact[p] <= eps)
 
 
