@@ -16,7 +16,8 @@ from lth.claims.rss_variants import counting_samples
 from lth.registry import run_claim
 from theory.fixed_size_subset_sum import (best_fixed_size_subsets, best_sparse_subsets, fixed_size_worst_case_error,
                                           sorted_k_sums)
-from theory.multidim_subset_sum import COVERED, FAILS, UNDECIDED, counting_samples as cube_counting_samples, cube_cover, prefix_cover
+from theory.multidim_subset_sum import COVERED, FAILS, UNDECIDED, cube_cover, prefix_cover
+from theory.multidim_subset_sum import counting_samples as cube_counting_samples
 from theory.subset_sum import worst_case_error
 
 finite = st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False, width=64)

@@ -47,8 +47,8 @@ def _pools(x: torch.Tensor) -> torch.Tensor:
 def cover_slack(x: torch.Tensor, eps: float) -> torch.Tensor:
     """Bound on the float64 error of every computed ℓ∞ distance from a cell centre to a subset sum.
 
-    ``x`` ``[P, n, d]`` → ``[P]``: ``γ_{n+2}·(max_k Σ_i |x_ik| + 1 + ε)`` — the sum's error ``γ_n·Σ_i|x_ik|``,
-    one rounded subtraction and the rounded thresholds (proofs/rss.md#rss.multidim, Rounding).
+    ``x`` ``[P, n, d]`` → ``[P]``: ``γ_{n+2}·(max_k Σ_i |x_ik| + 1 + ε)`` — the sum's error
+    ``γ_n·Σ_i|x_ik|``, one rounded subtraction and the rounded thresholds (proofs/rss.md#rss.multidim, Rounding).
     """
     return gamma(x.shape[1] + 2) * (x.to(torch.float64).abs().sum(1).amax(-1) + 1 + eps)
 
@@ -233,7 +233,7 @@ class CubeCover:
 
 
 def cube_cover(x: torch.Tensor, eps: float, max_depth: int = 8) -> CubeCover:
-    """Certify, for each pool ``x`` ``[P, n, d]``, whether every z ∈ [−1, 1]^d is within ε (ℓ∞) of a subset sum.
+    """Certify, per pool ``x`` ``[P, n, d]``, whether every z ∈ [−1, 1]^d is within ε (ℓ∞) of a subset sum.
 
     Cost: the relevant sums (at most ``2^n`` per pool) plus one bucket lookup per examined cell; the first
     grid has ``grid_cells(eps)^d`` cells of side ≤ ε.

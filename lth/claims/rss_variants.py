@@ -9,13 +9,14 @@ the form n·H2(k/n) ≥ c·log2(k/ε); the smallest c that covers every fit poin
 test ε, where fresh pools must fail with a rate whose whole confidence interval is ≤ ε.
 
 Method (rss.multidim). For each d and n = 1, 2, ... draw ``trials`` pools of n i.i.d. U[−1, 1]^d vectors
-and certify, per pool, whether every z ∈ [−1, 1]^d is within ε (ℓ∞) of a subset sum (``cube_cover``: a
+and certify, per pool, whether every z ∈ [−1, 1]^d is within ε (max-norm) of a subset sum (``cube_cover``: a
 dyadic-grid covering certificate; an undecided pool counts as a failure; pools are nested, so a pool's
 failure is non-increasing in n). n*(ε, d) is the least n whose
 Clopper–Pearson upper bound on the failure rate is ≤ δ_fit. Per d the least-squares slope a_d of n* against
 log2(1/ε), raised to d when smaller (a slower line falls below the counting bound), drawn through the
 highest fit point, predicts n at a smaller held-out ε, where fresh pools must fail at a rate whose whole
-interval is ≤ δ (≥ δ_fit: a margin for the first-passage noise of n*). Beside it: the counting bound d·log2(1/ε) and the ratio of n* to the theorem's order
+interval is ≤ δ (≥ δ_fit: a margin for the first-passage noise of n*). Beside it: the counting bound
+d·log2(1/ε) and the ratio of n* to the theorem's order
 d³·log2(1/ε)·(log2(1/ε) + log2 d).
 """
 
@@ -58,6 +59,30 @@ def counting_samples(k: int, eps: float, lo: float, hi: float) -> int:
     while math.comb(n, k) * 2 * eps < hi - lo:
         n += 1
     return n
+
+
+def _rate_test(failures: int, trials: int, threshold: float, confidence: float) -> dict:
+    """The held-out test's part of a record: counts, rate, Clopper–Pearson interval and ``judge_rate``'s verdict."""
+    verdict, reason = judge_rate(failures, trials, threshold, confidence)
+    return {"failures": failures, "trials": trials, "rate": failures / trials,
+            "ci": list(clopper_pearson(failures, trials, confidence)), "verdict": verdict, "reason": reason}
+
+
+def _held_out_record(parts: list[dict], verdicts: list, describe, bound: Quantity, confidence: float,
+                     decided: str, unit: str) -> Record:
+    """One record for per-``unit`` held-out tests: combined verdict, the worst part's interval as certified."""
+    verdict, _ = combine(verdicts)
+    tested = [part for part in parts if "ci" in part]
+    reason = "; ".join(describe(t) for t in tested) or "; ".join(r for _, r in verdicts)
+    worst = max(tested, key=lambda t: t["ci"][1], default=None)
+    return Record(
+        verdict, reason, bound=bound,
+        certified=Quantity(None if worst is None else worst["ci"][1],
+                           f"{confidence:.0%} Clopper–Pearson upper bound on the failure rate at the predicted n "
+                           f"({decided}), worst {unit}"),
+        empirical=Quantity(None if worst is None else worst["rate"], f"observed failure rate (sampled), worst {unit}"),
+        details={"parts": parts},
+    )
 
 
 @dataclass(frozen=True)
@@ -123,31 +148,19 @@ def check_rss_fixed_size(p: FixedSizeParams, ctx: Context) -> Record:
         n_pred = max(entropy_samples(k, p.eps_test, c) + ctx.faults.n_offset, k)
         pools = sample_uniform((p.test_trials, n_pred), ctx.generator(1000 + k))
         failures = _failures(pools, k, p.eps_test, p.lo, p.hi)
-        verdict = judge_rate(failures, p.test_trials, p.eps_test, p.confidence)
-        verdicts.append(verdict)
-        lower, upper = clopper_pearson(failures, p.test_trials, p.confidence)
+        test = _rate_test(failures, p.test_trials, p.eps_test, p.confidence)
+        verdicts.append((test["verdict"], test["reason"]))
         parts.append({"k": k, "n_star": {str(e): v for e, v in n_star.items()},
                       "ratio": {str(e): r for e, r in ratios.items()}, "c": c, "n_pred": n_pred,
                       "n_counting": {str(e): counting_samples(k, e, p.lo, p.hi) for e in (*p.eps_fit, p.eps_test)},
-                      "failures": failures, "trials": p.test_trials, "rate": failures / p.test_trials,
-                      "ci": [lower, upper], "verdict": verdict[0], "reason": verdict[1], "rows": rows})
-    verdict, _ = combine(verdicts)
-    tested = [part for part in parts if "ci" in part]
-    reason = "; ".join(
-        f"k={t['k']}: n*={list(t['n_star'].values())} at eps={list(p.eps_fit)}, "
-        f"c={t['c']:.2f}, predicted n={t['n_pred']} at eps={p.eps_test:g} "
-        f"(counting needs {t['n_counting'][str(p.eps_test)]}): {t['reason']}" for t in tested) or \
-        "; ".join(r for _, r in verdicts)
-    worst = max(tested, key=lambda t: t["ci"][1], default=None)
-    return Record(
-        verdict, reason,
-        bound=Quantity(p.eps_test, "allowed failure probability ε at the test ε"),
-        certified=Quantity(None if worst is None else worst["ci"][1],
-                           f"{p.confidence:.0%} Clopper–Pearson upper bound on the failure rate at the predicted n "
-                           "(per-pool k-subset errors exact, rounding bounded), worst k"),
-        empirical=Quantity(None if worst is None else worst["rate"], "observed failure rate (sampled), worst k"),
-        details={"parts": parts},
-    )
+                      **test, "rows": rows})
+    return _held_out_record(
+        parts, verdicts,
+        lambda t: (f"k={t['k']}: n*={list(t['n_star'].values())} at eps={list(p.eps_fit)}, "
+                   f"c={t['c']:.2f}, predicted n={t['n_pred']} at eps={p.eps_test:g} "
+                   f"(counting needs {t['n_counting'][str(p.eps_test)]}): {t['reason']}"),
+        Quantity(p.eps_test, "allowed failure probability ε at the test ε"), p.confidence,
+        "per-pool k-subset errors exact, rounding bounded", "k")
 
 
 def theorem_order(eps: float, d: int) -> float:
@@ -161,7 +174,7 @@ class MultidimParams:
     """Quick-scale defaults; ``full`` moves to smaller ε and more pools."""
 
     dims: tuple[int, ...] = param((1, 2, 3), "dimensions d tested")
-    eps_fit: tuple[float, ...] = param((0.5, 0.35, 0.25), "ε (ℓ∞ radius) at which n*(ε, d) is measured to fit the line")
+    eps_fit: tuple[float, ...] = param((0.5, 0.35, 0.25), "max-norm radii ε at which n*(ε, d) is measured for the fit")
     eps_test: float = param(0.2, "held-out ε at which the fitted line's n is tested")
     delta: float = param(0.25, "allowed failure probability at the held-out ε")
     delta_fit: float = param(0.15, "n*(ε, d) is the least n whose failure-rate upper bound is <= this (< δ: the "
@@ -205,7 +218,7 @@ def _test_failures(p: MultidimParams, d: int, n: int, gen: torch.Generator) -> i
     return int((~prefix_cover(pools, p.eps_test, sizes, p.max_depth)[:, -1]).sum())
 
 
-@claim("rss.multidim", "n i.i.d. U[-1,1]^d vectors: every z in [-1,1]^d is within ε (ℓ∞) of a subset sum with "
+@claim("rss.multidim", "n i.i.d. U[-1,1]^d vectors: every z in [-1,1]^d is within ε (max-norm) of a subset sum with "
        "probability >= 1-δ once n >= max(a_d, d)·log2(1/ε) + b_d, the line fitted at large ε predicting n at a "
        "smaller ε "
        "(Becchetti et al. 2022: n = O(d³·log(1/ε)·(log(1/ε) + log d)) suffices; d·log2(1/ε) is necessary)",
@@ -235,32 +248,19 @@ def check_rss_multidim(p: MultidimParams, ctx: Context) -> Record:
             parts.append({"d": d, "rows": rows, "n_star": {str(e): v for e, v in n_star.items()}, "n_pred": n_pred})
             continue
         failures = _test_failures(p, d, n_pred, ctx.generator(1000 + d))
-        verdict = judge_rate(failures, p.test_trials, p.delta, p.confidence)
-        verdicts.append(verdict)
-        lower, upper = clopper_pearson(failures, p.test_trials, p.confidence)
+        test = _rate_test(failures, p.test_trials, p.delta, p.confidence)
+        verdicts.append((test["verdict"], test["reason"]))
         eps_all = (*p.eps_fit, p.eps_test)
         parts.append({"d": d, "n_star": {str(e): v for e, v in n_star.items()}, "slope": slope,
                       "slope_se": slope_se, "intercept": intercept, "rise": rise, "base": base, "n_pred": n_pred,
                       "n_counting": {str(e): cube_counting_samples(e, d) for e in eps_all},
                       "theorem_ratio": {str(e): n / theorem_order(e, d) for e, n in n_star.items()},
-                      "failures": failures, "trials": p.test_trials,
-                      "rate": failures / p.test_trials, "ci": [lower, upper], "verdict": verdict[0],
-                      "reason": verdict[1], "rows": rows})
-    verdict, _ = combine(verdicts)
-    tested = [part for part in parts if "ci" in part]
-    reason = "; ".join(
-        f"d={t['d']}: n*={list(t['n_star'].values())} at eps={list(p.eps_fit)}, "
-        f"fit n = {t['slope']:.2f}·log2(1/eps) + {t['intercept']:.2f}, predicted n = {t['rise']:.2f}·log2(1/eps) + "
-        f"{t['base']:.2f} -> {t['n_pred']} at "
-        f"eps={p.eps_test:g} (counting needs {t['n_counting'][str(p.eps_test)]}): {t['reason']}" for t in tested) or \
-        "; ".join(r for _, r in verdicts)
-    worst = max(tested, key=lambda t: t["ci"][1], default=None)
-    return Record(
-        verdict, reason,
-        bound=Quantity(p.delta, "allowed failure probability δ at the held-out ε"),
-        certified=Quantity(None if worst is None else worst["ci"][1],
-                           f"{p.confidence:.0%} Clopper–Pearson upper bound on the failure rate at the predicted n "
-                           "(per-pool cover certified on a dyadic grid, undecided pools counted as failures), worst d"),
-        empirical=Quantity(None if worst is None else worst["rate"], "observed failure rate (sampled), worst d"),
-        details={"parts": parts},
-    )
+                      **test, "rows": rows})
+    return _held_out_record(
+        parts, verdicts,
+        lambda t: (f"d={t['d']}: n*={list(t['n_star'].values())} at eps={list(p.eps_fit)}, "
+                   f"fit n = {t['slope']:.2f}·log2(1/eps) + {t['intercept']:.2f}, predicted n = "
+                   f"{t['rise']:.2f}·log2(1/eps) + {t['base']:.2f} -> {t['n_pred']} at eps={p.eps_test:g} "
+                   f"(counting needs {t['n_counting'][str(p.eps_test)]}): {t['reason']}"),
+        Quantity(p.delta, "allowed failure probability δ at the held-out ε"), p.confidence,
+        "per-pool cover certified on a dyadic grid, undecided pools counted as failures", "d")

@@ -1,7 +1,7 @@
 """Multidimensional random subset sum: n*(ε, d) against log2(1/ε) per dimension d, with the bounds.
 
 Points are the measured n*(ε, d) (nested pools of i.i.d. U[−1, 1]^d vectors; the least n whose
-Clopper–Pearson upper bound on the rate of pools not certified to ε-cover the cube in ℓ∞ is ≤ δ_fit);
+Clopper–Pearson upper bound on the rate of pools not certified to ε-cover the cube in the max-norm is ≤ δ_fit);
 the solid line is the prediction line (least-squares slope raised to d when flatter, through the
 highest fit point); the square is the held-out ε at the predicted n (filled when the whole interval of
 the failure rate is ≤ δ); dotted steps are the counting bound d·log2(1/ε) (necessary for any pool);
@@ -49,7 +49,7 @@ def draw(results: Path):
                     textcoords="offset points", xytext=(8, -3), fontsize=7, color=color)
     ax.plot([], [], "--", color="0.4", lw=0.8, label="theorem's order, scaled to the largest-ε point")
     ax.plot([], [], "s", color="0.4", label=f"held-out ε at predicted n (filled: rate ≤ δ = {params['delta']:g})")
-    ax.set_xlabel("log2(1/ε)  (every z ∈ [−1, 1]^d within ε in ℓ∞)")
+    ax.set_xlabel("log2(1/ε)  (every z ∈ [−1, 1]^d within ε, max-norm)")
     ax.set_ylabel("pool size n")
     ax.set_title(f"multidimensional subset sum: pool size for failure rate ≤ {params['delta_fit']:g}", fontsize=9)
     ax.legend(fontsize=6.5, loc="upper left")
