@@ -1,5 +1,6 @@
 """Ticket transfer matrix: test accuracy on each target data set of the target's own ticket, a ticket
-transferred from the source, a random mask and a random re-init, at the sparsest IMP level.
+transferred from the source, a random mask and a random re-init, at the level each direction was
+judged at (the sparsest whose own ticket still matches the dense network).
 
 Reads the ``directions`` stored by ``sim.transfer``; one row per direction, each variant a point at
 the mean over seeds with its 95% t-interval across seeds as a horizontal bar.
@@ -20,13 +21,14 @@ COLUMNS = (("ticket@0", "target's own ticket"), ("transfer", "transferred ticket
 
 @figure("sim_transfer", claims=("sim.transfer",), produced_by="lth verify sim.transfer")
 def draw(results: Path):
-    directions = load_claim_record(results, "sim.transfer")["details"]["directions"]
-    names = list(directions)
+    details = load_claim_record(results, "sim.transfer")["details"]
+    names = list(details["directions"])
+    judged = {name: next(r for r in details["directions"][name] if r["level"] == details["judged"][name]["level"])
+              for name in names}
     fig, ax = plt.subplots(figsize=(6.5, 1.6 + 0.9 * len(names)), constrained_layout=True)
     offsets = np.linspace(-0.27, 0.27, len(COLUMNS))
     for j, (key, label) in enumerate(COLUMNS):
-        rows = [(i, directions[name][-1]["acc"][key]) for i, name in enumerate(names)
-                if key in directions[name][-1]["acc"]]
+        rows = [(i, judged[name]["acc"][key]) for i, name in enumerate(names) if key in judged[name]["acc"]]
         if not rows:
             continue
         y = [i + offsets[j] for i, _ in rows]
@@ -36,9 +38,9 @@ def draw(results: Path):
                [100 * acc["ci"][1] - m for m, (_, acc) in zip(mean, rows)]]
         ax.errorbar(mean, y, xerr=err, fmt="o", color=f"C{j}", capsize=3, label=label)
     ax.set_yticks(range(len(names)),
-                  [f"{name}\n({100 * directions[name][-1]['remaining']:.1f}% of weights left)" for name in names])
+                  [f"{name}\n({100 * judged[name]['remaining']:.1f}% of weights left)" for name in names])
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlabel("test accuracy on the target (%): mean and 95% t-interval across seeds")
-    ax.set_title("Ticket transfer (source -> target), sparsest IMP level")
+    ax.set_title("Ticket transfer (source -> target), sparsest level with a winning target ticket")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
