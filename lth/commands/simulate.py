@@ -45,11 +45,12 @@ def add_field_flags(parser: argparse.ArgumentParser, kind: type, default_label: 
     for f in dataclasses.fields(kind):
         flag = "--" + f.name.replace("_", "-")
         hint = hints[f.name]
-        text = f"{f.metadata['help']} ({default_label}: {f.default})"
+        text = f"{f.metadata.get('help', '')} ({default_label}: {f.default})"
         if hint is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif typing.get_origin(hint) is tuple:
-            parser.add_argument(flag, type=int, nargs="+", default=None, help=text)
+            element = (typing.get_args(hint) or (str,))[0]
+            parser.add_argument(flag, type=element, nargs="+", default=None, help=text)
         else:
             parser.add_argument(flag, type=hint, default=None, help=text)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import typing
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +19,7 @@ from simulations.edge_popup import EdgePopupSettings, run_edge_popup
 from simulations.statistics import t_interval
 from simulations.supermask import CriteriaSettings, LearnedSettings, run_criteria, run_learned
 from theory.device import DEVICE_CHOICES, resolve_device
-from lth.commands.simulate import simulate_subcommands
+from lth.commands.simulate import add_field_flags, simulate_subcommands
 from lth.store import SIMULATIONS_ROOT, RunDirectory
 
 _QUICK = {"dataset": "mnist5k", "seeds": 5, "iterations": 400, "eval_every": 50}
@@ -81,24 +80,9 @@ EXPERIMENTS: dict[str, tuple[type, Callable, Callable[[dict], str], str]] = {
 }
 
 
-def _element(kind: Any) -> type:
-    args = typing.get_args(kind)
-    return args[0] if args else str
-
-
 def add_flags(parser: argparse.ArgumentParser, settings: type, name: str) -> None:
     """One flag per settings field (tuples take several values), then preset, device, out, progress."""
-    hints = typing.get_type_hints(settings)
-    for f in dataclasses.fields(settings):
-        flag = "--" + f.name.replace("_", "-")
-        kind = hints[f.name]
-        text = f"{f.metadata.get('help', '')} (default: {f.default})"
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
-        elif typing.get_origin(kind) is tuple:
-            parser.add_argument(flag, type=_element(kind), nargs="+", default=None, help=text)
-        else:
-            parser.add_argument(flag, type=kind, default=None, help=text)
+    add_field_flags(parser, settings)
     quick, paper = (", ".join(f"{k}={v}" for k, v in PRESETS[name][p].items()) for p in ("quick", "paper"))
     parser.add_argument("--preset", choices=("quick", "paper"), default="quick",
                         help=f"quick: {quick} (minutes on a CPU); paper: {paper} (hours on a CPU, GPU recommended)")
