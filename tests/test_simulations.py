@@ -250,6 +250,20 @@ def test_tickets_check_fails_when_the_largest_weights_are_pruned():
     assert record.verdict == "fails", record.reason
 
 
+@pytest.mark.claim("sim.imp.early_stop")
+def test_early_stop_check_fails_when_tickets_stop_later_than_the_dense_network():
+    record = run_claim("sim.imp.early_stop", rounds=1, faults={"delay": 1000}, **BROKEN)
+    assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.claim("sim.imp.early_stop")
+def test_early_stop_check_is_inconclusive_when_every_run_is_censored_by_the_end_of_training():
+    record = run_claim("sim.imp.early_stop", rounds=1, **BROKEN)  # 60 iterations: both still improving
+    assert record.details["dense_early_stop"]["values"] == [BROKEN["iterations"]] * BROKEN["seeds"]
+    assert record.details["judged"][-1]["ci"] == [0.0, 0.0]
+    assert record.verdict == "inconclusive" and "censored" in record.reason
+
+
 @pytest.mark.claim("sim.imp.controls")
 def test_controls_check_fails_when_the_reinit_control_is_secretly_the_ticket():
     record = run_claim("sim.imp.controls", reinit_offset=0, rounds=1, **BROKEN)
