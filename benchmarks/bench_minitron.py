@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from benchmarks.common import best_time, save, table
-from simulations.minitron.corpus import corpus_files, token_windows
-from simulations.minitron.distillation import recover
-from simulations.minitron.importance import perplexity, score_depth, score_width
-from simulations.minitron.llama import Architecture, load_causal_lm, load_tokenizer, text_encoder
-from simulations.minitron.pruning import prune, scaled
-from theory.device import generator, resolve_device
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import best_time, save, table  # noqa: E402
+from simulations.minitron.corpus import corpus_files, token_windows  # noqa: E402
+from simulations.minitron.distillation import recover  # noqa: E402
+from simulations.minitron.importance import perplexity, score_depth, score_width  # noqa: E402
+from simulations.minitron.llama import Architecture, load_causal_lm, load_tokenizer, text_encoder  # noqa: E402
+from simulations.minitron.pruning import prune, scaled  # noqa: E402
+from theory.device import generator, resolve_device  # noqa: E402
 
 
 def peak_rss_gib() -> float:

@@ -23,10 +23,17 @@ from simulations.minitron.importance import (AGGREGATIONS, WidthScores, magnitud
                                              score_depth, score_width)
 from simulations.minitron.llama import Architecture, byte_encode, check_target, tiny_llama
 from simulations.minitron.pruning import prune, prune_iteratively, scaled
-from theory.device import generator
+from theory.device import cpu_threads, generator
 
 CPU = torch.device("cpu")
 TINY = {"model": "tiny", "draws": 3, "length": 32, "heldout": 8, "calibration": 4, "tiny_steps": 120}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: a second intra-op thread only adds synchronisation (theory.device.cpu_threads)."""
+    with cpu_threads(1):
+        yield
 
 
 def model(seed: int = 0) -> torch.nn.Module:
