@@ -129,7 +129,7 @@ class WidthFaults:
        proof=PROOF, params=WidthParams, faults=WidthFaults,
        full={**FULL_DATA, "hidden": 0.75, "intermediate": 0.75, "grid": True},
        full_cost="estimate, not run: ≈ 5M forward tokens (1.3M calibration, 57 held-out passes of 65k); "
-                 "≈ 8 h on 2 CPU cores at the measured ≈ 180 forward tokens/s, minutes on a GPU")
+                 "≈ 8 h on 2 idle CPU cores at the measured ≈ 90 forward tokens per CPU-second, minutes on a GPU")
 @tiny_on_one_thread
 def check_width(p: WidthParams, ctx: Context) -> Record:
     s = setting_for(p, ctx)
