@@ -43,7 +43,7 @@ def _list(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from lth.registry import all_claims
     from lth.sweep import open_sweep
-    from lth.verify import exit_status, format_table, run_verify
+    from lth.verify import exit_status, format_table, run_verify, summary
 
     known = all_claims()
     unknown = [c for c in args.ids if c not in known]
@@ -66,8 +66,9 @@ def _verify(args: argparse.Namespace) -> int:
         records = run_verify(ids, scale=args.scale, device=args.device, seed=args.seed, out=args.out,
                              progress=not args.no_progress, overrides=overrides, faults=faults, sweep=sweep)
     print(format_table(records))
+    print(summary(records))
     print(f"\nwrote {args.out / 'verify.json'} and {args.out / 'verify.md'}")
-    return exit_status(records)
+    return exit_status(records, strict=args.strict)
 
 
 def _parse_param(text: str) -> tuple[str, object]:
@@ -134,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault", action="append", default=[], metavar="KEY=VALUE",
                    help="inject a fault (a deliberately broken instance) to see the check fail; "
                         "`lth list --params` names each claim's faults")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 also when an empirical claim (no certified value) fails; by default such a "
+                        "measured non-replication is reported but only errors and failing certified claims exit 1")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_sweep_flags(p)
     p.set_defaults(func=_verify)

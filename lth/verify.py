@@ -75,6 +75,33 @@ def run_verify(claim_ids: list[str], *, scale: str, device: str, seed: int, out:
     return records
 
 
-def exit_status(records: list[Record]) -> int:
-    """0 when every claim holds, 1 when any fails or errors (inconclusive is reported, not failed)."""
-    return 1 if any(r.verdict in ("fails", "error") for r in records) else 0
+def is_empirical(record: Record) -> bool:
+    """An empirical claim (a replication of a published measurement) has no certified value."""
+    return record.certified is None or record.certified.value is None
+
+
+def exit_status(records: list[Record], strict: bool = False) -> int:
+    """1 when a check errors or a certified claim fails, else 0; inconclusive is reported, not failed.
+
+    A failing *empirical* claim is a measured non-replication at the run's scale — a result, not a
+    malfunction of the toolkit — so it is reported (:func:`summary`) but sets the status only with
+    ``strict``.
+    """
+    return 1 if any(r.verdict == "error" or r.verdict == "fails" and (strict or not is_empirical(r))
+                    for r in records) else 0
+
+
+def summary(records: list[Record]) -> str:
+    """One line: counts per verdict, naming the failing and erroring claims."""
+    counts = {v: sum(r.verdict == v for r in records) for v in ("holds", "inconclusive", "fails", "error")}
+    line = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    empirical = [r.claim for r in records if r.verdict == "fails" and is_empirical(r)]
+    certified = [r.claim for r in records if r.verdict == "fails" and not is_empirical(r)]
+    errors = [r.claim for r in records if r.verdict == "error"]
+    if certified:
+        line += f"; CERTIFIED CLAIM FAILS: {', '.join(certified)}"
+    if empirical:
+        line += f"; empirical, not reproduced at this scale: {', '.join(empirical)} (see their reasons)"
+    if errors:
+        line += f"; ERROR: {', '.join(errors)} (tracebacks in verify.json)"
+    return line

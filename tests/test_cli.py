@@ -92,3 +92,27 @@ def test_paper_readme_lists_every_registered_figure_with_its_script_and_claims()
     readme = (REPO_ROOT / "paper" / "README.md").read_text()
     missing = [row for row in index_markdown().splitlines()[2:] if row not in readme]
     assert not missing, "paper/README.md is stale; regenerate the table with `lth figures --index`:\n" + "\n".join(missing)
+
+
+def _record(claim: str, verdict: str, certified: float | None):
+    from lth.registry import Quantity, Record
+
+    record = Record(verdict, "why", certified=None if certified is None else Quantity(certified, "c"))
+    record.claim = claim
+    return record
+
+
+def test_a_failing_empirical_claim_is_reported_but_exits_one_only_when_strict():
+    from lth.verify import exit_status, summary
+
+    records = [_record("a.theory", "holds", 0.1), _record("b.sim", "fails", None)]
+    assert exit_status(records) == 0 and exit_status(records, strict=True) == 1
+    assert "not reproduced at this scale: b.sim" in summary(records)
+
+
+def test_a_failing_certified_claim_or_an_error_always_exits_one():
+    from lth.verify import exit_status, summary
+
+    assert exit_status([_record("a.theory", "fails", 0.3)]) == 1
+    assert exit_status([_record("b.sim", "error", None)]) == 1
+    assert "CERTIFIED CLAIM FAILS: a.theory" in summary([_record("a.theory", "fails", 0.3)])
