@@ -1,8 +1,11 @@
-"""Kill rate of the last ``make mutants`` run, per function and in total (reads mutmut's metadata).
+"""Kill rate of the last ``make mutants`` run, per function, per module and in total (reads mutmut's metadata).
 
 Usage: ``python benchmarks/mutation_summary.py PATTERN...`` with mutmut's mutant-name patterns
-(the Makefile's MUTANT_SCOPE); prints killed / survived / timeout / not checked per function.
-A timeout counts as killed (the mutant made the tests hang, which a user would notice).
+(the Makefile's MUTANT_SCOPE); prints killed / survived / timeout / no tests / suspicious / not
+checked per function and per module, then the surviving mutants' names (``mutmut show NAME`` prints
+each diff). A timeout counts as killed (the mutant made the tests hang; the Makefile runs torch and
+numba single-threaded so that a forked thread pool cannot hang an unmutated run). "suspicious" (the
+worker died by a signal) and "no tests" count as not killed.
 """
 
 from __future__ import annotations
@@ -17,21 +20,32 @@ from pathlib import Path
 from mutmut.stats import status_by_exit_code
 
 
+def rate(c: Counter) -> str:
+    dead = c["killed"] + c["timeout"]
+    checked = sum(v for k, v in c.items() if k != "not checked")
+    return (f"killed {dead} of {checked} ({dead / max(checked, 1):.1%}); "
+            + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
+
+
 def main(patterns: list[str]) -> None:
     counts: dict[str, Counter] = defaultdict(Counter)
+    survivors = []
     for meta in sorted(Path("mutants").rglob("*.py.meta")):
         for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
             if any(fnmatch.fnmatch(name, p) for p in patterns):
                 status = "not checked" if code is None else status_by_exit_code[code]
                 counts[re.sub(r"__mutmut_\d+$", "", name)][status] += 1
-    total = Counter()
+                if status == "survived":
+                    survivors.append(name)
+    modules: dict[str, Counter] = defaultdict(Counter)
     for function, c in sorted(counts.items()):
-        total += c
-        print(f"{function:<58} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
-    dead = total["killed"] + total["timeout"]
-    checked = sum(v for k, v in total.items() if k != "not checked")
-    print(f"\nkilled {dead} of {checked} checked mutants ({dead / max(checked, 1):.1%}); "
-          + ", ".join(f"{k} {v}" for k, v in sorted(total.items())))
+        modules[function.rsplit(".", 1)[0]] += c
+        print(f"{function:<58} {rate(c)}")
+    print()
+    for module, c in sorted(modules.items()):
+        print(f"{module:<24} {rate(c)}")
+    print(f"\nall{'':<21} {rate(sum(modules.values(), Counter()))}")
+    print("\nsurvivors:", " ".join(survivors) if survivors else "none")
 
 
 if __name__ == "__main__":

@@ -7,16 +7,23 @@ case. Where the code documents its margin, these tests pin it on inputs whose ar
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
+from types import SimpleNamespace
+
+import mpmath
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from theory.numerics import gamma
+from test_oracles import conv_exact, rational
+from theory import conv, dense, universal
+from theory.certify import ASSUMPTIONS as DENSE_LAYER_ASSUMPTIONS, PerturbedLayer, certify_ball, certify_box
+from theory.numerics import TINY, UNIT_ROUNDOFF, gamma, sum_upper
 from theory.subset_sum import covers_interval, rounding_slack, worst_case_error
 
 # Pools of multiples of 2^-12 in [-1, 1]: every subset sum, shift and merge end is exact in float64.
@@ -87,3 +94,360 @@ def test_an_empty_interval_is_refused_and_a_point_is_accepted():
         worst_case_error(torch.tensor([0.5]), 0.3, 0.2)
     assert bool(covers_interval(torch.tensor([0.5]), 0.1, 0.5, 0.5))
     assert float(worst_case_error(torch.tensor([0.5]), 0.5, 0.5)) == 0.0
+
+
+# ------------------------------------------------------------------------------ numerics, dense, conv
+
+
+@given(k=st.integers(1, 200).map(lambda j: 2 * j + 1))
+def test_sum_upper_of_one_covers_gamma_k_for_k_terms(k):
+    """``k`` terms take ``k − 1`` additions and the bound one multiplication: ``≥ 1 + γ_k`` exactly.
+
+    (Odd ``k``: ``1 + γ_{k±1}`` round to neighbouring floats, so a ``γ_{k−1}`` factor falls below.)"""
+    bound = Fraction(float(sum_upper(torch.ones(1, dtype=torch.float64), k)))
+    u = Fraction(UNIT_ROUNDOFF)
+    assert bound >= 1 + k * u / (1 - k * u)
+
+
+@given(seed=st.integers(0, 2**16), d_in=st.integers(2, 3), block=st.integers(0, 1))
+def test_a_kept_unit_reading_two_inputs_gets_no_dense_certificate(seed, d_in, block):
+    """A mask outside the proof's form (a hidden unit reads two inputs) must give ``inf`` and say which block."""
+    gen = torch.Generator().manual_seed(seed)
+    target = dense.Target([torch.rand(2, d_in, generator=gen, dtype=torch.float64) - 0.5,
+                           torch.rand(1, 2, generator=gen, dtype=torch.float64) - 0.5], [None, None])
+    _, ticket = dense.build_ticket(target, 0.1, 0.1, seed=seed, units_per_input=[2, 2])
+    masks = [m.clone() for m in ticket.masks]
+    first = masks[2 * block]
+    unit = int(first.any(1).nonzero()[0, 0]) if bool(first.any()) else 0
+    first[unit, :2] = True  # the unit now reads inputs 0 and 1
+    tampered = dense.DenseTicket(ticket.random, masks, ticket.signed, ticket.has_bias, ticket.output_scale)
+    certificate = dense.certify_sup_error(target, tampered, dense.Domain("ball"))
+    assert certificate.value == float("inf")
+    assert certificate.parts == {"reason": f"block {block + 1}: a kept hidden unit reads more than one input"}
+    assert (certificate.kind, certificate.domain, certificate.norm) == ("rigorous", "ball ‖x‖₂ ≤ 1", "l2")
+    assert certificate.assumptions == dense.ASSUMPTIONS
+
+
+def two_input_ticket(signed_input: bool, output_scale: float = 1.0, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    target = dense.Target([torch.rand(3, 2, generator=gen, dtype=torch.float64) - 0.5,
+                           torch.rand(1, 3, generator=gen, dtype=torch.float64) - 0.5], [None, None])
+    return target, dense.build_ticket(target, 0.1, 0.1, seed=seed, units_per_input=[4, 4], signed_input=signed_input,
+                                      output_scale=output_scale)[1]
+
+
+@pytest.mark.parametrize("scale", [2.0, 3.0, 0.25])
+@pytest.mark.parametrize("domain", [dense.Domain("ball", radius=0.5), dense.Domain("box", lo=(-1.0, 0.0), hi=(0.5, 1.0))])
+def test_the_dense_certificate_is_multiplied_by_the_output_scale(scale, domain):
+    """A ticket whose output is scaled by ``c`` (a rescaled target) errs ``|c|`` times more; the parts
+    keep the unscaled bounds, the smaller of ball and box is taken."""
+    target, ticket = two_input_ticket(True, scale)
+    certificate = dense.certify_sup_error(target, ticket, domain)
+    ball = certificate.parts["ball_bound"]
+    unscaled = min(certificate.parts["box_bound"], math.inf if ball is None else ball)
+    assert Fraction(certificate.value) >= Fraction(unscaled) * Fraction(scale) > 0
+    assert (ball is None) == (domain.kind == "box")
+    assert certificate.parts["union_bound"] > 0
+    assert (certificate.kind, certificate.domain, certificate.norm) == ("rigorous", domain.describe(), "l2")
+
+
+@pytest.mark.parametrize("domain, refused", [
+    (dense.Domain("ball"), "input 0"), (dense.Domain("ball", radius=0.0), None),
+    (dense.Domain("box", lo=(0.0, -0.5), hi=(1.0, 1.0)), "input 1"), (dense.Domain("box", lo=(0.0, 0.0), hi=(1.0, 1.0)), None),
+    (dense.Domain("box", lo=(0.0, 0.0, 0.0), hi=(1.0, 1.0, 1.0)), "box has 3 coordinates, the target has 2 inputs")])
+def test_a_ticket_for_non_negative_inputs_is_refused_exactly_where_an_input_can_be_negative(domain, refused):
+    target, ticket = two_input_ticket(False)
+    if refused is None:
+        assert dense.certify_sup_error(target, ticket, domain).value >= 0
+        return
+    message = (refused if refused.startswith("box") else
+               f"hypothesis violated: the ticket was built for non-negative inputs (signed_input=False) but the "
+               f"domain ({domain.describe()}) lets {refused} be negative; rebuild the ticket with signed_input=True "
+               "or certify on a box with lo >= 0")
+    with pytest.raises(ValueError) as caught:
+        dense.certify_sup_error(target, ticket, domain)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("domain", [dense.Domain("ball"), dense.Domain("box", lo=(-1.0, -1.0), hi=(1.0, 1.0))])
+def test_a_ticket_for_signed_inputs_is_certified_on_every_domain(domain):
+    target, ticket = two_input_ticket(True)
+    assert 0 < dense.certify_sup_error(target, ticket, domain).value < math.inf
+
+
+@pytest.mark.parametrize("r, message", [
+    ([1, 2], "exponents must have shape [M, d], got (2,)"),
+    ([[1.5, 0.0]], "hypothesis violated: exponents r must be non-negative integers"),
+    ([[float("nan"), 0.0]], "hypothesis violated: exponents r must be non-negative integers"),
+    ([[1, 0], [2, -1], [0, -3]], "hypothesis violated: exponents r must be non-negative integers, got r = [2, -1]"),
+    ([[1, 1], [2, 2], [0, 1]], "the ticket serves total degree |r| <= 3, got 4"),
+    ([[1, 1, 1], [0, 1, 3]], "the ticket serves total degree |r| <= 3, got 4")])
+def test_exponents_outside_the_theorem_are_refused_with_the_offending_value(r, message):
+    with pytest.raises(ValueError) as caught:
+        universal.check_exponents(torch.tensor(r), 3)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("r", [[[3, 0]], [[1.0, 2.0]], [[0, 0]], [[1, 1], [2, 1]]])
+def test_exponents_inside_the_theorem_are_accepted(r):
+    assert universal.check_exponents(torch.tensor(r), 3) is None
+
+
+def conv_chain(seed: int, relus: tuple[bool, ...], ns: tuple[int, ...]) -> list[conv.LayerTicket]:
+    """One-channel 3×3 'same' layers with mostly positive kernels, ``Σ|K| = 1`` (so ``x`` stays near 1)."""
+    gen = torch.Generator().manual_seed(seed)
+    tickets = []
+    for relu, n in zip(relus, ns):
+        kernel = torch.rand(1, 1, 3, 3, generator=gen, dtype=torch.float64) - 0.2
+        spec = conv.TargetLayer(kernel / float(kernel.abs().sum()), "same", relu=relu)
+        tickets.append(conv.construct_supermasks(spec, *conv.sample_random_pair(1, 1, 3, n, gen)))
+    return tickets
+
+
+def exact_network_recursion(tickets: list[conv.LayerTicket], size: int) -> Fraction:
+    """``certify_network``'s documented recursion in exact rationals, its rounding slack included:
+    ``e' = |K| * e + sup_{0≤X≤x+e} |E * X| + γ_{n+d²+3}·((x + e) * (|L| + |K|)) + (n + 3)(d² + 2)·TINY``,
+    ``x' = K⁺ * x`` from ``e = 0``, ``x = 1``; returns ``max e``."""
+    e = np.full((1, size, size), Fraction(0), dtype=object)
+    x = np.full((1, size, size), Fraction(1), dtype=object)
+    for t in tickets:
+        weight, collapsed, pad = rational(t.target.weight), rational(t.collapsed), t.target.pad
+        error = collapsed - weight
+        positive = np.vectorize(lambda q: max(q, Fraction(0)), otypes=[object])
+        upper = x + e
+        fresh = np.maximum(conv_exact(upper, positive(error), pad), conv_exact(upper, positive(-error), pad))
+        taps = weight[0].size
+        slack = (Fraction(gamma(t.n + taps + 3)) * conv_exact(upper, abs(collapsed) + abs(weight), pad)
+                 + (t.n + 3) * (taps + 2) * Fraction(TINY))
+        e = conv_exact(e, abs(weight), pad) + fresh + slack
+        x = conv_exact(x, positive(weight), pad)
+    return max(e.reshape(-1))
+
+
+@settings(max_examples=8)  # rationals on a 5×5 map: the recursion is slow, and every example has all three terms
+@given(seed=st.integers(0, 2**16), ns=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(2, 5)))
+def test_the_conv_network_certificate_is_at_least_its_recursion_in_exact_arithmetic(seed, ns):
+    """Three layers on a 5×5 map: every term of the recursion (fresh error over ``[0, x + e]``, the
+    carried ``|K| * e``, the rounding slack over ``x + e``) and the last layer's value are needed."""
+    tickets = conv_chain(seed, (True, True, False), ns)
+    certificate = conv.certify_network(tickets, 5)
+    assert Fraction(certificate.value) >= exact_network_recursion(tickets, 5)
+    assert certificate.value == certificate.parts["after_layer"][-1]
+    assert len(certificate.parts["after_layer"]) == 3
+    assert (certificate.domain, certificate.norm) == ("[0,1]^(c×5×5)", "max")
+
+
+def test_a_zero_conv_network_is_certified_by_its_underflow_margins_alone():
+    """Zero kernels and an empty ticket: only the ``(n + 3)(d² + 2)·TINY`` terms remain, and must."""
+    spec = conv.TargetLayer(torch.zeros(1, 1, 3, 3, dtype=torch.float64), "same")
+    u, v = -torch.ones(3, 1, 3, 3, dtype=torch.float64), torch.ones(1, 3, 1, 1, dtype=torch.float64)
+    ticket = conv.construct_supermasks(spec, u, v)
+    assert not bool(ticket.s.any())
+    assert Fraction(conv.certify_network([ticket], 4).value) >= exact_network_recursion([ticket], 4) > 0
+
+
+@pytest.mark.parametrize("relus, layer", [((True, False, True), 1), ((False, True, False), 0),
+                                          ((True, True, False, False), 2)])
+def test_a_non_final_layer_without_relu_is_refused_by_index(relus, layer):
+    tickets = conv_chain(0, relus, (2,) * len(relus))
+    with pytest.raises(ValueError, match=rf"hypothesis violated: layer {layer} of {len(relus)} has no ReLU after it, "
+                                         rf"so layer {layer + 1} gets inputs outside \[0, 1\]"):
+        conv.certify_network(tickets, 3)
+
+
+def matrix(rows) -> torch.Tensor:
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def test_the_box_certificate_sees_an_error_extreme_at_an_interior_zero():
+    """``e(y) = |y₁| − 1`` on ``y₁ ∈ [−1, 1]``, ``y₂ = 1``: its sup ``|e| = 1`` is at ``y₁ = 0``, inside
+    the box, where neither end of ``[lo₁, hi₁]`` sees it (the ends give ``e = 0``)."""
+    zero = matrix([[0.0, 0.0]])
+    layer = PerturbedLayer(zero, matrix([[1.0, -1.0]]), matrix([[-1.0, 0.0]]), zero, zero)
+    assert certify_box([layer], matrix([-1.0, 1.0]), matrix([1.0, 1.0])).value >= 1.0
+
+
+def two_layers() -> list[PerturbedLayer]:
+    gen = torch.Generator().manual_seed(5)
+    draw = lambda *shape: torch.rand(*shape, generator=gen, dtype=torch.float64) - 0.5  # noqa: E731
+    return [PerturbedLayer(draw(3, 2), draw(3, 2) / 10, draw(3, 2) / 10, draw(3, 2).abs() / 1e6, draw(3, 2).abs() / 1e6),
+            PerturbedLayer(draw(1, 3), draw(1, 3) / 10, draw(1, 3) / 10, draw(1, 3).abs() / 1e6, draw(1, 3).abs() / 1e6)]
+
+
+def test_the_ball_and_box_certificates_name_their_domain_norm_assumptions_and_parts():
+    layers = two_layers()
+    ball = certify_ball(layers, 0.5)
+    assert (ball.kind, ball.domain, ball.norm, ball.assumptions) == ("rigorous", "ball ‖x‖₂ ≤ 0.5", "l2",
+                                                                      DENSE_LAYER_ASSUMPTIONS)
+    assert ball.value == ball.parts["deviation_after_layer"][-1] > ball.parts["deviation_after_layer"][0] > 0
+    assert len(ball.parts["weight_norms"]) == len(ball.parts["error_norms"]) == 2
+    box = certify_box(layers, -torch.ones(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64))
+    assert (box.kind, box.domain, box.norm, box.assumptions) == ("rigorous", "box lo ≤ x ≤ hi", "l2",
+                                                                  DENSE_LAYER_ASSUMPTIONS)
+    assert 0 < box.parts["output_deviation_max"] <= box.value
+    with pytest.raises(ValueError, match="lo > hi"):
+        certify_box(layers, torch.ones(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64))
+
+
+def test_the_conv_theorem_bound_follows_its_recursion():
+    """``e ← ‖K‖·e + η·(1 + e)`` from 0: ``0.1``, then ``0.5·0.1 + 0.2·1.1 = 0.27``, then ``0.27 + 0.3·1.27``."""
+    assert conv.bound_network_error([0.1, 0.2], [1.0, 0.5]) == pytest.approx(0.27, rel=1e-15)
+    assert conv.bound_network_error([0.1, 0.2, 0.3], [1.0, 0.5, 1.0]) == pytest.approx(0.27 + 0.3 * 1.27, rel=1e-15)
+    assert conv.bound_network_error([], []) == 0.0
+
+
+def test_the_transfer_gap_weighs_each_basis_error_by_its_coefficient_not_the_bias():
+    coef, basis_error = matrix([5.0, -1.0, 2.0]), matrix([0.1, 0.2])
+    assert universal.bound_transfer_gap(coef, basis_error) == pytest.approx(0.5, rel=1e-15)
+
+
+def exact_sin_curvature(a: float, b: float) -> mpmath.mpf:
+    """``max 4π²|sin(2πy)|`` over ``[a, b]`` at 40 digits: 4π² if a peak ``y = 1/4 + m/2`` lies inside,
+    else at an end (``|sin|`` is monotone between peaks)."""
+    with mpmath.workdps(40):
+        a_, b_ = mpmath.mpf(a), mpmath.mpf(b)
+        peak_inside = mpmath.floor(2 * b_ - mpmath.mpf(1) / 2) >= mpmath.ceil(2 * a_ - mpmath.mpf(1) / 2)
+        top = 1 if peak_inside else max(abs(mpmath.sin(2 * mpmath.pi * a_)), abs(mpmath.sin(2 * mpmath.pi * b_)))
+        return 4 * mpmath.pi**2 * top
+
+
+@given(a=st.floats(0.0, 2.0), width=st.floats(0.0, 0.6))
+def test_the_sine_curvature_bound_is_at_least_the_exact_maximum_on_every_segment(a, width):
+    b = a + width
+    bound = float(universal.sin_piece(2.6).curvature(torch.tensor([a], dtype=torch.float64),
+                                                     torch.tensor([b], dtype=torch.float64))[0])
+    assert mpmath.mpf(bound) >= exact_sin_curvature(a, b)
+
+
+@pytest.mark.parametrize("hi", [0.25, 1.0, 3.0])
+def test_the_sine_piece_value_error_is_within_its_declared_ulps_at_40_digits(hi):
+    """``fl(fl(2π)·y)`` errs by ~``2u·2πy``, which ``sin`` carries: the declared bound must cover it."""
+    piece = universal.sin_piece(hi)
+    assert (piece.name, piece.lo, piece.hi) == ("sin(2πy)", 0.0, hi)
+    y = torch.linspace(0.0, hi, 2001, dtype=torch.float64)
+    computed = piece.value(y)
+    with mpmath.workdps(40):
+        for yi, gi in zip(y.tolist(), computed.tolist()):
+            exact = mpmath.sin(2 * mpmath.pi * mpmath.mpf(yi))
+            allowed = piece.value_ulps * mpmath.mpf(UNIT_ROUNDOFF) * max(abs(exact), 1)
+            assert abs(mpmath.mpf(gi) - exact) <= allowed
+
+
+@given(seed=st.integers(0, 2**16), n=st.integers(1, 4), c=st.integers(1, 2), d=st.sampled_from([2, 3]))
+def test_the_conv_layer_certificate_adds_its_documented_rounding_slack(seed, n, c, d):
+    """``value = exact + γ_{n+c·d²+3}·max(|L'| * 1)·(1 + γ_{c·d²+1}) + (n + 2)·c·d²·TINY`` with
+    ``|L'| = |V⊙T|·|U⊙S| + |K|``: first-order terms of the slack pinned to 1e-9 relative."""
+    gen = torch.Generator().manual_seed(seed)
+    spec = conv.TargetLayer(torch.rand(1, c, d, d, generator=gen, dtype=torch.float64) - 0.5)
+    ticket = conv.construct_supermasks(spec, *conv.sample_random_pair(1, c, d, n, gen))
+    certificate = conv.certify_layer(ticket, 4)
+    vt = (ticket.v * ticket.t)[:, :, 0, 0].abs()
+    magnitude = torch.einsum("ot,tkij->okij", vt, (ticket.u * ticket.s).abs()) + spec.weight.abs()
+    scale = conv.sup_linear_error(magnitude, 0, 4).max()  # |L'| * 1 on the box: magnitude is non-negative
+    taps = c * d * d
+    slack = gamma(n + taps + 3) * float(scale) * (1 + gamma(taps + 1)) + (n + 2) * taps * TINY
+    assert certificate.parts["rounding"] >= slack * (1 - 1e-9)
+    assert certificate.value >= certificate.parts["exact"] + slack * (1 - 1e-9)
+    assert certificate.parts["per_entry_max"] == float((ticket.collapsed - spec.weight).abs().max())
+    assert (certificate.kind, certificate.domain, certificate.norm, certificate.assumptions) == (
+        "rigorous", "[0,1]^(c×4×4)", "max", conv.ASSUMPTIONS)
+
+
+def test_a_conv_ticket_with_a_kept_negative_u_entry_is_refused():
+    spec = conv.TargetLayer(torch.full((1, 1, 1, 1), 0.5, dtype=torch.float64))
+    ticket = conv.construct_supermasks(spec, torch.ones(2, 1, 1, 1, dtype=torch.float64),
+                                       torch.full((1, 2, 1, 1), 0.25, dtype=torch.float64))
+    assert bool(ticket.s.any())
+    negative = conv.LayerTicket(-ticket.u, ticket.v, ticket.s, ticket.t, spec, ticket.collapsed)
+    with pytest.raises(ValueError) as caught:
+        conv.certify_layer(negative, 2)
+    assert str(caught.value) == ("a kept U entry is negative: the ReLU is not the identity and the closed form "
+                                 "does not apply")
+    zero = conv.LayerTicket(0 * ticket.u, ticket.v, ticket.s, ticket.t, spec, ticket.collapsed)
+    assert conv.certify_layer(zero, 2).value >= 0  # a kept zero entry is allowed (the ReLU is the identity on it)
+
+
+def test_a_zero_conv_layer_is_certified_by_its_underflow_margin_alone():
+    """Zero kernel, nothing kept: only ``(n + 2)·c·d²·TINY`` remains, and must (here ``3·2·9``)."""
+    spec = conv.TargetLayer(torch.zeros(1, 2, 3, 3, dtype=torch.float64))
+    ticket = conv.construct_supermasks(spec, -torch.ones(1, 2, 3, 3, dtype=torch.float64),
+                                       torch.ones(1, 1, 1, 1, dtype=torch.float64))
+    assert conv.certify_layer(ticket, 3).value >= 3 * 2 * 9 * TINY
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_the_realised_dense_errors_are_read_from_the_masked_weights(signed):
+    """``W + E⁺`` is what the pruned block computes on ``y ≥ 0`` (``Σ_{a>0} b·a`` per input), ``W + E⁻``
+    on ``y ≤ 0`` where signed, and the slack is ``γ_{n+3}·(Σ|b·a| + |W|)``, recomputed here from
+    :meth:`DenseTicket.masked_weights` unit by unit."""
+    target, ticket = two_input_ticket(signed)
+    layers = dense.realised_layers(target, ticket)
+    masked = ticket.masked_weights()
+    for i, (layer, w) in enumerate(zip(layers, target.augmented())):
+        m1, m2 = masked[2 * i], masked[2 * i + 1]
+        pos, neg, total = torch.zeros_like(w), torch.zeros_like(w), torch.zeros_like(w)
+        for unit in range(m1.shape[0]):
+            for j in range(m1.shape[1]):
+                a = float(m1[unit, j])
+                if a:
+                    (pos if a > 0 else neg)[:, j] += m2[:, unit] * a
+                    total[:, j] += (m2[:, unit] * a).abs()
+        assert torch.allclose(w + layer.err_pos, pos, rtol=1e-12, atol=1e-15)
+        expected_neg = neg if bool(ticket.signed[i].all()) else torch.where(ticket.signed[i][None], neg, w)
+        assert torch.allclose(w + layer.err_neg, expected_neg, rtol=1e-12, atol=1e-15)
+        floor = gamma(ticket.random.units_per_input[i] + 3) * (total + w.abs()) * (1 - 1e-9)
+        assert bool((layer.slack_pos >= floor).all()) and bool((layer.slack_neg >= floor).all())
+
+
+def test_the_dense_union_bound_sums_the_entry_errors_and_compounds_over_blocks():
+    """``Δ ← Δ + η(1 + Δ)`` from 0 with ``η = Σ|E⁺| + Σ|E⁻|`` (a comparison figure, pinned to its formula)."""
+    zero = matrix([[0.0]])
+    layers = [PerturbedLayer(zero, matrix([[0.1, -0.2]]), matrix([[0.3, 0.0]]), zero, zero),
+              PerturbedLayer(zero, matrix([[0.5]]), matrix([[-0.5]]), zero, zero)]
+    assert dense.bound_union(layers, None) == pytest.approx(0.6 + 1.0 * 1.6, rel=1e-15)
+
+
+@pytest.mark.parametrize("eps_log", [1e-3, 0.05])
+def test_the_composed_polynomial_bound_is_its_formula_and_refuses_drift_up_to_the_margin(eps_log):
+    """``ε_E + e^{|r|ε_L}·|r|ε_L`` per row (widened by 1e-12), ``inf`` once ``|r|ε_L`` reaches the
+    exp block's margin (here ``|r| = 3``, ``ε_L = 0.05``: the drift 0.15 is the margin itself)."""
+    ticket = SimpleNamespace(degree=3, margin=0.15)
+    r = torch.tensor([[1, 0], [1, 1], [0, 3], [2, 1]])
+    certificate = universal.certify_poly_basis(ticket, r, eps_log, 2e-4)
+    per_basis = certificate.parts["per_basis"]
+    assert per_basis.shape == (4,)
+    with mpmath.workdps(30):
+        for order, bound in zip([1, 2, 3, 3], per_basis.tolist()):
+            drift = order * mpmath.mpf(eps_log)
+            if order * eps_log >= 0.15 * (1 - 1e-9):
+                assert bound == math.inf
+                continue
+            exact = mpmath.mpf(2e-4) + mpmath.exp(drift) * drift
+            assert exact <= mpmath.mpf(bound) <= exact * (1 + mpmath.mpf(2e-12))
+    assert certificate.value == float(per_basis.max())
+    assert (certificate.kind, certificate.domain, certificate.norm) == ("rigorous", "[0,1]^2", "sup |b̂_r − b_r| over r")
+    assert certificate.assumptions == universal.ASSUMPTIONS + (
+        f"block errors eps_log={eps_log:g}, eps_exp={2e-4:g} are certified",)
+
+
+@given(seed=st.integers(0, 2**16), pool=st.sampled_from([2, 3, 6]), hi=st.sampled_from([0.5, 1.0]))
+def test_every_block_segment_carries_its_own_knot_deviations_and_exact_curvature_term(seed, pool, hi):
+    """Per segment j of a sine block (small pools: large, uneven knot deviations):
+    ``knot_deviation_j ≥ max(|R(t_j) − g(t_j)|, |R(t_{j+1}) − g(t_{j+1})|)`` and
+    ``interpolation_j ≥ max|g''|·h_j²/8`` against 40-digit values; the value covers every segment."""
+    block = universal.construct_block(universal.sin_piece(hi), 0.02, pool, torch.Generator().manual_seed(seed),
+                                      half_terms=1)
+    certificate = universal.certify_block(block)
+    knots, realised = block.knots.tolist(), block.knot_values().tolist()
+    with mpmath.workdps(40):
+        gap = [abs(mpmath.mpf(r) - mpmath.sin(2 * mpmath.pi * mpmath.mpf(t))) for r, t in zip(realised, knots)]
+        for j, (kd, interp) in enumerate(zip(certificate.parts["knot_deviation"].tolist(),
+                                             certificate.parts["interpolation"].tolist())):
+            assert mpmath.mpf(kd) >= max(gap[j], gap[j + 1])
+            h = mpmath.mpf(knots[j + 1]) - mpmath.mpf(knots[j])
+            assert mpmath.mpf(interp) >= exact_sin_curvature(knots[j], knots[j + 1]) * h**2 / 8
+    per_segment = certificate.parts["interpolation"] + certificate.parts["knot_deviation"]
+    assert certificate.value >= float(per_segment.max())
+    assert bool((certificate.parts["slack"] >= gamma(4) * per_segment * (1 - 1e-9)).all())
+    assert (certificate.kind, certificate.domain, certificate.norm) == ("rigorous", f"[0, {hi:g}]", "sup |block − sin(2πy)|")
+    assert certificate.assumptions == universal.ASSUMPTIONS
