@@ -468,8 +468,8 @@ def check_transfer(p: TransferParams, ctx: Context) -> Record:
         reason += f"; {deciding}"
     return Record(verdict, reason,
                   bound=Quantity(_allowed(worst), "‖a‖₁·ε at the tightest fit (ε the stated basis error)"),
-                  certified=Quantity(max(row["certified_max"] for row in rows),
-                                     "largest certified basis error of the tickets used (rigorous)"),
+                  certified=Quantity(worst["certified_gap_bound"], "Σ|a_j|·ε_j at the tightest fit, ε_j the "
+                                     "certified basis errors, larger of the two coefficient vectors (rigorous)"),
                   empirical=Quantity(gap, "|RMS on ticket − RMS on exact basis| at the tightest fit (measured)"),
                   details={"rows": rows, "slices": slices,
                            "kept": {"polynomial": ticket.kept, "Fourier": sin_block.kept},
