@@ -204,7 +204,7 @@ class RssFaults:
 @claim("rss.lueker", "n >= C·log2(1/ε) + c0 i.i.d. U[-1,1] samples approximate every z in [-1,1] within ε "
        "with probability >= 1-ε; C fitted at large ε predicts n at small ε",
        proof=PROOF, params=LuekerParams, full=FULL_LUEKER, faults=RssFaults,
-       full_cost='≈ 16 core-hours on CPU at the measured covers_interval speed (800,000 pools at ε = 1e−5, ≈ 75 ms each); ε ≥ 1e−4 alone took 9.8 min on one core; spread it with --workers N or --scheduler ADDR')
+       full_cost='measured on 2 cores: ≈ 1 min for ε ≥ 1e−4; ε = 1e−5 costs ≈ 8.5 ms per pool, so its 800,000 pools take ≈ 1.9 h (≈ 52 min for the 370,000 that decide with zero failures); --scheduler ADDR spreads it over more cores')
 def check_rss_lueker(p: LuekerParams, ctx: Context) -> Record:
     return check_lueker(p, ctx)
 
@@ -225,6 +225,6 @@ class ProductParams(LuekerParams):
        "(X~U[0,1], Y~U[-1,1]) on targets in [-1/2, 1/2], with its own constant", proof=PROOF, params=ProductParams, faults=RssFaults,
        full={**FULL_LUEKER, "n_max": 140, "trials": 2000, "test_trials": 40000, "eps_test": (1e-3, 3e-4, 1e-4),
              "test_trials_per_inv_eps": 0.0},
-       full_cost='measured 9.5 min on one CPU core (fit down to ε = 2e−3, 40,000 pools at each test ε)')
+       full_cost='measured 9.5 min on one CPU core before the numba kernels (fit down to ε = 2e−3, 40,000 pools at each test ε); faster now, not re-measured')
 def check_rss_product(p: ProductParams, ctx: Context) -> Record:
     return check_lueker(p, ctx)
