@@ -171,3 +171,13 @@ def test_a_pool_whose_intervals_are_all_pruned_is_reported_as_not_covering():
     pool = torch.tensor([[-0.5, -0.5]], dtype=torch.float64)
     assert not bool(covers_interval(pool, 0.1, 0.2, 1.0)[0])
     assert float(worst_case_error(pool, 0.2, 1.0)[0]) > 0.1
+
+
+@given(seeds, st.integers(12, 18), st.sampled_from([0.03, 0.01, 0.003]), st.sampled_from(["uniform", "product"]))
+def test_interval_cover_stopped_early_agrees_with_the_exact_worst_case_on_long_pools(seed, n, eps, law):
+    # long pools cover [-1, 1] before their last entries: the kernel's stopping test decides them
+    x = pools(seed, (20, n), law)
+    error = worst_case_error(x)
+    decided = covers_interval(x, eps)
+    clear = (error - eps).abs() > rounding_slack(x) * 4
+    assert torch.equal(decided[clear], (error <= eps)[clear])

@@ -11,7 +11,8 @@ Objects. A pool ``x`` ``[n]`` has ``2^n`` subset sums; ``code`` bit ``i`` says w
   One independent pool per target costs ``O(2^{n/2})``, with no sort and no binary search.
 * :func:`cover_verdicts` — whether the radius-``r`` neighbourhoods of a pool's sums cover ``[lo, hi]``:
   the covered set as sorted disjoint intervals, ``K ← K ∪ (K + x_i)`` by a linear merge of two sorted
-  interval lists, components that can no longer reach ``[lo, hi]`` dropped (proofs/rss.md, (b)).
+  interval lists, components that can no longer reach ``[lo, hi]`` dropped, stopped early once one
+  component carried through the remaining entries contains ``[lo, hi]`` (proofs/rss.md, (b)).
 
 All three take float64 numpy arrays and run in parallel over pools (numba ``prange``). Every sum is
 a left-to-right float64 sum of at most ``n`` pool entries, which is what the rounding analysis of
@@ -206,10 +207,7 @@ def _cover_one(x, radius, lo, hi):
     for t in range(n - 1, -1, -1):
         reach_up[t] = reach_up[t + 1] + max(x[t], 0.0)
         reach_down[t] = reach_down[t + 1] + min(x[t], 0.0)
-    total = 0.0
-    for t in range(n):
-        total += abs(x[t])
-    capacity = 2 * (4 + int((hi - lo + total) / (2 * radius)))
+    capacity = 1024  # grown by doubling: most pools stop long before the (hi − lo + Σ|x|)/2r bound
     starts = np.empty(capacity)
     ends = np.empty(capacity)
     new_starts = np.empty(capacity)
@@ -219,7 +217,7 @@ def _cover_one(x, radius, lo, hi):
     size = 1
     for t in range(n):
         shift = x[t]
-        if 2 * size > capacity:  # rounding can shorten components below 2r; grow rather than fail
+        if 2 * size > capacity:
             capacity = 2 * capacity
             grown = np.empty(capacity)
             grown[:size] = starts[:size]
@@ -266,8 +264,37 @@ def _cover_one(x, radius, lo, hi):
         starts, new_starts = new_starts, starts
         ends, new_ends = new_ends, ends
         size = kept
+        if _covered_from(x, t + 1, starts, ends, size, lo, hi):
+            return True
+    return False
+
+
+@numba.njit(cache=True)
+def _covered_from(x, t, starts, ends, size, lo, hi):
+    """Sufficient test that ``K_n ⊇ [lo, hi]`` given the components of ``K_t``.
+
+    ``K`` only grows, so a component containing ``[lo, hi]`` decides at once; otherwise the longest
+    component ``I`` is carried through ``x[t:]`` for as long as ``I ∪ (I + x_j)`` stays one interval
+    (overlap tested on the computed ends, as the merge does), which lies in ``K_n`` (proofs/rss.md (b)).
+    """
+    longest = 0
     for c in range(size):
         if starts[c] <= lo and ends[c] >= hi:
+            return True
+        if ends[c] - starts[c] > ends[longest] - starts[longest]:
+            longest = c
+    a = starts[longest]
+    b = ends[longest]
+    for j in range(t, x.shape[0]):
+        if x[j] >= 0:
+            if a + x[j] > b:
+                return False
+            b = b + x[j]
+        else:
+            if b + x[j] < a:
+                return False
+            a = a + x[j]
+        if a <= lo and b >= hi:
             return True
     return False
 
