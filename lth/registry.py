@@ -256,7 +256,7 @@ def run_claim(claim_id: str, *, scale: str = "quick", device: str | torch.device
                       if getattr(ctx.faults, f.name) != f.default}
     params_hash = settings_hash(params) + (f"-faults-{settings_hash(ctx.faults)}" if changed_faults else "")
     if results is not None:
-        ctx.tasks = TaskStore(results, claim_id, scale, params_hash, seed, str(ctx.device))
+        ctx.tasks = TaskStore.for_claim(results, claim_id, scale, params_hash, seed, str(ctx.device))
     start = time.perf_counter()
     try:
         record = entry.check(params, ctx)

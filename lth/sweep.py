@@ -114,9 +114,15 @@ def as_json_data(result: Any) -> Any:
 class TaskStore:
     """The finished tasks of one check run, one JSON file per task (see the module docstring)."""
 
-    def __init__(self, results: Path, claim_id: str, scale: str, params_hash: str, seed: int, device: str):
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+
+    @classmethod
+    def for_claim(cls, results: Path, claim_id: str, scale: str, params_hash: str, seed: int,
+                  device: str) -> "TaskStore":
+        """``RESULTS/tasks/<claim>/<scale>-<params hash>/seed-<seed>-<device type>/``."""
         device_type = torch.device(device).type
-        self.directory = Path(results) / "tasks" / claim_id / f"{scale}-{params_hash}" / f"seed-{seed}-{device_type}"
+        return cls(Path(results) / "tasks" / claim_id / f"{scale}-{params_hash}" / f"seed-{seed}-{device_type}")
 
     def path(self, task: Task) -> Path:
         return self.directory / f"{task.id}.json"

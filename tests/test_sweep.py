@@ -36,7 +36,7 @@ def exit_once(marker: str, x: int) -> int:
 
 
 def store_in(tmp_path: Path) -> TaskStore:
-    return TaskStore(tmp_path, "demo", "quick", "0" * 12, seed=0, device="cpu")
+    return TaskStore.for_claim(tmp_path, "demo", "quick", "0" * 12, seed=0, device="cpu")
 
 
 @pytest.fixture(scope="module")

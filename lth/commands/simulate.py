@@ -14,12 +14,16 @@ import dataclasses
 import typing
 from pathlib import Path
 
+import torch
+
 from simulations.imp import PROTOCOLS, ImpSettings, protocol, run_imp, run_transfer
 from simulations.statistics import t_interval
 from theory.device import DEVICE_CHOICES, resolve_device
 from lth.claims.basin import GeneralisationFaults, GeneralisationParams, check_generalisation
+from lth.cli import add_sweep_flags
 from lth.registry import Context
 from lth.store import SIMULATIONS_ROOT, RunDirectory, write_json
+from lth.sweep import Task, TaskStore, open_sweep
 from simulations.training import OPTIMIZERS
 
 # Above this many training iterations (all replicas of a level train in one batched iteration) a CPU
@@ -62,6 +66,7 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
     parser.add_argument("--out", type=Path, default=SIMULATIONS_ROOT, help="root of the run directories")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_sweep_flags(parser)
 
 
 def settings_from(args: argparse.Namespace, **fixed) -> ImpSettings:
@@ -101,13 +106,67 @@ def _table(levels: list[dict], confidence: float = 0.95) -> str:
     return "\n".join(lines)
 
 
+def one_seed(settings: ImpSettings, index: int) -> ImpSettings:
+    """The ``index``-th seed of ``settings`` as a run of its own (every random stream is per seed)."""
+    return dataclasses.replace(settings, seeds=1, seed=settings.seed + index)
+
+
+def imp_seed_task(settings: ImpSettings, device: str) -> list[dict]:
+    """One seed's IMP run on a worker: its per-level summary (JSON data)."""
+    return run_imp(settings, torch.device(device), progress=False).levels
+
+
+def transfer_seed_task(source: ImpSettings, target: ImpSettings, device: str) -> list[dict]:
+    """One seed's transfer run on a worker: its per-level rows (JSON data)."""
+    return run_transfer(source, target, torch.device(device), progress=False)
+
+
+def merge_seeds(per_seed: list[list[dict]]) -> list[dict]:
+    """Per-seed level rows → the batched run's rows: every ``variants[name][metric]`` list is the
+    concatenation over seeds in seed order; every other field must agree between seeds."""
+    merged = []
+    for rows in zip(*per_seed, strict=True):
+        row = {key: value for key, value in rows[0].items() if key != "variants"}
+        for other in rows[1:]:
+            differing = [key for key in row if other[key] != row[key]]
+            if differing:
+                raise ValueError(f"seeds disagree on {differing} at level {row.get('level')}")
+        row["variants"] = {name: {metric: [x for r in rows for x in r["variants"][name][metric]]
+                                  for metric in values}
+                           for name, values in rows[0]["variants"].items()}
+        merged.append(row)
+    return merged
+
+
+def _distributed(args: argparse.Namespace) -> bool:
+    return args.workers is not None or args.scheduler is not None
+
+
+def _over_seeds(args: argparse.Namespace, fn, per_seed_args: list[tuple], run_dir: RunDirectory) -> list[dict]:
+    """``fn`` once per seed as Dask tasks (``--workers``/``--scheduler``), stored under
+    ``run_dir/seeds/`` (a killed sweep resumes; a second run reuses finished seeds), merged in seed
+    order: the rows equal the batched in-process run's (tests/test_simulate_sweep.py)."""
+    tasks = [Task(f"seed-{a[0].seed}", a) for a in per_seed_args]
+    with open_sweep(args.workers, args.scheduler) as sweep:
+        per_seed = sweep.map(fn, tasks, store=TaskStore(run_dir.path / "seeds"), desc="seeds",
+                             total=len(tasks), progress=not args.no_progress)
+    return merge_seeds(per_seed)
+
+
 def _imp(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     device = resolve_device(args.device)
     run_dir = RunDirectory.for_settings("imp", settings, args.out, seed=settings.seed, device=str(device))
     _announce(settings, run_dir.path, str(device), len(settings.variants()))
-    result = run_imp(settings, device, store=run_dir, progress=not args.no_progress)
-    print(_table(result.levels))
+    if _distributed(args):
+        # Workers return summaries only; the tickets' tensors (tensors.pt) stay with in-process runs.
+        levels = _over_seeds(args, imp_seed_task,
+                             [(one_seed(settings, i), str(device)) for i in range(settings.seeds)], run_dir)
+        write_json(run_dir.path / "result.json", {"experiment": "imp", "settings": dataclasses.asdict(settings),
+                                                  "levels": levels}, seed=settings.seed, device=str(device))
+    else:
+        levels = run_imp(settings, device, store=run_dir, progress=not args.no_progress).levels
+    print(_table(levels))
     print(f"wrote {run_dir.path / 'result.json'}")
     return 0
 
@@ -121,7 +180,11 @@ def _transfer(args: argparse.Namespace) -> int:
     run_dir = RunDirectory.for_settings("transfer", target, args.out, seed=target.seed, device=str(device)).child(
         f"from-{args.source}-{args.source_image_size}-{source.optimizer}-{source.lr:g}")
     _announce(target, run_dir.path, str(device), len(target.variants()) + 2)
-    rows = run_transfer(source, target, device, store=run_dir, progress=not args.no_progress)
+    if _distributed(args):
+        rows = _over_seeds(args, transfer_seed_task, [(one_seed(source, i), one_seed(target, i), str(device))
+                                                      for i in range(target.seeds)], run_dir)
+    else:
+        rows = run_transfer(source, target, device, store=run_dir, progress=not args.no_progress)
     write_json(run_dir.path / "result.json", {"experiment": "transfer", "source": dataclasses.asdict(source),
                                          "target": dataclasses.asdict(target), "levels": rows},
                seed=target.seed, device=str(device))
