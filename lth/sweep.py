@@ -147,6 +147,7 @@ class Sweep:
 
     def __init__(self, client: Any = None):
         self.client = client
+        self.done: dict[str, Any] = {}  # results by task digest: checks sharing a task compute it once
 
     def _window(self) -> int:
         """Tasks in flight at once: all worker threads busy with one task queued behind each."""
@@ -176,6 +177,7 @@ class Sweep:
             result = as_json_data(result)
             if store is not None:
                 store.save(task, digest, result)
+            self.done[digest] = result
             finished[index] = result
             bar.update()
 
@@ -196,7 +198,9 @@ class Sweep:
                         seen.add(task.id)
                         index, pulled = pulled, pulled + 1
                         digest = task_digest(fn, task.args)
-                        stored = _MISSING if store is None else store.load(task, digest)
+                        stored = self.done.get(digest, _MISSING)
+                        if stored is _MISSING and store is not None:
+                            stored = store.load(task, digest)
                         if stored is not _MISSING:
                             finished[index] = stored
                             reused += 1

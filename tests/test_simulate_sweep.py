@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lth.cli import main
-from lth.commands.simulate import merge_seeds, one_seed
+from lth.imp_seeds import merge_seeds, one_seed
 from simulations.imp import protocol, run_imp, run_transfer
 
 TINY = {"seeds": 2, "rounds": 1, "iterations": 40, "eval_every": 20}
@@ -63,5 +63,19 @@ def test_lth_simulate_imp_on_two_workers_writes_the_in_process_rows_and_stores_e
     local, = (tmp_path / "local").glob("imp/*/result.json")
     dask, = (tmp_path / "dask").glob("imp/*/result.json")
     assert json.loads(dask.read_text())["levels"] == json.loads(local.read_text())["levels"]
-    stored = sorted(p.name for p in dask.parent.glob("seeds/*.json"))
-    assert stored == ["seed-0.json", "seed-1.json"]
+    assert len(list(dask.parent.glob("seeds/*.json"))) == 2  # one stored task per seed
+
+
+def test_an_imp_claim_on_two_dask_workers_gives_the_in_process_record(tmp_path):
+    pytest.importorskip("distributed")
+    from lth.registry import run_claim
+    from lth.sweep import open_sweep
+
+    small = {"seeds": 3, "rounds": 2, "iterations": 40, "eval_every": 20}
+    local = run_claim("sim.imp.controls", results=tmp_path / "local", **small).to_dict()
+    with open_sweep(2, announce=lambda text: None) as sweep:
+        dask = run_claim("sim.imp.controls", engine=sweep, results=tmp_path / "dask", **small).to_dict()
+    for record in (local, dask):
+        record.pop("wall_s")
+    assert dask == local
+    assert len(list((tmp_path / "dask").glob("tasks/sim.imp.controls/*/*/imp-*.json"))) == 3

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulations.data import MissingDataset
-from simulations.imp import PROTOCOLS, ImpSettings, load_splits, run_imp, run_transfer
+from lth.imp_seeds import imp_levels, transfer_levels
+from simulations.imp import PROTOCOLS, ImpSettings, load_splits
 from simulations.statistics import describe, t_interval
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.verdict import combine, judge_above, judge_below, judge_equivalent, tost_interval
@@ -86,9 +87,14 @@ class TicketParams(ImpParams):
     margin: float = param(0.01, "non-inferiority margin on ticket - dense test accuracy (1 pp)")
 
 
+def imp_run(settings: ImpSettings, ctx: Context) -> Any:
+    """The IMP run ``settings`` on this check's engine (batched here, or one Dask task per seed)."""
+    return imp_levels(settings, ctx.device, ctx.sweep, store=ctx.tasks, progress=ctx.progress)
+
+
 def ticket_levels(p: TicketParams, ctx: Context) -> tuple[Any, list[dict]]:
     """The IMP run and its levels with at least ``min_remaining`` of the weights left."""
-    run = run_imp(p.settings(ctx.seed), ctx.device, progress=ctx.progress)
+    run = imp_run(p.settings(ctx.seed), ctx)
     return run, [level for level in run.levels[1:] if level["remaining"] + 1e-12 >= p.min_remaining]
 
 
@@ -169,7 +175,7 @@ class ControlParams(ImpParams):
        "mask of the same layer-wise sparsity both reach lower test accuracy than the ticket "
        "(paired t-intervals across seeds)", proof=PROOF, params=ControlParams, full=FULL_IMP)
 def check_imp_controls(p: ControlParams, ctx: Context) -> Record:
-    run = run_imp(p.settings(ctx.seed), ctx.device, progress=ctx.progress)
+    run = imp_run(p.settings(ctx.seed), ctx)
     level = run.levels[-1]
     ticket = level["variants"]["ticket@0"]["test_acc"]
     gaps = {name: t_interval(paired(ticket, level["variants"][name]["test_acc"]), p.confidence)
@@ -261,10 +267,9 @@ def check_late_resetting(p: LateParams, ctx: Context) -> Record:
     late = tuple(k for k in p.rewind_to if k > 0)
     regimes, judged = {}, {}
     for name, changes in late_regimes(p).items():
-        run = run_imp(p.settings(ctx.seed, controls=False, **changes), ctx.device, progress=ctx.progress)
-        late_run = run if ctx.faults.late_criterion == p.criterion else run_imp(
-            p.settings(ctx.seed, rewind_to=late, controls=False, criterion=ctx.faults.late_criterion, **changes),
-            ctx.device, progress=ctx.progress)
+        run = imp_run(p.settings(ctx.seed, controls=False, **changes), ctx)
+        late_run = run if ctx.faults.late_criterion == p.criterion else imp_run(
+            p.settings(ctx.seed, rewind_to=late, controls=False, criterion=ctx.faults.late_criterion, **changes), ctx)
         dense = run.levels[0]["variants"]["dense"]["test_acc"]
         sweep = []
         for level, late_level in zip(run.levels[1:], late_run.levels[1:]):
@@ -314,8 +319,9 @@ class TransferParams(ImpParams):
 
 def transfer_cells(p: TransferParams, ctx: Context, source: ImpSettings, target: ImpSettings) -> list[dict]:
     levels = None if p.all_levels else (p.rounds,)
-    rows = run_transfer(source, target, ctx.device, levels=levels, progress=ctx.progress)
-    dense = run_imp(target, ctx.device, progress=ctx.progress).levels[0]["variants"]["dense"]["test_acc"]
+    rows = transfer_levels(source, target, ctx.device, ctx.sweep, levels=levels, store=ctx.tasks,
+                           progress=ctx.progress)
+    dense = imp_run(target, ctx).levels[0]["variants"]["dense"]["test_acc"]
     return [{"level": r["level"], "remaining": r["remaining"],
              "acc": {name: describe(v["test_acc"], p.confidence) for name, v in
                      {**r["variants"], "dense": {"test_acc": dense}}.items()}}

@@ -14,8 +14,6 @@ import dataclasses
 import typing
 from pathlib import Path
 
-import torch
-
 from simulations.imp import PROTOCOLS, ImpSettings, protocol, run_imp, run_transfer
 from simulations.statistics import t_interval
 from theory.device import DEVICE_CHOICES, resolve_device
@@ -23,7 +21,8 @@ from lth.claims.basin import GeneralisationFaults, GeneralisationParams, check_g
 from lth.cli import add_sweep_flags
 from lth.registry import Context
 from lth.store import SIMULATIONS_ROOT, RunDirectory, write_json
-from lth.sweep import Task, TaskStore, open_sweep
+from lth.imp_seeds import imp_levels, transfer_levels
+from lth.sweep import TaskStore, open_sweep
 from simulations.training import OPTIMIZERS
 
 # Above this many training iterations (all replicas of a level train in one batched iteration) a CPU
@@ -106,51 +105,8 @@ def _table(levels: list[dict], confidence: float = 0.95) -> str:
     return "\n".join(lines)
 
 
-def one_seed(settings: ImpSettings, index: int) -> ImpSettings:
-    """The ``index``-th seed of ``settings`` as a run of its own (every random stream is per seed)."""
-    return dataclasses.replace(settings, seeds=1, seed=settings.seed + index)
-
-
-def imp_seed_task(settings: ImpSettings, device: str) -> list[dict]:
-    """One seed's IMP run on a worker: its per-level summary (JSON data)."""
-    return run_imp(settings, torch.device(device), progress=False).levels
-
-
-def transfer_seed_task(source: ImpSettings, target: ImpSettings, device: str) -> list[dict]:
-    """One seed's transfer run on a worker: its per-level rows (JSON data)."""
-    return run_transfer(source, target, torch.device(device), progress=False)
-
-
-def merge_seeds(per_seed: list[list[dict]]) -> list[dict]:
-    """Per-seed level rows → the batched run's rows: every ``variants[name][metric]`` list is the
-    concatenation over seeds in seed order; every other field must agree between seeds."""
-    merged = []
-    for rows in zip(*per_seed, strict=True):
-        row = {key: value for key, value in rows[0].items() if key != "variants"}
-        for other in rows[1:]:
-            differing = [key for key in row if other[key] != row[key]]
-            if differing:
-                raise ValueError(f"seeds disagree on {differing} at level {row.get('level')}")
-        row["variants"] = {name: {metric: [x for r in rows for x in r["variants"][name][metric]]
-                                  for metric in values}
-                           for name, values in rows[0]["variants"].items()}
-        merged.append(row)
-    return merged
-
-
 def _distributed(args: argparse.Namespace) -> bool:
     return args.workers is not None or args.scheduler is not None
-
-
-def _over_seeds(args: argparse.Namespace, fn, per_seed_args: list[tuple], run_dir: RunDirectory) -> list[dict]:
-    """``fn`` once per seed as Dask tasks (``--workers``/``--scheduler``), stored under
-    ``run_dir/seeds/`` (a killed sweep resumes; a second run reuses finished seeds), merged in seed
-    order: the rows equal the batched in-process run's (tests/test_simulate_sweep.py)."""
-    tasks = [Task(f"seed-{a[0].seed}", a) for a in per_seed_args]
-    with open_sweep(args.workers, args.scheduler) as sweep:
-        per_seed = sweep.map(fn, tasks, store=TaskStore(run_dir.path / "seeds"), desc="seeds",
-                             total=len(tasks), progress=not args.no_progress)
-    return merge_seeds(per_seed)
 
 
 def _imp(args: argparse.Namespace) -> int:
@@ -159,9 +115,11 @@ def _imp(args: argparse.Namespace) -> int:
     run_dir = RunDirectory.for_settings("imp", settings, args.out, seed=settings.seed, device=str(device))
     _announce(settings, run_dir.path, str(device), len(settings.variants()))
     if _distributed(args):
-        # Workers return summaries only; the tickets' tensors (tensors.pt) stay with in-process runs.
-        levels = _over_seeds(args, imp_seed_task,
-                             [(one_seed(settings, i), str(device)) for i in range(settings.seeds)], run_dir)
+        # One task per seed, stored under run_dir/seeds/ (a killed sweep resumes); workers return rows
+        # only, so the tickets' tensors (tensors.pt) stay with in-process runs.
+        with open_sweep(args.workers, args.scheduler) as sweep:
+            levels = imp_levels(settings, device, sweep, store=TaskStore(run_dir.path / "seeds"),
+                                progress=not args.no_progress).levels
         write_json(run_dir.path / "result.json", {"experiment": "imp", "settings": dataclasses.asdict(settings),
                                                   "levels": levels}, seed=settings.seed, device=str(device))
     else:
@@ -181,8 +139,9 @@ def _transfer(args: argparse.Namespace) -> int:
         f"from-{args.source}-{args.source_image_size}-{source.optimizer}-{source.lr:g}")
     _announce(target, run_dir.path, str(device), len(target.variants()) + 2)
     if _distributed(args):
-        rows = _over_seeds(args, transfer_seed_task, [(one_seed(source, i), one_seed(target, i), str(device))
-                                                      for i in range(target.seeds)], run_dir)
+        with open_sweep(args.workers, args.scheduler) as sweep:
+            rows = transfer_levels(source, target, device, sweep, store=TaskStore(run_dir.path / "seeds"),
+                                   progress=not args.no_progress)
     else:
         rows = run_transfer(source, target, device, store=run_dir, progress=not args.no_progress)
     write_json(run_dir.path / "result.json", {"experiment": "transfer", "source": dataclasses.asdict(source),
