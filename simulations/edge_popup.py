@@ -16,9 +16,11 @@ The objects, batched over $R$ seeds ([R, *weight_shape] per layer):
 The bridge (:func:`run_edge_popup`): a dense *target* of hidden width factor $w$ is trained; random
 networks of the same architecture at widths $f\cdot w$, $f \in$ ``factors``, are searched by
 edge-popup. Beside them, :func:`construction_width` gives the random network that Pensia et al.'s
-construction (``theory.dense``, width rule $m = 2\lceil C\ln(d_{in}d_{out}l/\min(\varepsilon,
-\delta))\rceil$ units per input) needs to approximate the same target so closely that no more than
-a fraction ``accuracy_gap`` of the test images can change class.
+width rule (``theory.dense``, $m = 2\lceil C\ln(d_{in}d_{out}l/\min(\varepsilon,
+\delta))\rceil$ units per input) asks for to approximate the same target so closely that no more
+than a fraction ``accuracy_gap`` of the test images can change class, and
+:func:`certified_construction` builds that construction and certifies it, from the rule's width
+down to the smallest width whose ticket is certified (``simulations.certified_width``).
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ import torch
 from tqdm.auto import tqdm
 
 from simulations.data import Split
-from simulations.imp import RunStore
+from simulations.certified_width import (DEFAULT_POOL_CAP, DEFAULT_RETRY_CAP, Build, frame_summary, random_weight_count,
+                                         search_certified_width, theorem_frame)
+from simulations.imp import RunStore, stream
 from simulations.models import Architecture, build_architecture
 from simulations.supermask import (DataSettings, ScoreOptimisation, _finish, _help, _resume, begin, fit_scores,
                                    generators, keep_count, top_k_mask)
-from theory.dense import DEFAULT_C, Target, bound_units_per_input, rescale
+from theory.dense import DEFAULT_C
 
 WEIGHT_INITS = ("kaiming_normal", "signed_constant")
 
@@ -110,6 +114,14 @@ class EdgePopupSettings(DataSettings):
     delta: float = _help("failure probability δ in the construction's width rule", default=0.01)
     construction_c: float = _help("constant C of the construction's width rule (measured, not proven)",
                                   default=DEFAULT_C)
+    construction_seeds: int = _help("build and certify the construction for the first this many replicas (0: none)",
+                                    default=1)
+    construction_step: int = _help("units per input the certified-width search descends by from the rule's width",
+                                   default=8)
+    construction_resolution: int = _help("the search bisects until certified and failed widths are this close",
+                                         default=1)
+    pool_cap: int = _help("subset-sum pool per target weight and branch in the construction", default=DEFAULT_POOL_CAP)
+    retry_cap: int = _help("larger pools for the worst-approximated 2 percent of weights (0: no retry)", default=DEFAULT_RETRY_CAP)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -123,65 +135,86 @@ class EdgePopupSettings(DataSettings):
             raise ValueError("score_iterations must be >= 1")
         if not 0 < self.accuracy_gap < 1 or not 0 < self.delta < 1:
             raise ValueError("accuracy_gap and delta must lie in (0, 1)")
+        if not 0 <= self.construction_seeds <= self.seeds:
+            raise ValueError(f"construction_seeds must lie in 0..seeds={self.seeds}, got {self.construction_seeds}")
+        if self.construction_step < 1 or self.construction_resolution < 1 or self.pool_cap < 1 or self.retry_cap < 0:
+            raise ValueError("construction_step, construction_resolution and pool_cap must be >= 1, retry_cap >= 0")
 
 
 def construction_width(weights: list[torch.Tensor], biases: list[torch.Tensor], test: Split, accuracy_gap: float,
                        delta: float, c: float = DEFAULT_C) -> dict[str, Any]:
-    """The random network Pensia et al.'s construction needs for one trained MLP target.
+    """The random network Pensia et al.'s width *rule* asks for one trained MLP target.
 
-    ``weights[i]`` [d_i, d_{i-1}], ``biases[i]`` [d_i] (one replica). Steps: the target's top-two
-    logit gaps on ``test``; $\\varepsilon$ = half their ``accuracy_gap``-quantile, so a ticket within
-    $\\varepsilon$ (sup over the inputs, Euclidean) keeps every other test prediction; the ball of
-    radius $R = \\max\\|x\\|$ over the test images is mapped to the unit ball (first layer times R)
-    and layers with norm above 1 are rescaled (``theory.dense.rescale``), which scales the tolerance
-    to $c\\varepsilon$; the width rule then gives each block's fan-out. Returns the fan-outs, hidden
-    widths, random-network weight count and the numbers behind them.
+    ``weights[i]`` [d_i, d_{i-1}], ``biases[i]`` [d_i] (one replica). In the theorem's frame
+    (``certified_width.theorem_frame``: $\\varepsilon$ = half the ``accuracy_gap``-quantile of the
+    top-two logit gaps on ``test``, the ball of radius $R = \\max\\lVert x\\rVert$ mapped to the unit
+    ball, layers rescaled to norm ≤ 1, tolerance $c\\varepsilon$) the width rule gives each block's
+    fan-out. Returns the fan-outs, hidden widths, random-network weight count and the numbers behind
+    them. A formula, not a built ticket: :func:`certified_construction` builds and certifies one.
     """
-    x = test.x.reshape(len(test), -1).to(torch.float64)
-    weights = [w.to(torch.float64) for w in weights]
-    biases = [b.to(torch.float64) for b in biases]
-    target = Target(weights, biases)
-    logits = target(x)
-    top2 = logits.topk(2, dim=1).values
-    gaps = top2[:, 0] - top2[:, 1]
-    eps = 0.5 * float(torch.quantile(gaps, accuracy_gap))
-    radius = float(x.norm(dim=1).max())
-    unit, factor = rescale(Target([weights[0] * radius] + weights[1:], biases))
-    tolerance = min(eps * factor, 0.5)
-    widths = [w.shape[1] for w in unit.augmented()] + [unit.widths[-1]]
-    units = [bound_units_per_input(a, b, unit.depth, tolerance, delta, c) for a, b in zip(widths[:-1], widths[1:])]
-    hidden = [m * a for m, a in zip(units, widths[:-1])]
-    parameters = sum(h * a + b * h for h, a, b in zip(hidden, widths[:-1], widths[1:]))
-    return {"eps_logits": eps, "input_radius": radius, "rescale_factor": factor, "tolerance": tolerance,
-            "units_per_input": units, "hidden_widths": hidden, "weights": parameters,
-            "target_weights": sum(w.numel() for w in weights)}
+    frame = theorem_frame(weights, biases, test.x, accuracy_gap)
+    units = frame.rule_units(delta, c)
+    widths = frame.widths
+    return {**frame_summary(frame), "units_per_input": units,
+            "hidden_widths": [m * a for m, a in zip(units, widths[:-1])],
+            "weights": random_weight_count(widths, units), "target_weights": sum(w.numel() for w in weights)}
+
+
+def certified_construction(weights: list[torch.Tensor], biases: list[torch.Tensor], test: Split,
+                           settings: "EdgePopupSettings", seed: int, perturbation: float = 0.0,
+                           on_build: Callable[[Build], None] | None = None) -> dict[str, Any]:
+    """The smallest certified construction for one trained MLP target (one replica, as above).
+
+    ``certified_width.search_certified_width`` from the rule's width down, with the settings'
+    ``construction_step``, ``construction_resolution``, ``pool_cap`` and ``retry_cap``; the random
+    networks are drawn from the replica's ``seed``. ``perturbation`` builds the tickets for a perturbed
+    target (a deliberately broken instance). Returns the frame's numbers and the search's result.
+    """
+    frame = theorem_frame(weights, biases, test.x, settings.accuracy_gap)
+    search = search_certified_width(frame, frame.rule_units(settings.delta, settings.construction_c),
+                                    seed=stream(seed, "construction", 0), step=settings.construction_step,
+                                    resolution=settings.construction_resolution, pool_cap=settings.pool_cap,
+                                    retry_cap=settings.retry_cap or None, perturbation=perturbation, on_build=on_build)
+    return {**frame_summary(frame), **search}
 
 
 def run_edge_popup(settings: EdgePopupSettings, device: torch.device, *, store: RunStore | None = None,
                    progress: bool = True, on_factor: Callable[[float], None] | None = None,
-                   ignore_scores: bool = False) -> dict:
+                   ignore_scores: bool = False, perturb_construction: float = 0.0) -> dict:
     """The bridge experiment: trained target, edge-popup at every width factor, the construction's width.
 
-    Returns ``{"settings", "target": {"test_acc", "weights", "construction": [per seed] | None},
-    "factors": [{"factor", "weights", "test_acc"}]}``; the construction is computed for fully
-    connected targets only (the dense theorem). The state is saved after every factor.
-    ``ignore_scores`` is a deliberately broken instance (masks from the untrained scores), refused
-    together with a store.
+    Returns ``{"settings", "target": {"test_acc", "weights", "construction": [per seed] | None,
+    "certified": [per constructed seed] | None}, "factors": [{"factor", "weights", "test_acc"}]}``:
+    ``construction`` is the width rule (:func:`construction_width`) of every replica, ``certified`` the
+    certified-width search (:func:`certified_construction`) of the first ``construction_seeds``; both
+    for fully connected targets only (the dense theorem). The state is saved after the target and
+    after every factor. ``ignore_scores`` (masks from the untrained scores) and ``perturb_construction``
+    (tickets built for a target whose first layer is off by this relative amount) are deliberately
+    broken instances, refused together with a store.
     """
+    if perturb_construction and store is not None:
+        raise ValueError("perturb_construction is a test fault; run it without a store")
     finished, setup = begin(settings, device, store, progress, ignore_scores)
     if finished is not None:
         return finished
     splits, target_arch, seeds, dense = setup.splits, setup.arch, setup.seeds, setup.dense
     state = _resume(store, settings, device) or {"settings": dataclasses.asdict(settings), "factors": []}
     if state.get("target") is None:
-        construction = None
+        construction = certified = None
         if all(layer.kind == "linear" for layer in target_arch.layers):
-            construction = [construction_width([w[r].double().cpu() for w in dense.weights],
-                                               [b[r].double().cpu() for b in dense.biases], splits.test.to("cpu"),
-                                               settings.accuracy_gap, settings.delta, settings.construction_c)
-                            for r in range(len(seeds))]
+            test = splits.test.to("cpu")
+            replicas = [([w[r].double().cpu() for w in dense.weights], [b[r].double().cpu() for b in dense.biases])
+                        for r in range(len(seeds))]
+            construction = [construction_width(w, b, test, settings.accuracy_gap, settings.delta, settings.construction_c)
+                            for w, b in replicas]
+            with tqdm(desc="certified construction (builds)", disable=not progress, leave=False) as bar:
+                certified = [certified_construction(w, b, test, settings, seed, perturb_construction,
+                                                    lambda build: bar.update())
+                             for (w, b), seed in zip(replicas[:settings.construction_seeds], seeds)]
         state["target"] = {"test_acc": dense.test_acc, "weights": target_arch.weight_count,
-                           "construction": construction}
+                           "construction": construction, "certified": certified}
+        if store is not None:
+            store.save_state(state)
     opt = ScoreOptimisation(settings.score_iterations, settings.batch_size, settings.score_lr,
                             weight_decay=settings.weight_decay, eval_every=settings.eval_every)
     todo = [f for f in settings.factors if f not in [row["factor"] for row in state["factors"]]]

@@ -1,6 +1,7 @@
 """Properties of edge-popup (``simulations.edge_popup``): frozen random weights, top-k masks with a
-straight-through gradient, replica independence, the construction's width rule, resumable runs,
-and the width claim's broken instance."""
+straight-through gradient, replica independence, the construction's width rule, the certified
+construction's width search (``simulations.certified_width``), resumable runs, and the width claim's
+broken instances."""
 
 from __future__ import annotations
 
@@ -8,21 +9,24 @@ import math
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lth.registry import run_claim
 from lth.store import RunDirectory
+from simulations.certified_width import build_and_certify, search_certified_width, theorem_frame, ticket_outputs
 from simulations.data import Split
 from simulations.edge_popup import (EdgePopupSettings, construction_width, initial_scores, popup_masks,
                                     random_weights, run_edge_popup)
 from simulations.models import build_architecture
 from simulations.supermask import ScoreOptimisation, fit_scores, keep_count, load_splits
+from theory.dense import build_ticket, random_target
 from theory.device import generator
 
 CPU = torch.device("cpu")
 TINY = EdgePopupSettings(dataset="digits", width=0.25, seeds=2, iterations=30, eval_every=10, factors=(1, 2),
-                         score_iterations=20)
+                         score_iterations=20, construction_step=100, construction_resolution=100, pool_cap=12,
+                         retry_cap=0)  # cheap constructions (they need not certify here)
 
 
 def gens(seeds):
@@ -86,12 +90,12 @@ def _identity_target():
         [torch.zeros(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)]
 
 
-def test_the_construction_tolerance_is_half_the_quantile_of_the_logit_gaps():
+def test_the_construction_tolerance_is_half_the_gap_that_a_fraction_accuracy_gap_of_images_fall_below():
     weights, biases = _identity_target()
     x = torch.tensor([[1.0, 0.0], [0.0, 0.4], [0.3, 0.1], [0.0, 0.0]]).reshape(4, 1, 1, 2)
     built = construction_width(weights, biases, Split(x, torch.zeros(4, dtype=torch.long)), 0.5, 0.01)
-    gaps = torch.tensor([0.5, 0.2, 0.1, 0.0], dtype=torch.float64)
-    assert built["eps_logits"] == pytest.approx(0.5 * float(torch.quantile(gaps, 0.5)))
+    # gaps 0.5, 0.2, 0.1, 0.0: two images (half) lie strictly below the third smallest gap, 0.2
+    assert built["eps_logits"] == pytest.approx(0.1)
     assert built["input_radius"] == pytest.approx(1.0)
     assert built["tolerance"] == pytest.approx(built["eps_logits"])  # norms <= 1 after mapping: no rescaling
 
@@ -103,6 +107,56 @@ def test_a_smaller_accuracy_gap_never_needs_a_smaller_construction(gap):
     test = Split(x, torch.zeros(50, dtype=torch.long))
     wide, narrow = construction_width(weights, biases, test, gap / 2, 0.01), construction_width(weights, biases, test, gap, 0.01)
     assert wide["weights"] >= narrow["weights"]
+
+
+def _small_frame(seed: int, accuracy_gap: float = 0.05):
+    """A random 8-6-4 MLP (norm 1.5, biases) and 300 images in [0, 1]^8, in the theorem's frame."""
+    g = torch.Generator().manual_seed(seed)
+    target = random_target([8, 6, 4], g, norm=1.5, bias=True)
+    return theorem_frame(target.weights, target.biases, torch.rand(300, 8, generator=g, dtype=torch.float64),
+                         accuracy_gap)
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10_000))
+def test_the_searched_width_certifies_and_the_width_one_unit_narrower_does_not(seed):
+    frame = _small_frame(seed)
+    found = search_certified_width(frame, frame.rule_units(0.01), seed=seed, step=8, resolution=1)
+    best, narrower = found["certified"], found["narrower"]
+    assert best is not None and best["certified"] and best["certificate"] < frame.eps_logits
+    if best["units"][0] > 1:
+        assert narrower["units"] == [best["units"][0] - 1] + best["units"][1:] and not narrower["certified"]
+        assert narrower["certificate"] >= frame.eps_logits
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10_000), m1=st.integers(1, 40))
+def test_a_build_never_measures_more_than_its_certificate_allows(seed, m1):
+    frame = _small_frame(seed)
+    build = build_and_certify(frame, [m1] + frame.rule_units(0.01)[1:], seed=seed)
+    assert build.max_test_error <= build.certificate
+    assert build.changed <= build.may_change
+    if build.certified:  # only gaps below 2ε can flip, and fewer than accuracy_gap·n lie there
+        assert build.may_change <= math.floor(0.05 * 300)
+
+
+@given(seed=st.integers(0, 10_000))
+def test_the_ticket_outputs_read_from_the_masks_match_the_dense_pruned_network(seed):
+    frame = _small_frame(seed)
+    _, ticket = build_ticket(frame.target, 0.1, 0.5, seed=seed, units_per_input=[6, 6], output_scale=1 / frame.scale)
+    torch.testing.assert_close(ticket_outputs(ticket, frame.x_unit), ticket.sequential()(frame.x_unit))
+
+
+def test_tickets_built_for_a_perturbed_target_do_not_certify_against_the_true_one():
+    frame = _small_frame(0)
+    found = search_certified_width(frame, frame.rule_units(0.01), seed=0, step=8, perturbation=0.1)
+    assert found["certified"] is None and [b["units"][0] for b in found["builds"]] == [found["rule_units"][0]]
+
+
+def test_a_search_with_a_zero_step_is_refused():
+    frame = _small_frame(0)
+    with pytest.raises(ValueError, match="step"):
+        search_certified_width(frame, frame.rule_units(0.01), seed=0, step=0)
 
 
 class Interrupted(Exception):
@@ -120,6 +174,7 @@ def test_an_edge_popup_run_killed_after_a_width_resumes_to_the_uninterrupted_res
     whole = run_edge_popup(TINY, CPU, store=RunDirectory(tmp_path / "whole"), progress=False)
     assert seen == [2] and resumed["factors"] == whole["factors"] and resumed["target"] == whole["target"]
     assert whole["target"]["construction"][0]["weights"] > whole["factors"][-1]["weights"]
+    assert len(whole["target"]["certified"]) == TINY.construction_seeds
 
 
 def test_bad_edge_popup_settings_are_refused_with_the_reason():
@@ -129,21 +184,33 @@ def test_bad_edge_popup_settings_are_refused_with_the_reason():
         EdgePopupSettings(weights="uniform")
     with pytest.raises(ValueError, match="keep"):
         EdgePopupSettings(keep=1.5)
+    with pytest.raises(ValueError, match="construction_seeds"):
+        EdgePopupSettings(seeds=2, construction_seeds=3)
 
 
 def test_lth_simulate_edge_popup_writes_a_result(tmp_path, capsys):
     from lth.cli import main
 
     argv = ["simulate", "edge-popup", "--dataset", "digits", "--width", "0.25", "--seeds", "2", "--iterations", "20",
-            "--eval-every", "10", "--factors", "1", "2", "--score-iterations", "10", "--out", str(tmp_path),
+            "--eval-every", "10", "--factors", "1", "2", "--score-iterations", "10", "--construction-step", "100",
+            "--construction-resolution", "100", "--pool-cap", "12", "--retry-cap", "0", "--out", str(tmp_path),
             "--no-progress"]
     assert main(argv) == 0
     assert len(list(tmp_path.glob("edge_popup/*/result.json"))) == 1
-    assert "Pensia width rule" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Pensia width rule" in out and "smallest certified construction" in out
 
 
 @pytest.mark.claim("sim.edge_popup.width")
 def test_width_check_fails_when_edge_popup_ignores_its_scores():
     record = run_claim("sim.edge_popup.width", faults={"scores_ignored": True}, dataset="digits", width=0.25,
+                       seeds=3, iterations=60, eval_every=20, factors=(1, 2), score_iterations=30, construction_seeds=0)
+    assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.claim("sim.edge_popup.width")
+def test_width_check_fails_when_the_constructed_tickets_are_certified_against_a_perturbed_target():
+    record = run_claim("sim.edge_popup.width", faults={"construction_perturbed": True}, dataset="digits", width=0.25,
                        seeds=3, iterations=60, eval_every=20, factors=(1, 2), score_iterations=30)
     assert record.verdict == "fails", record.reason
+    assert "certified error above the bound" in record.reason

@@ -28,8 +28,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "supermask": {"quick": {**_QUICK, "rounds": 2, "prune_rate": 0.3, "prune_rate_output": 0.15},
                   "paper": {**_PAPER, "rounds": 8, "prune_rate": 0.3, "prune_rate_output": 0.15, "retrain": True}},
     "learned-supermask": {"quick": {**_QUICK, "score_iterations": 400}, "paper": {**_PAPER, "score_iterations": 5000}},
-    "edge-popup": {"quick": {**_QUICK, "width": 0.1, "score_iterations": 300},
-                   "paper": {**_PAPER, "width": 0.25, "score_iterations": 5000}},
+    "edge-popup": {"quick": {**_QUICK, "width": 0.1, "score_iterations": 300, "construction_seeds": 1,
+                             "construction_step": 24, "construction_resolution": 24},
+                   "paper": {**_PAPER, "width": 0.25, "score_iterations": 5000, "construction_seeds": 5,
+                             "construction_step": 8, "construction_resolution": 1}},
 }
 
 
@@ -66,6 +68,17 @@ def _edge_popup_table(result: dict) -> str:
     for seed, built in enumerate(target.get("construction") or []):
         lines.append(f"seed {seed}: Pensia width rule at tolerance {built['tolerance']:.3g} needs hidden widths "
                      f"{built['hidden_widths']}, {built['weights']:,} random weights")
+    for seed, search in enumerate(target.get("certified") or []):
+        lines.append(f"seed {seed}: constructed tickets, ε = {search['eps_logits']:.4g} logits "
+                     "(units per input | random weights | kept | certified sup error | test predictions "
+                     "that may change / changed)")
+        lines += [f"  {str(b['units']):<16} {b['random_weights']:>12,} {b['kept']:>9,}  {b['certificate']:>10.4g} "
+                  f"{'<' if b['certified'] else '>='} ε  {b['may_change']:>5} / {b['changed']}"
+                  for b in search["builds"]]
+        best = search["certified"]
+        lines.append("  smallest certified construction: " + (
+            f"{best['random_weights']:,} random weights (units per input {best['units']}, {best['kept']:,} kept)"
+            if best else "none up to the width rule's"))
     return "\n".join(lines)
 
 
