@@ -212,7 +212,8 @@ def test_a_learned_supermask_and_its_dense_reference_share_theta0_and_report_per
 
 FIGURES = {"sim_supermask_criteria": ("sim.supermask.zero_shot", {"rounds": 1}),
            "sim_supermask_learned": ("sim.supermask.learned", {"score_iterations": 20}),
-           "sim_edge_popup_width": ("sim.edge_popup.width", {"width": 0.25, "factors": (1, 2), "score_iterations": 20})}
+           "sim_edge_popup_width": ("sim.edge_popup.width", {"width": 0.25, "factors": (1, 2), "score_iterations": 20,
+                                                    "construction_step": 100, "construction_resolution": 100})}
 
 
 @pytest.fixture(scope="module")
