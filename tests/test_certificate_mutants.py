@@ -7,6 +7,8 @@ case. Where the code documents its margin, these tests pin it on inputs whose ar
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 from fractions import Fraction
 from types import SimpleNamespace
@@ -23,7 +25,7 @@ from hypothesis.extra.numpy import arrays
 from test_oracles import conv_exact, rational
 from theory import conv, dense, universal
 from theory.certify import ASSUMPTIONS as DENSE_LAYER_ASSUMPTIONS, PerturbedLayer, certify_ball, certify_box
-from theory.numerics import TINY, UNIT_ROUNDOFF, gamma, sum_upper
+from theory.numerics import TINY, UNIT_ROUNDOFF, gamma, sum_upper, widen
 from theory.subset_sum import covers_interval, rounding_slack, worst_case_error
 
 # Pools of multiples of 2^-12 in [-1, 1]: every subset sum, shift and merge end is exact in float64.
@@ -451,3 +453,398 @@ def test_every_block_segment_carries_its_own_knot_deviations_and_exact_curvature
     assert bool((certificate.parts["slack"] >= gamma(4) * per_segment * (1 - 1e-9)).all())
     assert (certificate.kind, certificate.domain, certificate.norm) == ("rigorous", f"[0, {hi:g}]", "sup |block − sin(2πy)|")
     assert certificate.assumptions == universal.ASSUMPTIONS
+
+
+# ------------------------------------------------------------ exact pins of the rounding margins (numerics)
+
+U = Fraction(UNIT_ROUNDOFF)
+
+
+def exact_gamma(n: int) -> Fraction:
+    return n * U / (1 - n * U)
+
+
+def test_gamma_of_no_terms_is_zero_and_an_impossible_length_is_refused_by_name():
+    assert gamma(0) == 0.0
+    with pytest.raises(ValueError, match=r"gamma\(n\) needs 0 <= n·u < 1, got n=-1"):
+        gamma(-1)
+
+
+@given(x=arrays(np.float64, st.integers(1, 4), elements=st.floats(0.0, 8.0)))
+def test_widen_raises_a_non_negative_bound_by_its_relative_and_absolute_margins(x):
+    """``widen(x) ≥ x·(1 + LIBM_MARGIN) + TINY`` up to one rounding: in particular ``widen(0) = TINY > 0``."""
+    from theory.numerics import LIBM_MARGIN
+    out = widen(torch.tensor(x))
+    assert float(widen(torch.zeros(1, dtype=torch.float64))) == TINY
+    for value, bound in zip(x.tolist(), out.tolist()):
+        assert Fraction(bound) >= (Fraction(value) * (1 + Fraction(LIBM_MARGIN)) + Fraction(TINY)) * (1 - U)
+
+
+def box_corner_products(m1, r1, m2, r2):
+    """Exact ``[lo, hi]`` of every entry of ``AB`` over the boxes ``A ∈ m1 ± r1``, ``B ∈ m2 ± r2``: entry
+    ``(i, j)`` is a sum of independent bilinear terms ``a_il b_lj``, each extreme at a corner."""
+    m1, r1, m2, r2 = (rational(t) for t in (m1, r1, m2, r2))
+    lo = np.empty((m1.shape[0], m2.shape[1]), dtype=object)
+    hi = np.empty_like(lo)
+    for i, j in itertools.product(range(lo.shape[0]), range(lo.shape[1])):
+        terms = [[a * b for a in (m1[i, l] - r1[i, l], m1[i, l] + r1[i, l]) for b in (m2[l, j] - r2[l, j], m2[l, j] + r2[l, j])]
+                 for l in range(m1.shape[1])]
+        lo[i, j], hi[i, j] = sum(min(t) for t in terms), sum(max(t) for t in terms)
+    return lo, hi
+
+
+small_dyadic = st.integers(-8, 8).map(lambda k: k / 4)
+
+
+@given(k=st.integers(1, 3), data=st.data())
+def test_the_midpoint_radius_product_encloses_every_product_of_the_boxes_exactly(k, data):
+    """Rump's enclosure: ``|AB − mid| ≤ rad`` for every corner choice, in exact rationals; and ``rad`` is at
+    least its documented formula ``|m1|r2 + r1|m2| + r1 r2 + γ_k|m1||m2|`` (the ``(1 + γ_{k+4})`` covers its
+    own rounding). Radii up to the midpoints' size, so the ``r1·r2`` term matters."""
+    from theory.numerics import enclosed_product
+    draw = lambda rows, cols, elements: torch.tensor(data.draw(arrays(np.float64, (rows, cols), elements=elements)))  # noqa: E731
+    m1, m2 = draw(2, k, small_dyadic), draw(k, 2, small_dyadic)
+    r1, r2 = draw(2, k, small_dyadic.map(abs)), draw(k, 2, small_dyadic.map(abs))
+    mid, rad = enclosed_product(m1, r1, m2, r2)
+    lo, hi = box_corner_products(m1, r1, m2, r2)
+    a1, a2, q1, q2 = (rational(t) for t in (m1.abs(), m2.abs(), r1, r2))
+    formula = a1.dot(q2) + q1.dot(a2) + q1.dot(q2) + exact_gamma(k) * a1.dot(a2)
+    for i, j in itertools.product(range(2), range(2)):
+        m, r = Fraction(float(mid[i, j])), Fraction(float(rad[i, j]))
+        assert m - r <= lo[i, j] and hi[i, j] <= m + r
+        assert r >= formula[i, j]
+
+
+@pytest.mark.parametrize("w, lo, hi", [([[1.0]], [-1.0], [1.0]), ([[1.0]], [1.0], [1.0]), ([[0.5, -2.0]], [-1.0, 0.5], [3.0, 0.5]),
+                                       ([[3.0, 1.0, -1.0]], [-4.0, -0.25, 2.0], [4.0, 0.25, 2.0])])
+def test_the_interval_matvec_ends_lie_beyond_its_documented_spread_around_the_exact_centre(w, lo, hi):
+    """``[c − s, c + s]`` with ``c = w·mid``, ``s = (|w|·rad + γ_{n+1}|w||mid|)(1 + γ_{n+2}) + n·TINY``,
+    ``rad = (hi − lo)/2·(1 + 2u) + 2u|mid| + TINY`` in exact rationals (dyadic inputs: ``mid`` and ``c``
+    are exact in float64, so only the margins are tested)."""
+    from theory.numerics import interval_matvec
+    out_lo, out_hi = interval_matvec(matrix(w), matrix(lo), matrix(hi))
+    n = len(lo)
+    for row, a, b in zip(w, out_lo.tolist(), out_hi.tolist()):
+        mids = [(Fraction(p) + Fraction(q)) / 2 for p, q in zip(lo, hi)]
+        rads = [(Fraction(q) - Fraction(p)) / 2 * (1 + 2 * U) + 2 * U * abs(m) + Fraction(TINY) for p, q, m in zip(lo, hi, mids)]
+        centre = sum(Fraction(c) * m for c, m in zip(row, mids))
+        spread = ((sum(abs(Fraction(c)) * r for c, r in zip(row, rads))
+                   + exact_gamma(n + 1) * sum(abs(Fraction(c)) * abs(m) for c, m in zip(row, mids)))
+                  * (1 + exact_gamma(n + 2)) + n * Fraction(TINY))
+        assert Fraction(a) <= centre - spread and centre + spread <= Fraction(b)
+
+
+# ------------------------------------------------------------------------- certify: activity tests, ranges
+
+
+def exact_network_gap(layers: list[PerturbedLayer], x: list[Fraction]) -> Fraction:
+    """``‖f(x) − g(x)‖²`` exactly: target ``W_i``, realised ``W_i y + E⁺y⁺ − E⁻y⁻``, ReLU except after the last."""
+    z, y = np.array(x, dtype=object), np.array(x, dtype=object)
+    for index, layer in enumerate(layers):
+        w, ep, en = rational(layer.weight), rational(layer.err_pos), rational(layer.err_neg)
+        z = w.dot(z)
+        y = w.dot(y) + ep.dot(np.array([max(v, 0) for v in y], dtype=object)) - en.dot(np.array([max(-v, 0) for v in y], dtype=object))
+        if index < len(layers) - 1:
+            z = np.array([max(v, 0) for v in z], dtype=object)
+            y = np.array([max(v, 0) for v in y], dtype=object)
+    return sum((a - b) ** 2 for a, b in zip(z, y))
+
+
+def layer(weight, err_pos, err_neg=None) -> PerturbedLayer:
+    w, ep = matrix(weight), matrix(err_pos)
+    en = torch.zeros_like(ep) if err_neg is None else matrix(err_neg)
+    return PerturbedLayer(w, ep, en, torch.zeros_like(ep), torch.zeros_like(ep))
+
+
+# Each case: layers, box lo, hi (the last input coordinate, when fixed at 1, is a bias), and which
+# case of the ReLU rule it exercises. Every exact supremum is attained on the grid x₁ ∈ lo₁ + k/16.
+BOX_CASES = {
+    "target off, realised on": ([layer([[-1.0]], [[2.0]]), layer([[1.0]], [[0.0]])], [0.25], [0.5]),
+    "target on, realised off": ([layer([[1.0]], [[-3.0]]), layer([[1.0]], [[0.0]])], [0.25], [0.5]),
+    "target on, realised off while a second unit stays on": (
+        [layer([[1.0, 0.0], [0.0, 10.0]], [[0.0, -3.0], [6.0, 0.0]]), layer([[1.0, 1.0]], [[0.0, 0.0]])], [0.25, 1.0], [1.0, 1.0]),
+    "an inactive unit beside an active one, read with a negative weight": (
+        [layer([[0.0, -1.0], [0.0, 10.0]], [[0.0, 0.0], [6.0, 0.0]]), layer([[-1.0, 1.0]], [[0.0, 0.0]])], [0.25, 1.0], [1.0, 1.0]),
+    "an undecided unit with a positive deviation that vanishes where the other peaks": (
+        [layer([[-2.0, 0.5], [0.0, 10.0]], [[0.0, 1.0], [6.0, 0.0]]), layer([[-1.0, 1.0]], [[0.0, 0.0]])], [0.0, 1.0], [1.0, 1.0]),
+    "the second layer's error reads the realised activation z + d": (
+        [layer([[1.0]], [[-1.0]]), layer([[1.0]], [[0.5]])], [0.25], [1.0]),
+}
+
+
+@pytest.mark.parametrize("case", list(BOX_CASES))
+def test_the_box_certificate_covers_the_exact_gap_where_target_and_realised_units_switch_differently(case):
+    """Hand-made two-layer cases where a unit of the target and of the realised network are on different
+    sides of the ReLU (each kills a relaxed activity test of certify_box): certificate² ≥ the exact
+    ``‖f − g‖²`` at every grid point (rationals)."""
+    layers, lo, hi = BOX_CASES[case]
+    certificate = certify_box(layers, matrix(lo), matrix(hi))
+    grid = [[Fraction(lo[0]) + (Fraction(hi[0]) - Fraction(lo[0])) * k / 16] + [Fraction(v) for v in lo[1:]] for k in range(17)]
+    worst = max(exact_network_gap(layers, x) for x in grid)
+    assert worst > 0
+    assert Fraction(certificate.value) ** 2 >= worst
+
+
+@given(m=st.integers(1, 2), n=st.integers(1, 3), data=st.data())
+def test_the_separable_error_range_contains_the_true_errors_range_over_the_box(m, n, data):
+    """``_separable_error_range`` ⊇ ``{E y : lo ≤ y ≤ hi, |E − Ê| ≤ slack}``: the stored matrices' exact range
+    (every combination of ends and 0, rationals) widened by ``Σ_j max(slack⁺, slack⁻)_j·max|y_j|``; dyadic
+    data, so the test sees the rounding margin itself. Slack may exceed the errors."""
+    from theory.certify import _separable_error_range
+    draw = lambda shape, elements: torch.tensor(data.draw(arrays(np.float64, shape, elements=elements)))  # noqa: E731
+    ends = torch.sort(draw((2, n), small_dyadic), dim=0).values
+    lo, hi = ends[0], ends[1]
+    stored = PerturbedLayer(torch.zeros(m, n, dtype=torch.float64), draw((m, n), small_dyadic), draw((m, n), small_dyadic),
+                            draw((m, n), small_dyadic.map(abs)), draw((m, n), small_dyadic.map(abs)))
+    out_lo, out_hi = _separable_error_range(stored, lo, hi)
+    ep, en, sp, sn = (rational(t) for t in (stored.err_pos, stored.err_neg, stored.slack_pos, stored.slack_neg))
+    choices = [sorted({Fraction(float(a)), Fraction(float(b)), min(max(Fraction(0), Fraction(float(a))), Fraction(float(b)))})
+               for a, b in zip(lo, hi)]
+    for i in range(m):
+        values = [sum(ep[i, j] * max(y[j], 0) - en[i, j] * max(-y[j], 0) for j in range(n))
+                  for y in itertools.product(*choices)]
+        widening = sum(max(sp[i, j], sn[i, j]) * max(abs(Fraction(float(lo[j]))), abs(Fraction(float(hi[j])))) for j in range(n))
+        assert Fraction(float(out_lo[i])) <= min(values) - widening
+        assert Fraction(float(out_hi[i])) >= max(values) + widening
+
+
+def test_the_error_norm_of_a_signed_input_reads_both_branches_side_by_side():
+    """``E⁺ = [1, 0]``, ``E⁻ = [0, −1]``, ``y = (1, −1)``: ``E⁺y⁺ − E⁻y⁻ = 2`` at ``‖y‖ = √2``, so ``η ≥ √2``
+    (``‖[E⁺, −E⁻]‖``; stacking them as rows would give 1)."""
+    from theory.certify import layer_error_norm
+    stored = layer([[0.0, 0.0]], [[1.0, 0.0]], [[0.0, -1.0]])
+    assert Fraction(layer_error_norm(stored, False)) ** 2 >= 2
+    assert layer_error_norm(stored, True) >= 1.0
+
+
+def test_the_ball_certificate_records_each_layers_norms():
+    from theory.certify import layer_error_norm, spectral_norm_upper
+    layers = two_layers()
+    parts = certify_ball(layers, 0.5).parts
+    assert parts["weight_norms"] == [spectral_norm_upper(item.weight) for item in layers]
+    assert parts["error_norms"] == [layer_error_norm(layers[0], False), layer_error_norm(layers[1], True)]
+
+
+@pytest.mark.parametrize("exponent", [-520, -560, -600, -700])
+@pytest.mark.parametrize("rows", [[[1.0]], [[3.0, 4.0]], [[1.0, 2.0], [2.0, 1.0]], [[1.0, 0.0, 2.0], [0.0, 1.0, 1.0]]])
+def test_the_spectral_norm_bound_holds_where_the_gram_matrix_underflows(rows, exponent):
+    """``a = 2^e·M`` with ``a^T a`` below the smallest float64: only the enclosure's ``TINY`` radii carry
+    the bound, so dropping or shrinking the radius, or rescaling it by the wrong power of two, shows.
+    The exact norm is at least the largest column norm (mpmath, 40 digits)."""
+    from theory.certify import spectral_norm_upper
+    a = matrix(rows) * 2.0**exponent
+    with mpmath.workdps(40):
+        column = max(mpmath.sqrt(sum(mpmath.mpf(v) ** 2 for v in col)) for col in a.T.tolist())
+        assert mpmath.mpf(spectral_norm_upper(a)) >= column
+
+
+# --------------------------------------------------------------------------------- dense: domain handling
+
+
+def biased_ticket(seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    draw = lambda *shape: torch.rand(*shape, generator=gen, dtype=torch.float64) - 0.5  # noqa: E731
+    target = dense.Target([draw(3, 2), draw(1, 3)], [draw(3), draw(1)])
+    return target, dense.build_ticket(target, 0.1, 0.1, seed=seed, units_per_input=[4, 4])[1]
+
+
+@pytest.mark.parametrize("radius", [0.5, 3.0])
+def test_a_ball_certificate_with_biases_runs_the_recursion_on_the_augmented_radius(radius):
+    """With biases the input is ``(x, 1)``, of norm ``≤ √(r² + 1)``: the ball part is the recursion at that
+    radius (shrinking it, e.g. ``√(2r + 1)`` at r = 3 or ``√(r³ + 1)`` at r = ½, would not cover ``x``)."""
+    target, ticket = biased_ticket()
+    assert ticket.has_bias
+    certificate = dense.certify_sup_error(target, ticket, dense.Domain("ball", radius=radius))
+    layers = dense.realised_layers(target, ticket)
+    assert certificate.parts["ball_bound"] == certify_ball(layers, math.sqrt(radius**2 + 1)).value
+    assert certificate.value == min(certificate.parts["ball_bound"], certificate.parts["box_bound"])
+    assert certificate.parts["weight_norms"] == certify_ball(layers, 1.0).parts["weight_norms"]
+    assert certificate.assumptions == dense.ASSUMPTIONS
+    target, ticket = two_input_ticket(True)
+    assert not ticket.has_bias
+    unbiased = dense.certify_sup_error(target, ticket, dense.Domain("ball", radius=radius))
+    assert unbiased.parts["ball_bound"] == certify_ball(dense.realised_layers(target, ticket), radius).value
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+def test_a_signed_ticket_refuses_a_box_of_the_wrong_dimension_and_scales_its_union_bound(scale):
+    target, ticket = two_input_ticket(True, scale)
+    with pytest.raises(ValueError) as caught:
+        dense.certify_sup_error(target, ticket, dense.Domain("box", lo=(0.0, 0.0, 0.0), hi=(1.0, 1.0, 1.0)))
+    assert str(caught.value) == "box has 3 coordinates, the target has 2 inputs"
+    certificate = dense.certify_sup_error(target, ticket, dense.Domain("ball"))
+    layers = dense.realised_layers(target, ticket)
+    assert certificate.parts["union_bound"] == dense.bound_union(layers, ticket) * scale
+    with pytest.raises(ValueError) as caught:
+        dense.Domain("sphere")
+    assert str(caught.value) == "domain must be 'ball' or 'box', got 'sphere'"
+
+
+# ------------------------------------------------------------------------------------------------- conv
+
+
+@settings(max_examples=6)
+@given(seed=st.integers(0, 2**16), ns=st.tuples(st.integers(1, 3), st.integers(1, 3)))
+def test_a_conv_ticket_realising_minus_k_is_certified_at_least_at_its_recursion(seed, ns):
+    """Every kept path with the wrong sign (``L ≈ −K``): the fresh error is ``(L − K) * X ≈ −2K * X``,
+    far from ``(L + K) * X ≈ 0``; the certificate must still cover the exact recursion."""
+    tickets = [dataclasses.replace(t, collapsed=-t.collapsed) for t in conv_chain(seed, (True, False), ns)]
+    assert Fraction(conv.certify_network(tickets, 4).value) >= exact_network_recursion(tickets, 4)
+
+
+@given(seed=st.integers(0, 2**16), n=st.integers(1, 4), c=st.integers(1, 2))
+def test_the_conv_layer_rounding_slack_is_its_formula_to_a_few_ulps(seed, n, c):
+    """``rounding = γ_{n+c·d²+3}·S·(1 + γ_{c·d²+1}) + (n + 2)·c·d²·TINY`` (``S`` the code's float ``|L'| * 1``
+    on the box), exact rationals to 6u relative: the second-order factor ``1 + γ_{c·d²+1}`` must be there."""
+    d = 3
+    gen = torch.Generator().manual_seed(seed)
+    spec = conv.TargetLayer(torch.rand(1, c, d, d, generator=gen, dtype=torch.float64) - 0.5)
+    ticket = conv.construct_supermasks(spec, *conv.sample_random_pair(1, c, d, n, gen))
+    rounding = conv.certify_layer(ticket, 4).parts["rounding"]
+    vt = (ticket.v * ticket.t)[:, :, 0, 0].abs()
+    magnitude = torch.einsum("ot,tkij->okij", vt, (ticket.u * ticket.s).abs()) + spec.weight.abs()
+    scale = Fraction(float(torch.nn.functional.conv2d(torch.ones(1, c, 4, 4, dtype=torch.float64), magnitude,
+                                                      padding=spec.pad)[0].max()))
+    taps = c * d * d
+    formula = exact_gamma(n + taps + 3) * scale * (1 + exact_gamma(taps + 1)) + (n + 2) * taps * Fraction(TINY)
+    assert Fraction(rounding) >= formula * (1 - 6 * U)
+
+
+# -------------------------------------------------------------------------------------------- universal
+
+
+@given(a=st.floats(0.0, 1.0), width=st.floats(0.0, 1.0))
+def test_the_log_piece_lives_on_the_unit_interval_and_its_curvature_bound_covers_the_left_end(a, width):
+    """``|g''| = (1 + x)^{-2}`` is largest at the left end ``a``; the bound must be at least that (40 digits)."""
+    piece = universal.log_piece()
+    assert (piece.lo, piece.hi, piece.name) == (0.0, 1.0, "log((1+x)/2)")
+    assert (universal.sin_piece().lo, universal.sin_piece().hi) == (0.0, 1.0)
+    assert universal.exp_piece(-1.0, 0.5).name == "exp"
+    b = min(a + width, 1.0)
+    bound = piece.curvature(torch.tensor([a], dtype=torch.float64), torch.tensor([b], dtype=torch.float64))
+    with mpmath.workdps(40):
+        assert mpmath.mpf(float(bound)) >= (1 + mpmath.mpf(a)) ** -2
+
+
+def exact_coefficients(block) -> list[Fraction]:
+    """``[β, c_0, …]``: the kept path products ``w·v`` summed per feature, exactly."""
+    out = [Fraction(0)] * (block.num_knots + 1)
+    for feature, w, v, keep in zip(block.feature.tolist(), block.w.tolist(), block.v.tolist(), block.mask.tolist()):
+        out[feature] += sum(Fraction(a) * Fraction(b) for a, b, k in zip(w, v, keep) if k)
+    return out
+
+
+@pytest.mark.parametrize("piece, pool, seed", [(universal.exp_piece(-3.0, 0.5), 4, 3), (universal.exp_piece(-12.0, 0.5), 8, 5)])
+def test_the_block_coefficients_are_the_kept_path_sums_within_their_documented_slack(piece, pool, seed):
+    """``|c̃_k − Σ_kept w·v| ≤ slack_k`` exactly, and ``slack_k ≥ γ_{n+P+1}·Σ_kept|w·v|`` (``P`` pools of ``n``)."""
+    block = universal.construct_block(piece, 0.02, pool, torch.Generator().manual_seed(seed))
+    assert block.w.shape[0] > block.w.shape[1]  # more pools than paths per pool: P and n both count
+    coefficients, slack = block.coefficients().tolist(), block.coefficient_slack().tolist()
+    magnitude = [Fraction(0)] * (block.num_knots + 1)
+    for feature, w, v, keep in zip(block.feature.tolist(), block.w.tolist(), block.v.tolist(), block.mask.tolist()):
+        magnitude[feature] += sum(abs(Fraction(float(a * b))) for a, b, k in zip(w, v, keep) if k)
+    rounds = block.w.shape[0] + block.w.shape[1] + 1
+    for realised, exact, s, m in zip(coefficients, exact_coefficients(block), slack, magnitude):
+        assert abs(Fraction(realised) - exact) <= Fraction(s)
+        assert Fraction(s) >= exact_gamma(rounds) * m * (1 - 4 * U)
+
+
+def hump_piece() -> universal.Piece:
+    """``4 sin(πy)`` on [0, 1]: ``|g| > 1`` with an interior peak, so the knot values' float error
+    ``value_ulps·u·max(|g|, 1)`` is largest inside (the library's pieces have it constant or increasing)."""
+    return universal.Piece("4 sin(πy)", 0.0, 1.0, lambda y: 4 * torch.sin(math.pi * y),
+                           lambda a, b: widen(torch.full_like(a, 4 * math.pi**2)))
+
+
+def without_first_slope(block):
+    """The same block with the paths of feature 1 (the first slope ``c_0``) dropped: ``|c̃_0| = 0 < |β̃|``."""
+    return dataclasses.replace(block, mask=block.mask & (block.feature != 1)[:, None])
+
+
+def exact_interpolant(block):
+    """A block of one path per coefficient with ``w = 1``, ``v = c``: it realises the interpolant exactly,
+    so its knot deviations are rounding and value-error terms alone."""
+    coef = universal.interpolant_coefficients(block.knots, block.piece.value(block.knots))
+    ones = torch.ones(coef.shape[0], 1, dtype=torch.float64)
+    return universal.RandomBlock(block.piece, block.knots, torch.arange(coef.shape[0]), ones, coef[:, None],
+                                 ones.bool(), coef)
+
+
+# (piece, pool size, seed, edit): a log block, exp blocks with a segment across 0 (the second also one
+# longer than 2), a block without its first slope, and the exact interpolant of a piece whose value
+# error peaks inside.
+BLOCKS = {"log": (universal.log_piece(), 12, 3, None), "exp near 0": (universal.exp_piece(-3.0, 0.5), 12, 4, None),
+          "exp from -12": (universal.exp_piece(-12.0, 0.5), 8, 5, None),
+          "log without c_0": (universal.log_piece(), 12, 3, without_first_slope), "hump": (hump_piece(), 12, 6, exact_interpolant)}
+
+
+@pytest.mark.parametrize("case", list(BLOCKS))
+def test_every_knot_deviation_carries_the_documented_rounding_of_the_realised_knot_values(case):
+    """``knot_deviation_j = max(dev_j, dev_{j+1}) + max(ve_j, ve_{j+1})`` with ``ve = value_ulps·u·max(|g̃|, 1)`` and
+    ``dev_j = |R̃(t_j) − g̃(t_j)| + γ_{K+4}(|β̃| + Σ_k (t_j − t_k)^+|c̃_k|) + slack_β + Σ_k (t_j − t_k)^+ slack_k``
+    (exact rationals on the float64 values, to 4u relative); exp blocks have negative knots, where
+    ``(t_j − t_k)^+`` and ``t_j + t_k`` differ. And ``interpolation_j ≥ max|g''|·h_j²/8`` at 40 digits."""
+    piece, pool, seed, edit = BLOCKS[case]
+    block = universal.construct_block(piece, 0.02, pool, torch.Generator().manual_seed(seed))
+    block = block if edit is None else edit(block)
+    certificate = universal.certify_block(block)
+    knots = [Fraction(t) for t in block.knots.tolist()]
+    coef = [Fraction(c) for c in block.coefficients().tolist()]
+    slack = [Fraction(s) for s in block.coefficient_slack().tolist()]
+    realised, values = block.knot_values().tolist(), piece.value(block.knots).tolist()
+    deviation, value_error = [], [piece.value_ulps * U * max(abs(Fraction(g)), Fraction(1)) for g in values]
+    for tj, r, g in zip(knots, realised, values):
+        reach = [max(tj - tk, Fraction(0)) for tk in knots[:-1]]
+        terms = abs(coef[0]) + sum(q * abs(c) for q, c in zip(reach, coef[1:]))
+        rounding = exact_gamma(block.num_knots + 4) * terms + slack[0] + sum(q * s for q, s in zip(reach, slack[1:]))
+        deviation.append(abs(Fraction(r) - Fraction(g)) + rounding)
+    for j, (kd, interp) in enumerate(zip(certificate.parts["knot_deviation"].tolist(),
+                                         certificate.parts["interpolation"].tolist())):
+        expected = max(deviation[j], deviation[j + 1]) + max(value_error[j], value_error[j + 1])
+        assert Fraction(kd) >= expected * (1 - 4 * U)
+        a, b = block.knots[j:j + 2].tolist()
+        with mpmath.workdps(40):
+            peak = {"log": (1 + mpmath.mpf(a)) ** -2, "exp": mpmath.exp(mpmath.mpf(b))}.get(piece.name[:3], 4 * mpmath.pi**2)
+            assert mpmath.mpf(interp) >= peak * (mpmath.mpf(b) - mpmath.mpf(a)) ** 2 / 8
+    # γ_4·(I + D) covers the three roundings of I + D + slack and of the widening: value ≥ (I + D)·fl(1 + LIBM_MARGIN)
+    from theory.numerics import LIBM_MARGIN
+    per_segment = [Fraction(i) + Fraction(d) for i, d in zip(certificate.parts["interpolation"].tolist(),
+                                                            certificate.parts["knot_deviation"].tolist())]
+    assert Fraction(certificate.value) >= max(per_segment) * Fraction(1 + LIBM_MARGIN)
+    if piece.name == "exp":
+        assert any(a < 0 < b for a, b in zip(block.knots[:-1].tolist(), block.knots[1:].tolist()))
+        assert (max((block.knots[1:] - block.knots[:-1]).tolist()) > 2) == (piece.lo == -12.0)
+
+
+def test_the_total_degree_in_the_refusal_is_the_largest_row_sum():
+    with pytest.raises(ValueError) as caught:
+        universal.check_exponents(torch.tensor([[3, 1]]), 3)
+    assert str(caught.value) == "the ticket serves total degree |r| <= 3, got 4"
+
+
+# ------------------------------------------------------------------------------------------- subset sums
+
+
+def exact_sup_distance(x: np.ndarray, lo: Fraction, hi: Fraction) -> Fraction:
+    """``sup_{z∈[lo,hi]} min_S |z − Σ_S x|`` at its candidates: the ends and the midpoints of consecutive
+    sums inside ``[lo, hi]`` (the distance is a tent between sums)."""
+    sums = sorted({sum((Fraction(v) for v, keep in zip(x.tolist(), bits) if keep), Fraction(0))
+                   for bits in itertools.product((0, 1), repeat=len(x))})
+    points = [lo, hi] + [(a + b) / 2 for a, b in zip(sums, sums[1:]) if lo <= (a + b) / 2 <= hi]
+    return max(min(abs(z - s) for s in sums) for z in points)
+
+
+@given(batch=arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 5)),
+                    elements=st.integers(-4096, 4096).map(lambda k: k / 4096)),
+       interval=st.sampled_from([(-1.0, 1.0), (0.0, 0.125), (-0.3, 0.05), (0.5, 2.0)]))
+def test_the_worst_case_error_of_each_pool_is_its_exact_supremum_and_the_slack_its_formula(batch, interval):
+    """Dyadic pools (exact sums), intervals that cut a gap between sums: ``worst_case_error`` is the exact
+    sup pool by pool, batched; ``rounding_slack = γ_{n+4}(Σ|x| + max(|lo|, |hi|))``."""
+    lo, hi = interval
+    errors = worst_case_error(torch.tensor(batch), lo, hi)
+    slack = rounding_slack(torch.tensor(batch), lo, hi)
+    assert errors.shape == slack.shape == (len(batch),)
+    for pool, error, s in zip(batch, errors.tolist(), slack.tolist()):
+        assert Fraction(error) == exact_sup_distance(pool, Fraction(lo), Fraction(hi))
+        scale = sum(abs(Fraction(v)) for v in pool.tolist()) + max(abs(Fraction(lo)), abs(Fraction(hi)))
+        assert Fraction(s) >= exact_gamma(len(pool) + 4) * scale * (1 - 4 * U)
