@@ -515,7 +515,8 @@ def test_the_midpoint_radius_product_encloses_every_product_of_the_boxes_exactly
         assert r >= formula[i, j]
 
 
-@pytest.mark.parametrize("w, lo, hi", [([[1.0]], [-1.0], [1.0]), ([[1.0]], [1.0], [1.0]), ([[0.5, -2.0]], [-1.0, 0.5], [3.0, 0.5]),
+@pytest.mark.parametrize("w, lo, hi", [([[1.0]], [-1.0], [1.0]), ([[1.0]], [1.0], [1.0]),
+                                       ([[0.5, -2.0]], [-1.0, 0.5], [3.0, 0.5]),
                                        ([[3.0, 1.0, -1.0]], [-4.0, -0.25, 2.0], [4.0, 0.25, 2.0])])
 def test_the_interval_matvec_ends_lie_beyond_its_documented_spread_around_the_exact_centre(w, lo, hi):
     """``[c − s, c + s]`` with ``c = w·mid``, ``s = (|w|·rad + γ_{n+1}|w||mid|)(1 + γ_{n+2}) + n·TINY``,
@@ -538,12 +539,15 @@ def test_the_interval_matvec_ends_lie_beyond_its_documented_spread_around_the_ex
 
 
 def exact_network_gap(layers: list[PerturbedLayer], x: list[Fraction]) -> Fraction:
-    """``‖f(x) − g(x)‖²`` exactly: target ``W_i``, realised ``W_i y + E⁺y⁺ − E⁻y⁻``, ReLU except after the last."""
+    """``‖f(x) − g(x)‖²`` exactly: target ``W_i``, realised ``W_i y + E⁺y⁺ − E⁻y⁻``, ReLU except after
+    the last."""
     z, y = np.array(x, dtype=object), np.array(x, dtype=object)
     for index, layer in enumerate(layers):
         w, ep, en = rational(layer.weight), rational(layer.err_pos), rational(layer.err_neg)
         z = w.dot(z)
-        y = w.dot(y) + ep.dot(np.array([max(v, 0) for v in y], dtype=object)) - en.dot(np.array([max(-v, 0) for v in y], dtype=object))
+        positive = np.array([max(v, 0) for v in y], dtype=object)
+        negative = np.array([max(-v, 0) for v in y], dtype=object)
+        y = w.dot(y) + ep.dot(positive) - en.dot(negative)
         if index < len(layers) - 1:
             z = np.array([max(v, 0) for v in z], dtype=object)
             y = np.array([max(v, 0) for v in y], dtype=object)
@@ -562,11 +566,14 @@ BOX_CASES = {
     "target off, realised on": ([layer([[-1.0]], [[2.0]]), layer([[1.0]], [[0.0]])], [0.25], [0.5]),
     "target on, realised off": ([layer([[1.0]], [[-3.0]]), layer([[1.0]], [[0.0]])], [0.25], [0.5]),
     "target on, realised off while a second unit stays on": (
-        [layer([[1.0, 0.0], [0.0, 10.0]], [[0.0, -3.0], [6.0, 0.0]]), layer([[1.0, 1.0]], [[0.0, 0.0]])], [0.25, 1.0], [1.0, 1.0]),
+        [layer([[1.0, 0.0], [0.0, 10.0]], [[0.0, -3.0], [6.0, 0.0]]), layer([[1.0, 1.0]], [[0.0, 0.0]])],
+        [0.25, 1.0], [1.0, 1.0]),
     "an inactive unit beside an active one, read with a negative weight": (
-        [layer([[0.0, -1.0], [0.0, 10.0]], [[0.0, 0.0], [6.0, 0.0]]), layer([[-1.0, 1.0]], [[0.0, 0.0]])], [0.25, 1.0], [1.0, 1.0]),
+        [layer([[0.0, -1.0], [0.0, 10.0]], [[0.0, 0.0], [6.0, 0.0]]), layer([[-1.0, 1.0]], [[0.0, 0.0]])],
+        [0.25, 1.0], [1.0, 1.0]),
     "an undecided unit with a positive deviation that vanishes where the other peaks": (
-        [layer([[-2.0, 0.5], [0.0, 10.0]], [[0.0, 1.0], [6.0, 0.0]]), layer([[-1.0, 1.0]], [[0.0, 0.0]])], [0.0, 1.0], [1.0, 1.0]),
+        [layer([[-2.0, 0.5], [0.0, 10.0]], [[0.0, 1.0], [6.0, 0.0]]), layer([[-1.0, 1.0]], [[0.0, 0.0]])],
+        [0.0, 1.0], [1.0, 1.0]),
     "the second layer's error reads the realised activation z + d": (
         [layer([[1.0]], [[-1.0]]), layer([[1.0]], [[0.5]])], [0.25], [1.0]),
 }
@@ -609,7 +616,8 @@ def test_the_separable_error_range_contains_the_true_errors_range_over_the_box(m
 
 
 def test_the_error_norm_of_a_signed_input_reads_both_branches_side_by_side():
-    """``E⁺ = [1, 0]``, ``E⁻ = [0, −1]``, ``y = (1, −1)``: ``E⁺y⁺ − E⁻y⁻ = 2`` at ``‖y‖ = √2``, so ``η ≥ √2``
+    """``E⁺ = [1, 0]``, ``E⁻ = [0, −1]``, ``y = (1, −1)``: ``E⁺y⁺ − E⁻y⁻ = 2`` at ``‖y‖ = √2``, so
+    ``η ≥ √2``
     (``‖[E⁺, −E⁻]‖``; stacking them as rows would give 1)."""
     from theory.certify import layer_error_norm
     stored = layer([[0.0, 0.0]], [[1.0, 0.0]], [[0.0, -1.0]])
@@ -775,7 +783,8 @@ def exact_interpolant(block):
 # error peaks inside.
 BLOCKS = {"log": (universal.log_piece(), 12, 3, None), "exp near 0": (universal.exp_piece(-3.0, 0.5), 12, 4, None),
           "exp from -12": (universal.exp_piece(-12.0, 0.5), 8, 5, None),
-          "log without c_0": (universal.log_piece(), 12, 3, without_first_slope), "hump": (hump_piece(), 12, 6, exact_interpolant)}
+          "log without c_0": (universal.log_piece(), 12, 3, without_first_slope),
+          "hump": (hump_piece(), 12, 6, exact_interpolant)}
 
 
 @pytest.mark.parametrize("case", list(BLOCKS))
