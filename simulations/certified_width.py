@@ -35,6 +35,7 @@ from theory.dense import (DEFAULT_C, DenseTicket, Domain, Target, bound_units_pe
 
 DEFAULT_POOL_CAP = 24  # subset-sum pool per weight and branch; at 20 even the rule's width misses 1e-4
 DEFAULT_RETRY_CAP = 32  # pools of the 2% worst-approximated weights, re-solved (the certificate's tail)
+IMAGES_PER_CHUNK = 500  # test images per pass through a ticket (bounds the hidden activations' memory)
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,8 @@ def build_and_certify(frame: TheoremFrame, units: list[int], *, seed: int, pool_
     _, ticket = build_ticket(built_for or frame.target, frame.tolerance, 0.5, seed=seed, units_per_input=units,
                              output_scale=1 / frame.scale, pool_cap=pool_cap, retry_cap=retry_cap)
     certificate = certify_sup_error(frame.target, ticket, Domain("ball", 1.0)).value
-    with torch.no_grad():
-        outputs = ticket_outputs(ticket, frame.x_unit)
+    with torch.no_grad():  # in chunks: the hidden layers of a 784-input ticket hold ~66,000 units per image
+        outputs = torch.cat([ticket_outputs(ticket, chunk) for chunk in frame.x_unit.split(IMAGES_PER_CHUNK)])
     return Build(list(units), ticket.total, ticket.kept, certificate, certificate < frame.eps_logits,
                  frame.may_change(certificate), int((outputs.argmax(1) != frame.logits.argmax(1)).sum()),
                  float((outputs - frame.logits).norm(dim=1).max()))
