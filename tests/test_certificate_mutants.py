@@ -156,6 +156,7 @@ def test_the_dense_certificate_is_multiplied_by_the_output_scale(scale, domain):
 @pytest.mark.parametrize("domain, refused", [
     (dense.Domain("ball"), "input 0"), (dense.Domain("ball", radius=0.0), None),
     (dense.Domain("box", lo=(0.0, -0.5), hi=(1.0, 1.0)), "input 1"), (dense.Domain("box", lo=(0.0, 0.0), hi=(1.0, 1.0)), None),
+    (dense.Domain("box", lo=(0.0, -1e-50), hi=(1.0, 1.0)), "input 1"),  # negative in float64, −0 in float32
     (dense.Domain("box", lo=(0.0, 0.0, 0.0), hi=(1.0, 1.0, 1.0)), "box has 3 coordinates, the target has 2 inputs")])
 def test_a_ticket_for_non_negative_inputs_is_refused_exactly_where_an_input_can_be_negative(domain, refused):
     target, ticket = two_input_ticket(False)
@@ -574,6 +575,9 @@ BOX_CASES = {
     "an undecided unit with a positive deviation that vanishes where the other peaks": (
         [layer([[-2.0, 0.5], [0.0, 10.0]], [[0.0, 1.0], [6.0, 0.0]]), layer([[-1.0, 1.0]], [[0.0, 0.0]])],
         [0.0, 1.0], [1.0, 1.0]),
+    "the realised activation starts at the target's lower end, where the other unit's deviation peaks": (
+        [layer([[0.0, 10.0], [-1.0, 0.5]], [[-4.0, 0.0], [0.0, 0.0]]), layer([[1.0, 0.0]], [[0.0, 1.0]])],
+        [0.25, 1.0], [0.5, 1.0]),
     "the second layer's error reads the realised activation z + d": (
         [layer([[1.0]], [[-1.0]]), layer([[1.0]], [[0.5]])], [0.25], [1.0]),
 }
@@ -672,6 +676,18 @@ def test_a_ball_certificate_with_biases_runs_the_recursion_on_the_augmented_radi
     assert not ticket.has_bias
     unbiased = dense.certify_sup_error(target, ticket, dense.Domain("ball", radius=radius))
     assert unbiased.parts["ball_bound"] == certify_ball(dense.realised_layers(target, ticket), radius).value
+
+
+@pytest.mark.parametrize("domain", [dense.Domain("ball", radius=1 / 3),
+                                    dense.Domain("box", lo=(-1 / 3, 0.1), hi=(0.7, 1 / 3))])
+def test_the_box_part_is_the_interval_bound_on_the_float64_box(domain):
+    """Ends that float32 would round (1/3, 0.1, 0.7): the box bound is ``certify_box`` on the float64 box
+    (the ball's bounding box ``[−r, r]^d`` for a ball), bit for bit."""
+    target, ticket = two_input_ticket(True)
+    certificate = dense.certify_sup_error(target, ticket, domain)
+    r = domain.radius
+    lo, hi = (matrix([-r, -r]), matrix([r, r])) if domain.kind == "ball" else (matrix(domain.lo), matrix(domain.hi))
+    assert certificate.parts["box_bound"] == certify_box(dense.realised_layers(target, ticket), lo, hi).value
 
 
 @pytest.mark.parametrize("scale", [1.0, 3.0])
