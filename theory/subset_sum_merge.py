@@ -199,34 +199,31 @@ def nearest_subset_codes(x: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _cover_one(x, radius, lo, hi):
-    """Whether the radius-neighbourhoods of the subset sums of ``x`` ``[n]`` cover ``[lo, hi]``."""
+def _cover_one(x, radius, lo, hi, scratch):
+    """Whether the radius-neighbourhoods of the subset sums of ``x`` ``[n]`` cover ``[lo, hi]``.
+
+    ``scratch`` ``[4, capacity]`` holds the two interval lists (starts, ends) and their successors; it
+    is grown by doubling when a list outgrows it and returned with the verdict, so that one thread
+    reuses it from pool to pool (a fresh allocation per pool cost a page fault per touched page).
+    """
     n = x.shape[0]
     reach_up = np.zeros(n + 1)  # reach_up[t] = Σ_{j ≥ t} max(x_j, 0): how far later entries can move a sum up
     reach_down = np.zeros(n + 1)  # Σ_{j ≥ t} min(x_j, 0)
     for t in range(n - 1, -1, -1):
         reach_up[t] = reach_up[t + 1] + max(x[t], 0.0)
         reach_down[t] = reach_down[t + 1] + min(x[t], 0.0)
-    capacity = 1024  # grown by doubling: most pools stop long before the (hi − lo + Σ|x|)/2r bound
-    starts = np.empty(capacity)
-    ends = np.empty(capacity)
-    new_starts = np.empty(capacity)
-    new_ends = np.empty(capacity)
+    starts, ends, new_starts, new_ends = scratch[0], scratch[1], scratch[2], scratch[3]
     starts[0] = -radius
     ends[0] = radius
     size = 1
     for t in range(n):
         shift = x[t]
-        if 2 * size > capacity:
-            capacity = 2 * capacity
-            grown = np.empty(capacity)
-            grown[:size] = starts[:size]
-            starts = grown
-            grown = np.empty(capacity)
-            grown[:size] = ends[:size]
-            ends = grown
-            new_starts = np.empty(capacity)
-            new_ends = np.empty(capacity)
+        if 2 * size > scratch.shape[1]:
+            grown = np.empty((4, 2 * scratch.shape[1]))
+            grown[0, :size] = starts[:size]
+            grown[1, :size] = ends[:size]
+            scratch = grown
+            starts, ends, new_starts, new_ends = scratch[0], scratch[1], scratch[2], scratch[3]
         low = lo - reach_up[t + 1]
         high = hi - reach_down[t + 1]
         i = 0
@@ -260,13 +257,13 @@ def _cover_one(x, radius, lo, hi):
             new_ends[kept] = cur_end
             kept += 1
         if kept == 0:  # nothing can reach [lo, hi] any more
-            return False
+            return False, scratch
         starts, new_starts = new_starts, starts
         ends, new_ends = new_ends, ends
         size = kept
         if _covered_from(x, t + 1, starts, ends, size, lo, hi):
-            return True
-    return False
+            return True, scratch
+    return False, scratch
 
 
 @numba.njit(cache=True)
@@ -299,12 +296,21 @@ def _covered_from(x, t, starts, ends, size, lo, hi):
     return False
 
 
+def cover_verdicts(x: np.ndarray, radii: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``x`` ``[P, n]``, ``radii`` ``[P]`` → bool ``[P]``: does pool ``p`` radius-cover ``[lo, hi]``.
+
+    Pools are cut into several chunks per thread (balancing the load); a chunk reuses one scratch.
+    """
+    return _cover_chunks(x, radii, lo, hi, min(x.shape[0], 8 * numba.get_num_threads()))
+
+
 @numba.njit(cache=True, parallel=True)
-def cover_verdicts(x, radii, lo, hi):
-    """``x`` ``[P, n]``, ``radii`` ``[P]`` → bool ``[P]``: does pool ``p`` radius-cover ``[lo, hi]``."""
+def _cover_chunks(x, radii, lo, hi, chunks):
     pools = x.shape[0]
     out = np.zeros(pools, dtype=np.bool_)
-    for p in numba.prange(pools):
-        if radii[p] > 0:
-            out[p] = _cover_one(x[p], radii[p], lo, hi)
+    for c in numba.prange(chunks):
+        scratch = np.empty((4, 1024))  # grown on demand; most pools stop long before the bound of (b)
+        for p in range(c * pools // chunks, (c + 1) * pools // chunks):
+            if radii[p] > 0:
+                out[p], scratch = _cover_one(x[p], radii[p], lo, hi, scratch)
     return out
