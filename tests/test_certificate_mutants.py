@@ -873,3 +873,20 @@ def test_the_worst_case_error_of_each_pool_is_its_exact_supremum_and_the_slack_i
         assert Fraction(error) == exact_sup_distance(pool, Fraction(lo), Fraction(hi))
         scale = sum(abs(Fraction(v)) for v in pool.tolist()) + max(abs(Fraction(lo)), abs(Fraction(hi)))
         assert Fraction(s) >= exact_gamma(len(pool) + 4) * scale * (1 - 4 * U)
+
+
+def test_a_matrix_with_a_nan_is_refused_by_name():
+    from theory.certify import spectral_norm_upper
+    with pytest.raises(ValueError) as caught:
+        spectral_norm_upper(matrix([[1.0, math.nan]]))
+    assert str(caught.value) == "matrix has non-finite entries"
+
+
+def test_an_inverted_box_is_refused_by_name():
+    with pytest.raises(ValueError) as caught:
+        certify_box(two_layers(), matrix([0.0, 1.0]), matrix([1.0, 0.0]))
+    assert str(caught.value) == "box has lo > hi in some coordinate"
+
+
+def test_the_conv_network_certificate_states_its_assumptions():
+    assert conv.certify_network(conv_chain(0, (True, False), (2, 2)), 3).assumptions == conv.ASSUMPTIONS
