@@ -204,7 +204,7 @@ class RssFaults:
 @claim("rss.lueker", "n >= C·log2(1/ε) + c0 i.i.d. U[-1,1] samples approximate every z in [-1,1] within ε "
        "with probability >= 1-ε; C fitted at large ε predicts n at small ε",
        proof=PROOF, params=LuekerParams, full=FULL_LUEKER, faults=RssFaults,
-       full_cost='measured on 2 cores: ≈ 1 min for ε ≥ 1e−4; ε = 1e−5 costs ≈ 8.5 ms per pool, so its 800,000 pools take ≈ 1.9 h (≈ 52 min for the 370,000 that decide with zero failures); --scheduler ADDR spreads it over more cores')
+       full_cost='measured on 2 shared cores: 25 min wall, 1,764 CPU-s (≈ 15 min on 2 free cores), almost all of it the 800,000 pools at ε = 1e−5; --scheduler ADDR spreads it over more cores')
 def check_rss_lueker(p: LuekerParams, ctx: Context) -> Record:
     return check_lueker(p, ctx)
 
