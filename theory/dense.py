@@ -476,9 +476,7 @@ def certify_sup_error(target: Target, ticket: DenseTicket, domain: Domain) -> Ce
         hi = -lo
     else:
         lo = torch.tensor(domain.lo, dtype=torch.float64, device=device)
-        hi = torch.tensor(domain.hi, dtype=torch.float64, device=device)
-        if lo.shape != (d0,):
-            raise ValueError(f"box has {lo.shape[0]} coordinates, the target has {d0} inputs")
+        hi = torch.tensor(domain.hi, dtype=torch.float64, device=device)  # length checked by require_signed_domain
     if ticket.has_bias:
         lo, hi = torch.cat([lo, lo.new_ones(1)]), torch.cat([hi, hi.new_ones(1)])
     box = certify_box(layers, lo, hi).value
