@@ -32,6 +32,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,10 +226,18 @@ class Sweep:
                     self.client.cancel(list(running))
 
 
+def _restore_environ(saved: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 def _on_worker(fn: Callable, *args: Any) -> Any:
-    """``fn(*args)`` on a Dask worker with one torch thread (each worker thread runs one task, so
-    more intra-op threads would only oversubscribe the cores)."""
+    """``fn(*args)`` on a Dask worker with one torch and one numba thread (each worker thread runs one
+    task, so more intra-op threads would only oversubscribe the cores)."""
+    import numba
+
     torch.set_num_threads(1)
+    numba.set_num_threads(1)
     return fn(*args)
 
 
@@ -253,11 +262,14 @@ def open_sweep(workers: int | None = None, scheduler: str | None = None, *,
     from distributed import Client, LocalCluster
 
     dashboard = importlib.util.find_spec("bokeh") is not None
-    # Dask already starts local workers with OMP/MKL/OpenBLAS at one thread; numba's parallel loops too.
-    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ"), "NUMBA_NUM_THREADS": 1}
-    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn",
-                          "distributed.nanny.pre-spawn-environ": environ}):
+    # Dask starts local workers with OMP/MKL/OpenBLAS at one thread (numba: see _on_worker). Its nanny
+    # writes those variables into *this* process's environment too and never restores them; a
+    # NUMBA_NUM_THREADS left there made numba refuse its next compilation here, so the environment
+    # is put back when the sweep ends and numba's thread count is never passed through it.
+    saved = dict(os.environ)
+    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
         with contextlib.ExitStack() as stack:
+            stack.callback(_restore_environ, saved)
             if scheduler is not None:
                 try:
                     client = stack.enter_context(Client(scheduler, timeout="10s"))

@@ -161,3 +161,13 @@ def test_a_sweep_whose_worker_dies_finishes_with_every_result_stored(cluster, tm
     assert results == [0, 2, 4, 6, 8, 10]
     stored = sorted((tmp_path / "tasks").rglob("t*.json"))
     assert [json.loads(p.read_text())["result"] for p in stored] == results
+
+
+def test_a_local_cluster_leaves_this_process_environment_as_it_found_it():
+    # regression: Dask's nanny wrote NUMBA_NUM_THREADS=1 into the parent's environment, and numba then
+    # refused to compile ("Cannot set NUMBA_NUM_THREADS to a different value") after the sweep
+    pytest.importorskip("distributed")
+    before = dict(os.environ)
+    with open_sweep(1, announce=lambda text: None) as sweep:
+        assert sweep.map(square_plus, [Task("t0", (3, 0.5))], progress=False)[0]["value"] == 9.5
+    assert dict(os.environ) == before
