@@ -278,7 +278,7 @@ def open_sweep(workers: int | None = None, scheduler: str | None = None, *,
             else:
                 cluster = stack.enter_context(LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True, silence_logs=logging.ERROR,
-                    dashboard_address=":0" if dashboard else None))
+                    dashboard_address=":0"))  # a free port: never clash with another cluster's 8787
                 client = stack.enter_context(Client(cluster))
             threads = sum(client.nthreads().values())
             link = client.dashboard_link if dashboard else "none (install bokeh for the Dask dashboard)"
