@@ -113,7 +113,7 @@ class LearnedParams(DataParams):
        "margin (5 points at quick scale; TOST on per-seed differences)",
        proof=PROOF, params=LearnedParams, faults=LearnedFaults,
        full={**FULL_DATA, "score_iterations": 5000, "margin": 0.03},
-       full_cost='estimated 5–10 CPU-minutes; under a minute on a GPU')
+       full_cost='measured 3 min 20 s wall, 181 CPU-s on 2 cores (Fashion-MNIST, 5 seeds, 5,000 iterations)')
 def check_learned(p: LearnedParams, ctx: Context) -> Record:
     run = run_learned(settings_of(LearnedSettings, p, seed=ctx.seed), ctx.device, progress=ctx.progress,
                       ignore_scores=ctx.faults.scores_ignored)
