@@ -51,7 +51,7 @@ def merge_seeds(per_seed: list[list[dict]]) -> list[dict]:
     return merged
 
 
-def imp_levels(settings: ImpSettings, device: torch.device, sweep: Sweep, *, store: TaskStore | None = None,
+def imp_result(settings: ImpSettings, device: torch.device, sweep: Sweep, *, store: TaskStore | None = None,
                progress: bool = True) -> ImpResult:
     """``run_imp(settings)``: batched in this process without a Dask client, else one task per seed
     (the result then carries no ticket tensors: workers return rows only)."""
@@ -64,9 +64,9 @@ def imp_levels(settings: ImpSettings, device: torch.device, sweep: Sweep, *, sto
     return ImpResult(settings, merge_seeds(rows), [], [])
 
 
-def transfer_levels(source: ImpSettings, target: ImpSettings, device: torch.device, sweep: Sweep, *,
-                    levels: tuple[int, ...] | None = None, store: TaskStore | None = None,
-                    progress: bool = True) -> list[dict]:
+def transfer_rows(source: ImpSettings, target: ImpSettings, device: torch.device, sweep: Sweep, *,
+                  levels: tuple[int, ...] | None = None, store: TaskStore | None = None,
+                  progress: bool = True) -> list[dict]:
     """``run_transfer(source, target)``: batched in this process, or one task per seed on Dask."""
     if sweep.client is None:
         return run_transfer(source, target, device, levels=levels, progress=progress)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulations.data import MissingDataset
-from lth.imp_seeds import imp_levels, transfer_levels
+from lth.imp_seeds import imp_result, transfer_rows
 from simulations.imp import PROTOCOLS, ImpSettings, load_splits
 from simulations.statistics import describe, t_interval
 from lth.registry import Context, Quantity, Record, claim, param
@@ -89,7 +89,7 @@ class TicketParams(ImpParams):
 
 def imp_run(settings: ImpSettings, ctx: Context) -> Any:
     """The IMP run ``settings`` on this check's engine (batched here, or one Dask task per seed)."""
-    return imp_levels(settings, ctx.device, ctx.sweep, store=ctx.tasks, progress=ctx.progress)
+    return imp_result(settings, ctx.device, ctx.sweep, store=ctx.tasks, progress=ctx.progress)
 
 
 def ticket_levels(p: TicketParams, ctx: Context) -> tuple[Any, list[dict]]:
@@ -319,8 +319,8 @@ class TransferParams(ImpParams):
 
 def transfer_cells(p: TransferParams, ctx: Context, source: ImpSettings, target: ImpSettings) -> list[dict]:
     levels = None if p.all_levels else (p.rounds,)
-    rows = transfer_levels(source, target, ctx.device, ctx.sweep, levels=levels, store=ctx.tasks,
-                           progress=ctx.progress)
+    rows = transfer_rows(source, target, ctx.device, ctx.sweep, levels=levels, store=ctx.tasks,
+                         progress=ctx.progress)
     dense = imp_run(target, ctx).levels[0]["variants"]["dense"]["test_acc"]
     return [{"level": r["level"], "remaining": r["remaining"],
              "acc": {name: describe(v["test_acc"], p.confidence) for name, v in

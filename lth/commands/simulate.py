@@ -21,7 +21,7 @@ from lth.claims.basin import GeneralisationFaults, GeneralisationParams, check_g
 from lth.cli import add_sweep_flags
 from lth.registry import Context
 from lth.store import SIMULATIONS_ROOT, RunDirectory, write_json
-from lth.imp_seeds import imp_levels, transfer_levels
+from lth.imp_seeds import imp_result, transfer_rows
 from lth.sweep import TaskStore, open_sweep
 from simulations.training import OPTIMIZERS
 
@@ -105,25 +105,21 @@ def _table(levels: list[dict], confidence: float = 0.95) -> str:
     return "\n".join(lines)
 
 
-def _distributed(args: argparse.Namespace) -> bool:
-    return args.workers is not None or args.scheduler is not None
-
-
 def _imp(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     device = resolve_device(args.device)
     run_dir = RunDirectory.for_settings("imp", settings, args.out, seed=settings.seed, device=str(device))
     _announce(settings, run_dir.path, str(device), len(settings.variants()))
-    if _distributed(args):
-        # One task per seed, stored under run_dir/seeds/ (a killed sweep resumes); workers return rows
-        # only, so the tickets' tensors (tensors.pt) stay with in-process runs.
-        with open_sweep(args.workers, args.scheduler) as sweep:
-            levels = imp_levels(settings, device, sweep, store=TaskStore(run_dir.path / "seeds"),
+    with open_sweep(args.workers, args.scheduler) as sweep:
+        if sweep.client is None:
+            levels = run_imp(settings, device, store=run_dir, progress=not args.no_progress).levels
+        else:
+            # One task per seed, stored under run_dir/seeds/ (a killed sweep resumes); workers return
+            # rows only, so the tickets' tensors (tensors.pt) stay with in-process runs.
+            levels = imp_result(settings, device, sweep, store=TaskStore(run_dir.path / "seeds"),
                                 progress=not args.no_progress).levels
-        write_json(run_dir.path / "result.json", {"experiment": "imp", "settings": dataclasses.asdict(settings),
-                                                  "levels": levels}, seed=settings.seed, device=str(device))
-    else:
-        levels = run_imp(settings, device, store=run_dir, progress=not args.no_progress).levels
+            write_json(run_dir.path / "result.json", {"experiment": "imp", "settings": dataclasses.asdict(settings),
+                                                      "levels": levels}, seed=settings.seed, device=str(device))
     print(_table(levels))
     print(f"wrote {run_dir.path / 'result.json'}")
     return 0
@@ -138,12 +134,12 @@ def _transfer(args: argparse.Namespace) -> int:
     run_dir = RunDirectory.for_settings("transfer", target, args.out, seed=target.seed, device=str(device)).child(
         f"from-{args.source}-{args.source_image_size}-{source.optimizer}-{source.lr:g}")
     _announce(target, run_dir.path, str(device), len(target.variants()) + 2)
-    if _distributed(args):
-        with open_sweep(args.workers, args.scheduler) as sweep:
-            rows = transfer_levels(source, target, device, sweep, store=TaskStore(run_dir.path / "seeds"),
-                                   progress=not args.no_progress)
-    else:
-        rows = run_transfer(source, target, device, store=run_dir, progress=not args.no_progress)
+    with open_sweep(args.workers, args.scheduler) as sweep:
+        if sweep.client is None:
+            rows = run_transfer(source, target, device, store=run_dir, progress=not args.no_progress)
+        else:
+            rows = transfer_rows(source, target, device, sweep, store=TaskStore(run_dir.path / "seeds"),
+                                 progress=not args.no_progress)
     write_json(run_dir.path / "result.json", {"experiment": "transfer", "source": dataclasses.asdict(source),
                                          "target": dataclasses.asdict(target), "levels": rows},
                seed=target.seed, device=str(device))
