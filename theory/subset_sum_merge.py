@@ -296,21 +296,15 @@ def _covered_from(x, t, starts, ends, size, lo, hi):
     return False
 
 
-def cover_verdicts(x: np.ndarray, radii: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """``x`` ``[P, n]``, ``radii`` ``[P]`` → bool ``[P]``: does pool ``p`` radius-cover ``[lo, hi]``.
-
-    Pools are cut into several chunks per thread (balancing the load); a chunk reuses one scratch.
-    """
-    return _cover_chunks(x, radii, lo, hi, min(x.shape[0], 8 * numba.get_num_threads()))
-
-
 @numba.njit(cache=True, parallel=True)
-def _cover_chunks(x, radii, lo, hi, chunks):
+def cover_verdicts(x, radii, lo, hi):
+    """``x`` ``[P, n]``, ``radii`` ``[P]`` → bool ``[P]``: does pool ``p`` radius-cover ``[lo, hi]``."""
     pools = x.shape[0]
     out = np.zeros(pools, dtype=np.bool_)
-    for c in numba.prange(chunks):
+    tasks = (pools + _POOLS_PER_TASK - 1) // _POOLS_PER_TASK
+    for task in numba.prange(tasks):
         scratch = np.empty((4, 1024))  # grown on demand; most pools stop long before the bound of (b)
-        for p in range(c * pools // chunks, (c + 1) * pools // chunks):
+        for p in range(task * _POOLS_PER_TASK, min(pools, (task + 1) * _POOLS_PER_TASK)):
             if radii[p] > 0:
                 out[p], scratch = _cover_one(x[p], radii[p], lo, hi, scratch)
     return out
