@@ -13,7 +13,9 @@ its fields through ``run_claim(..., faults={...})`` to feed the check a delibera
 (the check reads them as ``ctx.faults``), so fault injection never mixes with the public parameters.
 ``full_cost`` says what ``--scale full`` costs (measured: time, cores, device), printed before a full
 run starts. ``uses`` names the claims this one builds on (leanblueprint's ``\\uses``); ``lth list --uses``
-prints the graph. Check modules live in :mod:`lth.claims` and are discovered automatically.
+prints the graph. An empirical claim passes ``protocol`` (:class:`lth.protocol.Protocol`): its decision
+rule fixed before the data; every record then carries the protocol and its digest, and a change of
+either without an entry in ``proofs/amendments.md`` fails the tests (:mod:`lth.protocol`). Check modules live in :mod:`lth.claims` and are discovered automatically.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, Callable, Iterable
 import torch
 from tqdm.auto import tqdm
 
+from lth.protocol import Protocol, digest
 from lth.store import settings_hash
 from lth.sweep import Sweep, Task, TaskStore
 from lth.verdict import VERDICTS
@@ -83,6 +86,8 @@ class Record:
     seed: int | None = None
     device: str = ""
     wall_s: float = 0.0
+    protocol: dict[str, str] | None = None
+    protocol_hash: str | None = None
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -130,6 +135,14 @@ class Claim:
     faults: type = NoFaults
     uses: tuple[str, ...] = ()
     full_cost: str = ""
+    protocol: Protocol | None = None
+
+    @property
+    def protocol_digest(self) -> str | None:
+        """The digest of the preregistered protocol and both scales' parameters (None: no protocol)."""
+        if self.protocol is None:
+            return None
+        return digest(self.protocol, self.parameters("quick"), self.parameters("full"))
 
     @property
     def proof_anchor(self) -> str:
@@ -195,7 +208,8 @@ _CLAIM_PACKAGES = ("lth.claims",)
 
 
 def claim(claim_id: str, statement: str, *, proof: str, params: type, full: dict[str, Any] | None = None,
-          faults: type = NoFaults, uses: tuple[str, ...] = (), full_cost: str = ""):
+          faults: type = NoFaults, uses: tuple[str, ...] = (), full_cost: str = "",
+          protocol: Protocol | None = None):
     """Register the decorated function as the check of ``claim_id``; duplicate ids are refused."""
 
     def register(check: Callable[[Any, Context], Record]) -> Callable[[Any, Context], Record]:
@@ -206,7 +220,7 @@ def claim(claim_id: str, statement: str, *, proof: str, params: type, full: dict
             if not dataclasses.is_dataclass(kind):
                 raise TypeError(f"{what} of {claim_id!r} must be a dataclass")
         _CLAIMS[claim_id] = Claim(claim_id, statement, proof, check, params, dict(full or {}), faults, tuple(uses),
-                                  full_cost)
+                                  full_cost, protocol)
         return check
 
     return register
@@ -273,4 +287,7 @@ def run_claim(claim_id: str, *, scale: str = "quick", device: str | torch.device
     record.default_params = params == entry.parameters(scale) and not record.faults
     record.seed = seed
     record.device = str(ctx.device)
+    if entry.protocol is not None:
+        record.protocol = entry.protocol.as_dict()
+        record.protocol_hash = entry.protocol_digest
     return record
