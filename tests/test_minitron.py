@@ -26,7 +26,7 @@ from simulations.minitron.pruning import prune, prune_iteratively, scaled
 from theory.device import cpu_threads, generator
 
 CPU = torch.device("cpu")
-TINY = {"model": "tiny", "draws": 3, "length": 32, "heldout": 8, "calibration": 4, "tiny_steps": 120}
+TINY = {"model": "tiny", "text": "code", "draws": 3, "length": 32, "heldout": 8, "calibration": 4, "tiny_steps": 120}
 
 
 @pytest.fixture(autouse=True)
@@ -244,8 +244,8 @@ def test_width_claim_fails_when_the_importance_is_inverted():
 
 @pytest.mark.claim("minitron.depth")
 def test_depth_claim_runs_on_the_tiny_model():
-    record = run_claim("minitron.depth", **TINY)
-    assert record.verdict in ("holds", "inconclusive") and len(record.details["rows"][0]["bi"]) == 4
+    record = run_claim("minitron.depth", **TINY)  # 1 of 4 blocks: random often drops BI's block, any verdict
+    assert len(record.details["rows"][0]["bi"]) == 4 and len(record.details["rows"]) == TINY["draws"]
 
 
 @pytest.mark.claim("minitron.depth")
@@ -253,10 +253,34 @@ def test_depth_claim_fails_when_block_importance_is_reversed():
     assert run_claim("minitron.depth", faults={"reverse_bi": True}, **TINY).verdict == "fails"
 
 
+@pytest.mark.claim("minitron.depth")
+def test_depth_claim_reports_the_random_block_control():
+    record = run_claim("minitron.depth", **{**TINY, "draws": 2})
+    assert len(record.details["random_control"]["values"]) == 2
+    assert all(len(r["drop_random"]) == 1 for r in record.details["rows"])
+
+
+@pytest.mark.claim("minitron.width")
+def test_a_claim_without_the_prose_source_is_inconclusive_and_says_how_to_install_it(monkeypatch):
+    import lth.claims.minitron as claims
+
+    monkeypatch.setattr(claims, "prose_available", lambda: False)
+    record = run_claim("minitron.width", **{**TINY, "text": "mixed"})
+    assert record.verdict == "inconclusive" and "apt-get install -y python3-doc" in record.reason
+
+
 @pytest.mark.claim("minitron.distill")
 def test_distill_claim_fails_with_a_shuffled_teacher():
-    record = run_claim("minitron.distill", faults={"shuffle_teacher": True}, steps=6, lr=1e-3, **TINY)
-    assert record.verdict == "fails"
+    # half the width, so that fine-tuning's recovery clears the budget guard and the comparison counts
+    record = run_claim("minitron.distill", faults={"shuffle_teacher": True}, steps=12, lr=3e-3, hidden=0.5,
+                       intermediate=0.5, **TINY)
+    assert record.verdict == "fails" and record.details["recovery"]["ce"]["ci"][0] > 0.1
+
+
+@pytest.mark.claim("minitron.distill")
+def test_distill_claim_is_inconclusive_when_the_budget_does_not_move_the_student():
+    record = run_claim("minitron.distill", steps=1, lr=1e-6, **{**TINY, "draws": 2})
+    assert record.verdict == "inconclusive" and "did not move" in record.reason
 
 
 # command line -------------------------------------------------------------------------------------
@@ -269,7 +293,7 @@ def tiny_dir(tmp_path: Path) -> Path:
     return path
 
 
-FAST = ["--length", "16", "--heldout", "2", "--no-progress"]
+FAST = ["--length", "16", "--heldout", "2", "--no-progress", "--text", "code"]
 
 
 def test_score_prune_distill_evaluate_round_trip(tiny_dir, tmp_path, capsys):

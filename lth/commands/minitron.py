@@ -34,6 +34,7 @@ printed after pruning or training is that of the model as saved, so 'evaluate' r
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import tempfile
 from pathlib import Path
@@ -158,16 +159,21 @@ def _public(*paths: Path) -> None:
 
 
 def _save(args: argparse.Namespace, s: Session, model: torch.nn.Module) -> None:
+    """``model`` (and the tokenizer) in ``args.dtype`` under ``args.out``; ``model`` itself stays float32
+    (a copy is converted: converting in place and back would also round the rotary buffers)."""
     args.out.mkdir(exist_ok=True)
-    model.to(DTYPES[args.dtype]).save_pretrained(args.out)
-    model.float()
+    copy.deepcopy(model).to(DTYPES[args.dtype]).save_pretrained(args.out)
     if s.tokenizer is not None:
         s.tokenizer.save_pretrained(args.out)
 
 
 def _as_saved(args: argparse.Namespace, model: torch.nn.Module) -> torch.nn.Module:
-    """``model`` with its weights rounded to the saving dtype (and widened back to float32)."""
-    return model.to(DTYPES[args.dtype]).float()
+    """``model`` with its weights rounded in place to the saving dtype (stored as float32), so that
+    its perplexity is that of the saved model reloaded."""
+    with torch.no_grad():
+        for weight in model.parameters():
+            weight.copy_(weight.to(DTYPES[args.dtype]))
+    return model
 
 
 # commands ------------------------------------------------------------------------------------------
