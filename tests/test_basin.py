@@ -103,17 +103,20 @@ def test_every_poisoned_label_is_wrong_and_the_clean_images_are_shared():
     assert torch.all(dirty.train.y[keep:] != splits.train.y[keep:])
 
 
+SMALL_ESTIMATOR = dict(cases=150, dense_max=150, probes=32, large_dims=(1024,), large_cases=8, large_probes=32, reference_cases=5,
+                       shapes=(50,), shape_directions=16)
+
+
 @pytest.mark.claim("basin.estimator")
-def test_estimator_check_holds_on_small_quadratic_basins():
-    record = run_claim("basin.estimator", dims=(100, 3000), directions=32, low_directions=2000,
-                       gap_range=(0.75, 1.05))
+def test_estimator_check_holds_on_small_drawn_quadratic_basins():
+    record = run_claim("basin.estimator", **SMALL_ESTIMATOR)
     assert record.verdict == "holds", record.reason
+    assert record.details["coverage"]["ci"][0] >= 0.9
 
 
 @pytest.mark.claim("basin.estimator")
-def test_estimator_check_fails_without_the_unit_ball_volume():
-    record = run_claim("basin.estimator", faults={"drop_unit_ball": True}, dims=(100, 3000), directions=32,
-                       low_directions=2000, gap_range=(0.75, 1.05))
+def test_estimator_check_fails_when_a_truncated_gauss_rule_is_trusted_as_exact():
+    record = run_claim("basin.estimator", faults={"unbracketed_steps": 3}, **SMALL_ESTIMATOR)
     assert record.verdict == "fails", record.reason
 
 
