@@ -3,9 +3,12 @@ importance, then recovery by knowledge distillation from the unpruned teacher.
 
 Modules, named after the mathematics:
 
-* :mod:`.llama`        the model: loading a local Llama-style checkpoint or GGUF file offline, its
-                       :class:`~.llama.Architecture` (hidden, heads, KV heads, MLP width, layers);
-* :mod:`.corpus`       the Python standard library's sources as text, split by file, cut into windows;
+* :mod:`.llama`        the model: loading a local Llama-style checkpoint or GGUF file offline, always
+                       causally (one loading path for base, teacher and pruned models), its sizes from
+                       the config alone, its :class:`~.llama.Architecture` (hidden, heads, KV heads, MLP
+                       width, layers);
+* :mod:`.corpus`       two text sources split by file and cut into windows: the Python standard
+                       library's sources (code) and the Python documentation (English prose, python3-doc);
 * :mod:`.importance`   width importance (heads, MLP neurons, embedding channels) with the aggregation
                        grid, depth importance (perplexity drop, Block Importance), baselines, perplexity;
 * :mod:`.pruning`      GQA-aware structured pruning to a target architecture, one-shot and iterative;
