@@ -23,6 +23,7 @@ is missing or unwritable ends in one line and exit status 2, with nothing writte
                + OUT/minitron.json (kept layers, heads, KV heads, neurons, channels; perplexities)
   distill   train a pruned model by forward-KL distillation from its teacher (or --method ce)
             -> OUT/ (the trained model) + OUT/minitron.json (losses, tokens/s, perplexities)
+  losses    the talk's logit-loss table for a pruned student (exploratory; its cost is printed first)
   evaluate  held-out perplexity of any of these models
 
 Saved weights are bfloat16 by default (--dtype): half the file of float32 (a 100M-parameter model:
@@ -44,13 +45,14 @@ from tqdm.auto import tqdm
 
 from lth.store import read_json, write_atomic, write_json
 from simulations.minitron.corpus import SOURCES, mixed_windows, require_prose
-from simulations.minitron.distillation import METHODS, recover
+from simulations.minitron.distillation import LOGIT_LOSSES, METHODS, recover
 from simulations.minitron.importance import (AGGREGATIONS, DEFAULT_BATCH, DEFAULT_SEQUENCE, DepthScores,
                                              WidthScores, magnitude_scores, perplexity, random_scores, score_depth,
                                              score_width)
 from simulations.minitron.llama import (Architecture, check_target, load_causal_lm, load_tokenizer, model_sizes,
                                         text_encoder)
 from simulations.minitron.pruning import prune, prune_iteratively
+from simulations.minitron.tables import ROWS, Budget, cost, logit_loss_table
 from theory.device import DEVICE_CHOICES, generator, resolve_device
 
 IMPORTANCE = ("activation", "magnitude", "random")
@@ -270,8 +272,8 @@ def _distill(args: argparse.Namespace) -> int:
     if student != teacher:
         raise ValueError(f"student vocabulary {student} != teacher's {teacher}")
     _positive(args, "steps", "train_batch", "lr")
-    if args.alpha < 0:
-        raise ValueError(f"--alpha must be >= 0, got {args.alpha}")
+    if args.alpha < 0 or args.clm < 0:
+        raise ValueError(f"--alpha and --clm must be >= 0, got {args.alpha} and {args.clm}")
     maps = Path(args.model) / REPORT
     if args.alpha > 0 and not maps.is_file():
         raise ValueError(f"--alpha needs {maps} (written by `lth minitron prune`) to map student to teacher units")
@@ -285,17 +287,49 @@ def _distill(args: argparse.Namespace) -> int:
         run = recover(s.model, train, method=args.method, steps=args.steps, batch_size=args.train_batch, lr=args.lr,
                       gen=generator(args.seed, torch.device("cpu")), teacher=teacher, alpha=args.alpha,
                       layers=kept.get("layers"), channels=torch.tensor(kept["channels"]) if kept else None,
-                      on_tokens=bar.update)
+                      on_tokens=bar.update, loss=args.loss, clm=args.clm)
     after = s.perplexity(_as_saved(args, s.model), f"after training (as saved, {args.dtype})")
     _save(args, s, s.model)
     report = {**{k: v for k, v in kept.items() if k not in ("schema", "provenance")}, "student": str(args.model),
-              "teacher": str(args.teacher), "method": args.method, "dtype": args.dtype, "text": args.text,
+              "teacher": str(args.teacher), "method": args.method, "loss": args.loss, "clm": args.clm,
+              "dtype": args.dtype, "text": args.text,
               "training": run.summary(), "ppl_before": before, "ppl_after": after}
     if args.method == "kd":
         report["ppl_teacher"] = s.perplexity(teacher, "teacher")
     write_json(args.out / REPORT, report, seed=args.seed, device=str(s.device))
     _public(args.out / REPORT)
     print(f"{args.method}: {run.steps} steps, {run.tokens} tokens at {run.tokens_per_s:.0f} tokens/s; wrote {args.out}")
+    return 0
+
+
+CPU_FORWARD_TOKENS_PER_S = 90  # SmolLM2-135M forward, per CPU core (measured, README "Cost")
+
+
+def _losses(args: argparse.Namespace) -> int:
+    _common_checks(args)
+    student, teacher = model_sizes(args.model).vocab, model_sizes(args.teacher).vocab
+    if student != teacher:
+        raise ValueError(f"student vocabulary {student} != teacher's {teacher}")
+    _positive(args, "steps", "train_batch", "lr", "seeds")
+    _new_file(args.out)
+    budget = Budget(args.steps, args.train_batch, args.length, args.lr, args.seeds)
+    device = resolve_device(args.device)
+    rate = CPU_FORWARD_TOKENS_PER_S * (torch.get_num_threads() if device.type == "cpu" else 100)
+    print(f"cost: {cost(budget, rate)}{' (CPU estimate)' if device.type == 'cpu' else ' (rough GPU guess)'}")
+    s = Session(args)
+    teacher_model = load_causal_lm(args.teacher, s.device, progress=not args.no_progress)
+    bar = tqdm(total=len(ROWS) * args.seeds, desc="runs", leave=False, disable=args.no_progress)
+    table = logit_loss_table(teacher_model, lambda: copy.deepcopy(s.model), s.windows, budget, args.batch_size,
+                             lambda name, seed: bar.update())
+    bar.close()
+    for row in table["rows"]:
+        lo, hi = row["minus_kld"]["ci"]
+        print(f"{row['row']:>18}: held-out NLL {row['mean']:.3f} [{row['ci'][0]:.3f}, {row['ci'][1]:.3f}], "
+              f"minus forward KLD {row['minus_kld']['mean']:+.3f} [{lo:+.3f}, {hi:+.3f}] nats")
+    write_json(args.out, {"student": str(args.model), "teacher": str(args.teacher), "text": args.text,
+                          "exploratory": True, **table}, seed=args.seed, device=str(s.device))
+    _public(args.out)
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -374,10 +408,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=20, help="training steps")
     p.add_argument("--train-batch", type=int, default=4, help="windows per step")
     p.add_argument("--lr", type=float, default=1e-4, help="peak AdamW learning rate")
+    p.add_argument("--loss", choices=LOGIT_LOSSES, default="kld", help="logit loss of kd: kld (forward KL, "
+                   "default), rkld (reverse KL), mse (of the logits), cosine (1 - cosine of the logits)")
+    p.add_argument("--clm", type=float, default=0.0, help="weight of the student's next-token loss added to kd")
     p.add_argument("--alpha", type=float, default=0.0, help="weight of the intermediate-state loss")
     _dtype(p)
     p.add_argument("--out", type=Path, required=True, help="new directory for the trained model")
     p.set_defaults(func=_distill)
+
+    p = commands.add_parser("losses", help="exploratory table: held-out NLL after distilling with each logit "
+                            "loss (KLD, reverse KLD, MSE, cosine; with and without the CLM loss) vs fine-tuning")
+    _common(p, calibration=False)
+    p.add_argument("--teacher", required=True, help="the unpruned model (smollm2, .gguf or directory)")
+    p.add_argument("--steps", type=int, default=20, help="training steps per run (the same for every row)")
+    p.add_argument("--train-batch", type=int, default=4, help="windows per step")
+    p.add_argument("--lr", type=float, default=1e-4, help="peak AdamW learning rate")
+    p.add_argument("--seeds", type=int, default=3, help="seeds: each draws its own training and held-out windows")
+    p.add_argument("--out", type=Path, required=True, help="JSON file for the table")
+    p.set_defaults(func=_losses)
 
     p = commands.add_parser("evaluate", help="held-out perplexity of a model")
     _common(p, calibration=False)

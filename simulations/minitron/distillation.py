@@ -4,8 +4,12 @@ Both train the student on the same token windows in the same order (drawn from o
 the same number of steps, with the same optimiser; only the loss differs:
 
 * ``ce`` (fine-tuning): next-token cross-entropy $-\frac1{|T|}\sum_t \log p_s(x_{t+1}\mid x_{\le t})$;
-* ``kd`` (distillation, Muralidharan et al. 2024 §3): forward KL at temperature 1 averaged over the
-  $|T|$ token positions, $L_{\text{logits}} = \frac1{|T|}\sum_t \mathrm{KL}(p_t(\cdot\mid x_{\le t})\,\|\,p_s(\cdot\mid x_{\le t}))$,
+* ``kd`` (distillation, Muralidharan et al. 2024 §3): a logit loss averaged over the $|T|$ token
+  positions, by default forward KL at temperature 1,
+  $L_{\text{logits}} = \frac1{|T|}\sum_t \mathrm{KL}(p_t(\cdot\mid x_{\le t})\,\|\,p_s(\cdot\mid x_{\le t}))$;
+  the paper's alternatives (:data:`LOGIT_LOSSES`): reverse KL $\mathrm{KL}(p_s\|p_t)$, the mean squared
+  error of the logits, and one minus their cosine; optionally plus ``clm`` times the student's own
+  next-token loss (the paper's "with / without $L_{CLM}$" rows),
   plus optionally $\alpha\,L_{is}$, the intermediate-state loss
   $L_{is} = \frac1{|H|}\sum_{k\in H} \|h_s^k - h_t^{m(k)}[C]\|^2 / \|h_t^{m(k)}[C]\|^2$ over the student's blocks
   $k$, with $m(k)$ the teacher block it was kept from and $C$ the kept residual channels (pruning
@@ -28,6 +32,7 @@ import torch.nn.functional as F
 from simulations.minitron.importance import OnTokens, next_token_nll
 
 METHODS = ("kd", "ce")
+LOGIT_LOSSES = ("kld", "rkld", "mse", "cosine")
 
 
 @dataclass
@@ -54,6 +59,22 @@ def forward_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> to
     s = F.log_softmax(student_logits.float(), dim=-1).flatten(0, 1)
     t = F.log_softmax(teacher_logits.float(), dim=-1).flatten(0, 1)
     return F.kl_div(s, t, log_target=True, reduction="batchmean")
+
+
+def logit_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, kind: str = "kld") -> torch.Tensor:
+    """Mean over positions of a distance between student and teacher logits [B, S, V] (temperature 1):
+    ``kld`` KL(p_t || p_s), ``rkld`` KL(p_s || p_t), ``mse`` mean over the vocabulary of the squared
+    logit difference, ``cosine`` 1 - cos(z_s, z_t)."""
+    if kind == "kld":
+        return forward_kl(student_logits, teacher_logits)
+    if kind == "rkld":
+        return forward_kl(teacher_logits, student_logits)
+    s, t = student_logits.float().flatten(0, 1), teacher_logits.float().flatten(0, 1)
+    if kind == "mse":
+        return (s - t).pow(2).mean()
+    if kind == "cosine":
+        return (1 - F.cosine_similarity(s, t, dim=-1)).mean()
+    raise ValueError(f"logit loss {kind!r} not in {LOGIT_LOSSES}")
 
 
 def _with_block_outputs(model: torch.nn.Module, ids: torch.Tensor, wanted: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -91,17 +112,22 @@ def learning_rate(step: int, steps: int, lr: float) -> float:
 def recover(student: torch.nn.Module, ids: torch.Tensor, *, method: str, steps: int, batch_size: int, lr: float,
             gen: torch.Generator, teacher: torch.nn.Module | None = None, alpha: float = 0.0,
             layers: Sequence[int] | None = None, channels: torch.Tensor | None = None,
-            on_tokens: OnTokens = None, teacher_logits: Callable[[torch.Tensor], torch.Tensor] | None = None) -> TrainingRun:
+            on_tokens: OnTokens = None, teacher_logits: Callable[[torch.Tensor], torch.Tensor] | None = None,
+            loss: str = "kld", clm: float = 0.0) -> TrainingRun:
     """Train ``student`` in place on windows ``ids`` [N, S] for ``steps`` steps of ``batch_size`` windows.
 
     ``method="kd"`` needs the ``teacher`` (and, for ``alpha > 0``, the kept ``layers`` and
     ``channels`` that map student blocks and channels to the teacher's); ``teacher_logits``, if given,
     replaces the teacher's logits by a function of them (used to feed a deliberately broken teacher).
+    ``loss`` picks the logit loss of :data:`LOGIT_LOSSES`, ``clm`` the weight of the student's own
+    next-token loss added to it.
     """
     if method not in METHODS:
         raise ValueError(f"method {method!r} not in {METHODS}")
     if method == "kd" and teacher is None:
         raise ValueError("distillation needs a teacher")
+    if loss not in LOGIT_LOSSES:
+        raise ValueError(f"logit loss {loss!r} not in {LOGIT_LOSSES}")
     if alpha > 0 and (layers is None or channels is None):
         raise ValueError("the intermediate-state loss needs the kept layers and channels")
     device = next(student.parameters()).device
@@ -118,21 +144,23 @@ def recover(student: torch.nn.Module, ids: torch.Tensor, *, method: str, steps: 
             group["lr"] = learning_rate(step, steps, lr)
         if method == "ce":
             logits, _ = _with_block_outputs(student, batch, False)
-            loss = next_token_nll(logits, batch) / batch[:, 1:].numel()
+            objective = next_token_nll(logits, batch) / batch[:, 1:].numel()
         else:
             with torch.no_grad():
                 t_logits, t_states = _with_block_outputs(teacher, batch, alpha > 0)
                 if teacher_logits is not None:
                     t_logits = teacher_logits(t_logits)
             logits, states = _with_block_outputs(student, batch, alpha > 0)
-            loss = forward_kl(logits, t_logits)
+            objective = logit_loss(logits, t_logits, loss)
+            if clm > 0:
+                objective = objective + clm * next_token_nll(logits, batch) / batch[:, 1:].numel()
             if alpha > 0:
-                loss = loss + alpha * intermediate_loss(states, t_states, layers, channels)
+                objective = objective + alpha * intermediate_loss(states, t_states, layers, channels)
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         optimiser.step()
-        run.losses.append(float(loss.detach()))
+        run.losses.append(float(objective.detach()))
         run.tokens += batch.numel()
         if on_tokens:
             on_tokens(batch.numel())

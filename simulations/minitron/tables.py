@@ -1,0 +1,86 @@
+r"""The talk's logit-distillation table, as an exploratory measurement (no verdict).
+
+One pruned student, recovered once per row and seed with the same token budget: the logit losses of
+Muralidharan et al. 2024 (Table 15: forward KLD, reverse KLD, MSE, cosine), each without and with the
+student's own next-token loss $L_{CLM}$ added (weight 1), and plain fine-tuning (CE) as the
+teacher-free reference. Seed $k$ draws its own training windows and held-out windows; every row of
+seed $k$ trains on the same windows in the same order. Per row: mean held-out NLL with a Student-t
+interval over seeds, and the paired difference to forward KLD without $L_{CLM}$ (the paper's best).
+
+Cost: ``rows x seeds`` runs of ``steps x batch x length`` training tokens, each a teacher forward plus
+a student forward and backward (fine-tuning: no teacher); :func:`cost` states it before any work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from simulations.minitron.distillation import LOGIT_LOSSES, recover
+from simulations.minitron.importance import perplexity
+from simulations.statistics import t_interval
+
+ROWS: tuple[tuple[str, str, float], ...] = (("ce", "kld", 0.0),) + tuple(
+    ("kd", loss, clm) for loss in LOGIT_LOSSES for clm in (0.0, 1.0))
+
+
+def row_name(method: str, loss: str, clm: float) -> str:
+    return "fine-tuning (CE)" if method == "ce" else f"{loss}{' + CLM' if clm else ''}"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The same for every row: ``steps`` AdamW steps of ``batch`` windows of ``length`` tokens."""
+
+    steps: int
+    batch: int
+    length: int
+    lr: float
+    seeds: int
+
+    @property
+    def tokens_per_run(self) -> int:
+        return self.steps * self.batch * self.length
+
+
+def cost(budget: Budget, forward_tokens_per_s: float) -> str:
+    """The training tokens of the whole table and the time they take at a forward rate (tokens/s): a
+    distillation token costs ≈ 3.3 forward tokens (teacher forward, student forward + backward at
+    three quarters of the teacher's width), a fine-tuning token ≈ 2.3."""
+    runs = len(ROWS) * budget.seeds
+    tokens = runs * budget.tokens_per_run
+    seconds = budget.seeds * budget.tokens_per_run * ((len(ROWS) - 1) * 3.3 + 2.3) / forward_tokens_per_s
+    return (f"{len(ROWS)} rows x {budget.seeds} seeds = {runs} runs of {budget.tokens_per_run:,} training tokens "
+            f"({tokens:,} in all): ≈ {seconds / 60:.0f} min at {forward_tokens_per_s:.0f} forward tokens/s")
+
+
+def logit_loss_table(teacher: torch.nn.Module, student: Callable[[], torch.nn.Module],
+                     windows: Callable[[str, int, int], torch.Tensor], budget: Budget, batch_size: int = 8,
+                     on_run: Callable[[str, int], None] | None = None) -> dict:
+    """Held-out NLL per row and seed. ``student()`` returns a fresh pruned student; ``windows(part,
+    count, seed)`` draws token windows [count, length] of ``train`` or ``heldout``."""
+    nll: dict[str, list[float]] = {row_name(*row): [] for row in ROWS}
+    pruned: list[float] = []
+    for seed in range(budget.seeds):
+        train = windows("train", budget.steps * budget.batch, 20_000 + seed)
+        heldout = windows("heldout", max(budget.batch, 8), 10_000 + seed)
+        pruned.append(perplexity(student(), heldout, batch_size).nll)
+        for method, loss, clm in ROWS:
+            model = student()
+            recover(model, train, method=method, steps=budget.steps, batch_size=budget.batch, lr=budget.lr,
+                    gen=torch.Generator().manual_seed(400 + seed), teacher=teacher if method == "kd" else None,
+                    loss=loss, clm=clm)
+            nll[row_name(method, loss, clm)].append(perplexity(model, heldout, batch_size).nll)
+            if on_run:
+                on_run(row_name(method, loss, clm), seed)
+    best = nll[row_name("kd", "kld", 0.0)]
+    rows = []
+    for name, values in nll.items():
+        mean, lo, hi = t_interval(values, 0.95) if len(values) > 1 else (values[0], float("nan"), float("nan"))
+        gap = [v - b for v, b in zip(values, best)]
+        gmean, glo, ghi = t_interval(gap, 0.95) if len(gap) > 1 else (gap[0], float("nan"), float("nan"))
+        rows.append({"row": name, "nll": values, "mean": mean, "ci": [lo, hi],
+                     "minus_kld": {"mean": gmean, "ci": [glo, ghi]}})
+    return {"budget": budget.__dict__, "pruned_nll": pruned, "rows": rows}
