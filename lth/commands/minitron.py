@@ -167,6 +167,7 @@ def _save(args: argparse.Namespace, s: Session, model: torch.nn.Module) -> None:
     copy.deepcopy(model).to(DTYPES[args.dtype]).save_pretrained(args.out)
     if s.tokenizer is not None:
         s.tokenizer.save_pretrained(args.out)
+    _public(*(path for path in args.out.iterdir() if path.is_file()))  # safetensors' own writes are 0600
 
 
 def _as_saved(args: argparse.Namespace, model: torch.nn.Module) -> torch.nn.Module:
