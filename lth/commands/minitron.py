@@ -24,6 +24,7 @@ is missing or unwritable ends in one line and exit status 2, with nothing writte
   distill   train a pruned model by forward-KL distillation from its teacher (or --method ce)
             -> OUT/ (the trained model) + OUT/minitron.json (losses, tokens/s, perplexities)
   losses    the talk's logit-loss table for a pruned student (exploratory; its cost is printed first)
+  search    lightweight architecture search at a parameter count (exploratory; cost printed first)
   evaluate  held-out perplexity of any of these models
 
 Saved weights are bfloat16 by default (--dtype): half the file of float32 (a 100M-parameter model:
@@ -51,7 +52,8 @@ from simulations.minitron.importance import (AGGREGATIONS, DEFAULT_BATCH, DEFAUL
                                              score_width)
 from simulations.minitron.llama import (Architecture, check_target, load_causal_lm, load_tokenizer, model_sizes,
                                         text_encoder)
-from simulations.minitron.pruning import prune, prune_iteratively
+from simulations.minitron.pruning import prune_iteratively
+from simulations.minitron.search import enumerate_candidates, search
 from simulations.minitron.tables import ROWS, Budget, cost, logit_loss_table
 from theory.device import DEVICE_CHOICES, generator, resolve_device
 
@@ -334,6 +336,44 @@ def _losses(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search(args: argparse.Namespace) -> int:
+    sizes = model_sizes(args.model)
+    _common_checks(args)
+    _positive(args, "params", "steps", "train_batch", "lr", "limit")
+    if not 0 < args.tolerance < 1:
+        raise ValueError(f"--tolerance must lie in (0, 1), got {args.tolerance}")
+    candidates = enumerate_candidates(sizes.architecture, sizes.vocab, int(args.params), args.tolerance, args.limit)
+    if not candidates:
+        raise ValueError(f"no grid sub-architecture within {args.tolerance:.0%} of {args.params:,.0f} parameters "
+                         f"(the model has {sizes.architecture.parameters(sizes.vocab):,})")
+    _new_file(args.out)
+    tokens = args.steps * args.train_batch * args.length
+    rate = CPU_FORWARD_TOKENS_PER_S * torch.get_num_threads()
+    work = len(candidates) * (tokens * 3.3 + 2 * args.heldout * args.length) + args.calibration * args.length
+    print(f"cost: {len(candidates)} candidates x {tokens:,} distillation tokens (+ 2 held-out passes each): "
+          f"≈ {work / rate / 60:.0f} min on this CPU at {rate:.0f} forward tokens/s")
+    s = Session(args)
+    calibration = s.calibration()
+    width, _ = s.width(calibration)
+    depth, _ = s.depth(calibration, with_ppl=False)
+    train = s.windows("train", args.steps * args.train_batch, args.seed + 1)
+    bar = tqdm(total=len(candidates), desc="candidates", leave=False, disable=args.no_progress)
+    result = search(s.model, width, depth, candidates, train, s.heldout, steps=args.steps, batch=args.train_batch,
+                    lr=args.lr, seed=args.seed, batch_size=args.batch_size, on_candidate=lambda i: bar.update())
+    bar.close()
+    for row in result["rows"]:
+        a = row["architecture"]
+        print(f"{row['parameters'] / 1e6:6.1f}M {row['kind']:>10} hidden {a['hidden']:>3} heads {a['heads']} MLP "
+              f"{a['intermediate']:>4} layers {a['layers']:>2}: zero-shot NLL {row['zero_shot_nll']:.3f} (rank "
+              f"{row['zero_shot_rank']}), distilled {row['retrained_nll']:.3f} (rank {row['retrained_rank']})")
+    print(f"Spearman rank correlation zero-shot vs distilled: {result['spearman']:+.2f}")
+    write_json(args.out, {"model": str(args.model), "target_parameters": int(args.params), "text": args.text,
+                          "exploratory": True, **result}, seed=args.seed, device=str(s.device))
+    _public(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     _common_checks(args)
     if args.out:
@@ -427,6 +467,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=3, help="seeds: each draws its own training and held-out windows")
     p.add_argument("--out", type=Path, required=True, help="JSON file for the table")
     p.set_defaults(func=_losses)
+
+    p = commands.add_parser("search", help="exploratory lightweight architecture search: candidates at a parameter "
+                            "count ranked zero-shot, then after brief distillation (cost printed first)")
+    _common(p)
+    p.add_argument("--params", type=float, required=True, help="target parameter count, e.g. 100e6")
+    p.add_argument("--tolerance", type=float, default=0.05, help="relative tolerance on the parameter count")
+    p.add_argument("--limit", type=int, default=6, help="candidates kept (closest to the target; width-only and "
+                   "depth-only included when the grid has them)")
+    p.add_argument("--steps", type=int, default=8, help="distillation steps per candidate")
+    p.add_argument("--train-batch", type=int, default=2, help="windows per step")
+    p.add_argument("--lr", type=float, default=1e-4, help="peak AdamW learning rate")
+    p.add_argument("--out", type=Path, required=True, help="JSON file for the search")
+    p.set_defaults(func=_search)
 
     p = commands.add_parser("evaluate", help="held-out perplexity of a model")
     _common(p, calibration=False)
