@@ -26,11 +26,12 @@ class UsageError(Exception):
 
 def _list(args: argparse.Namespace) -> int:
     from lth.audit import claim_links
-    from lth.registry import all_claims, parameter_table
+    from lth.registry import KINDS, all_claims, parameter_table
 
     links = claim_links()
     for claim_id, entry in all_claims().items():
         print(f"{claim_id}\n  {entry.statement}\n  proof:   {entry.proof_anchor}")
+        print(f"  checks:  {entry.kind}: {KINDS[entry.kind]}")
         print(f"  tests:   {', '.join(links.tests.get(claim_id, [])) or '(none)'}")
         print(f"  figures: {', '.join(links.figures.get(claim_id, [])) or '(none)'}")
         if args.uses:
@@ -62,6 +63,8 @@ def _verify(args: argparse.Namespace) -> int:
     if args.scale == "full":  # say what full scale costs before it starts
         for claim_id in ids:
             print(f"full scale {claim_id}: {known[claim_id].full_cost or 'cost not measured'}", file=sys.stderr)
+    if args.seeds is not None:
+        return _verify_seeds(args, ids, known, overrides, faults)
     with open_sweep(args.workers, args.scheduler) as sweep:
         records = run_verify(ids, scale=args.scale, device=args.device, seed=args.seed, out=args.out,
                              progress=not args.no_progress, overrides=overrides, faults=faults, sweep=sweep)
@@ -69,6 +72,32 @@ def _verify(args: argparse.Namespace) -> int:
     print(summary(records))
     print(f"\nwrote {args.out / 'verify.json'} and {args.out / 'verify.md'}")
     return exit_status(records, strict=args.strict)
+
+
+def _verify_seeds(args: argparse.Namespace, ids: list[str], known: dict, overrides: dict, faults: dict) -> int:
+    from lth.sweep import open_sweep
+    from lth.verify import format_seed_table, run_seeds, seeds_exit_status
+
+    kinds = {claim_id: known[claim_id].kind for claim_id in ids}
+    with open_sweep(args.workers, args.scheduler) as sweep:
+        rows = run_seeds(ids, args.seeds, kinds, scale=args.scale, device=args.device, out=args.out,
+                         progress=not args.no_progress, overrides=overrides, faults=faults, sweep=sweep)
+    print(format_seed_table(rows))
+    for row in rows:
+        if row["verdict"] != "holds":
+            print(f"{row['claim']}: {row['reason']}")
+    print(f"\nwrote {args.out / 'seeds.json'} and {args.out / 'seeds.md'} (each seed's reports under "
+          f"{args.out / 'seeds'})")
+    return seeds_exit_status(rows, strict=args.strict)
+
+
+def _seeds(text: str) -> list[int]:
+    from lth.verify import parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parse_param(text: str) -> tuple[str, object]:
@@ -129,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quick: every claim in minutes on a laptop; full: paper-grade (GPU or hours)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
     p.add_argument("--seed", type=int, default=0, help="base seed; same seed, same numbers on CPU")
+    p.add_argument("--seeds", type=_seeds, default=None, metavar="A..B",
+                   help="run every claim at each seed (A..B inclusive, or 0,3,7) and judge over the draws: "
+                        "theorem claims must hold at every seed, rate claims pool their failures")
     p.add_argument("--out", type=Path, default=Path("results"), help="output directory")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a check parameter (repeatable), e.g. --param trials=5000")

@@ -39,6 +39,16 @@ from lth.verdict import VERDICTS
 from theory.device import generator, resolve_device
 
 SCALES = ("quick", "full")
+# Which statement a check judges (``lth list`` prints it; proofs/*.md state it per claim):
+KINDS = {
+    "theorem": "the theorem at its proven size: must hold on every draw (a failure is a bug or a false theorem)",
+    "rate": "a measured constant: failure rate over a fixed number of draws, exact Clopper–Pearson interval "
+            "against δ",
+    "exact": "a deterministic identity or bound: no randomness in the statement, must hold on every instance",
+    "instance": "a rigorous certificate on the drawn instance at a measured size: holds for that draw; over "
+                "seeds it must hold at every seed (not a probability statement)",
+    "empirical": "a published measurement replicated under a preregistered protocol (lth/protocol.py)",
+}
 
 
 def param(default: Any, help: str) -> Any:
@@ -136,6 +146,7 @@ class Claim:
     uses: tuple[str, ...] = ()
     full_cost: str = ""
     protocol: Protocol | None = None
+    kind: str = "empirical"
 
     @property
     def protocol_digest(self) -> str | None:
@@ -209,18 +220,23 @@ _CLAIM_PACKAGES = ("lth.claims",)
 
 def claim(claim_id: str, statement: str, *, proof: str, params: type, full: dict[str, Any] | None = None,
           faults: type = NoFaults, uses: tuple[str, ...] = (), full_cost: str = "",
-          protocol: Protocol | None = None):
-    """Register the decorated function as the check of ``claim_id``; duplicate ids are refused."""
+          protocol: Protocol | None = None, kind: str = "empirical"):
+    """Register the decorated function as the check of ``claim_id``; duplicate ids are refused.
+
+    ``kind`` says which statement the check judges (:data:`KINDS`).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind {kind!r} of {claim_id!r} not in {tuple(KINDS)}")
 
     def register(check: Callable[[Any, Context], Record]) -> Callable[[Any, Context], Record]:
         if claim_id in _CLAIMS:
             raise ValueError(f"claim id {claim_id!r} registered twice ({_CLAIMS[claim_id].check.__module__} "
                              f"and {check.__module__})")
-        for kind, what in ((params, "params"), (faults, "faults")):
-            if not dataclasses.is_dataclass(kind):
+        for given, what in ((params, "params"), (faults, "faults")):
+            if not dataclasses.is_dataclass(given):
                 raise TypeError(f"{what} of {claim_id!r} must be a dataclass")
         _CLAIMS[claim_id] = Claim(claim_id, statement, proof, check, params, dict(full or {}), faults, tuple(uses),
-                                  full_cost, protocol)
+                                  full_cost, protocol, kind)
         return check
 
     return register

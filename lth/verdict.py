@@ -11,6 +11,8 @@ Every check ends in one of these functions, so the rules are the same everywhere
 - :func:`judge_equivalent` — two one-sided tests (TOST): the difference lies within ``±margin``.
   TOST at level α is the ``1 − 2α`` interval lying inside the margin; :func:`tost_interval` gives it.
 - :func:`combine` — several verdicts of one claim into one (any fail fails; else any inconclusive).
+- :func:`holm` — Holm's step-down correction, wherever a claim can pass (or fail) on any one of
+  several widths, levels, rewind points or directions.
 
 Every function returns ``(verdict, reason)``; the reason states the numbers it decided on.
 """
@@ -18,7 +20,7 @@ Every function returns ``(verdict, reason)``; the reason states the numbers it d
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from scipy.stats import beta
 
@@ -57,6 +59,24 @@ def judge_rate(failures: int, trials: int, threshold: float, confidence: float =
     if lower > threshold:
         return "fails", f"{interval} > {threshold:.3g}"
     return "inconclusive", f"{interval} straddles {threshold:.3g}"
+
+
+def rate_cell(name: str, failures: int, trials: int, threshold: float) -> dict:
+    """One binomial cell of a rate claim, as records store it in ``details["rate_cells"]``.
+
+    ``lth verify --seeds`` pools the cells of the same name over seeds and judges each pooled cell with
+    :func:`judge_rate` (:func:`judge_rate_cells`), so a measured constant is judged over many draws.
+    """
+    return {"name": name, "failures": int(failures), "trials": int(trials), "threshold": float(threshold)}
+
+
+def judge_rate_cells(cells: list[dict], confidence: float = 0.95) -> Verdict:
+    """Every cell's failure rate against its threshold at family-wise ``confidence`` (Bonferroni)."""
+    if not cells:
+        raise ValueError("judge_rate_cells needs at least one cell")
+    level = 1 - (1 - confidence) / len(cells)
+    return combine((verdict, f"{c['name']}: {why}") for c in cells
+                   for verdict, why in [judge_rate(c["failures"], c["trials"], c["threshold"], level)])
 
 
 def judge_certificate(certified: float, empirical: float, bound: float, what: str = "") -> Verdict:
@@ -136,3 +156,22 @@ def combine(verdicts: Iterable[Verdict]) -> Verdict:
         if deciding:
             return outcome, "; ".join(deciding)
     return "holds", "; ".join(reason for _, reason in parts)
+
+
+def holm(pvalues: Sequence[float], alpha: float) -> list[bool]:
+    """Holm's step-down procedure: which of the hypotheses with these p-values are rejected.
+
+    Sort the m p-values increasingly; reject the i-th smallest (i = 1..m) while it is below
+    ``alpha / (m - i + 1)``, and stop at the first that is not. The family-wise error rate (the
+    chance of rejecting any true hypothesis) is at most ``alpha`` whatever the dependence between
+    the tests. Returns one flag per p-value, in the given order.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    rejected = [False] * len(pvalues)
+    for rank, i in enumerate(order):
+        if not pvalues[i] < alpha / (len(pvalues) - rank):
+            break
+        rejected[i] = True
+    return rejected

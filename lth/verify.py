@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from lth.store import write_atomic, write_claim_record, write_json
 from lth.registry import Quantity, Record, run_claim
 from lth.sweep import Sweep
+from lth.verdict import judge_rate_cells
 
 COLUMNS = ("claim", "bound", "certified", "empirical", "verdict", "time")
 
@@ -105,3 +106,99 @@ def summary(records: list[Record]) -> str:
     if errors:
         line += f"; ERROR: {', '.join(errors)} (tracebacks in verify.json)"
     return line
+
+
+SEED_COLUMNS = ("claim", "kind", "seeds", "holds", "fails", "inconclusive", "error", "verdict")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``A..B`` (inclusive) or a comma list ``0,3,7``: the seeds of ``lth verify --seeds``."""
+    try:
+        if ".." in text:
+            first, last = (int(part) for part in text.split("..", 1))
+            seeds = list(range(first, last + 1))
+        else:
+            seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--seeds expects A..B or a comma list of integers, got {text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds {text!r} must name at least one seed, each non-negative and once")
+    return seeds
+
+
+def aggregate(kind: str, records: list[Record], confidence: float = 0.95) -> tuple[str, str]:
+    """One verdict for a claim run at several seeds (one record per seed).
+
+    ``theorem`` and ``exact`` claims must hold at every seed. ``rate`` claims pool each binomial cell
+    (``details["rate_cells"]``, same name) over the seeds and judge the pooled rates against their
+    thresholds (Bonferroni over cells), so a measured constant is judged over all draws. ``empirical``
+    claims already judge several seeds inside one run: their per-seed verdicts are counted and
+    combined (any fails fails). An error at any seed is an error.
+    """
+    verdicts = [r.verdict for r in records]
+    if "error" in verdicts:
+        seeds = [r.seed for r in records if r.verdict == "error"]
+        return "error", f"error at seed(s) {seeds}: {next(r.reason for r in records if r.verdict == 'error')}"
+    if kind == "rate" and all("rate_cells" in r.details for r in records):
+        pooled: dict[str, dict] = {}
+        for r in records:
+            for cell in r.details["rate_cells"]:
+                into = pooled.setdefault(cell["name"], {**cell, "failures": 0, "trials": 0})
+                into["failures"] += cell["failures"]
+                into["trials"] += cell["trials"]
+        return judge_rate_cells(list(pooled.values()), confidence)
+    for outcome in ("fails", "inconclusive"):
+        seeds = [r.seed for r in records if r.verdict == outcome]
+        if seeds:
+            return outcome, f"{outcome} at seed(s) {seeds}: " + "; ".join(
+                f"seed {r.seed}: {r.reason}" for r in records if r.verdict == outcome)
+    return "holds", f"holds at all {len(records)} seeds"
+
+
+def seed_rows(by_claim: dict[str, list[Record]], kinds: dict[str, str]) -> list[dict]:
+    """Per claim: verdict counts, the aggregate verdict, and per seed the reported numbers plus the
+    record's ``rate_cells`` and ``measured`` constants (what the README's seed table reads)."""
+    rows = []
+    for claim_id, records in by_claim.items():
+        verdict, reason = aggregate(kinds[claim_id], records)
+        counts = {v: sum(r.verdict == v for r in records) for v in ("holds", "fails", "inconclusive", "error")}
+        per_seed = [{"seed": r.seed, "verdict": r.verdict, "wall_s": r.wall_s,
+                     **{name: None if q is None else q.value
+                        for name, q in (("bound", r.bound), ("certified", r.certified), ("empirical", r.empirical))},
+                     **{key: r.details[key] for key in ("rate_cells", "measured") if key in r.details}}
+                    for r in records]
+        rows.append({"claim": claim_id, "kind": kinds[claim_id], "seeds": [r.seed for r in records], **counts,
+                     "verdict": verdict, "reason": reason, "per_seed": per_seed})
+    return rows
+
+
+def format_seed_table(rows: list[dict]) -> str:
+    cells = [SEED_COLUMNS] + [(r["claim"], r["kind"], str(len(r["seeds"])), str(r["holds"]), str(r["fails"]),
+                               str(r["inconclusive"]), str(r["error"]), r["verdict"]) for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(SEED_COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def run_seeds(claim_ids: list[str], seeds: list[int], kinds: dict[str, str], *, scale: str, device: str, out: Path,
+              progress: bool = True, overrides: dict | None = None, faults: dict | None = None,
+              sweep: Sweep | None = None) -> list[dict]:
+    """Run the checks at every seed (each seed's reports under ``out/seeds/<seed>/``), then write the
+    per-claim aggregate to ``out/seeds.json`` and ``out/seeds.md``; returns the aggregate rows."""
+    by_claim: dict[str, list[Record]] = {claim_id: [] for claim_id in claim_ids}
+    for seed in tqdm(seeds, desc="lth verify --seeds", disable=not progress):
+        for record in run_verify(claim_ids, scale=scale, device=device, seed=seed, out=out / "seeds" / str(seed),
+                                 progress=progress, overrides=overrides, faults=faults, sweep=sweep):
+            by_claim[record.claim].append(record)
+    rows = seed_rows(by_claim, kinds)
+    write_json(out / "seeds.json", {"scale": scale, "seeds": seeds, "claims": rows}, seed=None, device=device)
+    write_atomic(out / "seeds.md", "# lth verify --seeds\n\n```\n" + format_seed_table(rows) + "\n```\n\n"
+                 + "\n".join(f"- **{r['claim']}** ({r['verdict']}): {r['reason']}" for r in rows) + "\n")
+    return rows
+
+
+def seeds_exit_status(rows: list[dict], strict: bool = False) -> int:
+    """1 when an aggregate errors, or fails for a theory claim (any claim with ``strict``)."""
+    return 1 if any(r["verdict"] == "error" or r["verdict"] == "fails" and (strict or r["kind"] != "empirical")
+                    for r in rows) else 0

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.conv import (TargetLayer, NetworkTicket, certify_layer, certify_network, check_layer_norms,
+from theory.conv import (BLOCK_WIDTH, TargetLayer, NetworkTicket, bound_proven_channels, certify_layer, certify_network, check_layer_norms,
                          choose_subsets, construct_cnn_ticket, construct_layer, construct_network, conv,
                          flatten_specs, kernel_pools, search_max_error, sup_linear_error, target_forward,
                          ticket_sequential)
@@ -209,3 +209,28 @@ def test_a_non_final_layer_without_relu_is_refused_by_construction_and_certifica
     tickets = [construct_layer(spec, 8, gen) for spec in (first, last)]
     with pytest.raises(ValueError, match="no ReLU"):
         certify_network(tickets, 5)
+
+
+@given(seed=st.integers(0, 10**6), width=st.integers(41, 120))
+def test_wide_pools_are_solved_in_blocks_no_worse_than_their_first_block(seed, width):
+    gen = generator(seed, CPU)
+    pools = sample_product((6, width), gen) * (torch.rand(6, width, generator=gen) > 0.3)
+    targets = sample_uniform((6,), gen)
+    mask = choose_subsets(pools, targets)
+    error = ((pools * mask).sum(1) - targets).abs()
+    first = torch.zeros_like(mask)
+    for row in range(6):  # the first block: the first BLOCK_WIDTH non-zero products in channel order
+        columns = torch.nonzero(pools[row]).flatten()[:BLOCK_WIDTH]
+        best = best_subsets(pools[row, columns][None], targets[row].reshape(1, 1)).mask[0, 0]
+        first[row, columns] = best
+    assert (error <= ((pools * first).sum(1) - targets).abs() + 1e-12).all()
+    assert not (mask & (pools == 0)).any()
+
+
+@pytest.mark.claim("slth.conv.network")
+def test_a_draw_that_needs_more_channels_than_the_scan_grows_toward_the_proven_count():
+    specs = [random_spec(3, 2, 2, 3, "same"), random_spec(4, 2, 2, 3, "valid", relu=False)]
+    ticket = construct_network(specs, 0.2, 5, generator(0, CPU), (2, 3))
+    eta = 0.2 / 4
+    assert all(3 < t.n <= bound_proven_channels(s, eta) for t, s in zip(ticket.layers, specs))
+    assert all(certify_layer(t, size).value <= eta for t, size in zip(ticket.layers, (5, 5)))

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from theory.dense import (Domain, Target, bound_units_per_input, build_ticket, certify_sup_error, check_norms,
                           construct_random_network, random_target, realised_layers, rescale, search_sup_error)
-from lth.claims.slth_dense import judge_instances, judged_sweep_rows
+from lth.claims.slth_dense import judge_cells
+from theory.dense import _pool_blocks
+from theory.dense_bounds import bound_proven_units_per_input
 from lth.registry import run_claim
 
 widths_strategy = st.lists(st.integers(1, 6), min_size=2, max_size=4)
@@ -147,23 +149,46 @@ def test_layer_check_fails_when_a_kept_mask_entry_is_flipped():
 
 
 @pytest.mark.claim("slth.dense.network")
-def test_network_check_holds_at_quick_scale():
-    record = run_claim("slth.dense.network", width_factors=(1.0,), eps_sweep=(0.1,), digits_steps=100)
+def test_network_check_holds_at_the_proven_width():
+    record = run_claim("slth.dense.network", targets=((8, 6, 4),), steps=10)
     assert record.verdict == "holds", record.reason
-    digits = record.details["digits"]
-    assert digits["empirical"] <= digits["certified"]
+    instance = record.details["instances"][0]
+    assert instance["empirical"] <= instance["certified"] <= instance["eps"]
+    assert instance["proven_units"] == bound_proven_units_per_input([8, 6, 4], 0.01, 0.01)
 
 
 @pytest.mark.claim("slth.dense.network")
 def test_network_check_fails_with_too_few_random_units():
-    record = run_claim("slth.dense.network", fan_out=6, width_factors=(1.0,), eps_sweep=(0.1,), digits_steps=50)
+    record = run_claim("slth.dense.network", targets=((8, 6, 4),), fan_out=6, steps=10)
     assert record.verdict == "fails", record.reason
 
 
 @pytest.mark.claim("slth.dense.network")
 def test_network_check_fails_when_kept_mask_entries_are_flipped():
-    record = run_claim("slth.dense.network", faults={"flip": 1}, width_factors=(1.0,), eps_sweep=(0.1,), digits_steps=50)
+    record = run_claim("slth.dense.network", targets=((8, 6, 4),), faults={"flip": 1}, steps=10)
     assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.claim("slth.dense.rule")
+def test_the_rule_check_is_not_refuted_by_a_small_sample_of_draws():
+    record = run_claim("slth.dense.rule", draws=10, c_values=(), eps_sweep=(0.1,), steps=10)
+    assert record.verdict in ("holds", "inconclusive"), record.reason
+    assert [c["trials"] for c in record.details["rate_cells"]] == [10, 10]
+
+
+@pytest.mark.claim("slth.dense.rule")
+def test_the_rule_check_fails_at_a_constant_far_below_the_measured_one():
+    record = run_claim("slth.dense.rule", draws=20, c=1.0, c_values=(), eps_sweep=(0.1,), steps=10)
+    assert record.verdict == "fails", record.reason
+
+
+@pytest.mark.claim("slth.dense.rule")
+def test_rule_cells_fail_on_a_high_failure_count_or_a_certificate_below_a_sampled_error():
+    sound = {"name": "a", "failures": 0, "draws": 200, "delta": 0.1, "searched": {"empirical": 0.1, "certified": 0.2}}
+    assert judge_cells([sound], 0.95)[0] == "holds"
+    assert judge_cells([{**sound, "failures": 60}], 0.95)[0] == "fails"
+    assert judge_cells([{**sound, "failures": 18}], 0.95)[0] == "inconclusive"
+    assert judge_cells([{**sound, "searched": {"empirical": 0.3, "certified": 0.2}}], 0.95)[0] == "fails"
 
 
 @pytest.mark.parametrize("domain", [Domain("ball"), Domain("box", lo=(-1.0,) * 8, hi=(1.0,) * 8)])
@@ -194,10 +219,26 @@ def test_the_retry_pass_never_makes_a_weight_error_larger(seed):
         assert (b.err_pos.abs() <= a.err_pos.abs()).all() and (b.err_neg.abs() <= a.err_neg.abs()).all()
 
 
-@pytest.mark.claim("slth.dense.network")
-def test_a_judged_sweep_row_above_eps_fails_and_narrower_rows_are_exploratory():
-    sweep = {"width_rows": [{"certified": 0.5, "empirical": 0.1, "eps": 0.01, "judged": False, "name": "C = 1"}],
-             "eps_rows": [{"certified": 0.163, "empirical": 0.05, "eps": 0.1, "judged": True, "name": "ε = 0.1"}]}
-    rows = judged_sweep_rows(sweep)
-    assert [row["name"] for row in rows] == ["ε = 0.1"]
-    assert judge_instances(rows)[0] == "fails"
+@given(seed=st.integers(0, 10**6), cap=st.integers(2, 6))
+def test_pool_blocks_partition_each_inputs_usable_units_in_index_order(seed, cap):
+    usable = torch.rand(5, 17, generator=torch.Generator().manual_seed(seed)) > 0.4
+    blocks = _pool_blocks(usable, cap)
+    stacked = torch.stack(blocks) if blocks else torch.zeros(0, 5, 17, dtype=torch.bool)
+    assert torch.equal(stacked.sum(0) if blocks else torch.zeros(5, 17, dtype=torch.long), usable.long())
+    assert all(int(b.sum(1).max()) <= cap for b in blocks)
+    for earlier, later in zip(blocks, blocks[1:]):
+        for j in range(5):  # every unit of an earlier block precedes every unit of a later one
+            if earlier[j].any() and later[j].any():
+                assert earlier[j].nonzero().max() < later[j].nonzero().min()
+
+
+@given(seed=st.integers(0, 10**6))
+def test_the_block_rule_meets_its_tolerance_where_the_largest_rule_clusters(seed):
+    """At a width far above the pool cap the largest products are all near ±1 and their subset sums
+    cluster near integers; value-independent blocks reach every weight within the tolerance."""
+    target = random_target([4, 3], torch.Generator().manual_seed(seed))
+    tolerance = 1e-3
+    _, ticket = build_ticket(target, 0.01, 0.01, seed=seed, units_per_input=[400], pool_cap=12, pool_rule="blocks",
+                             pool_tolerance=[tolerance])
+    layer = realised_layers(target, ticket)[0]
+    assert float(torch.maximum(layer.err_pos.abs(), layer.err_neg.abs()).max()) <= tolerance

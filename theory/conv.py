@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from theory.lueker import bound_lueker_samples
 from theory.numerics import TINY, gamma, sum_upper
 from theory.objects import Certificate, Witness
 from theory.subset_sum import best_subsets, sample_uniform
@@ -151,15 +152,16 @@ def construct_layer(target: TargetLayer, n: int, generator: torch.Generator) -> 
     return construct_supermasks(target, u, v)
 
 
-def construct_supermasks(target: TargetLayer, u: torch.Tensor, v: torch.Tensor) -> LayerTicket:
-    """Supermasks for given random weights ``u`` ``[m·n, c, d, d]``, ``v`` ``[m, m·n, 1, 1]``."""
+def construct_supermasks(target: TargetLayer, u: torch.Tensor, v: torch.Tensor, tolerance: float = 0.0) -> LayerTicket:
+    """Supermasks for given random weights ``u`` ``[m·n, c, d, d]``, ``v`` ``[m, m·n, 1, 1]``; wide pools
+    stop searching once every entry is within ``tolerance`` (:func:`choose_subsets`)."""
     m = target.weight.shape[0]
     if v.shape[:2] != (m, u.shape[0]) or u.shape[0] % m or u.shape[1:] != target.weight.shape[1:]:
         raise ValueError(f"random weights {tuple(u.shape)}, {tuple(v.shape)} do not fit target "
                          f"{tuple(target.weight.shape)}")
     pools = kernel_pools(u, v)
     goal = target.weight.to(device=u.device, dtype=torch.float64)
-    chosen = choose_subsets(pools.reshape(-1, pools.shape[-1]), goal.reshape(-1)).reshape(pools.shape)
+    chosen = choose_subsets(pools.reshape(-1, pools.shape[-1]), goal.reshape(-1), tolerance).reshape(pools.shape)
     s = chosen.permute(0, 4, 1, 2, 3).reshape(u.shape) & (u >= 0)
     t = connect(s, m)
     return LayerTicket(u, v, s, t, target, collapse(u, v, s, t))
@@ -172,18 +174,39 @@ def connect(s: torch.Tensor, m: int) -> torch.Tensor:
     return ((blocks[None, :] == torch.arange(m, device=s.device)[:, None]) & alive[None, :])[:, :, None, None]
 
 
-def choose_subsets(pools: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Best subset of each pool for its target: ``pools`` ``[P, n]``, ``targets`` ``[P]`` → mask ``[P, n]``.
+EXACT_WIDTH = 40  # pools with at most this many non-zero products are solved exactly (2^20 per half)
+BLOCK_WIDTH = 20  # wider pools are solved in value-independent blocks of this many non-zero products
+
+
+def choose_subsets(pools: torch.Tensor, targets: torch.Tensor, tolerance: float = 0.0) -> torch.Tensor:
+    """A subset of each pool for its target: ``pools`` ``[P, n]``, ``targets`` ``[P]`` → mask ``[P, n]``.
 
     About half of each pool is 0 (pruned negative U entries) and never helps, so the non-zero entries
-    are moved to the front and only the widest non-zero count is searched: ``best_subsets`` costs
-    ``2^{n/2}`` per pool, so this is often 8× faster and gives the same optimal error.
+    are moved to the front (stable: in channel order). Up to ``EXACT_WIDTH`` of them the best subset
+    over all is taken (``best_subsets`` costs ``2^{n/2}`` per pool). Wider pools — the proven
+    channel counts run to hundreds — are split into consecutive blocks of ``BLOCK_WIDTH`` non-zero
+    entries, chosen by the signs of ``U`` alone, never by the values; each block is solved exactly
+    and each pool keeps its best block, stopping once every error is ≤ ``tolerance``.
     """
     nonzero = pools != 0
     order = torch.argsort((~nonzero).to(torch.int8), dim=1, stable=True)
     width = max(1, int(nonzero.sum(1).max()))
+    step = width if width <= EXACT_WIDTH else BLOCK_WIDTH
     compact = torch.gather(pools, 1, order[:, :width])
-    mask = best_subsets(compact, targets[:, None]).mask[:, 0] & (compact != 0)
+    mask = torch.zeros_like(compact, dtype=torch.bool)
+    error = torch.full_like(targets, math.inf)
+    for start in range(0, width, step):
+        open_pools = torch.nonzero(error > tolerance).flatten()
+        if open_pools.numel() == 0:
+            break
+        block = compact[open_pools, start:start + step]
+        picked = best_subsets(block, targets[open_pools, None]).mask[:, 0] & (block != 0)
+        block_error = ((block * picked).sum(1) - targets[open_pools]).abs()
+        better = block_error < error[open_pools]
+        rows = open_pools[better]
+        mask[rows] = False
+        mask[rows, start:start + step] = picked[better]
+        error[rows] = block_error[better]
     return torch.zeros_like(nonzero).scatter(1, order[:, :width], mask)
 
 
@@ -385,7 +408,8 @@ def construct_network(specs: list[TargetLayer], eps: float, size: int, generator
 
     For each layer the random pair is drawn once with ``n_max`` channels per block and the first n of
     each block are used, n growing from ``n_min`` until the certified lemma error is ≤ ε/(2l)
-    (``construct_layer_to``). Raises ``ValueError`` if ``n_max`` does not suffice. Layers must satisfy
+    (``construct_layer_to``), beyond ``n_max`` up to the proven count where a draw needs it. Raises
+    ``RuntimeError`` only if the proven count fails too (probability ≤ ε/(2l)). Layers must satisfy
     ``‖K_i‖ ≤ 1`` (see ``check_layer_norms``).
     """
     if not 0 < eps < 1:
@@ -397,8 +421,9 @@ def construct_network(specs: list[TargetLayer], eps: float, size: int, generator
     for index, spec in enumerate(tqdm(specs, desc="layers", leave=False, disable=not progress)):
         ticket = construct_layer_to(spec, per_layer, size, generator, n_range)
         if ticket is None:
-            raise ValueError(f"layer {index}: n = {n_range[1]} channels per kernel do not reach the lemma "
-                             f"error {per_layer:.3g}; raise n_max or eps")
+            raise RuntimeError(f"layer {index}: even the proven {bound_proven_channels(spec, per_layer)} channels "
+                               f"per kernel do not certify the lemma error {per_layer:.3g} on this draw "
+                               "(probability ≤ that error); try another seed")
         tickets.append(ticket)
         size = spec.out_size(size)
     return NetworkTicket(tickets)
@@ -436,19 +461,41 @@ def first_channels(u: torch.Tensor, v: torch.Tensor, n: int) -> tuple[torch.Tens
     return u[rows], v[:, rows]
 
 
+def bound_proven_channels(spec: TargetLayer, eta: float) -> int:
+    """The layer lemma's proven channels per kernel for accuracy ``eta``: $n^\\star(\\delta')$ at
+    $\\delta' = \\eta/(m c d^2)$ (Lemma B, union bound over the $mcd^2$ entries; proofs/slth_conv.md)."""
+    m, c, d, _ = spec.weight.shape
+    return bound_lueker_samples(eta / (m * c * d * d), "product", (-1.0, 1.0))
+
+
 def construct_layer_to(spec: TargetLayer, eta: float, size: int, generator: torch.Generator,
                        n_range: tuple[int, int]) -> LayerTicket | None:
-    """The smallest n in ``n_range`` whose certified lemma error on ``[0,1]^{c×size×size}`` is ≤ η.
+    """The smallest n in ``n_range`` whose certified lemma error on ``[0,1]^{c×size×size}`` is ≤ η; where
+    the draw needs more, n grows up to the proven count :func:`bound_proven_channels`.
 
     One random pair is drawn with ``n_max`` channels per block; candidate n uses the first n of each
-    block (nested pools). n grows one at a time: the cost of a try grows geometrically with n, so the
-    scan costs a few times the final try and never pays for an n larger than needed.
+    block (nested pools), growing one at a time: the cost of a try grows geometrically with n, so
+    the scan costs a few times the final try. If no n in the range certifies, a second pair is
+    drawn with the proven count per block and n doubles from ``2·n_max`` up to it (a wider random
+    network, not a second chance at the same one). Returns None only if even the proven count does
+    not certify, an event of probability ≤ η.
     """
     m, c, d, _ = spec.weight.shape
     n_min, n_max = n_range
+    tolerance = eta / (c * d * d)
     u, v = sample_random_pair(m, c, d, n_max, generator)
     for n in range(n_min, n_max + 1):
-        ticket = construct_supermasks(spec, *first_channels(u, v, n))
+        ticket = construct_supermasks(spec, *first_channels(u, v, n), tolerance)
+        if certify_layer(ticket, size).value <= eta:
+            return ticket
+    proven = bound_proven_channels(spec, eta)
+    if proven <= n_max:
+        return None
+    u, v = sample_random_pair(m, c, d, proven, generator)
+    n = n_max
+    while n < proven:
+        n = min(2 * n, proven)
+        ticket = construct_supermasks(spec, *first_channels(u, v, n), tolerance)
         if certify_layer(ticket, size).value <= eta:
             return ticket
     return None

@@ -30,7 +30,7 @@ from theory.numerics import gamma, up
 from theory.objects import Certificate, Witness
 from theory.subset_sum import best_subsets, sample_uniform
 
-DEFAULT_C = 2.0  # hidden units per input = 2·ceil(C·ln(d_in·d_out·l/min(ε, δ))); measured, proofs/slth_dense.md
+DEFAULT_C = 3.0  # hidden units per input = 2·ceil(C·ln(d_in·d_out·l/min(ε, δ))); measured (slth.dense.rule), proofs/slth_dense.md
 DEFAULT_POOL_CAP = 20  # largest subset-sum pool per weight and branch (meet in the middle: ~2^10 sums)
 NORM_TOLERANCE = 1e-9  # ‖W_i‖ ≤ 1 + this counts as ‖W_i‖ ≤ 1 (normalised matrices round a little)
 
@@ -201,29 +201,71 @@ def _pool_units(pools: torch.Tensor, usable: torch.Tensor, pool_cap: int) -> tor
     return (positive & (rank_pos < quota_pos[..., None])) | (negative & (rank_neg < quota_neg[..., None]))
 
 
-def _branch_masks(pools: torch.Tensor, targets: torch.Tensor, usable: torch.Tensor, pool_cap: int) -> torch.Tensor:
-    """Best subsets of each weight's pool.
+POOL_RULES = ("largest", "blocks")
 
-    ``pools`` ``[d_out, d_in, m]`` products $b_{rk}a_k$; ``targets`` ``[d_out, d_in]``; ``usable``
-    ``[d_in, m]`` the units that may serve the branch. Each weight's pool is chosen by
-    :func:`_pool_units` (``best_subsets`` costs about $2^{n/2}$ per pool, hence ``pool_cap``). The
-    pool size depends on the input only, so inputs are grouped by it and each group is one batched
-    ``best_subsets`` call on pools without padding. Returns the chosen units ``[d_out, d_in, m]`` bool.
+
+def _pool_blocks(usable: torch.Tensor, pool_cap: int) -> list[torch.Tensor]:
+    """Disjoint pools of each input's usable units in index order: ``[d_in, m]`` bool per block.
+
+    Block ``b`` holds the usable units of rank ``b·pool_cap … (b+1)·pool_cap − 1`` among those of its
+    input. The choice looks at the signs of the first-layer weights only, never at the products, so
+    given those signs each block's products are i.i.d. (proofs/slth_dense.md, pool rule B).
+    """
+    rank = usable.long().cumsum(1) - 1
+    blocks = math.ceil(int(usable.sum(1).max()) / pool_cap) if usable.any() else 0
+    return [usable & (rank // pool_cap == b) for b in range(blocks)]
+
+
+def _solve_pools(pools: torch.Tensor, targets: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+    """Best subsets of the ``selected`` units of each weight's pool.
+
+    ``pools`` ``[d_out, d_in, m]``, ``targets`` ``[d_out, d_in]``, ``selected`` ``[d_out, d_in, m]`` bool.
+    Weights are grouped by their pool size, and each group is one batched ``best_subsets`` call on
+    pools without padding. Returns the chosen units ``[d_out, d_in, m]`` bool.
     """
     d_out, d_in, m = pools.shape
-    chosen = torch.zeros(d_out, d_in, m, dtype=torch.bool, device=pools.device)
-    counts = usable.sum(1).clamp(max=pool_cap)
-    selected = _pool_units(pools, usable, pool_cap)
-    order = torch.argsort((~selected).to(torch.int8), dim=2, stable=True)  # pool units first
+    flat_pools, flat_selected = pools.reshape(-1, m), selected.reshape(-1, m)
+    counts = flat_selected.sum(1)
+    order = torch.argsort((~flat_selected).to(torch.int8), dim=1, stable=True)  # pool units first
+    chosen = torch.zeros_like(flat_selected)
     for count in torch.unique(counts).tolist():
         if count == 0:
             continue
-        inputs = torch.nonzero(counts == count).flatten()
-        units = order[:, inputs, :count]  # [d_out, J, count]
-        group = torch.gather(pools[:, inputs, :], 2, units)
-        solution = best_subsets(group.reshape(-1, count), targets[:, inputs].reshape(-1, 1))
-        picked = solution.mask[:, 0, :].reshape(d_out, len(inputs), count)
-        chosen[:, inputs, :] = chosen[:, inputs, :].scatter(2, units, picked)
+        rows = torch.nonzero(counts == count).flatten()
+        units = order[rows, :count]
+        solution = best_subsets(torch.gather(flat_pools[rows], 1, units), targets.reshape(-1, 1)[rows])
+        chosen[rows] = chosen[rows].scatter(1, units, solution.mask[:, 0, :])
+    return chosen.reshape(d_out, d_in, m)
+
+
+def _branch_masks(pools: torch.Tensor, targets: torch.Tensor, usable: torch.Tensor, pool_cap: int,
+                  rule: str = "largest", tolerance: float = 0.0) -> torch.Tensor:
+    """Best subsets of each weight's pool of at most ``pool_cap`` units (``best_subsets`` costs about
+    $2^{n/2}$ per pool, hence the cap).
+
+    ``pools`` ``[d_out, d_in, m]`` products $b_{rk}a_k$; ``targets`` ``[d_out, d_in]``; ``usable``
+    ``[d_in, m]`` the units that may serve the branch. ``rule``: ``"largest"`` takes each weight's
+    largest products of each sign (:func:`_pool_units`; good when $m$ is near the pool cap, but at
+    large $m$ the products are all near ±1 and their subset sums cluster near integers);
+    ``"blocks"`` solves every disjoint block of :func:`_pool_blocks` and keeps each weight's best
+    (value-independent pools, the proof's rule B); a weight whose error is already ≤ ``tolerance``
+    is not re-solved (the next blocks cannot be needed for it). Returns the chosen units
+    ``[d_out, d_in, m]`` bool.
+    """
+    if rule not in POOL_RULES:
+        raise ValueError(f"pool rule {rule!r} not in {POOL_RULES}")
+    if rule == "largest":
+        return _solve_pools(pools, targets, _pool_units(pools, usable, pool_cap))
+    chosen = torch.zeros_like(pools, dtype=torch.bool)
+    error = torch.full_like(targets, math.inf)
+    for block in _pool_blocks(usable, pool_cap):
+        open_weights = error > tolerance
+        if not open_weights.any():
+            break
+        candidate = _solve_pools(pools, targets, block[None] & open_weights[..., None])
+        candidate_error = ((pools * candidate).sum(-1) - targets).abs()
+        better = candidate_error < error
+        chosen[better], error = candidate[better], torch.where(better, candidate_error, error)
     return chosen
 
 
@@ -311,14 +353,17 @@ class DenseTicket:
 
 def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input: bool = True,
                      output_scale: float = 1.0, pool_cap: int = DEFAULT_POOL_CAP, retry_cap: int | None = None,
-                     retry_fraction: float = 0.02) -> DenseTicket:
+                     retry_fraction: float = 0.02, pool_rule: str = "largest",
+                     pool_tolerance: list[float] | None = None) -> DenseTicket:
     """The proof's masks on ``random_net`` for ``target``.
 
     Per block: unit ``k`` keeps only its entry for input ``⌊k/m⌋``; second-layer entries are the
     ``best_subsets`` choices of the positive branch (units with $a_k > 0$) and, for inputs that can
     be negative, of the negative branch (units with $a_k < 0$). First-layer entries of units no
     output uses are pruned too. ``signed_input=False`` declares the network's inputs non-negative.
-    Each weight's pool holds at most ``pool_cap`` units of the right sign, both signs of products.
+    Each weight's pool holds at most ``pool_cap`` units of the right sign, chosen by ``pool_rule``
+    (:func:`_branch_masks`: ``"largest"`` products, or the best of value-independent ``"blocks"``,
+    searched until each weight's error is ≤ ``pool_tolerance[i]`` in block ``i``; default 0: all blocks).
     ``retry_cap``: a second pass re-solves the ``retry_fraction`` of weights with the largest errors
     (the tail that dominates the certificate) with pools of up to ``retry_cap`` units, keeping the
     better subset; None (default) skips it.
@@ -341,7 +386,8 @@ def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input:
         products = m2.reshape(d_out, d_in, m) * a[None]
         chosen = torch.zeros_like(products, dtype=torch.bool)
         for usable in (a > 0, (a < 0) & signed[:, None]):
-            branch = _branch_masks(products, w, usable, pool_cap)
+            tolerance = pool_tolerance[i] if pool_tolerance is not None else 0.0
+            branch = _branch_masks(products, w, usable, pool_cap, pool_rule, tolerance)
             if retry_cap is not None and retry_cap > pool_cap:
                 branch = _retry_tail(products, w, usable, branch, retry_cap, retry_fraction)
             chosen |= branch
@@ -574,7 +620,8 @@ def over_parameterisation(target: Target, random_net: RandomNetwork) -> float:
 def build_ticket(target: Target, eps: float, delta: float, *, seed: int, device: torch.device | str = "cpu",
                  c: float = DEFAULT_C, units_per_input: list[int] | None = None, signed_input: bool = True,
                  output_scale: float = 1.0, pool_cap: int = DEFAULT_POOL_CAP,
-                 retry_cap: int | None = None) -> tuple[RandomNetwork, DenseTicket]:
+                 retry_cap: int | None = None, pool_rule: str = "largest",
+                 pool_tolerance: list[float] | None = None) -> tuple[RandomNetwork, DenseTicket]:
     """Random network at the theorem's widths (or the given ``units_per_input``) and its ticket for ``target``."""
     widths = [w.shape[1] for w in target.augmented()] + [target.widths[-1]]
     if units_per_input is None:
@@ -584,7 +631,8 @@ def build_ticket(target: Target, eps: float, delta: float, *, seed: int, device:
     dev_target = Target([w.to(device) for w in target.weights],
                         [None if b is None else b.to(device) for b in target.biases])
     return net, construct_ticket(dev_target, net, signed_input=signed_input, output_scale=output_scale,
-                                 pool_cap=pool_cap, retry_cap=retry_cap)
+                                 pool_cap=pool_cap, retry_cap=retry_cap, pool_rule=pool_rule,
+                                 pool_tolerance=pool_tolerance)
 
 
 def random_target(widths: list[int], generator: torch.Generator, norm: float = 1.0, bias: bool = False) -> Target:

@@ -25,7 +25,7 @@ import torch
 from theory.lueker import bound_lueker_samples, bound_lueker_table
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.sweep import Task
-from lth.verdict import clopper_pearson, combine, judge_rate
+from lth.verdict import clopper_pearson, combine, judge_rate, rate_cell
 from theory.subset_sum import covers_interval, rounding_slack, sample_pools, worst_case_error
 
 PROOF = "proofs/rss.md"
@@ -192,6 +192,8 @@ def check_lueker(p: LuekerParams, ctx: Context) -> Record:
                            "rate at the predicted n (per-pool errors exact, rounding bounded)"),
         empirical=Quantity(worst["rate"], "observed failure rate at the predicted n (sampled)"),
         details={"C": slope, "C_se": slope_se, "c0": intercept, "tests": tests, "proof": proof,
+                 "rate_cells": [rate_cell(f"eps={t['eps']:g} at the predicted n", t["failures"], t["trials"], t["eps"])
+                                for t in tests],
                  "scan": {**scan, "n_star": {str(k): v for k, v in scan["n_star"].items()}}},
     )
 
@@ -203,7 +205,7 @@ class RssFaults:
 
 @claim("rss.lueker", "n >= C·log2(1/ε) + c0 i.i.d. U[-1,1] samples approximate every z in [-1,1] within ε "
        "with probability >= 1-ε; C fitted at large ε predicts n at small ε",
-       proof=PROOF, params=LuekerParams, full=FULL_LUEKER, faults=RssFaults,
+       kind="rate", proof=PROOF, params=LuekerParams, full=FULL_LUEKER, faults=RssFaults,
        full_cost='measured on 2 shared cores: 25 min wall, 1,764 CPU-s (≈ 15 min on 2 free cores), almost all of it the 800,000 pools at ε = 1e−5; --scheduler ADDR spreads it over more cores')
 def check_rss_lueker(p: LuekerParams, ctx: Context) -> Record:
     return check_lueker(p, ctx)
@@ -222,7 +224,7 @@ class ProductParams(LuekerParams):
 
 
 @claim("rss.product", "the same bound for Pensia et al.'s product law D = ½δ0 + ½·Law(XY) "
-       "(X~U[0,1], Y~U[-1,1]) on targets in [-1/2, 1/2], with its own constant", proof=PROOF, params=ProductParams, faults=RssFaults,
+       "(X~U[0,1], Y~U[-1,1]) on targets in [-1/2, 1/2], with its own constant", kind="rate", proof=PROOF, params=ProductParams, faults=RssFaults,
        full={**FULL_LUEKER, "n_max": 140, "trials": 2000, "test_trials": 40000, "eps_test": (1e-3, 3e-4, 1e-4),
              "test_trials_per_inv_eps": 0.0},
        full_cost='measured 9.5 min on one CPU core before the numba kernels (fit down to ε = 2e−3, 40,000 pools at each test ε); faster now, not re-measured')

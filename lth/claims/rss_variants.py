@@ -29,7 +29,7 @@ import torch
 
 from lth.claims.rss import fit_constant
 from lth.registry import Context, Quantity, Record, claim, param
-from lth.verdict import clopper_pearson, combine, judge_rate
+from lth.verdict import clopper_pearson, combine, judge_rate, rate_cell
 from theory.fixed_size_subset_sum import fixed_size_worst_case_error
 from theory.multidim_subset_sum import counting_samples as cube_counting_samples, prefix_cover
 from theory.subset_sum import rounding_slack, sample_uniform
@@ -64,7 +64,7 @@ def counting_samples(k: int, eps: float, lo: float, hi: float) -> int:
 def _rate_test(failures: int, trials: int, threshold: float, confidence: float) -> dict:
     """The held-out test's part of a record: counts, rate, Clopper–Pearson interval and ``judge_rate``'s verdict."""
     verdict, reason = judge_rate(failures, trials, threshold, confidence)
-    return {"failures": failures, "trials": trials, "rate": failures / trials,
+    return {"failures": failures, "trials": trials, "threshold": threshold, "rate": failures / trials,
             "ci": list(clopper_pearson(failures, trials, confidence)), "verdict": verdict, "reason": reason}
 
 
@@ -81,7 +81,8 @@ def _held_out_record(parts: list[dict], verdicts: list, describe, bound: Quantit
                            f"{confidence:.0%} Clopper–Pearson upper bound on the failure rate at the predicted n "
                            f"({decided}), worst {unit}"),
         empirical=Quantity(None if worst is None else worst["rate"], f"observed failure rate (sampled), worst {unit}"),
-        details={"parts": parts},
+        details={"parts": parts, "rate_cells": [rate_cell(f"{unit}={t[unit]}", t["failures"], t["trials"], t["threshold"])
+                                                for t in tested]},
     )
 
 
@@ -129,7 +130,7 @@ def _scan(p: FixedSizeParams, k: int, gen: torch.Generator, ctx: Context) -> tup
 @claim("rss.fixed_size", "sums of exactly k of n i.i.d. U[-1,1] samples approximate every z in [-1,1] "
        "within ε with probability >= 1-ε once n·H2(k/n) >= c·log2(k/ε) (Natale et al. 2024's form); "
        "c fitted at large ε predicts n at a smaller ε",
-       proof=PROOF, params=FixedSizeParams, faults=FixedSizeFaults,
+       kind="rate", proof=PROOF, params=FixedSizeParams, faults=FixedSizeFaults,
        full={"eps_fit": (0.1, 0.05, 0.02, 0.01), "eps_test": 0.003, "trials": 1000, "test_trials": 6000,
              "n_max": 400})
 def check_rss_fixed_size(p: FixedSizeParams, ctx: Context) -> Record:
@@ -222,7 +223,7 @@ def _test_failures(p: MultidimParams, d: int, n: int, gen: torch.Generator) -> i
        "probability >= 1-δ once n >= max(a_d, d)·log2(1/ε) + b_d, the line fitted at large ε predicting n at a "
        "smaller ε "
        "(Becchetti et al. 2022: n = O(d³·log(1/ε)·(log(1/ε) + log d)) suffices; d·log2(1/ε) is necessary)",
-       proof=PROOF, params=MultidimParams, faults=MultidimFaults,
+       kind="rate", proof=PROOF, params=MultidimParams, faults=MultidimFaults,
        full={"eps_fit": (0.4, 0.3, 0.25, 0.2), "eps_test": 0.15, "delta": 0.1, "delta_fit": 0.05,
              "trials": 400, "test_trials": 1000,
              "n_max": 28})

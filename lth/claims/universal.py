@@ -101,7 +101,7 @@ def _numeric_residual(g: sp.Expr, x: sp.Symbol, dim: int, p: IdentityParams, ctx
 
 @claim("universal.poly.identity",
        "exp(Σ_i r_i log(1+x_i) − log 2·Σ_i r_i) = Π_i ((1+x_i)/2)^{r_i} for all real r_i and x ∈ [0,1]^d",
-       proof=PROOF, params=IdentityParams, full={"max_dim": 5, "points": 200_000})
+       kind="exact", proof=PROOF, params=IdentityParams, full={"max_dim": 5, "points": 200_000})
 def check_poly_identity(p: IdentityParams, ctx: Context) -> Record:
     x = sp.Symbol("x")
     g = sp.sympify(p.inner, locals={"x": x})
@@ -208,7 +208,7 @@ def certify_poly_ticket(ticket: PolyTicket, r: torch.Tensor, p: PolyParams) -> t
 @claim("universal.poly.ticket",
        "a pruned random log block, integer layer r and pruned random exp block give every monomial "
        "Π((1+x_i)/2)^{r_i}, |r| <= k, on [0,1]^d within the stated ε (certified over the whole cube)",
-       proof=PROOF, params=PolyParams, faults=BlockFaults, uses=("universal.poly.identity", "rss.product"), full={"dim": 3, "degree": 6, "eps": 5e-4, "eps_log": 3e-5, "eps_exp": 1e-4,
+       kind="instance", proof=PROOF, params=PolyParams, faults=BlockFaults, uses=("universal.poly.identity", "rss.product"), full={"dim": 3, "degree": 6, "eps": 5e-4, "eps_log": 3e-5, "eps_exp": 1e-4,
                                              "pool_size": 256, "sample_points": 100_000})
 def check_poly_ticket(p: PolyParams, ctx: Context) -> Record:
     ticket = build_poly_ticket(p, ctx)
@@ -295,7 +295,7 @@ def sweep_poly_point(p: PolyParams, ctx: Context, factor: float, univariate: tor
 @claim("universal.fourier.ticket",
        "one pruned random sin block on [0, dN + 1/4] gives every basis function sin(2π(n·x + c)), "
        "signed n ∈ {−N..N}^d∖{0} (one of ±n), c ∈ {0, 1/4}, on [0,1]^d within the stated ε (certified over the whole cube)",
-       proof=PROOF, params=FourierParams, faults=BlockFaults, uses=("rss.product",), full={"dim": 3, "max_freq": 3, "eps": 3e-3, "eps_interp": 2.5e-3,
+       kind="instance", proof=PROOF, params=FourierParams, faults=BlockFaults, uses=("rss.product",), full={"dim": 3, "max_freq": 3, "eps": 3e-3, "eps_interp": 2.5e-3,
                                                 "pool_size": 256, "sample_points": 100_000})
 def check_fourier_ticket(p: FourierParams, ctx: Context) -> Record:
     block = build_fourier_ticket(p, ctx)
@@ -399,7 +399,7 @@ def compare_fits(ticket_features: torch.Tensor, exact: torch.Tensor, y: torch.Te
 @claim("universal.transfer",
        "one fixed pruned random ticket serves several tasks with only its last linear layer fitted: the "
        "least-squares error on the ticket and on the exact basis differ by at most ‖a‖₁·ε",
-       proof=PROOF, params=TransferParams, faults=BlockFaults,
+       kind="instance", proof=PROOF, params=TransferParams, faults=BlockFaults,
        uses=("universal.poly.ticket", "universal.fourier.ticket"), full={"samples": 20_000, "pool_size": 256})
 def check_transfer(p: TransferParams, ctx: Context) -> Record:
     ticket = build_poly_ticket(p, ctx)

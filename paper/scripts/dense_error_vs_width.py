@@ -1,9 +1,9 @@
-"""Certified and searched sup error of Pensia et al.'s dense ticket against the random network's width.
+"""Failure rate of the measured dense width rule against its constant C.
 
-Reads ``details.sweep.width_rows`` of ``slth.dense.network``: one random target with ‖W_i‖₂ = 1, the
-width constant C varied (hence the fan-out per input). Certified: rigorous float64 bound on the sup
-over the unit ball; empirical: sampling + projected gradient ascent (a lower bound on the sup);
-union: the proof's per-weight union bound at the realised errors.
+Reads ``slth.dense.rule``: per target, the failure rate (certified sup error above ε) over independent
+draws of target and network, with exact 95% Clopper–Pearson intervals, at the judged constant
+(``details.cells``, C = 3) and at the smaller constants of ``details.constants`` (reported, not
+judged), all at the claim's last (ε, δ) case. The dotted line is δ.
 """
 
 from __future__ import annotations
@@ -13,26 +13,30 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from lth.figures import figure, load_claim_record
+from lth.verdict import clopper_pearson
 
-CLAIM = "slth.dense.network"
+CLAIM = "slth.dense.rule"
 
 
 @figure("dense_error_vs_width", claims=(CLAIM,), produced_by=f"lth verify {CLAIM}")
 def draw(results: Path):
     record = load_claim_record(results, CLAIM)
-    sweep = record["details"]["sweep"]
-    rows = sweep["width_rows"]
-    params = [r["random_parameters"] for r in rows]
+    eps, delta = record["params"]["cases"][-1]
+    judged = [c for c in record["details"]["cells"] if c.get("eps") == eps and c.get("delta") == delta
+              and "c" in c]
+    rows = record["details"]["constants"] + judged
     fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
-    ax.semilogy(params, [r["union_bound"] for r in rows], "s:", color="C2", label="per-weight union bound")
-    ax.semilogy(params, [r["certified"] for r in rows], "o-", color="C0", label="certified (float64, rigorous)")
-    ax.semilogy(params, [r["empirical"] for r in rows], "x--", color="C1", label="empirical (search, lower bound)")
-    for r, p in zip(rows, params):
-        ax.annotate(f"C={r['c']:.2g}", (p, r["certified"]), fontsize=7, textcoords="offset points", xytext=(4, 4))
-    ax.axhline(record["params"]["eps"], color="k", ls=":", lw=0.8, label="ε")
-    widths = "-".join(str(w) for w in sweep["widths"])
-    ax.set_xlabel(f"random-network parameters (target {widths}, {sweep['target_parameters']} parameters)")
-    ax.set_ylabel("sup over the unit ball of ‖f − g̃‖₂")
-    ax.set_title("Dense strong ticket: error vs width", fontsize=9)
+    for index, name in enumerate(dict.fromkeys(r["name"] for r in rows)):
+        mine = sorted((r for r in rows if r["name"] == name), key=lambda r: r["c"])
+        rates = [r["failures"] / r["draws"] for r in mine]
+        intervals = [clopper_pearson(r["failures"], r["draws"]) for r in mine]
+        ax.errorbar([r["c"] + 0.03 * index for r in mine], rates,
+                    yerr=[[rate - lo for rate, (lo, _) in zip(rates, intervals)],
+                          [hi - rate for rate, (_, hi) in zip(rates, intervals)]],
+                    fmt="o-", capsize=3, label=name)
+    ax.axhline(delta, color="k", ls=":", lw=0.8, label="δ")
+    ax.set_xlabel("width constant C (units per input = 2⌈C ln(d_in d_out l / min(ε, δ))⌉)")
+    ax.set_ylabel("failure rate (certified > ε) over draws")
+    ax.set_title("Measured dense rule: failure rate vs C (95% Clopper–Pearson)", fontsize=9)
     ax.legend(fontsize=7)
     return fig
