@@ -22,7 +22,9 @@ $\theta = \theta^* + D u$ with $D$ the per-filter RMS weight: directions are uni
 in $u$ is scale-invariant per filter, and $\log V_\theta = \log V_u + \log\det D$.
 
 Quadratic basins $L = \tfrac12 \theta^\top H \theta$ have the exact volume
-$\omega_n \prod_i \sqrt{2\tau/\lambda_i}$ (:func:`quadratic_log_volume`), the validation target.
+$\omega_n \prod_i \sqrt{2\tau/\lambda_i}$ (:func:`quadratic_log_volume`), the validation target. The
+second-order estimate from Hessian-vector products, which does not concentrate on the largest radius,
+is in :mod:`simulations.hessian`. Minima at a matched training loss come from :func:`train_to_loss`.
 """
 
 from __future__ import annotations
@@ -36,11 +38,7 @@ import torch.nn.functional as F
 from scipy.stats import norm
 
 from simulations.data import Split, Splits
-from simulations.imp import stream
-from simulations.masks import full_masks, prune_masks
-from simulations.models import Architecture, build_architecture, forward, init_weights
-from simulations.training import Optimisation, train
-from theory.device import generator
+from simulations.models import Architecture, forward, zero_biases
 
 Loss = Callable[[torch.Tensor], torch.Tensor]
 
@@ -270,6 +268,59 @@ class Minimum:
         return evaluate
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """Minima reached by :func:`train_to_loss`, one per replica, with the iteration at which each was
+    taken and its training loss there (mean cross-entropy over the whole training set, float32)."""
+
+    minima: list[Minimum]
+    iterations: list[int]
+    losses: list[float]
+
+
+def train_to_loss(arch: Architecture, init: list[torch.Tensor], data: Split, generators: list[torch.Generator], *,
+                  target: float, max_iterations: int, batch_size: int = 60, lr: float = 1e-3,
+                  check_every: int = 50) -> Fitted:
+    """Adam on the cross-entropy of ``data`` from ``init`` ([R, *shape] per layer, dense, zero biases),
+    each replica taken at the first check (every ``check_every`` iterations) where its full training loss
+    is <= ``target``: minima matched in training loss whatever their width or data. Minibatches are drawn
+    with replacement by each replica's generator. A replica that never reaches the target is taken at
+    ``max_iterations`` (its loss is reported; callers decide whether it counts as matched).
+    """
+    replicas = init[0].shape[0]
+    device = init[0].device
+    weights = [w.clone().requires_grad_(True) for w in init]
+    biases = [b.requires_grad_(True) for b in zero_biases(arch, replicas, device)]
+    ones = [torch.ones_like(w) for w in init]
+    optimiser = torch.optim.Adam(weights + biases, lr=lr)
+    taken: dict[int, tuple[list[torch.Tensor], list[torch.Tensor], int, float]] = {}
+    n = len(data)
+    for iteration in range(max_iterations + 1):
+        if iteration % check_every == 0 or iteration == max_iterations:
+            with torch.no_grad():
+                losses = torch.zeros(replicas, device=device)
+                for start in range(0, n, 1024):
+                    logits = forward(arch, weights, biases, ones, data.x[start:start + 1024])
+                    y = data.y[start:start + 1024]
+                    losses += F.cross_entropy(logits.transpose(1, 2), y.expand(replicas, -1), reduction="none").sum(1)
+                losses /= n
+            for r in range(replicas):
+                if r not in taken and (float(losses[r]) <= target or iteration == max_iterations):
+                    taken[r] = ([w[r].detach().clone() for w in weights], [b[r].detach().clone() for b in biases],
+                                iteration, float(losses[r]))
+            if len(taken) == replicas:
+                break
+        index = torch.stack([torch.randint(0, n, (batch_size,), generator=g, device=g.device) for g in generators])
+        logits = forward(arch, weights, biases, ones, data.x[index])
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), data.y[index].reshape(-1), reduction="sum")
+        optimiser.zero_grad(set_to_none=True)
+        (loss / batch_size).backward()
+        optimiser.step()
+    minima = [Minimum(arch, taken[r][0], taken[r][1], [torch.ones_like(w, dtype=torch.bool) for w in taken[r][0]])
+              for r in range(replicas)]
+    return Fitted(minima, [taken[r][2] for r in range(replicas)], [taken[r][3] for r in range(replicas)])
+
+
 def poisoned(splits: Splits, poison: int, generator: torch.Generator) -> tuple[Splits, Splits]:
     """(clean, poisoned) training sets from ``splits``: the last ``poison`` training images are held out
     of the clean set and added to the poisoned one with wrong labels (label + a uniform offset in
@@ -284,55 +335,3 @@ def poisoned(splits: Splits, poison: int, generator: torch.Generator) -> tuple[S
     dirty = Split(torch.cat([clean.x, splits.train.x[keep:]]), torch.cat([clean.y, wrong]))
     return (Splits(splits.name, clean, splits.val, splits.test, splits.num_classes),
             Splits(splits.name + "+poison", dirty, splits.val, splits.test, splits.num_classes))
-
-
-@dataclass(frozen=True)
-class MinimaSettings:
-    """The minima of ``basin.generalisation``: LeNet-300-100 (width-scaled) trained on a clean training
-    set, on the same set plus ``poison`` images with wrong labels, and an IMP ticket of the clean one."""
-
-    width: float = 0.25
-    seeds: int = 4
-    seed: int = 0
-    poison: int = 500
-    iterations: int = 1500
-    batch_size: int = 60
-    lr: float = 1e-3
-    ticket_rounds: int = 2
-    ticket_rate: float = 0.5
-    ticket_rate_output: float = 0.2
-
-
-def train_minima(settings: MinimaSettings, splits: Splits,
-                 device: torch.device) -> tuple[dict[str, list[Minimum]], Splits]:
-    """Train the clean, poisoned and ticket minima for every seed; returns them and the clean splits.
-
-    All runs: Adam, no early stopping (the final iterate is the minimum), the same Glorot draw θ_0 per
-    seed. The ticket: ``ticket_rounds`` rounds of layer-wise magnitude pruning of the clean run's
-    trained weights, each rewound to θ_0 and retrained.
-    """
-    seeds = [settings.seed + i for i in range(settings.seeds)]
-    clean, dirty = poisoned(splits, settings.poison, generator(stream(settings.seed, "poison"), torch.device("cpu")))
-    clean, dirty = clean.to(device), dirty.to(device)
-    arch = build_architecture("lenet", splits.image_shape, splits.num_classes, settings.width)
-    theta0 = init_weights(arch, [generator(stream(s, "init"), device) for s in seeds], device)
-    opt = Optimisation(settings.iterations, settings.batch_size, settings.lr, eval_every=settings.iterations)
-
-    def fit(data: Splits, masks: list[torch.Tensor], purpose: str):
-        return train(arch, theta0, masks, data, opt, [generator(stream(s, purpose), device) for s in seeds])
-
-    def minima(trained, masks) -> list[Minimum]:
-        return [Minimum(arch, [w[i] for w in trained.weights], [b[i] for b in trained.biases], [m[i] for m in masks])
-                for i in range(len(seeds))]
-
-    dense_masks = full_masks(theta0)
-    out = {"clean": minima(fit(clean, dense_masks, "order"), dense_masks),
-           "poisoned": minima(fit(dirty, dense_masks, "order"), dense_masks)}
-    masks, trained = dense_masks, [m.weights for m in out["clean"]]
-    rates = [settings.ticket_rate] * (len(arch.layers) - 1) + [settings.ticket_rate_output]
-    for _ in range(settings.ticket_rounds):
-        masks = prune_masks(masks, [torch.stack(layer) for layer in zip(*trained)], rates)
-        result = fit(clean, masks, "order")
-        trained = [[w[i] for w in result.weights] for i in range(len(seeds))]
-    out["ticket"] = minima(result, masks) if settings.ticket_rounds else []
-    return out, clean

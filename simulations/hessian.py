@@ -138,6 +138,12 @@ def radau_log(jacobi: Jacobi, floor: float) -> torch.Tensor:
     return _quadrature(extended, jacobi.norms, lambda x: x.clamp(min=0.5 * floor).log())
 
 
+def clipped_log(jacobi: Jacobi, floor: float) -> torch.Tensor:
+    """Gauss values [m] of vᵀ log(max(H, floor)) v for an indefinite H (a network's Hessian): eigenvalues
+    below ``floor`` count as ``floor``. No bracket: log∘max has no signed derivatives; a point estimate."""
+    return _quadrature(jacobi.matrix(), jacobi.norms, lambda x: x.clamp(min=floor).log())
+
+
 @dataclass(frozen=True)
 class LogDetEstimate:
     """log det H from ``probes`` Rademacher probes and ``steps`` Lanczos steps.

@@ -10,9 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from lth.claims.basin import log_width_slope
 from lth.registry import run_claim
 from simulations.basin import (Minimum, estimate_log_volume, find_radii, log_unit_ball_volume, log_uniform_spectrum,
-                               log_volume, poisoned, quadratic_log_volume, quadratic_loss, unit_directions)
+                               log_volume, poisoned, quadratic_log_volume, quadratic_loss, train_to_loss,
+                               unit_directions)
 from simulations.data import load_dataset
 from simulations.models import build_architecture, init_weights
 from theory.device import generator
@@ -120,13 +122,16 @@ def test_estimator_check_fails_when_a_truncated_gauss_rule_is_trusted_as_exact()
     assert record.verdict == "fails", record.reason
 
 
-TINY = dict(width=0.125, seeds=3, poison=400, iterations=400, directions=4, loss_images=300, ticket_rounds=0)
+TINY = dict(width=0.125, seeds=2, poison=50, target_loss=0.3, max_iterations=2000, directions=4, loss_images=200,
+            probes=2, lanczos_steps=4)
 
 
 @pytest.mark.claim("basin.generalisation")
 def test_generalisation_check_fails_when_the_poisoned_basin_gets_a_larger_threshold():
     record = run_claim("basin.generalisation", faults={"poisoned_tau_factor": 30.0}, **TINY)
     assert record.verdict == "fails", record.reason
+    for rows in record.details["minima"].values():  # both kinds reached the matched training loss
+        assert all(r["train_loss"] <= 0.3 + 1e-3 for r in rows)
 
 
 @pytest.mark.claim("basin.generalisation")
@@ -137,12 +142,64 @@ def test_generalisation_check_is_inconclusive_with_the_install_line_when_the_dat
     assert record.verdict == "inconclusive" and "apt-get install" in record.reason
 
 
+TINY_DIMENSION = dict(widths=(0.0625, 0.125, 0.25, 0.5), seeds=2, directions=4, target_loss=0.1, max_iterations=3000)
+
+
+@pytest.mark.claim("basin.dimension")
+def test_dimension_check_holds_on_small_widths_at_matched_loss():
+    record = run_claim("basin.dimension", **TINY_DIMENSION)
+    assert record.verdict == "holds", record.reason
+    assert all(r["train_loss"] <= 0.1 + 1e-3 for rows in record.details["minima"] for r in rows)
+
+
+@pytest.mark.claim("basin.dimension")
+def test_dimension_check_fails_when_the_widths_are_attributed_in_reverse():
+    record = run_claim("basin.dimension", faults={"reverse_widths": True}, **TINY_DIMENSION)
+    assert record.verdict == "fails", record.reason
+
+
+def test_dimension_check_refuses_fewer_than_four_widths():
+    record = run_claim("basin.dimension", widths=(0.25, 0.5, 1.0))
+    assert record.verdict == "error" and "at least 4 distinct widths" in record.reason
+
+
+@given(a=st.floats(-5, 5), b=st.floats(-5, 5), widths=st.lists(st.floats(0.01, 10), min_size=2, max_size=6,
+                                                                unique=True))
+def test_the_log_width_slope_recovers_a_linear_trend_in_log2_width(a, b, widths):
+    if max(widths) / min(widths) < 1.01:
+        return
+    assert log_width_slope(tuple(widths), [a + b * math.log2(w) for w in widths]) == pytest.approx(b, abs=1e-6)
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 1000), target=st.sampled_from([0.5, 1.0]))
+def test_train_to_loss_takes_each_replica_at_the_first_check_below_the_target(seed, target):
+    splits = load_dataset("digits")
+    arch = build_architecture("lenet", splits.image_shape, splits.num_classes, width=0.05)
+    init = init_weights(arch, [generator(seed, CPU), generator(seed + 1, CPU)], CPU)
+    fitted = train_to_loss(arch, init, splits.train, [generator(seed + 2, CPU), generator(seed + 3, CPU)],
+                           target=target, max_iterations=400, check_every=20)
+    for m, it, fit in zip(fitted.minima, fitted.iterations, fitted.losses):
+        recomputed = float(m.loss(splits.train)(m.center.unsqueeze(0))[0])
+        assert recomputed == pytest.approx(fit, rel=1e-4)
+        assert it % 20 == 0 and (fit <= target or it == 400)
+
+
+def test_train_to_loss_takes_a_replica_that_never_fits_at_the_last_iteration():
+    splits = load_dataset("digits")
+    arch = build_architecture("lenet", splits.image_shape, splits.num_classes, width=0.05)
+    fitted = train_to_loss(arch, init_weights(arch, [generator(0, CPU)], CPU), splits.train, [generator(1, CPU)],
+                           target=0.0, max_iterations=30, check_every=20)
+    assert fitted.iterations == [30] and fitted.losses[0] > 0
+
+
 def test_lth_simulate_basin_prints_a_table_and_writes_a_result(tmp_path, capsys):
     from lth.cli import main
 
-    argv = ["simulate", "basin", "--width", "0.125", "--seeds", "2", "--poison", "400", "--iterations", "100",
-            "--directions", "2", "--loss-images", "200", "--ticket-rounds", "1", "--out", str(tmp_path)]
+    argv = ["simulate", "basin", "--width", "0.125", "--seeds", "2", "--poison", "50", "--target-loss", "0.1",
+            "--max-iterations", "3000", "--directions", "2", "--loss-images", "200", "--probes", "2",
+            "--lanczos-steps", "3", "--out", str(tmp_path)]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "poisoned" in out and "ticket" in out
+    assert "clean" in out and "poisoned" in out
     assert list(tmp_path.glob("basin/*/seed-0/result.json"))

@@ -9,8 +9,8 @@ from lth.store import write_claim_record
 from lth.registry import run_claim
 
 TINY = dict(width=0.25, seeds=2, rounds=2, iterations=20, eval_every=10)
-FIGURES = ("sim_imp_accuracy", "sim_imp_early_stop", "sim_late_resetting", "sim_transfer", "basin_radii",
-           "basin_volumes")
+FIGURES = ("sim_imp_accuracy", "sim_imp_early_stop", "sim_late_resetting", "sim_transfer", "basin_generalisation",
+           "basin_estimator", "basin_dimension")
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +19,12 @@ def results(tmp_path_factory):
     overrides = {"sim.imp.controls": TINY,
                  "sim.late_resetting": {**TINY, "width": 0.125, "rewind_to": (0, 5), "regimes": ("adam",)},
                  "sim.transfer": {**TINY, "max_images": 500},
-                 "basin.generalisation": {"width": 0.125, "seeds": 2, "poison": 400, "iterations": 50,
-                                          "directions": 2, "loss_images": 100},
-                 "basin.estimator": {"dims": (10, 100), "directions": 4, "low_directions": 16}}
+                 "basin.generalisation": {"width": 0.125, "seeds": 2, "poison": 50, "target_loss": 1.0,
+                                          "directions": 2, "loss_images": 100, "probes": 2, "lanczos_steps": 3},
+                 "basin.estimator": {"cases": 10, "dense_max": 50, "large_dims": (256,), "large_cases": 2,
+                                     "reference_cases": 2, "shapes": (20,), "shape_directions": 4},
+                 "basin.dimension": {"widths": (0.0625, 0.125, 0.25, 0.5), "seeds": 2, "directions": 2,
+                                     "target_loss": 1.0}}
     for claim_id, params in overrides.items():
         record = run_claim(claim_id, **params)
         assert record.verdict != "error", record.details.get("traceback")

@@ -149,11 +149,11 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _basin(args: argparse.Namespace) -> int:
-    """Train clean, poisoned and IMP-ticket minima and estimate their basins' log-volumes (Huang et al.):
-    random (filter-normalised) directions, radius to L(θ*) + τ by bracketing and bisection, log V in
-    log space. Prints per kind of minimum: coordinates n, log V (mean over seeds, 95% t-interval),
-    log V / n, mean log radius, largest effective sample size, test accuracy; writes
-    OUT/basin/<hash of non-default settings>/result.json.
+    """Train clean and poisoned minima to a matched training loss and compare their basins (Huang et al.):
+    filter-normalised random directions shared by a seed's two minima, radius to L(θ*) + τ by bracketing
+    and bisection, and each minimum's Hessian spectrum from Hessian-vector products. Prints per kind of
+    minimum: coordinates n, mean log radius (mean over seeds, 95% t-interval), training loss, clipped log det
+    per coordinate, test accuracy; writes OUT/basin/<hash of non-default settings>/result.json.
     """
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(GeneralisationParams)
               if getattr(args, f.name) is not None}
@@ -162,14 +162,14 @@ def _basin(args: argparse.Namespace) -> int:
     path = RunDirectory.for_settings("basin", params, args.out).path / f"seed-{args.seed}" / "result.json"
     record = check_generalisation(params, Context(device=device, seed=args.seed, faults=GeneralisationFaults()))
     summary = record.details.get("summary", {})
-    print(f"{'minimum':>9}  {'n':>8}  {'log V (95% t-CI over seeds)':>36}  {'log V / n':>9}  {'mean log r':>10}  "
-          f"{'ESS':>5}  {'test acc':>8}")
-    for kind, rows in record.details.get("minima", {}).items():
+    print(f"{'minimum':>9}  {'n':>8}  {'mean log r (95% t-CI over seeds)':>34}  {'train loss':>10}  "
+          f"{'log det / n':>11}  {'test acc':>8}")
+    for kind in record.details.get("minima", {}):
         s = summary[kind]
-        mean, (lower, upper) = s["log_volume"]["mean"], s["log_volume"]["ci"]
-        volume = f"{mean:.1f} [{lower:.1f}, {upper:.1f}]"
-        print(f"{kind:>9}  {s['n']:>8}  {volume:>36}  {s['per_dimension']['mean']:>9.4f}  {s['log_radius_mean']['mean']:>10.4f}  "
-              f"{max(r['ess'] for r in rows):>5.2f}  {100 * s['test_acc']['mean']:>7.2f}%")
+        mean, (lower, upper) = s["log_radius_mean"]["mean"], s["log_radius_mean"]["ci"]
+        radius = f"{mean:.3f} [{lower:.3f}, {upper:.3f}]"
+        print(f"{kind:>9}  {s['n']:>8}  {radius:>34}  {s['train_loss']['mean']:>10.4f}  "
+              f"{s['log_det_per_dim']['mean']:>11.3f}  {100 * s['test_acc']['mean']:>7.2f}%")
     print(f"{record.verdict}: {record.reason}")
     write_json(path, {"experiment": "basin", "params": dataclasses.asdict(params), "verdict": record.verdict,
                       "reason": record.reason, "details": record.details}, seed=args.seed, device=str(device))
@@ -193,7 +193,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="optimiser of the source run (default: the target's): transfer across optimisers")
     p.add_argument("--source-lr", type=float, default=None, help="learning rate of the source run (default: the target's)")
     p.set_defaults(func=_transfer)
-    p = commands.add_parser("basin", help="log-volume of loss basins: clean vs poisoned minima and an IMP ticket",
+    p = commands.add_parser("basin", help="loss-basin radii and Hessian spectra: clean vs poisoned minima",
                             description=_basin.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_field_flags(p, GeneralisationParams)
     p.add_argument("--seed", type=int, default=0, help="first seed")
