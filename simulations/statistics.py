@@ -31,3 +31,24 @@ def describe(values: list[float], confidence: float = 0.95) -> dict:
     """Mean and t-interval of ``values`` as a JSON-able dict (what figures draw as error bands)."""
     mean, lower, upper = t_interval(values, confidence)
     return {"mean": mean, "ci": [lower, upper], "values": list(values)}
+
+
+def t_pvalue(values: list[float], threshold: float, above: bool, inclusive: bool = False) -> float:
+    """One-sided p-value of the Student-t test of H1: mean > ``threshold`` (``above``) or mean <
+    ``threshold``, H0 the opposite.
+
+    ``p < α`` exactly when the two-sided ``1 − 2α`` interval of :func:`t_interval` lies wholly on the
+    alternative's side of the threshold. Values without spread carry no sampling error: ``p`` is 0 when
+    their mean lies on the alternative's side and 1 otherwise; with ``inclusive`` a mean *equal* to
+    the threshold counts as on the alternative's side (a control identical to the ticket does not beat
+    it; that is shown, not just not refuted).
+    """
+    n = len(values)
+    if n < 2:
+        raise ValueError(f"a t-test needs at least 2 seeds, got {n}")
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    gap = mean - threshold if above else threshold - mean
+    if sd == 0:
+        return 0.0 if gap > 0 or (inclusive and gap == 0) else 1.0
+    return float(student_t.sf(gap / (sd / math.sqrt(n)), n - 1))

@@ -30,7 +30,9 @@ The objects, per layer and batched over $R$ replicas ([R, *weight_shape]):
 * a **learned supermask**: weights frozen at $\theta_0$, one real score $s$ per weight, the forward
   mask $m \sim \mathrm{Bernoulli}(\sigma(s))$ (``sampled``) or $m = [\sigma(s) > \tfrac12]$
   (``straight_through``); either way the backward pass treats $\partial m/\partial s$ as
-  $\sigma'(s)$ (straight-through). Evaluation uses $m = [\sigma(s) > \tfrac12]$.
+  $\sigma'(s)$ (straight-through). Evaluation reports both estimators: masks sampled
+  $m \sim \mathrm{Bernoulli}(\sigma(s))$ at test time (Zhou et al.'s; ``test_samples`` draws per seed,
+  averaged) and the fixed mask $m = [\sigma(s) > \tfrac12]$, which also picks the early stop.
 
 :func:`run_criteria` runs every criterion IMP-style (train, score, prune, rewind to $\theta_0$,
 retrain) or one-shot from the dense run, recording trained, zero-shot and sign-only accuracies per
@@ -497,6 +499,8 @@ class LearnedSettings(DataSettings):
     score_init: float = _help("scores start at this value plus U[-0.1, 0.1] noise (σ(0) = 1/2)", default=0.0)
     rescale: bool = _help("dynamic weight rescaling: multiply each layer by (weights / kept weights)",
                           default=True)
+    test_samples: int = _help("Bernoulli masks drawn per seed at test time (Zhou et al. evaluate sampled masks); "
+                              "their mean test accuracy is reported beside the fixed [σ > 1/2] mask's", default=10)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -504,8 +508,19 @@ class LearnedSettings(DataSettings):
             raise ValueError(f"unknown frozen weights {self.weights!r}; choose one of {', '.join(INITS)}")
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
-        if self.score_iterations < 1:
-            raise ValueError("score_iterations must be >= 1")
+        if self.score_iterations < 1 or self.test_samples < 1:
+            raise ValueError("score_iterations and test_samples must be >= 1")
+
+
+def _uniforms(s: torch.Tensor, generators_: list[torch.Generator]) -> torch.Tensor:
+    """One U[0, 1) draw per weight of each replica, [R, *shape], from that replica's generator."""
+    return torch.stack([torch.rand(s.shape[1:], generator=g, device=s.device) for g in generators_])
+
+
+def _rescaled(m: torch.Tensor, hard: torch.Tensor) -> torch.Tensor:
+    """``m`` times (weights / kept weights) of each replica's 0/1 mask ``hard`` (a constant for autograd)."""
+    kept = hard.flatten(1).sum(dim=1).clamp(min=1.0)
+    return m * (hard[0].numel() / kept).view(-1, *([1] * (hard.dim() - 1)))
 
 
 def bernoulli_masks(estimator: str, rescale: bool, generators_: list[torch.Generator],
@@ -522,21 +537,28 @@ def bernoulli_masks(estimator: str, rescale: bool, generators_: list[torch.Gener
         for s in scores:
             p = torch.sigmoid(s)
             if ignore_scores:
-                hard = torch.stack([torch.rand(s.shape[1:], generator=g, device=s.device) < 0.5
-                                    for g in generators_]).to(s.dtype)
+                hard = (_uniforms(s, generators_) < 0.5).to(s.dtype)
             elif training and estimator == "sampled":
-                u = torch.stack([torch.rand(s.shape[1:], generator=g, device=s.device) for g in generators_])
-                hard = (u < p.detach()).to(s.dtype)
+                hard = (_uniforms(s, generators_) < p.detach()).to(s.dtype)
             else:
                 hard = (p.detach() > 0.5).to(s.dtype)
             m = hard + p - p.detach() if training else hard
-            if rescale:
-                kept = hard.flatten(1).sum(dim=1).clamp(min=1.0)
-                m = m * (hard[0].numel() / kept).view(-1, *([1] * (s.dim() - 1)))
-            out.append(m)
+            out.append(_rescaled(m, hard) if rescale else m)
         return out
 
     return masks
+
+
+@torch.no_grad()
+def sampled_masks(scores: list[torch.Tensor], rescale: bool, generators_: list[torch.Generator],
+                  ignore_scores: bool = False) -> list[torch.Tensor]:
+    """One evaluation draw m ~ Bernoulli(σ(s)) per replica (Bernoulli(1/2) with ``ignore_scores``),
+    rescaled like the training masks: what Zhou et al. evaluate."""
+    out = []
+    for s in scores:
+        hard = (_uniforms(s, generators_) < (0.5 if ignore_scores else torch.sigmoid(s))).to(s.dtype)
+        out.append(_rescaled(hard, hard) if rescale else hard)
+    return out
 
 
 def run_learned(settings: LearnedSettings, device: torch.device, *, store: RunStore | None = None,
@@ -546,8 +568,10 @@ def run_learned(settings: LearnedSettings, device: torch.device, *, store: RunSt
     ``ignore_scores`` is a deliberately broken instance for the claim's tests (masks drawn at random
     whatever the scores); it is refused together with a store, so it never lands in a run directory.
 
-    Returns ``{"settings", "dense": {"test_acc"}, "learned": {"test_acc", "remaining", "eval_iterations",
-    "val_curve", "test_curve"}}`` (per seed; curves [seed][evaluation]).
+    Returns ``{"settings", "dense": {"test_acc"}, "learned": {"test_acc", "sampled_test_acc",
+    "sampled_draws", "remaining", "eval_iterations", "val_curve", "test_curve"}}`` (per seed; curves
+    [seed][evaluation]; ``test_acc`` of the fixed [σ > 1/2] mask at the early stop, ``sampled_test_acc``
+    the mean over ``test_samples`` Bernoulli draws of the same scores, ``sampled_draws`` [seed][draw]).
     """
     finished, setup = begin(settings, device, store, progress, ignore_scores)
     if finished is not None:
@@ -566,8 +590,14 @@ def run_learned(settings: LearnedSettings, device: torch.device, *, store: RunSt
                             bar.update)
     with torch.no_grad():
         final = [m > 0 for m in masks(fitted.best, False)]
+        draws = generators(seeds, "test_masks", 0, device)
+        biases = zero_biases(arch, len(seeds), device)
+        sampled = torch.stack([accuracy(arch, frozen, biases, sampled_masks(fitted.best, settings.rescale, draws,
+                                                                            ignore_scores), splits.test)
+                               for _ in range(settings.test_samples)], dim=1)  # [R, draws]
     summary = {"experiment": "learned_supermask", "dense": {"test_acc": dense.test_acc},
                "learned": {"test_acc": fitted.early_stop_test_acc(),
+                           "sampled_test_acc": sampled.mean(dim=1).tolist(), "sampled_draws": sampled.tolist(),
                            "remaining": [_kept_fraction([m[i:i + 1] for m in final]) for i in range(len(seeds))],
                            "eval_iterations": fitted.eval_iterations, "val_curve": fitted.val_acc.tolist(),
                            "test_curve": fitted.test_acc.tolist()}}

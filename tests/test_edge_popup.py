@@ -214,3 +214,24 @@ def test_width_check_fails_when_the_constructed_tickets_are_certified_against_a_
                        seeds=3, iterations=60, eval_every=20, factors=(1, 2), score_iterations=30)
     assert record.verdict == "fails", record.reason
     assert "certified error above the bound" in record.reason
+
+
+@pytest.mark.claim("sim.edge_popup.width")
+def test_a_match_at_any_of_several_widths_needs_holm():
+    """Five widths, each inside ±2 pp at one-sided p about 0.01 alone: the earlier rule (any width
+    passing an uncorrected TOST) said holds; Holm over the five needs p < 0.005 for the best."""
+    from lth.claims.supermask import width_match
+
+    target = [0.9] * 6
+    e = [-1.5, -0.9, -0.3, 0.3, 0.9, 1.5]
+    sd = (sum(x * x for x in e) / 5) ** 0.5
+    rows = [{"factor": f, "weights": 100 * f, "test_acc": [0.9 + 0.008 + 0.0078 * x / sd for x in e]}
+            for f in (1, 2, 4, 8, 16)]
+    (verdict, why), per_factor = width_match(rows, target, 0.02, 0.025)
+    assert all(0.005 < r["tost_p"] < 0.025 for r in per_factor), [r["tost_p"] for r in per_factor]
+    assert verdict == "inconclusive" and "Holm over 5" in why
+    rows[2]["test_acc"] = [0.9 + 0.001 * x for x in e]  # one clear match
+    (verdict, why), per_factor = width_match(rows, target, 0.02, 0.025)
+    assert verdict == "holds" and [r["matches"] for r in per_factor] == [False, False, True, False, False]
+    rows = [{"factor": f, "weights": 1, "test_acc": [0.8 + 0.001 * x for x in e]} for f in (1, 2)]
+    assert width_match(rows, target, 0.02, 0.025)[0][0] == "fails"

@@ -39,3 +39,22 @@ def test_every_registered_protocol_is_logged_in_proofs_amendments():
     missing = unlogged(current)
     assert not missing, ("protocols changed or registered without an entry in proofs/amendments.md "
                          f"(claim: current digest): {missing}")
+
+
+EMPIRICAL_MODULES = ("lth.claims.simulations", "lth.claims.supermask")
+
+
+def test_every_claim_of_the_simulation_and_supermask_modules_registers_a_protocol():
+    """Their claims are empirical (no certificate): each must be judged by a preregistered rule. (The
+    basin.* and minitron.* claims register theirs in their own modules.)"""
+    claims = {cid: c for cid, c in all_claims().items() if c.check.__module__ in EMPIRICAL_MODULES}
+    assert {"sim.imp.tickets", "sim.imp.early_stop", "sim.imp.controls", "sim.late_resetting", "sim.transfer",
+            "sim.supermask.zero_shot", "sim.supermask.learned", "sim.edge_popup.width"} <= set(claims)
+    missing = sorted(cid for cid, c in claims.items() if c.protocol is None)
+    assert not missing, f"empirical claims without a protocol: {missing}"
+    for cid, c in claims.items():
+        fields = c.protocol.as_dict()
+        assert all(text.strip() for text in fields.values()), cid
+        assert "Holm" in fields["correction"] or "no correction" in fields["correction"] \
+            or "none needed" in fields["correction"], f"{cid}: the correction must be named"
+

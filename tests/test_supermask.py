@@ -240,3 +240,31 @@ def test_a_missing_supermask_record_names_the_command_that_makes_it(tmp_path):
 
     with pytest.raises(MissingResult, match="lth verify sim.edge_popup.width"):
         all_figures()["sim_edge_popup_width"].draw(tmp_path)
+
+
+@given(seed=st.integers(0, 1000), logit=st.floats(-3.0, 3.0))
+def test_sampled_evaluation_masks_are_bernoulli_of_the_sigmoid_and_rescaled(seed, logit):
+    from simulations.supermask import sampled_masks
+
+    scores = [torch.full((2, 40, 50), logit)]
+    gens = [generator(seed, torch.device("cpu")), generator(seed + 1, torch.device("cpu"))]
+    raw = sampled_masks(scores, False, gens)[0]
+    assert set(raw.unique().tolist()) <= {0.0, 1.0}
+    # 2,000 draws per replica: the kept fraction lies within 4.5 binomial SDs of σ(s)
+    p = float(torch.sigmoid(torch.tensor(logit)))
+    assert (raw.flatten(1).mean(1) - p).abs().max() <= 4.5 * (p * (1 - p) / 2000) ** 0.5 + 1e-9
+    scaled = sampled_masks(scores, True, [generator(seed, torch.device("cpu")), generator(seed + 1, torch.device("cpu"))])[0]
+    kept = raw.flatten(1).sum(1).clamp(min=1)
+    assert torch.allclose(scaled, raw * (2000 / kept).view(-1, 1, 1))
+    assert sampled_masks([torch.full((1, 3, 3), 40.0)], False, gens[:1])[0].eq(1).all()
+
+
+@pytest.mark.claim("sim.supermask.learned")
+def test_the_learned_claim_judges_sampled_masks_and_reports_the_fixed_one():
+    record = run_claim("sim.supermask.learned", score_iterations=30, test_samples=3, **SMALL)
+    learned = record.details["learned"]
+    assert len(learned["sampled_draws"]) == SMALL["seeds"] and all(len(d) == 3 for d in learned["sampled_draws"])
+    assert learned["sampled_test_acc"] == pytest.approx([sum(d) / 3 for d in learned["sampled_draws"]])
+    assert record.details["difference"]["mean"] == pytest.approx(
+        np.mean(learned["sampled_test_acc"]) - np.mean(record.details["dense"]["test_acc"]))
+    assert "fixed [σ > 1/2] mask" in record.reason

@@ -66,3 +66,39 @@ def test_judging_a_rate_gives_all_three_verdicts():
     assert judge_rate(0, 1000, 0.01)[0] == "holds"
     assert judge_rate(100, 1000, 0.01)[0] == "fails"
     assert judge_rate(10, 1000, 0.01)[0] == "inconclusive"
+
+
+def test_holm_rejects_step_down_against_alpha_over_the_remaining_count():
+    from lth.verdict import holm
+
+    # sorted: 0.005 < 0.05/4, 0.01 < 0.05/3, then 0.03 >= 0.05/2 stops the procedure
+    assert holm([0.01, 0.04, 0.03, 0.005], 0.05) == [True, False, False, True]
+    assert holm([], 0.05) == []
+    assert holm([0.049], 0.05) == [True]
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12), st.floats(0.001, 0.2))
+def test_holm_lies_between_bonferroni_and_no_correction(pvalues, alpha):
+    from lth.verdict import holm
+
+    rejected = holm(pvalues, alpha)
+    m = len(pvalues)
+    for p, r in zip(pvalues, rejected):
+        assert (p < alpha / m) <= r <= (p < alpha)
+    # monotone: a smaller p-value is rejected whenever a larger one is
+    for p, r in zip(pvalues, rejected):
+        assert all(r2 for p2, r2 in zip(pvalues, rejected) if p2 < p) or not r
+
+
+def test_holm_keeps_the_family_wise_error_at_alpha_on_null_p_values():
+    """Known-answer check drawn like the real use: 5 true nulls (uniform p-values), 20,000 families."""
+    import random
+
+    from lth.verdict import holm
+
+    rng = random.Random(0)
+    families = 20_000
+    errors = sum(any(holm([rng.random() for _ in range(5)], 0.025)) for _ in range(families))
+    uncorrected = sum(any(rng.random() < 0.025 for _ in range(5)) for _ in range(families))
+    assert errors / families < 0.025 + 3 * (0.025 * 0.975 / families) ** 0.5
+    assert uncorrected / families > 0.1  # what the claims did before: any of 5 passing at 0.025

@@ -1,6 +1,6 @@
 """Ticket transfer matrix: test accuracy on each target data set of the target's own ticket, a ticket
 transferred from the source, a random mask and a random re-init, at the level each direction was
-judged at (the sparsest whose own ticket still matches the dense network).
+judged at (fixed in the protocol).
 
 Reads the ``directions`` stored by ``sim.transfer``; one row per direction, each variant a point at
 the mean over seeds with its 95% t-interval across seeds as a horizontal bar.
@@ -15,7 +15,7 @@ import numpy as np
 
 from lth.figures import figure, load_claim_record
 
-COLUMNS = (("ticket@0", "target's own ticket"), ("transfer", "transferred ticket"), ("random", "random mask"),
+COLUMNS = (("ticket", "target's own ticket"), ("transfer", "transferred ticket"), ("random", "random mask"),
            ("reinit", "random re-init"))
 
 
@@ -41,6 +41,6 @@ def draw(results: Path):
                   [f"{name}\n({100 * judged[name]['remaining']:.1f}% of weights left)" for name in names])
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlabel("test accuracy on the target (%): mean and 95% t-interval across seeds")
-    ax.set_title("Ticket transfer (source -> target), sparsest level with a winning target ticket")
+    ax.set_title("Ticket transfer (source -> target) at the protocol's level")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
