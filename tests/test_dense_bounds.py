@@ -83,3 +83,14 @@ def test_the_proof_table_lists_the_proven_and_the_measured_widths():
 def test_shapes_or_tolerances_outside_the_theorem_are_refused(shape, eps, delta):
     with pytest.raises(ValueError):
         bound_proven_units_per_input(shape, eps, delta)
+
+
+def test_theorem_p_caps_the_per_pool_accuracy_below_one_half():
+    """Corollary 3 needs δ' < ½; with widths [1, 1] and ε = δ = 0.9 neither α nor δ/N ensures it."""
+    from theory.dense_bounds import HALF_BELOW
+    from theory.lueker import bound_lueker_samples
+
+    assert bound_proven_units_per_input([1, 1], 0.9, 0.9)[0] >= 1  # raised "eps must lie in (0, 0.5)" before
+    # unsigned input: α = ln 1.9 ≈ 0.64 and δ/N = 0.9, so the cap decides
+    assert bound_proven_units_per_input([1, 1], 0.9, 0.9, signed_input=False) == [
+        bound_lueker_samples(HALF_BELOW, "product", (-1.0, 1.0))]

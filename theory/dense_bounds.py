@@ -49,14 +49,17 @@ def bound_pool_count(widths: list[int], signed_input: bool = True) -> int:
     return sum(_branches(i, signed_input) * a * b for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])))
 
 
+HALF_BELOW = math.nextafter(0.5, 0.0)  # Corollary 3 needs δ' < ½
+
+
 def bound_proven_units_per_input(widths: list[int], eps: float, delta: float, signed_input: bool = True) -> list[int]:
-    r"""The proven $m_i$: the least $n$ whose Corollary 3 failure bound at $\delta'_i = \min(\alpha_i, \delta/N)$
-    is $\le \delta'_i$ (``theory.lueker.bound_lueker_samples`` on $[-1, 1]$, product law).
+    r"""The proven $m_i$: the least $n$ whose Corollary 3 failure bound at
+    $\delta'_i = \min(\alpha_i, \delta/N, \tfrac12^-)$ is $\le \delta'_i$ (``theory.lueker.bound_lueker_samples`` on $[-1, 1]$, product law).
 
     Covering $[-1, 1]$ within $\delta'_i \le \alpha_i$ implies covering it within $\alpha_i$, and a
     failure probability $\le \delta'_i \le \delta/N$ per pool sums to $\le \delta$ over the $N$ pools.
     """
     _check(widths, eps, delta)
     share = delta / bound_pool_count(widths, signed_input)
-    return [bound_lueker_samples(min(alpha, share), "product", UNIT_INTERVAL)
+    return [bound_lueker_samples(min(alpha, share, HALF_BELOW), "product", UNIT_INTERVAL)
             for alpha in bound_weight_accuracy(widths, eps, signed_input)]

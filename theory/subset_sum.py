@@ -207,7 +207,9 @@ def _best_codes(x: torch.Tensor, targets: torch.Tensor, split: int) -> torch.Ten
 
 
 def best_subsets(x: torch.Tensor, targets: torch.Tensor) -> SubsetSolution:
-    """For each target, a subset of its pool whose sum is nearest to it (exact optimum).
+    """For each target, a subset of its pool whose computed float64 sum is nearest to it.
+
+    Optimal over the computed sums, so within ``2·γ_n·Σ|x|`` of the real optimum (proofs/rss.md (d)).
 
     ``x``: ``[..., n]`` pools; ``targets``: ``[..., T]`` with the same leading shape (each row of targets
     shares its row's pool; use ``T = 1`` for one pool per target). Meet in the middle.
