@@ -9,13 +9,15 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.conv import (BLOCK_WIDTH, TargetLayer, NetworkTicket, bound_proven_channels, certify_layer, certify_network, check_layer_norms,
+from theory.conv import (BLOCK_WIDTH, LayerTicket, TargetLayer, NetworkTicket, bound_proven_channels, certify_layer,
+                         collapse, collapsed_magnitude, certify_network, check_layer_norms,
                          choose_subsets, construct_cnn_ticket, construct_layer, construct_network, conv,
                          flatten_specs, kernel_pools, search_max_error, sup_linear_error, target_forward,
                          ticket_sequential)
 from lth.commands.ticket import layers_from_state, ticket_summary
 from theory.device import generator
 from lth.registry import run_claim
+from theory.numerics import gamma
 from theory.subset_sum import best_subsets, sample_product, sample_uniform
 
 CPU = torch.device("cpu")
@@ -234,3 +236,37 @@ def test_a_draw_that_needs_more_channels_than_the_scan_grows_toward_the_proven_c
     eta = 0.2 / 4
     assert all(3 < t.n <= bound_proven_channels(s, eta) for t, s in zip(ticket.layers, specs))
     assert all(certify_layer(t, size).value <= eta for t, size in zip(ticket.layers, (5, 5)))
+
+
+def _cancelling_ticket(n: int, kept_negative: bool = False) -> LayerTicket:
+    """One 1×1 kernel K = 10⁻³ approximated by n channels whose products ±(1 + 2⁻³⁰ t) cancel: L is near 0
+    while Σ_t |V_t||U_t| = n·(1 + …), the size the float64 error of L is proportional to."""
+    target = TargetLayer(torch.full((1, 1, 1, 1), 1e-3, dtype=torch.float64), "valid")
+    t = torch.arange(n, dtype=torch.float64)
+    u = (1 + t * 2.0**-30).reshape(n, 1, 1, 1)
+    if kept_negative:
+        u[0] = -u[0]
+    v = torch.where(t % 2 == 0, 1.0, -1.0).to(torch.float64).reshape(1, n, 1, 1)
+    s = torch.ones_like(u, dtype=torch.bool)
+    mask = torch.ones_like(v, dtype=torch.bool)
+    return LayerTicket(u, v, s, mask, target, collapse(u, v, s, mask))
+
+
+@pytest.mark.claim("slth.conv.network")
+def test_the_network_certificate_covers_the_rounding_of_a_cancelling_collapsed_kernel():
+    """The rounding of E = L − K is a multiple of Σ_t|V T||U S| + |K| (certify_layer's bound); with
+    cancelling products |L| + |K| is far smaller, and a slack built on it would not be rigorous."""
+    n = 64
+    ticket = _cancelling_ticket(n)
+    magnitude = float(collapsed_magnitude(ticket).max())
+    assert magnitude > 1000 * (float(ticket.collapsed.abs().max()) + 1e-3)
+    exact_error = abs(float(ticket.collapsed.max()) - 1e-3)
+    needed = gamma(n + 1 + 3) * magnitude
+    assert certify_network([ticket], 1).value >= exact_error + needed
+    assert certify_layer(ticket, 1).value >= exact_error + needed
+
+
+@pytest.mark.claim("slth.conv.network")
+def test_the_network_certificate_refuses_a_kept_negative_u_entry():
+    with pytest.raises(ValueError, match="kept U entry is negative"):
+        certify_network([_cancelling_ticket(8, kept_negative=True)], 1)

@@ -257,6 +257,21 @@ ASSUMPTIONS = ("inputs lie in [0, 1]", "every kept U entry is non-negative (chec
                "identity on the input box", "stride 1, no bias, zero padding")
 
 
+def require_nonnegative_kept(ticket: LayerTicket) -> None:
+    """Refuse a ticket with a kept negative U entry: the hidden ReLU is then not the identity on X ≥ 0."""
+    if bool((ticket.u[ticket.s] < 0).any()):
+        raise ValueError("a kept U entry is negative: the ReLU is not the identity and the closed form "
+                         "does not apply")
+
+
+def collapsed_magnitude(ticket: LayerTicket) -> torch.Tensor:
+    """``Σ_t |V T|·|U S| + |K|`` ``[m, c, d, d]``: what the float64 error of ``E = L − K`` is a multiple of
+    (``L`` is a sum of ``n`` products, proofs/slth_conv.md); ``|L|`` alone can be far smaller."""
+    vt = (ticket.v * ticket.t)[:, :, 0, 0].abs().to(torch.float64)
+    return (torch.einsum("ot,tkij->okij", vt, (ticket.u * ticket.s).abs().to(torch.float64))
+            + ticket.target.weight.to(torch.float64).abs())
+
+
 def certify_layer(ticket: LayerTicket, size: int) -> Certificate:
     """Rigorous sup over ``X ∈ [0,1]^{c×size×size}`` of ``‖K * X − g(X)‖_max`` for a lemma ticket.
 
@@ -266,17 +281,13 @@ def certify_layer(ticket: LayerTicket, size: int) -> Certificate:
     operation for underflow. ``value`` = ``parts["exact"]`` (the exact sup of the float64 error kernel)
     + ``parts["rounding"]``; ``parts["per_entry_max"]`` is ``max |L − K|``.
     """
-    if bool((ticket.u[ticket.s] < 0).any()):
-        raise ValueError("a kept U entry is negative: the ReLU is not the identity and the closed form "
-                         "does not apply")
+    require_nonnegative_kept(ticket)
     weight = ticket.target.weight.to(torch.float64)
     error = ticket.collapsed - weight
     pad = ticket.target.pad
     exact = sup_linear_error(error, pad, size)
-    vt = (ticket.v * ticket.t)[:, :, 0, 0].abs().to(torch.float64)
-    magnitude = torch.einsum("ot,tkij->okij", vt, (ticket.u * ticket.s).abs().to(torch.float64)) + weight.abs()
     c, d = weight.shape[1], weight.shape[2]
-    scale = F.conv2d(_ones(c, size, error), magnitude, padding=pad)[0]
+    scale = F.conv2d(_ones(c, size, error), collapsed_magnitude(ticket), padding=pad)[0]
     terms = (ticket.n + 2) * c * d * d
     slack = gamma(ticket.n + c * d * d + 3) * float(scale.max()) * (1 + gamma(c * d * d + 1)) + terms * TINY
     exact_sup = float(exact.max())
@@ -314,7 +325,9 @@ def certify_network(tickets: list["LayerTicket"], size: int) -> Certificate:
 
     Tracks ``e`` (bound on ``|X_i − X̃_i|``) and ``x`` (bound on ``X_i``; ``X_i ≥ 0`` after a ReLU):
     ``e' = |K| * e + sup_{0≤X̃≤x+e} |E * X̃|`` and ``x' = K⁺ * x``; every float64 sum of non-negative
-    terms is rounded up by ``(1 + γ_{k+1})``. ``parts["after_layer"]``: the bound after each layer.
+    terms is rounded up by ``(1 + γ_{k+1})``; the rounding of ``E = L − K`` is ``γ`` times
+    :func:`collapsed_magnitude` convolved with ``x + e``. Refuses kept negative U entries.
+    ``parts["after_layer"]``: the bound after each layer.
     """
     require_relu_between([ticket.target for ticket in tickets])
     spec = tickets[0].target
@@ -322,11 +335,12 @@ def certify_network(tickets: list["LayerTicket"], size: int) -> Certificate:
     x = torch.ones_like(e)
     history = []
     for ticket in tickets:
+        require_nonnegative_kept(ticket)
         weight = ticket.target.weight.to(torch.float64)
         k = weight[0].numel() + 2
         pad = ticket.target.pad
         error = ticket.collapsed - weight
-        slack = gamma(ticket.n + weight[0].numel() + 3) * F.conv2d(x + e, ticket.collapsed.abs() + weight.abs(),
+        slack = gamma(ticket.n + weight[0].numel() + 3) * F.conv2d(x + e, collapsed_magnitude(ticket),
                                                                     padding=pad) + (ticket.n + 3) * k * TINY
         propagated = sum_upper(F.conv2d(e, weight.abs(), padding=pad), k)
         fresh = sum_upper(sup_linear_error(error, pad, e.shape[-1], (x + e)[0])[None], k)
