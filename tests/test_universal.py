@@ -18,7 +18,7 @@ from theory.universal import (best_sparse_subsets, bound_phase_interval, bound_t
                               exact_fourier_features, fit_last_layer, fourier_features, frequencies, phase_offsets,
                               predict,
                               exact_poly_features, exp_piece, log_piece, multi_indices, poly_features,
-                              search_block_error, sin_piece)
+                              search_block_error, sin_piece, SHIFTS)
 from lth.claims.universal import compare_fits
 
 CPU = torch.device("cpu")
@@ -292,3 +292,17 @@ def test_the_figures_render_from_stored_check_results(tmp_path):
     for name in ("universal_basis_error", "universal_task_error", "universal_approximations"):
         paths = render(figures[name], tmp_path, tmp_path / "figures")
         assert all(path.stat().st_size > 0 for path in paths)
+
+
+@pytest.mark.claim("universal.fourier.ticket")
+@given(dim=st.integers(1, 3), max_freq=st.integers(1, 3), seed=st.integers(0, 10**6))
+def test_the_fourier_basis_count_and_phase_range_are_those_the_proof_states(dim, max_freq, seed):
+    """proofs/universal.md: |F| = ((2N+1)^d − 1)/2 signed frequencies (one of ±n), 2|F| basis functions,
+    and the phase n·x + o_n + c in [0, dN + 1/4] for every x in the cube."""
+    freqs = frequencies(dim, max_freq)
+    assert freqs.shape[0] == ((2 * max_freq + 1) ** dim - 1) // 2
+    assert not any(torch.equal(a, -b) for a in freqs for b in freqs)
+    x = torch.rand(256, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    x = torch.cat([x, torch.zeros(1, dim, dtype=torch.float64), torch.ones(1, dim, dtype=torch.float64)])
+    phase = x @ freqs.to(x).T + phase_offsets(freqs).to(x)
+    assert phase.min() >= 0 and phase.max() + max(SHIFTS) <= bound_phase_interval(dim, max_freq)
