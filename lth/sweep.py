@@ -16,11 +16,20 @@ results, stores them and draws one progress bar over the tasks.
 
 Storage (:class:`TaskStore`): each finished task is written by the client with
 :func:`lth.store.write_atomic` to ``RESULTS/tasks/<claim>/<scale>-<params hash>/seed-<seed>-<device>/<task id>.json``
-together with a digest of its function, its arguments and the code version (git commit and the diff
-of tracked files); a later run with the same digest reuses it, so a killed sweep resumes where it
+together with a digest of its function, its arguments and the code fingerprint (:func:`code_fingerprint`:
+a hash of every module of the project's packages, as this process imports them); a later run with
+the same digest reuses it, so a killed sweep resumes where it
 stopped and a second run recomputes nothing. Results pass through JSON both when fresh and when
 reused, so a resumed run merges exactly the same values as an uninterrupted one; task functions
 therefore return JSON data (numbers, strings, lists, dicts with string keys).
+
+Workers run the client's code or none: on connect every worker reports its fingerprint and a worker
+that differs (another checkout, another version) or cannot import the package is refused in one line
+naming it; every task also carries the client's fingerprint and a worker that does not match refuses
+it, so no result computed by other code is stored under this code's digest. Caches that live in a
+worker process (IMP runs shared between claims) are cleared on connect, so a long-lived worker never
+hands a new client a result from an earlier session. A worker that leaves or joins during a sweep is
+reported as it happens.
 """
 
 from __future__ import annotations
@@ -63,17 +72,34 @@ class Task:
             raise ValueError(f"task id {self.id!r} may only contain letters, digits and _ . = + -")
 
 
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """The git commit plus a hash of the uncommitted diff of tracked files ("unknown" outside git).
+PACKAGES = ("lth", "theory", "simulations")  # whose source the fingerprint covers
 
-    Computed once per process: stored tasks are reused only under the code that produced them.
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """SHA-256 (16 hex) over the package version and every ``.py`` file of :data:`PACKAGES` as this
+    process would import them (relative path and bytes, sorted), git or not, committed or not.
+
+    Computed once per process: stored tasks are reused only under the code that produced them, and a
+    worker whose fingerprint differs from the client's is refused.
     """
-    commit = _git("rev-parse", "HEAD")
-    if commit is None:
-        return "unknown"
-    diff = _git("diff", "HEAD") or ""
-    return f"{commit}+{hashlib.sha256(diff.encode()).hexdigest()[:12]}" if diff else commit
+    from importlib import metadata
+
+    try:
+        version = metadata.version("lth-toolkit")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    digest = hashlib.sha256(f"lth-toolkit {version};".encode())
+    for package in PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            digest.update(f"{package}: missing;".encode())
+            continue
+        root = Path(next(iter(spec.submodule_search_locations)))
+        for path in sorted(root.rglob("*.py")):
+            digest.update(f"{package}/{path.relative_to(root).as_posix()}:".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _feed(digest: "hashlib._Hash", value: Any) -> None:
@@ -101,8 +127,8 @@ def _feed(digest: "hashlib._Hash", value: Any) -> None:
 
 
 def task_digest(fn: Callable, args: tuple) -> str:
-    """What a stored task must match to be reused: function, arguments, code version."""
-    digest = hashlib.sha256(f"{fn.__module__}.{fn.__qualname__}@{code_version()}:".encode())
+    """What a stored task must match to be reused: function, arguments, code fingerprint."""
+    digest = hashlib.sha256(f"{fn.__module__}.{fn.__qualname__}@{code_fingerprint()}:".encode())
     _feed(digest, args)
     return digest.hexdigest()
 
@@ -149,6 +175,17 @@ class Sweep:
     def __init__(self, client: Any = None):
         self.client = client
         self.done: dict[str, Any] = {}  # results by task digest: checks sharing a task compute it once
+        self.workers: set[str] | None = None
+
+    def _report_workers(self, bar: tqdm) -> None:
+        """One line per worker that left or joined since the last look (Dask retries its tasks)."""
+        now = set(self.client.nthreads())
+        if self.workers is not None:
+            for address in sorted(self.workers - now):
+                bar.write(f"dask: worker {address} lost; its tasks are retried on the others")
+            for address in sorted(now - self.workers):
+                bar.write(f"dask: worker {address} joined")
+        self.workers = now
 
     def _window(self) -> int:
         """Tasks in flight at once: all worker threads busy with one task queued behind each."""
@@ -210,15 +247,20 @@ class Sweep:
                         elif self.client is None:
                             finish(index, task, digest, fn(*task.args))
                         else:
-                            future = self.client.submit(_on_worker, fn, *task.args, pure=False,
-                                                        key=f"{desc}/{task.id}/{digest[:12]}")
+                            future = self.client.submit(_on_worker, fn, code_fingerprint(), *task.args,
+                                                        pure=False, key=f"{desc}/{task.id}/{digest[:12]}")
                             running[future] = (index, task, digest)
                         continue
                     if not running:
                         return prefix
                     from distributed import wait
 
-                    for future in wait(list(running), return_when="FIRST_COMPLETED").done:
+                    try:
+                        done = wait(list(running), timeout=WATCH_S, return_when="FIRST_COMPLETED").done
+                    except TimeoutError:  # nothing finished within WATCH_S: look at the workers, wait again
+                        done = set()
+                    self._report_workers(bar)
+                    for future in done:
                         index, task, digest = running.pop(future)
                         finish(index, task, digest, future.result())
             finally:
@@ -231,14 +273,45 @@ def _restore_environ(saved: dict[str, str]) -> None:
     os.environ.update(saved)
 
 
-def _on_worker(fn: Callable, *args: Any) -> Any:
+def _on_worker(fn: Callable, fingerprint: str, *args: Any) -> Any:
     """``fn(*args)`` on a Dask worker with one torch and one numba thread (each worker thread runs one
-    task, so more intra-op threads would only oversubscribe the cores)."""
+    task, so more intra-op threads would only oversubscribe the cores), refused unless the worker runs
+    the client's code (``fingerprint``)."""
     import numba
 
+    if code_fingerprint() != fingerprint:
+        raise RuntimeError(f"worker code fingerprint {code_fingerprint()} differs from the client's {fingerprint}: "
+                           "the worker runs other code; install the client's version there")
     torch.set_num_threads(1)
     numba.set_num_threads(1)
     return fn(*args)
+
+
+WATCH_S = 5.0  # how often a waiting sweep looks for lost or joined workers
+
+
+def _worker_identity() -> str:
+    """Run on each worker at connect: its code fingerprint, after clearing process-level caches."""
+    from simulations.imp import forget_runs
+
+    forget_runs()
+    return code_fingerprint()
+
+
+def check_workers(client: Any) -> None:
+    """Refuse, in one line naming the worker, a worker that cannot import the package or runs other code."""
+    try:
+        identities = client.run(_worker_identity, on_error="return")
+    except Exception as exc:  # noqa: BLE001 - any failure to ask the workers is reported, not hidden
+        raise ValueError(f"cannot query the Dask workers: {type(exc).__name__}: {exc}") from None
+    mine = code_fingerprint()
+    for address, identity in sorted(identities.items()):
+        if isinstance(identity, BaseException):
+            raise ValueError(f"Dask worker {address} cannot run lth-toolkit ({type(identity).__name__}: {identity}); "
+                             "install the client's version on every worker")
+        if identity != mine:
+            raise ValueError(f"Dask worker {address} runs other code (fingerprint {identity}, this client {mine}); "
+                             "install the same version of lth-toolkit on every worker")
 
 
 @contextlib.contextmanager
@@ -280,6 +353,7 @@ def open_sweep(workers: int | None = None, scheduler: str | None = None, *,
                     n_workers=workers, threads_per_worker=1, processes=True, silence_logs=logging.ERROR,
                     dashboard_address=":0"))  # a free port: never clash with another cluster's 8787
                 client = stack.enter_context(Client(cluster))
+            check_workers(client)
             threads = sum(client.nthreads().values())
             link = client.dashboard_link if dashboard else "none (install bokeh for the Dask dashboard)"
             announce(f"dask: {len(client.nthreads())} worker(s), {threads} thread(s) at "

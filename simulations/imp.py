@@ -286,6 +286,12 @@ class _Run:
 _MEMO: dict[tuple, ImpResult] = {}
 
 
+def forget_runs() -> None:
+    """Empty this process's memory of finished runs (a Dask worker does so when a new client connects,
+    so a long-lived worker never serves a new session from an old one)."""
+    _MEMO.clear()
+
+
 def run_imp(settings: ImpSettings, device: torch.device, *, store: RunStore | None = None, progress: bool = True,
             on_level: Callable[[int], None] | None = None) -> ImpResult:
     """Run (or load, or resume) the IMP experiment ``settings`` on ``device``.

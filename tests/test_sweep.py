@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 import lth.claims.rss as rss
 from lth.cli import main
 from lth.registry import run_claim
-from lth.sweep import Sweep, Task, TaskStore, open_sweep
+import lth.sweep as sweep_module
+from lth.sweep import Sweep, Task, TaskStore, check_workers, open_sweep
 
 # A reduced "full" rss.lueker: several scan tasks, an early stop, and three test chunks per ε.
 REDUCED_FULL = dict(eps_fit=(0.2, 0.1, 0.05), eps_test=(0.03, 0.02), trials=150, test_trials=600, n_max=24,
@@ -171,3 +172,72 @@ def test_a_local_cluster_leaves_this_process_environment_as_it_found_it():
     with open_sweep(1, announce=lambda text: None) as sweep:
         assert sweep.map(square_plus, [Task("t0", (3, 0.5))], progress=False)[0]["value"] == 9.5
     assert dict(os.environ) == before
+
+
+def test_a_worker_running_other_code_is_refused_in_one_line_naming_it(cluster, monkeypatch):
+    _, client = cluster
+    check_workers(client)  # same checkout: accepted
+    monkeypatch.setattr(sweep_module, "code_fingerprint", lambda: "0" * 16)  # the client's code changed
+    with pytest.raises(ValueError, match=r"Dask worker tcp://\S+ runs other code \(fingerprint [0-9a-f]{16}, "
+                                         r"this client 0{16}\)"):
+        check_workers(client)
+
+
+def test_a_task_submitted_under_another_fingerprint_fails_instead_of_storing_a_result(cluster, tmp_path, monkeypatch):
+    _, client = cluster
+    monkeypatch.setattr(sweep_module, "code_fingerprint", lambda: "f" * 16)
+    with pytest.raises(RuntimeError, match="runs other code"):
+        Sweep(client).map(square_plus, [Task("t0", (3, 0.5))], store=store_in(tmp_path), progress=False)
+    assert not list((tmp_path / "tasks").rglob("t0.json"))
+
+
+def test_a_stored_task_computed_by_other_code_is_not_reused(tmp_path, monkeypatch):
+    store = store_in(tmp_path)
+    Sweep().map(square_plus, [Task("t0", (3, 0.5))], store=store, progress=False)
+    monkeypatch.setattr(sweep_module, "code_fingerprint", lambda: "e" * 16)
+    calls = []
+    Sweep().map(lambda *a: calls.append(a) or square_plus(*a), [Task("t0", (3, 0.5))], store=store, progress=False)
+    assert calls == [(3, 0.5)]
+
+
+def test_the_fingerprint_changes_when_a_module_changes(tmp_path, monkeypatch):
+    package = tmp_path / "theory"
+    package.mkdir()
+    (package / "__init__.py").write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sweep_module, "PACKAGES", ("theory",))
+    import importlib
+    import sys
+
+    monkeypatch.delitem(sys.modules, "theory", raising=False)
+    importlib.invalidate_caches()
+    sweep_module.code_fingerprint.cache_clear()
+    try:
+        first = sweep_module.code_fingerprint()
+        (package / "__init__.py").write_text("x = 2\n")
+        sweep_module.code_fingerprint.cache_clear()
+        assert sweep_module.code_fingerprint() != first
+    finally:
+        sweep_module.code_fingerprint.cache_clear()
+
+
+WITHOUT_PACKAGE = ("import sys; sys.modules['lth'] = None; sys.argv = ['dask-worker', sys.argv[1], '--nthreads', '1', "
+                   "'--no-nanny']; from distributed.cli.dask_worker import main; main()")
+
+
+def test_a_worker_that_cannot_import_the_package_is_refused_at_connect(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    import subprocess
+    import sys
+
+    with distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=None, silence_logs=50) as local, \
+            distributed.Client(local) as client:
+        worker = subprocess.Popen([sys.executable, "-c", WITHOUT_PACKAGE, local.scheduler_address], cwd=tmp_path,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            client.wait_for_workers(1, timeout=60)
+            with pytest.raises(ValueError, match=r"Dask worker tcp://\S+ cannot run lth-toolkit"):
+                check_workers(client)
+        finally:
+            worker.kill()
+            worker.wait()
