@@ -58,3 +58,10 @@ def test_every_claim_of_the_simulation_and_supermask_modules_registers_a_protoco
         assert "Holm" in fields["correction"] or "no correction" in fields["correction"] \
             or "none needed" in fields["correction"], f"{cid}: the correction must be named"
 
+
+
+def test_every_empirical_claim_registers_a_protocol():
+    """A claim judged on sampled seeds, without a certificate (kind "empirical"), is judged by a rule
+    fixed before its data: it must register one."""
+    missing = sorted(cid for cid, c in all_claims().items() if c.kind == "empirical" and c.protocol is None)
+    assert not missing, f"empirical claims without a protocol: {missing}"
