@@ -125,3 +125,34 @@ def test_enclosed_product_contains_the_exact_product_of_the_midpoints(data, shap
         for j in range(b):
             exact = exact_dot(m1[i], m2[:, j])
             assert abs(exact - mpmath.mpf(float(mid[i, j]))) <= mpmath.mpf(float(rad[i, j]))
+
+
+@given(n=st.integers(0, 10**6))
+def test_gamma_is_an_upper_bound_on_the_exact_rational_gamma(n):
+    from fractions import Fraction
+
+    nu = Fraction(n, 2**53)
+    assert Fraction(gamma(n)) >= nu / (1 - nu)
+
+
+def test_gamma_is_an_upper_bound_for_every_n_up_to_ten_thousand():
+    from fractions import Fraction
+
+    for n in range(10_001):
+        nu = Fraction(n, 2**53)
+        assert Fraction(gamma(n)) >= nu / (1 - nu), n
+
+
+def test_an_interval_at_the_top_of_the_float64_range_gets_a_finite_enclosure():
+    w = torch.tensor([[0.0, 1.0]], dtype=torch.float64)
+    lo = torch.tensor([1.7e308, 1.0], dtype=torch.float64)
+    hi = torch.tensor([1.7e308, 2.0], dtype=torch.float64)
+    low, high = interval_matvec(w, lo, hi)
+    assert float(low) <= 1.0 and float(high) >= 2.0 and float(high) < 2.0 + 1e-9
+
+
+def test_an_enclosure_that_overflows_is_refused_not_returned():
+    w = torch.tensor([[1.0, 1.0]], dtype=torch.float64)
+    bounds = torch.tensor([1.7e308, 1.7e308], dtype=torch.float64)
+    with pytest.raises(ValueError, match="not finite"):
+        interval_matvec(w, bounds, bounds)

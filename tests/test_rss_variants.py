@@ -164,3 +164,19 @@ def test_the_multidimensional_claim_fails_when_the_predicted_pool_is_cut_down():
     record = run_claim("rss.multidim", dims=(1, 2), eps_fit=(0.5, 0.35), eps_test=0.3, trials=100, test_trials=150,
                        faults={"n_offset": -1000})
     assert record.verdict == "fails", record.reason
+
+
+@given(size=st.integers(1, 9), k=st.integers(0, 9))
+def test_k_subsets_are_the_lexicographic_combinations(size, k):
+    from theory.fixed_size_subset_sum import _combinations
+
+    k = min(k, size)
+    expected = torch.combinations(torch.arange(size), k) if k else torch.zeros(1, 0, dtype=torch.long)
+    assert torch.equal(_combinations(size, k, torch.device("cpu")), expected)
+
+
+def test_sixteen_choose_eight_fits_in_bounded_memory():
+    from theory.fixed_size_subset_sum import _combinations
+
+    combos = _combinations(16, 8, torch.device("cpu"))
+    assert combos.shape == (12_870, 8) and bool((combos[:, 1:] > combos[:, :-1]).all())

@@ -27,10 +27,19 @@ _CHUNK_SUMS = 2**24  # k-sums held at once by fixed_size_worst_case_error
 
 
 def _combinations(size: int, k: int, device: torch.device) -> torch.Tensor:
-    """``[C(size, k), k]`` index tuples (one row ``[]`` of width 0 when ``k = 0``)."""
+    """``[C(size, k), k]`` index tuples in lexicographic order (one row ``[]`` of width 0 when ``k = 0``).
+
+    Grown one position at a time (each tuple extended by every larger index), so memory stays at
+    ``C(size, r)·size`` per step; ``torch.combinations`` materialises far more (3.4 GB for 16 choose 8).
+    """
     if k == 0:
         return torch.zeros(1, 0, dtype=torch.long, device=device)
-    return torch.combinations(torch.arange(size, device=device), k)
+    indices = torch.arange(size, device=device)
+    combos = indices[:, None]
+    for _ in range(k - 1):
+        rows, cols = (indices[None, :] > combos[:, -1:]).nonzero(as_tuple=True)
+        combos = torch.cat([combos[rows], indices[cols, None]], dim=1)
+    return combos
 
 
 def _padded_combinations(size: int, most: int, device: torch.device) -> torch.Tensor:

@@ -30,10 +30,13 @@ LIBM_MARGIN = 1e-12  # relative allowance for library exp/log/sin and a few roun
 
 
 def gamma(n: int) -> float:
-    """$\\gamma_n = nu/(1 - nu)$: relative error bound of a float64 sum or dot product of length ``n``."""
+    r"""$\gamma_n = nu/(1 - nu)$ rounded upward: relative error bound of a float64 sum or dot product of
+    length ``n``. ``n·u`` is exact (an integer below 2⁵³ times a power of two); the denominator is
+    rounded down and the quotient up, so the float64 returned is never below the real $\gamma_n$."""
     if not 0 <= n * UNIT_ROUNDOFF < 1:
         raise ValueError(f"gamma(n) needs 0 <= n·u < 1, got n={n}")
-    return n * UNIT_ROUNDOFF / (1 - n * UNIT_ROUNDOFF)
+    nu = n * UNIT_ROUNDOFF
+    return up(nu / down(1 - nu)) if n else 0.0
 
 
 def up(value: float) -> float:
@@ -80,11 +83,20 @@ def enclosed_product(m1: torch.Tensor, r1: torch.Tensor, m2: torch.Tensor,
 
 
 def interval_matvec(w: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Outward-rounded enclosure of $\\{w x : lo \\le x \\le hi\\}$; ``w`` ``[m, n]``, bounds ``[n]`` → ``[m]``."""
+    """Outward-rounded enclosure of $\\{w x : lo \\le x \\le hi\\}$; ``w`` ``[m, n]``, bounds ``[n]`` → ``[m]``.
+
+    Midpoint and radius are formed from halves (``lo/2 + hi/2``), which cannot overflow where
+    ``(lo + hi)/2`` does at the ends of the float64 range. An enclosure that is still not finite
+    (the products themselves overflow) is refused with ``ValueError``, never returned.
+    """
     n = w.shape[1]
-    mid = (lo + hi) / 2
-    rad = (hi - lo) / 2 * (1 + 2 * UNIT_ROUNDOFF) + 2 * UNIT_ROUNDOFF * mid.abs() + TINY
+    mid = lo / 2 + hi / 2
+    rad = (hi / 2 - lo / 2) * (1 + 2 * UNIT_ROUNDOFF) + 2 * UNIT_ROUNDOFF * mid.abs() + TINY
     aw = w.abs()
     center = w @ mid
     spread = (aw @ rad + gamma(n + 1) * (aw @ mid.abs())) * (1 + gamma(n + 2)) + n * TINY
-    return round_down(center - spread), round_up(center + spread)
+    low, high = round_down(center - spread), round_up(center + spread)
+    if not (torch.isfinite(low).all() and torch.isfinite(high).all()):
+        raise ValueError("interval enclosure is not finite in float64 (the bounds or weights are too large); "
+                         "no certificate can be derived from it")
+    return low, high
