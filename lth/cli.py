@@ -32,6 +32,8 @@ def _list(args: argparse.Namespace) -> int:
     for claim_id, entry in all_claims().items():
         print(f"{claim_id}\n  {entry.statement}\n  proof:   {entry.proof_anchor}")
         print(f"  checks:  {entry.kind}: {KINDS[entry.kind]}")
+        if entry.protocol is not None:
+            print(f"  protocol: {entry.protocol_digest} (proofs/amendments.md); margin: {entry.protocol.margin}")
         print(f"  tests:   {', '.join(links.tests.get(claim_id, [])) or '(none)'}")
         print(f"  figures: {', '.join(links.figures.get(claim_id, [])) or '(none)'}")
         if args.uses:
