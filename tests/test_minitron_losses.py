@@ -78,4 +78,23 @@ def test_the_losses_table_runs_every_row_on_the_same_budget(tmp_path, capsys):
     table = json.loads(out.read_text())
     assert [r["row"] for r in table["rows"]][:3] == ["fine-tuning (CE)", "kld", "kld + CLM"]
     assert all(len(r["nll"]) == 2 for r in table["rows"])
-    assert table["rows"][1]["minus_kld"]["mean"] == 0
+    assert table["rows"][1]["minus_reference"]["mean"] == 0
+
+
+def test_the_schedule_table_prunes_to_the_same_target_for_every_t(tmp_path, capsys):
+    import json
+
+    from lth.cli import main
+
+    model = tmp_path / "tiny"
+    tiny_llama(generator(0, CPU)).save_pretrained(model)
+    out = tmp_path / "schedule.json"
+    with cpu_threads(1):
+        assert main(["minitron", "schedule", str(model), "--hidden", "16", "--intermediate", "32", "--layers", "3",
+                     "--steps", "2", "--seeds", "2", "--calibration", "2", "--length", "16", "--no-progress",
+                     "--text", "code", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("cost: 3 schedules x 2 seeds")
+    table = json.loads(out.read_text())
+    assert table["target"]["hidden"] == 16 and table["target"]["layers"] == 3
+    assert [r["row"] for r in table["distilled"]] == ["T=1", "T=2", "T=4"]
+    assert all(len(r["nll"]) == 2 for stage in ("zero_shot", "distilled") for r in table[stage])

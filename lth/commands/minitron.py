@@ -24,6 +24,7 @@ is missing or unwritable ends in one line and exit status 2, with nothing writte
   distill   train a pruned model by forward-KL distillation from its teacher (or --method ce)
             -> OUT/ (the trained model) + OUT/minitron.json (losses, tokens/s, perplexities)
   losses    the talk's logit-loss table for a pruned student (exploratory; its cost is printed first)
+  schedule  one-shot vs iterative pruning, T = 1, 2, 4 (exploratory; cost printed first)
   search    lightweight architecture search at a parameter count (exploratory; cost printed first)
   evaluate  held-out perplexity of any of these models
 
@@ -54,7 +55,7 @@ from simulations.minitron.llama import (Architecture, check_target, load_causal_
                                         text_encoder)
 from simulations.minitron.pruning import prune_iteratively
 from simulations.minitron.search import enumerate_candidates, search
-from simulations.minitron.tables import ROWS, Budget, cost, logit_loss_table
+from simulations.minitron.tables import ROWS, SCHEDULES, Budget, cost, logit_loss_table, schedule_table
 from theory.device import DEVICE_CHOICES, generator, resolve_device
 
 IMPORTANCE = ("activation", "magnitude", "random")
@@ -326,9 +327,7 @@ def _losses(args: argparse.Namespace) -> int:
                              lambda name, seed: bar.update())
     bar.close()
     for row in table["rows"]:
-        lo, hi = row["minus_kld"]["ci"]
-        print(f"{row['row']:>18}: held-out NLL {row['mean']:.3f} [{row['ci'][0]:.3f}, {row['ci'][1]:.3f}], "
-              f"minus forward KLD {row['minus_kld']['mean']:+.3f} [{lo:+.3f}, {hi:+.3f}] nats")
+        _print_row(row, "minus forward KLD")
     write_json(args.out, {"student": str(args.model), "teacher": str(args.teacher), "text": args.text,
                           "exploratory": True, **table}, seed=args.seed, device=str(s.device))
     _public(args.out)
@@ -369,6 +368,45 @@ def _search(args: argparse.Namespace) -> int:
     print(f"Spearman rank correlation zero-shot vs distilled: {result['spearman']:+.2f}")
     write_json(args.out, {"model": str(args.model), "target_parameters": int(args.params), "text": args.text,
                           "exploratory": True, **result}, seed=args.seed, device=str(s.device))
+    _public(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _print_row(row: dict, reference: str) -> None:
+    lo, hi = row["minus_reference"]["ci"]
+    print(f"{row['row']:>18}: held-out NLL {row['mean']:.3f} [{row['ci'][0]:.3f}, {row['ci'][1]:.3f}], "
+          f"{reference} {row['minus_reference']['mean']:+.3f} [{lo:+.3f}, {hi:+.3f}] nats")
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    arch = _common_checks(args)
+    target = _target(args, arch)
+    check_target(arch, target, "within")
+    _positive(args, "steps", "train_batch", "lr", "seeds")
+    _new_file(args.out)
+    budget = Budget(args.steps, args.train_batch, args.length, args.lr, args.seeds)
+    rate = CPU_FORWARD_TOKENS_PER_S * torch.get_num_threads()
+    work = len(SCHEDULES) * args.seeds * (budget.tokens_per_run * 3.3 + 7 * args.calibration * args.length)
+    print(f"cost: {len(SCHEDULES)} schedules x {args.seeds} seeds, {budget.tokens_per_run:,} distillation tokens "
+          f"each (+ up to 7 re-scorings): ≈ {work / rate / 60:.0f} min on this CPU at {rate:.0f} forward tokens/s")
+    s = Session(args)
+
+    def importance(model: torch.nn.Module, ids: torch.Tensor) -> tuple[WidthScores, DepthScores | None]:
+        width = score_width(model, ids, args.batch_size).scores(args.batch_agg, args.seq_agg)
+        depth = score_depth(model, ids, args.batch_size, with_ppl=False) if Architecture.of(model).layers > target.layers else None
+        return width, depth
+
+    bar = tqdm(total=len(SCHEDULES) * args.seeds, desc="runs", leave=False, disable=args.no_progress)
+    table = schedule_table(s.model, target, importance, s.windows, budget, args.calibration, args.batch_size,
+                           lambda steps, seed: bar.update())
+    bar.close()
+    for stage in ("zero_shot", "distilled"):
+        print(stage.replace("_", "-"))
+        for row in table[stage]:
+            _print_row(row, "minus T=1")
+    write_json(args.out, {"model": str(args.model), "text": args.text, "exploratory": True, **table},
+               seed=args.seed, device=str(s.device))
     _public(args.out)
     print(f"wrote {args.out}")
     return 0
@@ -467,6 +505,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=3, help="seeds: each draws its own training and held-out windows")
     p.add_argument("--out", type=Path, required=True, help="JSON file for the table")
     p.set_defaults(func=_losses)
+
+    p = commands.add_parser("schedule", help="exploratory table: one-shot vs iterative pruning (T = 1, 2, 4 "
+                            "re-scored steps) to the same target, zero-shot and after distillation")
+    _common(p)
+    for flag, what in (("hidden", "embedding channels"), ("heads", "query heads per block"),
+                       ("intermediate", "MLP neurons per block"), ("layers", "blocks")):
+        p.add_argument(f"--{flag}", type=int, default=None, help=f"target number of {what}; default: unchanged")
+    p.set_defaults(kv_heads=None)
+    p.add_argument("--steps", type=int, default=8, help="distillation steps per run (the same for every T)")
+    p.add_argument("--train-batch", type=int, default=2, help="windows per step")
+    p.add_argument("--lr", type=float, default=1e-4, help="peak AdamW learning rate")
+    p.add_argument("--seeds", type=int, default=3, help="seeds: each draws its own calibration, training and "
+                   "held-out windows")
+    p.add_argument("--out", type=Path, required=True, help="JSON file for the table")
+    p.set_defaults(func=_schedule)
 
     p = commands.add_parser("search", help="exploratory lightweight architecture search: candidates at a parameter "
                             "count ranked zero-shot, then after brief distillation (cost printed first)")

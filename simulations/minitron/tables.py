@@ -1,5 +1,6 @@
-r"""The talk's logit-distillation table, as an exploratory measurement (no verdict).
+r"""The talk's distillation tables, as exploratory measurements (no verdict).
 
+**Logit losses** (:func:`logit_loss_table`).
 One pruned student, recovered once per row and seed with the same token budget: the logit losses of
 Muralidharan et al. 2024 (Table 15: forward KLD, reverse KLD, MSE, cosine), each without and with the
 student's own next-token loss $L_{CLM}$ added (weight 1), and plain fine-tuning (CE) as the
@@ -9,6 +10,12 @@ interval over seeds, and the paired difference to forward KLD without $L_{CLM}$ 
 
 Cost: ``rows x seeds`` runs of ``steps x batch x length`` training tokens, each a teacher forward plus
 a student forward and backward (fine-tuning: no teacher); :func:`cost` states it before any work.
+
+**Iterative schedule** (:func:`schedule_table`): reach the same target in T ∈ {1, 2, 4} re-scored
+pruning steps (:func:`~simulations.minitron.pruning.prune_iteratively`; the paper found no gain over
+one-shot), then distil with the same budget; seed k draws its own calibration, training and held-out
+windows. Per T: held-out NLL zero-shot and after distillation, Student-t intervals over seeds, and
+paired differences to T = 1.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from typing import Callable
 import torch
 
 from simulations.minitron.distillation import LOGIT_LOSSES, recover
-from simulations.minitron.importance import perplexity
+from simulations.minitron.importance import DepthScores, WidthScores, perplexity
+from simulations.minitron.llama import Architecture
+from simulations.minitron.pruning import prune_iteratively
 from simulations.statistics import t_interval
 
 ROWS: tuple[tuple[str, str, float], ...] = (("ce", "kld", 0.0),) + tuple(
@@ -75,12 +84,43 @@ def logit_loss_table(teacher: torch.nn.Module, student: Callable[[], torch.nn.Mo
             nll[row_name(method, loss, clm)].append(perplexity(model, heldout, batch_size).nll)
             if on_run:
                 on_run(row_name(method, loss, clm), seed)
-    best = nll[row_name("kd", "kld", 0.0)]
-    rows = []
-    for name, values in nll.items():
-        mean, lo, hi = t_interval(values, 0.95) if len(values) > 1 else (values[0], float("nan"), float("nan"))
-        gap = [v - b for v, b in zip(values, best)]
-        gmean, glo, ghi = t_interval(gap, 0.95) if len(gap) > 1 else (gap[0], float("nan"), float("nan"))
-        rows.append({"row": name, "nll": values, "mean": mean, "ci": [lo, hi],
-                     "minus_kld": {"mean": gmean, "ci": [glo, ghi]}})
-    return {"budget": budget.__dict__, "pruned_nll": pruned, "rows": rows}
+    return {"budget": budget.__dict__, "pruned_nll": pruned, "rows": _summaries(nll, row_name("kd", "kld", 0.0))}
+
+
+def _summary(values: list[float]) -> dict:
+    mean, lo, hi = t_interval(values, 0.95) if len(values) > 1 else (values[0], float("nan"), float("nan"))
+    return {"mean": mean, "ci": [lo, hi], "values": list(values)}
+
+
+def _summaries(nll: dict[str, list[float]], reference: str) -> list[dict]:
+    """Per row: its NLL values with a t-interval and the paired difference to the ``reference`` row."""
+    return [{"row": name, "nll": values, **{k: v for k, v in _summary(values).items() if k != "values"},
+             "minus_reference": _summary([v - r for v, r in zip(values, nll[reference])])}
+            for name, values in nll.items()]
+
+
+SCHEDULES = (1, 2, 4)
+
+
+def schedule_table(teacher: torch.nn.Module, target: Architecture,
+                   importance: Callable[[torch.nn.Module, torch.Tensor], tuple[WidthScores, DepthScores | None]],
+                   windows: Callable[[str, int, int], torch.Tensor], budget: Budget, calibration: int,
+                   batch_size: int = 8, on_run: Callable[[int, int], None] | None = None) -> dict:
+    """Held-out NLL zero-shot and after distillation for each T of :data:`SCHEDULES`, per seed.
+    ``importance(model, calibration_ids)`` scores the current model before each pruning step."""
+    zero_shot: dict[str, list[float]] = {f"T={t}": [] for t in SCHEDULES}
+    distilled: dict[str, list[float]] = {f"T={t}": [] for t in SCHEDULES}
+    for seed in range(budget.seeds):
+        ids = windows("calibration", calibration, seed)
+        train = windows("train", budget.steps * budget.batch, 20_000 + seed)
+        heldout = windows("heldout", max(budget.batch, 8), 10_000 + seed)
+        for steps in SCHEDULES:
+            student = prune_iteratively(teacher, target, steps, lambda model: importance(model, ids)).model
+            zero_shot[f"T={steps}"].append(perplexity(student, heldout, batch_size).nll)
+            recover(student, train, method="kd", steps=budget.steps, batch_size=budget.batch, lr=budget.lr,
+                    gen=torch.Generator().manual_seed(400 + seed), teacher=teacher)
+            distilled[f"T={steps}"].append(perplexity(student, heldout, batch_size).nll)
+            if on_run:
+                on_run(steps, seed)
+    return {"budget": budget.__dict__, "target": target.to_dict(),
+            "zero_shot": _summaries(zero_shot, "T=1"), "distilled": _summaries(distilled, "T=1")}
