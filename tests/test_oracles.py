@@ -481,15 +481,16 @@ PIECES = {"log": (universal.log_piece, lambda x: mpmath.log((1 + x) / 2)),
 
 
 def block_exact(block: universal.RandomBlock):
-    """The block's real function from its float64 weights, coefficients summed exactly, in mpmath."""
-    coef = [Q(0)] * (block.num_knots + 1)
+    """The block's real function from its float64 weights, ``β + Σ_k c_k σ(a_k x + b_k)`` with the
+    coefficients summed exactly and the first layer in exact arithmetic, in mpmath."""
+    coef = [Q(0)] * (block.units.shape[0] + 1)
     w, v, mask, feature = rational(block.w), rational(block.v), block.mask.cpu().numpy(), block.feature.tolist()
     for p in range(len(feature)):
         coef[feature[p]] += sum((w[p, i] * v[p, i] for i in np.flatnonzero(mask[p])), Q(0))
-    beta = mpmath.mpf(coef[0].numerator) / coef[0].denominator
-    slopes = [mpmath.mpf(c.numerator) / c.denominator for c in coef[1:]]
-    knots = [mpmath.mpf(Q(t).numerator) / Q(t).denominator for t in block.knots.tolist()]
-    return lambda x: beta + sum(c * max(x - t, 0) for c, t in zip(slopes, knots[:-1]))
+    mp = [mpmath.mpf(c.numerator) / c.denominator for c in coef]
+    a = [mpmath.mpf(Q(t).numerator) / Q(t).denominator for t in block.first_weight.tolist()]
+    b = [mpmath.mpf(Q(t).numerator) / Q(t).denominator for t in block.first_bias.tolist()]
+    return lambda x: mp[0] + sum(c * max(ak * x + bk, 0) for c, ak, bk in zip(mp[1:], a, b))
 
 
 def grid_with_knots(block: universal.RandomBlock, per_segment: int = 12) -> list:
@@ -523,9 +524,15 @@ def test_the_block_certificate_is_at_least_the_50_digit_error_on_a_grid_through_
 def test_the_block_certificate_covers_a_worst_first_segment(monkeypatch):
     """Knots with one long first segment: the largest error lies there, so skipping it under-certifies."""
     make, exact_g = PIECES["log"]
-    knots = torch.cat([torch.tensor([0.0]), torch.linspace(0.4, 1.0, 25, dtype=torch.float64)])
-    monkeypatch.setattr(universal, "construct_knots", lambda piece, eps, max_knots=0: knots.clone())
+    select = universal.select_units
+
+    def long_first_segment(piece, eps, weight, bias, min_weight):  # no kept kink in (0, 0.4)
+        units = select(piece, eps, weight, bias, min_weight)
+        return torch.cat([units[:1], units[1:][(-bias / weight)[units[1:]] >= 0.4]])
+
+    monkeypatch.setattr(universal, "select_units", long_first_segment)
     block = universal.construct_block(make(), 0.01, 14, torch.Generator().manual_seed(0), solver="dense")
+    assert float(block.knots[1]) >= 0.4
     realised = block_exact(block)
     first = [mpmath.mpf(i) / 100 * mpmath.mpf(0.4) for i in range(101)]
     worst_first = max(abs(realised(x) - exact_g(x)) for x in first)

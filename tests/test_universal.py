@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from theory.device import generator
 from lth.registry import run_claim
 from theory.subset_sum import sample_uniform
+from theory.universal import (FIRST_LAYER_DELTA, MIN_WEIGHT, bias_scale, draw_first_layer, proven_width,
+                              select_units)
 from theory.universal import (best_sparse_subsets, bound_phase_interval, bound_transfer_gap, certify_block,
                               certify_poly_basis, construct_block, construct_fourier_ticket, construct_poly_ticket,
                               exact_fourier_features, fit_last_layer, fourier_features, frequencies, phase_offsets,
@@ -75,18 +77,58 @@ def test_the_dense_subset_solver_gives_blocks_whose_certificate_covers_the_grid(
     assert certify_block(block).value >= search_block_error(block, 4000).error
 
 
-def test_kept_weights_are_the_random_draws_bit_for_bit(device):
+def test_kept_weights_of_both_layers_are_the_random_draws_bit_for_bit(device):
+    """Every kept weight is a draw: first layer a ~ U[−1, 1], b ~ U[−s, s], then the paths w, v; the block
+    evaluates as the three-layer network v·σ(w·σ(a x + b)) summed over kept paths (constant input: w·1)."""
     block = construct_block(PIECES["exp"], 1e-3, 32, generator(7, device))
     gen = generator(7, device)
+    width = block.layer_weight.shape[0]
+    a = sample_uniform((width,), gen)
+    b = sample_uniform((width,), gen, -bias_scale(block.piece), bias_scale(block.piece))
     shape = tuple(block.w.shape)
     w = torch.rand(shape, generator=gen, device=device, dtype=torch.float64)
     v = sample_uniform(shape, gen)
+    assert torch.equal(block.layer_weight, a) and torch.equal(block.layer_bias, b)
     assert torch.equal(block.w, w) and torch.equal(block.v, v)
+    assert (block.first_weight >= MIN_WEIGHT).all() and block.kinks[0] <= block.piece.lo
     x = torch.linspace(block.piece.lo, block.piece.hi, 257, dtype=torch.float64, device=device)
-    shift = torch.cat([x.new_ones(1), block.knots[:-1]])[block.feature]  # constant feature: input 1
-    z = torch.where(block.feature[:, None] == 0, torch.ones_like(shift)[:, None], x[None, :] - shift[:, None])
+    hidden = torch.relu(a[block.units][:, None] * x[None, :] + b[block.units][:, None])  # [K, points]
+    z = torch.cat([torch.ones_like(x)[None], hidden])[block.feature]  # [P, points]
     dense = (block.mask[..., None] * v[..., None] * torch.relu(w[..., None] * z[:, None, :])).sum((0, 1))
     assert torch.allclose(block(x), dense, rtol=0, atol=1e-12)
+
+
+@pytest.mark.claim("universal.poly.ticket")
+@given(seed=st.integers(0, 2**16), piece=st.sampled_from(sorted(PIECES)), eps=st.sampled_from([1e-3, 1e-2]))
+def test_a_swapped_first_layer_unit_never_slips_under_its_certificate(seed, piece, eps):
+    """A broken first layer (one kept unit replaced by a pruned one): the certificate still bounds the
+    network it gets, new kink included, so it covers the grid error (the checks' fault tests see it exceed ε)."""
+    from lth.claims.universal import swap_unit
+
+    block = construct_block(PIECES[piece], eps, 32, generator(seed, CPU))
+    swap_unit(block)
+    assert certify_block(block).value >= search_block_error(block, 4000).error
+
+
+@pytest.mark.claim("universal.poly.ticket")
+@pytest.mark.claim("universal.fourier.ticket")
+@pytest.mark.parametrize("piece", sorted(PIECES))
+def test_at_lemma_r_width_every_drawn_first_layer_has_its_grid(piece):
+    """Lemma R: at the proven width (δ = 1%) the greedy kinks meet M_j h_j²/8 <= ε on every segment; 30
+    draws all succeed (30 successes are likely, 0.99^30 = 0.74, unless Lemma R is wrong); a first layer
+    far narrower than that leaves a gap the certificate reports."""
+    eps = 1e-3
+    width = proven_width(PIECES[piece], eps, MIN_WEIGHT, FIRST_LAYER_DELTA)
+    for seed in range(30):
+        weight, bias = draw_first_layer(PIECES[piece], width, generator(seed, CPU))
+        units = select_units(PIECES[piece], eps, weight, bias, MIN_WEIGHT)
+        kinks = (-bias / weight)[units]
+        nodes = torch.cat([torch.tensor([PIECES[piece].lo]), kinks[1:], torch.tensor([PIECES[piece].hi])])
+        assert (nodes.diff() > 0).all() and kinks[0] <= PIECES[piece].lo
+        error = PIECES[piece].curvature(nodes[:-1], nodes[1:]) * nodes.diff() ** 2 / 8
+        assert float(error.max()) <= eps
+    narrow = construct_block(PIECES[piece], eps, 64, generator(0, CPU), width=width // 40)
+    assert float(certify_block(narrow).parts["interpolation"].max()) > eps
 
 
 @given(seed=st.integers(0, 2**16), size=st.sampled_from([4, 6, 8]), most=st.integers(1, 2))
@@ -124,6 +166,15 @@ def test_the_polynomial_ticket_check_fails_when_a_kept_path_is_flipped():
 def test_the_fourier_ticket_check_holds_at_quick_scale():
     record = run_claim("universal.fourier.ticket", sample_points=1024, sweep=(), dense_pools=())
     assert record.verdict == "holds", record.reason
+
+
+@pytest.mark.claim("universal.poly.ticket")
+@pytest.mark.claim("universal.fourier.ticket")
+@pytest.mark.parametrize("claim_id", ["universal.poly.ticket", "universal.fourier.ticket"])
+def test_the_ticket_checks_fail_when_a_kept_first_layer_unit_is_swapped(claim_id):
+    extra = {"dense_pools": ()} if "fourier" in claim_id else {}
+    record = run_claim(claim_id, sample_points=1024, sweep=(), faults={"flip_unit": True}, **extra)
+    assert record.verdict == "fails", record.reason
 
 
 @pytest.mark.claim("universal.fourier.ticket")
@@ -199,12 +250,16 @@ def test_the_fourier_ticket_fits_a_difference_of_coordinates():
     assert ticket_rms <= float(coef[1:].abs().sum()) * certify_block(block).value + 1e-9
 
 
-def test_the_demo_counting_adds_a_weight_per_used_knot_and_the_exponent_layer(small_ticket):
+def test_kept_parameters_are_counted_in_both_layers_as_the_demo_counts(small_ticket):
+    """Two per kept path (w, v), two per first-layer unit some kept path reads (a, b), one per non-zero
+    exponent; the total is every draw (2N first-layer plus 2·P·n path weights)."""
     ticket, r, _ = small_ticket
     for block in (ticket.log_block, ticket.exp_block):
-        assert block.knot_layer == 2 * (block.kept - block.kept_paths) and block.kept_paths % 2 == 0
-    assert ticket.kept_as_demo(r) == ticket.kept + sum(b.kept - b.kept_paths for b in
-                                                       (ticket.log_block, ticket.exp_block)) + int((r != 0).sum())
+        read = {int(f) for f, row in zip(block.feature, block.mask) if row.any() and f > 0}
+        assert block.kept_paths == 2 * int(block.mask.sum()) and block.kept_units == len(read)
+        assert block.kept == block.kept_paths + 2 * len(read)
+        assert block.total == 2 * block.layer_weight.numel() + 2 * block.w.numel()
+    assert ticket.kept_as_demo(r) == ticket.log_block.kept + ticket.exp_block.kept + int((r != 0).sum())
 
 
 @pytest.mark.claim("universal.transfer")
@@ -245,6 +300,7 @@ def test_the_command_line_saves_a_certified_ticket_whose_weights_reload(tmp_path
     weights = load_file(str(tmp_path / "universal_fourier.safetensors"))
     block = construct_fourier_ticket(1, 1, 2e-2, 32, generator(0, CPU))
     assert torch.equal(weights["sin.w"], block.w) and torch.equal(weights["sin.mask"], block.mask)
+    assert torch.equal(weights["sin.first_weight"], block.layer_weight) and torch.equal(weights["sin.units"], block.units)
     sin = stored["blocks"]["sin"]
     assert sin["sampled_error"] <= sin["certified_sup_error"] == certify_block(block).value
 

@@ -5,16 +5,21 @@ Mathematical objects.
 * A *univariate piece* is a smooth function ``g`` on an interval ``[lo, hi]`` together with a bound on
   ``|g''|`` over any sub-interval: ``log((1+x)/2)`` on [0, 1], ``exp`` on the interval the exponent
   layer needs, ``sin(2πy)`` on [0, Y].
-* A *pruned random block* realises the piecewise-linear interpolant of ``g`` on knots
-  ``lo = t_0 < … < t_K = hi``,
-  ``ĝ(x) = β + Σ_{k<K} c_k σ(x − t_k)`` (``β = g(t_0)``, ``c_0`` the first slope, ``c_k`` the slope changes),
-  with a two-layer random ReLU network: a fixed knot layer ``z_k = x − t_k`` (the grid of biases),
-  random hidden weights ``w ~ U[0, 1]`` and random output weights ``v ~ U[−1, 1]``. Because ``w > 0``,
-  a path computes ``v·σ(w·z_k) = (v·w)·σ(z_k)``, so pruning the paths of knot ``k`` down to a subset ``S``
-  realises the coefficient ``Σ_{i∈S} w_i v_i``: a random subset sum of products, solved by
-  :func:`theory.subset_sum.best_subsets` for all coefficients at once. Coefficients larger than
-  ``c_max`` in magnitude are split into equal parts, each with its own pool. The constant ``β`` uses
-  the same paths with input 1. Random weights are never trained: kept weights are the draws.
+* A *pruned random block* realises a piecewise-linear interpolant of ``g`` with a three-layer random
+  ReLU network in which every kept weight is a random draw (a strong lottery ticket, as in Burkholz et
+  al. and their published demo, which also prunes its first layer from random weights and biases):
+
+  - a random first layer ``σ(a_j x + b_j)``, ``j < N``, ``a ~ U[−1, 1]``, ``b ~ U[−s, s]``
+    (``s = max(|lo|, |hi|) + 1``), whose kinks ``t_j = −b_j/a_j`` are random. It is pruned to ``K``
+    units of weight ``a ≥ 1/2``: one active on the whole interval (kink ``≤ lo``) and, greedily, kinks
+    ``lo < t_1 < … < t_{K−1} < hi`` with ``max|g''|·h²/8 ≤ eps_interp`` on every segment (Lemma R of
+    proofs/universal.md: the default width makes such kinks exist with probability ``≥ 0.99``);
+  - random hidden weights ``w ~ U[0, 1]`` and output weights ``v ~ U[−1, 1]`` on paths from each kept
+    unit (or from the constant input: a hidden bias). Because ``w > 0`` and ``σ(·) ≥ 0`` a path computes
+    ``v·σ(w·σ(a x + b)) = (v·w)·σ(a x + b)``, so pruning the paths of unit ``k`` down to a subset realises
+    the coefficient ``Σ w_i v_i``: a random subset sum of products, aimed at ``c_k/a_k`` (``c_k`` the
+    interpolant's slope change at ``t_k``), for all coefficients at once. Coefficients larger than
+    ``c_max`` in magnitude are split into equal parts, each with its own pool.
 * The *polynomial ticket* re-expresses ``b_r(x) = Π_i ((1 + x_i)/2)^{r_i} = exp(Σ_i r_i log((1+x_i)/2))``:
   one log block applied to every coordinate, an integer linear layer ``r``, one exp block.
 * The *Fourier ticket* uses one sin block on ``[0, Y]`` applied to ``n·x + o_n + c`` for signed
@@ -23,9 +28,11 @@ Mathematical objects.
 
 Certificates are in float64 and rigorous for the real function computed by the pruned network
 with its float64 weights: per segment, ``|g − line| ≤ max|g''|·h²/8``, plus the realised block's
-deviation from the interpolating line at the two knots (both are linear on the segment, so that is
-exact), plus rounding slack counted outward. Errors compose through the layers with Lipschitz
-constants on the actual intervals.
+deviation from the interpolating line at the two segment ends (both are linear on the segment, so that
+is exact), plus the shift of each kink ``−b/a`` by its float64 division, plus rounding slack counted
+outward. Errors compose through the layers with Lipschitz constants on the actual intervals. The kinks'
+existence is a probability statement over the first layer (Lemma R); the subset sums are certified on
+the drawn instance only.
 """
 
 from __future__ import annotations
@@ -87,136 +94,233 @@ def sin_piece(hi: float = 1.0) -> Piece:
     return Piece("sin(2πy)", 0.0, hi, lambda y: torch.sin(_TWO_PI * y), _sin_curvature, value_ulps=8.0 + 16 * hi)
 
 
-def construct_knots(piece: Piece, eps_interp: float, max_knots: int = 100_000) -> torch.Tensor:
-    """Knots ``[K+1]`` with ``max|g''|·h²/8 ≤ eps_interp`` on every segment (greedy, adaptive to ``g''``)."""
-    if not 0 < eps_interp < 1:
-        raise ValueError(f"eps_interp must lie in (0, 1), got {eps_interp}")
-    knots = [piece.lo]
-    step = piece.hi - piece.lo
-    while knots[-1] < piece.hi:
-        if len(knots) > max_knots:
-            raise ValueError(f"{piece.name} needs more than {max_knots} knots for eps_interp={eps_interp}")
-        left = knots[-1]
-        step = min(2 * step, piece.hi - left)
-        while True:
-            a, b = torch.tensor([left], dtype=torch.float64), torch.tensor([left + step], dtype=torch.float64)
-            if float(piece.curvature(a, b)) * step**2 / 8 <= eps_interp:
-                break
-            step *= 0.95
-        knots.append(piece.hi if left + step >= piece.hi else left + step)
-    return torch.tensor(knots, dtype=torch.float64)
+def bias_scale(piece: Piece) -> float:
+    """``s = max(|lo|, |hi|) + 1``: first-layer biases are drawn from ``U[−s, s]``, so every kink cell of
+    Lemma R (``[lo − 1/2, hi]`` at most) lies in ``[−s, s]``."""
+    return max(abs(piece.lo), abs(piece.hi)) + 1.0
+
+
+def grid_cells(piece: Piece, eps_interp: float) -> tuple[float, int]:
+    """Lemma R's cell width ``w = min(h, 1)/2``, ``h = √(8ε/M)`` (``M`` the curvature bound over the whole
+    interval), and the cell count ``C = ⌈(hi − lo)/w⌉ + 1`` (one more cell ``[lo − w, lo]``)."""
+    whole = piece.curvature(torch.tensor([piece.lo], dtype=torch.float64), torch.tensor([piece.hi], dtype=torch.float64))
+    h = math.sqrt(8 * eps_interp / float(whole))
+    cell = min(h, 1.0) / 2
+    return cell, math.ceil((piece.hi - piece.lo) / cell) + 1
+
+
+def proven_width(piece: Piece, eps_interp: float, min_weight: float, delta: float) -> int:
+    """Lemma R: a first layer of ``N ≥ log(C/δ)/q`` units, ``q = w(1 − a_min²)/(8s)``, holds a kink of weight
+    ``≥ a_min`` in every cell with probability ``≥ 1 − δ``, so the greedy grid meets ``eps_interp``."""
+    if not 0 < delta < 1:
+        raise ValueError(f"delta must lie in (0, 1), got {delta}")
+    if not 0 <= min_weight < 1:
+        raise ValueError(f"min_weight must lie in [0, 1), got {min_weight}")
+    cell, cells = grid_cells(piece, eps_interp)
+    q = cell * (1 - min_weight**2) / (8 * bias_scale(piece))
+    return math.ceil(math.log(cells / delta) / q)
+
+
+def draw_first_layer(piece: Piece, width: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The random first layer ``σ(a_j x + b_j)``, ``j < width``: ``a ~ U[−1, 1]``, ``b ~ U[−s, s]``
+    (:func:`bias_scale`), each ``[width]`` float64, drawn in that order."""
+    weight = sample_uniform((width,), generator)
+    bias = sample_uniform((width,), generator, -bias_scale(piece), bias_scale(piece))
+    return weight, bias
+
+
+def select_units(piece: Piece, eps_interp: float, weight: torch.Tensor, bias: torch.Tensor,
+                 min_weight: float) -> torch.Tensor:
+    """Prune the first layer: indices ``[K]`` of the kept units, among those with ``a ≥ min_weight``.
+
+    Unit 0 is active on the whole interval (the largest kink ``t = fl(−b/a) ≤ lo``); then, from
+    ``left = lo``, greedily the farthest kink ``t`` with ``M([left, t])·(t − left)²/8 ≤ eps_interp``, until
+    ``hi`` is within reach. Where no kink is within reach the nearest one beyond is taken (the
+    certificate then reports the larger error: a first layer too narrow fails, it is not patched).
+    """
+    candidate = weight >= min_weight
+    kinks = -bias / weight
+    below = (candidate & (kinks <= piece.lo)).nonzero()[:, 0]
+    if below.numel() == 0:
+        raise ValueError(f"the random first layer has no unit of weight >= {min_weight} active on all of "
+                         f"[{piece.lo:g}, {piece.hi:g}]; draw a wider layer")
+    chosen = [int(below[kinks[below].argmax()])]
+    inner = (candidate & (kinks > piece.lo) & (kinks < piece.hi)).nonzero()[:, 0]
+    order = inner[kinks[inner].argsort()]
+    ts = kinks[order]  # [I] ascending
+    left, start = piece.lo, 0
+    while start < ts.shape[0]:
+        if _segment_error(piece, left, torch.tensor([piece.hi], dtype=torch.float64, device=ts.device))[0] <= eps_interp:
+            break
+        ahead = ts[start:]
+        fits = (_segment_error(piece, left, ahead) <= eps_interp).nonzero()[:, 0]
+        step = int(fits[-1]) if fits.numel() else 0
+        chosen.append(int(order[start + step]))
+        left, start = float(ahead[step]), start + step + 1
+    return torch.tensor(chosen, dtype=torch.long, device=weight.device)
+
+
+def _segment_error(piece: Piece, left: float, right: torch.Tensor) -> torch.Tensor:
+    """``M([left, t])·(t − left)²/8`` for each ``t`` in ``right`` ``[J]``."""
+    return piece.curvature(torch.full_like(right, left), right) * (right - left) ** 2 / 8
 
 
 @dataclass
 class RandomBlock:
-    """A pruned two-layer random ReLU block realising a piece.
+    """A pruned three-layer random ReLU block realising a piece (every kept weight is a random draw).
 
-    ``knots`` ``[K+1]``; feature 0 is the constant input, feature ``k+1`` is ``σ(x − t_k)`` for ``k < K``.
-    ``feature`` ``[P]`` says which feature each pool feeds; ``w`` ``[P, n]`` hidden weights ~ U[0, 1],
-    ``v`` ``[P, n]`` output weights ~ U[−1, 1] (the random draws, never modified); ``mask`` ``[P, n]``
-    the kept paths; ``targets`` ``[P]`` the coefficient parts the pools were asked to hit.
+    First layer: ``layer_weight``, ``layer_bias`` ``[N]`` (the draws), ``units`` ``[K]`` the kept units
+    (their kinks ``t_k = fl(−b_k/a_k)``, unit 0 active on all of ``[lo, hi]``). Feature 0 is the constant
+    input, feature ``k+1`` is ``σ(a_k x + b_k)``. ``feature`` ``[P]`` says which feature each pool feeds;
+    ``w`` ``[P, n]`` hidden weights ~ U[0, 1], ``v`` ``[P, n]`` output weights ~ U[−1, 1] (never
+    modified); ``mask`` ``[P, n]`` the kept paths; ``targets`` ``[P]`` the parts the pools were asked to hit;
+    ``eps_interp`` and ``min_weight`` as given to :func:`construct_block`.
     """
 
     piece: Piece
-    knots: torch.Tensor
+    layer_weight: torch.Tensor
+    layer_bias: torch.Tensor
+    units: torch.Tensor
     feature: torch.Tensor
     w: torch.Tensor
     v: torch.Tensor
     mask: torch.Tensor
     targets: torch.Tensor
+    eps_interp: float
+    min_weight: float
+
+    @property
+    def first_weight(self) -> torch.Tensor:
+        """``[K]`` kept first-layer weights ``a_k``."""
+        return self.layer_weight[self.units]
+
+    @property
+    def first_bias(self) -> torch.Tensor:
+        """``[K]`` kept first-layer biases ``b_k``."""
+        return self.layer_bias[self.units]
+
+    @property
+    def kinks(self) -> torch.Tensor:
+        """``[K]`` float64 kinks ``t_k = fl(−b_k/a_k)`` of the kept units (``|t_k − (−b_k/a_k)| ≤ γ_1|t_k|``)."""
+        return -self.first_bias / self.first_weight
+
+    @property
+    def knots(self) -> torch.Tensor:
+        """Segment ends ``[S+1]``: ``lo``, the kinks strictly inside ``(lo, hi)`` in order, ``hi``."""
+        kinks = self.kinks
+        inside = kinks[(kinks > self.piece.lo) & (kinks < self.piece.hi)]
+        ends = torch.tensor([self.piece.lo, self.piece.hi], dtype=torch.float64, device=kinks.device)
+        return torch.cat([ends[:1], torch.unique(inside), ends[1:]])
 
     @property
     def num_knots(self) -> int:
+        """Number of segments ``S``."""
         return self.knots.shape[0] - 1
 
     def coefficients(self) -> torch.Tensor:
-        """Realised ``[β, c_0, …, c_{K−1}]`` ``[K+1]``, summed in float64 (see ``coefficient_slack``)."""
+        """Realised ``[β, c_0, …, c_{K−1}]`` ``[K+1]`` (``c_k`` multiplies ``σ(a_k x + b_k)``), summed in float64."""
         parts = (self.mask * self.w * self.v).sum(-1)
-        return torch.zeros(self.num_knots + 1, dtype=torch.float64, device=parts.device).index_add(
+        return torch.zeros(self.units.shape[0] + 1, dtype=torch.float64, device=parts.device).index_add(
             0, self.feature, parts)
 
     def coefficient_slack(self) -> torch.Tensor:
-        """``[K+1]`` bound on |exact real coefficient − ``coefficients()``| (products and sums rounded).
+        """``[K+1]`` bound on |exact real coefficient − ``coefficients()``|.
 
-        One rounding per product, at most ``n − 1`` per part sum and ``P − 1`` when parts are added.
+        One rounding per product, at most ``n − 1`` additions inside a part and at most ``P − 1`` when a
+        coefficient's parts are merged: ``n + P`` roundings along any term's path, ``γ_{n+P+1}`` used.
         """
         rounds = self.w.shape[1] + self.w.shape[0] + 1
         parts = gamma(rounds) * (self.mask * (self.w * self.v).abs()).sum(-1)
-        return torch.zeros(self.num_knots + 1, dtype=torch.float64, device=parts.device).index_add(
+        return torch.zeros(self.units.shape[0] + 1, dtype=torch.float64, device=parts.device).index_add(
             0, self.feature, parts)
 
+    def slopes(self) -> torch.Tensor:
+        """``[K]`` float64 slopes ``e_k = fl(c_k·a_k)``: ``c_k σ(a_k x + b_k) = c_k a_k (x − τ_k)^+`` for ``a_k > 0``."""
+        return self.coefficients()[1:] * self.first_weight
+
     @property
-    def kept(self) -> int:
-        """Kept random weights (``w`` and ``v`` of each kept path) plus the knot biases still in use."""
-        used = torch.zeros(self.num_knots + 1, dtype=torch.bool, device=self.mask.device)
+    def kept_units(self) -> int:
+        """First-layer units some kept path reads."""
+        used = torch.zeros(self.units.shape[0] + 1, dtype=torch.bool, device=self.mask.device)
         used[self.feature[self.mask.any(-1)]] = True
-        return int(2 * self.mask.sum()) + int(used[1:].sum())
+        return int(used[1:].sum())
 
     @property
     def kept_paths(self) -> int:
-        """Kept random path weights only: ``w`` and ``v`` of each kept path."""
+        """Kept random path weights: ``w`` and ``v`` of each kept path."""
         return int(2 * self.mask.sum())
 
     @property
-    def knot_layer(self) -> int:
-        """The knot layer ``z_k = x − t_k`` counted as the published demo counts its first layer: a weight
-        and a bias for every knot some kept path reads (the demo prunes both from random weights)."""
-        used = torch.zeros(self.num_knots + 1, dtype=torch.bool, device=self.mask.device)
-        used[self.feature[self.mask.any(-1)]] = True
-        return 2 * int(used[1:].sum())
+    def kept(self) -> int:
+        """Kept random parameters: path weights plus a weight and a bias per kept first-layer unit."""
+        return self.kept_paths + 2 * self.kept_units
 
     @property
     def total(self) -> int:
-        """All weights of the random block before pruning: ``2·P·n`` path weights plus ``K`` knot biases."""
-        return 2 * self.w.numel() + self.num_knots
+        """All random parameters drawn: ``2N`` first-layer weights and biases plus ``2·P·n`` path weights."""
+        return 2 * self.layer_weight.numel() + 2 * self.w.numel()
 
     def knot_values(self) -> torch.Tensor:
-        """``[K+1]`` the pruned network at its knots, ``β̃ + Σ_k c̃_k (t_j − t_k)^+``, in float64."""
-        coef = self.coefficients()
-        reach = (self.knots[:, None] - self.knots[None, :-1]).clamp(min=0)  # [K+1, K]
-        return coef[0] + reach @ coef[1:]
+        """``[S+1]`` ``β̃ + Σ_k e_k (t − t_k)^+`` at the segment ends, in float64 (kinks at their float64 values)."""
+        reach = (self.knots[:, None] - self.kinks[None, :]).clamp(min=0)  # [S+1, K]
+        return self.coefficients()[0] + reach @ self.slopes()
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """The pruned network ``Σ_kept v·σ(w·z)`` (``z = x − t_k`` or 1) at ``x`` ``[...] -> [...]``.
+    def __call__(self, x: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor:
+        """The pruned network ``β̃ + Σ_k c_k σ(a_k x + b_k)`` at ``x`` ``[...] -> [...]`` in float64.
 
-        Evaluated segment-wise (the network is linear between knots): its value at the knot left of
-        ``x`` plus the slope ``Σ_{t_k ≤ x} c̃_k`` times the distance, which equals the path sum up to
-        float64 rounding and costs ``O(log K)`` per point instead of one term per kept path.
+        The kept paths of each unit are merged into ``c_k`` first (``v·σ(w·z) = (v·w)·z`` for ``w, z ≥ 0``);
+        points go in chunks so that ``[points, K]`` stays below ``chunk`` entries.
         """
         flat = x.reshape(-1).to(torch.float64)
         coef = self.coefficients()
-        slopes = torch.cumsum(coef[1:], 0)  # [K]: slope right of each knot
-        segment = torch.searchsorted(self.knots[:-1], flat, right=True) - 1  # -1 left of the first knot
-        inside = segment.clamp(min=0)
-        value = self.knot_values()[inside] + slopes[inside] * (flat - self.knots[inside])
-        return torch.where(segment >= 0, value, coef[0]).reshape(x.shape)
+        a, b = self.first_weight, self.first_bias
+        step = max(1, chunk // max(1, a.shape[0]))
+        out = [coef[0] + torch.relu(part[:, None] * a + b) @ coef[1:] for part in flat.split(step)]
+        return torch.cat(out).reshape(x.shape) if out else flat.reshape(x.shape)
 
 
-def interpolant_coefficients(knots: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """``[β, c_0, …, c_{K−1}]`` of the linear interpolant through ``(knots, values)`` (both ``[K+1]``)."""
-    slopes = (values[1:] - values[:-1]) / (knots[1:] - knots[:-1])
-    return torch.cat([values[:1], slopes[:1], slopes[1:] - slopes[:-1]])
+def interpolant_coefficients(piece: Piece, kinks: torch.Tensor) -> torch.Tensor:
+    """``[β, c_0, …, c_{K−1}]``: ``g``'s linear interpolant at ``lo, t_1, …, t_{K−1}, hi`` written as
+    ``β + Σ_k c_k (x − t_k)^+`` (``t_0 ≤ lo``, so its term is linear on ``[lo, hi]``)."""
+    ends = kinks.new_tensor([piece.lo, piece.hi])
+    nodes = torch.cat([ends[:1], kinks[1:], ends[1:]])
+    values = piece.value(nodes)
+    slopes = (values[1:] - values[:-1]) / (nodes[1:] - nodes[:-1])
+    beta = values[:1] - slopes[:1] * (piece.lo - kinks[:1])
+    return torch.cat([beta, slopes[:1], slopes[1:] - slopes[:-1]])
 
 
 SOLVERS = ("sparse", "dense")
+MIN_WEIGHT = 0.5  # first-layer units with a smaller weight are pruned: c/a would need many parts
+FIRST_LAYER_DELTA = 0.01  # default width: Lemma R's width for a failure probability of 1%
 
 
 def construct_block(piece: Piece, eps_interp: float, pool_size: int, generator: torch.Generator,
-                    c_max: float = 2.0, solver: str = "sparse", half_terms: int = 2) -> RandomBlock:
-    """Draw the random block of ``piece`` and prune it to its interpolant (one batched subset-sum solve).
+                    c_max: float = 2.0, solver: str = "sparse", half_terms: int = 2, width: int | None = None,
+                    min_weight: float = MIN_WEIGHT) -> RandomBlock:
+    """Draw the random block of ``piece`` and prune both layers (greedy kinks, one batched subset-sum solve).
 
-    ``solver="sparse"``: :func:`best_sparse_subsets` (at most ``2·half_terms`` kept paths per pool);
-    ``solver="dense"``: :func:`theory.subset_sum.best_subsets` (nearest sum over all subsets).
+    ``width``: first-layer units (default :func:`proven_width` at ``δ = 0.01``). ``solver="sparse"``:
+    :func:`best_sparse_subsets` (at most ``2·half_terms`` kept paths per pool); ``solver="dense"``:
+    :func:`theory.subset_sum.best_subsets` (nearest sum over all subsets).
     """
+    if not 0 < eps_interp < 1:
+        raise ValueError(f"eps_interp must lie in (0, 1), got {eps_interp}")
     if pool_size < 1:
         raise ValueError(f"pool_size must be >= 1, got {pool_size}")
     if not c_max > 0:
         raise ValueError(f"c_max must be positive, got {c_max}")
     if solver not in SOLVERS:
         raise ValueError(f"solver {solver!r} not in {SOLVERS}")
+    width = proven_width(piece, eps_interp, min_weight, FIRST_LAYER_DELTA) if width is None else width
+    if width < 1:
+        raise ValueError(f"width must be >= 1, got {width}")
     device = generator.device
-    knots = construct_knots(piece, eps_interp).to(device)
-    coefficients = interpolant_coefficients(knots, piece.value(knots))
+    layer_weight, layer_bias = draw_first_layer(piece, width, generator)
+    units = select_units(piece, eps_interp, layer_weight, layer_bias, min_weight)
+    a = layer_weight[units]
+    coefficients = interpolant_coefficients(piece, -layer_bias[units] / a)
+    coefficients = torch.cat([coefficients[:1], coefficients[1:] / a])  # c_k/a_k on σ(a_k x + b_k)
     parts = torch.ceil(coefficients.abs() / c_max).clamp(min=1).long()
     feature = torch.repeat_interleave(torch.arange(coefficients.shape[0], device=device), parts)
     targets = (coefficients / parts)[feature]
@@ -228,41 +332,51 @@ def construct_block(piece: Piece, eps_interp: float, pool_size: int, generator: 
         mask = best_subsets(products, targets[:, None]).mask[:, 0, :]
     else:
         mask = best_sparse_subsets(products, targets, half_terms)
-    return RandomBlock(piece, knots, feature, w, v, mask, targets)
+    return RandomBlock(piece, layer_weight, layer_bias, units, feature, w, v, mask, targets, eps_interp, min_weight)
 
 
 # What certify_block rests on besides float64 arithmetic (proofs/universal.md).
 ASSUMPTIONS = ("the piece's curvature function bounds |g''| on every sub-interval",
-               "the piece's value is accurate to value_ulps·u·max(|g|, 1)", "hidden weights w > 0")
+               "the piece's value is accurate to value_ulps·u·max(|g|, 1)",
+               "hidden weights w > 0 and kept first-layer weights a > 0 (checked)")
 
 
 def certify_block(block: RandomBlock) -> Certificate:
-    """Upper bound on ``sup_{x∈[lo,hi]} |block(x) − g(x)|`` in exact arithmetic on the float64 weights.
+    """Upper bound on ``sup_{x∈[lo,hi]} |R(x) − g(x)|``, ``R`` the pruned network in exact arithmetic on
+    its float64 weights.
 
-    On segment ``j`` both the realised block ``R`` and the line ``ℓ_j`` through ``(t_j, fl g(t_j))``,
-    ``(t_{j+1}, fl g(t_{j+1}))`` are linear, so ``|R − ℓ_j|`` peaks at a knot; ``|g − ℓ_j| ≤ max|g''|h²/8``
-    plus the float64 error of the knot values. ``R(t_j)`` is evaluated in float64 and its rounding and
-    the coefficients' rounding are added as slack. ``parts``: the per-segment terms ``[K]``
-    ``interpolation``, ``knot_deviation`` and ``slack``.
+    ``R = β̃ + Σ_k c̃_k a_k (x − τ_k)^+`` (``τ_k = −b_k/a_k`` exactly); ``R̄`` puts the kinks at their float64
+    values ``t_k``, so ``|R − R̄| ≤ Σ_k |c̃_k a_k|·γ_1|t_k|`` everywhere (``kink_shift``). ``R̄`` is linear
+    between consecutive segment ends (every kink inside ``(lo, hi)`` is one), as is the line ``ℓ_j``
+    through ``fl g`` at them, so ``|R̄ − ℓ_j|`` peaks at an end; ``|g − ℓ_j| ≤ max|g''|h²/8`` plus the
+    float64 error of ``fl g``. ``parts``: per-segment ``interpolation``, ``knot_deviation``,
+    ``kink_shift`` and ``slack``, each ``[S]``.
     """
-    knots, piece = block.knots, block.piece
+    if not bool((block.first_weight > 0).all()):
+        raise ValueError("hypothesis violated: a kept first-layer weight a_k <= 0")
+    knots, piece, kinks = block.knots, block.piece, block.kinks
     coef, coef_slack = block.coefficients(), block.coefficient_slack()
-    reach = (knots[:, None] - knots[None, :-1]).clamp(min=0)  # [K+1 points, K knots]: (t_j − t_k)^+
+    slopes = block.slopes()
+    # |e_k − c̃_k a_k| ≤ a_k·slack_k + u|ĉ_k a_k| ≤ a_k·slack_k + γ_2|e_k|
+    slope_slack = block.first_weight * coef_slack[1:] + gamma(2) * slopes.abs()
+    reach = (knots[:, None] - kinks[None, :]).clamp(min=0)  # [S+1 ends, K kinks]: (t_j − t_k)^+
     realised = block.knot_values()
     values = piece.value(knots)
-    terms = coef[0].abs() + reach @ coef[1:].abs()
-    rounding = gamma(block.num_knots + 4) * terms + coef_slack[0] + reach @ coef_slack[1:]
+    terms = coef[0].abs() + reach @ slopes.abs()
+    rounding = gamma(kinks.shape[0] + 4) * terms + coef_slack[0] + reach @ slope_slack
     deviation = (realised - values).abs() + rounding
     value_error = piece.value_ulps * UNIT_ROUNDOFF * values.abs().clamp(min=1)  # |fl g(t) − g(t)|
     h = knots[1:] - knots[:-1]
     interpolation = piece.curvature(knots[:-1], knots[1:]) * h**2 / 8
     knot_deviation = (torch.maximum(deviation[:-1], deviation[1:])
                       + torch.maximum(value_error[:-1], value_error[1:]))
-    slack = gamma(4) * (interpolation + knot_deviation)
-    per_segment = interpolation + knot_deviation + slack
+    kink_shift = (gamma(1) * ((slopes.abs() + slope_slack) * kinks.abs()).sum()).expand_as(h)
+    slack = gamma(4) * (interpolation + knot_deviation + kink_shift)
+    per_segment = interpolation + knot_deviation + kink_shift + slack
     return Certificate(float(widen(per_segment.max())), "rigorous", f"[{piece.lo:g}, {piece.hi:g}]",
                        f"sup |block − {piece.name}|", ASSUMPTIONS,
-                       {"interpolation": interpolation, "knot_deviation": knot_deviation, "slack": slack})
+                       {"interpolation": interpolation, "knot_deviation": knot_deviation,
+                        "kink_shift": kink_shift, "slack": slack})
 
 
 def sample_grid(lo: float, hi: float, points: int = 10_000, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -314,10 +428,10 @@ class PolyTicket:
         return self.log_block.total + self.exp_block.total
 
     def kept_as_demo(self, r: torch.Tensor) -> int:
-        """Kept parameters counted as the published demo counts them: both blocks' kept paths and knot
-        layers, and the exponent layer ``r`` ``[M, d]`` (one weight per non-zero entry)."""
-        blocks = (self.log_block, self.exp_block)
-        return sum(b.kept_paths + b.knot_layer for b in blocks) + int((r != 0).sum())
+        """Kept parameters counted as the published demo counts them: every kept random parameter of both
+        blocks (first-layer weights and biases, path weights) plus the exponent layer ``r`` ``[M, d]``,
+        one weight per non-zero entry (ours is an exact integer layer; the demo prunes it from random pairs)."""
+        return self.kept + int((r != 0).sum())
 
 
 def construct_poly_ticket(degree: int, eps_log: float, eps_exp: float, pool_size: int,

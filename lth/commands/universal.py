@@ -15,7 +15,8 @@ from theory.universal import (SHIFTS, SOLVERS, RandomBlock, certify_block, certi
 
 
 def _block_tensors(prefix: str, block: RandomBlock) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.knots": block.knots, f"{prefix}.feature": block.feature, f"{prefix}.w": block.w,
+    return {f"{prefix}.first_weight": block.layer_weight, f"{prefix}.first_bias": block.layer_bias,
+            f"{prefix}.units": block.units, f"{prefix}.feature": block.feature, f"{prefix}.w": block.w,
             f"{prefix}.v": block.v, f"{prefix}.mask": block.mask}
 
 
