@@ -362,3 +362,21 @@ def test_the_fourier_basis_count_and_phase_range_are_those_the_proof_states(dim,
     x = torch.cat([x, torch.zeros(1, dim, dtype=torch.float64), torch.ones(1, dim, dtype=torch.float64)])
     phase = x @ freqs.to(x).T + phase_offsets(freqs).to(x)
     assert phase.min() >= 0 and phase.max() + max(SHIFTS) <= bound_phase_interval(dim, max_freq)
+
+
+@pytest.mark.claim("universal.poly.ticket")
+@given(seed=st.integers(0, 2**16), piece=st.sampled_from(sorted(PIECES)))
+def test_the_kink_shift_term_bounds_the_exact_gap_between_real_and_float64_kinks(seed, piece):
+    """``Σ_k |c̃_k a_k|·|τ_k − t_k|`` with ``τ_k = −b_k/a_k`` and ``c̃_k`` in exact rationals, against the
+    certificate's ``kink_shift`` (the division rounding the proof bounds by ``γ_1|t_k|``)."""
+    from fractions import Fraction
+
+    block = construct_block(PIECES[piece], 1e-2, 16, generator(seed, CPU))
+    coef = [Fraction(0)] * (block.units.shape[0] + 1)
+    for p, f in enumerate(block.feature.tolist()):
+        for i in block.mask[p].nonzero()[:, 0].tolist():
+            coef[f] += Fraction(float(block.w[p, i])) * Fraction(float(block.v[p, i]))
+    exact = sum(abs(c * Fraction(a)) * abs(Fraction(-b) / Fraction(a) - Fraction(t))
+                for c, a, b, t in zip(coef[1:], block.first_weight.tolist(), block.first_bias.tolist(),
+                                      block.kinks.tolist()))
+    assert Fraction(float(certify_block(block).parts["kink_shift"][0])) >= exact
