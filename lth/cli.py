@@ -1,8 +1,11 @@
 """The ``lth`` command line.
 
 Subcommands: ``list``, ``verify``, ``figures`` here; further subcommands live in the modules named in
-``_PLUGINS``, each exposing ``register(subparsers)`` that adds its parser with ``func`` set.
-Exit status: 0 success, 1 a claim fails or errors, 2 usage errors.
+``_PLUGINS``, each exposing ``register(subparsers)`` that adds its parser with ``func`` set. Only the
+modules of the command being run are imported (``lth --help`` and a refusal do not load torch); every
+parser is an :class:`lth.validate.Parser` (one-line usage errors, no prefix matching).
+Exit status: 0 success, 1 a claim fails or errors, 2 usage errors (one line, before any work), 130
+interrupted (Ctrl-C; stored work is kept and a rerun resumes from it).
 """
 
 from __future__ import annotations
@@ -13,11 +16,17 @@ import importlib
 import sys
 from pathlib import Path
 
-from lth.store import out_probe
-from theory.device import DEVICE_CHOICES, resolve_device
+from lth.validate import DEVICE_CHOICES, Parser, input_dir, non_negative_int, out_dir, param_problem, positive_int
 
-_PLUGINS: tuple[str, ...] = ("lth.commands.universal", "lth.commands.ticket", "lth.commands.simulate", "lth.paper",
-                             "lth.commands.supermask", "lth.commands.minitron")
+# command -> (modules whose register() adds it, its line in `lth --help`)
+_PLUGINS: dict[str, tuple[tuple[str, ...], str]] = {
+    "universal": (("lth.commands.universal",), "build a universal ticket from random weights, certify and save it"),
+    "ticket": (("lth.commands.ticket",), "prune a random network into a certified ε-approximation of MODEL"),
+    "simulate": (("lth.commands.simulate", "lth.commands.supermask"),
+                 "run simulations of pruning phenomena on real data"),
+    "paper": (("lth.paper",), "build the paper (PDF) and the README results block from results"),
+    "minitron": (("lth.commands.minitron",), "structured pruning + distillation of a Llama-style LM (Minitron)"),
+}
 
 
 class UsageError(Exception):
@@ -53,15 +62,17 @@ def _verify(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown claim id(s): {', '.join(unknown)}; `lth list` shows the registered ones")
     ids = args.ids or list(known)
+    from theory.device import resolve_device
+
     resolve_device(args.device)  # refuse an unavailable device before any work starts
     overrides = dict(_parse_param(text) for text in args.param)
     faults = dict(_parse_param(text) for text in args.fault)
     if (overrides or faults) and not args.ids:
         raise UsageError("--param and --fault need explicit claim ids (they differ between claims)")
-    for claim_id in ids:  # refuse unknown or mistyped names before any work starts
+    for claim_id in ids:  # refuse unknown, mistyped or out-of-range values before any work starts
         known[claim_id].parameters(args.scale, overrides)
         known[claim_id].fault_settings(faults)
-    out_probe(args.out)
+        _check_overrides(known[claim_id], args.scale, overrides)
     if args.scale == "full":  # say what full scale costs before it starts
         for claim_id in ids:
             print(f"full scale {claim_id}: {known[claim_id].full_cost or 'cost not measured'}", file=sys.stderr)
@@ -102,6 +113,17 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _check_overrides(entry, scale: str, overrides: dict) -> None:
+    """Refuse ``--param`` values outside the range :func:`lth.validate.field_type` gives the parameter's
+    default at this scale (a count whose default is >= 1 must be >= 1; floats finite, positive where the
+    default is). Faults are exempt: they are broken on purpose."""
+    defaults = entry.parameters(scale, {})
+    for name, value in overrides.items():
+        problem = param_problem(name, value, getattr(defaults, name))
+        if problem:
+            raise UsageError(f"{entry.id}: {problem}")
+
+
 def _parse_param(text: str) -> tuple[str, object]:
     """``KEY=VALUE`` with VALUE a Python literal (``trials=5000``, ``eps_test=(1e-3,)``)."""
     key, sep, value = text.partition("=")
@@ -138,14 +160,16 @@ def _figures(args: argparse.Namespace) -> int:
 def add_sweep_flags(parser: argparse.ArgumentParser) -> None:
     """``--workers`` / ``--scheduler``: where a sweep's tasks run (default: in this process)."""
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--workers", type=int, default=None, metavar="N",
+    group.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="run tasks on a local Dask cluster of N worker processes (one thread each)")
     group.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run tasks on a running Dask scheduler, e.g. tcp://host:8786 (many machines)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lth", description="Verify lottery-ticket theory numerically.")
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``lth`` parser with every command's full parser (``command`` None), or with only ``command``'s
+    plugin modules imported and the other plugin commands as stubs that carry their help line."""
+    parser = Parser(prog="lth", description="Verify lottery-ticket theory numerically.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="print every claim with its proof anchor, tests and figures")
@@ -159,11 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", choices=("quick", "full"), default="quick",
                    help="quick: every claim in minutes on a laptop; full: paper-grade (GPU or hours)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
-    p.add_argument("--seed", type=int, default=0, help="base seed; same seed, same numbers on CPU")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="base seed; same seed, same numbers on CPU")
     p.add_argument("--seeds", type=_seeds, default=None, metavar="A..B",
                    help="run every claim at each seed (A..B inclusive, or 0,3,7) and judge over the draws: "
                         "theorem claims must hold at every seed, rate claims pool their failures")
-    p.add_argument("--out", type=Path, default=Path("results"), help="output directory")
+    p.add_argument("--out", type=out_dir, default=Path("results"), help="output directory")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a check parameter (repeatable), e.g. --param trials=5000")
     p.add_argument("--fault", action="append", default=[], metavar="KEY=VALUE",
@@ -178,24 +202,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("figures", help="draw the paper figures from stored results")
     p.add_argument("names", nargs="*", help="figure names (default: all)")
-    p.add_argument("--results", type=Path, default=Path("results"), help="where stored results live")
-    p.add_argument("--out", type=Path, default=Path("paper/figures"), help="where figures are written")
+    p.add_argument("--results", type=input_dir, default=Path("results"), help="where stored results live")
+    p.add_argument("--out", type=out_dir, default=Path("paper/figures"), help="where figures are written")
     p.add_argument("--index", action="store_true", help="print the figure → script → claims table and exit")
     p.set_defaults(func=_figures)
 
-    for module in _PLUGINS:
-        importlib.import_module(module).register(sub)
+    for name, (modules, text) in _PLUGINS.items():
+        if command is None or command == name:
+            for module in modules:
+                importlib.import_module(module).register(sub)
+        else:
+            sub.add_parser(name, help=text)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run ``lth ARGV`` and return its exit status (``--help`` and usage errors too: no SystemExit)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and not argv[0].startswith("-") else ""
+    prog = f"lth {command}".strip()
     try:
+        try:
+            args = build_parser(command).parse_args(argv)
+        except SystemExit as stop:  # argparse's --help (0) and one-line usage errors (2)
+            return stop.code if isinstance(stop.code, int) else 2
+        prog = args.lth_prog
         return args.func(args)
     except (UsageError, ValueError) as exc:
-        print(f"lth {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; finished work is stored and the same command resumes from it", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

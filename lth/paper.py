@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from lth.store import REPO_ROOT, read_json, select_claim_record, write_atomic
+from lth.store import REPO_ROOT, out_probe, read_json, select_claim_record, write_atomic
 
 PAPER_DIR = REPO_ROOT / "paper"
 TOOLS = ("pandoc", "latexmk", "pdflatex")
@@ -827,7 +827,16 @@ def seeds_block(document: dict) -> str:
 
 # Command line -------------------------------------------------------------------------------------
 
+def require_records(results: Path) -> None:
+    """Refuse (ValueError, exit 2) a results folder holding no claim record: the paper and the README
+    would be written with every value missing."""
+    if not any(Path(results).glob("claims/*/*.json")):
+        raise ValueError(f"no claim records in {results}; nothing was written (run `lth verify --out {results}` "
+                         "first, or pass --results with the folder that holds them)")
+
+
 def _build(args: argparse.Namespace) -> int:
+    require_records(args.results)
     missing = missing_tools()
     if missing:
         print(f"lth paper: {', '.join(missing)} not found; install them with `{INSTALL_HINT}`", file=sys.stderr)
@@ -844,6 +853,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    require_records(args.results)
     report = generate(args.results, args.out, proofs=shutil.which("pandoc") is not None, figures=not args.no_figures)
     _report(report, args.results)
     print(f"wrote {args.out / 'generated'}")
@@ -862,11 +872,16 @@ def _report(report: Generated, results: Path) -> None:
 
 
 def _readme(args: argparse.Namespace) -> int:
+    require_records(args.results)
     from lth.registry import all_claims
 
-    claims = all_claims()
-    cells = collect(claim_values(claims), load_documents(args.results, claims))
     path = args.readme
+    out_probe(path.parent)
+    claims = all_claims()
+    documents = load_documents(args.results, claims)
+    if all(document is None for document in documents.values()):
+        raise ValueError(f"--results {args.results} holds no record of any registered claim; {path} is unchanged")
+    cells = collect(claim_values(claims), documents)
     text = replace_readme_block(path.read_text(encoding="utf-8"), readme_block(claims, cells))
     if SEEDS_BEGIN in text and args.seeds_record.is_file():
         text = replace_readme_block(text, seeds_block(read_json(args.seeds_record)), SEEDS_BEGIN, SEEDS_END)
@@ -876,19 +891,21 @@ def _readme(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from lth.validate import input_dir, input_file, out_dir
+
     parser = subparsers.add_parser("paper", help="build the paper (PDF) and the README results block from results")
-    parser.set_defaults(func=lambda args: parser.print_help() or 2)
-    sub = parser.add_subparsers(dest="paper_command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="paper_command", metavar="COMMAND", required=True)
     for name, func, text in (("build", _build, "generate the numbers, figures and proofs, then run latexmk"),
                              ("generate", _generate, "only write the generated LaTeX (no TeX needed)")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--results", type=Path, default=Path("results"), help="where stored results live")
-        p.add_argument("--out", type=Path, default=PAPER_DIR / "build", help="build directory")
+        p.add_argument("--results", type=input_dir, default=Path("results"), help="where stored results live")
+        p.add_argument("--out", type=out_dir, default=PAPER_DIR / "build", help="build directory")
         p.add_argument("--no-figures", action="store_true", help="do not draw the figures (faster)")
         p.set_defaults(func=func)
     p = sub.add_parser("readme", help="rewrite README.md's generated results block")
-    p.add_argument("--results", type=Path, default=Path("results"), help="where stored results live")
-    p.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md", help="the README to rewrite")
-    p.add_argument("--seeds-record", type=Path, default=SEEDS_RECORD,
+    p.add_argument("--results", type=input_dir, default=Path("results"), help="where stored results live")
+    p.add_argument("--readme", type=input_file, default=REPO_ROOT / "README.md",
+                   help="the README to rewrite (its block between the results markers)")
+    p.add_argument("--seeds-record", type=input_file, default=SEEDS_RECORD,
                    help="the `lth verify --seeds` report whose table fills the README's seed block")
     p.set_defaults(func=_readme)

@@ -3,7 +3,8 @@
 Every JSON the toolkit writes carries ``schema`` and ``provenance`` (git commit and dirty flag,
 package versions, device, seed, argv, UTC time) and is written by :func:`write_atomic`: a temporary
 file in the same directory, flushed and fsynced, then ``os.replace``d over the target, so a reader
-never sees a half-written file and an interrupted run leaves the previous file intact. Binary files
+never sees a half-written file and an interrupted run leaves the previous file intact; the file gets
+the mode of any file the user creates (0666 less the umask). Binary files
 (checkpoints, tensors) go through the same function with a ``writer`` callback.
 
 Addresses (open_lth's habit: a name is the hash of the settings that differ from the defaults, so
@@ -88,6 +89,7 @@ def write_atomic(path: str | os.PathLike, data: str | bytes | Callable[[IO[bytes
                 handle.write(data.encode("utf-8") if isinstance(data, str) else data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; a result file gets the user's normal mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -96,14 +98,36 @@ def write_atomic(path: str | os.PathLike, data: str | bytes | Callable[[IO[bytes
 
 
 def out_probe(directory: str | os.PathLike) -> None:
-    """Refuse an output directory that cannot be written, before any work starts."""
-    directory = Path(directory)
+    """Refuse an output directory that cannot be written, before any work starts; nothing is created.
+
+    The nearest existing ancestor must be a folder in which a probe file can really be created: the
+    only test that holds for root, read-only mounts and /proc (``os.access`` says yes to root).
+    ValueError (one line) otherwise.
+    """
+    directory = existing = Path(directory)
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"cannot write to {directory}: {existing} is a file, not a folder")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
         raise ValueError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+
+
+def file_mode() -> int:
+    """The mode of a new result file: 0o666 less the process's umask (read from /proc where it can be,
+    since setting the umask to read it races with other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def write_json(path: str | os.PathLike, payload: dict[str, Any], *, seed: int | None, device: str | None) -> Path:

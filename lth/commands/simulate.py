@@ -15,20 +15,26 @@ import typing
 from pathlib import Path
 
 from simulations.imp import PROTOCOLS, ImpSettings, protocol, run_imp, run_transfer
+from simulations.data import DATASETS
+from simulations.models import ARCHITECTURES
 from simulations.statistics import t_interval
 from theory.device import DEVICE_CHOICES, resolve_device
 from lth.claims.basin import GeneralisationFaults, GeneralisationParams, check_generalisation
 from lth.cli import add_sweep_flags
 from lth.registry import Context
 from lth.store import SIMULATIONS_ROOT, RunDirectory, write_json
+from lth.validate import field_type, finite_float, non_negative_int, out_dir
 from lth.imp_seeds import imp_result, transfer_rows
 from lth.sweep import TaskStore, open_sweep
-from simulations.training import OPTIMIZERS
+from simulations.masks import CRITERIA
+from simulations.training import OPTIMIZERS, STOP_RULES
 
 # Above this many training iterations (all replicas of a level train in one batched iteration) a CPU
 # run takes hours: LeNet-300-100 with 15 replicas on 28x28 images measured ~0.09 s per iteration on 2
 # shared cores. Say so before starting.
 _LONG_RUN = 20_000
+# Settings fields whose values are names: refused by argparse, before a run directory is announced.
+_NAMES = {"dataset": DATASETS, "arch": ARCHITECTURES}
 
 
 def simulate_subcommands(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -36,14 +42,17 @@ def simulate_subcommands(subparsers: argparse._SubParsersAction) -> argparse._Su
     parser = subparsers.choices.get("simulate")
     if parser is None:
         parser = subparsers.add_parser("simulate", help="run simulations of pruning phenomena on real data")
-        parser.set_defaults(func=lambda args: parser.print_help() or 2)
-        parser.lth_subcommands = parser.add_subparsers(dest="simulation", metavar="NAME")
+        parser.lth_subcommands = parser.add_subparsers(dest="simulation", metavar="NAME", required=True)
     return parser.lth_subcommands
 
 
-def add_field_flags(parser: argparse.ArgumentParser, kind: type, default_label: str = "default") -> None:
+def add_field_flags(parser: argparse.ArgumentParser, kind: type, default_label: str = "default",
+                    names: dict[str, tuple[str, ...]] | None = None) -> None:
     """One flag per field of the dataclass ``kind`` (help text from the field's metadata); unset flags
-    are None, so the caller can tell them from given values."""
+    are None, so the caller can tell them from given values. Numbers are checked by
+    :func:`lth.validate.field_type` (counts >= 1, finite floats, rates in (0, 1)); ``names`` (beside data
+    set and architecture) gives the allowed values of string fields."""
+    names = {**_NAMES, **(names or {})}
     hints = typing.get_type_hints(kind)
     for f in dataclasses.fields(kind):
         flag = "--" + f.name.replace("_", "-")
@@ -53,17 +62,21 @@ def add_field_flags(parser: argparse.ArgumentParser, kind: type, default_label: 
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif typing.get_origin(hint) is tuple:
             element = (typing.get_args(hint) or (str,))[0]
-            parser.add_argument(flag, type=element, nargs="+", default=None, help=text)
+            check = field_type(f.name, element(f.default[0]) if f.default else element())
+            parser.add_argument(flag, type=check, nargs="+", choices=names.get(f.name), default=None, help=text)
+        elif f.name in names:
+            parser.add_argument(flag, choices=names[f.name], default=None, help=text)
         else:
-            parser.add_argument(flag, type=hint, default=None, help=text)
+            parser.add_argument(flag, type=field_type(f.name, hint(f.default)), default=None, help=text)
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    add_field_flags(parser, ImpSettings, "paper default")
+    add_field_flags(parser, ImpSettings, "paper default",
+                    {"criterion": CRITERIA, "optimizer": OPTIMIZERS, "stop_on": STOP_RULES})
     parser.add_argument("--preset", choices=tuple(PROTOCOLS), default="quick",
                         help="quick: digits, minutes on a CPU; paper: Frankle & Carbin's protocol, hours on a CPU")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
-    parser.add_argument("--out", type=Path, default=SIMULATIONS_ROOT, help="root of the run directories")
+    parser.add_argument("--out", type=out_dir, default=SIMULATIONS_ROOT, help="root of the run directories")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_sweep_flags(parser)
 
@@ -186,17 +199,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = commands.add_parser("transfer", help="retrain IMP tickets from a source data set on a target data set",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_settings_flags(p)
-    p.add_argument("--source", required=True, help="source data set of the tickets (digits, mnist5k, fashion_mnist)")
-    p.add_argument("--source-image-size", type=int, default=0,
+    p.add_argument("--source", required=True, choices=DATASETS, help="source data set of the tickets")
+    p.add_argument("--source-image-size", type=non_negative_int, default=0,
                    help="resize source images to this side (0: native); must give the target's input shape")
     p.add_argument("--source-optimizer", choices=OPTIMIZERS, default=None,
                    help="optimiser of the source run (default: the target's): transfer across optimisers")
-    p.add_argument("--source-lr", type=float, default=None, help="learning rate of the source run (default: the target's)")
+    p.add_argument("--source-lr", type=finite_float(0, lo_open=True), default=None, help="learning rate of the source run (default: the target's)")
     p.set_defaults(func=_transfer)
     p = commands.add_parser("basin", help="loss-basin radii and Hessian spectra: clean vs poisoned minima",
                             description=_basin.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_field_flags(p, GeneralisationParams)
-    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="first seed")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
-    p.add_argument("--out", type=Path, default=SIMULATIONS_ROOT, help="root of the run directories")
+    p.add_argument("--out", type=out_dir, default=SIMULATIONS_ROOT, help="root of the run directories")
     p.set_defaults(func=_basin)

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 from typing import Any, Callable
 
-from simulations.edge_popup import EdgePopupSettings, run_edge_popup
+from simulations.edge_popup import WEIGHT_INITS, EdgePopupSettings, run_edge_popup
 from simulations.statistics import t_interval
-from simulations.supermask import CriteriaSettings, LearnedSettings, run_criteria, run_learned
+from simulations.supermask import (CRITERIA, ESTIMATORS, INITS, CriteriaSettings, LearnedSettings, run_criteria,
+                                   run_learned)
 from theory.device import DEVICE_CHOICES, resolve_device
 from lth.commands.simulate import add_field_flags, simulate_subcommands
 from lth.store import SIMULATIONS_ROOT, RunDirectory
+from lth.validate import out_dir
 
 _QUICK = {"dataset": "mnist5k", "seeds": 5, "iterations": 400, "eval_every": 50}
 _PAPER = {"dataset": "fashion_mnist", "seeds": 5, "iterations": 5000, "eval_every": 100}
@@ -94,14 +95,22 @@ EXPERIMENTS: dict[str, tuple[type, Callable, Callable[[dict], str], str]] = {
 }
 
 
+# The allowed values of each experiment's string settings (refused by argparse, before any work).
+NAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "supermask": {"criteria": tuple(CRITERIA)},
+    "learned-supermask": {"weights": tuple(INITS), "estimator": tuple(ESTIMATORS)},
+    "edge-popup": {"weights": tuple(WEIGHT_INITS)},
+}
+
+
 def add_flags(parser: argparse.ArgumentParser, settings: type, name: str) -> None:
     """One flag per settings field (tuples take several values), then preset, device, out, progress."""
-    add_field_flags(parser, settings)
+    add_field_flags(parser, settings, names=NAMES[name])
     quick, paper = (", ".join(f"{k}={v}" for k, v in PRESETS[name][p].items()) for p in ("quick", "paper"))
     parser.add_argument("--preset", choices=("quick", "paper"), default="quick",
                         help=f"quick: {quick} (minutes on a CPU); paper: {paper} (hours on a CPU, GPU recommended)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
-    parser.add_argument("--out", type=Path, default=SIMULATIONS_ROOT, help="root of the run directories")
+    parser.add_argument("--out", type=out_dir, default=SIMULATIONS_ROOT, help="root of the run directories")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import pickle
 import sys
 from dataclasses import dataclass
@@ -32,7 +31,8 @@ from theory.dense import (DEFAULT_C, Domain, Target, bound_units_per_input, buil
 from theory.conv import (TicketReport, build_modules, check_layer_norms, construct_cnn_ticket, estimate_layer_error,
                          flatten_specs, ticket_modules, ticket_sequential)
 from theory.device import DEVICE_CHOICES, generator, resolve_device
-from lth.store import write_json
+from lth.store import out_probe, write_atomic, write_json
+from lth.validate import finite_float, input_file, int_at_least, non_negative_int, out_file, positive_int
 
 _PARAMETER_NAMES = ("weight", "bias")
 
@@ -167,16 +167,13 @@ def _domain(args: argparse.Namespace, d0: int) -> Domain:
 
 
 def output_path(args: argparse.Namespace) -> Path:
-    """The ticket file, refused before any work when it (or its ``.json`` beside it) cannot be written."""
+    """The ticket file, refused before any work when it (or its ``.json`` beside it) cannot be written:
+    a folder in its place, or a folder where :func:`lth.store.out_probe` cannot create a file."""
     out = args.out or args.model.with_name(args.model.stem + ".ticket.pt")
     for path in (out, Path(str(out) + ".json")):
         if path.is_dir():
             raise ValueError(f"--out {path} is a directory; give a file name")
-        folder = path.parent if str(path.parent) else Path(".")
-        if not folder.is_dir():
-            raise ValueError(f"cannot write {path}: folder {folder} does not exist")
-        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-            raise ValueError(f"cannot write {path}: permission denied")
+        out_probe(path.parent if str(path.parent) else Path("."))
     return out
 
 
@@ -247,9 +244,10 @@ def make_ticket(args: argparse.Namespace) -> dict:
     stages.update()
     stages.close()
     sequential = ticket.sequential()
-    torch.save({"state_dict": {k: v.cpu() for k, v in sequential.state_dict().items()},
-                "masks": [m.cpu() for m in ticket.masks], "seed": args.seed, "fan_out": net.units_per_input,
-                "architecture": [type(m).__name__ for m in sequential]}, out)
+    saved = {"state_dict": {k: v.cpu() for k, v in sequential.state_dict().items()},
+             "masks": [m.cpu() for m in ticket.masks], "seed": args.seed, "fan_out": net.units_per_input,
+             "architecture": [type(m).__name__ for m in sequential]}
+    write_atomic(out, lambda handle: torch.save(saved, handle))
     report = {"model": str(args.model), "ticket": str(out), "eps": args.eps, "delta": args.delta, "c": args.c,
               "domain": {"kind": domain.kind, "radius": domain.radius if domain.kind == "ball" else None,
                          "box": list(args.box) if domain.kind == "box" else None},
@@ -389,8 +387,9 @@ def make_conv_ticket(args: argparse.Namespace, specs: list[StateLayer], out: Pat
     report = construct_cnn_ticket(layers, tuple(args.input_shape), args.eps, generator(args.seed, device),
                                   rescale=args.rescale, n_range=(4, args.n_max), restarts=args.restarts,
                                   steps=args.steps, progress=not args.no_progress)
-    torch.save({"state_dict": ticket_sequential(report.ticket).state_dict(), "seed": args.seed,
-                "modules": ticket_modules(report.ticket)}, out)
+    saved = {"state_dict": ticket_sequential(report.ticket).state_dict(), "seed": args.seed,
+             "modules": ticket_modules(report.ticket)}
+    write_atomic(out, lambda handle: torch.save(saved, handle))
     summary = {"model": str(args.model), "ticket": str(out), "input_shape": list(args.input_shape),
                **ticket_summary(report)}
     write_json(Path(str(out) + ".json"), {"ticket": summary}, seed=args.seed, device=str(device))
@@ -427,29 +426,31 @@ def register(subparsers) -> None:
                               "a ReLU between consecutive layers: the activations are not in a state dict, so ReLU is "
                               "assumed; skip connections and norm layers are refused. Exit 0 when the certified "
                               "error is <= eps, 1 if not, 2 on bad input.")
-    p.add_argument("model", type=Path,
+    p.add_argument("model", type=input_file,
                    help="state dict file (.pt/.pth via torch.load(weights_only=True), or .safetensors)")
-    p.add_argument("--eps", type=float, required=True, help="target sup error, in (0, 1)")
-    p.add_argument("--delta", type=float, default=0.01, help="failure probability in the width rule, in (0, 1)")
+    p.add_argument("--eps", type=finite_float(0, lo_open=True), required=True,
+                   help="target sup error, in (0, 1) (CNN models: any positive value, in the model's units)")
+    p.add_argument("--delta", type=finite_float(0, 1, lo_open=True, hi_open=True), default=0.01,
+                   help="failure probability in the width rule, in (0, 1)")
     p.add_argument("--domain", choices=("ball", "box"), default=None,
                    help="ball: ||x||_2 <= radius (the theorem's, the default); box: every coordinate in [LO, HI]")
-    p.add_argument("--radius", type=float, default=1.0, help="ball radius")
-    p.add_argument("--box", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"), help="box bounds")
+    p.add_argument("--radius", type=finite_float(0, lo_open=True), default=1.0, help="ball radius")
+    p.add_argument("--box", type=finite_float(), nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"), help="box bounds")
     p.add_argument("--rescale", action="store_true",
                    help="divide layers with ||W_i||_2 > 1 by their norm (biases accordingly) and undo at the output")
-    p.add_argument("--c", type=float, default=DEFAULT_C, help="width constant C of the theorem")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random network")
+    p.add_argument("--c", type=finite_float(0, lo_open=True), default=DEFAULT_C, help="width constant C of the theorem")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random network")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    p.add_argument("--out", type=Path, default=None, help="ticket file (default MODEL.ticket.pt)")
-    p.add_argument("--restarts", type=int, default=16, help="gradient-ascent restarts of the error search")
-    p.add_argument("--steps", type=int, default=60, help="gradient-ascent steps per restart")
-    p.add_argument("--samples", type=int, default=2048, help="random inputs tried by the error search")
+    p.add_argument("--out", type=out_file, default=None, help="ticket file (default MODEL.ticket.pt)")
+    p.add_argument("--restarts", type=positive_int, default=16, help="gradient-ascent restarts of the error search")
+    p.add_argument("--steps", type=positive_int, default=60, help="gradient-ascent steps per restart")
+    p.add_argument("--samples", type=positive_int, default=2048, help="random inputs tried by the error search")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--input-shape", type=int, nargs=3, default=None, metavar=("C", "H", "W"),
+    p.add_argument("--input-shape", type=positive_int, nargs=3, default=None, metavar=("C", "H", "W"),
                    help="CNN models: input shape (inputs in [0, 1]; H = W)")
     p.add_argument("--padding", nargs="+", choices=("valid", "same"), default=["valid"],
                    help="CNN models: padding of each Conv2d layer (stride 1), or one for all")
-    p.add_argument("--n-max", type=int, default=32, help="CNN models: most random channels per target kernel")
+    p.add_argument("--n-max", type=int_at_least(4), default=32, help="CNN models: most random channels per target kernel")
     p.set_defaults(func=_run)
 
 

@@ -1,17 +1,23 @@
-"""``lth universal poly|fourier``: build a universal ticket from random weights, certify and save it."""
+"""``lth universal poly|fourier``: build a universal ticket from random weights, certify and save it.
+
+torch and theory.universal are imported when the command runs, not when its parser is built, so a
+refusal answers at once.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from safetensors.torch import save_file
+from lth.store import write_atomic, write_json
+from lth.validate import DEVICE_CHOICES, finite_float, non_negative_int, out_dir, positive_int
 
-from lth.store import write_json
-from theory.device import DEVICE_CHOICES, generator, resolve_device
-from theory.universal import (SHIFTS, SOLVERS, RandomBlock, certify_block, certify_poly_basis, construct_fourier_ticket,
-                              construct_poly_ticket, frequencies, multi_indices, phase_offsets,
-                              search_block_error)
+if TYPE_CHECKING:
+    import torch
+
+    from theory.universal import RandomBlock
+
+SOLVERS = ("sparse", "dense")  # theory.universal.SOLVERS (tests/test_cli_bad_input.py checks they agree)
 
 
 def _block_tensors(prefix: str, block: RandomBlock) -> dict[str, torch.Tensor]:
@@ -21,6 +27,8 @@ def _block_tensors(prefix: str, block: RandomBlock) -> dict[str, torch.Tensor]:
 
 
 def _block_summary(block: RandomBlock, points: int) -> dict:
+    from theory.universal import certify_block, search_block_error
+
     return {"piece": block.piece.name, "interval": [block.piece.lo, block.piece.hi], "knots": block.num_knots,
             "certified_sup_error": certify_block(block).value,
             "sampled_error": search_block_error(block, points).error, "sampled_points": points,
@@ -28,6 +36,12 @@ def _block_summary(block: RandomBlock, points: int) -> dict:
 
 
 def _run_cli(args) -> int:
+    from safetensors.torch import save
+
+    from theory.device import generator, resolve_device
+    from theory.universal import (SHIFTS, certify_poly_basis, construct_fourier_ticket, construct_poly_ticket,
+                                  frequencies, multi_indices, phase_offsets)
+
     device = resolve_device(args.device)
     gen = generator(args.seed, device)
     options = {"c_max": args.c_max, "solver": args.solver, "half_terms": args.half_terms}
@@ -51,8 +65,7 @@ def _run_cli(args) -> int:
     tensors = {}
     for name, block in blocks.items():
         tensors.update(_block_tensors(name, block))
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_file({k: t.contiguous().cpu() for k, t in tensors.items()}, str(stem.with_suffix(".safetensors")))
+    write_atomic(stem.with_suffix(".safetensors"), save({k: t.contiguous().cpu() for k, t in tensors.items()}))
     write_json(stem.with_suffix(".json"), {"kind": args.kind, "blocks": summaries, **layout,
                                            "weights": str(stem.with_suffix(".safetensors"))},
                seed=args.seed, device=str(device))
@@ -68,18 +81,20 @@ def register(subparsers) -> None:
     """Add ``lth universal {poly,fourier}``: build, certify and save a universal ticket."""
     p = subparsers.add_parser("universal", help="build a universal ticket from random weights, certify and save it")
     p.add_argument("kind", choices=("poly", "fourier"), help="polynomial (log/exp blocks) or Fourier (sin block)")
-    p.add_argument("--dim", type=int, default=2, help="input dimension d")
-    p.add_argument("--degree", type=int, default=4, help="poly: largest total degree k")
-    p.add_argument("--max-freq", type=int, default=2, help="fourier: largest frequency N per coordinate")
-    p.add_argument("--eps-log", type=float, default=8e-5, help="poly: interpolation tolerance of the log block")
-    p.add_argument("--eps-exp", type=float, default=3e-4, help="poly: interpolation tolerance of the exp block")
-    p.add_argument("--eps-interp", type=float, default=1e-2, help="fourier: interpolation tolerance of the sin block")
-    p.add_argument("--pool-size", type=int, default=128, help="random paths per coefficient part")
-    p.add_argument("--c-max", type=float, default=2.0, help="coefficients beyond this are split into parts")
+    tolerance = finite_float(0, 1, lo_open=True, hi_open=True)
+    p.add_argument("--dim", type=positive_int, default=2, help="input dimension d")
+    p.add_argument("--degree", type=positive_int, default=4, help="poly: largest total degree k")
+    p.add_argument("--max-freq", type=positive_int, default=2, help="fourier: largest frequency N per coordinate")
+    p.add_argument("--eps-log", type=tolerance, default=8e-5, help="poly: interpolation tolerance of the log block")
+    p.add_argument("--eps-exp", type=tolerance, default=3e-4, help="poly: interpolation tolerance of the exp block")
+    p.add_argument("--eps-interp", type=tolerance, default=1e-2, help="fourier: interpolation tolerance of the sin block")
+    p.add_argument("--pool-size", type=positive_int, default=128, help="random paths per coefficient part")
+    p.add_argument("--c-max", type=finite_float(0, lo_open=True), default=2.0,
+                   help="coefficients beyond this are split into parts")
     p.add_argument("--solver", choices=SOLVERS, default="sparse", help="subset-sum solver")
-    p.add_argument("--half-terms", type=int, default=2, help="sparse solver: kept paths per half pool")
-    p.add_argument("--points", type=int, default=10_000, help="grid points for the sampled error")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--half-terms", type=positive_int, default=2, help="sparse solver: kept paths per half pool")
+    p.add_argument("--points", type=positive_int, default=10_000, help="grid points for the sampled error")
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    p.add_argument("--out", type=Path, default=Path("results/universal"), help="output directory")
+    p.add_argument("--out", type=out_dir, default=Path("results/universal"), help="output directory")
     p.set_defaults(func=_run_cli)
