@@ -330,8 +330,10 @@ def check_fourier_ticket(p: FourierParams, ctx: Context) -> Record:
     unit = describe_block(_build(sin_piece(1.0), p.eps_interp, p, ctx, 4), p.grid_points)
     sweep = [{"factor": factor, **describe_block(_build(sin_piece(1.0), p.eps_interp * factor, p, ctx, 4),
                                                  p.grid_points)} for factor in ctx.bar(p.sweep, "sin sweep")]
+    # parts of at most 1/2: the targets c_k/a_k reach twice the slope changes (a >= 1/2), and at c_max = 1
+    # some parts lay beyond the reach of a pool of 16-20 products (certified 5.9e-2 and 9.9e-2 at seed 0)
     dense = [{"pool_size": n, **describe_block(_build(sin_piece(1.0), p.eps_interp, replace(
-        p, solver="dense", pool_size=n, c_max=1.0), ctx, 4), p.grid_points)} for n in p.dense_pools]
+        p, solver="dense", pool_size=n, c_max=0.5), ctx, 4), p.grid_points)} for n in p.dense_pools]
     comparison = compare_with_anchor(unit["kept_paths"], unit["kept_as_demo"], [unit["certified"]],
                                      ANCHOR["sin_kept"], ANCHOR["sin_kept_paths"], [ANCHOR["sin_sampled"]])
     freqs = frequencies(p.dim, p.max_freq).to(ctx.device)
