@@ -752,7 +752,7 @@ def test_the_log_piece_lives_on_the_unit_interval_and_its_curvature_bound_covers
 
 def exact_coefficients(block) -> list[Fraction]:
     """``[β, c_0, …]``: the kept path products ``w·v`` summed per feature, exactly."""
-    out = [Fraction(0)] * (block.num_knots + 1)
+    out = [Fraction(0)] * (block.units.shape[0] + 1)
     for feature, w, v, keep in zip(block.feature.tolist(), block.w.tolist(), block.v.tolist(), block.mask.tolist()):
         out[feature] += sum(Fraction(a) * Fraction(b) for a, b, k in zip(w, v, keep) if k)
     return out
@@ -764,7 +764,7 @@ def test_the_block_coefficients_are_the_kept_path_sums_within_their_documented_s
     block = universal.construct_block(piece, 0.02, pool, torch.Generator().manual_seed(seed))
     assert block.w.shape[0] > block.w.shape[1]  # more pools than paths per pool: P and n both count
     coefficients, slack = block.coefficients().tolist(), block.coefficient_slack().tolist()
-    magnitude = [Fraction(0)] * (block.num_knots + 1)
+    magnitude = [Fraction(0)] * (block.units.shape[0] + 1)
     for feature, w, v, keep in zip(block.feature.tolist(), block.w.tolist(), block.v.tolist(), block.mask.tolist()):
         magnitude[feature] += sum(abs(Fraction(float(a * b))) for a, b, k in zip(w, v, keep) if k)
     rounds = block.w.shape[0] + block.w.shape[1] + 1
@@ -786,12 +786,13 @@ def without_first_slope(block):
 
 
 def exact_interpolant(block):
-    """A block of one path per coefficient with ``w = 1``, ``v = c``: it realises the interpolant exactly,
-    so its knot deviations are rounding and value-error terms alone."""
-    coef = universal.interpolant_coefficients(block.knots, block.piece.value(block.knots))
+    """The block's first layer with one path per coefficient, ``w = 1``, ``v = c_k/a_k``: it realises the
+    interpolant on its kinks up to rounding, so its knot deviations are rounding and value-error terms alone."""
+    coef = universal.interpolant_coefficients(block.piece, block.kinks)
+    coef = torch.cat([coef[:1], coef[1:] / block.first_weight])
     ones = torch.ones(coef.shape[0], 1, dtype=torch.float64)
-    return universal.RandomBlock(block.piece, block.knots, torch.arange(coef.shape[0]), ones, coef[:, None],
-                                 ones.bool(), coef)
+    return dataclasses.replace(block, feature=torch.arange(coef.shape[0]), w=ones, v=coef[:, None],
+                               mask=ones.bool(), targets=coef)
 
 
 # (piece, pool size, seed, edit): a log block, exp blocks with a segment across 0 (the second also one
@@ -806,23 +807,30 @@ BLOCKS = {"log": (universal.log_piece(), 12, 3, None), "exp near 0": (universal.
 @pytest.mark.parametrize("case", list(BLOCKS))
 def test_every_knot_deviation_carries_the_documented_rounding_of_the_realised_knot_values(case):
     """``knot_deviation_j = max(dev_j, dev_{j+1}) + max(ve_j, ve_{j+1})`` with ``ve = value_ulps·u·max(|g̃|, 1)`` and
-    ``dev_j = |R̃(t_j) − g̃(t_j)| + γ_{K+4}(|β̃| + Σ_k (t_j − t_k)^+|c̃_k|) + slack_β + Σ_k (t_j − t_k)^+ slack_k``
+    ``dev_j = |R̃(p_j) − g̃(p_j)| + γ_{K+4}(|β̃| + Σ_k (p_j − t_k)^+|e_k|) + slack_β + Σ_k (p_j − t_k)^+ σ_k``,
+    ``p_j`` the segment ends, ``t_k`` the kept kinks, ``e_k = fl(c̃_k a_k)``, ``σ_k = a_k slack_k + γ_2|e_k|``
     (exact rationals on the float64 values, to 4u relative); exp blocks have negative knots, where
-    ``(t_j − t_k)^+`` and ``t_j + t_k`` differ. And ``interpolation_j ≥ max|g''|·h_j²/8`` at 40 digits."""
+    ``(p_j − t_k)^+`` and ``p_j + t_k`` differ. ``kink_shift = γ_1 Σ_k (|e_k| + σ_k)|t_k|``. And
+    ``interpolation_j ≥ max|g''|·h_j²/8`` at 40 digits."""
     piece, pool, seed, edit = BLOCKS[case]
     block = universal.construct_block(piece, 0.02, pool, torch.Generator().manual_seed(seed))
     block = block if edit is None else edit(block)
     certificate = universal.certify_block(block)
-    knots = [Fraction(t) for t in block.knots.tolist()]
-    coef = [Fraction(c) for c in block.coefficients().tolist()]
+    knots, kinks = [Fraction(t) for t in block.knots.tolist()], [Fraction(t) for t in block.kinks.tolist()]
+    beta = Fraction(block.coefficients()[0].item())
+    slopes = [Fraction(e) for e in block.slopes().tolist()]
     slack = [Fraction(s) for s in block.coefficient_slack().tolist()]
+    slope_slack = [Fraction(a) * s + exact_gamma(2) * abs(e)
+                   for a, s, e in zip(block.first_weight.tolist(), slack[1:], slopes)]
     realised, values = block.knot_values().tolist(), piece.value(block.knots).tolist()
     deviation, value_error = [], [piece.value_ulps * U * max(abs(Fraction(g)), Fraction(1)) for g in values]
-    for tj, r, g in zip(knots, realised, values):
-        reach = [max(tj - tk, Fraction(0)) for tk in knots[:-1]]
-        terms = abs(coef[0]) + sum(q * abs(c) for q, c in zip(reach, coef[1:]))
-        rounding = exact_gamma(block.num_knots + 4) * terms + slack[0] + sum(q * s for q, s in zip(reach, slack[1:]))
+    for pj, r, g in zip(knots, realised, values):
+        reach = [max(pj - tk, Fraction(0)) for tk in kinks]
+        terms = abs(beta) + sum(q * abs(e) for q, e in zip(reach, slopes))
+        rounding = exact_gamma(len(kinks) + 4) * terms + slack[0] + sum(q * s for q, s in zip(reach, slope_slack))
         deviation.append(abs(Fraction(r) - Fraction(g)) + rounding)
+    shift = exact_gamma(1) * sum((abs(e) + s) * abs(t) for e, s, t in zip(slopes, slope_slack, kinks))
+    assert all(Fraction(k) >= shift * (1 - 4 * U) for k in certificate.parts["kink_shift"].tolist())
     for j, (kd, interp) in enumerate(zip(certificate.parts["knot_deviation"].tolist(),
                                          certificate.parts["interpolation"].tolist())):
         expected = max(deviation[j], deviation[j + 1]) + max(value_error[j], value_error[j + 1])
@@ -833,8 +841,8 @@ def test_every_knot_deviation_carries_the_documented_rounding_of_the_realised_kn
             assert mpmath.mpf(interp) >= peak * (mpmath.mpf(b) - mpmath.mpf(a)) ** 2 / 8
     # γ_4·(I + D) covers the three roundings of I + D + slack and of the widening: value ≥ (I + D)·fl(1 + LIBM_MARGIN)
     from theory.numerics import LIBM_MARGIN
-    per_segment = [Fraction(i) + Fraction(d) for i, d in zip(certificate.parts["interpolation"].tolist(),
-                                                            certificate.parts["knot_deviation"].tolist())]
+    per_segment = [Fraction(i) + Fraction(d) + shift for i, d in zip(certificate.parts["interpolation"].tolist(),
+                                                                    certificate.parts["knot_deviation"].tolist())]
     assert Fraction(certificate.value) >= max(per_segment) * Fraction(1 + LIBM_MARGIN)
     if piece.name == "exp":
         assert any(a < 0 < b for a, b in zip(block.knots[:-1].tolist(), block.knots[1:].tolist()))
