@@ -836,11 +836,11 @@ def require_records(results: Path) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    require_records(args.results)
     missing = missing_tools()
     if missing:
         print(f"lth paper: {', '.join(missing)} not found; install them with `{INSTALL_HINT}`", file=sys.stderr)
         return 3
+    require_records(args.results)
     report = generate(args.results, args.out, figures=not args.no_figures)
     _report(report, args.results)
     try:

@@ -137,18 +137,22 @@ def out_dir(text: str) -> Path:
 
 
 def out_file(text: str) -> Path:
-    """A file that can be written: not a folder, in a writable folder."""
+    """A file that can be written: not a folder, in an existing folder where a file can be created."""
     path = Path(text)
+    folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name")
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give a file name")
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text}: folder {folder} does not exist")
     try:
-        out_probe(path.parent if str(path.parent) else Path("."))
+        out_probe(folder)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return path
 
 
-# Settings fields whose range is narrower than the generic rule of field_type.
+# Settings fields whose range differs from the generic rule of field_type (a field whose help says what
+# 0 means allows 0).
 FIELD_RANGES: dict[str, Callable[[str], Any]] = {
     "prune_rate": finite_float(0, 1, lo_open=True, hi_open=True),
     "prune_rate_conv": finite_float(0, 1, hi_open=True),
@@ -158,6 +162,9 @@ FIELD_RANGES: dict[str, Callable[[str], Any]] = {
     "confidence": finite_float(0, 1, lo_open=True, hi_open=True),
     "momentum": finite_float(0, 1, hi_open=True),
     "score_init": finite_float(),
+    "weight_decay": finite_float(0),  # 0: no decay
+    "construction_seeds": non_negative_int,  # 0: no construction
+    "retry_cap": non_negative_int,  # 0: no retry
 }
 
 

@@ -90,9 +90,9 @@ LEAVES: dict[tuple[str, ...], Leaf] = {
         "--score-lr": POS_FLOAT, "--score-init": FINITE, "--test-samples": POS}),
     ("simulate", "edge-popup"): Leaf([], {
         **_IMP_COMMON, "--factors": ("0", "nan", "-2"), "--keep": UNIT, "--weights": CHOICE, "--score-iterations": POS,
-        "--score-lr": POS_FLOAT, "--weight-decay": POS_FLOAT, "--accuracy-gap": POS_FLOAT, "--delta": UNIT,
-        "--construction-c": POS_FLOAT, "--construction-seeds": POS, "--construction-step": POS,
-        "--construction-resolution": POS, "--pool-cap": POS, "--retry-cap": POS}),
+        "--score-lr": POS_FLOAT, "--weight-decay": NONNEG_FLOAT, "--accuracy-gap": POS_FLOAT, "--delta": UNIT,
+        "--construction-c": POS_FLOAT, "--construction-seeds": NONNEG, "--construction-step": POS,
+        "--construction-resolution": POS, "--pool-cap": POS, "--retry-cap": NONNEG}),
     ("paper", "build"): Leaf([], {"--results": IN_DIR + ("{dir}",), "--out": OUT_DIR}),
     ("paper", "generate"): Leaf([], {"--results": IN_DIR + ("{dir}",), "--out": OUT_DIR}),
     ("paper", "readme"): Leaf([("--readme", "{readme}")], {
@@ -161,6 +161,9 @@ def places(tmp_path: Path, monkeypatch) -> dict[str, str]:
     nothing.mkdir(parents=True)
     (nothing / "quick-0.json").write_text("{}")
     monkeypatch.chdir(tmp_path)  # default outputs (results/, ...) would land here
+    import lth.paper
+
+    monkeypatch.setattr(lth.paper, "missing_tools", lambda: [])  # judge `paper build`'s input, not this machine's TeX
     return {"file": str(tmp_path / "afile"), "empty": str(tmp_path / "empty"), "dir": str(tmp_path / "adir"),
             "missing": str(tmp_path / "missing"), "proc": "/proc", "readme": str(tmp_path / "readme.md"),
             "records_of_nothing": str(tmp_path / "records")}

@@ -22,17 +22,17 @@ import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from tqdm.auto import tqdm
+from lth.store import write_atomic, write_json
+from lth.validate import (DEVICE_CHOICES, finite_float, input_file, int_at_least, non_negative_int, out_file,
+                          positive_int)
 
-from theory.dense import (DEFAULT_C, Domain, Target, bound_units_per_input, build_ticket, certify_sup_error, check_norms,
-                          over_parameterisation, rescale, search_sup_error)
-from theory.conv import (TicketReport, build_modules, check_layer_norms, construct_cnn_ticket, estimate_layer_error,
-                         flatten_specs, ticket_modules, ticket_sequential)
-from theory.device import DEVICE_CHOICES, generator, resolve_device
-from lth.store import out_probe, write_atomic, write_json
-from lth.validate import finite_float, input_file, int_at_least, non_negative_int, out_file, positive_int
+if TYPE_CHECKING:  # torch and the constructions are imported where they are used: a refusal answers at once
+    import torch
+
+    from theory.conv import TicketReport
+    from theory.dense import Domain, Target
 
 _PARAMETER_NAMES = ("weight", "bias")
 
@@ -53,6 +53,8 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     Every unreadable file (missing, empty, truncated, not a torch or safetensors file, a pickled
     module) is refused with one line: a ``ValueError``.
     """
+    import torch
+
     if not path.is_file():
         raise ValueError(f"model file {path} does not exist or is not a file")
     if path.stat().st_size == 0:
@@ -144,6 +146,10 @@ def check_chain(specs: list[StateLayer]) -> None:
 
 def target_from_specs(specs: list[StateLayer]) -> Target:
     """The float64 :class:`Target` of parsed Linear layers (non-finite or mismatched shapes are refused)."""
+    import torch
+
+    from theory.dense import Target
+
     weights, biases = [], []
     for spec in specs:
         weight, bias = spec.weight, spec.bias
@@ -156,6 +162,8 @@ def target_from_specs(specs: list[StateLayer]) -> Target:
 
 
 def _domain(args: argparse.Namespace, d0: int) -> Domain:
+    from theory.dense import Domain
+
     if args.domain in (None, "ball"):
         if not args.radius > 0:
             raise ValueError(f"--radius must be positive, got {args.radius}")
@@ -167,18 +175,22 @@ def _domain(args: argparse.Namespace, d0: int) -> Domain:
 
 
 def output_path(args: argparse.Namespace) -> Path:
-    """The ticket file, refused before any work when it (or its ``.json`` beside it) cannot be written:
-    a folder in its place, or a folder where :func:`lth.store.out_probe` cannot create a file."""
+    """The ticket file, refused before any work when it (or its ``.json`` beside it) cannot be written
+    (:func:`lth.validate.out_file`: a folder in its place, a missing folder, or one where no file can
+    be created)."""
     out = args.out or args.model.with_name(args.model.stem + ".ticket.pt")
     for path in (out, Path(str(out) + ".json")):
-        if path.is_dir():
-            raise ValueError(f"--out {path} is a directory; give a file name")
-        out_probe(path.parent if str(path.parent) else Path("."))
+        try:
+            out_file(str(path))
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"--out: {exc}") from None
     return out
 
 
 def available_memory(device: torch.device) -> int | None:
     """Bytes free on ``device`` (GPU memory or available RAM), None when unknown."""
+    import torch
+
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
     try:
@@ -209,6 +221,13 @@ def check_memory(estimate: int, device: torch.device) -> None:
 
 def make_ticket(args: argparse.Namespace) -> dict:
     """Build, certify and save the ticket described by the parsed command line; returns the report."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from theory.dense import (DEFAULT_C, bound_units_per_input, build_ticket, certify_sup_error, check_norms,
+                              over_parameterisation, rescale, search_sup_error)
+    from theory.device import resolve_device
+
     out = output_path(args)
     specs = parse_layers(load_state_dict(args.model))
     if any(spec.kind == "Conv2d" for spec in specs):
@@ -217,6 +236,7 @@ def make_ticket(args: argparse.Namespace) -> dict:
         if not 0 < value < 1:
             raise ValueError(f"{label} must lie in (0, 1), got {value}")
     device = resolve_device(args.device)
+    c = DEFAULT_C if args.c is None else args.c
     target = target_from_specs(specs)
     factor = 1.0
     if args.rescale:
@@ -226,13 +246,13 @@ def make_ticket(args: argparse.Namespace) -> dict:
     domain = _domain(args, target.widths[0])
     signed = domain.kind == "ball" or min(domain.lo) < 0
     widths = [w.shape[1] for w in target.augmented()] + [target.widths[-1]]
-    units = [bound_units_per_input(a, b, target.depth, args.eps * factor, args.delta, args.c)
+    units = [bound_units_per_input(a, b, target.depth, args.eps * factor, args.delta, c)
              for a, b in zip(widths[:-1], widths[1:])]
     check_memory(estimate_dense_bytes(widths, units), device)
     _note_dense_scope(args, domain, factor, target.widths[0])
     stages = tqdm(total=3, desc="lth ticket", disable=args.no_progress)
     stages.set_postfix_str("random network + masks")
-    net, ticket = build_ticket(target, args.eps * factor, args.delta, seed=args.seed, device=device, c=args.c,
+    net, ticket = build_ticket(target, args.eps * factor, args.delta, seed=args.seed, device=device, c=c,
                                units_per_input=units, signed_input=signed, output_scale=1 / factor)
     stages.update()
     stages.set_postfix_str("certificate")
@@ -248,7 +268,7 @@ def make_ticket(args: argparse.Namespace) -> dict:
              "masks": [m.cpu() for m in ticket.masks], "seed": args.seed, "fan_out": net.units_per_input,
              "architecture": [type(m).__name__ for m in sequential]}
     write_atomic(out, lambda handle: torch.save(saved, handle))
-    report = {"model": str(args.model), "ticket": str(out), "eps": args.eps, "delta": args.delta, "c": args.c,
+    report = {"model": str(args.model), "ticket": str(out), "eps": args.eps, "delta": args.delta, "c": c,
               "domain": {"kind": domain.kind, "radius": domain.radius if domain.kind == "ball" else None,
                          "box": list(args.box) if domain.kind == "box" else None},
               "target_widths": target.widths, "target_parameters": target.parameters,
@@ -345,6 +365,11 @@ def check_cnn_reach(layers: list[tuple[str, torch.Tensor, str]], input_shape: tu
     """Before the construction: the rescale factor, the ε it implies on the normalised network, and a
     sampled estimate of what ``n_max`` channels reach per layer; refuse when a layer will not reach it,
     suggesting the ε that would work."""
+    import torch
+
+    from theory.conv import check_layer_norms, estimate_layer_error, flatten_specs
+    from theory.device import generator
+
     specs = flatten_specs([(k, w.to(torch.float64), p) for k, w, p in layers], input_shape)
     specs, factor = check_layer_norms(specs, rescale)
     per_layer = eps / factor / (2 * len(specs))
@@ -367,6 +392,11 @@ def make_conv_ticket(args: argparse.Namespace, specs: list[StateLayer], out: Pat
     """State dicts with Conv2d layers: da Cunha et al.'s construction (``theory.conv``), certified in the
     max-norm over ``[0,1]^{C×H×W}``; stride 1, no biases, flattened before the first Linear. ``--eps`` is
     in the model's units; with ``--rescale``, eps / (product of layer norms) must lie in (0, 1)."""
+    import torch
+
+    from theory.conv import construct_cnn_ticket, ticket_modules, ticket_sequential
+    from theory.device import generator, resolve_device
+
     if not args.eps > 0:
         raise ValueError(f"--eps must be positive, got {args.eps}")
     if args.input_shape is None:
@@ -438,7 +468,8 @@ def register(subparsers) -> None:
     p.add_argument("--box", type=finite_float(), nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"), help="box bounds")
     p.add_argument("--rescale", action="store_true",
                    help="divide layers with ||W_i||_2 > 1 by their norm (biases accordingly) and undo at the output")
-    p.add_argument("--c", type=finite_float(0, lo_open=True), default=DEFAULT_C, help="width constant C of the theorem")
+    p.add_argument("--c", type=finite_float(0, lo_open=True), default=None,
+                   help="width constant C of the theorem (default: theory.dense.DEFAULT_C, measured by slth.dense.rule)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random network")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     p.add_argument("--out", type=out_file, default=None, help="ticket file (default MODEL.ticket.pt)")
@@ -456,6 +487,10 @@ def register(subparsers) -> None:
 
 def load_ticket(path: Path) -> torch.nn.Sequential:
     """Rebuild the pruned ``torch.nn.Sequential`` from a ticket file, with plain torch only."""
+    import torch
+
+    from theory.conv import build_modules
+
     saved = torch.load(path, map_location="cpu", weights_only=True)
     state = saved["state_dict"]
     if "modules" in saved:  # a CNN ticket (theory.conv)

@@ -1,0 +1,82 @@
+"""How fast the command line answers: ``lth --help`` and refusals of bad input, each in a fresh
+interpreter (what a user waits for), best wall time of a few runs, with the CPU time of that run and
+whether torch was loaded.
+
+``--baseline DIR`` also times the same commands with DIR first on ``sys.path`` (e.g. the ``lth``
+package of an older commit, ``git archive COMMIT lth | tar -x -C DIR``) and prints the ratio.
+Writes ``results/benchmarks/cli.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import save, table  # noqa: E402
+
+# (label, argv): --help, then refusals that need no model, data or record.
+CASES = (
+    ("lth --help", ["--help"]),
+    ("universal --degree -1", ["universal", "poly", "--degree", "-1"]),
+    ("ticket missing model", ["ticket", "/nonexistent/model.pt", "--eps", "0.1"]),
+    ("paper readme, no results", ["paper", "readme", "--results", "/nonexistent"]),
+    ("figures --out a file", ["figures", "--out", "/etc/hostname"]),
+    ("simulate imp --batch-size 0", ["simulate", "imp", "--batch-size", "0"]),
+    ("verify --param trials=-5", ["verify", "rss.lueker", "--param", "trials=-5", "--out", "/tmp/bench-cli-out"]),
+)
+_PROBE = ("import sys; from lth.cli import main; status = main(sys.argv[1:]); "
+          "print('torch' in sys.modules, file=sys.stderr); sys.exit(status)")
+
+
+def run_once(argv: list[str], pythonpath: str | None) -> tuple[float, float, bool, int]:
+    """Wall seconds, CPU seconds (user + system of the child), whether torch was imported, exit status."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join([pythonpath, env.get("PYTHONPATH", "")])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    torch_loaded = done.stderr.strip().splitlines()[-1:] == ["True"]
+    return wall, cpu, torch_loaded, done.returncode
+
+
+def measure(argv: list[str], repeat: int, pythonpath: str | None = None) -> dict:
+    runs = [run_once(argv, pythonpath) for _ in range(repeat)]
+    wall, cpu, torch_loaded, status = min(runs)
+    return {"wall_s": wall, "cpu_s": cpu, "torch": torch_loaded, "exit": status}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per command; the fastest counts")
+    parser.add_argument("--baseline", type=Path, default=None, help="folder holding an older lth package")
+    args = parser.parse_args()
+    rows = []
+    for label, argv in CASES:
+        row = {"command": label, **measure(argv, args.repeat)}
+        if args.baseline is not None:
+            before = measure(argv, args.repeat, str(args.baseline.resolve()))
+            row.update({"before_wall_s": before["wall_s"], "before_cpu_s": before["cpu_s"],
+                        "before_exit": before["exit"], "speed-up (CPU)": before["cpu_s"] / max(row["cpu_s"], 1e-9)})
+        rows.append(row)
+    columns = ["command", "wall_s", "cpu_s", "torch", "exit"]
+    if args.baseline is not None:
+        columns += ["before_wall_s", "before_cpu_s", "before_exit", "speed-up (CPU)"]
+    print(table(rows, columns))
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (wall times on a loaded machine are not comparable)")
+    path = save("cli", {"rows": rows, "repeat": args.repeat, "load_average": os.getloadavg()}, seed=0, device="cpu")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
