@@ -39,13 +39,14 @@ bench: $(STAMP)
 MUTANT_SCOPE ?= theory.numerics.* theory.certify.* \
 	theory.dense.x_realised_layers* theory.dense.x__block_effective* theory.dense.x_certify_sup_error* \
 	theory.dense.x_bound_union* theory.dense.x_require_signed_domain* theory.dense.xǁDomainǁ__post_init__* \
-	theory.conv.x_collapse* theory.conv.x__ones* theory.conv.x_sup_linear_error* theory.conv.x_certify_layer* \
+	theory.conv.x_collapse* theory.conv.x_collapsed_magnitude* theory.conv.x_require_nonnegative_kept* theory.conv.x__ones* theory.conv.x_sup_linear_error* theory.conv.x_certify_layer* \
 	theory.conv.x_require_relu_between* theory.conv.x_bound_network_error* theory.conv.x_certify_network* \
 	theory.universal.x__sin_curvature* theory.universal.x_log_piece* theory.universal.x_exp_piece* \
 	theory.universal.x_sin_piece* theory.universal.x_certify_block* theory.universal.x_check_exponents* \
 	theory.universal.x_certify_poly_basis* theory.universal.x_bound_exponent_interval* \
 	theory.universal.x_bound_transfer_gap* theory.universal.xǁRandomBlockǁcoefficient* \
-	theory.universal.xǁRandomBlockǁknot_values* \
+	theory.universal.xǁRandomBlockǁknot_values* theory.universal.xǁRandomBlockǁslopes* \
+	theory.universal.xǁRandomBlockǁkinks* theory.universal.xǁRandomBlockǁknots* theory.universal.x_select_units* \
 	theory.subset_sum.x_worst_case_error* theory.subset_sum.x__sup_distance* theory.subset_sum.x_covers_interval* \
 	theory.subset_sum.x_rounding_slack*
 MUTANT_JOBS ?= 2
