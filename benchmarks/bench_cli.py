@@ -1,6 +1,6 @@
 """How fast the command line answers: ``lth --help`` and refusals of bad input, each in a fresh
-interpreter (what a user waits for), best wall time of a few runs, with the CPU time of that run and
-whether torch was loaded.
+interpreter (what a user waits for) in an empty temporary folder, best wall time of a few runs, with
+the CPU time of that run and whether torch was loaded.
 
 ``--baseline DIR`` also times the same commands with DIR first on ``sys.path`` (e.g. the ``lth``
 package of an older commit, ``git archive COMMIT lth | tar -x -C DIR``) and prints the ratio.
@@ -14,6 +14,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ CASES = (
     ("paper readme, no results", ["paper", "readme", "--results", "/nonexistent"]),
     ("figures --out a file", ["figures", "--out", "/etc/hostname"]),
     ("simulate imp --batch-size 0", ["simulate", "imp", "--batch-size", "0"]),
-    ("verify --param trials=-5", ["verify", "rss.lueker", "--param", "trials=-5", "--out", "/tmp/bench-cli-out"]),
+    ("verify --param trials=-5", ["verify", "rss.lueker", "--param", "trials=-5", "--out", "out"]),
 )
 _PROBE = ("import sys; from lth.cli import main; status = main(sys.argv[1:]); "
           "print('torch' in sys.modules, file=sys.stderr); sys.exit(status)")
@@ -41,7 +42,11 @@ def run_once(argv: list[str], pythonpath: str | None) -> tuple[float, float, boo
         env["PYTHONPATH"] = os.pathsep.join([pythonpath, env.get("PYTHONPATH", "")])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, env=env)
+    # An empty folder as cwd, removed afterwards: `python -c` puts the cwd first on sys.path (before
+    # PYTHONPATH), and an older lth may do real work on bad input and write results under it.
+    with tempfile.TemporaryDirectory(prefix="bench-cli-") as cwd:
+        done = subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, env=env,
+                              cwd=cwd)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
