@@ -187,7 +187,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_seeds, default=None, metavar="A..B",
                    help="run every claim at each seed (A..B inclusive, or 0,3,7) and judge over the draws: "
                         "theorem claims must hold at every seed, rate claims pool their failures")
-    p.add_argument("--out", type=out_dir, default=Path("results"), help="output directory")
+    p.add_argument("--out", type=out_dir, default="results", help="output directory (default results)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a check parameter (repeatable), e.g. --param trials=5000")
     p.add_argument("--fault", action="append", default=[], metavar="KEY=VALUE",
@@ -203,7 +203,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("figures", help="draw the paper figures from stored results")
     p.add_argument("names", nargs="*", help="figure names (default: all)")
     p.add_argument("--results", type=input_dir, default=Path("results"), help="where stored results live")
-    p.add_argument("--out", type=out_dir, default=Path("paper/figures"), help="where figures are written")
+    p.add_argument("--out", type=out_dir, default="paper/figures", help="where figures are written")
     p.add_argument("--index", action="store_true", help="print the figure → script → claims table and exit")
     p.set_defaults(func=_figures)
 

@@ -100,7 +100,6 @@ def render(fig_entry: Figure, results: Path, out: Path) -> list[Path]:
     """Draw one figure from ``results`` in the shared style (:data:`STYLE`); save ``<name>.pdf``,
     ``<name>.png`` and ``<name>.json`` (the records drawn) under ``out``."""
     _DRAWN.clear()
-    out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{fig_entry.name}.{ext}" for ext in ("pdf", "png")]
     with plt.style.context(STYLE):
         fig = fig_entry.draw(results)

@@ -899,7 +899,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              ("generate", _generate, "only write the generated LaTeX (no TeX needed)")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--results", type=input_dir, default=Path("results"), help="where stored results live")
-        p.add_argument("--out", type=out_dir, default=PAPER_DIR / "build", help="build directory")
+        p.add_argument("--out", type=out_dir, default=str(PAPER_DIR / "build"), help="build directory")
         p.add_argument("--no-figures", action="store_true", help="do not draw the figures (faster)")
         p.set_defaults(func=func)
     p = sub.add_parser("readme", help="rewrite README.md's generated results block")

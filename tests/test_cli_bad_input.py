@@ -277,3 +277,14 @@ def test_help_and_a_refusal_do_not_import_torch():
             "assert not heavy, heavy")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize("argv", [["verify", "rss.lueker"], ["universal", "poly"], ["simulate", "imp"],
+                                  ["simulate", "basin"], ["simulate", "supermask"], ["figures"]])
+def test_a_default_output_folder_is_probed_too(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").write_text("a file where the default output folder would go\n")
+    (tmp_path / "paper").write_text("likewise\n")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out" in err[0] and "is a file" in err[0]

@@ -76,7 +76,7 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=tuple(PROTOCOLS), default="quick",
                         help="quick: digits, minutes on a CPU; paper: Frankle & Carbin's protocol, hours on a CPU")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
-    parser.add_argument("--out", type=out_dir, default=SIMULATIONS_ROOT, help="root of the run directories")
+    parser.add_argument("--out", type=out_dir, default=str(SIMULATIONS_ROOT), help="root of the run directories")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_sweep_flags(parser)
 
@@ -211,5 +211,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_field_flags(p, GeneralisationParams)
     p.add_argument("--seed", type=non_negative_int, default=0, help="first seed")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
-    p.add_argument("--out", type=out_dir, default=SIMULATIONS_ROOT, help="root of the run directories")
+    p.add_argument("--out", type=out_dir, default=str(SIMULATIONS_ROOT), help="root of the run directories")
     p.set_defaults(func=_basin)

@@ -110,7 +110,7 @@ def add_flags(parser: argparse.ArgumentParser, settings: type, name: str) -> Non
     parser.add_argument("--preset", choices=("quick", "paper"), default="quick",
                         help=f"quick: {quick} (minutes on a CPU); paper: {paper} (hours on a CPU, GPU recommended)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto picks CUDA when present")
-    parser.add_argument("--out", type=out_dir, default=SIMULATIONS_ROOT, help="root of the run directories")
+    parser.add_argument("--out", type=out_dir, default=str(SIMULATIONS_ROOT), help="root of the run directories")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 

@@ -6,7 +6,6 @@ refusal answers at once.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lth.store import write_atomic, write_json
@@ -96,5 +95,5 @@ def register(subparsers) -> None:
     p.add_argument("--points", type=positive_int, default=10_000, help="grid points for the sampled error")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    p.add_argument("--out", type=out_dir, default=Path("results/universal"), help="output directory")
+    p.add_argument("--out", type=out_dir, default="results/universal", help="output directory")
     p.set_defaults(func=_run_cli)
