@@ -801,11 +801,16 @@ def seeds_block(document: dict) -> str:
              "| claim | checks | seeds | holds | fails | inconclusive | error | over the seeds |",
              "|---|---|---|---|---|---|---|---|"]
     pooled: dict[str, list[int]] = {}
+    judged: dict[str, list[int]] = {}
     channels: dict[str, list[list[int]]] = {}
     for row in document["claims"]:
         lines.append(f"| `{row['claim']}` | {row['kind']} | {len(row['seeds'])} | {row['holds']} | {row['fails']} | "
                      f"{row['inconclusive']} | {row['error']} | {row['verdict']} |")
         for seed in row["per_seed"]:
+            for cell in seed.get("rate_cells", []):
+                total = judged.setdefault(f"`{row['claim']}` {cell['name']} (threshold {cell['threshold']:g})", [0, 0])
+                total[0] += cell["failures"]
+                total[1] += cell["trials"]
             measured = seed.get("measured") or {}
             for cell in measured.get("constants", []):
                 total = pooled.setdefault(f"`{row['claim']}` {cell['name']} (δ = {cell['threshold']:g})", [0, 0])
@@ -813,8 +818,13 @@ def seeds_block(document: dict) -> str:
                 total[1] += cell["trials"]
             for instance, used in measured.get("channels", {}).items():
                 channels.setdefault(f"`{row['claim']}` {instance}", []).append(used)
+    if judged:
+        lines += ["", "Judged failure rates of the rate claims, pooled over the seeds:", ""]
+    for name, (failures, trials) in judged.items():
+        lo, hi = clopper_pearson(failures, trials)
+        lines.append(f"- {name}: {failures}/{trials} fail, 95 % CI [{lo:.4f}, {hi:.4f}]")
     if pooled or channels:
-        lines += ["", "Measured constants over the same seeds:", ""]
+        lines += ["", "Measured constants over the same seeds (reported, not judged):", ""]
     for name, (failures, trials) in pooled.items():
         lo, hi = clopper_pearson(failures, trials)
         lines.append(f"- {name}: {failures}/{trials} draws fail, 95 % CI [{lo:.3f}, {hi:.3f}]")

@@ -211,3 +211,18 @@ def test_without_tex_the_build_says_what_to_install(monkeypatch, capsys):
     assert main(["paper", "build"]) != 0
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "apt-get install" in err and "Traceback" not in err
+
+
+def test_the_readme_seed_block_is_generated_from_the_committed_seed_record():
+    """README's seed-robustness table is exactly what `lth paper readme` makes from records/seeds-quick."""
+    from lth.paper import SEEDS_BEGIN, SEEDS_END, SEEDS_RECORD, seeds_block
+    from lth.store import read_json
+
+    document = read_json(SEEDS_RECORD)
+    readme = (SEEDS_RECORD.parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index(SEEDS_BEGIN):readme.index(SEEDS_END) + len(SEEDS_END)]
+    assert block == seeds_block(document)
+    theory = {cid for cid, c in __import__("lth.registry", fromlist=["all_claims"]).all_claims().items()
+              if c.kind != "empirical"}
+    assert {row["claim"] for row in document["claims"]} == theory
+    assert all(row["verdict"] == "holds" for row in document["claims"])
