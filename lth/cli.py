@@ -115,13 +115,14 @@ def _seeds(text: str) -> list[int]:
 
 def _check_overrides(entry, scale: str, overrides: dict) -> None:
     """Refuse ``--param`` values outside the range :func:`lth.validate.field_type` gives the parameter's
-    default at this scale (a count whose default is >= 1 must be >= 1; floats finite, positive where the
-    default is). Faults are exempt: they are broken on purpose."""
-    defaults = entry.parameters(scale, {})
+    default (a count whose default is >= 1 must be >= 1; floats finite, positive where the default is);
+    a value the rule allows for the default of either scale is accepted (``0`` where one scale uses 0).
+    Faults are exempt: they are broken on purpose."""
+    defaults = {s: entry.parameters(s, {}) for s in ("quick", "full")}
     for name, value in overrides.items():
-        problem = param_problem(name, value, getattr(defaults, name))
-        if problem:
-            raise UsageError(f"{entry.id}: {problem}")
+        problems = {s: param_problem(name, value, getattr(d, name)) for s, d in defaults.items()}
+        if all(problems.values()):
+            raise UsageError(f"{entry.id}: {problems[scale]}")
 
 
 def _parse_param(text: str) -> tuple[str, object]:

@@ -7,11 +7,12 @@ Three parts:
   (``allow_abbrev=False``, so ``--seed`` is never taken for ``--seeds``), and a usage error is one
   line ``lth COMMAND: error: ...`` on stderr with exit status 2 (argparse's default prints the whole
   usage block first);
-- argparse ``type=`` functions: :func:`positive_int`, :func:`non_negative_int`, :func:`finite_float`
-  (optionally within bounds), :func:`input_file` (exists, is a file, not empty) and :func:`out_dir`
-  (a folder that exists or can be created and where a probe file can really be written:
-  :func:`lth.store.out_probe`) and :func:`out_file`. Each refusal
-  names the value and what is allowed; argparse adds the flag;
+- argparse ``type=`` functions: :func:`positive_int`, :func:`non_negative_int`, :func:`int_at_least`,
+  :func:`finite_float` (optionally within bounds), :func:`input_file` (exists, is a file, not empty),
+  :func:`input_dir`, :func:`out_dir` (a folder that exists or can be created and where a probe file
+  can really be written: :func:`lth.store.out_probe`) and :func:`out_file`. Each refusal names the
+  value and what is allowed; argparse adds the flag. A string default goes through the type too, so
+  a default output folder is probed like a given one;
 - :func:`field_type`, the rule for flags made from a settings dataclass (``lth simulate``) and for
   ``lth verify --param``: see its docstring.
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
@@ -165,24 +165,27 @@ FIELD_RANGES: dict[str, Callable[[str], Any]] = {
     "weight_decay": finite_float(0),  # 0: no decay
     "construction_seeds": non_negative_int,  # 0: no construction
     "retry_cap": non_negative_int,  # 0: no retry
+    "max_images": non_negative_int,  # 0: all
+    "loss_images": non_negative_int,  # 0: all (basin.generalisation at full scale)
 }
 
 
 def field_type(name: str, default: Any) -> Callable[[str], Any]:
     """The argparse type of a settings field, from its default (the generic rule).
 
-    An ``int`` whose default is ≥ 1 is a count and must be ≥ 1; any other ``int`` must be ≥ 0 (seeds,
-    offsets, and sizes where 0 means native). A ``float`` must be finite, and > 0 when its default is
-    > 0 (widths, learning rates, tolerances), ≥ 0 otherwise. :data:`FIELD_RANGES` narrows named fields
-    (rates and probabilities in (0, 1)). Strings and booleans are taken as given.
+    An ``int`` whose default is ≥ 1 is a count and must be ≥ 1; one whose default is 0 must be ≥ 0
+    (seeds, offsets, sizes where 0 means native). A ``float`` must be finite, and > 0 when its default
+    is > 0 (widths, learning rates, tolerances), ≥ 0 when it is 0. A negative default allows any finite
+    value. :data:`FIELD_RANGES` sets named fields (rates and probabilities in (0, 1), fields whose 0
+    means "none"). Strings and booleans are taken as given.
     """
     if name in FIELD_RANGES:
         return FIELD_RANGES[name]
     if isinstance(default, bool) or not isinstance(default, (int, float)):
         return str
     if isinstance(default, int):
-        return positive_int if default >= 1 else non_negative_int
-    return finite_float(0, lo_open=default > 0)
+        return positive_int if default >= 1 else non_negative_int if default == 0 else _int
+    return finite_float() if default < 0 else finite_float(0, lo_open=default > 0)
 
 
 def param_problem(name: str, value: Any, default: Any) -> str | None:
@@ -199,9 +202,3 @@ def param_problem(name: str, value: Any, default: Any) -> str | None:
     except argparse.ArgumentTypeError as exc:
         return f"--param {name}={value!r}: {exc}"
     return None
-
-
-def refuse(command: str, message: str) -> NoReturn:
-    """One line on stderr and exit status 2."""
-    print(f"lth {command}: error: {message}", file=sys.stderr)
-    raise SystemExit(2)

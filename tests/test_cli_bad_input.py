@@ -81,7 +81,7 @@ LEAVES: dict[tuple[str, ...], Leaf] = {
     ("simulate", "basin"): Leaf([], {
         "--dataset": CHOICE, "--width": POS_FLOAT, "--seeds": POS, "--poison": POS,
         "--target-loss": POS_FLOAT, "--max-iterations": POS, "--lr": POS_FLOAT, "--check-every": POS,
-        "--directions": POS, "--tau": POS_FLOAT, "--loss-images": POS, "--rtol": POS_FLOAT, "--probes": POS,
+        "--directions": POS, "--tau": POS_FLOAT, "--loss-images": NONNEG, "--rtol": POS_FLOAT, "--probes": POS,
         "--lanczos-steps": POS, "--relative-floor": POS_FLOAT, "--split-seed": NONNEG, "--confidence": UNIT,
         "--seed": NONNEG, "--device": CHOICE, "--out": OUT_DIR}),
     ("simulate", "supermask"): Leaf([], {**_IMP_COMMON, **_PRUNE_RATES, "--criteria": CHOICE}),
@@ -235,6 +235,34 @@ def test_the_generic_parameter_rule_refuses_counts_below_one_and_non_finite_floa
     assert param_problem("eps", float("nan"), 0.1) and param_problem("eps", float("inf"), 0.1)
     assert param_problem("eps_test", (0.1, -0.2), (0.01,)) and param_problem("eps_test", (0.1,), (0.01,)) is None
     assert param_problem("name", "x", "y") is None and param_problem("flag", True, False) is None
+
+
+def test_every_registered_value_passes_the_rule_it_sets_for_overrides():
+    """Quick and full parameters of every claim, every settings default and every preset are allowed by
+    the rule that judges the user's values (else the rule would refuse the toolkit's own settings); a
+    claim parameter is allowed when the rule allows it for the default of either scale, as in
+    ``lth verify``."""
+    import dataclasses
+
+    from lth.commands.supermask import EXPERIMENTS, PRESETS
+    from lth.registry import all_claims
+    from lth.validate import field_type, param_problem
+    from simulations.imp import PROTOCOLS, protocol
+
+    for claim_id, entry in all_claims().items():
+        scales = [entry.parameters(scale, {}) for scale in ("quick", "full")]
+        for values in scales:
+            for f in dataclasses.fields(values):
+                problems = [param_problem(f.name, getattr(values, f.name), getattr(d, f.name)) for d in scales]
+                assert not all(problems), f"{claim_id}: {problems}"
+    settings = [protocol(name) for name in PROTOCOLS]
+    settings += [kind(**PRESETS[name][preset]) for name, (kind, *_) in EXPERIMENTS.items() for preset in PRESETS[name]]
+    for instance in settings:
+        for f in dataclasses.fields(instance):
+            value, default = getattr(instance, f.name), f.default
+            for v, d in (zip(value, default) if isinstance(value, tuple) and default else [(value, default)]):
+                if isinstance(d, (int, float)) and not isinstance(d, bool):
+                    field_type(f.name, d)(repr(v))
 
 
 def test_result_files_get_the_users_normal_mode(tmp_path: Path):
