@@ -18,14 +18,16 @@ from pathlib import Path
 
 from lth.validate import DEVICE_CHOICES, Parser, input_dir, non_negative_int, out_dir, param_problem, positive_int
 
-# command -> (modules whose register() adds it, its line in `lth --help`)
+# command -> (modules whose register() adds it, its line in `lth --help`); the line is the help that
+# register() gives the command (tests/test_cli_bad_input.py checks they agree)
 _PLUGINS: dict[str, tuple[tuple[str, ...], str]] = {
     "universal": (("lth.commands.universal",), "build a universal ticket from random weights, certify and save it"),
     "ticket": (("lth.commands.ticket",), "prune a random network into a certified ε-approximation of MODEL"),
     "simulate": (("lth.commands.simulate", "lth.commands.supermask"),
                  "run simulations of pruning phenomena on real data"),
     "paper": (("lth.paper",), "build the paper (PDF) and the README results block from results"),
-    "minitron": (("lth.commands.minitron",), "structured pruning + distillation of a Llama-style LM (Minitron)"),
+    "minitron": (("lth.commands.minitron",),
+                 "structured pruning + distillation of a Llama-style LM (SmolLM2-135M-Instruct packaged)"),
 }
 
 

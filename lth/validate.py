@@ -89,7 +89,9 @@ def finite_float(lo: float | None = None, hi: float | None = None, *, lo_open: b
     ends where ``lo_open``/``hi_open``)."""
     left = "-inf" if lo is None else f"{lo:g}"
     right = "inf" if hi is None else f"{hi:g}"
-    allowed = f"a finite number in {'(' if lo_open or lo is None else '['}{left}, {right}{')' if hi_open or hi is None else ']'}"
+    opening = "(" if lo_open or lo is None else "["
+    closing = ")" if hi_open or hi is None else "]"
+    allowed = f"a finite number in {opening}{left}, {right}{closing}"
 
     def parse(text: str) -> float:
         try:

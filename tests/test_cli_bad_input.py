@@ -14,6 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,7 +106,8 @@ NAMED_OTHERWISE = ("--param", "--fault", "--readme")
 NOT_COVERED = ("minitron",)
 
 
-def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], argparse.ArgumentParser]:
+def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Every leaf command's parser, by its path of subcommand names."""
     found = {}
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -216,6 +218,16 @@ def test_paper_readme_with_missing_results_leaves_the_readme_untouched(places, c
     assert main(["paper", "readme", "--results", places["missing"], "--readme", str(readme)]) == 2
     assert main(["paper", "readme", "--results", places["dir"], "--readme", str(readme)]) == 2
     assert readme.read_text() == text
+
+
+def test_the_lazy_parser_lists_every_command_as_the_full_parser_does():
+    import lth.cli as cli
+
+    def listed(parser):
+        (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return {a.dest: a.help for a in sub._choices_actions}
+
+    assert listed(cli.build_parser()) == listed(cli.build_parser(""))
 
 
 def test_the_device_choices_and_solvers_kept_without_torch_agree_with_their_sources():

@@ -204,7 +204,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="resize source images to this side (0: native); must give the target's input shape")
     p.add_argument("--source-optimizer", choices=OPTIMIZERS, default=None,
                    help="optimiser of the source run (default: the target's): transfer across optimisers")
-    p.add_argument("--source-lr", type=finite_float(0, lo_open=True), default=None, help="learning rate of the source run (default: the target's)")
+    p.add_argument("--source-lr", type=finite_float(0, lo_open=True), default=None,
+                   help="learning rate of the source run (default: the target's)")
     p.set_defaults(func=_transfer)
     p = commands.add_parser("basin", help="loss-basin radii and Hessian spectra: clean vs poisoned minima",
                             description=_basin.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

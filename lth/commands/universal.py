@@ -86,7 +86,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-freq", type=positive_int, default=2, help="fourier: largest frequency N per coordinate")
     p.add_argument("--eps-log", type=tolerance, default=8e-5, help="poly: interpolation tolerance of the log block")
     p.add_argument("--eps-exp", type=tolerance, default=3e-4, help="poly: interpolation tolerance of the exp block")
-    p.add_argument("--eps-interp", type=tolerance, default=1e-2, help="fourier: interpolation tolerance of the sin block")
+    p.add_argument("--eps-interp", type=tolerance, default=1e-2,
+                   help="fourier: interpolation tolerance of the sin block")
     p.add_argument("--pool-size", type=positive_int, default=128, help="random paths per coefficient part")
     p.add_argument("--c-max", type=finite_float(0, lo_open=True), default=2.0,
                    help="coefficients beyond this are split into parts")
