@@ -176,8 +176,17 @@ def test_kernel_check_holds_at_quick_scale():
 
 
 @pytest.mark.claim("slth.conv.kernel")
-def test_kernel_check_fails_with_too_few_channels():
+def test_kernel_check_grows_too_few_channels_and_reports_what_it_used():
+    """n = 4 channels do not certify ε; the construction grows toward the proven count instead of failing."""
     record = run_claim("slth.conv.kernel", n=4, sweep=(4,))
+    assert record.verdict == "holds", record.reason
+    used = [row["n"] for row in record.details["instances"]]
+    assert all(n > 4 for n in used) and record.details["measured"]["channels"]["random"] == [used[0]]
+
+
+@pytest.mark.claim("slth.conv.kernel")
+def test_kernel_check_fails_with_a_flipped_mask_entry():
+    record = run_claim("slth.conv.kernel", sweep=(4,), faults={"flip_mask": True})
     assert record.verdict == "fails", record.reason
 
 
