@@ -148,7 +148,7 @@ def test_evaluate_reproduces_the_perplexity_prune_printed_for_the_saved_model(ti
     (["--intermediate", "4000"], "intermediate=4000 must lie in 1..64"),
     (["--heads", "3"], "heads=3 not divisible"),
     (["--length", "1"], "--length must be >= 2"),
-    (["--calibration", "0"], "--calibration must be > 0"),
+    (["--calibration", "0"], "--calibration: 0 is not allowed: give an integer >= 1"),
 ])
 def test_bad_input_is_refused_in_one_line_before_any_weight_is_read(tiny_dir, tmp_path, capsys, args, message):
     (tiny_dir / "model.safetensors").write_bytes(b"not weights")  # reading them would fail differently

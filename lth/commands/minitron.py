@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -46,6 +47,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lth.store import read_json, write_atomic, write_json
+from lth.validate import input_file, int_at_least
 from simulations.minitron.corpus import SOURCES, mixed_windows, require_prose
 from simulations.minitron.distillation import LOGIT_LOSSES, METHODS, recover
 from simulations.minitron.importance import (AGGREGATIONS, DEFAULT_BATCH, DEFAULT_SEQUENCE, DepthScores,
@@ -122,7 +124,6 @@ def _positive(args: argparse.Namespace, *names: str) -> None:
 def _common_checks(args: argparse.Namespace) -> Architecture:
     """The model's architecture from its config alone, after checking the shared ranges and the text."""
     arch = model_sizes(args.model).architecture
-    _positive(args, "heldout", "batch_size", *(("calibration",) if hasattr(args, "calibration") else ()))
     if args.length < 2:
         raise ValueError(f"--length must be >= 2 (a window predicts its tokens after the first), got {args.length}")
     if "prose" in _sources(args):
@@ -214,7 +215,7 @@ def _score(args: argparse.Namespace) -> int:
 def _load_scores(path: Path) -> dict[str, torch.Tensor]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
         raise ValueError(f"cannot read scores {path}: {exc}") from None
 
 
@@ -430,15 +431,16 @@ def _common(p: argparse.ArgumentParser, calibration: bool = True) -> None:
     p.add_argument("model", help="smollm2 (SmolLM2-135M-Instruct, Q4_1 GGUF de-quantised), a .gguf file, or a "
                    "local Llama-style model directory")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="cpu (default), cuda, or auto")
-    p.add_argument("--seed", type=int, default=0, help="seed of the calibration / training draws")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the calibration / training draws")
     p.add_argument("--text", choices=TEXTS, default="mixed",
                    help="mixed (default): half Python source, half Python documentation prose (needs python3-doc); "
                         "code or prose alone")
-    p.add_argument("--length", type=int, default=64, help="tokens per window (default 64)")
-    p.add_argument("--heldout", type=int, default=16, help="held-out windows for perplexity (default 16)")
-    p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
+    p.add_argument("--length", type=int_at_least(1), default=64, help="tokens per window (default 64)")
+    p.add_argument("--heldout", type=int_at_least(1), default=16, help="held-out windows for perplexity (default 16)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=8, help="windows per forward pass (default 8)")
     if calibration:
-        p.add_argument("--calibration", type=int, default=16, help="calibration windows (default 16; the paper: 1,024)")
+        p.add_argument("--calibration", type=int_at_least(1), default=16,
+                       help="calibration windows (default 16; the paper: 1,024)")
         p.add_argument("--batch-agg", choices=AGGREGATIONS, default=DEFAULT_BATCH, help="aggregation over the batch")
         p.add_argument("--seq-agg", choices=AGGREGATIONS, default=DEFAULT_SEQUENCE, help="aggregation over the sequence")
     p.add_argument("--no-progress", action="store_true", help="hide every progress bar (also the GGUF de-quantisation)")
@@ -471,7 +473,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument(f"--{flag}", type=int, default=None, help=f"target number of {what}; default: unchanged")
     p.add_argument("--importance", choices=IMPORTANCE, default="activation", help="width importance (baselines: "
                    "magnitude, random)")
-    p.add_argument("--scores", type=Path, default=None, help="reuse OUT/scores.pt of `lth minitron score`")
+    p.add_argument("--scores", type=input_file, default=None, help="reuse OUT/scores.pt of `lth minitron score`")
     p.add_argument("--gqa", choices=("within", "groups"), default="within",
                    help="within: prune query heads inside each KV group; groups: drop whole KV groups")
     p.add_argument("--depth-by", choices=("bi", "ppl_drop"), default="bi", help="depth importance for --layers")
