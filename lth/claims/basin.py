@@ -444,7 +444,7 @@ DIMENSION_PROTOCOL = Protocol(
               "L* + 0.1 nats of training cross-entropy; per seed, the least-squares slope of ℓ on log2(width) "
               "over the widths; summarised by the 95% Student-t interval over seeds",
     levels="widths ×1/8, ×1/4, ×1/2, ×1 of LeNet-300-100 on digits (quick; full adds ×2), every minimum taken at "
-           "the first check where its whole-training-set loss is <= 0.02 nats (matched training loss; a minimum "
+           "the first check where its whole-training-set loss is <= 0.01 nats (matched training loss; a minimum "
            "that misses it in 6,000 iterations makes the verdict inconclusive)",
     margin="0 (a direction claim: the talk states no effect size); holds if the interval lies above 0, fails if "
            "at or below 0",
