@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -57,12 +58,21 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+@functools.cache
+def code_state() -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the repository, read once per process: the code a process runs is the code
+    at its start, so a long run whose tree is committed to meanwhile still names the code that ran.
+    Entry points that run long work call this before any work."""
+    status = _git("status", "--porcelain")
+    return _git("rev-parse", "HEAD"), None if status is None else bool(status)
+
+
 def provenance(seed: int | None, device: str | None, argv: list[str] | None = None) -> dict[str, Any]:
     """The provenance block stored in every result file."""
-    status = _git("status", "--porcelain")
+    commit, dirty = code_state()
     return {
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),
+        "git_commit": commit,
+        "git_dirty": dirty,
         "versions": package_versions(),
         "device": device,
         "seed": seed,

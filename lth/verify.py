@@ -13,7 +13,7 @@ from typing import Iterable
 
 from tqdm.auto import tqdm
 
-from lth.store import write_atomic, write_claim_record, write_json
+from lth.store import code_state, write_atomic, write_claim_record, write_json
 from lth.registry import Quantity, Record, run_claim
 from lth.sweep import Sweep
 from lth.verdict import judge_rate_cells
@@ -61,6 +61,7 @@ def run_verify(claim_ids: list[str], *, scale: str, device: str, seed: int, out:
     Checks split into tasks run them on ``sweep`` (default: in this process) and keep each finished
     task under ``out/tasks/``, so an interrupted run resumes and a repeated one reuses them.
     """
+    code_state()  # pin the commit and dirty flag the records will name to the code at the start
     records = []
     bar = tqdm(claim_ids, desc="lth verify", disable=not progress)
     for claim_id in bar:
@@ -186,6 +187,7 @@ def run_seeds(claim_ids: list[str], seeds: list[int], kinds: dict[str, str], *, 
               sweep: Sweep | None = None) -> list[dict]:
     """Run the checks at every seed (each seed's reports under ``out/seeds/<seed>/``), then write the
     per-claim aggregate to ``out/seeds.json`` and ``out/seeds.md``; returns the aggregate rows."""
+    code_state()
     by_claim: dict[str, list[Record]] = {claim_id: [] for claim_id in claim_ids}
     for seed in tqdm(seeds, desc="lth verify --seeds", disable=not progress):
         for record in run_verify(claim_ids, scale=scale, device=device, seed=seed, out=out / "seeds" / str(seed),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lth import registry
+from lth import registry, store
 from lth.store import SCHEMA_VERSION, read_json, write_atomic, write_json
 from lth.registry import Quantity, Record, all_claims, claim, run_claim
 
@@ -64,6 +64,19 @@ def test_result_files_carry_schema_and_provenance(tmp_path: Path):
     prov = doc["provenance"]
     assert prov["seed"] == 3 and prov["device"] == "cpu" and prov["versions"]["torch"]
     assert {"git_commit", "git_dirty", "argv", "utc_time"} <= set(prov)
+
+
+def test_a_record_names_the_code_at_the_start_of_the_run_not_at_its_end(tmp_path: Path, monkeypatch):
+    """A long run whose tree is committed to meanwhile must not name the later commit as its code."""
+    heads = iter(["start-commit", "later-commit"])
+    monkeypatch.setattr(store, "_git", lambda *args: next(heads) if args[0] == "rev-parse" else "")
+    store.code_state.cache_clear()
+    try:
+        store.code_state()  # what lth verify does before any work
+        doc = read_json(write_json(tmp_path / "r.json", {}, seed=0, device="cpu"))
+    finally:
+        store.code_state.cache_clear()
+    assert doc["provenance"]["git_commit"] == "start-commit" and doc["provenance"]["git_dirty"] is False
 
 
 def test_an_interrupted_atomic_write_leaves_the_old_file_intact(tmp_path: Path, monkeypatch):
