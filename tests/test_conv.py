@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 
 import pytest
 import torch
@@ -273,6 +274,43 @@ def test_the_network_certificate_covers_the_rounding_of_a_cancelling_collapsed_k
     needed = gamma(n + 1 + 3) * magnitude
     assert certify_network([ticket], 1).value >= exact_error + needed
     assert certify_layer(ticket, 1).value >= exact_error + needed
+
+
+def _float_error_instance(seed: int, n: int = 64) -> tuple[LayerTicket, float, float]:
+    """A 1×1 ticket whose computed collapsed kernel L carries a real float64 rounding error r, with the
+    target K placed at L_true + 0.9·r: the computed error kernel L − K is then about 0.1·r while the
+    true error is about 0.9·r. Returns (ticket, true sup error, computed sup error); "true" is exact
+    rational arithmetic on the stored float64 weights (``fractions.Fraction``), independent of the code."""
+    g = torch.Generator().manual_seed(seed)
+    u = (1 + torch.rand(n, generator=g, dtype=torch.float64)).reshape(n, 1, 1, 1)
+    # the first half adds, the second subtracts and the last product cancels the rest: partial sums
+    # grow to ~n/2, so each addition rounds at ~n·2^-54, while L itself is ~0
+    v = torch.where(torch.arange(n) < n // 2, 1.0, -1.0).to(torch.float64) * (1 + torch.rand(n, generator=g,
+                                                                                        dtype=torch.float64))
+    v[-1] = -(u[:-1, 0, 0, 0] * v[:-1]).sum() / u[-1, 0, 0, 0]  # L ≈ 0: only the rounding remains
+    v = v.reshape(1, n, 1, 1)
+    s, mask = torch.ones_like(u, dtype=torch.bool), torch.ones_like(v, dtype=torch.bool)
+    computed = float(collapse(u, v, s, mask).reshape(()))
+    exact = sum(Fraction(float(a)) * Fraction(float(b)) for a, b in zip(u.reshape(-1), v.reshape(-1)))
+    k = float(exact + Fraction(9, 10) * (Fraction(computed) - exact))
+    target = TargetLayer(torch.full((1, 1, 1, 1), k, dtype=torch.float64), "valid")
+    return (LayerTicket(u, v, s, mask, target, collapse(u, v, s, mask)), float(abs(exact - Fraction(k))),
+            abs(computed - k))
+
+
+@pytest.mark.claim("slth.conv.network")
+def test_the_certificates_cover_the_true_error_where_a_slack_on_the_computed_kernel_would_not():
+    """The float error of L, recomputed exactly, exceeds a slack built on |L| + |K| (the pre-fix
+    certify_network's), so a certificate of |L − K| + γ(|L| + |K|) would lie below the true sup error;
+    certify_layer and certify_network, whose slack is a multiple of Σ_t |V T|·|U S| + |K|, cover it."""
+    instances = [_float_error_instance(seed) for seed in range(20)]
+    wrong = [(t, true, comp) for t, true, comp in instances
+             if comp + gamma(t.n + 4) * (abs(float(t.collapsed.reshape(()))) + abs(float(t.target.weight.reshape(()))))
+             < true]
+    assert len(wrong) == len(instances), "a draw whose rounding error did not break the naive slack"
+    for ticket, true, _ in wrong:
+        assert certify_layer(ticket, 1).value >= true
+        assert certify_network([ticket], 1).value >= true
 
 
 @pytest.mark.claim("slth.conv.network")
