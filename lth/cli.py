@@ -139,6 +139,13 @@ def _parse_param(text: str) -> tuple[str, object]:
 
 
 def _figures(args: argparse.Namespace) -> int:
+    """Draw the named figures (default: all). A results folder holding no claim record, or none that a
+    requested figure needs, is refused in one line (exit 2) naming the command to run first; a figure
+    whose records are missing while others are drawn is one line each (exit 1)."""
+    if not args.index:
+        from lth.paper import require_records
+
+        require_records(args.results)  # before the figure scripts (and torch) are imported
     from lth.figures import MissingResult, all_figures, index_markdown, render
 
     if args.index:
@@ -148,16 +155,24 @@ def _figures(args: argparse.Namespace) -> int:
     unknown = [name for name in args.names if name not in figures]
     if unknown:
         raise UsageError(f"unknown figure(s): {', '.join(unknown)}; known: {', '.join(figures)}")
-    missing = 0
-    for name in args.names or list(figures):
+    names = args.names or list(figures)
+    skipped: dict[str, MissingResult] = {}
+    for name in names:
         try:
             paths = render(figures[name], args.results, args.out)
         except MissingResult as exc:
-            missing += 1
-            print(f"{name}: skipped, {exc}", file=sys.stderr)
+            skipped[name] = exc
             continue
         print(f"{name}: {', '.join(str(p) for p in paths)}")
-    return 1 if missing else 0
+    if len(skipped) == len(names):  # nothing drawn, nothing written
+        if len(names) == 1:
+            raise UsageError(f"{names[0]}: {skipped[names[0]]}")
+        claims = sorted({c for name in names for c in figures[name].claims})
+        raise UsageError(f"nothing to draw: {args.results} holds no record of the claims these {len(names)} figures "
+                         f"show ({', '.join(claims)}); run `lth verify --out {args.results}` first")
+    for name, exc in skipped.items():
+        print(f"{name}: skipped, {exc}", file=sys.stderr)
+    return 1 if skipped else 0
 
 
 def add_sweep_flags(parser: argparse.ArgumentParser) -> None:

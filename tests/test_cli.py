@@ -54,13 +54,23 @@ def test_list_shows_each_claim_with_its_proof_anchor_and_tests(capsys):
     assert "proofs/rss.md#rss.lueker" in out and "test_cli.py::" in out
 
 
-def test_figures_name_the_command_that_produces_a_missing_result(tmp_path: Path, capsys):
+def test_figures_without_records_is_one_line_exit_2_naming_the_command_to_run_first(tmp_path: Path, capsys):
+    from lth.store import REPO_ROOT
+
     (tmp_path / "empty").mkdir()
-    status = main(["figures", "rss_threshold_scaling", "--results", str(tmp_path / "empty"),
-                   "--out", str(tmp_path / "figs")])
-    assert status == 1
-    assert "run `lth verify rss." in capsys.readouterr().err
-    assert not (tmp_path / "figs" / "rss_threshold_scaling.png").exists()
+    status = main(["figures", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "figs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and f"run `lth verify --out {tmp_path / 'empty'}` first" in err[0]
+    other = tmp_path / "other" / "claims"  # records, but none of the requested figures' claims
+    other.mkdir(parents=True)
+    for source in (REPO_ROOT / "records" / "claims").iterdir():
+        if not source.name.startswith("rss."):
+            (other / source.name).symlink_to(source)
+    for names in (["rss_threshold_scaling"], ["rss_threshold_scaling", "rss_fixed_size"]):
+        status = main(["figures", *names, "--results", str(tmp_path / "other"), "--out", str(tmp_path / "figs")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert status == 2 and len(err) == 1 and "run `lth verify " in err[0], err
+    assert not (tmp_path / "figs").exists()
 
 
 def test_a_parameter_of_the_wrong_type_is_refused_before_any_work(tmp_path: Path, capsys):
