@@ -227,3 +227,32 @@ def test_the_readme_seed_block_is_generated_from_the_committed_seed_record():
     theory = ("proofs/rss.md", "proofs/slth_dense.md", "proofs/slth_conv.md", "proofs/universal.md")
     assert {row["claim"] for row in document["claims"]} == {cid for cid, c in all_claims().items() if c.proof in theory}
     assert all(row["verdict"] == "holds" for row in document["claims"])
+
+
+def test_the_readme_records_block_lists_every_committed_record_with_its_reason():
+    """README's records block is exactly what `lth paper readme` makes from records/claims, and names
+    every committed record with the verdict and reason stored in it."""
+    from lth.paper import RECORDS_BEGIN, RECORDS_DIR, RECORDS_END, records_block
+    from lth.registry import all_claims
+    from lth.store import read_json
+
+    digests = {claim_id: entry.protocol_digest for claim_id, entry in all_claims().items()}
+    readme = (RECORDS_DIR.parent / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index(RECORDS_BEGIN):readme.index(RECORDS_END) + len(RECORDS_END)]
+    assert block == records_block(RECORDS_DIR, digests)
+    for path in RECORDS_DIR.glob("claims/*/*.json"):
+        record = read_json(path)["record"]
+        assert f"`{path.relative_to(RECORDS_DIR.parent).as_posix()}`" in block
+        assert f"**{record['verdict']}**. {record['reason']}" in block
+
+
+def test_a_record_judged_under_a_since_amended_protocol_is_flagged(tmp_path):
+    from lth.paper import records_block
+    from lth.store import write_json
+
+    record = {"claim": "sim.x", "scale": "full", "seed": 0, "verdict": "holds", "reason": "d = +1 pp [+0.5, +1.5]",
+              "protocol_hash": "a" * 64}
+    write_json(tmp_path / "claims" / "sim.x" / "full-1.json", {"record": record}, seed=0, device="cpu")
+    assert "registered now" not in records_block(tmp_path, {"sim.x": "a" * 64})
+    flagged = records_block(tmp_path, {"sim.x": "b" * 64})
+    assert "registered now: `bbbbbbbbbbbb`" in flagged and "protocol `aaaaaaaaaaaa`" in flagged
