@@ -6,9 +6,19 @@ Objects. A *pool* is a vector ``x`` of ``n`` reals; its subset sums are the ``2^
 ``n ≥ C log2(1/ε)`` for uniform pools.
 
 Shapes. Pools are ``[..., n]`` tensors (any leading batch shape); results keep the batch shape.
-Every function takes and returns torch tensors on the pool's device. On CPU the work is done by the
-compiled kernels of :mod:`theory.subset_sum_merge` (sums generated sorted by merging, two-pointer
-search, interval merging; parallel over pools); on CUDA everything stays in torch.
+Every function takes and returns torch tensors on the pool's device.
+
+Backends. ``sorted_subset_sums``, ``worst_case_error`` and ``best_subsets`` take
+``backend="auto"|"compiled"|"torch"``:
+
+* ``"compiled"`` (CPU tensors only): the numba kernels of :mod:`theory.subset_sum_merge` (sums
+  generated sorted by merging, two-pointer search; parallel over pools);
+* ``"torch"`` (any device): the device-generic torch code that a CUDA user runs (merge by sort,
+  binary search); on CPU tensors it runs the very code of the GPU path, which is how the tests check it
+  where no GPU exists;
+* ``"auto"`` (default): ``"compiled"`` for CPU tensors, ``"torch"`` otherwise.
+
+``covers_interval`` always runs the compiled kernel (its interval lists have data-dependent lengths).
 
 Exactness. ``worst_case_error`` and ``best_subsets`` are exact up to float64 rounding;
 ``rounding_slack`` bounds that rounding so that ``worst_case_error + rounding_slack`` is a rigorous
@@ -34,6 +44,18 @@ _CHUNK_BYTES = 256 * 2**20  # working-set size per batch of pools
 _MAX_PARTIAL_SUMS = 2**24  # largest half enumerated by best_subsets (n up to ~44)
 
 Sampler = Callable[[tuple[int, ...], torch.Generator], torch.Tensor]
+BACKENDS = ("auto", "compiled", "torch")
+
+
+def _backend(backend: str, device: torch.device) -> str:
+    """Resolve ``auto|compiled|torch`` for tensors on ``device`` (see the module docstring)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "compiled" if device.type == "cpu" else "torch"
+    if backend == "compiled" and device.type != "cpu":
+        raise ValueError(f"the compiled backend runs on CPU tensors only, got {device}; use backend='torch'")
+    return backend
 
 
 def _memory_limit_bytes(device: torch.device) -> int:
@@ -67,21 +89,23 @@ def _merge_sorted_torch(x: torch.Tensor) -> torch.Tensor:
     return sums
 
 
-def sorted_subset_sums(x: torch.Tensor) -> torch.Tensor:
+def sorted_subset_sums(x: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     """All ``2^n`` subset sums of each pool, ascending.
 
     ``x``: ``[..., n]`` → ``[..., 2^n]``. Built by ``n`` merges ``L ← merge(L, L + x_i)``: O(2^n) work
-    per pool on CPU (a compiled merge), never a sort of 2^n unordered values. Raises ``MemoryError`` before allocating
-    when the result would not fit.
+    per pool with the compiled backend (a compiled merge, never a sort of 2^n unordered values); the
+    torch backend sorts each concatenation. Raises ``MemoryError`` before allocating when the result
+    would not fit.
     """
     x = _pools(x)
+    backend = _backend(backend, x.device)
     n = x.shape[-1]
     batch = x.shape[:-1]
     count = math.prod(batch) * 2**n
     _require_fits(count, x.device, f"{count:,} subset sums")
     flat = x.reshape(-1, n)
-    if x.device.type == "cpu":
-        sums = torch.from_numpy(merge_sorted_sums(flat.to(torch.float64).numpy())).to(x.dtype)
+    if backend == "compiled":
+        sums = torch.from_numpy(merge_sorted_sums(flat.to(torch.float64).contiguous().numpy())).to(x.dtype)
     else:
         sums = _merge_sorted_torch(flat)
     return sums.reshape(*batch, 2**n)
@@ -103,19 +127,20 @@ def _sup_distance(sums: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
     return torch.maximum(torch.maximum(inner, below), above).clamp(min=0)
 
 
-def worst_case_error(x: torch.Tensor, lo: float = -1.0, hi: float = 1.0) -> torch.Tensor:
+def worst_case_error(x: torch.Tensor, lo: float = -1.0, hi: float = 1.0, backend: str = "auto") -> torch.Tensor:
     """Exact ``sup_{z∈[lo,hi]} min_S |z − Σ_S x|`` for each pool, in float64.
 
     ``x``: ``[..., n]`` → ``[...]``. Pools are processed in chunks so that memory stays bounded.
-    Add ``rounding_slack(x, lo, hi)`` for a rigorous upper bound.
+    Add ``rounding_slack(x, lo, hi)`` for a rigorous upper bound. ``backend``: see the module docstring.
     """
     if not lo <= hi:
         raise ValueError(f"empty interval [{lo}, {hi}]")
     x = _pools(x).to(torch.float64)
+    _backend(backend, x.device)  # a bad choice fails before any work
     n = x.shape[-1]
     flat = x.reshape(-1, n)
     per_chunk = max(1, _CHUNK_BYTES // (3 * _BYTES_PER_SUM * 2**n))
-    out = [_sup_distance(sorted_subset_sums(chunk), lo, hi) for chunk in flat.split(per_chunk)]
+    out = [_sup_distance(sorted_subset_sums(chunk, backend), lo, hi) for chunk in flat.split(per_chunk)]
     return torch.cat(out).reshape(x.shape[:-1])
 
 
@@ -190,7 +215,7 @@ def _split_point(n: int, targets: int) -> int:
 
 
 def _best_codes(x: torch.Tensor, targets: torch.Tensor, split: int) -> torch.Tensor:
-    """(CUDA) Meet in the middle on a chunk: ``x`` [P, n], ``targets`` [P, T] → subset codes [P, T] (int64)."""
+    """(torch backend) Meet in the middle on a chunk: ``x`` [P, n], ``targets`` [P, T] → subset codes [P, T] (int64)."""
     small = _unsorted_sums(x[:, :split])  # [P, p], column index = subset code of the first half
     big, big_codes = torch.sort(_unsorted_sums(x[:, split:]), dim=1, stable=True)  # [P, q] ascending
     queries = (targets[:, :, None] - small[:, None, :]).reshape(x.shape[0], -1)  # [P, T·p]
@@ -206,7 +231,7 @@ def _best_codes(x: torch.Tensor, targets: torch.Tensor, split: int) -> torch.Ten
     return small_code | (big_code << split)
 
 
-def best_subsets(x: torch.Tensor, targets: torch.Tensor) -> SubsetSolution:
+def best_subsets(x: torch.Tensor, targets: torch.Tensor, backend: str = "auto") -> SubsetSolution:
     """For each target, a subset of its pool whose computed float64 sum is nearest to it.
 
     Optimal over the computed sums, so within ``2·γ_n·Σ|x|`` of the real optimum (proofs/rss.md (d)).
@@ -214,17 +239,19 @@ def best_subsets(x: torch.Tensor, targets: torch.Tensor) -> SubsetSolution:
     ``x``: ``[..., n]`` pools; ``targets``: ``[..., T]`` with the same leading shape (each row of targets
     shares its row's pool; use ``T = 1`` for one pool per target). Meet in the middle.
 
-    * CPU (compiled, parallel over pools): both halves' ``2^{n/2}`` sums are generated already sorted
-      by merging, and one two-pointer scan per target finds the nearest pair: ``O(2^{n/2})`` per pool
+    * ``backend="compiled"`` (CPU; the default there), parallel over pools: both halves' ``2^{n/2}``
+      sums are generated already sorted by merging, and one two-pointer scan per target finds the
+      nearest pair: ``O(2^{n/2})`` per pool
       and per target, the cost of an independent pool per target. Among equal errors the first pair
       the scan meets wins (deterministic).
-    * CUDA (torch): a small half (``2^a`` sums, unsorted) probes the sorted large half (``2^b``) by binary
-      search, ``O(2^b·b + T·2^a·b)`` per pool with ``a`` chosen to balance the two; ties go to the
+    * ``backend="torch"`` (any device; the default on CUDA): a small half (``2^a`` sums, unsorted)
+      probes the sorted large half (``2^b``) by binary search, ``O(2^b·b + T·2^a·b)`` per pool with ``a`` chosen to balance the two; ties go to the
       smaller subset code.
 
     Halves of up to ``2^24`` sums, so ``n`` up to about 44–48.
     """
     x = _pools(x).to(torch.float64)
+    backend = _backend(backend, x.device)
     targets = targets.to(device=x.device, dtype=torch.float64)
     if targets.shape[:-1] != x.shape[:-1]:
         raise ValueError(f"targets {tuple(targets.shape)} and pools {tuple(x.shape)} need equal leading shapes")
@@ -232,7 +259,7 @@ def best_subsets(x: torch.Tensor, targets: torch.Tensor) -> SubsetSolution:
         raise ValueError("targets contain non-finite values")
     n, count = x.shape[-1], targets.shape[-1]
     flat_x, flat_t = x.reshape(-1, n), targets.reshape(-1, count)
-    if x.device.type == "cpu":
+    if backend == "compiled":
         if 2 ** (n - n // 2) > _MAX_PARTIAL_SUMS:
             raise MemoryError(f"n={n} is too large for meet-in-the-middle here")
         codes = torch.from_numpy(nearest_subset_codes(flat_x.contiguous().numpy(), flat_t.contiguous().numpy()))
