@@ -70,12 +70,16 @@ def test_the_proof_table_lists_the_proven_and_the_measured_widths():
     text = Path(__file__).resolve().parents[1].joinpath("proofs/slth_dense.md").read_text()
     rows = re.findall(r"^\| (\d+(?:-\d+)+) \| ([\d.]+) \| ([\d.]+) \| ([\d, ]+) \| ([\d, ]+) \|$", text, re.M)
     assert len(rows) >= 3
+    ratios = []
     for shape_text, eps_text, delta_text, proven_text, measured_text in rows:
         shape = [int(v) for v in shape_text.split("-")]
         eps, delta = float(eps_text), float(delta_text)
-        assert [int(v) for v in proven_text.split(",")] == bound_proven_units_per_input(shape, eps, delta)
+        proven = bound_proven_units_per_input(shape, eps, delta)
+        assert [int(v) for v in proven_text.split(",")] == proven
         measured = [bound_units_per_input(a, b, len(shape) - 1, eps, delta) for a, b in zip(shape[:-1], shape[1:])]
         assert [int(v) for v in measured_text.split(",")] == measured
+        ratios += [a / b for a, b in zip(proven, measured)]
+    assert f"The proof asks for {min(ratios):.1f}–{max(ratios):.1f}× the measured width" in text
 
 
 @pytest.mark.parametrize("shape, eps, delta", [([3], 0.1, 0.1), ([3, 0], 0.1, 0.1), ([3, 2], 0.0, 0.1),
