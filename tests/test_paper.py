@@ -256,3 +256,17 @@ def test_a_record_judged_under_a_since_amended_protocol_is_flagged(tmp_path):
     assert "registered now" not in records_block(tmp_path, {"sim.x": "a" * 64})
     flagged = records_block(tmp_path, {"sim.x": "b" * 64})
     assert "registered now: `bbbbbbbbbbbb`" in flagged and "protocol `aaaaaaaaaaaa`" in flagged
+
+
+def test_reasons_blocks_are_refilled_from_the_records_and_name_a_missing_one():
+    from lth.paper import reasons_blocks
+
+    readme = ("intro\n<!-- reasons:begin sim.a sim.b -->\nstale hand-typed number 41.5%\n<!-- reasons:end -->\n"
+              "between\n<!-- reasons:begin sim.a -->\n<!-- reasons:end -->\nend\n")
+    documents = {"sim.a": {"record": {"scale": "quick", "seed": 0, "verdict": "fails", "reason": "d = -3 pp [-4, -2]"},
+                           "provenance": {"git_commit": "0123456789abcdef"}}, "sim.b": None}
+    text = reasons_blocks(readme, documents)
+    assert "41.5%" not in text and text.startswith("intro\n") and text.endswith("end\n") and "\nbetween\n" in text
+    assert text.count("- **`sim.a`** (quick, seed 0, code `01234567`): **fails**. d = -3 pp [-4, -2].") == 2
+    assert "- **`sim.b`**: no record in the results folder (run `lth verify sim.b`)." in text
+    assert reasons_blocks(text, documents) == text
