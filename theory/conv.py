@@ -11,8 +11,9 @@ The *layer lemma* approximates ``K * X`` on ``X ∈ [0,1]^{c×D×D}`` by pruning
 to block o only, and ``S`` keeps only non-negative entries of U. On ``X ≥ 0`` the ReLU is then the
 identity and ``g(X) = L * X`` with the *collapsed kernel*
 ``L[o,k,i,j] = Σ_{t∈block o} V[o,t]·U[t,k,i,j]·S[t,k,i,j]``. Each entry of K is matched by the best
-subset of its pool ``{V[o,t]·U⁺[t,k,i,j] : t ∈ block o}`` (``theory.subset_sum.best_subsets``, all
-entries in one batch). The single-kernel lemma is the case m = 1.
+subset of its pool ``{V[o,t]·U⁺[t,k,i,j] : t ∈ block o}`` (``choose_subsets``: the best over the computed
+float64 sums by ``theory.subset_sum.best_subsets`` for pools of at most ``EXACT_WIDTH`` non-zero products,
+blockwise for wider ones; all entries in one batch). The single-kernel lemma is the case m = 1.
 
 Certificates. The error ``E * X`` with ``E = L − K`` is linear, so its supremum over the box is exact:
 at each output position, the sum of the positive (or of the negative) parts of the coefficients that
@@ -423,7 +424,8 @@ def construct_network(specs: list[TargetLayer], eps: float, size: int, generator
     For each layer the random pair is drawn once with ``n_max`` channels per block and the first n of
     each block are used, n growing from ``n_min`` until the certified lemma error is ≤ ε/(2l)
     (``construct_layer_to``), beyond ``n_max`` up to the proven count where a draw needs it. Raises
-    ``RuntimeError`` only if the proven count fails too (probability ≤ ε/(2l)). Layers must satisfy
+    ``RuntimeError`` only if the proven count fails too: Lemma B's bad event (probability ≤ ε/(2l)) or the
+    blockwise solver missing subsets that exist (not bounded by Lemma B). Layers must satisfy
     ``‖K_i‖ ≤ 1`` (see ``check_layer_norms``).
     """
     if not 0 < eps < 1:
@@ -437,7 +439,8 @@ def construct_network(specs: list[TargetLayer], eps: float, size: int, generator
         if ticket is None:
             raise RuntimeError(f"layer {index}: even the proven {bound_proven_channels(spec, per_layer)} channels "
                                f"per kernel do not certify the lemma error {per_layer:.3g} on this draw "
-                               "(probability ≤ that error); try another seed")
+                               "(Lemma B's bad event, probability ≤ that error, or the blockwise subset "
+                               "search missed subsets that exist); try another seed")
         tickets.append(ticket)
         size = spec.out_size(size)
     return NetworkTicket(tickets)
@@ -492,7 +495,8 @@ def construct_layer_to(spec: TargetLayer, eta: float, size: int, generator: torc
     the scan costs a few times the final try. If no n in the range certifies, a second pair is
     drawn with the proven count per block and n doubles from ``2·n_max`` up to it (a wider random
     network, not a second chance at the same one). Returns None only if even the proven count does
-    not certify, an event of probability ≤ η.
+    not certify: Lemma B's bad event (probability ≤ η) or the blockwise search of ``choose_subsets``
+    missing subsets of the whole pool that exist (Lemma B bounds existence, not this search).
     """
     m, c, d, _ = spec.weight.shape
     n_min, n_max = n_range
