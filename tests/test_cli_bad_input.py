@@ -22,7 +22,8 @@ from lth.cli import build_parser, main
 from lth.store import REPO_ROOT
 
 # Placeholders filled per test: {file} a non-empty file, {empty} an empty file, {dir} a folder,
-# {missing} a path that does not exist, {proc} a folder where nothing can be created.
+# {missing} a path that does not exist, {proc} a folder where nothing can be created, {full} a folder
+# holding a file.
 POS = ("0", "-1", "x", "1.5")  # counts
 NONNEG = ("-1", "x")  # seeds, sizes where 0 means native
 POS_FLOAT = ("nan", "inf", "-1", "0", "x")
@@ -55,6 +56,14 @@ _PRUNE_RATES = {"--rounds": POS, "--prune-rate": UNIT, "--prune-rate-conv": HALF
 _IMP = {**_IMP_COMMON, **_PRUNE_RATES, **SWEEP, "--rewind-to": NONNEG, "--criterion": CHOICE,
         "--reinit-offset": POS, "--optimizer": CHOICE, "--momentum": HALF_OPEN_UNIT, "--stop-on": CHOICE,
         "--max-images": NONNEG}
+
+_LM = {"model": ("{missing}", "{file}", "{dir}"), "--device": CHOICE, "--seed": NONNEG, "--text": CHOICE,
+       "--length": ("1", "0", "x"), "--heldout": POS, "--batch-size": POS}
+_LM_CALIBRATION = {**_LM, "--calibration": POS, "--batch-agg": CHOICE, "--seq-agg": CHOICE}
+_LM_DIR = ("{file}", "{full}", "{proc}/x", "{missing}/sub")  # a new or empty folder in an existing one
+_LM_FILE = ("{dir}", "{proc}/x/t.json", "{file}/t.json")
+_LM_TARGET = {"--hidden": POS, "--heads": POS, "--intermediate": POS, "--layers": POS}
+_LM_TRAINING = {"--steps": POS, "--train-batch": POS, "--lr": POS_FLOAT}
 
 LEAVES: dict[tuple[str, ...], Leaf] = {
     ("list",): Leaf([], {}),
@@ -98,12 +107,25 @@ LEAVES: dict[tuple[str, ...], Leaf] = {
     ("paper", "generate"): Leaf([], {"--results": IN_DIR + ("{dir}",), "--out": OUT_DIR}),
     ("paper", "readme"): Leaf([("--readme", "{readme}")], {
         "--results": IN_DIR + ("{dir}", "{records_of_nothing}"), "--readme": IN_FILE + ("{file}",),
-        "--seeds-record": IN_FILE}),
+        "--seeds-record": IN_FILE, "--records": IN_DIR}),
+    ("minitron", "score"): Leaf([(None, "smollm2"), ("--out", "{missing}")], {**_LM_CALIBRATION, "--out": _LM_DIR}),
+    ("minitron", "prune"): Leaf([(None, "smollm2"), ("--out", "{missing}")], {
+        **_LM_CALIBRATION, **_LM_TARGET, "--kv-heads": POS, "--importance": CHOICE, "--scores": IN_FILE,
+        "--gqa": CHOICE, "--depth-by": CHOICE, "--iterative": POS, "--dtype": CHOICE, "--out": _LM_DIR}),
+    ("minitron", "distill"): Leaf([(None, "smollm2"), ("--teacher", "smollm2"), ("--out", "{missing}")], {
+        **_LM, **_LM_TRAINING, "--teacher": ("{missing}", "{file}"), "--method": CHOICE, "--loss": CHOICE,
+        "--clm": NONNEG_FLOAT, "--alpha": NONNEG_FLOAT, "--dtype": CHOICE, "--out": _LM_DIR}),
+    ("minitron", "losses"): Leaf([(None, "smollm2"), ("--teacher", "smollm2"), ("--out", "{missing}")], {
+        **_LM, **_LM_TRAINING, "--teacher": ("{missing}", "{file}"), "--seeds": POS, "--out": _LM_FILE}),
+    ("minitron", "schedule"): Leaf([(None, "smollm2"), ("--out", "{missing}")], {
+        **_LM_CALIBRATION, **_LM_TARGET, **_LM_TRAINING, "--seeds": POS, "--out": _LM_FILE}),
+    ("minitron", "search"): Leaf([(None, "smollm2"), ("--params", "1e8"), ("--out", "{missing}")], {
+        **_LM_CALIBRATION, **_LM_TRAINING, "--params": POS_FLOAT, "--tolerance": UNIT, "--limit": POS,
+        "--out": _LM_FILE}),
+    ("minitron", "evaluate"): Leaf([(None, "smollm2")], {**_LM, "--out": _LM_FILE}),
 }
 # Refusals that name the parameter, fault or README block instead of the flag.
 NAMED_OTHERWISE = ("--param", "--fault", "--readme")
-# The Minitron commands validate their own input (another issue); they are not in this table yet.
-NOT_COVERED = ("minitron",)
 
 
 def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
@@ -128,7 +150,7 @@ def _value_keys(parser: argparse.ArgumentParser) -> set[str]:
 
 
 def test_every_flag_of_every_command_has_a_bad_input_case():
-    leaves = {path: p for path, p in _leaves(build_parser()).items() if path[0] not in NOT_COVERED}
+    leaves = _leaves(build_parser())
     assert set(leaves) == set(LEAVES), "commands without a row in LEAVES (or rows of removed commands)"
     for path, parser in leaves.items():
         leaf = LEAVES[path]
@@ -158,6 +180,8 @@ def places(tmp_path: Path, monkeypatch) -> dict[str, str]:
     (tmp_path / "afile").write_text("not empty\n")
     (tmp_path / "empty").write_text("")
     (tmp_path / "adir").mkdir()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "old").write_text("an earlier result\n")
     (tmp_path / "readme.md").write_text("# R\n<!-- results:begin -->\nold\n<!-- results:end -->\n")
     nothing = tmp_path / "records" / "claims" / "no.such.claim"
     nothing.mkdir(parents=True)
@@ -168,7 +192,7 @@ def places(tmp_path: Path, monkeypatch) -> dict[str, str]:
     monkeypatch.setattr(lth.paper, "missing_tools", lambda: [])  # judge `paper build`'s input, not this machine's TeX
     return {"file": str(tmp_path / "afile"), "empty": str(tmp_path / "empty"), "dir": str(tmp_path / "adir"),
             "missing": str(tmp_path / "missing"), "proc": "/proc", "readme": str(tmp_path / "readme.md"),
-            "records_of_nothing": str(tmp_path / "records")}
+            "records_of_nothing": str(tmp_path / "records"), "full": str(tmp_path / "full")}
 
 
 def _argv(path: tuple[str, ...], case, places: dict[str, str]) -> list[str]:
@@ -230,13 +254,18 @@ def test_the_lazy_parser_lists_every_command_as_the_full_parser_does():
     assert listed(cli.build_parser()) == listed(cli.build_parser(""))
 
 
-def test_the_device_choices_and_solvers_kept_without_torch_agree_with_their_sources():
+def test_the_names_kept_without_torch_agree_with_their_sources():
+    import lth.commands.minitron as lm
     import lth.commands.universal as command
     import lth.validate as validate
+    from simulations.minitron import corpus, distillation, importance
     from theory.device import DEVICE_CHOICES
     from theory.universal import SOLVERS
 
     assert validate.DEVICE_CHOICES == DEVICE_CHOICES and command.SOLVERS == SOLVERS
+    assert lm.SOURCES == corpus.SOURCES and lm.AGGREGATIONS == importance.AGGREGATIONS
+    assert (lm.DEFAULT_BATCH, lm.DEFAULT_SEQUENCE) == (importance.DEFAULT_BATCH, importance.DEFAULT_SEQUENCE)
+    assert lm.METHODS == distillation.METHODS and lm.LOGIT_LOSSES == distillation.LOGIT_LOSSES
 
 
 def test_the_generic_parameter_rule_refuses_counts_below_one_and_non_finite_floats():
@@ -313,6 +342,9 @@ def test_help_and_a_refusal_do_not_import_torch():
     code = ("import sys; from lth.cli import main; assert main(['--help']) == 0; "
             "assert main(['universal', 'poly', '--degree', '-1']) == 2; "
             "assert main(['paper', 'readme', '--results', '/nonexistent']) == 2; "
+            "assert main(['minitron', '--help']) == 0 and main(['minitron', 'prune', '--help']) == 0; "
+            "assert main(['minitron', 'prune', 'smollm2', '--heads', '0', '--out', 'x']) == 2; "
+            "assert main(['figures', '--results', '.']) == 2; "
             "heavy = [m for m in ('torch', 'numba', 'dask', 'transformers', 'scipy') if m in sys.modules]; "
             "assert not heavy, heavy")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

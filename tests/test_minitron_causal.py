@@ -144,10 +144,10 @@ def test_evaluate_reproduces_the_perplexity_prune_printed_for_the_saved_model(ti
 
 @pytest.mark.parametrize("args, message", [
     (["--hidden", "30"], "hidden=30 not divisible by its heads=4"),
-    (["--intermediate", "-5"], "intermediate=-5 must lie in 1..64"),
+    (["--intermediate", "-5"], "--intermediate: -5 is not allowed: give an integer >= 1"),
     (["--intermediate", "4000"], "intermediate=4000 must lie in 1..64"),
     (["--heads", "3"], "heads=3 not divisible"),
-    (["--length", "1"], "--length must be >= 2"),
+    (["--length", "1"], "--length: 1 is not allowed: give an integer >= 2"),
     (["--calibration", "0"], "--calibration: 0 is not allowed: give an integer >= 1"),
 ])
 def test_bad_input_is_refused_in_one_line_before_any_weight_is_read(tiny_dir, tmp_path, capsys, args, message):

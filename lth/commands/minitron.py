@@ -11,10 +11,12 @@ as installed by Debian's python3-doc (apt-get install -y python3-doc), turned in
 'mixed' (default) takes half of every draw from each. Each source is split by file into train /
 calibration / held-out parts (80 / 10 / 10 %), so held-out files are never scored or trained on.
 
-Every input is checked against the model's config alone (config.json or the GGUF header) before any
-weight is read: a target that is not a sub-architecture (larger than the model, heads not divisible
-by the KV groups, hidden not divisible by heads), a bad range, a non-empty --out or one whose parent
-is missing or unwritable ends in one line and exit status 2, with nothing written.
+Every input is checked before any weight is read, and a refusal is one line with exit status 2 and
+nothing written: flags by their types (counts >= 1, finite positive rates, a model path that exists, an
+--out folder that is new or empty and can be created, an --out file in a writable folder), before
+torch is imported; then against the model's config alone (config.json or the GGUF header): a target
+that is not a sub-architecture (larger than the model, heads not divisible by the KV groups, hidden
+not divisible by heads), scores of another model, student and teacher vocabularies that differ.
 
   score     width importance (heads, neurons, channels) and depth importance (BI, perplexity drop)
             -> OUT/scores.pt (tensors) + OUT/scores.json (settings, tokens/s, base perplexity)
@@ -40,34 +42,36 @@ import argparse
 import copy
 import os
 import pickle
-import tempfile
 from pathlib import Path
-
-import torch
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING
 
 from lth.store import read_json, write_atomic, write_json
-from lth.validate import input_file, int_at_least
-from simulations.minitron.corpus import SOURCES, mixed_windows, require_prose
-from simulations.minitron.distillation import LOGIT_LOSSES, METHODS, recover
-from simulations.minitron.importance import (AGGREGATIONS, DEFAULT_BATCH, DEFAULT_SEQUENCE, DepthScores,
-                                             WidthScores, magnitude_scores, perplexity, random_scores, score_depth,
-                                             score_width)
-from simulations.minitron.llama import (Architecture, check_target, load_causal_lm, load_tokenizer, model_sizes,
-                                        text_encoder)
-from simulations.minitron.pruning import prune_iteratively
-from simulations.minitron.search import enumerate_candidates, search
-from simulations.minitron.tables import ROWS, SCHEDULES, Budget, cost, logit_loss_table, schedule_table
-from theory.device import DEVICE_CHOICES, generator, resolve_device
+from lth.validate import DEVICE_CHOICES, finite_float, input_file, int_at_least, out_dir, out_file, positive_int
 
+if TYPE_CHECKING:  # torch, transformers and the Minitron modules are imported when a command runs: `lth minitron
+    import torch  # --help` and a refused flag answer at once
+    from tqdm.auto import tqdm
+
+    from simulations.minitron.importance import DepthScores, WidthScores
+    from simulations.minitron.llama import Architecture
+
+# Names the parser offers, kept here without importing torch (tests/test_cli_bad_input.py checks they agree with
+# simulations.minitron: corpus.SOURCES, distillation.METHODS/LOGIT_LOSSES, importance.AGGREGATIONS/DEFAULT_*).
+SOURCES = ("code", "prose")
+METHODS = ("kd", "ce")
+LOGIT_LOSSES = ("kld", "rkld", "mse", "cosine")
+AGGREGATIONS = ("mean", "l2", "var")
+DEFAULT_BATCH, DEFAULT_SEQUENCE = "l2", "mean"
 IMPORTANCE = ("activation", "magnitude", "random")
 TEXTS = ("mixed", *SOURCES)
-DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
+DTYPES = ("bfloat16", "float32")  # torch dtypes of the saved weights, by name
 HELDOUT_SEED = 10_000
 REPORT = "minitron.json"
 
 
 def _bar(args: argparse.Namespace, desc: str, total: int) -> tqdm:
+    from tqdm.auto import tqdm
+
     return tqdm(total=total, desc=desc, unit="tok", unit_scale=True, leave=False, disable=args.no_progress)
 
 
@@ -79,6 +83,9 @@ class Session:
     """The loaded model, its text encoder and the held-out windows of one command."""
 
     def __init__(self, args: argparse.Namespace, spec: str | None = None):
+        from simulations.minitron.llama import load_causal_lm, load_tokenizer, text_encoder
+        from theory.device import resolve_device
+
         self.args = args
         self.spec = spec or args.model
         self.device = resolve_device(args.device)
@@ -88,9 +95,15 @@ class Session:
         self.heldout = self.windows("heldout", args.heldout, HELDOUT_SEED)
 
     def windows(self, part: str, count: int, seed: int) -> torch.Tensor:
+        import torch
+
+        from simulations.minitron.corpus import mixed_windows
+
         return torch.cat(list(mixed_windows(part, self.encode, count, self.args.length, seed, _sources(self.args)).values()))
 
     def perplexity(self, model: torch.nn.Module, desc: str) -> dict:
+        from simulations.minitron.importance import perplexity
+
         with _bar(self.args, desc, self.heldout.numel()) as bar:
             result = perplexity(model, self.heldout, self.args.batch_size, bar.update)
         print(f"{desc}: held-out perplexity {result.ppl:.3f} (NLL {result.nll:.4f} nats, {result.tokens} tokens)")
@@ -100,12 +113,17 @@ class Session:
         return self.windows("calibration", self.args.calibration, self.args.seed)
 
     def width(self, calibration: torch.Tensor, model: torch.nn.Module | None = None) -> tuple[WidthScores, float]:
+        from simulations.minitron.importance import score_width
+
         with _bar(self.args, "width importance", calibration.numel()) as bar:
             stats = score_width(model or self.model, calibration, self.args.batch_size, bar.update)
             rate = bar.format_dict["n"] / max(bar.format_dict["elapsed"], 1e-9)
         return stats.scores(self.args.batch_agg, self.args.seq_agg), rate
 
-    def depth(self, calibration: torch.Tensor, model: torch.nn.Module | None = None, with_ppl: bool = True) -> tuple[DepthScores, float]:
+    def depth(self, calibration: torch.Tensor, model: torch.nn.Module | None = None,
+              with_ppl: bool = True) -> tuple[DepthScores, float]:
+        from simulations.minitron.importance import score_depth
+
         with _bar(self.args, "depth importance", calibration.numel()) as bar:
             depth = score_depth(model or self.model, calibration, self.args.batch_size, with_ppl, bar.update)
             rate = bar.format_dict["n"] / max(bar.format_dict["elapsed"], 1e-9)
@@ -114,48 +132,23 @@ class Session:
 
 # checks before any weight is read -----------------------------------------------------------------
 
-def _positive(args: argparse.Namespace, *names: str) -> None:
-    for name in names:
-        value = getattr(args, name)
-        if not value > 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {value}")
-
-
 def _common_checks(args: argparse.Namespace) -> Architecture:
-    """The model's architecture from its config alone, after checking the shared ranges and the text."""
+    """The model's architecture from its config alone, after checking that the text is installed."""
+    from simulations.minitron.corpus import require_prose
+    from simulations.minitron.llama import model_sizes
+
     arch = model_sizes(args.model).architecture
-    if args.length < 2:
-        raise ValueError(f"--length must be >= 2 (a window predicts its tokens after the first), got {args.length}")
     if "prose" in _sources(args):
         require_prose()
     return arch
 
 
-def _writable(directory: Path) -> None:
-    """Really create (and remove) a file in ``directory``: permission bits do not stop root, a
-    read-only file system or a full disk does."""
-    try:
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".lth-probe-"):
-            pass
-    except OSError as exc:
-        raise ValueError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+def _same_vocabulary(args: argparse.Namespace) -> None:
+    from simulations.minitron.llama import model_sizes
 
-
-def _new_dir(out: Path) -> None:
-    """Refuse an output directory that exists non-empty, or whose parent is missing or unwritable."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"{out} exists and is not an empty directory")
-    if not out.parent.is_dir():
-        raise ValueError(f"the parent directory of --out {out} does not exist")
-    _writable(out if out.is_dir() else out.parent)
-
-
-def _new_file(out: Path) -> None:
-    if out.is_dir():
-        raise ValueError(f"{out} is a directory, not a file")
-    if not out.parent.is_dir():
-        raise ValueError(f"the parent directory of --out {out} does not exist")
-    _writable(out.parent)
+    student, teacher = model_sizes(args.model).vocab, model_sizes(args.teacher).vocab
+    if student != teacher:
+        raise ValueError(f"student vocabulary {student} != teacher's {teacher}")
 
 
 def _public(*paths: Path) -> None:
@@ -167,8 +160,10 @@ def _public(*paths: Path) -> None:
 def _save(args: argparse.Namespace, s: Session, model: torch.nn.Module) -> None:
     """``model`` (and the tokenizer) in ``args.dtype`` under ``args.out``; ``model`` itself stays float32
     (a copy is converted: converting in place and back would also round the rotary buffers)."""
+    import torch
+
     args.out.mkdir(exist_ok=True)
-    copy.deepcopy(model).to(DTYPES[args.dtype]).save_pretrained(args.out)
+    copy.deepcopy(model).to(getattr(torch, args.dtype)).save_pretrained(args.out)
     if s.tokenizer is not None:
         s.tokenizer.save_pretrained(args.out)
     _public(*(path for path in args.out.iterdir() if path.is_file()))  # safetensors' own writes are 0600
@@ -177,17 +172,22 @@ def _save(args: argparse.Namespace, s: Session, model: torch.nn.Module) -> None:
 def _as_saved(args: argparse.Namespace, model: torch.nn.Module) -> torch.nn.Module:
     """``model`` with its weights rounded in place to the saving dtype (stored as float32), so that
     its perplexity is that of the saved model reloaded."""
+    import torch
+
     with torch.no_grad():
         for weight in model.parameters():
-            weight.copy_(weight.to(DTYPES[args.dtype]))
+            weight.copy_(weight.to(getattr(torch, args.dtype)))
     return model
 
 
 # commands ------------------------------------------------------------------------------------------
 
 def _score(args: argparse.Namespace) -> int:
+    import torch
+
+    from simulations.minitron.llama import Architecture
+
     _common_checks(args)
-    _new_dir(args.out)
     s = Session(args)
     calibration = s.calibration()
     width, width_rate = s.width(calibration)
@@ -213,6 +213,8 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _load_scores(path: Path) -> dict[str, torch.Tensor]:
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
@@ -225,11 +227,16 @@ def _target(args: argparse.Namespace, arch: Architecture) -> Architecture:
 
 
 def _prune(args: argparse.Namespace) -> int:
+    import torch
+
+    from simulations.minitron.importance import DepthScores, WidthScores, magnitude_scores, random_scores
+    from simulations.minitron.llama import Architecture, check_target
+    from simulations.minitron.pruning import prune_iteratively
+    from theory.device import generator
+
     arch = _common_checks(args)
     target = _target(args, arch)
     check_target(arch, target, args.gqa)
-    if args.iterative < 1:
-        raise ValueError(f"--iterative must be >= 1, got {args.iterative}")
     stored = _load_scores(args.scores) if args.scores else None
     if stored is not None and args.iterative > 1:
         raise ValueError("--scores holds one-shot scores; iterative pruning re-scores at every step")
@@ -237,7 +244,6 @@ def _prune(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.scores} was not computed on a model of {arch.layers} layers x {arch.heads} heads")
     if stored is not None and args.depth_by == "ppl_drop" and bool(stored["depth.ppl_drop"].isnan().any()):
         raise ValueError(f"{args.scores} has no perplexity drops (scored with --no-ppl-drop); use --depth-by bi")
-    _new_dir(args.out)
     s = Session(args)
     before = s.perplexity(s.model, "before pruning")
     calibration = s.calibration()
@@ -272,17 +278,17 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _distill(args: argparse.Namespace) -> int:
+    import torch
+
+    from simulations.minitron.distillation import recover
+    from simulations.minitron.llama import load_causal_lm
+    from theory.device import generator
+
     _common_checks(args)
-    student, teacher = model_sizes(args.model).vocab, model_sizes(args.teacher).vocab
-    if student != teacher:
-        raise ValueError(f"student vocabulary {student} != teacher's {teacher}")
-    _positive(args, "steps", "train_batch", "lr")
-    if args.alpha < 0 or args.clm < 0:
-        raise ValueError(f"--alpha and --clm must be >= 0, got {args.alpha} and {args.clm}")
+    _same_vocabulary(args)
     maps = Path(args.model) / REPORT
     if args.alpha > 0 and not maps.is_file():
         raise ValueError(f"--alpha needs {maps} (written by `lth minitron prune`) to map student to teacher units")
-    _new_dir(args.out)
     s = Session(args)
     teacher = load_causal_lm(args.teacher, s.device, progress=not args.no_progress) if args.method == "kd" else None
     kept = read_json(maps) if maps.is_file() else {}
@@ -311,12 +317,15 @@ CPU_FORWARD_TOKENS_PER_S = 90  # SmolLM2-135M forward, per CPU core (measured, R
 
 
 def _losses(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    from simulations.minitron.llama import load_causal_lm
+    from simulations.minitron.tables import ROWS, Budget, cost, logit_loss_table
+    from theory.device import resolve_device
+
     _common_checks(args)
-    student, teacher = model_sizes(args.model).vocab, model_sizes(args.teacher).vocab
-    if student != teacher:
-        raise ValueError(f"student vocabulary {student} != teacher's {teacher}")
-    _positive(args, "steps", "train_batch", "lr", "seeds")
-    _new_file(args.out)
+    _same_vocabulary(args)
     budget = Budget(args.steps, args.train_batch, args.length, args.lr, args.seeds)
     device = resolve_device(args.device)
     rate = CPU_FORWARD_TOKENS_PER_S * (torch.get_num_threads() if device.type == "cpu" else 100)
@@ -337,16 +346,18 @@ def _losses(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    from simulations.minitron.llama import model_sizes
+    from simulations.minitron.search import enumerate_candidates, search
+
     sizes = model_sizes(args.model)
     _common_checks(args)
-    _positive(args, "params", "steps", "train_batch", "lr", "limit")
-    if not 0 < args.tolerance < 1:
-        raise ValueError(f"--tolerance must lie in (0, 1), got {args.tolerance}")
     candidates = enumerate_candidates(sizes.architecture, sizes.vocab, int(args.params), args.tolerance, args.limit)
     if not candidates:
         raise ValueError(f"no grid sub-architecture within {args.tolerance:.0%} of {args.params:,.0f} parameters "
                          f"(the model has {sizes.architecture.parameters(sizes.vocab):,})")
-    _new_file(args.out)
     tokens = args.steps * args.train_batch * args.length
     rate = CPU_FORWARD_TOKENS_PER_S * torch.get_num_threads()
     work = len(candidates) * (tokens * 3.3 + 2 * args.heldout * args.length) + args.calibration * args.length
@@ -381,11 +392,16 @@ def _print_row(row: dict, reference: str) -> None:
 
 
 def _schedule(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    from simulations.minitron.importance import score_depth, score_width
+    from simulations.minitron.llama import Architecture, check_target
+    from simulations.minitron.tables import SCHEDULES, Budget, schedule_table
+
     arch = _common_checks(args)
     target = _target(args, arch)
     check_target(arch, target, "within")
-    _positive(args, "steps", "train_batch", "lr", "seeds")
-    _new_file(args.out)
     budget = Budget(args.steps, args.train_batch, args.length, args.lr, args.seeds)
     rate = CPU_FORWARD_TOKENS_PER_S * torch.get_num_threads()
     work = len(SCHEDULES) * args.seeds * (budget.tokens_per_run * 3.3 + 7 * args.calibration * args.length)
@@ -414,9 +430,9 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from simulations.minitron.llama import Architecture
+
     _common_checks(args)
-    if args.out:
-        _new_file(args.out)
     s = Session(args)
     result = s.perplexity(s.model, str(args.model))
     if args.out:
@@ -427,19 +443,46 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model(text: str) -> str:
+    """``smollm2`` or a path that exists: a ``.gguf`` file or a folder (its config.json is read by the
+    command, before any weight)."""
+    path = Path(text)
+    if text == "smollm2" or path.is_dir() or (path.is_file() and path.suffix == ".gguf"):
+        return text
+    problem = "does not exist" if not path.exists() else "is not a .gguf file"
+    raise argparse.ArgumentTypeError(f"{text} {problem}; give smollm2, a .gguf file or a model folder")
+
+
+def new_dir(text: str) -> Path:
+    """An output folder that does not exist yet or is empty, in an existing parent folder (a mistyped
+    path does not grow a tree), where a file can really be written (:func:`lth.validate.out_dir`): a
+    command never mixes its files with older ones."""
+    path = Path(text)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise argparse.ArgumentTypeError(f"{text} exists and is not an empty folder; give a new folder")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"the parent folder of {text} does not exist")
+    return out_dir(text)
+
+
+_RATE = finite_float(0, lo_open=True)  # learning rates, parameter counts
+_WEIGHT = finite_float(0)  # loss weights: 0 turns the term off
+
+
 def _common(p: argparse.ArgumentParser, calibration: bool = True) -> None:
-    p.add_argument("model", help="smollm2 (SmolLM2-135M-Instruct, Q4_1 GGUF de-quantised), a .gguf file, or a "
+    p.add_argument("model", type=_model, help="smollm2 (SmolLM2-135M-Instruct, Q4_1 GGUF de-quantised), a .gguf file, or a "
                    "local Llama-style model directory")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="cpu (default), cuda, or auto")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the calibration / training draws")
     p.add_argument("--text", choices=TEXTS, default="mixed",
                    help="mixed (default): half Python source, half Python documentation prose (needs python3-doc); "
                         "code or prose alone")
-    p.add_argument("--length", type=int_at_least(1), default=64, help="tokens per window (default 64)")
-    p.add_argument("--heldout", type=int_at_least(1), default=16, help="held-out windows for perplexity (default 16)")
-    p.add_argument("--batch-size", type=int_at_least(1), default=8, help="windows per forward pass (default 8)")
+    p.add_argument("--length", type=int_at_least(2), default=64,
+                   help="tokens per window (default 64; at least 2: a window predicts its tokens after the first)")
+    p.add_argument("--heldout", type=positive_int, default=16, help="held-out windows for perplexity (default 16)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass (default 8)")
     if calibration:
-        p.add_argument("--calibration", type=int_at_least(1), default=16,
+        p.add_argument("--calibration", type=positive_int, default=16,
                        help="calibration windows (default 16; the paper: 1,024)")
         p.add_argument("--batch-agg", choices=AGGREGATIONS, default=DEFAULT_BATCH, help="aggregation over the batch")
         p.add_argument("--seq-agg", choices=AGGREGATIONS, default=DEFAULT_SEQUENCE, help="aggregation over the sequence")
@@ -447,7 +490,7 @@ def _common(p: argparse.ArgumentParser, calibration: bool = True) -> None:
 
 
 def _dtype(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dtype", choices=tuple(DTYPES), default="bfloat16",
+    p.add_argument("--dtype", choices=DTYPES, default="bfloat16",
                    help="dtype of the saved weights: bfloat16 (default, half the size, weights rounded to 8 "
                         "significant bits) or float32 (exact, twice the size)")
 
@@ -456,13 +499,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("minitron", help="structured pruning + distillation of a Llama-style LM "
                                    "(SmolLM2-135M-Instruct packaged)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.set_defaults(func=lambda args: parser.print_help() or 2)
-    commands = parser.add_subparsers(dest="minitron", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="minitron", metavar="COMMAND", required=True)
 
     p = commands.add_parser("score", help="width and depth importance on calibration windows")
     _common(p)
     p.add_argument("--no-ppl-drop", action="store_true", help="skip the per-block perplexity drop (BI only)")
-    p.add_argument("--out", type=Path, required=True, help="new directory for scores.pt and scores.json")
+    p.add_argument("--out", type=new_dir, required=True, help="new directory for scores.pt and scores.json")
     p.set_defaults(func=_score)
 
     p = commands.add_parser("prune", help="structured pruning to a target architecture; saves a standard model")
@@ -470,42 +512,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for flag, what in (("hidden", "embedding channels (of 576 in smollm2)"),
                        ("heads", "query heads per block (of 9)"), ("kv-heads", "KV heads per block (of 3)"),
                        ("intermediate", "MLP neurons per block (of 1536)"), ("layers", "blocks (of 30)")):
-        p.add_argument(f"--{flag}", type=int, default=None, help=f"target number of {what}; default: unchanged")
+        p.add_argument(f"--{flag}", type=positive_int, default=None, help=f"target number of {what}; default: unchanged")
     p.add_argument("--importance", choices=IMPORTANCE, default="activation", help="width importance (baselines: "
                    "magnitude, random)")
     p.add_argument("--scores", type=input_file, default=None, help="reuse OUT/scores.pt of `lth minitron score`")
     p.add_argument("--gqa", choices=("within", "groups"), default="within",
                    help="within: prune query heads inside each KV group; groups: drop whole KV groups")
     p.add_argument("--depth-by", choices=("bi", "ppl_drop"), default="bi", help="depth importance for --layers")
-    p.add_argument("--iterative", type=int, default=1, help="reach the target in this many re-scored steps")
+    p.add_argument("--iterative", type=positive_int, default=1, help="reach the target in this many re-scored steps")
     _dtype(p)
-    p.add_argument("--out", type=Path, required=True, help="new directory for the pruned model")
+    p.add_argument("--out", type=new_dir, required=True, help="new directory for the pruned model")
     p.set_defaults(func=_prune)
 
     p = commands.add_parser("distill", help="recover a pruned model by distillation (or fine-tuning)")
     _common(p, calibration=False)
-    p.add_argument("--teacher", required=True, help="the unpruned model (smollm2, .gguf or directory)")
+    p.add_argument("--teacher", type=_model, required=True, help="the unpruned model (smollm2, .gguf or directory)")
     p.add_argument("--method", choices=METHODS, default="kd", help="kd: forward KL to the teacher; ce: fine-tuning")
-    p.add_argument("--steps", type=int, default=20, help="training steps")
-    p.add_argument("--train-batch", type=int, default=4, help="windows per step")
-    p.add_argument("--lr", type=float, default=1e-4, help="peak AdamW learning rate")
+    p.add_argument("--steps", type=positive_int, default=20, help="training steps")
+    p.add_argument("--train-batch", type=positive_int, default=4, help="windows per step")
+    p.add_argument("--lr", type=_RATE, default=1e-4, help="peak AdamW learning rate")
     p.add_argument("--loss", choices=LOGIT_LOSSES, default="kld", help="logit loss of kd: kld (forward KL, "
                    "default), rkld (reverse KL), mse (of the logits), cosine (1 - cosine of the logits)")
-    p.add_argument("--clm", type=float, default=0.0, help="weight of the student's next-token loss added to kd")
-    p.add_argument("--alpha", type=float, default=0.0, help="weight of the intermediate-state loss")
+    p.add_argument("--clm", type=_WEIGHT, default=0.0, help="weight of the student's next-token loss added to kd")
+    p.add_argument("--alpha", type=_WEIGHT, default=0.0, help="weight of the intermediate-state loss")
     _dtype(p)
-    p.add_argument("--out", type=Path, required=True, help="new directory for the trained model")
+    p.add_argument("--out", type=new_dir, required=True, help="new directory for the trained model")
     p.set_defaults(func=_distill)
 
     p = commands.add_parser("losses", help="exploratory table: held-out NLL after distilling with each logit "
                             "loss (KLD, reverse KLD, MSE, cosine; with and without the CLM loss) vs fine-tuning")
     _common(p, calibration=False)
-    p.add_argument("--teacher", required=True, help="the unpruned model (smollm2, .gguf or directory)")
-    p.add_argument("--steps", type=int, default=20, help="training steps per run (the same for every row)")
-    p.add_argument("--train-batch", type=int, default=4, help="windows per step")
-    p.add_argument("--lr", type=float, default=1e-4, help="peak AdamW learning rate")
-    p.add_argument("--seeds", type=int, default=3, help="seeds: each draws its own training and held-out windows")
-    p.add_argument("--out", type=Path, required=True, help="JSON file for the table")
+    p.add_argument("--teacher", type=_model, required=True, help="the unpruned model (smollm2, .gguf or directory)")
+    p.add_argument("--steps", type=positive_int, default=20, help="training steps per run (the same for every row)")
+    p.add_argument("--train-batch", type=positive_int, default=4, help="windows per step")
+    p.add_argument("--lr", type=_RATE, default=1e-4, help="peak AdamW learning rate")
+    p.add_argument("--seeds", type=positive_int, default=3, help="seeds: each draws its own training and held-out windows")
+    p.add_argument("--out", type=out_file, required=True, help="JSON file for the table")
     p.set_defaults(func=_losses)
 
     p = commands.add_parser("schedule", help="exploratory table: one-shot vs iterative pruning (T = 1, 2, 4 "
@@ -513,30 +555,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     for flag, what in (("hidden", "embedding channels"), ("heads", "query heads per block"),
                        ("intermediate", "MLP neurons per block"), ("layers", "blocks")):
-        p.add_argument(f"--{flag}", type=int, default=None, help=f"target number of {what}; default: unchanged")
+        p.add_argument(f"--{flag}", type=positive_int, default=None, help=f"target number of {what}; default: unchanged")
     p.set_defaults(kv_heads=None)
-    p.add_argument("--steps", type=int, default=8, help="distillation steps per run (the same for every T)")
-    p.add_argument("--train-batch", type=int, default=2, help="windows per step")
-    p.add_argument("--lr", type=float, default=1e-4, help="peak AdamW learning rate")
-    p.add_argument("--seeds", type=int, default=3, help="seeds: each draws its own calibration, training and "
+    p.add_argument("--steps", type=positive_int, default=8, help="distillation steps per run (the same for every T)")
+    p.add_argument("--train-batch", type=positive_int, default=2, help="windows per step")
+    p.add_argument("--lr", type=_RATE, default=1e-4, help="peak AdamW learning rate")
+    p.add_argument("--seeds", type=positive_int, default=3, help="seeds: each draws its own calibration, training and "
                    "held-out windows")
-    p.add_argument("--out", type=Path, required=True, help="JSON file for the table")
+    p.add_argument("--out", type=out_file, required=True, help="JSON file for the table")
     p.set_defaults(func=_schedule)
 
     p = commands.add_parser("search", help="exploratory lightweight architecture search: candidates at a parameter "
                             "count ranked zero-shot, then after brief distillation (cost printed first)")
     _common(p)
-    p.add_argument("--params", type=float, required=True, help="target parameter count, e.g. 100e6")
-    p.add_argument("--tolerance", type=float, default=0.05, help="relative tolerance on the parameter count")
-    p.add_argument("--limit", type=int, default=6, help="candidates kept (closest to the target; width-only and "
+    p.add_argument("--params", type=_RATE, required=True, help="target parameter count, e.g. 100e6")
+    p.add_argument("--tolerance", type=finite_float(0, 1, lo_open=True, hi_open=True), default=0.05, help="relative tolerance on the parameter count")
+    p.add_argument("--limit", type=positive_int, default=6, help="candidates kept (closest to the target; width-only and "
                    "depth-only included when the grid has them)")
-    p.add_argument("--steps", type=int, default=8, help="distillation steps per candidate")
-    p.add_argument("--train-batch", type=int, default=2, help="windows per step")
-    p.add_argument("--lr", type=float, default=1e-4, help="peak AdamW learning rate")
-    p.add_argument("--out", type=Path, required=True, help="JSON file for the search")
+    p.add_argument("--steps", type=positive_int, default=8, help="distillation steps per candidate")
+    p.add_argument("--train-batch", type=positive_int, default=2, help="windows per step")
+    p.add_argument("--lr", type=_RATE, default=1e-4, help="peak AdamW learning rate")
+    p.add_argument("--out", type=out_file, required=True, help="JSON file for the search")
     p.set_defaults(func=_search)
 
     p = commands.add_parser("evaluate", help="held-out perplexity of a model")
     _common(p, calibration=False)
-    p.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
+    p.add_argument("--out", type=out_file, default=None, help="also write the result as JSON here")
     p.set_defaults(func=_evaluate)
