@@ -81,3 +81,27 @@ def test_every_dotted_name_a_proof_cites_resolves(proof):
 
 def test_the_name_check_sees_a_missing_name():
     assert resolves("theory.dense.DEFAULT_C") and not resolves("theory.dense.NO_SUCH_CONSTANT")
+
+
+def test_the_closed_form_constants_in_rss_md_are_the_librarys():
+    """proofs/rss.md states C, c0 of Theorem 1 and Corollaries 2–3, m(4), s and the counts the proof asks for."""
+    import math
+
+    from theory.lueker import CLOSED_FORM_THETA, bound_lueker_constants, bound_lueker_samples, bound_positive_part_mgf
+
+    text = (REPO_ROOT / "proofs" / "rss.md").read_text(encoding="utf-8")
+    c_uniform = bound_lueker_constants("uniform")[0]
+    c_p, c0_p = bound_lueker_constants("product")
+    c_3, c0_3 = bound_lueker_constants("product", (-1.0, 1.0))
+    m = bound_positive_part_mgf(CLOSED_FORM_THETA)
+    for stated in (f"= {c_uniform:.4f}", f"C_p = {c_p:.2f}", f"c_{{0,p}} = 1/r_p = {c0_p:.2f}",
+                   f"= {c_3:.2f}$", f"= {c0_3:.2f}$", f"$m = {m:.4f}$", f"= {math.log2(1 / m):.4f}$"):
+        assert stated in text, stated
+    asks = {"uniform": ((0.2, 0.1, 0.05, 0.03, 0.01), (0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)),
+            "product": ((0.2, 0.1, 0.05, 0.03, 0.01),)}
+    for law, grids in asks.items():
+        for grid in grids:
+            counts = ", ".join(str(bound_lueker_samples(e, law)) for e in grid[:-1])
+            assert f"{counts}" in text and str(bound_lueker_samples(grid[-1], law)) in text, (law, grid)
+    whole = [bound_lueker_samples(e, "product", (-1.0, 1.0)) for e in (0.01, 0.2)]
+    assert f"${whole[0]}$ samples at $\\varepsilon = 0.01$ and ${whole[1]}$ at $0.2$" in text
