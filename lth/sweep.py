@@ -29,7 +29,8 @@ naming it; every task also carries the client's fingerprint and a worker that do
 it, so no result computed by other code is stored under this code's digest. Caches that live in a
 worker process (IMP runs shared between claims) are cleared on connect, so a long-lived worker never
 hands a new client a result from an earlier session. A worker that leaves or joins during a sweep is
-reported as it happens.
+reported as it happens. When the run is over, one line says so if it would likely have been faster
+in this process (:func:`in_process_hint`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import json
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -169,13 +171,47 @@ class TaskStore:
         write_atomic(self.path(task), json.dumps({"task": task.id, "digest": digest, "result": result}) + "\n")
 
 
+@dataclass
+class DaskCost:
+    """What the Dask runs of one command cost, in seconds (see :func:`in_process_hint`)."""
+
+    threads: int  # worker threads of the cluster
+    start_s: float = 0.0  # starting the cluster (or connecting to it) and checking every worker
+    wait_s: float = 0.0  # the client blocked waiting for results
+    task_s: float = 0.0  # the tasks' own compute times, summed, as measured on the workers
+    tasks: int = 0  # tasks computed on the workers (stored or shared results not counted)
+
+
+def in_process_hint(cost: DaskCost) -> str | None:
+    """One line when the same run would likely have been faster in this process, else None.
+
+    Rule: in-process, the client does the same work of its own (drawing tasks, storing results) and
+    then runs the tasks one after another, so it spends ``task_s`` where the Dask run spent
+    ``start_s + wait_s``; in-process is likely faster when ``task_s < start_s + wait_s``. ``task_s``
+    is measured on workers with one thread each, and a task here runs with at least one, so the
+    in-process side is not underestimated. The line names the likely reason: fewer tasks than worker
+    threads, or tasks too short to amortise the start.
+    """
+    if cost.task_s >= cost.start_s + cost.wait_s:
+        return None
+    if cost.tasks < cost.threads:
+        reason = f"{cost.tasks} task(s) for {cost.threads} worker thread(s)"
+    else:
+        reason = f"{cost.tasks} tasks of {cost.task_s / cost.tasks:.2g} s on average do not amortise the start"
+    return (f"dask: in-process would likely have been faster ({reason}): the tasks took {cost.task_s:.1f} s of "
+            f"compute in all, the cluster {cost.start_s:.1f} s to start and {cost.wait_s:.1f} s of waiting; "
+            "leave out --workers/--scheduler for runs this small")
+
+
 class Sweep:
-    """Runs tasks in order in this process (``client=None``) or on the workers of a Dask client."""
+    """Runs tasks in order in this process (``client=None``) or on the workers of a Dask client;
+    with a client, :attr:`cost` adds up what the Dask runs cost."""
 
     def __init__(self, client: Any = None):
         self.client = client
         self.done: dict[str, Any] = {}  # results by task digest: checks sharing a task compute it once
         self.workers: set[str] | None = None
+        self.cost = DaskCost(sum(client.nthreads().values())) if client is not None else None
 
     def _report_workers(self, bar: tqdm) -> None:
         """One line per worker that left or joined since the last look (Dask retries its tasks)."""
@@ -255,14 +291,19 @@ class Sweep:
                         return prefix
                     from distributed import wait
 
+                    waited = time.perf_counter()
                     try:
                         done = wait(list(running), timeout=WATCH_S, return_when="FIRST_COMPLETED").done
                     except TimeoutError:  # nothing finished within WATCH_S: look at the workers, wait again
                         done = set()
+                    self.cost.wait_s += time.perf_counter() - waited
                     self._report_workers(bar)
                     for future in done:
                         index, task, digest = running.pop(future)
-                        finish(index, task, digest, future.result())
+                        result, seconds = future.result()
+                        self.cost.task_s += seconds
+                        self.cost.tasks += 1
+                        finish(index, task, digest, result)
             finally:
                 if running:
                     self.client.cancel(list(running))
@@ -273,10 +314,10 @@ def _restore_environ(saved: dict[str, str]) -> None:
     os.environ.update(saved)
 
 
-def _on_worker(fn: Callable, fingerprint: str, *args: Any) -> Any:
-    """``fn(*args)`` on a Dask worker with one torch and one numba thread (each worker thread runs one
-    task, so more intra-op threads would only oversubscribe the cores), refused unless the worker runs
-    the client's code (``fingerprint``)."""
+def _on_worker(fn: Callable, fingerprint: str, *args: Any) -> tuple[Any, float]:
+    """``(fn(*args), its compute seconds)`` on a Dask worker with one torch and one numba thread (each
+    worker thread runs one task, so more intra-op threads would only oversubscribe the cores), refused
+    unless the worker runs the client's code (``fingerprint``)."""
     import numba
 
     if code_fingerprint() != fingerprint:
@@ -284,7 +325,9 @@ def _on_worker(fn: Callable, fingerprint: str, *args: Any) -> Any:
                            "the worker runs other code; install the client's version there")
     torch.set_num_threads(1)
     numba.set_num_threads(1)
-    return fn(*args)
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
 
 
 WATCH_S = 5.0  # how often a waiting sweep looks for lost or joined workers
@@ -322,7 +365,8 @@ def open_sweep(workers: int | None = None, scheduler: str | None = None, *,
     ``workers``: a ``LocalCluster`` of that many worker processes, one thread each, started with
     ``spawn`` (never ``fork``: CUDA cannot be forked) and closed on exit. ``scheduler``: connect to a
     running Dask scheduler (its workers need this package installed). Bad values raise
-    ``ValueError`` before any work.
+    ``ValueError`` before any work. After a Dask run that ends normally, ``announce`` gets
+    :func:`in_process_hint`'s line when in-process would likely have been faster.
     """
     if workers is not None and scheduler is not None:
         raise ValueError("give --workers or --scheduler, not both")
@@ -340,6 +384,7 @@ def open_sweep(workers: int | None = None, scheduler: str | None = None, *,
     # NUMBA_NUM_THREADS left there made numba refuse its next compilation here, so the environment
     # is put back when the sweep ends and numba's thread count is never passed through it.
     saved = dict(os.environ)
+    started = time.perf_counter()
     with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
         with contextlib.ExitStack() as stack:
             stack.callback(_restore_environ, saved)
@@ -358,4 +403,9 @@ def open_sweep(workers: int | None = None, scheduler: str | None = None, *,
             link = client.dashboard_link if dashboard else "none (install bokeh for the Dask dashboard)"
             announce(f"dask: {len(client.nthreads())} worker(s), {threads} thread(s) at "
                      f"{client.scheduler.address}; dashboard: {link}")
-            yield Sweep(client)
+            sweep = Sweep(client)
+            sweep.cost.start_s = time.perf_counter() - started
+            yield sweep
+            hint = in_process_hint(sweep.cost)
+            if hint is not None:
+                announce(hint)

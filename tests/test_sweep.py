@@ -16,7 +16,7 @@ import lth.claims.rss as rss
 from lth.cli import main
 from lth.registry import run_claim
 import lth.sweep as sweep_module
-from lth.sweep import Sweep, Task, TaskStore, check_workers, open_sweep
+from lth.sweep import DaskCost, Sweep, Task, TaskStore, check_workers, in_process_hint, open_sweep
 
 # A reduced "full" rss.lueker: several scan tasks, an early stop, and three test chunks per ε.
 REDUCED_FULL = dict(eps_fit=(0.2, 0.1, 0.05), eps_test=(0.03, 0.02), trials=150, test_trials=600, n_max=24,
@@ -34,6 +34,13 @@ def exit_once(marker: str, x: int) -> int:
         Path(marker).touch()
         os._exit(1)
     return 2 * x
+
+
+def sleep_then(x: int, seconds: float) -> int:
+    import time
+
+    time.sleep(seconds)
+    return x
 
 
 def store_in(tmp_path: Path) -> TaskStore:
@@ -240,3 +247,25 @@ def test_a_worker_that_cannot_import_the_package_is_refused_at_connect(tmp_path)
         finally:
             worker.kill()
             worker.wait()
+
+
+@given(st.integers(1, 64), st.floats(0, 100), st.floats(0, 100), st.floats(0, 1000), st.integers(0, 500))
+def test_the_in_process_hint_appears_exactly_when_the_tasks_cost_less_than_start_and_wait(threads, start, wait,
+                                                                                        task_s, tasks):
+    hint = in_process_hint(DaskCost(threads, start, wait, task_s, tasks))
+    assert (hint is None) == (task_s >= start + wait)
+    if hint is not None:
+        assert len(hint.splitlines()) == 1 and "--workers/--scheduler" in hint
+        assert ("worker thread(s)" in hint) == (tasks < threads)
+
+
+def test_a_dask_run_of_tiny_tasks_says_in_process_is_faster_and_one_of_long_tasks_does_not(cluster):
+    local, _ = cluster
+    for seconds, tasks, expected in ((0.0, 1, "1 task(s) for 2 worker thread(s)"), (0.5, 8, None)):
+        lines: list[str] = []
+        with open_sweep(scheduler=local.scheduler_address, announce=lines.append) as sweep:
+            work = [Task(f"t{i}", (i, seconds)) for i in range(tasks)]
+            assert sweep.map(sleep_then, work, progress=False) == list(range(tasks))
+        assert sweep.cost.tasks == tasks and sweep.cost.task_s >= seconds * tasks
+        hint = lines[-1] if lines[-1].startswith("dask: in-process") else None
+        assert (hint is None) == (expected is None) and (expected is None or expected in hint), lines
