@@ -183,11 +183,13 @@ def choose_subsets(pools: torch.Tensor, targets: torch.Tensor, tolerance: float 
     """A subset of each pool for its target: ``pools`` ``[P, n]``, ``targets`` ``[P]`` → mask ``[P, n]``.
 
     About half of each pool is 0 (pruned negative U entries) and never helps, so the non-zero entries
-    are moved to the front (stable: in channel order). Up to ``EXACT_WIDTH`` of them the best subset
-    over all is taken (``best_subsets`` costs ``2^{n/2}`` per pool). Wider pools — the proven
-    channel counts run to hundreds — are split into consecutive blocks of ``BLOCK_WIDTH`` non-zero
-    entries, chosen by the signs of ``U`` alone, never by the values; each block is solved exactly
-    and each pool keeps its best block, stopping once every error is ≤ ``tolerance``.
+    are moved to the front (stable: in channel order). If no pool of the batch has more than
+    ``EXACT_WIDTH`` of them, the best subset over all is taken (``best_subsets`` costs ``2^{n/2}`` per
+    pool; best over the computed float64 sums). Otherwise — the proven channel counts run to
+    hundreds — every pool is split into consecutive blocks of ``BLOCK_WIDTH`` non-zero entries, chosen
+    by the signs of ``U`` alone, never by the values; each block is solved exactly and each pool keeps
+    its best block, stopping once every error is ≤ ``tolerance`` (a search within blocks: Lemma B's
+    existence statement over the whole pool does not bound its failures).
     """
     nonzero = pools != 0
     order = torch.argsort((~nonzero).to(torch.int8), dim=1, stable=True)
