@@ -12,8 +12,8 @@ to block o only, and ``S`` keeps only non-negative entries of U. On ``X ≥ 0`` 
 identity and ``g(X) = L * X`` with the *collapsed kernel*
 ``L[o,k,i,j] = Σ_{t∈block o} V[o,t]·U[t,k,i,j]·S[t,k,i,j]``. Each entry of K is matched by the best
 subset of its pool ``{V[o,t]·U⁺[t,k,i,j] : t ∈ block o}`` (``choose_subsets``: the best over the computed
-float64 sums by ``theory.subset_sum.best_subsets`` for pools of at most ``EXACT_WIDTH`` non-zero products,
-blockwise for wider ones; all entries in one batch). The single-kernel lemma is the case m = 1.
+float64 sums by ``theory.subset_sum.best_subsets`` when no pool has more than ``EXACT_WIDTH`` non-zero
+products, blockwise otherwise; all entries in one batch). The single-kernel lemma is the case m = 1.
 
 Certificates. The error ``E * X`` with ``E = L − K`` is linear, so its supremum over the box is exact:
 at each output position, the sum of the positive (or of the negative) parts of the coefficients that
