@@ -248,8 +248,9 @@ def _branch_masks(pools: torch.Tensor, targets: torch.Tensor, usable: torch.Tens
     largest products of each sign (:func:`_pool_units`; good when $m$ is near the pool cap, but at
     large $m$ the products are all near ±1 and their subset sums cluster near integers);
     ``"blocks"`` solves every disjoint block of :func:`_pool_blocks` and keeps each weight's best
-    (value-independent pools, the proof's rule B); a weight whose error is already ≤ ``tolerance``
-    is not re-solved (the next blocks cannot be needed for it). Returns the chosen units
+    (value-independent pools, the proof's rule B: a search within blocks, whose failures Theorem P,
+    an existence statement over the whole pool, does not bound); a weight whose error is already
+    ≤ ``tolerance`` is not re-solved (the next blocks cannot be needed for it). Returns the chosen units
     ``[d_out, d_in, m]`` bool.
     """
     if rule not in POOL_RULES:
