@@ -11,11 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from theory.attention import (MHA, bound_proven_units, bound_weight_accuracy, build_ticket, certify_sup_error,
-                              check_target, construct_source, construct_ticket, random_target, realised_errors,
-                              search_sup_error, sequence_error)
+import math
+
+from theory.attention import (MHA, bound_proposition, bound_proven_units, bound_weight_accuracy, build_ticket,
+                              certify_sup_error, check_target, construct_source, construct_ticket, random_target,
+                              realised_errors, restrict_units, search_sup_error, sequence_error)
 from theory.device import generator
-from lth.claims.slth_attention import prune_largest_kept
+from lth.claims.slth_attention import _rate, prune_largest_kept
 from lth.registry import run_claim
 
 CPU = torch.device("cpu")
@@ -223,3 +225,51 @@ def test_mismatched_shapes_are_refused():
         construct_ticket(random_target(3, 1, 2, 2, generator(0, CPU)), source, 4, 4)
     with pytest.raises(ValueError, match="shape"):
         MHA(source.query, source.key[:, :-1], source.value, source.output, 1.0)
+
+
+def test_a_restricted_source_keeps_the_first_units_of_every_coordinate_and_nests():
+    source = construct_source(3, 2, 5, 5, 0)
+    small = restrict_units(source, 5, 5, 2)
+    assert small.query.shape == (2, 6, 3) and small.output.shape == (2, 3, 6)
+    for j in range(3):
+        assert torch.equal(small.query[:, 2 * j: 2 * j + 2], source.query[:, 5 * j: 5 * j + 2])
+        assert torch.equal(small.output[:, :, 2 * j: 2 * j + 2], source.output[:, :, 5 * j: 5 * j + 2])
+    assert torch.equal(restrict_units(small, 2, 2, 1).key, restrict_units(source, 5, 5, 1).key)
+
+
+@given(st.floats(0.05, 2.0), st.floats(-3, 3), st.lists(st.floats(-0.05, 0.05), min_size=6, max_size=6))
+def test_the_fitted_rate_recovers_a_known_exponential_decay_past_the_plateau(rate, offset, noise):
+    units = [2, 4, 6, 8, 10, 12, 14]
+    values = [10.0] + [math.exp(offset - rate * m + e) for m, e in zip(units[1:], noise)]
+    values[0] = max(values[0], 20 * max(values[1:]))  # a plateau point, left out of the fit
+    rows = [{"units": m, "v": v} for m, v in zip(units, values)]
+    # least squares moves the slope by Σ(x−x̄)e/Σ(x−x̄)² ≤ 0.05·18/70 over x = 4, …, 14 with |e| ≤ 0.05
+    assert abs(_rate(rows, "v", "units") - rate) <= 0.05 * 18 / 70 + 1e-9
+
+
+def test_the_proposition_with_stacked_norms_never_exceeds_the_per_head_form():
+    per_head, _ = bound_proposition(2.0, [0.01, 0.02], [0.03, 0.01], [1.0, 0.5])
+    both, parts = bound_proposition(2.0, [0.01, 0.02], [0.03, 0.01], [1.0, 0.5], 1.1, 0.031)
+    assert both <= per_head and parts["score_part"] == min(parts["score_part_per_head"], parts["score_part_stacked"])
+
+
+WIDTH_SMALL = {"dim": 4, "heads": 1, "d_k": 2, "d_v": 2, "length": 4, "sweep": (4, 8, 12, 16, 20), "draws": 2,
+               "restarts": 2, "steps": 10, "samples": 16}
+
+
+@pytest.mark.claim("slth.attention.width")
+def test_the_width_sweep_holds_and_its_attention_error_falls_with_the_hidden_dimension():
+    record = run_claim("slth.attention.width", device="cpu", **WIDTH_SMALL)
+    assert record.verdict == "holds", record.reason
+    table = record.details["table"]
+    assert max(table["measured_units"]) <= min(table["proven_units"])
+    for draw in range(2):
+        errors = [r["certified"] for r in record.details["rows"] if r["draw"] == draw]
+        assert errors[-1] < errors[0]
+        assert all(r["empirical"] <= r["certified"] for r in record.details["rows"])
+
+
+@pytest.mark.claim("slth.attention.width")
+def test_the_width_sweep_fails_on_a_broken_ticket():
+    record = run_claim("slth.attention.width", device="cpu", faults={"prune_output": 1}, **WIDTH_SMALL)
+    assert record.verdict == "fails", record.reason

@@ -38,6 +38,7 @@ from theory.subset_sum import sample_uniform
 
 DEFAULT_POOL_CAP = 20  # units per value-independent block (pool rule B of proofs/slth_dense.md)
 NORM_TOLERANCE = 1e-9  # ‖A_h‖₂, ‖B_h‖₂ ≤ 1 + this counts as ≤ 1 (normalised matrices round a little)
+SEARCH_CHUNK = 64  # sequences evaluated at once by the search's sampling phase
 TARGET_NORM = 1 - 2.0**-30  # drawn targets' merged-map norm: just below 1, so every entry is provably in [−1, 1]
 
 
@@ -171,6 +172,24 @@ class AttentionTicket:
         return MHA(q, k, v, o, p.scale)
 
 
+def restrict_units(source: MHA, units_key: int, units_value: int, keep: int) -> MHA:
+    """The source with only the first ``keep`` units of every input coordinate (keys and values).
+
+    Sources of a sweep are nested this way: the one with $m$ units per input is a sub-network of the
+    one with $m' > m$, drawn once, so errors along the sweep differ by the pools alone.
+    """
+    if not 1 <= keep <= min(units_key, units_value):
+        raise ValueError(f"keep must lie in [1, {min(units_key, units_value)}], got {keep}")
+    h, _, d = source.query.shape
+
+    def rows(w: torch.Tensor, units: int) -> torch.Tensor:  # [H, units·d, d] → [H, keep·d, d]
+        return w.reshape(h, d, units, d)[:, :, :keep].reshape(h, keep * d, d)
+
+    output = source.output.reshape(h, d, d, units_value)[..., :keep].reshape(h, d, keep * d)
+    return MHA(rows(source.query, units_key), rows(source.key, units_key), rows(source.value, units_value),
+               output, source.scale)
+
+
 def _unit_weights(weights: torch.Tensor, units: int) -> torch.Tensor:
     """``[H, m·d, d]`` → ``[H, d, m]``: $a$ of unit $t$ of coordinate $j$ is the entry (j·m + t, j)."""
     h, _, d = weights.shape
@@ -298,6 +317,14 @@ def check_target(target: MHA) -> None:
             raise ValueError(f"the construction needs ‖{name}‖₂ ≤ 1 for every head, got {norm:.6g}")
 
 
+def map_error_norms(target: MHA, ticket: AttentionTicket) -> dict[str, list[float]]:
+    """Rigorous per-head $\\lVert E^K_h\\rVert_2$ (``score``) and $\\lVert E^V_h\\rVert_2$ (``value``):
+    $\\sup_{\\lVert x\\rVert\\le1}$ of each merged map's error, comparable with a dense block's certificate."""
+    e = realised_errors(target, ticket)
+    return {"score": [_norm_upper(m, s) for m, s in zip(e["score_error"], e["score_slack"])],
+            "value": [_norm_upper(m, s) for m, s in zip(e["value_error"], e["value_slack"])]}
+
+
 # What certify_sup_error rests on besides float64 arithmetic (proofs/slth_attention.md).
 ASSUMPTIONS = ("tokens have Euclidean norm ≤ radius; any sequence length (the bound does not depend on T)",
                "softmax over any non-empty set of key positions per query (bidirectional or causal)",
@@ -319,30 +346,40 @@ def certify_sup_error(target: MHA, ticket: AttentionTicket, radius: float) -> Ce
     """
     if not (math.isfinite(radius) and radius >= 0):
         raise ValueError(f"radius must be finite and non-negative, got {radius}")
-    r = float(radius)
     e = realised_errors(target, ticket)
-    heads = target.heads
-    kappa = [_norm_upper(m, s) for m, s in zip(e["score_error"], e["score_slack"])]
-    eta = [_norm_upper(m, s) for m, s in zip(e["value_error"], e["value_slack"])]
+    norms = map_error_norms(target, ticket)
     omega = [_norm_upper(m, s) for m, s in zip(e["value_map"], e["value_map_slack"])]
     stack = lambda t: torch.cat(list(t), dim=1)  # noqa: E731 - [H, d, d] → [d, H·d]
     omega_all = _norm_upper(stack(e["value_map"]), stack(e["value_map_slack"]))
     eta_all = _norm_upper(stack(e["value_error"]), stack(e["value_slack"]))
+    value, parts = bound_proposition(radius, norms["score"], norms["value"], omega, omega_all, eta_all)
+    return Certificate(value, "rigorous", f"sequences of any length, tokens ‖x_j‖₂ ≤ {radius:g}",
+                       "max over positions of l2", ASSUMPTIONS, parts)
+
+
+def bound_proposition(radius: float, kappa: list[float], eta: list[float], omega: list[float],
+                      omega_all: float = math.inf, eta_all: float = math.inf) -> tuple[float, dict]:
+    """Proposition A's bound from per-head upper bounds on the map norms (rounded upward throughout).
+
+    ``kappa``, ``eta``, ``omega``: per head $\\lVert E^K_h\\rVert_2$, $\\lVert E^V_h\\rVert_2$, $\\lVert B_h\\rVert_2$;
+    ``omega_all``, ``eta_all``: the stacked norms (``inf``: use the per-head forms only). Returns the
+    bound and its parts.
+    """
+    r, heads = float(radius), len(kappa)
     tau = [up(r * min(2.0, up(up(r * r) * k))) for k in kappa]
-    score_sum = score_stack = value_sum = 0.0
-    squares = 0.0
+    score_sum = value_sum = squares = 0.0
     for o, t, n in zip(omega, tau, eta):
         score_sum = up(score_sum + up(o * t))
         squares = up(squares + up(t * t))
         value_sum = up(value_sum + up(r * n))
-    score_stack = up(omega_all * up(math.sqrt(squares)))
-    value_stack = up(up(r * up(math.sqrt(heads))) * eta_all)
+    # inf·0 would be NaN: an absent stacked norm leaves its form out instead
+    score_stack = up(omega_all * up(math.sqrt(squares))) if math.isfinite(omega_all) else math.inf
+    value_stack = up(up(r * up(math.sqrt(heads))) * eta_all) if math.isfinite(eta_all) else math.inf
     score, value = min(score_sum, score_stack), min(value_sum, value_stack)
     parts = {"score_error_norms": kappa, "value_error_norms": eta, "value_map_norms": omega,
              "score_part": score, "value_part": value, "score_part_per_head": score_sum,
              "score_part_stacked": score_stack, "value_part_per_head": value_sum, "value_part_stacked": value_stack}
-    return Certificate(up(score + value), "rigorous", f"sequences of any length, tokens ‖x_j‖₂ ≤ {r:g}",
-                       "max over positions of l2", ASSUMPTIONS, parts)
+    return up(score + value), parts
 
 
 def _project(x: torch.Tensor, radius: float) -> torch.Tensor:
@@ -381,8 +418,8 @@ def search_sup_error(target: MHA, ticket: AttentionTicket, radius: float, length
     def gap(points: torch.Tensor) -> torch.Tensor:
         return sequence_error(on_device, net, points, causal)
 
-    with torch.no_grad():
-        values = gap(x)
+    with torch.no_grad():  # in chunks: hidden activations are [chunk, H, T, n] per sequence batch
+        values = torch.cat([gap(chunk) for chunk in x.split(SEARCH_CHUNK)])
     best_value, best_x = float(values.max()), x[values.argmax()].clone()
     start = x[values.argsort(descending=True)[:restarts]].clone()
     for step in range(steps):
