@@ -2,6 +2,11 @@
 interpreter (what a user waits for) in an empty temporary folder, best wall time of a few runs, with
 the CPU time of that run and whether torch was loaded.
 
+Commands whose parsers or checks need torch (``lth simulate``, ``lth verify``'s claim parameters) refuse
+bad input from the catalogue of :mod:`lth.validate` once a run under the same code has filled it: each
+command is timed first with an empty catalogue (``cold``: the first run after installing or changing the
+code; it fills the catalogue) and then with that catalogue (``warm``: every later run).
+
 ``--baseline DIR`` also times the same commands with DIR first on ``sys.path`` (e.g. the ``lth``
 package of an older commit, ``git archive COMMIT lth | tar -x -C DIR``) and prints the ratio.
 Writes ``results/benchmarks/cli.json``.
@@ -29,15 +34,20 @@ CASES = (
     ("paper readme, no results", ["paper", "readme", "--results", "/nonexistent"]),
     ("figures --out a file", ["figures", "--out", "/etc/hostname"]),
     ("simulate imp --batch-size 0", ["simulate", "imp", "--batch-size", "0"]),
+    ("simulate basin --tau nan", ["simulate", "basin", "--tau", "nan"]),
     ("verify --param trials=-5", ["verify", "rss.lueker", "--param", "trials=-5", "--out", "out"]),
+    ("verify unknown claim id", ["verify", "no.such.claim"]),
+    ("minitron --help", ["minitron", "--help"]),
+    ("minitron prune --heads 0", ["minitron", "prune", "smollm2", "--heads", "0", "--out", "out"]),
 )
 _PROBE = ("import sys; from lth.cli import main; status = main(sys.argv[1:]); "
           "print('torch' in sys.modules, file=sys.stderr); sys.exit(status)")
 
 
-def run_once(argv: list[str], pythonpath: str | None) -> tuple[float, float, bool, int]:
-    """Wall seconds, CPU seconds (user + system of the child), whether torch was imported, exit status."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+def run_once(argv: list[str], pythonpath: str | None, catalogue: str) -> tuple[float, float, bool, int]:
+    """Wall seconds, CPU seconds (user + system of the child), whether torch was imported, exit status;
+    ``catalogue`` is the folder of lth.validate's catalogue."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", LTH_CACHE_DIR=catalogue)
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([pythonpath, env.get("PYTHONPATH", "")])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -55,9 +65,12 @@ def run_once(argv: list[str], pythonpath: str | None) -> tuple[float, float, boo
 
 
 def measure(argv: list[str], repeat: int, pythonpath: str | None = None) -> dict:
-    runs = [run_once(argv, pythonpath) for _ in range(repeat)]
-    wall, cpu, torch_loaded, status = min(runs)
-    return {"wall_s": wall, "cpu_s": cpu, "torch": torch_loaded, "exit": status}
+    """The cold run (empty catalogue), then the best of ``repeat`` warm runs."""
+    with tempfile.TemporaryDirectory(prefix="bench-cli-catalogue-") as catalogue:
+        cold_wall, cold_cpu, _, _ = run_once(argv, pythonpath, catalogue)
+        wall, cpu, torch_loaded, status = min(run_once(argv, pythonpath, catalogue) for _ in range(repeat))
+    return {"cold_wall_s": cold_wall, "cold_cpu_s": cold_cpu, "wall_s": wall, "cpu_s": cpu, "torch": torch_loaded,
+            "exit": status}
 
 
 def main() -> int:
@@ -73,7 +86,7 @@ def main() -> int:
             row.update({"before_wall_s": before["wall_s"], "before_cpu_s": before["cpu_s"],
                         "before_exit": before["exit"], "speed-up (CPU)": before["cpu_s"] / max(row["cpu_s"], 1e-9)})
         rows.append(row)
-    columns = ["command", "wall_s", "cpu_s", "torch", "exit"]
+    columns = ["command", "cold_wall_s", "cold_cpu_s", "wall_s", "cpu_s", "torch", "exit"]
     if args.baseline is not None:
         columns += ["before_wall_s", "before_cpu_s", "before_exit", "speed-up (CPU)"]
     print(table(rows, columns))

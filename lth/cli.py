@@ -3,7 +3,10 @@
 Subcommands: ``list``, ``verify``, ``figures`` here; further subcommands live in the modules named in
 ``_PLUGINS``, each exposing ``register(subparsers)`` that adds its parser with ``func`` set. Only the
 modules of the command being run are imported (``lth --help`` and a refusal do not load torch); every
-parser is an :class:`lth.validate.Parser` (one-line usage errors, no prefix matching).
+parser is an :class:`lth.validate.Parser` (one-line usage errors, no prefix matching). A plugin whose
+parser needs torch to be built (``lth simulate``) leaves it in the catalogue of :mod:`lth.validate`,
+and so do the claims' parameters: once a command has run under this code, its bad input is refused
+from there without importing torch.
 Exit status: 0 success, 1 a claim fails or errors, 2 usage errors (one line, before any work), 130
 interrupted (Ctrl-C; stored work is kept and a rerun resumes from it).
 """
@@ -12,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import importlib
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from lth.validate import DEVICE_CHOICES, Parser, input_dir, non_negative_int, out_dir, param_problem, positive_int
+from lth.validate import (DEVICE_CHOICES, NotDescribable, Parser, describe, input_dir, non_negative_int, out_dir,
+                          param_problem, positive_int, recall, refuse_early, remember, unknown_names, wrong_type)
 
 # command -> (modules whose register() adds it, its line in `lth --help`); the line is the help that
 # register() gives the command (tests/test_cli_bad_input.py checks they agree)
@@ -54,27 +60,64 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
-    from lth.registry import all_claims
-    from lth.sweep import open_sweep
-    from lth.verify import exit_status, format_table, run_verify, summary
+@dataclass(frozen=True)
+class ClaimSettings:
+    """What ``lth verify`` checks a claim's ``--param``/``--fault`` against: the parameters of each
+    scale and the faults' defaults (from the registry, or from the catalogue without importing it)."""
 
-    known = all_claims()
+    quick: dict
+    full: dict
+    faults: dict
+
+
+def _claim_settings() -> dict[str, ClaimSettings]:
+    """Every registered claim's settings, from the catalogue when it holds them for this code."""
+    stored = recall("claims")
+    if stored is not None:
+        return {claim_id: ClaimSettings(**entry) for claim_id, entry in stored.items()}
+    from lth.registry import all_claims
+
+    settings = {claim_id: ClaimSettings(*(dataclasses.asdict(entry.parameters(scale)) for scale in ("quick", "full")),
+                                        {f.name: None if f.default is dataclasses.MISSING else f.default
+                                         for f in dataclasses.fields(entry.faults)})
+                for claim_id, entry in all_claims().items()}
+    remember("claims", {claim_id: dataclasses.asdict(entry) for claim_id, entry in settings.items()})
+    return settings
+
+
+def _checked_claims(args: argparse.Namespace) -> tuple[list[str], dict, dict]:
+    """The claim ids, parameter overrides and faults of ``lth verify``, each checked before any work:
+    known ids, ``KEY=VALUE`` form, known names, types (:func:`lth.validate.wrong_type`) and ranges
+    (:func:`_check_overrides`)."""
+    known = _claim_settings()
     unknown = [c for c in args.ids if c not in known]
     if unknown:
         raise UsageError(f"unknown claim id(s): {', '.join(unknown)}; `lth list` shows the registered ones")
     ids = args.ids or list(known)
-    from theory.device import resolve_device
-
-    resolve_device(args.device)  # refuse an unavailable device before any work starts
     overrides = dict(_parse_param(text) for text in args.param)
     faults = dict(_parse_param(text) for text in args.fault)
     if (overrides or faults) and not args.ids:
         raise UsageError("--param and --fault need explicit claim ids (they differ between claims)")
-    for claim_id in ids:  # refuse unknown, mistyped or out-of-range values before any work starts
-        known[claim_id].parameters(args.scale, overrides)
-        known[claim_id].fault_settings(faults)
-        _check_overrides(known[claim_id], args.scale, overrides)
+    for claim_id in ids:
+        entry = known[claim_id]
+        for given, defaults, what in ((overrides, entry.quick, "parameter(s)"), (faults, entry.faults, "fault(s)")):
+            problem = unknown_names(given, defaults, f"{claim_id} has no {what}") or next(
+                (p for p in (wrong_type(k, v, defaults[k]) for k, v in given.items()) if p), None)
+            if problem:
+                raise UsageError(problem)
+        _check_overrides(claim_id, entry, args.scale, overrides)
+    return ids, overrides, faults
+
+
+def _verify(args: argparse.Namespace) -> int:
+    ids, overrides, faults = _checked_claims(args)
+    from lth.registry import all_claims
+    from lth.sweep import open_sweep
+    from lth.verify import exit_status, format_table, run_verify, summary
+    from theory.device import resolve_device
+
+    known = all_claims()
+    resolve_device(args.device)  # refuse an unavailable device before any work starts
     if args.scale == "full":  # say what full scale costs before it starts
         for claim_id in ids:
             print(f"full scale {claim_id}: {known[claim_id].full_cost or 'cost not measured'}", file=sys.stderr)
@@ -115,16 +158,16 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _check_overrides(entry, scale: str, overrides: dict) -> None:
+def _check_overrides(claim_id: str, entry: ClaimSettings, scale: str, overrides: dict) -> None:
     """Refuse ``--param`` values outside the range :func:`lth.validate.field_type` gives the parameter's
     default (a count whose default is >= 1 must be >= 1; floats finite, positive where the default is);
     a value the rule allows for the default of either scale is accepted (``0`` where one scale uses 0).
     Faults are exempt: they are broken on purpose."""
-    defaults = {s: entry.parameters(s, {}) for s in ("quick", "full")}
+    defaults = {"quick": entry.quick, "full": entry.full}
     for name, value in overrides.items():
-        problems = {s: param_problem(name, value, getattr(d, name)) for s, d in defaults.items()}
+        problems = {s: param_problem(name, value, d[name]) for s, d in defaults.items()}
         if all(problems.values()):
-            raise UsageError(f"{entry.id}: {problems[scale]}")
+            raise UsageError(f"{claim_id}: {problems[scale]}")
 
 
 def _parse_param(text: str) -> tuple[str, object]:
@@ -231,6 +274,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                 importlib.import_module(module).register(sub)
         else:
             sub.add_parser(name, help=text)
+    if command in _PLUGINS and recall(f"parser {command}") is None:
+        try:
+            remember(f"parser {command}", describe(sub.choices[command]))
+        except NotDescribable:  # a type of the command's own: its parser is built at once anyway
+            pass
     return parser
 
 
@@ -241,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"lth {command}".strip()
     try:
         try:
+            if command in _PLUGINS:  # bad input refused from the catalogue, before the plugin is imported
+                refuse_early(command, argv, lambda: build_parser(""))
             args = build_parser(command).parse_args(argv)
         except SystemExit as stop:  # argparse's --help (0) and one-line usage errors (2)
             return stop.code if isinstance(stop.code, int) else 2

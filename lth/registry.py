@@ -35,13 +35,15 @@ from tqdm.auto import tqdm
 from lth.protocol import Protocol, digest
 from lth.store import settings_hash
 from lth.sweep import Sweep, Task, TaskStore
+from lth.validate import unknown_names, wrong_type
 from lth.verdict import VERDICTS
 from theory.device import generator, resolve_device
 
 SCALES = ("quick", "full")
 # Which statement a check judges (``lth list`` prints it; proofs/*.md state it per claim):
 KINDS = {
-    "theorem": "the theorem at its proven size: must hold on every draw (a failure is a bug or a false theorem)",
+    "theorem": "the theorem at its proven size: must hold on every draw (a failure is a bug, the theorem's bad "
+                "event, or the construction's search missing what the theorem says exists)",
     "rate": "a measured constant: failure rate over a fixed number of draws, exact Clopper–Pearson interval "
             "against δ",
     "exact": "a deterministic identity or bound: no randomness in the statement, must hold on every instance",
@@ -171,34 +173,14 @@ class Claim:
 
 
 def _known(kind: type, values: dict[str, Any], message: str) -> dict[str, Any]:
-    """``values`` after checking each name is a field of ``kind`` and each value has the field's type."""
-    fields = {f.name: f for f in dataclasses.fields(kind)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ValueError(f"{message} {', '.join(unknown)}; known: {', '.join(sorted(fields)) or '(none)'}")
-    for name, value in values.items():
-        _check_type(name, value, fields[name].default)
+    """``values`` after checking each name is a field of ``kind`` and each value has the field's type
+    (the rules of :func:`lth.validate.unknown_names` and :func:`lth.validate.wrong_type`)."""
+    fields = {f.name: None if f.default is dataclasses.MISSING else f.default for f in dataclasses.fields(kind)}
+    problem = unknown_names(values, fields, message) or next(
+        (p for p in (wrong_type(name, value, fields[name]) for name, value in values.items()) if p), None)
+    if problem:
+        raise ValueError(problem)
     return values
-
-
-def _check_type(name: str, value: Any, default: Any) -> None:
-    """Refuse a value whose type cannot stand for the default's (``trials=abc`` for an int)."""
-    if default is dataclasses.MISSING or default is None or value is None:
-        return
-    numbers = (int, float)
-    if isinstance(default, bool) or isinstance(value, bool):
-        ok = isinstance(value, bool) == isinstance(default, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int)
-    elif isinstance(default, float):
-        ok = isinstance(value, numbers)
-    elif isinstance(default, tuple):
-        ok = isinstance(value, tuple)
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
-        raise ValueError(f"parameter {name}={value!r} has the wrong type: expected {type(default).__name__} "
-                         f"like the default {default!r}")
 
 
 def parameter_table(entry: Claim) -> str:

@@ -47,13 +47,12 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-import numpy as np
-import torch
-from tqdm.auto import tqdm
+from lth.store import _jsonable, read_json, write_atomic
 
-from lth.store import _git, _jsonable, read_json, write_atomic
+if TYPE_CHECKING:  # imported where used: lth.validate asks for code_fingerprint without loading torch
+    from tqdm.auto import tqdm
 
 _TASK_ID = re.compile(r"[A-Za-z0-9_.=+-]+")
 _MISSING = object()
@@ -106,6 +105,9 @@ def code_fingerprint() -> str:
 
 def _feed(digest: "hashlib._Hash", value: Any) -> None:
     """Hash ``value`` by content: arrays by dtype, shape and bytes; containers element by element."""
+    import numpy as np
+    import torch
+
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
@@ -150,6 +152,8 @@ class TaskStore:
     def for_claim(cls, results: Path, claim_id: str, scale: str, params_hash: str, seed: int,
                   device: str) -> "TaskStore":
         """``RESULTS/tasks/<claim>/<scale>-<params hash>/seed-<seed>-<device type>/``."""
+        import torch
+
         device_type = torch.device(device).type
         return cls(Path(results) / "tasks" / claim_id / f"{scale}-{params_hash}" / f"seed-{seed}-{device_type}")
 
@@ -239,6 +243,8 @@ class Sweep:
         prefix a one-by-one run returns, whatever ran ahead on other workers. Stored tasks with a
         matching digest are reused; fresh ones are stored as soon as they arrive.
         """
+        from tqdm.auto import tqdm
+
         pending = iter(tasks)
         window = self._window()
         finished: dict[int, Any] = {}
@@ -319,6 +325,7 @@ def _on_worker(fn: Callable, fingerprint: str, *args: Any) -> tuple[Any, float]:
     worker thread runs one task, so more intra-op threads would only oversubscribe the cores), refused
     unless the worker runs the client's code (``fingerprint``)."""
     import numba
+    import torch
 
     if code_fingerprint() != fingerprint:
         raise RuntimeError(f"worker code fingerprint {code_fingerprint()} differs from the client's {fingerprint}: "

@@ -14,7 +14,14 @@ Three parts:
   value and what is allowed; argparse adds the flag. A string default goes through the type too, so
   a default output folder is probed like a given one;
 - :func:`field_type`, the rule for flags made from a settings dataclass (``lth simulate``) and for
-  ``lth verify --param``: see its docstring.
+  ``lth verify --param``: see its docstring; :func:`unknown_names` and :func:`wrong_type`, the rules
+  for the names and types of claim parameters and faults (:mod:`lth.registry` uses them too);
+- the catalogue (:func:`remember`, :func:`recall`, :func:`refuse_early`): the parsers of commands
+  whose flags come from modules that import torch (``lth simulate``'s settings dataclasses), and the
+  claims' parameters and faults, stored as JSON in the user's cache folder under the code fingerprint
+  (:func:`lth.sweep.code_fingerprint`). A command run once under this code leaves its parser there,
+  and a later bad input is refused from it in one line without importing torch; a changed module
+  changes the fingerprint, so an entry is never used for other code.
 
 Nothing here imports torch, so a refusal costs the interpreter's start and the parser's construction.
 """
@@ -22,11 +29,13 @@ Nothing here imports torch, so a refusal costs the interpreter's start and the p
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, Iterable, NoReturn
 
-from lth.store import out_probe
+from lth.store import out_probe, write_atomic
 
 # theory.device.DEVICE_CHOICES, without importing torch (tests/test_cli_bad_input.py checks they agree).
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -66,6 +75,9 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
+_int.lth_type = ("_int", (), {})  # how the catalogue names a type: maker, arguments (see _describe_type)
+
+
 def int_at_least(lo: int) -> Callable[[str], int]:
     """A type accepting integers ≥ ``lo``."""
 
@@ -76,6 +88,7 @@ def int_at_least(lo: int) -> Callable[[str], int]:
         return value
 
     parse.__name__ = "integer"
+    parse.lth_type = ("int_at_least", (lo,), {})
     return parse
 
 
@@ -105,6 +118,7 @@ def finite_float(lo: float | None = None, hi: float | None = None, *, lo_open: b
         return value
 
     parse.__name__ = "number"
+    parse.lth_type = ("finite_float", (lo, hi), {"lo_open": lo_open, "hi_open": hi_open})
     return parse
 
 
@@ -204,3 +218,203 @@ def param_problem(name: str, value: Any, default: Any) -> str | None:
     except argparse.ArgumentTypeError as exc:
         return f"--param {name}={value!r}: {exc}"
     return None
+
+
+def unknown_names(given: Iterable[str], known: Iterable[str], message: str) -> str | None:
+    """Why names outside ``known`` are refused (None: all known): ``message`` then the unknown and the
+    known names, e.g. "rss.lueker has no parameter(s) no_such; known: eps_fit, ..."."""
+    known = sorted(known)
+    unknown = sorted(set(given) - set(known))
+    if not unknown:
+        return None
+    return f"{message} {', '.join(unknown)}; known: {', '.join(known) or '(none)'}"
+
+
+def wrong_type(name: str, value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot stand for a parameter whose default is ``default`` (``trials=abc`` for an
+    int), or None. A default of None (or no default) takes any value."""
+    if default is None or value is None:
+        return None
+    if isinstance(default, bool) or isinstance(value, bool):
+        ok = isinstance(value, bool) == isinstance(default, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float))
+    elif isinstance(default, tuple):
+        ok = isinstance(value, tuple)
+    else:
+        ok = isinstance(value, type(default))
+    if ok:
+        return None
+    return f"parameter {name}={value!r} has the wrong type: expected {type(default).__name__} like the default {default!r}"
+
+
+# The catalogue ----------------------------------------------------------------------------------------------
+
+_NAMED_TYPES: dict[str, Callable[[str], Any]] = {"input_file": input_file, "input_dir": input_dir, "out_dir": out_dir,
+                                                 "out_file": out_file, "_int": _int, "str": str, "int": int,
+                                                 "float": float, "Path": Path}
+_TYPE_MAKERS: dict[str, Callable[..., Callable[[str], Any]]] = {"int_at_least": int_at_least,
+                                                                "finite_float": finite_float}
+
+
+class NotDescribable(ValueError):
+    """A parser uses something the catalogue cannot store (a type of its own, an action kind)."""
+
+
+def catalogue_path() -> Path:
+    """``$LTH_CACHE_DIR`` or ``$XDG_CACHE_HOME/lth-toolkit`` (default ``~/.cache/lth-toolkit``), then
+    ``cli-<code fingerprint>.json``."""
+    from lth.sweep import code_fingerprint
+
+    folder = os.environ.get("LTH_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
+        "lth-toolkit"
+    return Path(folder) / f"cli-{code_fingerprint()}.json"
+
+
+def _encode(value: Any) -> Any:
+    """JSON for catalogue values: tuples and paths tagged so they come back as they were."""
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v) for v in value]}
+    if isinstance(value, Path):
+        return {"__path__": str(value)}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) and not k.startswith("__") for k in value):
+        return {k: _encode(v) for k, v in value.items()}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise NotDescribable(f"a value of type {type(value).__name__}")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "__tuple__" in value:
+            return tuple(_decode(v) for v in value["__tuple__"])
+        if "__path__" in value:
+            return Path(value["__path__"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def recall(key: str) -> Any:
+    """The catalogue's entry ``key`` for this code, or None (none stored, unreadable, other code)."""
+    try:
+        return _decode(json.loads(catalogue_path().read_text(encoding="utf-8"))[key])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remember(key: str, value: Any) -> None:
+    """Store ``value`` (JSON data, tuples and paths) as entry ``key`` for this code; entries of other
+    code are dropped. A cache: a folder that cannot be written, or a value it cannot hold, is skipped."""
+    try:
+        path = catalogue_path()
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            entries = {}
+        entries[key] = _encode(value)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(entries) + "\n")
+        for old in path.parent.glob("cli-*.json"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except (OSError, NotDescribable):
+        pass
+
+
+def _describe_type(kind: Any) -> Any:
+    if kind is None:
+        return None
+    spec = getattr(kind, "lth_type", None)
+    if spec is not None:
+        return spec
+    name = next((name for name, known in _NAMED_TYPES.items() if known is kind), None)
+    if name is None:
+        raise NotDescribable(f"type {kind!r}")
+    return (name, (), {})
+
+
+def _rebuild_type(spec: Any) -> Any:
+    if spec is None:
+        return None
+    name, args, kwargs = spec
+    return _TYPE_MAKERS[name](*args, **kwargs) if name in _TYPE_MAKERS else _NAMED_TYPES[name]
+
+
+_ACTIONS = {argparse._StoreAction: "store", argparse._StoreTrueAction: "store_true",
+            argparse._StoreFalseAction: "store_false", argparse._AppendAction: "append",
+            argparse.BooleanOptionalAction: "boolean_optional"}
+
+
+def describe(parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """What the catalogue keeps of ``parser`` to refuse what it refuses: its arguments (flags, types,
+    choices, defaults, counts), mutually exclusive groups and subcommands; help texts are left out
+    (``--help`` always runs the real parser). :class:`NotDescribable` for anything else."""
+    spec: dict[str, Any] = {"arguments": [], "exclusive": [], "subcommands": None}
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        if isinstance(action, argparse._SubParsersAction):
+            spec["subcommands"] = {"dest": action.dest, "required": action.required, "metavar": action.metavar,
+                                   "choices": {name: describe(sub) for name, sub in action.choices.items()}}
+            continue
+        kind = _ACTIONS.get(type(action))
+        if kind is None:
+            raise NotDescribable(f"action {type(action).__name__}")
+        flag = max(action.option_strings, key=len) if action.option_strings else None
+        spec["arguments"].append({
+            "action": kind, "flags": list(action.option_strings) or [action.dest], "dest": action.dest if flag else None,
+            "nargs": action.nargs, "type": _describe_type(action.type), "required": action.required,
+            "choices": list(action.choices) if action.choices is not None else None, "metavar": action.metavar,
+            "default": _encode(action.default)})
+    for group in parser._mutually_exclusive_groups:
+        spec["exclusive"].append({"required": group.required, "dests": [a.dest for a in group._group_actions]})
+    return spec
+
+
+def rebuild(spec: dict[str, Any], parser: argparse.ArgumentParser) -> None:
+    """Add the arguments and subcommands of a :func:`describe` result to ``parser``."""
+    made: dict[str, argparse.Action] = {}
+    grouped = {dest: group for group in spec["exclusive"] for dest in group["dests"]}
+    groups: dict[int, Any] = {}
+    for argument in spec["arguments"]:
+        options: dict[str, Any] = {"default": _decode(argument["default"])}
+        if argument["action"] in ("store", "append"):
+            options.update(type=_rebuild_type(argument["type"]), nargs=argument["nargs"], metavar=argument["metavar"],
+                           choices=argument["choices"])
+        options["action"] = argparse.BooleanOptionalAction if argument["action"] == "boolean_optional" \
+            else argument["action"]
+        if argument["dest"] is not None:
+            options.update(dest=argument["dest"], required=argument["required"])
+        group = grouped.get(argument["dest"] or argument["flags"][0])
+        target = parser
+        if group is not None:
+            target = groups.setdefault(id(group), parser.add_mutually_exclusive_group(required=group["required"]))
+        made[argument["flags"][0]] = target.add_argument(*argument["flags"], **options)
+    if spec["subcommands"] is not None:
+        sub = spec["subcommands"]
+        commands = parser.add_subparsers(dest=sub["dest"], required=sub["required"], metavar=sub["metavar"])
+        for name, child in sub["choices"].items():
+            rebuild(child, commands.add_parser(name))
+
+
+def refuse_early(command: str, argv: list[str], root: Callable[[], argparse.ArgumentParser]) -> None:
+    """Parse ``argv`` with ``command``'s parser from the catalogue, if it holds one for this code:
+    bad input ends here with argparse's one-line refusal (``SystemExit(2)``), without the modules
+    that build the real parser; accepted input returns, and the real parser parses it again.
+    ``root()`` is the ``lth`` parser with ``command`` as a bare subcommand."""
+    spec = recall(f"parser {command}")
+    if spec is None or {"-h", "--help"} & set(argv):
+        return
+    try:
+        parser = root()
+        (subcommands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        rebuild(spec, subcommands.choices[command])
+    except Exception:  # noqa: BLE001 - an entry that cannot be rebuilt is not used; the real parser judges
+        return
+    parser.parse_args(argv)

@@ -360,3 +360,88 @@ def test_a_default_output_folder_is_probed_too(argv, tmp_path, monkeypatch, caps
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--out" in err[0] and "is a file" in err[0]
+
+
+# The catalogue: refusals of commands whose parsers need torch, and of claim parameters, without it ------------
+
+@pytest.fixture
+def catalogue(tmp_path_factory, monkeypatch) -> Path:
+    folder = tmp_path_factory.mktemp("catalogue")
+    monkeypatch.setenv("LTH_CACHE_DIR", str(folder))
+    return folder
+
+
+def _outcome(parse, capsys) -> tuple[int | None, str]:
+    """Exit status (None: accepted) and stderr of one parse."""
+    try:
+        parse()
+        status = None
+    except SystemExit as stop:
+        status = stop.code
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["simulate", "universal"])
+def test_the_catalogue_refuses_exactly_what_the_real_parser_refuses_with_the_same_line(command, catalogue, places,
+                                                                                     capsys):
+    from lth.validate import recall, refuse_early
+
+    build_parser(command)  # leaves the command's parser in the catalogue
+    assert recall(f"parser {command}") is not None
+    compared = 0
+    for param in _cases():
+        path, case = param.values
+        if path[0] != command:
+            continue
+        argv = _argv(path, case, places)
+        cached = _outcome(lambda: refuse_early(command, argv, lambda: build_parser("")), capsys)
+        real = _outcome(lambda: build_parser(command).parse_args(argv), capsys)
+        assert cached == real, f"lth {' '.join(argv)}: catalogue {cached}, real parser {real}"
+        compared += real[0] == 2
+    assert compared > 0
+
+
+def test_a_command_whose_parser_has_types_of_its_own_is_not_catalogued(catalogue):
+    from lth.validate import recall
+
+    build_parser("minitron")
+    assert recall("parser minitron") is None
+
+
+def test_the_catalogue_keeps_every_claims_settings_exactly(catalogue):
+    import lth.cli as cli
+    from lth.validate import recall
+
+    live = cli._claim_settings()  # from the registry, and stored
+    assert recall("claims") is not None
+    assert cli._claim_settings() == live  # from the catalogue: tuples, floats and None as they were
+    assert any(isinstance(v, tuple) for entry in live.values() for v in entry.quick.values())
+
+
+def test_a_catalogue_of_other_code_or_a_broken_one_is_not_used(catalogue, monkeypatch, capsys):
+    import lth.sweep
+    from lth.validate import catalogue_path, recall, refuse_early, remember
+
+    remember("parser simulate", {"arguments": "not a parser spec", "exclusive": [], "subcommands": None})
+    refuse_early("simulate", ["imp", "--seeds", "0"], lambda: build_parser(""))  # unusable: left to the real parser
+    assert main(["simulate", "imp", "--seeds", "0"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    catalogue_path().write_text("{ not json")
+    assert recall("claims") is None and main(["verify", "no.such"]) == 2
+    remember("claims", {"x": 1})
+    monkeypatch.setattr(lth.sweep, "code_fingerprint", lambda: "0" * 16)  # the code changed
+    assert recall("claims") is None
+
+
+def test_refusals_from_the_catalogue_do_not_import_torch(catalogue):
+    assert main(["simulate", "imp", "--seeds", "0"]) == 2 and main(["verify", "no.such"]) == 2  # fill it
+    code = ("import sys; from lth.cli import main; "
+            "assert main(['simulate', 'imp', '--seeds', '0']) == 2; "
+            "assert main(['simulate', 'basin', '--tau', 'nan']) == 2; "
+            "assert main(['verify', 'no.such']) == 2; "
+            "assert main(['verify', 'rss.lueker', '--param', 'trials=-5']) == 2; "
+            "assert main(['verify', 'rss.lueker', '--param', 'trials=abc']) == 2; "
+            "heavy = [m for m in ('torch', 'numba', 'dask', 'transformers', 'scipy') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
