@@ -120,7 +120,8 @@ def lemma_check(p, ctx: Context, instances: list[tuple[str, TargetLayer, int]]) 
         ticket = construct_layer_to(spec, p.eps, size, ctx.generator(100 + offset), (p.n, p.n))
         if ticket is None:
             raise RuntimeError(f"{name}: even the proven {bound_proven_channels(spec, p.eps)} channels per kernel "
-                               f"do not certify ε = {p.eps:g} on this draw (probability ≤ ε)")
+                               f"do not certify ε = {p.eps:g} on this draw (Lemma B's bad event, or the blockwise subset search "
+                               "missing subsets that exist: proofs/slth_conv.md)")
         rows.append(lemma_row(name, flip_mask_entry(ticket) if ctx.faults.flip_mask else ticket, size, ctx, p))
     sweep = sweep_n(instances[0][1], instances[0][2], p.sweep, ctx, p)
     verdict, reason = combine([judge(rows, p.eps), judge_exploratory(sweep, "sweep")])

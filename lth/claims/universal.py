@@ -331,7 +331,7 @@ def check_fourier_ticket(p: FourierParams, ctx: Context) -> Record:
     sweep = [{"factor": factor, **describe_block(_build(sin_piece(1.0), p.eps_interp * factor, p, ctx, 4),
                                                  p.grid_points)} for factor in ctx.bar(p.sweep, "sin sweep")]
     # parts of at most 1/2: the targets c_k/a_k reach twice the slope changes (a >= 1/2), and at c_max = 1
-    # some parts lay beyond the reach of a pool of 16-20 products (certified 5.9e-2 and 9.9e-2 at seed 0)
+    # some parts lay beyond the reach of a pool of 16-20 products (certificates far above ε were observed)
     dense = [{"pool_size": n, **describe_block(_build(sin_piece(1.0), p.eps_interp, replace(
         p, solver="dense", pool_size=n, c_max=0.5), ctx, 4), p.grid_points)} for n in p.dense_pools]
     comparison = compare_with_anchor(unit["kept_paths"], unit["kept_as_demo"], [unit["certified"]],
