@@ -434,8 +434,11 @@ def test_a_catalogue_of_other_code_or_a_broken_one_is_not_used(catalogue, monkey
 
 
 def test_refusals_from_the_catalogue_do_not_import_torch(catalogue):
+    records = str(REPO_ROOT / "records")
     assert main(["simulate", "imp", "--seeds", "0"]) == 2 and main(["verify", "no.such"]) == 2  # fill it
+    assert main(["figures", "no_such_figure", "--results", records]) == 2
     code = ("import sys; from lth.cli import main; "
+            f"assert main(['figures', 'no_such_figure', '--results', {records!r}]) == 2; "
             "assert main(['simulate', 'imp', '--seeds', '0']) == 2; "
             "assert main(['simulate', 'basin', '--tau', 'nan']) == 2; "
             "assert main(['verify', 'no.such']) == 2; "
