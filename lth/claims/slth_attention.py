@@ -225,6 +225,9 @@ def _interval(values: list[float | None]) -> list[float] | None:
     return list(t_interval(finite)) if len(finite) >= 2 else None
 
 
+MAX_EXACT_POOL = 32  # attention pools of the sweep are solved exactly: 2^16 sums per half at most
+
+
 @claim("slth.attention.width", "the MHA ticket's certified error falls exponentially in the source's hidden "
        "dimension n_K = n_V = m·d (measured rate with a t-interval over draws); the measured width for ε lies "
        "below Theorem A's proven width; compared per map with Pensia et al.'s dense block at equal random "
@@ -236,6 +239,9 @@ def _interval(values: list[float | None]) -> list[float] | None:
        full_cost="not measured; estimated minutes on 2 CPU cores (pools of up to 26 units solved exactly "
                  "for 2,048 entries per sweep point, five draws)")
 def check_width(p: WidthParams, ctx: Context) -> Record:
+    if not p.sweep or not p.dense_sweep or max(p.sweep) > MAX_EXACT_POOL:
+        raise ValueError(f"sweep and dense_sweep must be non-empty and the sweep's units ≤ {MAX_EXACT_POOL} "
+                         f"(pools solved exactly), got {p.sweep} and {p.dense_sweep}")
     with cpu_threads(1):
         results = [width_draw(p, ctx, i) for i in ctx.bar(range(p.draws), desc="slth.attention sweep")]
     draws, dense = [r for r, _ in results], [d for _, d in results]
