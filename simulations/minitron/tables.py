@@ -16,6 +16,13 @@ pruning steps (:func:`~simulations.minitron.pruning.prune_iteratively`; the pape
 one-shot), then distil with the same budget; seed k draws its own calibration, training and held-out
 windows. Per T: held-out NLL zero-shot and after distillation, Student-t intervals over seeds, and
 paired differences to T = 1.
+
+**Intermediate states** (:func:`intermediate_table`): the talk's table of $L_{logits} + \alpha L_{is}$ for a
+depth-pruned student: logits alone; plus one block-output pair $L_o(t{:}s)$ (the teacher's and the
+student's third-from-last blocks, the position of the talk's $L_o(29{:}13)$); plus the embedding
+$L_{emb}$; plus that pair's attention and MLP outputs; and every block paired with the teacher block it
+was kept from, plus $L_{emb}$. $\alpha = L_{logits}/L_{is}$ at every step (the loss ratio), no CLM term
+(the talk's best practice: distillation loss only); same windows, order and budget for every row.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import Callable
 
 import torch
 
-from simulations.minitron.distillation import LOGIT_LOSSES, recover
+from simulations.minitron.distillation import LOGIT_LOSSES, StateTerm, kept_map, recover
 from simulations.minitron.importance import DepthScores, WidthScores, perplexity
 from simulations.minitron.llama import Architecture
 from simulations.minitron.pruning import prune_iteratively
@@ -124,3 +131,48 @@ def schedule_table(teacher: torch.nn.Module, target: Architecture,
                 on_run(steps, seed)
     return {"budget": budget.__dict__, "target": target.to_dict(),
             "zero_shot": _summaries(zero_shot, "T=1"), "distilled": _summaries(distilled, "T=1")}
+
+
+def intermediate_rows(teacher_layers: int, layers: list[int]) -> list[tuple[str, tuple[StateTerm, ...]]]:
+    """The talk's rows for a student keeping teacher blocks ``layers`` (sorted) of ``teacher_layers``:
+    (name, terms of L_is); the first row has none (logits only)."""
+    s = max(0, len(layers) - 3)
+    t = max(0, teacher_layers - 3)
+    pair = (StateTerm("o", t, s),)
+    emb = (StateTerm("emb"),)
+    inner = (StateTerm("attn", t, s), StateTerm("mlp", t, s))
+    rows = [(), pair, pair + emb, pair + emb + inner, kept_map(layers) + emb]
+    names = ["logits", f"+ L_o({t}:{s})", f"+ L_o({t}:{s}) + L_emb", f"+ L_o({t}:{s}) + L_emb + L_attn/mlp({t}:{s})",
+             "+ L_o(every kept block) + L_emb"]
+    return list(zip(names, rows))
+
+
+def intermediate_table(teacher: torch.nn.Module, student: Callable[[], torch.nn.Module], layers: list[int],
+                       channels: torch.Tensor, windows: Callable[[str, int, int], torch.Tensor], budget: Budget,
+                       batch_size: int = 8, on_run: Callable[[str, int], None] | None = None) -> dict:
+    """Held-out NLL per row of :func:`intermediate_rows` and seed. ``student()`` returns a fresh pruned
+    student that kept teacher blocks ``layers`` and residual channels ``channels``; ``windows`` as in
+    :func:`logit_loss_table`. Each row also reports the mean α the loss ratio gave."""
+    rows = intermediate_rows(len(teacher.model.layers), layers)
+    nll: dict[str, list[float]] = {name: [] for name, _ in rows}
+    alphas: dict[str, list[float]] = {name: [] for name, _ in rows}
+    pruned: list[float] = []
+    for seed in range(budget.seeds):
+        train = windows("train", budget.steps * budget.batch, 20_000 + seed)
+        heldout = windows("heldout", max(budget.batch, 8), 10_000 + seed)
+        pruned.append(perplexity(student(), heldout, batch_size).nll)
+        for name, terms in rows:
+            model = student()
+            run = recover(model, train, method="kd", steps=budget.steps, batch_size=budget.batch, lr=budget.lr,
+                          gen=torch.Generator().manual_seed(400 + seed), teacher=teacher,
+                          alpha=None if terms else 0.0, channels=channels, states=terms)
+            nll[name].append(perplexity(model, heldout, batch_size).nll)
+            if run.alphas:
+                alphas[name].append(sum(run.alphas) / len(run.alphas))
+            if on_run:
+                on_run(name, seed)
+    table = _summaries(nll, rows[0][0])
+    for row in table:
+        row["terms"] = [str(term) for term in dict(rows)[row["row"]]]
+        row["mean_alpha"] = sum(alphas[row["row"]]) / len(alphas[row["row"]]) if alphas[row["row"]] else None
+    return {"budget": budget.__dict__, "layers": list(layers), "pruned_nll": pruned, "rows": table}
