@@ -16,7 +16,9 @@ import math
 from theory.attention import (MHA, bound_proposition, bound_proven_units, bound_weight_accuracy, build_ticket,
                               certify_sup_error, check_target, construct_source, construct_ticket, random_target,
                               realised_errors, restrict_units, search_sup_error, sequence_error)
+from theory.dense import build_ticket as build_dense
 from theory.device import generator
+from theory.transformer import BlockTicket, bound_budget, certify_block, random_block, search_block
 from lth.claims.slth_attention import _rate, prune_largest_kept
 from lth.registry import run_claim
 
@@ -272,4 +274,61 @@ def test_the_width_sweep_holds_and_its_attention_error_falls_with_the_hidden_dim
 @pytest.mark.claim("slth.attention.width")
 def test_the_width_sweep_fails_on_a_broken_ticket():
     record = run_claim("slth.attention.width", device="cpu", faults={"prune_output": 1}, **WIDTH_SMALL)
+    assert record.verdict == "fails", record.reason
+
+
+def small_block(seed: int, dim: int, heads: int, units: int):
+    """A target block (d_k = d_v = 2, d_ff = 2d) and its ticket at ``units`` per input in both sub-layers."""
+    target = random_block(dim, heads, 2, 2, 2 * dim, generator(seed, CPU))
+    _, attention = build_ticket(target.attention, 0.1, 0.1, 1.0, seed=seed + 1, units=(units, units))
+    _, mlp = build_dense(target.mlp, 0.1, 0.1, seed=seed + 2, units_per_input=[units, units])
+    return target, BlockTicket(attention, mlp)
+
+
+def mp_block(target, x: torch.Tensor) -> list[list[mpmath.mpf]]:
+    """The block on one sequence in 50-digit arithmetic: z = x + MHA(x), z + W2 relu(W1 z) per token."""
+    attended = mp_mha(target.attention, x)
+    z = [[mpmath.mpf(a) + b for a, b in zip(row, att)] for row, att in zip(x.tolist(), attended)]
+    w1, w2 = ([[mpmath.mpf(e) for e in row] for row in w.tolist()] for w in target.mlp.weights)
+    out = []
+    for zi in z:
+        hidden = [max(mpmath.fsum(a * b for a, b in zip(row, zi)), 0) for row in w1]
+        out.append([a + mpmath.fsum(c * h for c, h in zip(row, hidden)) for a, row in zip(zi, w2)])
+    return out
+
+
+@given(shapes)
+def test_the_block_certificate_bounds_the_50_digit_error_on_random_and_searched_sequences(shape):
+    seed, dim, heads, units = shape
+    target, ticket = small_block(seed, dim, heads, units)
+    bound = certify_block(target, ticket, 1.5).value
+    witness = search_block(target, ticket, 1.5, 3, restarts=2, steps=10, samples=16, seed=seed)
+    pruned_mha, mlp = ticket.attention.pruned(), ticket.mlp.sequential()
+    for x in (tokens(seed + 4, 1, 3, dim, 1.5)[0], witness.x):
+        exact = mp_block(target, x)
+        z = x[None] + pruned_mha(x[None])
+        got = (z + mlp(z[0])[None])[0]
+        assert max(mpmath.sqrt(mpmath.fsum((a - b) ** 2 for a, b in zip(e, g))) for e, g in
+                   zip(exact, got.tolist())) <= bound + 1e-12  # float64 evaluation of the ticket side
+    assert witness.error <= bound
+
+
+def test_the_block_budget_spends_exactly_eps_when_the_mlp_is_1_lipschitz():
+    b = bound_budget(4, 2.0, 0.01)
+    assert abs(b["eps_attention"] * 2 + b["reach"] * b["eps_mlp"] - 0.01) < 1e-15
+    assert b["reach"] == 2.0 * 5 + 0.0025
+
+
+@pytest.mark.claim("slth.transformer.block")
+def test_the_block_check_holds_at_quick_scale():
+    record = run_claim("slth.transformer.block", device="cpu", draws=1)
+    assert record.verdict == "holds", record.reason
+    (instance,) = record.details["instances"]
+    assert instance["empirical"] <= instance["certified"] <= instance["eps"]
+
+
+@pytest.mark.claim("slth.transformer.block")
+@pytest.mark.parametrize("faults", [{"prune_query": 1}, {"flip_mlp": 1}])
+def test_a_block_ticket_with_a_largest_kept_entry_pruned_fails(faults):
+    record = run_claim("slth.transformer.block", device="cpu", draws=1, faults=faults)
     assert record.verdict == "fails", record.reason

@@ -396,28 +396,32 @@ def search_sup_error(target: MHA, ticket: AttentionTicket, radius: float, length
                      steps: int = 60, samples: int = 256, seed: int = 0, lr: float = 0.1,
                      causal: bool = False) -> Witness:
     """Empirical worst case of $\\max_i\\lVert y_i - \\tilde y_i\\rVert_2$ over sequences of ``length`` tokens in
-    the ball (a lower bound on the sup the certificate bounds).
+    the ball (a lower bound on the sup the certificate bounds), by :func:`search_sequences` on the
+    compacted ticket (:meth:`AttentionTicket.compact`, the same function) in float64."""
+    net = ticket.compact()
+    device = net.query.device
+    on_device = MHA(*(w.to(device) for w in (target.query, target.key, target.value, target.output)), target.scale)
+    return search_sequences(lambda x: sequence_error(on_device, net, x, causal), net.dim, radius, length,
+                            restarts=restarts, steps=steps, samples=samples, seed=seed, lr=lr, device=device)
+
+
+def search_sequences(gap, dim: int, radius: float, length: int, *, restarts: int, steps: int, samples: int,
+                     seed: int, lr: float, device: torch.device) -> Witness:
+    """Projected gradient ascent of ``gap`` (sequences ``[B, T, d]`` → ``[B]``, differentiable) over sequences
+    of ``length`` tokens of norm ≤ ``radius``.
 
     ``samples`` random sequences (tokens on the sphere for half of them, inside the ball for the
-    rest), then projected normalised-gradient ascent from the ``restarts`` best, on the compacted
-    ticket (:meth:`AttentionTicket.compact`, the same function) in float64. Returns the worst
-    sequence ``[length, d]`` and its error.
+    rest), then normalised-gradient steps from the ``restarts`` best, every token projected back to
+    the ball after each step. Returns the worst sequence ``[length, d]`` found and its value.
     """
     if length < 1:
         raise ValueError(f"sequence length must be positive, got {length}")
-    net = ticket.compact()
-    device, d = net.query.device, net.dim
-    on_device = MHA(*(w.to(device) for w in (target.query, target.key, target.value, target.output)), target.scale)
     gen = make_generator(seed, device)
-    x = torch.randn(samples, length, d, generator=gen, device=device, dtype=torch.float64)
+    x = torch.randn(samples, length, dim, generator=gen, device=device, dtype=torch.float64)
     x = x / x.norm(dim=-1, keepdim=True)
-    inside = torch.rand(samples, length, 1, generator=gen, device=device, dtype=torch.float64) ** (1 / d)
+    inside = torch.rand(samples, length, 1, generator=gen, device=device, dtype=torch.float64) ** (1 / dim)
     inside[: samples // 2] = 1.0
     x = x * inside * radius
-
-    def gap(points: torch.Tensor) -> torch.Tensor:
-        return sequence_error(on_device, net, points, causal)
-
     with torch.no_grad():  # in chunks: hidden activations are [chunk, H, T, n] per sequence batch
         values = torch.cat([gap(chunk) for chunk in x.split(SEARCH_CHUNK)])
     best_value, best_x = float(values.max()), x[values.argmax()].clone()
