@@ -15,7 +15,9 @@ its fields through ``run_claim(..., faults={...})`` to feed the check a delibera
 run starts. ``uses`` names the claims this one builds on (leanblueprint's ``\\uses``); ``lth list --uses``
 prints the graph. An empirical claim passes ``protocol`` (:class:`lth.protocol.Protocol`): its decision
 rule fixed before the data; every record then carries the protocol and its digest, and a change of
-either without an entry in ``proofs/amendments.md`` fails the tests (:mod:`lth.protocol`). Check modules live in :mod:`lth.claims` and are discovered automatically.
+either without an entry in ``proofs/amendments.md`` fails the tests (:mod:`lth.protocol`). Check modules live in :mod:`lth.claims` and are discovered automatically;
+installed packages add theirs through the ``lth.claims`` entry point (:mod:`lth.extensions`): such a
+claim's ``origin`` names its distribution and its ``proof`` is relative to that package's folder (``root``).
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from typing import Any, Callable, Iterable
 import torch
 from tqdm.auto import tqdm
 
+from lth.extensions import claim_packages, package_of
 from lth.protocol import Protocol, digest
-from lth.store import settings_hash
+from lth.store import REPO_ROOT, settings_hash
 from lth.sweep import Sweep, Task, TaskStore
 from lth.validate import unknown_names, wrong_type
 from lth.verdict import VERDICTS
@@ -149,6 +152,8 @@ class Claim:
     full_cost: str = ""
     protocol: Protocol | None = None
     kind: str = "empirical"
+    origin: str = ""  # "" for this toolkit's claims, else the distribution whose entry point registered it
+    root: Path = REPO_ROOT  # the folder ``proof`` is relative to
 
     @property
     def protocol_digest(self) -> str | None:
@@ -159,7 +164,12 @@ class Claim:
 
     @property
     def proof_anchor(self) -> str:
-        return f"{self.proof}#{self.id}"
+        """``proofs/<topic>.md#<id>``, prefixed by ``<distribution>:`` for another package's claim."""
+        return f"{self.origin + ':' if self.origin else ''}{self.proof}#{self.id}"
+
+    @property
+    def proof_path(self) -> Path:
+        return self.root / self.proof
 
     def parameters(self, scale: str, overrides: dict[str, Any] | None = None) -> Any:
         if scale not in SCALES:
@@ -217,8 +227,9 @@ def claim(claim_id: str, statement: str, *, proof: str, params: type, full: dict
         for given, what in ((params, "params"), (faults, "faults")):
             if not dataclasses.is_dataclass(given):
                 raise TypeError(f"{what} of {claim_id!r} must be a dataclass")
+        package = None if check.__module__.split(".")[0] == "lth" else package_of(check.__module__, claim_packages())
         _CLAIMS[claim_id] = Claim(claim_id, statement, proof, check, params, dict(full or {}), faults, tuple(uses),
-                                  full_cost, protocol, kind)
+                                  full_cost, protocol, kind, *((package.distribution, package.root) if package else ()))
         return check
 
     return register
@@ -234,10 +245,20 @@ def import_package_modules(package_name: str) -> None:
         importlib.import_module(f"{package_name}.{module.name}")
 
 
+def import_claim_module(module_name: str) -> None:
+    """Import a module of checks; a package with all of its modules."""
+    module = importlib.import_module(module_name)
+    if hasattr(module, "__path__"):
+        import_package_modules(module_name)
+
+
 def all_claims() -> dict[str, Claim]:
-    """Every registered claim, by id (all check modules are imported on first use)."""
+    """Every registered claim, by id: this toolkit's and those of installed packages' ``lth.claims``
+    entry points (all check modules are imported on first use)."""
     for package_name in _CLAIM_PACKAGES:
         import_package_modules(package_name)
+    for package in claim_packages():
+        import_claim_module(package.module)
     return dict(sorted(_CLAIMS.items()))
 
 

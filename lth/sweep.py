@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from lth.extensions import claim_packages
 from lth.store import _jsonable, read_json, write_atomic
 
 if TYPE_CHECKING:  # imported where used: lth.validate asks for code_fingerprint without loading torch
@@ -79,7 +80,9 @@ PACKAGES = ("lth", "theory", "simulations")  # whose source the fingerprint cove
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """SHA-256 (16 hex) over the package version and every ``.py`` file of :data:`PACKAGES` as this
-    process would import them (relative path and bytes, sorted), git or not, committed or not.
+    process would import them (relative path and bytes, sorted), git or not, committed or not, then
+    over each installed ``lth.claims`` entry point (:mod:`lth.extensions`) and its package's ``.py``
+    files, so that installing, removing or changing another package's claims changes the fingerprint.
 
     Computed once per process: stored tasks are reused only under the code that produced them, and a
     worker whose fingerprint differs from the client's is refused.
@@ -99,6 +102,11 @@ def code_fingerprint() -> str:
         root = Path(next(iter(spec.submodule_search_locations)))
         for path in sorted(root.rglob("*.py")):
             digest.update(f"{package}/{path.relative_to(root).as_posix()}:".encode())
+            digest.update(path.read_bytes())
+    for package in claim_packages():
+        digest.update(f"{package.name}={package.module} ({package.distribution} {package.version}):".encode())
+        for path in sorted(package.root.rglob("*.py")):
+            digest.update(f"{path.relative_to(package.root).as_posix()}:".encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
