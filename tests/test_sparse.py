@@ -211,3 +211,18 @@ def test_build_sparse_ticket_on_cuda_matches_cpu():
     gpu = build_sparse_ticket(target, 0.1, 0.1, (0.5, 0.5), seed=1, device="cuda")[1]
     assert certify_sup_error(target, gpu, Domain("ball")).value <= 0.1
     assert certify_sup_error(target, cpu, Domain("ball")).value <= 0.1
+
+
+def test_the_proof_table_of_proven_widths_is_the_codes():
+    """proofs/slth_sparse.md, "Proven widths": every row recomputed from the code."""
+    from lth.store import REPO_ROOT
+    from theory.sparse import bound_width_factor
+
+    text = (REPO_ROOT / "proofs" / "slth_sparse.md").read_text(encoding="utf-8")
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith(("| 8-6-4", "| 16-12-10"))]
+    assert len(rows) == 6
+    for shape, eps, dense, density, sparse, factor in rows:
+        widths, eps, p = [int(v) for v in shape.split("-")], float(eps), float(density)
+        assert dense.strip() == ", ".join(map(str, bound_proven_units_per_input(widths, eps, eps)))
+        assert sparse.strip() == ", ".join(map(str, bound_proven_sparse_units_per_input(widths, eps, eps, (p, p))))
+        assert factor.strip() == ", ".join(f"{bound_width_factor(d, (p, p)):.2f}" for d in widths[:-1])
