@@ -208,7 +208,11 @@ TICKETS_PROTOCOL = Protocol(
            "the difference this project has used since its first IMP run (3.6 test images on the digits split, "
            "10 on the MNIST subset)",
     seeds="quick: 12 seeds (paired SD 0.56-0.63 pp measured at quick scale over 20 pilot seeds: 95% half-width "
-          "about 0.4 pp); full: 5 seeds (paper protocol, unpowered: a pilot at full scale is still to run)",
+          "about 0.4 pp); full: 22 seeds from a power analysis on the 5-seed full pilot (seeds 0-4, commit "
+          "a58c55c, records/claims/sim.imp.tickets): largest per-level paired SD 0.59 pp, worst level mean "
+          "-0.48 pp; with SD 0.6 pp and a true difference of -0.5 pp, 22 seeds give power 0.81 for one level's "
+          "lower bound to clear -1 pp at Holm's strictest level 0.025/7 (noncentral t); run on fresh seeds "
+          "100-121 (lth verify --seed 100), so the pilot's draws are not judged again",
     correction="Holm over the judged levels at alpha = 0.025 per one-sided test, both for 'within the margin' "
                "(holds needs every level) and for 'below -margin' (fails needs one)",
     regimes="LeNet-300-100, Adam 1.2e-3, batch 60; quick: 8x8 digits, 500 iterations; full: MNIST subset, 5,000")
@@ -217,8 +221,10 @@ TICKETS_PROTOCOL = Protocol(
 @claim("sim.imp.tickets", "IMP tickets (rewound to θ0, retrained) stay within a 1-point margin of the dense "
        "network's test accuracy at every level down to the sparsest with at least 20% of weights remaining "
        "(one-sided paired t-tests across seeds, Holm over levels); the record says down to which level the "
-       "ticket is shown to match", proof=PROOF, params=TicketParams, full={**FULL_IMP, "rounds": 7},
-       protocol=TICKETS_PROTOCOL)
+       "ticket is shown to match", proof=PROOF, params=TicketParams, full={**FULL_IMP, "rounds": 7, "seeds": 22},
+       protocol=TICKETS_PROTOCOL,
+       full_cost="measured 2026-12-07: the 5-seed pilot took 767 CPU-s (one thread, shared 2-core machine); "
+                 "22 seeds about 56 CPU-min; minutes on a GPU")
 def check_imp_tickets(p: TicketParams, ctx: Context) -> Record:
     run, levels = ticket_levels(p, ctx)
     if not levels:
@@ -282,8 +288,8 @@ EARLY_STOP_PROTOCOL = Protocol(
               "(fails); a run stopping at the last evaluation is censored (true stop >= recorded)",
     levels="one level: the sparsest with at least min_remaining (20%) of the weights left (quick 26.2%, full 21.0%)",
     margin="none (superiority against 0 iterations); resolution eval_every (quick 25, full 100 iterations)",
-    seeds="the sim.imp.tickets run (quick 12, full 5 seeds); a paper-scale run with 20 seeds, 5,000 iterations, "
-          "evaluation every 50 is proposed in proofs/simulations.md (about 75 min of one core)",
+    seeds="the sim.imp.tickets run (quick 12 seeds; full 22, from that claim's power analysis, on fresh seeds "
+          "100-121)",
     correction="none needed: one test per outcome; censoring: holds needs no censored ticket run, fails needs no "
                "censored dense run (the direction each biases), else inconclusive",
     regimes="as sim.imp.tickets")
@@ -292,8 +298,9 @@ EARLY_STOP_PROTOCOL = Protocol(
 @claim("sim.imp.early_stop", "IMP tickets learn faster: at the sparsest level with >= 20% of weights left, "
        "their early-stop iteration (minimum of validation loss) is earlier than the dense network's "
        "(paired one-sided t-test across seeds; censored runs, stopped at the last evaluation, counted per "
-       "seed)", proof=PROOF, params=TicketParams, full={**FULL_IMP, "rounds": 7},
-       uses=("sim.imp.tickets",), faults=EarlyStopFaults, protocol=EARLY_STOP_PROTOCOL)
+       "seed)", proof=PROOF, params=TicketParams, full={**FULL_IMP, "rounds": 7, "seeds": 22},
+       uses=("sim.imp.tickets",), faults=EarlyStopFaults, protocol=EARLY_STOP_PROTOCOL,
+       full_cost="the sim.imp.tickets run (shared): about 56 CPU-min at 22 seeds")
 def check_imp_early_stop(p: TicketParams, ctx: Context) -> Record:
     run, levels = ticket_levels(p, ctx)
     if not levels:
