@@ -161,7 +161,7 @@ class AttentionTicket:
         live_k = p.query.ne(0).any(2) & p.key.ne(0).any(2)  # [H, n_K]
         live_v = p.value.ne(0).any(2) & p.output.ne(0).any(1)  # [H, n_V]
 
-        def gather(rows: torch.Tensor, live: torch.Tensor) -> torch.Tensor:  # first the live units, per head
+        def gather(rows: torch.Tensor, live: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # live units first
             order = torch.argsort((~live).to(torch.int8), dim=1, stable=True)[:, : max(1, int(live.sum(1).max()))]
             return torch.gather(rows, 1, order[..., None].expand(-1, -1, rows.shape[2])), order
 
@@ -278,7 +278,8 @@ def _merged(first: torch.Tensor, second: torch.Tensor, scale: float) -> tuple[to
 
 def merged_enclosures(mha: MHA) -> dict[str, torch.Tensor]:
     """Enclosures of the merged maps in exact arithmetic on the stored weights, each ``[H, d, d]``:
-    ``score_map`` ± ``score_map_slack`` ∋ $A_h = c\\,Q_h^\\top K_h$, ``value_map`` ± ``value_map_slack`` ∋ $B_h = O_hV_h$."""
+    ``score_map`` ± ``score_map_slack`` ∋ $A_h = c\\,Q_h^\\top K_h$,
+    ``value_map`` ± ``value_map_slack`` ∋ $B_h = O_hV_h$."""
     a_mid, a_rad = _merged(mha.query.transpose(1, 2), mha.key, mha.scale)
     b_mid, b_rad = _merged(mha.output, mha.value, 1.0)
     return {"score_map": a_mid, "score_map_slack": a_rad, "value_map": b_mid, "value_map_slack": b_rad}
@@ -298,7 +299,7 @@ def realised_errors(target: MHA, ticket: AttentionTicket) -> dict[str, torch.Ten
     return {"score_error": e_k, "score_slack": s_k, "value_error": e_v, "value_slack": s_v, **goal}
 
 
-def _norm_upper(mid: torch.Tensor, rad: torch.Tensor) -> float:
+def enclosure_norm_upper(mid: torch.Tensor, rad: torch.Tensor) -> float:
     """Rigorous upper bound on $\\lVert X\\rVert_2$ over every ``X`` within ``rad`` of ``mid`` (2-D)."""
     return up(spectral_norm_upper(mid) + frobenius_upper(rad))
 
@@ -321,8 +322,8 @@ def map_error_norms(target: MHA, ticket: AttentionTicket) -> dict[str, list[floa
     """Rigorous per-head $\\lVert E^K_h\\rVert_2$ (``score``) and $\\lVert E^V_h\\rVert_2$ (``value``):
     $\\sup_{\\lVert x\\rVert\\le1}$ of each merged map's error, comparable with a dense block's certificate."""
     e = realised_errors(target, ticket)
-    return {"score": [_norm_upper(m, s) for m, s in zip(e["score_error"], e["score_slack"])],
-            "value": [_norm_upper(m, s) for m, s in zip(e["value_error"], e["value_slack"])]}
+    return {"score": [enclosure_norm_upper(m, s) for m, s in zip(e["score_error"], e["score_slack"])],
+            "value": [enclosure_norm_upper(m, s) for m, s in zip(e["value_error"], e["value_slack"])]}
 
 
 # What certify_sup_error rests on besides float64 arithmetic (proofs/slth_attention.md).
@@ -341,17 +342,17 @@ def certify_sup_error(target: MHA, ticket: AttentionTicket, radius: float) -> Ce
     zero-sum combination of tokens has norm ≤ its $\ell_1$ mass times $r$):
     $$\text{score part} \le \min\Big(\sum_h\omega_h\tau_h,\ \Omega\big(\textstyle\sum_h\tau_h^2\big)^{1/2}\Big),\quad
     \text{value part} \le \min\Big(r\sum_h\eta_h,\ r\sqrt H\,\mathrm H\Big),$$
-    $\Omega \ge \lVert[B_1\cdots B_H]\rVert_2$, $\mathrm H \ge \lVert[E^V_1\cdots E^V_H]\rVert_2$; the value is their sum,
-    every scalar operation rounded upward. ``parts``: per-head norms and both parts.
+    $\Omega \ge \lVert[B_1\cdots B_H]\rVert_2$, $\mathrm H \ge \lVert[E^V_1\cdots E^V_H]\rVert_2$; the value is
+    their sum, every scalar operation rounded upward. ``parts``: per-head norms and both parts.
     """
     if not (math.isfinite(radius) and radius >= 0):
         raise ValueError(f"radius must be finite and non-negative, got {radius}")
     e = realised_errors(target, ticket)
     norms = map_error_norms(target, ticket)
-    omega = [_norm_upper(m, s) for m, s in zip(e["value_map"], e["value_map_slack"])]
+    omega = [enclosure_norm_upper(m, s) for m, s in zip(e["value_map"], e["value_map_slack"])]
     stack = lambda t: torch.cat(list(t), dim=1)  # noqa: E731 - [H, d, d] → [d, H·d]
-    omega_all = _norm_upper(stack(e["value_map"]), stack(e["value_map_slack"]))
-    eta_all = _norm_upper(stack(e["value_error"]), stack(e["value_slack"]))
+    omega_all = enclosure_norm_upper(stack(e["value_map"]), stack(e["value_map_slack"]))
+    eta_all = enclosure_norm_upper(stack(e["value_error"]), stack(e["value_slack"]))
     value, parts = bound_proposition(radius, norms["score"], norms["value"], omega, omega_all, eta_all)
     return Certificate(value, "rigorous", f"sequences of any length, tokens ‖x_j‖₂ ≤ {radius:g}",
                        "max over positions of l2", ASSUMPTIONS, parts)

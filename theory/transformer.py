@@ -18,7 +18,7 @@ import torch
 
 from theory.attention import (MHA, AttentionTicket, build_ticket as build_attention, certify_sup_error as
                               certify_attention, merged_enclosures, random_target as random_mha,
-                              search_sequences, _norm_upper)
+                              search_sequences, enclosure_norm_upper)
 from theory.certify import spectral_norm_upper
 from theory.dense import (DenseTicket, Domain, Target, build_ticket as build_dense,
                           certify_sup_error as certify_dense, random_target as random_mlp)
@@ -104,7 +104,8 @@ ASSUMPTIONS = ("tokens have Euclidean norm ≤ radius; any sequence length; bidi
 def certify_block(target: Block, ticket: BlockTicket, radius: float) -> Certificate:
     r"""Rigorous bound on $\sup\max_i\lVert\mathrm{out}_i - \widetilde{\mathrm{out}}_i\rVert_2$ over sequences of
     tokens with $\lVert x_j\rVert\le r$ (Proposition B):
-    $$\Delta_A(1 + \lVert W_2\rVert\lVert W_1\rVert) + \sup_{\lVert z\rVert\le\tilde R}\lVert M(z) - \tilde M(z)\rVert,\qquad
+    $$\Delta_A(1 + \lVert W_2\rVert\lVert W_1\rVert)
+      + \sup_{\lVert z\rVert\le\tilde R}\lVert M(z) - \tilde M(z)\rVert,\qquad
     \tilde R = r\big(1 + \textstyle\sum_h\lVert\tilde B_h\rVert_2\big),$$
     $\Delta_A$ the MHA certificate, $\tilde R$ bounding the ticket's tokens after its attention
     sub-layer, the last term the dense certificate on that ball. Every operation rounded upward.
@@ -115,7 +116,7 @@ def certify_block(target: Block, ticket: BlockTicket, radius: float) -> Certific
     maps = merged_enclosures(ticket.attention.pruned())
     mixing = 0.0
     for mid, rad in zip(maps["value_map"], maps["value_map_slack"]):
-        mixing = up(mixing + _norm_upper(mid, rad))
+        mixing = up(mixing + enclosure_norm_upper(mid, rad))
     reach = up(radius + up(radius * mixing))
     lipschitz = 1.0
     for w in target.mlp.weights:

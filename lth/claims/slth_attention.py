@@ -192,7 +192,8 @@ def _rate(rows: list[dict], key: str, per: str) -> float | None:
 
 def width_draw(p: WidthParams, ctx: Context, index: int) -> tuple[list[dict], list[dict]]:
     """One draw: a target and a source at the largest m; for each m of the sweep the nested ticket's
-    certificate, per-map errors and search; for each m of ``dense_sweep``, the dense blocks' per-map errors for the same merged maps and Proposition A's bound with them (``dense rows``)."""
+    certificate, per-map errors and search; for each m of ``dense_sweep``, the dense blocks' per-map
+    errors for the same merged maps and Proposition A's bound with them (``dense rows``)."""
     target = random_target(p.dim, p.heads, p.d_k, p.d_v, ctx.generator(400 + index))
     top = max(p.sweep)
     source = construct_source(p.dim, p.heads, top, top, ctx.seed + 500 + index, ctx.device)
@@ -264,7 +265,8 @@ def check_width(p: WidthParams, ctx: Context) -> Record:
     verdict, reason = combine(verdicts)
     rule = p.dim * math.log(p.heads * p.dim**1.5 / p.eps)  # Otsuka et al.'s O(d log(H d^{3/2}/ε)), constant 1
     worst = None if any(m is None for m in measured) else max(measured)
-    table = {"measured_units": measured, "dense_measured_units": [_first_within(d, "proposition", p.eps) for d in dense],
+    table = {"measured_units": measured,
+             "dense_measured_units": [_first_within(d, "proposition", p.eps) for d in dense],
              "proven_units": list(proven), "proven_hidden": [m * p.dim for m in proven], "rule_hidden": rule,
              "implied_rule_constant": None if worst is None else worst * p.dim / rule,
              "rate_per_hidden": _interval([_rate(d, "certified", "hidden") for d in draws]),
