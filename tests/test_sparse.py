@@ -226,3 +226,14 @@ def test_the_proof_table_of_proven_widths_is_the_codes():
         assert dense.strip() == ", ".join(map(str, bound_proven_units_per_input(widths, eps, eps)))
         assert sparse.strip() == ", ".join(map(str, bound_proven_sparse_units_per_input(widths, eps, eps, (p, p))))
         assert factor.strip() == ", ".join(f"{bound_width_factor(d, (p, p)):.2f}" for d in widths[:-1])
+
+
+@pytest.mark.claim("slth.sparse.network")
+def test_the_side_by_side_figure_renders_from_a_stored_record(tmp_path):
+    from lth.figures import all_figures, render
+    from lth.verify import run_verify
+
+    run_verify(["slth.sparse.network"], scale="quick", device="cpu", seed=0, out=tmp_path, progress=False,
+               overrides=CHEAP)
+    paths = render(all_figures()["sparse_side_by_side"], tmp_path, tmp_path / "figures")
+    assert all(path.stat().st_size > 0 for path in paths)
