@@ -1,0 +1,165 @@
+"""Claims from other packages: the ``lth.claims`` entry-point group (lth.extensions, lth.registry).
+
+A distribution is put on ``sys.path`` (a package and its ``.dist-info`` with the entry point, as pip
+writes them), so importlib.metadata finds it exactly as an installed one; the shared environment is never
+changed. ``.ci/run`` installs examples/lth-example-bound for real and runs its checks and tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lth import cli, registry
+from lth.extensions import claim_packages
+from lth.registry import all_claims, run_claim
+from lth.store import REPO_ROOT
+from lth.sweep import code_fingerprint
+from lth.testing import assert_claims_linked
+
+PROBE_CHECKS = '''
+"""Checks of the probe distribution."""
+
+from dataclasses import dataclass
+
+from lth.registry import Quantity, Record, claim, param
+
+
+@dataclass(frozen=True)
+class Params:
+    n: int = param(4, "terms")
+
+
+@dataclass(frozen=True)
+class Faults:
+    short: int = param(0, "terms dropped (a broken instance)")
+
+
+@claim("probe.sum", "1 + ... + n = n(n+1)/2", kind="exact", proof="proofs/probe.md", params=Params, faults=Faults)
+def check_probe_sum(p, ctx):
+    total = sum(range(1, p.n + 1 - ctx.faults.short))
+    return Record("holds" if 2 * total == p.n * (p.n + 1) else "fails", f"sum {total}",
+                  bound=Quantity(p.n * (p.n + 1) / 2, "n(n+1)/2"), certified=Quantity(total, "the sum, exact"))
+'''
+
+PROBE_TEST = '''
+import pytest
+
+
+@pytest.mark.claim("probe.sum")
+def test_probe_sum():
+    pass
+'''
+
+
+def write_distribution(site: Path, name: str, entry_points: str, files: dict[str, str]) -> None:
+    """``files`` (relative path -> text) and ``<name>-0.1.dist-info`` with ``entry_points`` on ``site``."""
+    for relative, text in files.items():
+        (site / relative).parent.mkdir(parents=True, exist_ok=True)
+        (site / relative).write_text(textwrap.dedent(text))
+    info = site / f"{name.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(entry_points)
+
+
+@pytest.fixture
+def probe(tmp_path: Path, monkeypatch) -> Path:
+    """The distribution ``probe-claims`` registering ``probe.sum`` from its package ``probe_claims``;
+    its registrations and modules are gone after the test. Returns the folder of its tests."""
+    site = tmp_path / "site"
+    write_distribution(site, "probe-claims", "[lth.claims]\nprobe = probe_claims\n", {
+        "probe_claims/__init__.py": '"""A package of claims."""\n',
+        "probe_claims/checks.py": PROBE_CHECKS,
+        "probe_claims/proofs/probe.md": '# Probe\n\n<a id="probe.sum"></a>\n## Gauss\n\nInduction on n.\n'})
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_probe.py").write_text(PROBE_TEST)
+    monkeypatch.setattr(registry, "_CLAIMS", dict(registry._CLAIMS))
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("LTH_CACHE_DIR", str(tmp_path / "cache"))
+    yield tmp_path / "tests"
+    for module in [m for m in sys.modules if m == "probe_claims" or m.startswith("probe_claims.")]:
+        del sys.modules[module]
+
+
+def test_an_installed_packages_claim_is_registered_with_its_origin_and_proof(probe: Path):
+    ours = {cid for cid, entry in all_claims().items() if not entry.origin}
+    entry = all_claims()["probe.sum"]
+    assert (entry.origin, entry.proof, entry.kind) == ("probe-claims", "proofs/probe.md", "exact")
+    assert entry.root == Path(sys.modules["probe_claims"].__file__).resolve().parent
+    assert entry.proof_path.is_file() and entry.proof_anchor == "probe-claims:proofs/probe.md#probe.sum"
+    assert all(not all_claims()[cid].origin and all_claims()[cid].root == REPO_ROOT for cid in ours)
+    assert set(all_claims()) == ours | {"probe.sum"}
+
+
+def test_its_check_runs_and_its_broken_instance_fails(probe: Path):
+    assert run_claim("probe.sum", n=10).verdict == "holds"
+    record = run_claim("probe.sum", n=10, faults={"short": 1})
+    assert record.verdict == "fails" and record.faults == {"short": 1}
+
+
+def test_lth_list_and_lth_verify_treat_it_like_ours(probe: Path, tmp_path: Path, capsys):
+    assert cli.main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert "probe.sum\n  1 + ... + n = n(n+1)/2\n  proof:   probe-claims:proofs/probe.md#probe.sum" in listed
+    assert cli.main(["verify", "probe.sum", "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert "probe.sum" in capsys.readouterr().out and (tmp_path / "out" / "verify.json").is_file()
+    assert cli.main(["verify", "probe.sum", "--fault", "short=2", "--out", str(tmp_path / "out2"),
+                     "--no-progress"]) == 1
+
+
+def test_its_links_are_audited_on_its_own_files(probe: Path):
+    assert_claims_linked("probe-claims", probe)
+    (probe / "test_probe.py").write_text(PROBE_TEST.replace("probe.sum", "probe.other"))
+    with pytest.raises(AssertionError) as caught:
+        assert_claims_linked("probe-claims", probe)
+    assert 'no test marked @pytest.mark.claim("probe.sum")' in str(caught.value)
+    assert "test mark names unknown claim 'probe.other'" in str(caught.value)
+
+
+def test_the_code_fingerprint_covers_installed_claim_packages(tmp_path: Path, monkeypatch):
+    before = code_fingerprint.__wrapped__()
+    site = tmp_path / "site"
+    write_distribution(site, "probe-claims", "[lth.claims]\nprobe = probe_claims\n",
+                       {"probe_claims/__init__.py": '"""A package of claims."""\n'})
+    monkeypatch.syspath_prepend(str(site))
+    with_package = code_fingerprint.__wrapped__()
+    (site / "probe_claims" / "__init__.py").write_text('"""A changed package of claims."""\n')
+    assert len({before, with_package, code_fingerprint.__wrapped__()}) == 3
+
+
+def test_an_entry_point_naming_a_missing_package_is_refused(tmp_path: Path, monkeypatch):
+    write_distribution(tmp_path, "broken-claims", "[lth.claims]\nbroken = no_such_package.claims\n", {})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ImportError, match="broken-claims: no importable package 'no_such_package'"):
+        claim_packages()
+
+
+def test_a_claim_id_taken_by_another_package_is_refused(probe: Path, tmp_path: Path, monkeypatch):
+    site = tmp_path / "other"
+    write_distribution(site, "copy-claims", "[lth.claims]\ncopy = copy_claims\n",
+                       {"copy_claims/__init__.py": PROBE_CHECKS})
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        with pytest.raises(ValueError, match="'probe.sum' registered twice"):
+            all_claims()
+    finally:
+        sys.modules.pop("copy_claims", None)
+
+
+def test_the_example_package_is_verified_through_its_entry_point(tmp_path: Path):
+    """examples/lth-example-bound as pip would install it (its src and its entry point), in a subprocess."""
+    example = REPO_ROOT / "examples" / "lth-example-bound"
+    write_distribution(tmp_path / "site", "lth-example-bound",
+                       "[lth.claims]\nfixed_size_rss = lth_example_bound.claims\n", {})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(example / "src")]),
+           "LTH_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "lth.cli", "verify", "example.fixed_size_rss", "--no-progress",
+                          "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "example.fixed_size_rss" in run.stdout and "holds" in run.stdout
