@@ -237,3 +237,22 @@ def test_the_side_by_side_figure_renders_from_a_stored_record(tmp_path):
                overrides=CHEAP)
     paths = render(all_figures()["sparse_side_by_side"], tmp_path, tmp_path / "figures")
     assert all(path.stat().st_size > 0 for path in paths)
+
+
+@pytest.mark.parametrize("bad", [{"densities": ()}, {"densities": (0.0,)}, {"densities": (1.5,)}, {"eps": 1.0},
+                                 {"target": (4,)}, {"fan_out": 0}])
+def test_bad_parameters_are_refused_in_one_line_before_any_work(bad):
+    from lth.claims.slth_sparse import SparseParams, refuse_bad_params
+
+    with pytest.raises(ValueError) as error:
+        refuse_bad_params(SparseParams(**bad))
+    assert "\n" not in str(error.value)
+
+
+def test_the_same_seed_builds_the_same_sparse_ticket():
+    target = random_target([5, 3], generator(0, CPU))
+    first = build_sparse_ticket(target, 0.1, 0.1, (0.5, 0.5), seed=2, units_per_input=[80])
+    second = build_sparse_ticket(target, 0.1, 0.1, (0.5, 0.5), seed=2, units_per_input=[80])
+    assert all(torch.equal(a, b) for a, b in zip(first[0].present + first[1].masks, second[0].present + second[1].masks))
+    assert certify_sup_error(target, first[1], Domain("ball")).value == certify_sup_error(target, second[1],
+                                                                                         Domain("ball")).value

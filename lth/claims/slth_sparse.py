@@ -64,6 +64,17 @@ class SparseParams:
     samples: int = param(1024, "random inputs tried before the ascent")
 
 
+def refuse_bad_params(p: SparseParams) -> None:
+    """One line before any work: densities in (0, 1], ε and δ in (0, 1), a target of at least two widths."""
+    if not p.densities or not all(0 < d <= 1 for d in p.densities):
+        raise ValueError(f"densities must be a non-empty list of values in (0, 1], got {p.densities}")
+    if not (0 < p.eps < 1 and 0 < p.delta < 1):
+        raise ValueError(f"eps and delta must lie in (0, 1), got {p.eps} and {p.delta}")
+    if len(p.target) < 2 or min(p.target) < 1 or (p.fan_out is not None and p.fan_out < 1):
+        raise ValueError(f"target needs at least two positive widths and fan_out must be positive, got "
+                         f"{p.target} and {p.fan_out}")
+
+
 def _row(name: str, target: Target, ticket: DenseTicket, random_parameters: int, hidden: list[int],
          units: list[int], seconds: float, p: SparseParams, ctx: Context, offset: int) -> dict:
     domain = Domain("ball")
@@ -97,6 +108,7 @@ def judge_rows(rows: list[dict]) -> Verdict:
              "steps": 200, "samples": 16384},
        uses=("slth.dense.network", "rss.product"))
 def check_sparse(p: SparseParams, ctx: Context) -> Record:
+    refuse_bad_params(p)
     widths = list(p.target)
     target = random_target(widths, ctx.generator(100))
     dense_units = bound_proven_units_per_input(widths, p.eps, p.delta)
