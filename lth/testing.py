@@ -38,13 +38,16 @@ from the library's search (a lower bound on the same supremum); both are attribu
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from hypothesis import strategies as st
+
+try:
+    from hypothesis import strategies as st
+except ModuleNotFoundError as exc:  # hypothesis is in the test extra, not a dependency of the library
+    raise ModuleNotFoundError("lth.testing needs hypothesis: pip install 'lth-toolkit[test]'") from exc
 
 from lth.audit import Links, audit, marked_tests, proof_anchors
 from lth.registry import Record, all_claims, run_claim
@@ -249,8 +252,8 @@ def assert_pool_covers(pool: torch.Tensor, eps: float, lo: float = -1.0, hi: flo
           f"worst target, nearest subset sum {float(solution.sums[0, worst]):.6g} from entries {kept}")
 
 
-def assert_ticket_approximates(target: Target | ConvTarget | TargetLayer, ticket: DenseTicket | NetworkTicket | LayerTicket,
-                               eps: float, domain: Domain | int | None = None, *, seed: int = 0) -> Certificate:
+def assert_ticket_approximates(target: Target | ConvTarget | TargetLayer,
+                               ticket: DenseTicket | NetworkTicket | LayerTicket, eps: float, domain: Domain | int | None = None, *, seed: int = 0) -> Certificate:
     """Assert, by a rigorous float64 certificate, that ``ticket`` approximates ``target`` within ``eps``.
 
     * Dense: ``target`` a :class:`theory.dense.Target`, ``ticket`` the :class:`theory.dense.DenseTicket` built for
@@ -263,45 +266,48 @@ def assert_ticket_approximates(target: Target | ConvTarget | TargetLayer, ticket
     Returns the certificate when its value is ``≤ eps``. Otherwise raises :class:`CertificateError` with
     the certificate and the worst input the library's search finds from ``seed``.
     """
-    if isinstance(ticket, DenseTicket):
-        if not isinstance(target, Target):
-            raise TypeError(f"a DenseTicket approximates a theory.dense.Target, got {type(target).__name__}")
-        domain = Domain("ball") if domain is None else domain
-        certificate = certify_sup_error(target, ticket, domain)
-        if certificate.value <= eps:
-            return certificate
-        raise _failure("dense ticket", eps, certificate, search_sup_error(target, ticket, domain, seed=seed),
-              f"search_sup_error, seed {seed}")
-    layers = (target.layers if isinstance(target, ConvTarget) else (target,)) if isinstance(
-        target, (ConvTarget, TargetLayer)) else None
-    if layers is None or not isinstance(ticket, (NetworkTicket, LayerTicket)):
-        raise TypeError(f"no certificate for a {type(ticket).__name__} approximating a {type(target).__name__}")
-    tickets = ticket.layers if isinstance(ticket, NetworkTicket) else [ticket]
-    if len(tickets) != len(layers) or any(t.target.padding != s.padding or t.target.relu != s.relu
-                                          or not torch.equal(t.target.weight, s.weight) for t, s in zip(tickets, layers)):
-        raise ValueError("the ticket was built for other layers than the target's: its certificate would not be "
-                         "about this target")
-    size = (target.size if isinstance(target, ConvTarget) else None) if domain is None else domain
-    if not isinstance(size, int) or size < 1:
-        raise TypeError(f"a convolutional domain is the input side D of [0,1]^(c×D×D), got {size!r}")
-    shape = (layers[0].weight.shape[1], size, size)
-    gen = generator(seed, tickets[0].u.device)
-    if isinstance(ticket, LayerTicket):
-        certificate = certify_layer(ticket, size)
-        if certificate.value <= eps:
-            return certificate
-        raise _failure("convolutional layer ticket", eps, certificate,
-              search_max_error(lambda x: conv(x, layers[0].weight, layers[0].pad), ticket.forward, shape, gen),
-              f"search_max_error, seed {seed}")
-    normalised = certify_network(tickets, size)
-    scale = abs(ticket.scale)
-    certificate = normalised if scale == 1 else dataclasses.replace(
-        normalised, value=up(scale * normalised.value), parts={**normalised.parts, "normalised": normalised.value})
+    if isinstance(ticket, DenseTicket) and isinstance(target, Target):
+        return _assert_dense(target, ticket, eps, Domain("ball") if domain is None else domain, seed)
+    if isinstance(ticket, (NetworkTicket, LayerTicket)) and isinstance(target, (ConvTarget, TargetLayer)):
+        layers = target.layers if isinstance(target, ConvTarget) else (target,)
+        size = (target.size if isinstance(target, ConvTarget) else None) if domain is None else domain
+        if not isinstance(size, int) or size < 1:
+            raise TypeError(f"a convolutional domain is the input side D of [0,1]^(c×D×D), got {size!r}")
+        return _assert_conv(layers, ticket, eps, size, seed)
+    raise TypeError(f"no certificate for a {type(ticket).__name__} approximating a {type(target).__name__}")
+
+
+def _assert_dense(target: Target, ticket: DenseTicket, eps: float, domain: Domain, seed: int) -> Certificate:
+    certificate = certify_sup_error(target, ticket, domain)
     if certificate.value <= eps:
         return certificate
-    raise _failure("convolutional ticket", eps, certificate,
-          search_max_error(lambda x: target_forward(list(layers), x, ticket.scale), ticket.forward, shape, gen),
-          f"search_max_error, seed {seed}")
+    witness = search_sup_error(target, ticket, domain, seed=seed)
+    raise _failure("dense ticket", eps, certificate, witness, f"search_sup_error, seed {seed}")
+
+
+def _assert_conv(layers: tuple[TargetLayer, ...], ticket: NetworkTicket | LayerTicket, eps: float, size: int,
+                 seed: int) -> Certificate:
+    tickets = ticket.layers if isinstance(ticket, NetworkTicket) else [ticket]
+    same = len(tickets) == len(layers) and all(
+        (t.target.padding, t.target.relu) == (s.padding, s.relu) and torch.equal(t.target.weight, s.weight)
+        for t, s in zip(tickets, layers))
+    if not same:
+        raise ValueError("the ticket was built for other layers than the target's: its certificate would not be "
+                         "about this target")
+    if isinstance(ticket, LayerTicket):
+        certificate = certify_layer(ticket, size)
+        target_map = lambda x: conv(x, layers[0].weight, layers[0].pad)  # noqa: E731 - the lemma's K * X
+    else:
+        normalised = certify_network(tickets, size)
+        scale = abs(ticket.scale)
+        certificate = normalised if scale == 1 else dataclasses.replace(
+            normalised, value=up(scale * normalised.value), parts={**normalised.parts, "normalised": normalised.value})
+        target_map = lambda x: target_forward(list(layers), x, ticket.scale)  # noqa: E731
+    if certificate.value <= eps:
+        return certificate
+    shape = (layers[0].weight.shape[1], size, size)
+    witness = search_max_error(target_map, ticket.forward, shape, generator(seed, tickets[0].u.device))
+    raise _failure("convolutional ticket", eps, certificate, witness, f"search_max_error, seed {seed}")
 
 
 def assert_verdict(claim_id: str, verdict: str = "holds", **run: Any) -> Record:
@@ -333,6 +339,6 @@ def assert_claims_linked(distribution: str, tests: Path) -> None:
         raise AssertionError(f"{distribution}: " + "\n  ".join(problems))
 
 
-__all__ = ["CertificateError", "ConvTarget", "RssInstance", "assert_claims_linked", "assert_pool_covers", "assert_ticket_approximates",
-           "assert_verdict", "certificate_text", "conv_kernels", "conv_targets", "dense_domains", "dense_targets",
-           "rss_instances", "seeds", "witness_text"]
+__all__ = ["CertificateError", "ConvTarget", "RssInstance", "assert_claims_linked", "assert_pool_covers",
+           "assert_ticket_approximates", "assert_verdict", "certificate_text", "conv_kernels", "conv_targets",
+           "dense_domains", "dense_targets", "rss_instances", "seeds", "witness_text"]
