@@ -19,7 +19,8 @@ from simulations.statistics import t_interval
 from theory.attention import (DEFAULT_POOL_CAP, AttentionTicket, MHA, bound_proposition, bound_proven_units,
                               bound_weight_accuracy, build_ticket, certify_sup_error, construct_source,
                               construct_ticket, merged_enclosures, random_target, restrict_units, search_sup_error)
-from theory.dense import Domain, Target as DenseTarget, build_ticket as build_dense, certify_sup_error as certify_dense
+from theory.dense import (Domain, RandomNetwork, Target as DenseTarget, certify_sup_error as certify_dense,
+                          construct_random_network, construct_ticket as construct_dense)
 from theory.device import cpu_threads
 from theory.transformer import bound_budget, build_block_ticket, certify_block, random_block, search_block
 from lth.claims.slth_dense import flip_largest_kept
@@ -153,16 +154,24 @@ class WidthParams:
     samples: int = param(32, "random sequences tried before the ascent")
 
 
-def dense_map_errors(matrices: torch.Tensor, units: int, seed: int, device: torch.device) -> list[float]:
-    """Pensia et al.'s block (``theory.dense``) for each ``[d, d]`` map of ``matrices`` ``[H, d, d]`` at ``units``
-    hidden units per input (signed inputs: both ReLU branches; branch pools solved exactly in blocks of
-    ``DENSE_POOL_CAP``):
-    the rigorous certificate of $\\sup_{\\lVert x\\rVert\\le1}\\lVert Mx - g(x)\\rVert_2$ per map."""
+def dense_sources(count: int, dim: int, units: int, seed: int, device: torch.device) -> list[RandomNetwork]:
+    """One random two-layer network per map for Pensia et al.'s block on a ``[d, d]`` map, ``units`` per input."""
+    return [construct_random_network([dim, dim], [units], seed + index, device) for index in range(count)]
+
+
+def dense_map_errors(matrices: torch.Tensor, sources: list[RandomNetwork], units: int) -> list[float]:
+    """Pensia et al.'s block (``theory.dense``) for each ``[d, d]`` map of ``matrices`` ``[H, d, d]`` on the first
+    ``units`` hidden units per input of its source (nested like the attention sources; signed inputs: both
+    ReLU branches; branch pools solved exactly in blocks of ``DENSE_POOL_CAP``): the rigorous certificate
+    of $\\sup_{\\lVert x\\rVert\\le1}\\lVert Mx - g(x)\\rVert_2$ per map."""
     errors = []
-    for index, matrix in enumerate(matrices):
+    for matrix, source in zip(matrices, sources):
+        top, d = source.units_per_input[0], matrix.shape[1]
+        first, second = source.weights
+        nested = RandomNetwork([first.reshape(d, top, d)[:, :units].reshape(units * d, d),
+                                second.reshape(d, d, top)[..., :units].reshape(d, units * d)], [units], source.seed)
         target = DenseTarget([matrix], [None])
-        _, ticket = build_dense(target, 0.5, 0.5, seed=seed + index, device=device, units_per_input=[units],
-                                pool_cap=min(units, DENSE_POOL_CAP), pool_rule="blocks")
+        ticket = construct_dense(target, nested, pool_cap=min(units, DENSE_POOL_CAP), pool_rule="blocks")
         errors.append(certify_dense(target, ticket, Domain("ball")).value)
     return errors
 
@@ -212,10 +221,12 @@ def width_draw(p: WidthParams, ctx: Context, index: int) -> tuple[list[dict], li
         rows.append({"draw": index, "units": m, "hidden": m * p.dim, "certified": cert.value,
                      "empirical": search.error, "score_map_error": max(cert.parts["score_error_norms"]),
                      "value_map_error": max(cert.parts["value_error_norms"])})
-    dense_rows = []
+    dense_rows, top = [], max(p.dense_sweep)
+    score_sources = dense_sources(p.heads, p.dim, top, ctx.seed + 700 + 10 * index, ctx.device)
+    value_sources = dense_sources(p.heads, p.dim, top, ctx.seed + 800 + 10 * index, ctx.device)
     for m in p.dense_sweep:
-        score = dense_map_errors(maps["score_map"], m, ctx.seed + 700 + 10 * index, ctx.device)
-        value = dense_map_errors(maps["value_map"], m, ctx.seed + 800 + 10 * index, ctx.device)
+        score = dense_map_errors(maps["score_map"], score_sources, m)
+        value = dense_map_errors(maps["value_map"], value_sources, m)
         bound, _ = bound_proposition(p.radius, score, value, omega)
         dense_rows.append({"draw": index, "units": m, "hidden": m * p.dim, "score_map_error": max(score),
                            "value_map_error": max(value), "proposition": bound})
