@@ -16,6 +16,13 @@ settings.register_profile("ci", derandomize=True, max_examples=25, deadline=None
 settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# The CLI's refusal catalogue (lth.validate) is a cache in the user's home by default; the suite
+# keeps its own in a temporary folder instead of writing there.
+if "LTH_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["LTH_CACHE_DIR"] = tempfile.mkdtemp(prefix="lth-test-cache-")
+
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
                                                                  reason="no CUDA device"))]
 
