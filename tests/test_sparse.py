@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy.stats import binom
 
 from lth.registry import run_claim
-from theory.dense import (Domain, RandomNetwork, certify_sup_error, construct_random_network, construct_ticket,
+from theory.dense import (Domain, certify_sup_error, construct_random_network, construct_ticket,
                           random_target)
 from theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
 from theory.device import generator
