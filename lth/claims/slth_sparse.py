@@ -14,7 +14,6 @@ import math
 import time
 from dataclasses import dataclass
 
-
 from lth.claims.slth_dense import flip_largest_kept
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.verdict import Verdict, combine, judge_certificate
