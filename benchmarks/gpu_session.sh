@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One prepared run on a lent GPU machine: the CUDA-parametrised property tests and the quick
-# verify of every claim on CUDA. Outputs land in $OUT (or results/gpu when OUT is unset).
+# One prepared run on a lent GPU machine: the CUDA-parametrised property tests, the quick
+# verify of every claim on CUDA and the per-weight subset-sum timing on CUDA. Outputs land in $OUT
+# (or results/gpu when OUT is unset).
 # Uses the machine's python3 with PYTHONPATH (no install needed there).
 set -uo pipefail
 out=${OUT:-results/gpu}
@@ -12,3 +13,7 @@ cat "$out/cuda_tests.txt"
 timeout ${VERIFY_S:-170} python3 -m lth.cli verify --scale quick --device cuda --no-progress \
     --out "$out/verify" > "$out/verify.txt" 2>&1
 cat "$out/verify.txt"
+# issue 31: the per-weight workload (397,000 pools of n = 21, public API, torch backend) timed on CUDA
+timeout ${BENCH_S:-150} python3 benchmarks/bench_subset_sum.py --quick --device cuda --parts per-weight \
+    --out "$out/subset_sum_cuda.json" > "$out/subset_sum_cuda.txt" 2>&1
+tail -12 "$out/subset_sum_cuda.txt"
