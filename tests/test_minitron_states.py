@@ -127,3 +127,29 @@ def test_the_intermediate_table_runs_every_row_on_the_same_budget():
     assert all(len(row["nll"]) == 2 for row in table["rows"])
     assert table["rows"][0]["mean_alpha"] is None and all(row["mean_alpha"] > 0 for row in table["rows"][1:])
     assert table["rows"][-1]["terms"] == ["L_o(0:0)", "L_o(1:1)", "L_o(2:2)", "L_o(5:3)", "L_emb"]
+
+
+def test_the_intermediate_command_writes_the_table_for_a_pruned_student(tmp_path, capsys):
+    import json
+
+    from lth.cli import main
+    from lth.store import write_json
+
+    teacher_dir, student_dir = tmp_path / "teacher", tmp_path / "student"
+    net = tiny_llama(generator(0, CPU), layers=5)
+    net.save_pretrained(teacher_dir)
+    pruned = depth_pruned(net, [0, 1, 4])
+    pruned.model.save_pretrained(student_dir)
+    out = tmp_path / "intermediate.json"
+    args = ["minitron", "intermediate", str(student_dir), "--teacher", str(teacher_dir), "--steps", "2",
+            "--train-batch", "2", "--seeds", "2", "--length", "16", "--no-progress", "--text", "code", "--out", str(out)]
+    assert main(args) == 2 and "no minitron.json" in capsys.readouterr().err and not out.exists()
+    write_json(student_dir / "minitron.json", {**pruned.summary(), "channels": pruned.channels.tolist(),
+                                               "source_architecture": Architecture.of(net).to_dict()},
+               seed=0, device="cpu")
+    with cpu_threads(1):
+        assert main(args) == 0
+    assert capsys.readouterr().out.startswith("cost: 5 rows x 2 seeds = 10 runs of 64 training tokens")
+    table = json.loads(out.read_text())
+    assert [r["row"] for r in table["rows"]] == [name for name, _ in intermediate_rows(5, [0, 1, 4])]
+    assert table["layers"] == [0, 1, 4] and all(len(r["nll"]) == 2 for r in table["rows"])

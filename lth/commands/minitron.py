@@ -27,6 +27,7 @@ not divisible by heads), scores of another model, student and teacher vocabulari
             -> OUT/ (the trained model) + OUT/minitron.json (losses, tokens/s, perplexities)
   losses    the talk's logit-loss table for a pruned student (exploratory; its cost is printed first)
   schedule  one-shot vs iterative pruning, T = 1, 2, 4 (exploratory; cost printed first)
+  intermediate  logit vs intermediate-state distillation of a depth-pruned student (exploratory; cost first)
   search    lightweight architecture search at a parameter count (exploratory; cost printed first)
   evaluate  held-out perplexity of any of these models
 
@@ -347,6 +348,44 @@ def _losses(args: argparse.Namespace) -> int:
     return 0
 
 
+def _intermediate(args: argparse.Namespace) -> int:
+    maps = Path(args.model) / REPORT
+    if not maps.is_file():
+        raise ValueError(f"{args.model} has no {REPORT}: the intermediate-state table needs a student written by "
+                         "`lth minitron prune` (its kept blocks and channels map student to teacher states)")
+    _common_checks(args)
+    _same_vocabulary(args)
+    kept = read_json(maps)
+
+    import torch
+    from tqdm.auto import tqdm
+
+    from simulations.minitron.llama import load_causal_lm
+    from simulations.minitron.tables import Budget, cost, intermediate_rows, intermediate_table
+    from theory.device import resolve_device
+
+    budget = Budget(args.steps, args.train_batch, args.length, args.lr, args.seeds)
+    device = resolve_device(args.device)
+    rate = CPU_FORWARD_TOKENS_PER_S * (torch.get_num_threads() if device.type == "cpu" else 100)
+    rows = intermediate_rows(kept["source_architecture"]["layers"], kept["layers"])
+    print(f"cost: {cost(budget, rate, rows=len(rows), with_reference=False)}"
+          f"{' (CPU estimate)' if device.type == 'cpu' else ' (rough GPU guess)'}")
+    s = Session(args)
+    teacher_model = load_causal_lm(args.teacher, s.device, progress=not args.no_progress)
+    bar = tqdm(total=len(rows) * args.seeds, desc="runs", leave=False, disable=args.no_progress)
+    table = intermediate_table(teacher_model, lambda: copy.deepcopy(s.model), kept["layers"],
+                               torch.tensor(kept["channels"]), s.windows, budget, args.batch_size,
+                               lambda name, seed: bar.update())
+    bar.close()
+    for row in table["rows"]:
+        _print_row(row, "minus logits only")
+    write_json(args.out, {"student": str(args.model), "teacher": str(args.teacher), "text": args.text,
+                          "exploratory": True, **table}, seed=args.seed, device=str(s.device))
+    _public(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _search(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
@@ -551,6 +590,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=positive_int, default=3, help="seeds: each draws its own training and held-out windows")
     p.add_argument("--out", type=out_file, required=True, help="JSON file for the table")
     p.set_defaults(func=_losses)
+
+    p = commands.add_parser("intermediate", help="exploratory table: logit distillation with and without "
+                            "intermediate-state losses (block output at a teacher:student pair, embedding, "
+                            "attention/MLP outputs, every kept block), alpha from the loss ratio")
+    _common(p, calibration=False)
+    p.add_argument("--teacher", type=_model, required=True, help="the unpruned model (smollm2, .gguf or directory)")
+    p.add_argument("--steps", type=positive_int, default=20, help="training steps per run (the same for every row)")
+    p.add_argument("--train-batch", type=positive_int, default=4, help="windows per step")
+    p.add_argument("--lr", type=_RATE, default=1e-4, help="peak AdamW learning rate")
+    p.add_argument("--seeds", type=positive_int, default=3, help="seeds: each draws its own training and held-out windows")
+    p.add_argument("--out", type=out_file, required=True, help="JSON file for the table")
+    p.set_defaults(func=_intermediate)
 
     p = commands.add_parser("schedule", help="exploratory table: one-shot vs iterative pruning (T = 1, 2, 4 "
                             "re-scored steps) to the same target, zero-shot and after distillation")

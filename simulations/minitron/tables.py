@@ -61,14 +61,16 @@ class Budget:
         return self.steps * self.batch * self.length
 
 
-def cost(budget: Budget, forward_tokens_per_s: float) -> str:
-    """The training tokens of the whole table and the time they take at a forward rate (tokens/s): a
-    distillation token costs ≈ 3.3 forward tokens (teacher forward, student forward + backward at
-    three quarters of the teacher's width), a fine-tuning token ≈ 2.3."""
-    runs = len(ROWS) * budget.seeds
+def cost(budget: Budget, forward_tokens_per_s: float, rows: int = len(ROWS), with_reference: bool = True) -> str:
+    """The training tokens of a table of ``rows`` rows and the time they take at a forward rate
+    (tokens/s): a distillation token costs ≈ 3.3 forward tokens (teacher forward, student forward +
+    backward at three quarters of the teacher's width), a fine-tuning token ≈ 2.3; ``with_reference``:
+    one of the rows is fine-tuning (the logit-loss table's)."""
+    runs = rows * budget.seeds
     tokens = runs * budget.tokens_per_run
-    seconds = budget.seeds * budget.tokens_per_run * ((len(ROWS) - 1) * 3.3 + 2.3) / forward_tokens_per_s
-    return (f"{len(ROWS)} rows x {budget.seeds} seeds = {runs} runs of {budget.tokens_per_run:,} training tokens "
+    per_seed = (rows - 1) * 3.3 + 2.3 if with_reference else rows * 3.3
+    seconds = budget.seeds * budget.tokens_per_run * per_seed / forward_tokens_per_s
+    return (f"{rows} rows x {budget.seeds} seeds = {runs} runs of {budget.tokens_per_run:,} training tokens "
             f"({tokens:,} in all): ≈ {seconds / 60:.0f} min at {forward_tokens_per_s:.0f} forward tokens/s")
 
 
