@@ -270,3 +270,31 @@ def test_reasons_blocks_are_refilled_from_the_records_and_name_a_missing_one():
     assert text.count("- **`sim.a`** (quick, seed 0, code `01234567`): **fails**. d = -3 pp [-4, -2].") == 2
     assert "- **`sim.b`**: no record in the results folder (run `lth verify sim.b`)." in text
     assert reasons_blocks(text, documents) == text
+
+
+def test_exploratory_blocks_render_each_table_kind_from_its_record(tmp_path):
+    from lth.paper import exploratory_blocks
+    from lth.store import write_json
+
+    row = lambda name, m: {"row": name, "mean": m, "ci": [m - 0.1, m + 0.1],  # noqa: E731
+                           "minus_reference": {"mean": m - 4.0, "ci": [m - 4.2, m - 3.8]}}
+    budget = {"steps": 8, "batch": 2, "length": 64, "lr": 1e-4, "seeds": 2}
+    write_json(tmp_path / "exploratory" / "losses.json", {"budget": budget, "rows": [row("kld", 4.0), row("mse", 4.3)],
+                                                          "pruned_nll": [4.5, 4.7]}, seed=0, device="cpu")
+    write_json(tmp_path / "exploratory" / "schedule.json", {"budget": budget, "zero_shot": [row("T=1", 5.0)],
+                                                            "distilled": [row("T=1", 4.6)]}, seed=0, device="cpu")
+    arch = {"hidden": 576, "heads": 9, "kv_heads": 3, "intermediate": 1024, "layers": 27, "head_dim": 64}
+    write_json(tmp_path / "exploratory" / "search.json", {"budget": {"tokens_per_candidate": 1024}, "spearman": 1.0,
+                                                          "rows": [{"architecture": arch, "parameters": 100.0e6,
+                                                                    "kind": "mixed", "zero_shot_nll": 4.58,
+                                                                    "zero_shot_rank": 1, "retrained_nll": 4.37,
+                                                                    "retrained_rank": 1}]}, seed=0, device="cpu")
+    readme = "".join(f"<!-- exploratory:begin {n} -->\nstale 9.99\n<!-- exploratory:end -->\n"
+                     for n in ("losses", "schedule", "search", "absent"))
+    text = exploratory_blocks(readme, tmp_path)
+    assert "9.99" not in text and exploratory_blocks(text, tmp_path) == text
+    assert "| mse | 4.300 [4.200, 4.400] | +0.300 [+0.100, +0.500] |" in text
+    assert "NLL 4.600 (mean of 2 seeds)" in text and "8 steps × 2 windows × 64 tokens per run, 2 seeds" in text
+    assert "*zero-shot*" in text and "*distilled*" in text and "| T=1 | 4.600 [4.500, 4.700] |" in text
+    assert "| 100.0M | mixed | 576 | 9 | 1024 | 27 | 4.580 (1) | 4.370 (1) |" in text and "+1.00" in text
+    assert "No record `records/exploratory/absent.json` yet." in text
