@@ -339,13 +339,7 @@ def _losses(args: argparse.Namespace) -> int:
     table = logit_loss_table(teacher_model, lambda: copy.deepcopy(s.model), s.windows, budget, args.batch_size,
                              lambda name, seed: bar.update())
     bar.close()
-    for row in table["rows"]:
-        _print_row(row, "minus forward KLD")
-    write_json(args.out, {"student": str(args.model), "teacher": str(args.teacher), "text": args.text,
-                          "exploratory": True, **table}, seed=args.seed, device=str(s.device))
-    _public(args.out)
-    print(f"wrote {args.out}")
-    return 0
+    return _write_table(args, s, table, "minus forward KLD")
 
 
 def _intermediate(args: argparse.Namespace) -> int:
@@ -377,13 +371,7 @@ def _intermediate(args: argparse.Namespace) -> int:
                                torch.tensor(kept["channels"]), s.windows, budget, args.batch_size,
                                lambda name, seed: bar.update())
     bar.close()
-    for row in table["rows"]:
-        _print_row(row, "minus logits only")
-    write_json(args.out, {"student": str(args.model), "teacher": str(args.teacher), "text": args.text,
-                          "exploratory": True, **table}, seed=args.seed, device=str(s.device))
-    _public(args.out)
-    print(f"wrote {args.out}")
-    return 0
+    return _write_table(args, s, table, "minus logits only")
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -421,6 +409,17 @@ def _search(args: argparse.Namespace) -> int:
     print(f"Spearman rank correlation zero-shot vs distilled: {result['spearman']:+.2f}")
     write_json(args.out, {"model": str(args.model), "target_parameters": int(args.params), "text": args.text,
                           "exploratory": True, **result}, seed=args.seed, device=str(s.device))
+    _public(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _write_table(args: argparse.Namespace, s: "Session", table: dict, reference: str) -> int:
+    """Print a student's distillation table (rows paired with ``reference``) and write it as JSON."""
+    for row in table["rows"]:
+        _print_row(row, reference)
+    write_json(args.out, {"student": str(args.model), "teacher": str(args.teacher), "text": args.text,
+                          "exploratory": True, **table}, seed=args.seed, device=str(s.device))
     _public(args.out)
     print(f"wrote {args.out}")
     return 0
