@@ -117,6 +117,8 @@ LEAVES: dict[tuple[str, ...], Leaf] = {
         "--clm": NONNEG_FLOAT, "--alpha": NONNEG_FLOAT, "--dtype": CHOICE, "--out": _LM_DIR}),
     ("minitron", "losses"): Leaf([(None, "smollm2"), ("--teacher", "smollm2"), ("--out", "{missing}")], {
         **_LM, **_LM_TRAINING, "--teacher": ("{missing}", "{file}"), "--seeds": POS, "--out": _LM_FILE}),
+    ("minitron", "intermediate"): Leaf([(None, "smollm2"), ("--teacher", "smollm2"), ("--out", "{missing}")], {
+        **_LM, **_LM_TRAINING, "--teacher": ("{missing}", "{file}"), "--seeds": POS, "--out": _LM_FILE}),
     ("minitron", "schedule"): Leaf([(None, "smollm2"), ("--out", "{missing}")], {
         **_LM_CALIBRATION, **_LM_TARGET, **_LM_TRAINING, "--seeds": POS, "--out": _LM_FILE}),
     ("minitron", "search"): Leaf([(None, "smollm2"), ("--params", "1e8"), ("--out", "{missing}")], {
