@@ -137,7 +137,11 @@ def schedule_table(teacher: torch.nn.Module, target: Architecture,
 
 def intermediate_rows(teacher_layers: int, layers: list[int]) -> list[tuple[str, tuple[StateTerm, ...]]]:
     """The talk's rows for a student keeping teacher blocks ``layers`` (sorted) of ``teacher_layers``:
-    (name, terms of L_is); the first row has none (logits only)."""
+    (name, terms of L_is); the first row has none (logits only).
+
+    Pruning keeps a subset of the embedding's channels, so a fresh student's embedding output equals
+    the teacher's kept channels: L_emb starts at 0 with a zero gradient, and with the loss-ratio α a row
+    with L_emb trains exactly like the row without it until the embedding drifts."""
     s = max(0, len(layers) - 3)
     t = max(0, teacher_layers - 3)
     pair = (StateTerm("o", t, s),)
