@@ -316,7 +316,8 @@ def main() -> None:
     parser.add_argument("--parts", choices=["all", "per-weight"], default="all",
                         help="per-weight: only the per-weight workload (e.g. a timing on a lent GPU)")
     parser.add_argument("--lueker-n", type=int, default=48,
-                        help="pool size of the cover sample: the n the fit C = 2.8, c0 = 1.2 predicts at eps = 1e-5")
+                        help="pool size of the cover sample: the n that the full-scale rss.lueker record predicts "
+                             "at eps = 1e-5 (its details['tests'][-1]['n_pred'])")
     parser.add_argument("--out", type=str, default=None, help="JSON file (default results/benchmarks/subset_sum.json)")
     parser.add_argument("--markdown", type=str, default=None, metavar="JSON",
                         help="print the README table of a JSON this script wrote, and exit (no timing)")
