@@ -23,6 +23,7 @@ claim's ``origin`` names its distribution and its ``proof`` is relative to that 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import pkgutil
 import time
@@ -124,9 +125,16 @@ class Context:
     sweep: Sweep = field(default_factory=Sweep)
     tasks: TaskStore | None = None
 
+    def stream(self, offset: int = 0) -> int:
+        """The seed of draw ``offset`` of this run: a hash of (seed, offset). Runs at different seeds
+        therefore never share a draw, which ``seed + offset`` would (draw 1 at seed 0 is draw 0 at seed
+        1), and ``lth verify --seeds`` pools independent draws."""
+        digest = hashlib.sha256(f"lth/{self.seed}/{offset}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") >> 1
+
     def generator(self, offset: int = 0) -> torch.Generator:
-        """A fresh generator seeded by ``seed + offset`` on the run's device."""
-        return generator(self.seed + offset, self.device)
+        """A fresh generator seeded by :meth:`stream` ``(offset)`` on the run's device."""
+        return generator(self.stream(offset), self.device)
 
     def bar(self, iterable: Iterable, desc: str, total: int | None = None) -> Iterable:
         return tqdm(iterable, desc=desc, total=total, leave=False, disable=not self.progress)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from lth import registry, store
 from lth.store import SCHEMA_VERSION, read_json, write_atomic, write_json
@@ -117,3 +118,15 @@ def test_every_claim_builds_its_quick_and_full_parameters():
         quick, full = entry.parameters("quick"), entry.parameters("full")
         assert set(entry.full) <= set(dataclasses.asdict(full)), claim_id
         assert type(quick) is type(full) is entry.params
+
+
+def test_runs_at_different_seeds_share_no_draw():
+    """Draw j at seed s must not be draw j' at seed s' (with seed + offset, draw 1 at seed 0 was draw 0
+    at seed 1, so `lth verify --seeds` pooled the same draws several times)."""
+    from lth.registry import Context
+
+    streams = [Context(torch.device("cpu"), seed).stream(offset) for seed in range(20) for offset in range(200)]
+    assert len(set(streams)) == len(streams) and all(0 <= s < 2**63 for s in streams)
+    assert Context(torch.device("cpu"), 3).stream(7) == Context(torch.device("cpu"), 3).stream(7)
+    a, b = Context(torch.device("cpu"), 0).generator(1), Context(torch.device("cpu"), 1).generator(0)
+    assert not torch.equal(torch.rand(4, generator=a), torch.rand(4, generator=b))

@@ -68,7 +68,8 @@ def test_conv_kernels_satisfy_the_layer_hypotheses(layer):
 @given(conv_targets())
 def test_conv_targets_satisfy_the_network_hypotheses_and_fit_their_input(target):
     require_relu_between(list(target.layers))
-    assert check_layer_norms(list(target.layers), rescale=False)[1] == 1.0
+    # within the library's own tolerance for a kernel normalised in float64 (a few ulps above 1)
+    assert check_layer_norms(list(target.layers), rescale=False)[1] <= 1 + 1e-12
     for before, after in zip(target.layers, target.layers[1:]):
         assert after.weight.shape[1] == before.weight.shape[0]
     x = torch.rand((1, *target.input_shape), dtype=torch.float64)

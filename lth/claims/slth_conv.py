@@ -140,7 +140,8 @@ def lemma_check(p, ctx: Context, instances: list[tuple[str, TargetLayer, int]]) 
 
 @dataclass(frozen=True)
 class ConvFaults:
-    flip_mask: bool = param(False, "flip one mask entry of the (first) layer ticket: a broken instance")
+    flip_mask: bool = param(False, "flip the largest-product mask entry of the layer ticket (of every layer of a "
+                            "network ticket): a broken instance")
 
 
 @dataclass(frozen=True)
@@ -289,8 +290,8 @@ def check_network(p: NetworkParams, ctx: Context) -> Record:
     for offset, (name, specs, size) in enumerate((("random", random_cnn(ctx), p.size),
                                                   ("lenet", lenet, LENET_INPUT[1]))):
         ticket = construct_network(specs, p.eps, size, ctx.generator(300 + offset), (p.n_min, p.n_max))
-        if ctx.faults.flip_mask:
-            ticket.layers[0] = flip_mask_entry(ticket.layers[0])
+        if ctx.faults.flip_mask:  # every layer's largest product: one layer's alone can stay within a loose ε
+            ticket.layers = [flip_mask_entry(layer) for layer in ticket.layers]
         rows.append(network_row(name, ticket, specs, size, ctx, p))
         if name == "lenet":
             extra = agreement(ticket, specs, factor, p.lenet_seed)

@@ -42,7 +42,7 @@ def _instance_report(target: Target, net: RandomNetwork, ticket: DenseTicket, do
                      p, ctx: Context, seed_offset: int) -> dict:
     cert = certify_sup_error(target, ticket, domain)
     search = search_sup_error(target, ticket, domain, restarts=p.restarts, steps=p.steps, samples=p.samples,
-                              seed=ctx.seed + seed_offset)
+                              seed=ctx.stream(seed_offset))
     return {"widths": target.widths, "bias": target.has_bias, "eps": eps, "fan_out": net.units_per_input,
             "random_parameters": net.parameters, "target_parameters": target.parameters,
             "kept_parameters": ticket.kept,
@@ -89,7 +89,7 @@ def check_layer(p: LayerParams, ctx: Context) -> Record:
     target = random_target([p.d_in, p.d_out], ctx.generator())
     widths = [p.d_in, p.d_out]
     units = bound_proven_units_per_input(widths, p.eps, p.delta) if p.fan_out is None else [p.fan_out]
-    net, ticket = build_ticket(target, p.eps, p.delta, seed=ctx.seed + 1, device=ctx.device, units_per_input=units,
+    net, ticket = build_ticket(target, p.eps, p.delta, seed=ctx.stream(1), device=ctx.device, units_per_input=units,
                                pool_cap=p.pool_cap, pool_rule="blocks",
                                pool_tolerance=bound_weight_accuracy(widths, p.eps))
     flip_largest_kept(ticket, 0, ctx.faults.flip)
@@ -164,7 +164,7 @@ def proven_instance(widths: tuple[int, ...], p: NetworkParams, ctx: Context, ind
     target = random_target(list(widths), ctx.generator(100 + index))
     units = (bound_proven_units_per_input(list(widths), p.eps, p.delta) if p.fan_out is None
              else [p.fan_out] * target.depth)
-    net, ticket = build_ticket(target, p.eps, p.delta, seed=ctx.seed + 200 + index, device=ctx.device,
+    net, ticket = build_ticket(target, p.eps, p.delta, seed=ctx.stream(200 + index), device=ctx.device,
                                units_per_input=units, pool_cap=p.pool_cap, pool_rule="blocks",
                                pool_tolerance=bound_weight_accuracy(list(widths), p.eps))
     flip_largest_kept(ticket, target.depth - 1, ctx.faults.flip)
@@ -248,7 +248,7 @@ def rule_draws(widths: tuple[int, ...], bias: bool, eps: float, delta: float, c:
     for j in range(draws):
         offset = 1_000_000 * (cell + 1) + j
         target = random_target(list(widths), ctx.generator(offset), bias=bias)
-        net, ticket = build_ticket(target, eps, delta, seed=ctx.seed + offset, device=ctx.device, c=c,
+        net, ticket = build_ticket(target, eps, delta, seed=ctx.stream(offset), device=ctx.device, c=c,
                                    pool_cap=p.pool_cap)
         flip_largest_kept(ticket, target.depth - 1, ctx.faults.flip)
         if j == 0 and search_first:
@@ -295,7 +295,7 @@ def digits_draws(p: RuleParams, ctx: Context) -> dict:
     box = Domain("box", lo=(0.0,) * d0, hi=(1.0,) * d0)
     certified, first = [], None
     for j in range(p.digits_draws):
-        net, ticket = build_ticket(scaled, p.digits_eps * factor, p.digits_delta, seed=ctx.seed + 11 + j,
+        net, ticket = build_ticket(scaled, p.digits_eps * factor, p.digits_delta, seed=ctx.stream(11 + j),
                                    device=ctx.device, c=p.c, signed_input=False, output_scale=1 / factor,
                                    pool_cap=p.pool_cap)
         flip_largest_kept(ticket, scaled.depth - 1, ctx.faults.flip)
@@ -342,7 +342,7 @@ def kept_vs_eps(p: RuleParams, ctx: Context) -> dict:
     target = random_target(list(p.targets[0]), ctx.generator(100))
     rows = []
     for eps in ctx.bar(p.eps_sweep, desc="slth.dense eps sweep"):
-        net, ticket = build_ticket(target, eps, eps, seed=ctx.seed + 500, device=ctx.device, c=p.c,
+        net, ticket = build_ticket(target, eps, eps, seed=ctx.stream(500), device=ctx.device, c=p.c,
                                    pool_cap=p.pool_cap)
         rows.append({"eps": eps, "delta": eps, "log_inv_eps": math.log(1 / eps), "fan_out": net.units_per_input,
                      "kept_parameters": ticket.kept, "random_parameters": net.parameters,

@@ -78,7 +78,7 @@ def _row(name: str, target: Target, ticket: DenseTicket, random_parameters: int,
     domain = Domain("ball")
     cert = certify_sup_error(target, ticket, domain)
     search = search_sup_error(target, ticket, domain, restarts=p.restarts, steps=p.steps, samples=p.samples,
-                              seed=ctx.seed + offset)
+                              seed=ctx.stream(offset))
     return {"name": name, "eps": p.eps, "units_per_input": units, "hidden_units": hidden,
             "random_parameters": random_parameters, "kept_parameters": ticket.kept,
             "target_parameters": target.parameters, "depth": 2 * target.depth,
@@ -113,7 +113,7 @@ def check_sparse(p: SparseParams, ctx: Context) -> Record:
     target = random_target(widths, ctx.generator(100))
     dense_units = bound_proven_units_per_input(widths, p.eps, p.delta)
     start = time.perf_counter()
-    net, dense_ticket = build_ticket(target, p.eps, p.delta, seed=ctx.seed + 200, device=ctx.device,
+    net, dense_ticket = build_ticket(target, p.eps, p.delta, seed=ctx.stream(200), device=ctx.device,
                                      units_per_input=dense_units, pool_cap=p.pool_cap, pool_rule="blocks",
                                      pool_tolerance=bound_weight_accuracy(widths, p.eps))
     rows = [_row("Pensia (dense, Theorem P)", target, dense_ticket, net.parameters,
@@ -123,7 +123,7 @@ def check_sparse(p: SparseParams, ctx: Context) -> Record:
         units = (bound_proven_sparse_units_per_input(widths, p.eps, p.delta, densities) if p.fan_out is None
                  else [p.fan_out] * target.depth)
         start = time.perf_counter()
-        source, ticket = build_sparse_ticket(target, p.eps, p.delta, densities, seed=ctx.seed + 400 + index,
+        source, ticket = build_sparse_ticket(target, p.eps, p.delta, densities, seed=ctx.stream(400 + index),
                                              device=ctx.device, units_per_input=units, pool_cap=p.pool_cap)
         seconds = time.perf_counter() - start
         flip_largest_kept(ticket, target.depth - 1, ctx.faults.flip)
