@@ -163,7 +163,8 @@ class KernelParams:
 @claim("slth.conv.kernel", "a kernel K (Σ|K| ≤ 1) is approximated within ε on [0,1]^{D×D×c} by "
        "V * σ((U⊙S) * X) with U, V i.i.d. U[-1,1] and n = O(log(d²c/ε)) channels",
        kind="instance", proof=PROOF, params=KernelParams, faults=ConvFaults, uses=("rss.product",), full={"n": 36, "eps": 5e-3, "size": 12, "restarts": 32, "steps": 100,
-                                               "sweep": tuple(range(4, 37, 2))})
+                                               "sweep": tuple(range(4, 37, 2))},
+       full_cost="measured 2026-12-07 on the 2-core CPU machine (one thread, shared): 17 s wall, 12 CPU-s")
 @single_threaded
 def check_kernel(p: KernelParams, ctx: Context) -> Record:
     specs, _ = lenet_specs(p.lenet_seed, ctx.device)
@@ -194,7 +195,8 @@ class LayerParams:
 @claim("slth.conv.layer", "a layer of m kernels (each Σ|K_o| ≤ 1) is approximated within ε on [0,1]^{D×D×c} "
        "by (V⊙T) * σ((U⊙S) * X) with m·n hidden channels, n = O(log(d²c·m/ε))",
        kind="instance", proof=PROOF, params=LayerParams, faults=ConvFaults, uses=("slth.conv.kernel",), full={"n": 36, "eps": 5e-3, "m": 8, "size": 12, "restarts": 32,
-                                              "steps": 100, "sweep": tuple(range(4, 37, 2))})
+                                              "steps": 100, "sweep": tuple(range(4, 37, 2))},
+       full_cost="measured 2026-12-07 on the 2-core CPU machine (one thread, shared): 35 s wall, 26 CPU-s")
 @single_threaded
 def check_layer(p: LayerParams, ctx: Context) -> Record:
     specs, _ = lenet_specs(p.lenet_seed, ctx.device)
@@ -282,7 +284,7 @@ def lenet_table(specs: list[TargetLayer], ns: tuple[int, ...], ctx: Context, p) 
        "a random CNN of depth 2l, each layer to ε/(2l) by the layer lemma",
        kind="instance", proof=PROOF, params=NetworkParams, faults=ConvFaults, uses=("slth.conv.layer",), full={"eps": 0.05, "n_max": 40, "size": 12, "restarts": 32, "steps": 100,
                                                 "table": tuple(range(5, 31))},
-       full_cost='measured 12.9 s on an H200; minutes on 2 CPU cores (n up to 40 channels, table n = 5…30)')
+       full_cost="measured 12.9 s on an H200; measured 2026-12-07 on the 2-core CPU machine (one thread, shared): 59 s wall, 31 CPU-s")
 @single_threaded
 def check_network(p: NetworkParams, ctx: Context) -> Record:
     lenet, factor = lenet_specs(p.lenet_seed, ctx.device)

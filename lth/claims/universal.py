@@ -109,7 +109,8 @@ def _numeric_residual(g: sp.Expr, x: sp.Symbol, dim: int, p: IdentityParams, ctx
 
 @claim("universal.poly.identity",
        "exp(Σ_i r_i log(1+x_i) − log 2·Σ_i r_i) = Π_i ((1+x_i)/2)^{r_i} for all real r_i and x ∈ [0,1]^d",
-       kind="exact", proof=PROOF, params=IdentityParams, full={"max_dim": 5, "points": 200_000})
+       kind="exact", proof=PROOF, params=IdentityParams, full={"max_dim": 5, "points": 200_000},
+       full_cost="measured 2026-12-07 on the 2-core CPU machine (one thread, shared): 5 s wall, 4 CPU-s")
 def check_poly_identity(p: IdentityParams, ctx: Context) -> Record:
     x = sp.Symbol("x")
     g = sp.sympify(p.inner, locals={"x": x})
@@ -235,7 +236,8 @@ def certify_poly_ticket(ticket: PolyTicket, r: torch.Tensor, p: PolyParams) -> t
        "weights and biases, random path weights), with an integer layer r between them give every monomial "
        "Π((1+x_i)/2)^{r_i}, |r| <= k, on [0,1]^d within the stated ε (certified over the whole cube)",
        kind="instance", proof=PROOF, params=PolyParams, faults=BlockFaults, uses=("universal.poly.identity",), full={"dim": 3, "degree": 6, "eps": 5e-4, "eps_log": 3e-5, "eps_exp": 1e-4,
-                                             "pool_size": 256, "sample_points": 100_000})
+                                             "pool_size": 256, "sample_points": 100_000},
+       full_cost="measured 2026-12-07 on the 2-core CPU machine (one thread, shared): 8 s wall, 6 CPU-s")
 def check_poly_ticket(p: PolyParams, ctx: Context) -> Record:
     ticket = build_poly_ticket(p, ctx)
     r = multi_indices(p.dim, p.degree).to(ctx.device)
@@ -323,7 +325,8 @@ def sweep_poly_point(p: PolyParams, ctx: Context, factor: float, univariate: tor
        "one sin block on [0, dN + 1/4], a random ReLU network pruned in both layers, gives every basis function sin(2π(n·x + c)), "
        "signed n ∈ {−N..N}^d∖{0} (one of ±n), c ∈ {0, 1/4}, on [0,1]^d within the stated ε (certified over the whole cube)",
        kind="instance", proof=PROOF, params=FourierParams, faults=BlockFaults, full={"dim": 3, "max_freq": 3, "eps": 3e-3, "eps_interp": 2.5e-3,
-                                                "pool_size": 256, "sample_points": 100_000})
+                                                "pool_size": 256, "sample_points": 100_000},
+       full_cost="measured 2026-12-07 on the 2-core CPU machine (one thread, shared): 14 s wall, 10 CPU-s, peak 2.3 GB")
 def check_fourier_ticket(p: FourierParams, ctx: Context) -> Record:
     block = build_fourier_ticket(p, ctx)
     info = describe_block(block, p.grid_points)
@@ -430,7 +433,8 @@ def compare_fits(ticket_features: torch.Tensor, exact: torch.Tensor, y: torch.Te
        "one fixed pruned random ticket serves several tasks with only its last linear layer fitted: the "
        "least-squares error on the ticket and on the exact basis differ by at most ‖a‖₁·ε",
        kind="instance", proof=PROOF, params=TransferParams, faults=BlockFaults,
-       uses=("universal.poly.ticket", "universal.fourier.ticket"), full={"samples": 20_000, "pool_size": 256})
+       uses=("universal.poly.ticket", "universal.fourier.ticket"), full={"samples": 20_000, "pool_size": 256},
+       full_cost="measured 2026-12-07 on the 2-core CPU machine (one thread, shared): 6 s wall, 4 CPU-s")
 def check_transfer(p: TransferParams, ctx: Context) -> Record:
     ticket = build_poly_ticket(p, ctx)
     sin_block = build_fourier_ticket(FourierParams(**{f: getattr(p, f) for f in _BLOCK_FIELDS},
