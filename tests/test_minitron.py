@@ -272,8 +272,10 @@ def test_a_claim_without_the_prose_source_is_inconclusive_and_says_how_to_instal
 @pytest.mark.claim("minitron.distill")
 def test_distill_claim_fails_with_a_shuffled_teacher():
     # half the width, so that fine-tuning's recovery clears the budget guard and the comparison counts
-    record = run_claim("minitron.distill", faults={"shuffle_teacher": True}, steps=12, lr=3e-3, hidden=0.5,
-                       intermediate=0.5, **TINY)
+    # 30 steps and 6 draws: at 12 steps x 3 draws fine-tuning's recovery cleared the 0.1-nat guard on some
+    # draws only (lower end 0.06 on one), which made the fault's verdict depend on the draw
+    record = run_claim("minitron.distill", faults={"shuffle_teacher": True}, steps=30, lr=3e-3, hidden=0.5,
+                       intermediate=0.5, **{**TINY, "draws": 6})
     assert record.verdict == "fails" and record.details["recovery"]["ce"]["ci"][0] > 0.1
 
 
