@@ -535,6 +535,17 @@ def _dtype(p: argparse.ArgumentParser) -> None:
                         "significant bits) or float32 (exact, twice the size)")
 
 
+def _student_table(p: argparse.ArgumentParser) -> None:
+    """The flags of a distillation table over one pruned student (``losses``, ``intermediate``)."""
+    _common(p, calibration=False)
+    p.add_argument("--teacher", type=_model, required=True, help="the unpruned model (smollm2, .gguf or directory)")
+    p.add_argument("--steps", type=positive_int, default=20, help="training steps per run (the same for every row)")
+    p.add_argument("--train-batch", type=positive_int, default=4, help="windows per step")
+    p.add_argument("--lr", type=_RATE, default=1e-4, help="peak AdamW learning rate")
+    p.add_argument("--seeds", type=positive_int, default=3, help="seeds: each draws its own training and held-out windows")
+    p.add_argument("--out", type=out_file, required=True, help="JSON file for the table")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("minitron", help="structured pruning + distillation of a Llama-style LM "
                                    "(SmolLM2-135M-Instruct packaged)",
@@ -581,25 +592,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser("losses", help="exploratory table: held-out NLL after distilling with each logit "
                             "loss (KLD, reverse KLD, MSE, cosine; with and without the CLM loss) vs fine-tuning")
-    _common(p, calibration=False)
-    p.add_argument("--teacher", type=_model, required=True, help="the unpruned model (smollm2, .gguf or directory)")
-    p.add_argument("--steps", type=positive_int, default=20, help="training steps per run (the same for every row)")
-    p.add_argument("--train-batch", type=positive_int, default=4, help="windows per step")
-    p.add_argument("--lr", type=_RATE, default=1e-4, help="peak AdamW learning rate")
-    p.add_argument("--seeds", type=positive_int, default=3, help="seeds: each draws its own training and held-out windows")
-    p.add_argument("--out", type=out_file, required=True, help="JSON file for the table")
+    _student_table(p)
     p.set_defaults(func=_losses)
 
     p = commands.add_parser("intermediate", help="exploratory table: logit distillation with and without "
                             "intermediate-state losses (block output at a teacher:student pair, embedding, "
                             "attention/MLP outputs, every kept block), alpha from the loss ratio")
-    _common(p, calibration=False)
-    p.add_argument("--teacher", type=_model, required=True, help="the unpruned model (smollm2, .gguf or directory)")
-    p.add_argument("--steps", type=positive_int, default=20, help="training steps per run (the same for every row)")
-    p.add_argument("--train-batch", type=positive_int, default=4, help="windows per step")
-    p.add_argument("--lr", type=_RATE, default=1e-4, help="peak AdamW learning rate")
-    p.add_argument("--seeds", type=positive_int, default=3, help="seeds: each draws its own training and held-out windows")
-    p.add_argument("--out", type=out_file, required=True, help="JSON file for the table")
+    _student_table(p)
     p.set_defaults(func=_intermediate)
 
     p = commands.add_parser("schedule", help="exploratory table: one-shot vs iterative pruning (T = 1, 2, 4 "
