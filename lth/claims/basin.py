@@ -115,8 +115,10 @@ SHAPES = {"above": (lambda s, tau: s + s * s / tau, lambda tau: 0.5 * tau * (mat
           "below": (lambda s, tau: tau * torch.log1p(s / tau), lambda tau: tau * (math.e - 1.0))}
 
 
-def nonquadratic_case(n: int, side: str, p: EstimatorParams, ctx: Context, gen: torch.Generator) -> dict:
-    """Second-order estimate of a non-quadratic basin, and its radial correction by directional radii.
+def nonquadratic_case(n: int, side: str, p: EstimatorParams, ctx: Context, gen: torch.Generator,
+                      confidence: float) -> dict:
+    """Second-order estimate of a non-quadratic basin, and its radial correction by directional radii,
+    with intervals at ``confidence`` (the Bonferroni level of the family of non-quadratic cases).
 
     The correction: along each direction φ the true radius r(φ) (bisection) against the model's
     r_q(φ) = (2τ/φᵀHφ)^{1/2} (one Hessian-vector product); log V ≈ log V_q + n·mean log(r/r_q). It is
@@ -126,17 +128,18 @@ def nonquadratic_case(n: int, side: str, p: EstimatorParams, ctx: Context, gen: 
     h = drawn_case(n, False, p, gen, ctx.device)
     phi, level = SHAPES[side]
     est = slq_log_det(h.matvec, n, probes=p.probes, steps=p.steps, floor=p.floor_factor * float(h.eigenvalues.min()),
-                      generator=gen, confidence=p.confidence)
+                      generator=gen, confidence=confidence)
     model, model_ci = quadratic_model_log_volume(est, p.tau)
     exact = quadratic_log_volume(h.eigenvalues, level(p.tau))
     directions = unit_directions(p.shape_directions, n, gen)
     radii = find_radii(lambda x: phi(h.form(x), p.tau), torch.zeros(n, dtype=torch.float64, device=ctx.device),
                        directions, p.tau, rtol=1e-6)
     log_c = radii.log_radii - 0.5 * (2 * p.tau / (directions * h.matvec(directions)).sum(dim=1)).log()
-    mean_c, lo_c, hi_c = t_interval(log_c.tolist(), p.confidence)
+    mean_c, lo_c, hi_c = t_interval(log_c.tolist(), confidence)
     slack = radii.log_volume_error(n)
     corrected_ci = (model_ci[0] + n * lo_c - slack, model_ci[1] + n * hi_c + slack)
-    return {"n": n, "side": side, "exact": exact, "model": model, "model_ci": list(model_ci),
+    return {"n": n, "side": side, "confidence": confidence, "exact": exact, "model": model,
+            "model_ci": list(model_ci),
             "model_side_holds": model_ci[0] > exact if side == "above" else model_ci[1] < exact,
             "corrected": model + n * mean_c, "corrected_ci": list(corrected_ci),
             "corrected_covers": corrected_ci[0] <= exact <= corrected_ci[1], "log_ratio_sd": float(log_c.std())}
@@ -166,9 +169,12 @@ ESTIMATOR_PROTOCOL = Protocol(
     margin="coverage >= 0.90 (the issue's requirement for nominal-95% intervals); bias per dimension within "
            "±0.01 nats (half the smallest bias of the Monte-Carlo reference reported in issue 23, 0.02 nats per "
            "dimension)",
-    seeds="one seed per case (case i draws from seed + 1000 + i); 300 cases resolve a coverage of 0.95 from the "
+    seeds="one independent stream per case (case i draws from the stream (seed, 1000 + i), lth.registry.Context.stream); 300 cases resolve a coverage of 0.95 from the "
           "0.90 threshold (Clopper-Pearson lower end about 0.92)",
-    correction="none: every part must hold (combine); the parts are not alternatives",
+    correction="every part must hold (combine; the parts are not alternatives); the k = 2·len(shapes) "
+               "non-quadratic cases are judged case by case, so each of their model and corrected intervals is "
+               "taken at the Bonferroni level 1 − 0.05/k: a correct estimator then fails part (iii) on at most 5% "
+               "of draws (amended 2026-12-07: before, each was a nominal-95% interval judged with no allowance)",
     regimes="quadratic basins (exact), L = s + s²/τ and L = τ log(1 + s/τ) of a quadratic s (exact ellipsoids)",
 )
 
@@ -178,7 +184,8 @@ ESTIMATOR_PROTOCOL = Protocol(
        "covers the exact log-volume with at least 90% of its nominal-95% intervals on quadratics with drawn "
        "spectra (condition up to 1e3, dense rotations, n from 10 to 8,192; full to 131,072), with mean bias "
        "per dimension within ±0.01 nats per decade of n; on non-quadratic basins of known volume its model "
-       "volume is the predicted bound and the radius-corrected estimate covers the exact value",
+       "volume is the predicted bound and the radius-corrected estimate covers the exact value (these intervals "
+       "at the Bonferroni level over the non-quadratic cases)",
        proof=PROOF, params=EstimatorParams, faults=EstimatorFaults, protocol=ESTIMATOR_PROTOCOL, kind="rate",
        full={"cases": 1000, "dense_max": 2000, "large_dims": (16384, 131072), "large_cases": 10,
              "reference_cases": 100, "shapes": (100, 1000, 10000)},
@@ -209,7 +216,8 @@ def check_estimator(p: EstimatorParams, ctx: Context) -> Record:
     parts += [judge_equivalent(b["ci"][0], b["ci"][1], p.bias_margin, f"bias per dimension, n in "
                                f"[{b['decade']}, {10 * b['decade']}) ({b['cases']} cases)", " nats")
               for b in bins]
-    shapes = [nonquadratic_case(n, side, p, ctx, ctx.generator(200000 + 10 * i + k))
+    family = 1 - (1 - p.confidence) / (len(p.shapes) * len(SHAPES))  # Bonferroni over the non-quadratic cases
+    shapes = [nonquadratic_case(n, side, p, ctx, ctx.generator(200000 + 10 * i + k), family)
               for i, n in enumerate(p.shapes) for k, side in enumerate(SHAPES)]
     for row in shapes:
         parts.append(("holds" if row["model_side_holds"] else "fails",
