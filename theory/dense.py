@@ -589,8 +589,11 @@ def search_sup_error(target: Target, ticket: DenseTicket, domain: Domain, *, res
     def gap(points: torch.Tensor) -> torch.Tensor:
         return (ticket.output_scale * on_device(points) - net(points)).norm(dim=1)
 
+    # the sampled points go through the network in chunks of at most 2^26 hidden activations: at the full
+    # scale of slth.dense.layer (147,840 hidden units) one pass of 16,384 points would hold 19 GB
+    chunk = max(1, 2 ** 26 // max(w.shape[0] for w in ticket.random.weights))
     with torch.no_grad():
-        values = gap(x)
+        values = torch.cat([gap(x[i:i + chunk]) for i in range(0, samples, chunk)])
     best_value, best_x = float(values.max()), x[values.argmax()].clone()
     start = x[values.argsort(descending=True)[:restarts]].clone()
     scale = domain.radius if domain.kind == "ball" else float((hi - lo).max())
