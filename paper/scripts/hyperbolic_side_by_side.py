@@ -1,0 +1,43 @@
+"""Pensia's construction beside the hyperbolic (binary-decomposition) construction, on one target.
+
+Reads ``details.rows`` and ``details.proven_widths`` of ``slth.hyperbolic.network``. Left: random weights
+of each source at its proven width and kept weights of its ticket (one draw; the certified errors behind
+them are rigorous). Right: the ratio of random weights, Theorem H over Theorem P, at the proven widths over
+a grid of ε (closed forms at the check's δ; below 1 the hyperbolic construction is the smaller).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from lth.figures import figure, load_claim_record
+
+CLAIM = "slth.hyperbolic.network"
+
+
+@figure("hyperbolic_side_by_side", claims=(CLAIM,), produced_by=f"lth verify {CLAIM}")
+def draw(results: Path):
+    details = load_claim_record(results, CLAIM)["details"]
+    rows, proven = details["rows"], details["proven_widths"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
+    x = range(len(rows))
+    left.bar([i - 0.2 for i in x], [r["random_parameters"] for r in rows], width=0.4, label="random weights")
+    left.bar([i + 0.2 for i in x], [r["kept_parameters"] for r in rows], width=0.4, label="kept weights")
+    left.axhline(rows[0]["target_parameters"], color="k", ls=":", lw=0.8, label="target")
+    left.set_yscale("log")
+    left.set_xticks(list(x), [r["name"].split(" (")[0] for r in rows], fontsize=7)
+    left.set_ylabel("parameters")
+    left.set_ylim(top=30 * max(r["random_parameters"] for r in rows))  # room for the legend above the bars
+    left.legend(fontsize=7, ncols=3, loc="upper center")
+    right.plot([r["eps"] for r in proven], [r["random_ratio"] for r in proven], "o-", label="Theorem H / Theorem P")
+    right.axhline(1.0, color="k", ls=":", lw=0.8)
+    right.set_xscale("log")
+    right.invert_xaxis()
+    right.set_xlabel("ε (proven widths at the check's δ)")
+    right.set_ylabel("random weights, ratio")
+    right.legend(fontsize=7)
+    fig.suptitle(f"Target {'-'.join(map(str, details['widths']))}, ε = {rows[0]['eps']:g}: "
+                 "U[-1,1] subset sums vs hyperbolic binary digits", fontsize=9)
+    return fig
