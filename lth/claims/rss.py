@@ -227,6 +227,6 @@ class ProductParams(LuekerParams):
        "(X~U[0,1], Y~U[-1,1]) on targets in [-1/2, 1/2], with its own constant", kind="rate", proof=PROOF, params=ProductParams, faults=RssFaults,
        full={**FULL_LUEKER, "n_max": 140, "trials": 2000, "test_trials": 40000, "eps_test": (1e-3, 3e-4, 1e-4),
              "test_trials_per_inv_eps": 0.0},
-       full_cost='measured 9.5 min on one CPU core before the numba kernels (fit down to ε = 2e−3, 40,000 pools at each test ε); faster now, not re-measured')
+       full_cost='measured 2026-12-07 (commit 6d6238d, one thread on 2 shared cores): 98 s wall, 133 CPU-s (fit down to ε = 2e−3, 40,000 pools at each test ε)')
 def check_rss_product(p: ProductParams, ctx: Context) -> Record:
     return check_lueker(p, ctx)
