@@ -56,7 +56,10 @@ REASONS_BLOCK = re.compile(r"<!-- reasons:begin ([^>]*?) -->.*?<!-- reasons:end 
 # The order of the proof appendices; proof files not named here follow alphabetically.
 PROOF_ORDER = ("rss", "slth_dense", "slth_conv", "universal", "simulations")
 
-CLAIM_USE = re.compile(r"\\claim(?:ref)?\{([^}]*)\}")
+CLAIM_USE = re.compile(r"\\claim(?:ref)?\{([^}#]*)\}")
+THEOREM_USE = re.compile(r"\\claim\{([^}#]*)\}")  # a proved statement's citation (links its proof)
+STATEMENT_USE = re.compile(r"\\lthstatement\{([^}#]*)\}")  # a claim's registered statement, typeset by kind
+OUTCOME_USE = re.compile(r"\\lthoutcome\{([^}#]*)\}")  # a claim's verdict and reason, from its record
 VALUE_USE = re.compile(r"\\val\{([^}]*)\}")
 FIGURE_USE = re.compile(r"\\lthfigure\{([^}]*)\}")
 
@@ -134,42 +137,60 @@ FIRST = "*"  # a path step: the first entry of a mapping (e.g. the one direction
 
 @dataclass(frozen=True)
 class Value:
-    """One number the paper cites: ``\\val{CLAIM:NAME}``, read at ``path`` in the claim's record."""
+    """One number the paper cites: ``\\val{CLAIM:NAME}``, read at ``path`` in the claim's record.
+
+    ``measured`` False: a closed-form constant of a proof, a published number, a threshold or a
+    chosen setting stored in the record; such a value never carries the quick-scale dagger."""
 
     claim: str
     name: str
     path: Path_
     show: Callable[[Any], Shown]
+    measured: bool = True
 
     @property
     def key(self) -> str:
         return f"{self.claim}:{self.name}"
 
 
-def _values(claim_id: str, *rows: tuple[str, Path_, Callable[[Any], Shown]]) -> tuple[Value, ...]:
-    return tuple(Value(claim_id, name, path, show) for name, path, show in rows)
+def _values(claim_id: str, *rows: tuple) -> tuple[Value, ...]:
+    """``(name, path, show)`` rows, or ``(name, path, show, measured)``."""
+    return tuple(Value(claim_id, *row) for row in rows)
+
+
+GIVEN = False  # a row's ``measured`` flag: a constant, published number, threshold or chosen setting
 
 
 def _rss(claim_id: str) -> tuple[Value, ...]:
     test = ("details", "tests", 0)
     return _values(claim_id,
                    ("C", ("details", "C"), fixed(2)), ("C_se", ("details", "C_se"), fixed(2)),
-                   ("c0", ("details", "c0"), fixed(2)), ("proof_C", ("details", "proof", "C"), fixed(2)),
-                   ("proof_c0", ("details", "proof", "c0"), fixed(2)),
+                   ("c0", ("details", "c0"), fixed(2)), ("proof_C", ("details", "proof", "C"), fixed(2), GIVEN),
+                   ("proof_c0", ("details", "proof", "c0"), fixed(2), GIVEN),
                    ("trials", ("details", "scan", "trials"), integer),
                    ("confidence", ("params", "confidence"), fixed(0, 100.0)),
-                   ("test_eps", (*test, "eps"), sig(2)), ("test_n", (*test, "n_pred"), integer),
-                   ("test_n_proof", (*test, "n_proof"), integer), ("test_failures", (*test, "failures"), integer),
+                   ("test_eps", (*test, "eps"), sig(2), GIVEN), ("test_n", (*test, "n_pred"), integer),
+                   ("test_n_proof", (*test, "n_proof"), integer, GIVEN), ("test_failures", (*test, "failures"), integer),
                    ("test_trials", (*test, "trials"), integer), ("test_ci_hi", (*test, "ci", 1), sig(2)))
 
 
-def _interval(claim_id: str, name: str, path: Path_, layout: tuple[Path_, ...] = (("mean",), ("ci", 0), ("ci", 1))
-              ) -> tuple[Value, ...]:
-    """Mean and 95% interval of an accuracy difference, in signed percentage points; ``layout`` says
-    where mean, lower and upper end sit below ``path``."""
-    pp = fixed(2, 100.0, signed=True)
+def _interval(claim_id: str, name: str, path: Path_, layout: tuple[Path_, ...] = (("mean",), ("ci", 0), ("ci", 1)),
+              scale: float = 100.0) -> tuple[Value, ...]:
+    """Mean and 95% interval of a difference, in signed percentage points (``scale`` 100: of an
+    accuracy) or its own unit (``scale`` 1); ``layout`` says where mean, lower and upper end sit
+    below ``path``."""
+    pp = fixed(2, scale, signed=True)
     return _values(claim_id, *((f"{name}_{part}", (*path, *where), pp) for part, where in zip(("mean", "lo", "hi"),
                                                                                             layout)))
+
+
+def span(field: str) -> Callable[[Any], Shown]:
+    """A list of rows as ``from A to B``: ``field`` in its first and in its last row (a sweep's ends)."""
+    def show(rows: Any) -> Shown:
+        first, last = integer(rows[0][field]), integer(rows[-1][field])
+        return Shown(f"from {first.text} to {last.text}", f"from {first.latex} to {last.latex}")
+
+    return show
 
 
 def count(value: Any) -> Shown:
@@ -187,7 +208,11 @@ def _dense() -> tuple[Value, ...]:
                     ("d_in", ("params", "d_in"), integer), ("d_out", ("params", "d_out"), integer),
                     ("eps", ("params", "eps"), sig(2)))
     network = _values("slth.dense.network", ("eps", ("params", "eps"), sig(2)))
-    rule = _values("slth.dense.rule", ("c", ("params", "c"), sig(2)), ("draws", ("params", "draws"), integer))
+    sweep = ("details", "eps_sweep", "rows")
+    rule = _values("slth.dense.rule", ("c", ("params", "c"), sig(2)), ("draws", ("params", "draws"), integer),
+                   ("pool_cap", ("params", "pool_cap"), integer),
+                   ("sweep_eps", sweep, lambda rows: word(f"{rows[0]['eps']:g} to {rows[-1]['eps']:g}"), GIVEN),
+                   ("sweep_kept", sweep, span("kept_parameters")), ("sweep_random", sweep, span("random_parameters")))
     return layer + network + rule
 
 
@@ -215,11 +240,11 @@ def _universal() -> tuple[Value, ...]:
                    ("grid_points", ("params", "grid_points"), integer),
                    ("log_certified", ("details", "log_block", "certified"), sig(3)),
                    ("exp_certified", ("details", "exp_block", "certified"), sig(3)),
-                   ("anchor_kept", (*anchor, "poly_kept"), integer),
-                   ("anchor_total", (*anchor, "poly_total"), integer),
+                   ("anchor_kept", (*anchor, "poly_kept"), integer, GIVEN),
+                   ("anchor_total", (*anchor, "poly_total"), integer, GIVEN),
                    *((f"r{i + 1}_{kind}", ("details", "univariate", kind, i), sig(3))
                      for i in range(4) for kind in ("certified", "sampled")),
-                   *((f"anchor_r{i + 1}", (*anchor, "poly_sampled", i), sig(2)) for i in range(4)))
+                   *((f"anchor_r{i + 1}", (*anchor, "poly_sampled", i), sig(2), GIVEN) for i in range(4)))
     fourier = _values("universal.fourier.ticket", ("sin_certified", ("details", "unit_sin", "certified"), sig(4)),
                       ("sin_sampled", ("details", "unit_sin", "sampled"), sig(3)),
                       ("sin_kept", ("details", "unit_sin", "kept"), integer),
@@ -227,8 +252,9 @@ def _universal() -> tuple[Value, ...]:
                       ("kept", ("details", "sin_block", "kept"), integer),
                       ("total", ("details", "sin_block", "total"), integer),
                       ("max_freq", ("params", "max_freq"), integer), ("dim", ("params", "dim"), integer),
-                      ("anchor_sin", (*anchor, "sin_sampled"), sig(3)),
-                      ("anchor_kept", (*anchor, "sin_kept"), integer), ("anchor_total", (*anchor, "sin_total"), integer))
+                      ("anchor_sin", (*anchor, "sin_sampled"), sig(3), GIVEN),
+                      ("anchor_kept", (*anchor, "sin_kept"), integer, GIVEN),
+                      ("anchor_total", (*anchor, "sin_total"), integer, GIVEN))
     transfer = _values("universal.transfer", ("fits", ("details", "rows"), count),
                        ("within", ("details", "rows"), count_within))
     return poly + fourier + transfer
@@ -236,30 +262,34 @@ def _universal() -> tuple[Value, ...]:
 
 VALUES: tuple[Value, ...] = (
     *_rss("rss.lueker"), *_rss("rss.product"), *_dense(), *_conv(), *_universal(),
-    *_interval("sim.transfer", "vs_random", ("details", "judged", FIRST, "vs_random"), ((0,), (1,), (2,))),
-    *_values("sim.transfer", ("source", ("params", "source"), word), ("dataset", ("params", "dataset"), word),
-             ("remaining", ("details", "judged", FIRST, "remaining"), fixed(1, 100.0))),
     *_interval("sim.imp.controls", "reinit", ("details", "gaps", "reinit")),
     *_interval("sim.imp.controls", "random", ("details", "gaps", "random")),
     *_values("sim.imp.controls", ("seeds", ("params", "seeds"), integer),
              ("confidence", ("params", "confidence"), fixed(0, 100.0)),
              ("dataset", ("params", "dataset"), word), ("arch", ("params", "arch"), word),
-             ("remaining", ("details", "levels", -1, "remaining"), fixed(1, 100.0))),
-    *_interval("sim.imp.tickets", "worst", ("details", "judged", 1)),
-    *_values("sim.imp.tickets", ("worst_remaining", ("details", "judged", 1, "remaining"), fixed(1, 100.0)),
+             ("remaining", ("details", "levels", -1, "remaining"), fixed(1, 100.0), GIVEN)),
+    # the level the verdict names: the sparsest judged level (the last of ``judged``)
+    *_interval("sim.imp.tickets", "named", ("details", "judged", -1)),
+    *_values("sim.imp.tickets", ("named_remaining", ("details", "judged", -1, "remaining"), fixed(1, 100.0), GIVEN),
+             ("levels", ("details", "judged"), count),
+             ("down_to", ("details", "matches_down_to"), fixed(1, 100.0)),
              ("dense_acc", ("details", "dense", "mean"), fixed(1, 100.0)),
+             ("seeds", ("params", "seeds"), integer), ("dataset", ("params", "dataset"), word),
              ("margin", ("params", "margin"), fixed(1, 100.0))),
-    *_interval("sim.late_resetting", "premise", ("details", "premise")),
-    *_interval("sim.late_resetting", "gain", ("details", "gain")),
-    *_values("sim.late_resetting", ("best_k", ("details", "best_k"), integer),
-             ("arch", ("params", "arch"), word), ("width", ("params", "width"), sig(3)),
-             ("remaining", ("details", "sweep", -1, "remaining"), fixed(1, 100.0))),
+    *_values("sim.imp.early_stop", ("dense_stop", ("details", "dense_early_stop", "mean"), sig(3))),
+    *_interval("sim.imp.early_stop", "named", ("details", "judged", -1), scale=1.0),
+    *_values("sim.late_resetting", ("adam_seeds", ("params", "seeds"), integer),
+             ("sgd_seeds", ("params", "sgd_seeds"), integer)),
+    *_values("sim.transfer", ("seeds", ("params", "seeds"), integer), ("margin", ("params", "margin"), fixed(0, 100.0)),
+             ("directions", ("details", "judged"), count)),
 )
 
 
-def claim_values(claim_ids: Iterable[str]) -> tuple[Value, ...]:
-    """The per-claim fields every registered claim has (the claims table and appendix cite them)."""
-    rows = (("verdict", ("verdict",), word), ("bound", ("bound", "value"), sig(3)),
+def claim_values(claim_ids: Iterable[str], bound_measured: bool = True) -> tuple[Value, ...]:
+    """The per-claim fields every registered claim has (the claims table and appendix cite them).
+    The paper passes ``bound_measured`` False: a bound is a threshold, never marked as quick; the
+    README's results table (``lth paper readme``) keeps the format it has always had."""
+    rows = (("verdict", ("verdict",), word), ("bound", ("bound", "value"), sig(3), bound_measured),
             ("certified", ("certified", "value"), sig(3)), ("empirical", ("empirical", "value"), sig(3)),
             ("wall", ("wall_s",), sig(2)), ("seed", ("seed",), word), ("scale", ("scale",), word),
             ("params_hash", ("params_hash",), word), ("device", ("device",), word))
@@ -297,8 +327,9 @@ class Cell:
     def marked(self) -> bool:
         """A measured number (not a word, not a parameter, not an absent value) from a quick-scale
         record."""
-        return (self.scale == "quick" and self.value.show is not word and self.shown is not _ABSENT
-                and self.value.name not in _RECORD_FIELDS and self.value.path[:1] != ("params",))
+        return (self.scale == "quick" and self.value.measured and self.value.show is not word
+                and self.shown is not _ABSENT and self.value.name not in _RECORD_FIELDS
+                and self.value.path[:1] != ("params",))
 
 
 # Identity fields of a record: not measured numbers, so never marked as quick.
@@ -346,6 +377,7 @@ def collect(values: Iterable[Value], documents: dict[str, dict[str, Any] | None]
 
 
 SUMMARY = ("claims", "records", "quick", "holds", "fails", "inconclusive", "error")
+SUMMARY_KEYS = [f"summary:{name}" for name in (*SUMMARY, "verdicts")]
 
 
 def summary_cells(documents: dict[str, dict[str, Any] | None]) -> dict[str, Cell]:
@@ -355,8 +387,25 @@ def summary_cells(documents: dict[str, dict[str, Any] | None]) -> dict[str, Cell
     counts = {"claims": len(documents), "records": len(records),
               "quick": sum(r["scale"] == "quick" for r in records),
               **{verdict: sum(r["verdict"] == verdict for r in records) for verdict in SUMMARY[3:]}}
-    return {f"summary:{name}": Cell(Value("summary", name, (), integer), integer(counts[name]), "summary")
-            for name in SUMMARY}
+    cells = {f"summary:{name}": Cell(Value("summary", name, (), integer), integer(counts[name]), "summary")
+             for name in SUMMARY}
+    cells["summary:verdicts"] = Cell(Value("summary", "verdicts", (), word), word(verdict_phrase(counts)), "summary")
+    return cells
+
+
+def verdict_phrase(counts: dict[str, int]) -> str:
+    """``"24 hold, 6 are inconclusive, 1 fails and none raised an error"``: the verdict counts as a
+    phrase whose verbs agree with their numbers."""
+    def said(n: int, one: str, many: str) -> str:
+        return f"none {many}" if n == 0 else f"{n} {one if n == 1 else many}"
+
+    parts = [said(counts["holds"], "holds", "hold"), said(counts["inconclusive"], "is inconclusive", "are inconclusive"),
+             said(counts["fails"], "fails", "fail"), said(counts["error"], "raised an error", "raised an error")]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def commit_of(document: dict[str, Any] | None) -> str:
@@ -377,7 +426,20 @@ _SPECIAL = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "$": "\\$", "&": 
 def latex_escape(text: str) -> str:
     """``text`` as LaTeX text: special characters escaped (Unicode is declared in unicode.tex)."""
     # "--" would print as a dash (a TeX ligature): keep the hyphens apart.
-    return "".join(_SPECIAL.get(ch, ch) for ch in text).replace("--", "-{}-").replace("--", "-{}-")
+    escaped = "".join(_SPECIAL.get(ch, ch) for ch in text).replace("--", "-{}-").replace("--", "-{}-")
+    return combine_accents(escaped)
+
+
+COMBINING = {"\u0300": "grave", "\u0301": "acute", "\u0302": "hat", "\u0303": "tilde", "\u0304": "bar",
+             "\u0307": "dot", "\u0308": "ddot"}
+
+
+def combine_accents(text: str) -> str:
+    """A letter followed by a combining accent (``V̂``: V, U+0302) as one LaTeX accent
+    (``\\ensuremath{\\hat{V}}``): a combining character cannot be declared on its own, it follows
+    the letter it modifies."""
+    return re.sub("(\\w)([" + "".join(COMBINING) + "])",
+                  lambda m: f"\\ensuremath{{\\{COMBINING[m[2]]}{{{m[1]}}}}}", text)
 
 
 def breakable_tt(name: str) -> str:
@@ -409,7 +471,8 @@ UNICODE_LATEX: dict[str, str] = {
     "‘": "`", "’": "'", "“": "``", "”": "''", "•": "\\textbullet{}", "✓": _math("\\checkmark"),
     "²": _math("^2"), "³": _math("^3"), "¹": _math("^1"), "⁰": _math("^0"), "⁴": _math("^4"), "⁺": _math("^+"),
     "⁻": _math("^-"), "ᵀ": _math("^T"), "₀": _math("_0"), "₁": _math("_1"), "₂": _math("_2"), "₃": _math("_3"),
-    "ᵢ": _math("_i"), "ₖ": _math("_k"), "ₙ": _math("_n"),
+    "ᵢ": _math("_i"), "ₖ": _math("_k"), "ₙ": _math("_n"), "ℓ": _math("\\ell"), "∝": _math("\\propto"),
+    "ő": "\\H{o}", "ű": "\\H{u}", "ỹ": _math("\\tilde{y}"), "ẽ": _math("\\tilde{e}"), "ŷ": _math("\\hat{y}"),
 }
 
 
@@ -426,15 +489,22 @@ def unicode_declarations(texts: Iterable[str]) -> tuple[str, list[str]]:
 
 # Tables: one row per stored list entry --------------------------------------------------------------
 
+KEY = ("<key>",)  # a column path: the name of the row in a keyed table (``Table.keyed``)
+
+
 @dataclass(frozen=True)
 class Table:
     """A table drawn from a claim's record: ``\\lthtable{NAME}``. ``rows`` are paths to a list of
-    row dicts or to one row dict; each column reads ``path`` inside a row."""
+    row dicts or to one row dict (``keyed``: to a mapping name -> row dict, the name read by the column
+    path :data:`KEY`); each column ``(header, path, show[, measured])`` reads ``path`` inside a row. A
+    measured column's cells from a quick-scale record carry the dagger; a column of settings (an
+    instance's name, its widths, a chosen channel count) passes ``measured`` False."""
 
     name: str
     claim: str
     rows: tuple[Path_, ...]
-    columns: tuple[tuple[str, Path_, Callable[[Any], Shown]], ...]
+    columns: tuple[tuple, ...]
+    keyed: bool = False
 
     def row_documents(self, document: dict[str, Any]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -443,25 +513,56 @@ class Table:
                 found = lookup(document, path)
             except LookupError:
                 continue
-            rows.extend(found if isinstance(found, list) else [found])
+            if self.keyed:
+                rows.extend({**row, KEY[0]: name} for name, row in found.items())
+            else:
+                rows.extend(found if isinstance(found, list) else [found])
         return rows
+
+
+def pp_interval(summary: Any) -> Shown:
+    """``{mean, ci}`` of an accuracy difference as signed percentage points with its interval."""
+    show = fixed(2, 100.0, signed=True)
+    mean, (lo, hi) = show(summary["mean"]), (show(end) for end in summary["ci"])
+    return Shown(f"{mean.text} [{lo.text}, {hi.text}]", f"{mean.latex} [{lo.latex}, {hi.latex}]")
+
+
+def pp_intervals(summaries: Any) -> Shown:
+    """``{k: {mean, ci}}`` (one interval per rewind point k) as ``k: interval`` entries."""
+    shown = [(str(k), pp_interval(v)) for k, v in summaries.items()]
+    return Shown("; ".join(f"k={k}: {v.text}" for k, v in shown),
+                 "; ".join(f"$k={latex_escape(k)}$: {v.latex}" for k, v in shown))
+
+
+def percent(value: Any) -> Shown:
+    return fixed(1, 100.0)(value)
 
 
 TABLES: tuple[Table, ...] = (
     Table("dense_instances", "slth.dense.network", (("details", "instances"),),
-          (("instance", ("name",), word), ("widths", ("widths",), _dims), ("over-param.", ("over_parameterisation",),
-                                                                           fixed(1)),
+          (("instance", ("name",), word), ("widths", ("widths",), _dims, GIVEN),
+           ("over-param.", ("over_parameterisation",), fixed(1)),
            ("kept", ("kept_parameters",), integer), ("certified", ("certified",), sig(2)),
            ("empirical", ("empirical",), sig(2)), ("union bound", ("union_bound",), sig(2)),
            ("domain", ("domain",), word))),
     Table("conv_instances", "slth.conv.network", (("details", "instances"),),
-          (("instance", ("instance",), word), ("channels n", ("channels",), _listed),
+          (("instance", ("instance",), word), ("channels n", ("channels",), _listed, GIVEN),
            ("kept", ("kept",), integer), ("random", ("random_size",), integer), ("target", ("target_size",), integer),
            ("certified", ("certified",), sig(3)), ("searched", ("empirical",), sig(2)))),
     Table("conv_lenet", "slth.conv.network", (("details", "table"),),
-          (("n", ("n",), integer), ("max |ΔK|", ("max_abs_weight_error",), sig(2)),
+          (("n", ("n",), integer, GIVEN), ("max |ΔK|", ("max_abs_weight_error",), sig(2)),
            ("certified", ("certified",), sig(2)), ("searched", ("empirical",), sig(2)),
            ("build (s)", ("build_s",), sig(2)), ("kept", ("kept",), integer))),
+    # every direction the transfer check judged, at the level fixed in its protocol
+    Table("transfer_directions", "sim.transfer", (("details", "judged"),),
+          (("direction", KEY, word), ("weights left (%)", ("remaining",), percent, GIVEN),
+           ("transfer − random mask (pp)", ("vs_random",), pp_interval),
+           ("transfer − own ticket (pp)", ("vs_target_ticket",), pp_interval)), keyed=True),
+    # each regime's sparsest level: the premise (θ0 ticket − dense) and the gain of each rewind point
+    Table("late_regimes", "sim.late_resetting", (("details", "regimes"),),
+          (("regime", KEY, word), ("network", ("settings", "arch"), word),
+           ("left (%)", ("sweep", -1, "remaining"), percent, GIVEN), ("θ0 − dense (pp)", ("premise",), pp_interval),
+           ("θk − θ0 (pp)", ("gain",), pp_intervals), ("verdict", ("verdict",), word)), keyed=True),
 )
 
 
@@ -474,14 +575,18 @@ def table_tex(table: Table, document: dict[str, Any] | None) -> str:
     if not rows:
         return f"\\lthmissing{{no rows in the record of {latex_escape(table.claim)}}}\n"
     lines = [f"\\begin{{tabular}}{{l{'r' * (len(table.columns) - 1)}}}", "\\toprule",
-             " & ".join(latex_escape(header) for header, _, _ in table.columns) + " \\\\", "\\midrule"]
+             " & ".join(latex_escape(header) for header, *_ in table.columns) + " \\\\", "\\midrule"]
+    quick = document["record"]["scale"] == "quick"
     for row in rows:
         cells = []
-        for _, path, show in table.columns:
+        for _, path, show, *measured in table.columns:
             try:
-                cells.append(show(walk(row, path)).latex)
-            except (LookupError, TypeError, ValueError):
-                cells.append("\\lthmissing{--}")
+                raw = walk(row, path)
+                cell = _ABSENT.latex if raw is None else show(raw).latex
+            except (LookupError, TypeError, ValueError, AttributeError):
+                raw, cell = None, "\\lthmissing{not in record}"
+            dagger = quick and raw is not None and show is not word and (measured or [True])[0]
+            cells.append(cell + ("\\lthquick{}" if dagger else ""))
         lines.append(" & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "", f"\\lthsource{{{record_source(table.claim, document)}}}"]
     return "\n".join(lines) + "\n"
@@ -542,7 +647,7 @@ def claims_data_tex(claims: dict[str, Any], documents: dict[str, dict[str, Any] 
         scale = "\\lthmissing{no record}" if document is None else document["record"]["scale"] + (
             "\\lthquick{}" if document["record"]["scale"] == "quick" else "")
         lines.append(f"\\lthclaimdata{{{claim_id}}}{{{scale}}}{{{latex_escape(commit_of(document))}}}"
-                     f"{{{len(links.tests.get(claim_id, []))}}}")
+                     f"{{{plural(len(links.tests.get(claim_id, [])), 'test')}}}")
     return "\n".join(lines) + "\n"
 
 
@@ -595,6 +700,95 @@ def claims_table_tex(claims: Iterable[str]) -> str:
         lines.append(f"\\claimref{{{claim_id}}} & \\val{{{claim_id}:verdict}} & \\val{{{claim_id}:bound}} & "
                      f"\\val{{{claim_id}:certified}} & \\val{{{claim_id}:empirical}} \\\\")
     lines.append("\\end{longtable}")
+    return "\n".join(lines) + "\n"
+
+
+STATEMENT_KIND = {"rate": "measured"}  # check kind -> LaTeX environment; a protocol makes a hypothesis
+
+
+def statement_environment(entry: Any) -> str:
+    """``hypothesis`` for an empirical claim (a preregistered protocol, no proof), ``measured`` for a
+    measured constant, ``theorem`` for a proved statement."""
+    return "hypothesis" if entry.protocol is not None else STATEMENT_KIND.get(entry.kind, "theorem")
+
+
+def statements_tex(claims: dict[str, Any], documents: dict[str, dict[str, Any] | None]) -> str:
+    """Per claim ``\\lthoutcomedata{ID}{scale}{verdict}{reason}`` (what ``\\lthoutcome`` prints: the
+    record's verdict and its own reason, the deciding numbers as the check stated them) and
+    ``\\lthstatementdata{ID}{environment}{statement}{digest}`` (what ``\\lthstatement`` prints: the
+    registered statement as a Theorem with its proof, a Measured constant, or a Hypothesis with its
+    protocol digest and never a proof)."""
+    lines = ["% Generated by `lth paper` from the claim registry and stored results: do not edit."]
+    for claim_id, entry in claims.items():
+        document = documents.get(claim_id)
+        if document is None:
+            lines.append(f"\\lthoutcomedata{{{claim_id}}}{{\\lthmissing{{no record}}}}{{}}{{}}")
+        else:
+            record = document["record"]
+            scale = record["scale"] + ("\\lthquick{}" if record["scale"] == "quick" else "")
+            lines.append(f"\\lthoutcomedata{{{claim_id}}}{{{scale}}}{{{latex_escape(record['verdict'])}}}"
+                         f"{{{latex_escape(record['reason'])}}}")
+        lines.append(f"\\lthstatementdata{{{claim_id}}}{{{statement_environment(entry)}}}"
+                     f"{{{latex_escape(entry.statement)}}}{{{entry.protocol_digest or ''}}}")
+    return "\n".join(lines) + "\n"
+
+
+AMENDMENT_ENTRY = re.compile(r"^### (?P<claim>\S+)\s*\n(?P<body>.*?)(?=^### |^## |\Z)", re.M | re.S)
+
+
+def amendment_entries(text: str) -> dict[str, list[str]]:
+    """Claim id -> the bodies of its ``### <id>`` entries in ``proofs/amendments.md``, oldest first."""
+    entries: dict[str, list[str]] = {}
+    for match in AMENDMENT_ENTRY.finditer(text):
+        entries.setdefault(match["claim"], []).append(match["body"].strip())
+    return entries
+
+
+def markdown_inline(text: str) -> str:
+    """One line of the amendment log as LaTeX: escaped, with ``code`` and **bold** kept."""
+    text = latex_escape(text)
+    text = re.sub(r"`([^`]*)`", lambda m: breakable_tt_escaped(m[1]), text)
+    return re.sub(r"\*\*([^*]+)\*\*", r"\\textbf{\1}", text)
+
+
+def breakable_tt_escaped(text: str) -> str:
+    """Already escaped text in typewriter type, breakable after ``/``, ``_`` and ``.``."""
+    return "\\texttt{" + re.sub(r"(\\_|/|\.)", r"\1\\allowbreak{}", text) + "}"
+
+
+def markdown_entry(body: str) -> str:
+    """An amendment-log entry (``- key: text`` items, continuation lines indented) as an itemize."""
+    items: list[str] = []
+    for line in body.splitlines():
+        if line.startswith("- "):
+            items.append(line[2:].strip())
+        elif line.strip() and items:
+            items[-1] += " " + line.strip()
+        elif line.strip():
+            items.append(line.strip())
+    return "\\begin{itemize}\\tightlist\n" + "\n".join(f"\\item {markdown_inline(i)}" for i in items) + \
+        "\n\\end{itemize}"
+
+
+def protocols_tex(claims: dict[str, Any], amendments: str) -> str:
+    """The preregistered protocol of every empirical claim (its six fields and digest) and its entries
+    in the amendment log, one labelled subsection each (``\\ref{protocol:ID}``)."""
+    entries = amendment_entries(amendments)
+    lines = ["% Generated by `lth paper` from the claim registry and proofs/amendments.md: do not edit."]
+    for claim_id, entry in sorted(claims.items()):
+        if entry.protocol is None:
+            continue
+        lines.append(f"\\subsection{{\\texttt{{{latex_escape(claim_id)}}}}}\\label{{protocol:{claim_id}}}")
+        lines.append(f"Registered protocol, digest \\texttt{{{entry.protocol_digest}}} (over the text below and the "
+                     "claim's quick and full parameters).")
+        lines.append("\\begin{description}\\tightlist")
+        for name, text in entry.protocol.as_dict().items():
+            lines.append(f"\\item[{name}] {latex_escape(text)}")
+        lines.append("\\end{description}")
+        logged = entries.get(claim_id, [])
+        lines.append(f"\\noindent Amendment log ({len(logged)} {'entry' if len(logged) == 1 else 'entries'}, oldest "
+                     "first):" if logged else "\\noindent No entry in the amendment log.")
+        lines += [markdown_entry(body) for body in logged]
     return "\n".join(lines) + "\n"
 
 
@@ -660,6 +854,15 @@ def proof_files(proofs_dir: Path) -> list[Path]:
     return sorted(proofs_dir.glob("*.md"), key=proof_rank)
 
 
+def breakable_code(latex: str) -> str:
+    """pandoc's ``\\texttt{…}`` code spans made breakable after ``_``, ``/``, ``.``, ``,`` and ``=``
+    (a file path or identifier in a proof would otherwise overflow the line)."""
+    def soften(match: re.Match[str]) -> str:
+        return "\\texttt{" + re.sub(r"(\\_|/|\.|,|=)", r"\1\\allowbreak{}", match[1]) + "}"
+
+    return re.sub(r"\\texttt\{((?:[^{}\\]|\\.)*)\}", soften, latex)
+
+
 def proof_rank(path: Path) -> tuple[int, str]:
     """Where a proof file's appendix goes: :data:`PROOF_ORDER`, then alphabetically."""
     return (PROOF_ORDER.index(path.stem) if path.stem in PROOF_ORDER else len(PROOF_ORDER), path.stem)
@@ -676,6 +879,7 @@ def convert_proofs(proofs_dir: Path, out: Path, paper_dir: Path = PAPER_DIR) -> 
                              capture_output=True, text=True)
         if run.returncode != 0:
             raise BuildError(f"pandoc could not convert {path.name}: {run.stderr.strip()}")
+        target.write_text(breakable_code(combine_accents(target.read_text(encoding="utf-8"))), encoding="utf-8")
         inputs.append(f"\\input{{proofs/{path.stem}}}")
     return "\n".join(inputs) + "\n"
 
@@ -692,12 +896,92 @@ def missing_tools() -> list[str]:
 
 @dataclass
 class Generated:
-    """What :func:`generate` wrote: the values, and the problems a reader should be told about."""
+    """What :func:`generate` wrote: the values, and the problems a reader should be told about
+    (``problems``: each a line naming the place; any one of them makes the paper a bad paper)."""
 
     cells: dict[str, Cell]
     missing_records: list[str]
     figure_problems: dict[str, str]
     unknown_characters: list[str]
+    problems: list[str]
+
+
+def first_place(needle: str, texts: dict[str, str]) -> str:
+    """``name:line`` of the first of ``texts`` (name -> text) holding ``needle``."""
+    for name, text in texts.items():
+        for number, line in enumerate(text.splitlines(), start=1):
+            if needle in line:
+                return f"{name}:{number}"
+    return "?"
+
+
+def paper_problems(cells: dict[str, Cell], documents: dict[str, dict[str, Any] | None], texts: dict[str, str],
+                   unknown: Iterable[str], figure_problems: dict[str, str], files: list[Path]) -> list[str]:
+    """Every defect a reader would see, one line each with its place: a claim without a record, a
+    value the manuscript cites that its record lacks, a generated table or entry showing a missing
+    value, a figure not drawn, a character without a LaTeX form (``texts``: name -> generated or
+    hand-written LaTeX)."""
+    problems = [f"claim {claim_id} has no record (run `lth verify {claim_id} --out DIR`)"
+                for claim_id, document in documents.items() if document is None]
+    for key, places in sorted(cited(VALUE_USE, files).items()):
+        cell = cells.get(key)
+        if cell is not None and cell.scale is not None and cell.shown is None:
+            problems.append(f"\\val{{{key}}} at {', '.join(places)}: [not in record] (its record has no "
+                            f"{'/'.join(map(str, cell.value.path))})")
+    for name, text in texts.items():
+        if name.startswith("table_") and "\\lthmissing{not in record}" in text:
+            problems.append(f"{first_place('lthmissing{not in record}', {name: text})}: a table cell is "
+                            "[not in record]")
+    problems += [f"figure {name} not drawn: {why}" for name, why in figure_problems.items()]
+    problems += [f"character {ch} has no LaTeX form (add it to lth.paper.UNICODE_LATEX), first at "
+                 f"{first_place(ch.split(' ', 1)[1], texts)}" for ch in unknown]
+    return problems
+
+
+LOG_OVERFULL = re.compile(r"^Overfull \\[hv]box \((?P<pt>[\d.]+)pt too (?:wide|high)\) (?P<where>.*)$")
+LOG_UNDEFINED = re.compile(r"(?:LaTeX|Package natbib) Warning: (?P<what>Reference|Citation) `(?P<key>[^']*)' "
+                           r"(?:on page \S+ )?undefined(?: on input line (?P<line>\d+))?")
+LOG_MISSING_CHAR = re.compile(r"^Missing character: There is no (?P<ch>.+?) in font (?P<font>\S+)!")
+LOG_FILE = re.compile(r"\(((?:\./|/)[^()\s]+\.(?:tex|bbl|aux|toc|lof|lot|out))")
+OVERFULL_LIMIT_PT = 5.0
+
+
+def log_problems(log: str, limit_pt: float = OVERFULL_LIMIT_PT) -> list[str]:
+    """The defects of a built PDF read from its TeX log, one line each with the file and lines: boxes
+    overfull by more than ``limit_pt``, undefined references and citations (printed as ``??``),
+    characters missing from their font. Needs an unwrapped log (``max_print_line`` large, as
+    :func:`latexmk` sets it): the file is tracked by TeX's ``(file`` … ``)`` nesting."""
+    problems: list[str] = []
+    stack: list[str | None] = []
+    skipping = False
+    for line in log.splitlines():
+        if skipping:  # the box's contents, printed after an overfull warning up to a blank line
+            skipping = bool(line.strip())
+            continue
+        found = LOG_OVERFULL.match(line)
+        if found:
+            skipping = True
+            if float(found["pt"]) > limit_pt:
+                here = next((f for f in reversed(stack) if f), "paper.tex")
+                problems.append(f"overfull box by {found['pt']} pt in {'/'.join(Path(here).parts[-2:])} "
+                                f"{found['where']}")
+            continue
+        found = LOG_UNDEFINED.search(line)
+        if found:
+            where = f" (input line {found['line']})" if found["line"] else ""
+            problems.append(f"undefined {found['what'].lower()} {found['key']!r}{where}: printed as ??")
+        found = LOG_MISSING_CHAR.match(line)
+        if found:
+            problems.append(f"missing character {found['ch']} in font {found['font']}")
+            continue
+        for match in re.finditer(r"\((?:(?:\./|/)[^()\s]+\.\w+)?|\)", line):
+            token = match.group(0)
+            if token == ")":
+                if stack:
+                    stack.pop()
+            else:
+                stack.append(token[1:] or None)
+    return list(dict.fromkeys(problems))
 
 
 def registry() -> tuple[dict[str, Any], Any, dict[str, Any]]:
@@ -712,8 +996,17 @@ def registry() -> tuple[dict[str, Any], Any, dict[str, Any]]:
 def check_citations(paper_dir: Path = PAPER_DIR) -> None:
     """Refuse a manuscript citing an unknown claim, value, figure or table (ValueError, one line each)."""
     claims, _, figures = registry()
-    keys = [value.key for value in (*VALUES, *claim_values(claims))] + [f"summary:{name}" for name in SUMMARY]
-    problems = unknown_citations(manuscript_files(paper_dir), claims, keys, figures, [t.name for t in TABLES])
+    keys = [value.key for value in (*VALUES, *claim_values(claims, bound_measured=False))] + SUMMARY_KEYS
+    files = manuscript_files(paper_dir)
+    problems = unknown_citations(files, claims, keys, figures, [t.name for t in TABLES])
+    for claim_id, places in sorted(cited(THEOREM_USE, files).items()):
+        if claim_id in claims and claims[claim_id].protocol is not None:
+            problems.append(f"\\claim{{{claim_id}}} at {', '.join(places)} cites an empirical claim as proved: "
+                            f"state it with \\lthstatement{{{claim_id}}} (a Hypothesis with its protocol, no proof)")
+    for pattern in (STATEMENT_USE, OUTCOME_USE):
+        for claim_id, places in sorted(cited(pattern, files).items()):
+            if claim_id not in claims:
+                problems.append(f"unknown claim {claim_id!r} at {', '.join(places)}")
     if problems:
         raise ValueError("the manuscript cites what the generator does not know:\n  " + "\n  ".join(problems))
 
@@ -725,11 +1018,12 @@ def generate(results: Path, out: Path, paper_dir: Path = PAPER_DIR, proofs: bool
     check_citations(paper_dir)
     claims, links, registered_figures = registry()
     documents = load_documents(results, claims)
-    cells = collect((*VALUES, *claim_values(claims)), documents) | summary_cells(documents)
+    cells = collect((*VALUES, *claim_values(claims, bound_measured=False)), documents) | summary_cells(documents)
     generated = out / "generated"
     files = {"macros.tex": macros_tex(cells), "claims_data.tex": claims_data_tex(claims, documents, links),
              "claims_appendix.tex": claims_appendix_tex(claims, documents, links),
-             "claims_table.tex": claims_table_tex(claims)}
+             "claims_table.tex": claims_table_tex(claims), "statements.tex": statements_tex(claims, documents),
+             "protocols.tex": protocols_tex(claims, (REPO_ROOT / "proofs" / "amendments.md").read_text(encoding="utf-8"))}
     for table in TABLES:
         files[f"table_{table.name}.tex"] = table_tex(table, documents.get(table.claim))
     if figures:
@@ -744,14 +1038,20 @@ def generate(results: Path, out: Path, paper_dir: Path = PAPER_DIR, proofs: bool
     files["unicode.tex"], unknown = unicode_declarations(texts)
     for name, text in files.items():
         write_atomic(generated / name, text)
-    return Generated(cells, [c for c, d in documents.items() if d is None],
-                     {name: why for name, why in problems.items() if why is not None}, unknown)
+    figure_problems = {name: why for name, why in problems.items() if why is not None}
+    named = {**files, **{f"{p.parent.name}/{p.name}": p.read_text(encoding="utf-8") for p in manuscript_files(paper_dir)}}
+    if proofs:
+        named |= {f"proofs/{p.name}": p.read_text(encoding="utf-8") for p in sorted((generated / "proofs").glob("*.tex"))}
+    return Generated(cells, [c for c, d in documents.items() if d is None], figure_problems, unknown,
+                     paper_problems(cells, documents, named, unknown, figure_problems, manuscript_files(paper_dir)))
 
 
 def latexmk(out: Path, paper_dir: Path = PAPER_DIR) -> Path:
     """Run latexmk on ``paper.tex`` with the generated files on TeX's search path; the PDF's path."""
     env = dict(os.environ, TEXINPUTS=os.pathsep.join([str(out / "generated"), str(out / "figures"),
-                                                      str(paper_dir / "sections"), ""]))
+                                                      str(paper_dir / "sections"), ""]),
+               BIBINPUTS=os.pathsep.join([str(paper_dir), ""]), max_print_line="100000", error_line="254",
+               half_error_line="238")
     run = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
                           f"-output-directory={out}", "paper.tex"], cwd=paper_dir, env=env, capture_output=True,
                          text=True)
@@ -759,7 +1059,7 @@ def latexmk(out: Path, paper_dir: Path = PAPER_DIR) -> Path:
         # latexmk refuses to rerun an unchanged failed build; forget its state so the next run retries.
         (out / "paper.fdb_latexmk").unlink(missing_ok=True)
         output = (run.stdout + run.stderr).splitlines()
-        errors = [line for line in output if line.startswith("!") or re.match(r"^\./[^:]+:\d+:", line)] or output[-8:]
+        errors = [line for line in output if line.startswith("!") or re.match(r"^\.?/[^:]+:\d+:", line)] or output[-8:]
         raise BuildError("latexmk failed (log: {}):\n  {}".format(out / "paper.log", "\n  ".join(errors[-8:])))
     return out / "paper.pdf"
 
@@ -966,33 +1266,36 @@ def _build(args: argparse.Namespace) -> int:
         return 3
     require_records(args.results)
     report = generate(args.results, args.out, figures=not args.no_figures)
-    _report(report, args.results)
+    if _refused(report.problems, "before TeX", args.draft):
+        return 1
     try:
         pdf = latexmk(args.out)
     except BuildError as exc:
         print(f"lth paper: {exc}", file=sys.stderr)
         return 1
+    if _refused(log_problems((args.out / "paper.log").read_text(encoding="utf-8", errors="replace")),
+                f"in {args.out / 'paper.log'}", args.draft):
+        return 1
     print(f"wrote {pdf}")
     return 0
+
+
+def _refused(problems: list[str], where: str, draft: bool) -> bool:
+    """Print the problems (one line each); True when they refuse the paper (not a ``--draft``)."""
+    for problem in problems:
+        print(f"lth paper: {problem}", file=sys.stderr)
+    if problems and not draft:
+        print(f"lth paper: refused: {len(problems)} problem(s) {where} (--draft builds the PDF anyway, marked)",
+              file=sys.stderr)
+    return bool(problems) and not draft
 
 
 def _generate(args: argparse.Namespace) -> int:
     require_records(args.results)
     report = generate(args.results, args.out, proofs=shutil.which("pandoc") is not None, figures=not args.no_figures)
-    _report(report, args.results)
+    _refused(report.problems, "", True)
     print(f"wrote {args.out / 'generated'}")
     return 0
-
-
-def _report(report: Generated, results: Path) -> None:
-    if report.missing_records:
-        print(f"lth paper: {len(report.missing_records)} claim(s) have no record in {results} (marked in the "
-              f"paper): {', '.join(report.missing_records)}; run `lth verify --out {results}`", file=sys.stderr)
-    for name, why in report.figure_problems.items():
-        print(f"lth paper: figure {name} not drawn: {why}", file=sys.stderr)
-    if report.unknown_characters:
-        print(f"lth paper: characters without a LaTeX form (add them to lth.paper.UNICODE_LATEX): "
-              f"{', '.join(report.unknown_characters)}", file=sys.stderr)
 
 
 def _readme(args: argparse.Namespace) -> int:
@@ -1028,10 +1331,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, func, text in (("build", _build, "generate the numbers, figures and proofs, then run latexmk"),
                              ("generate", _generate, "only write the generated LaTeX (no TeX needed)")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--results", type=input_dir, default=Path("results"), help="where stored results live")
+        p.add_argument("--results", type=input_dir, default=RECORDS_DIR,
+                       help="where the stored records live (default: the committed records/)")
         p.add_argument("--out", type=out_dir, default=str(PAPER_DIR / "build"), help="build directory")
         p.add_argument("--no-figures", action="store_true", help="do not draw the figures (faster)")
         p.set_defaults(func=func)
+        if name == "build":
+            p.add_argument("--draft", action="store_true", help="build the PDF despite a missing record, value, "
+                           "figure, character, overfull box or undefined reference (each still reported)")
     p = sub.add_parser("readme", help="rewrite README.md's generated results block")
     p.add_argument("--results", type=input_dir, default=Path("results"), help="where stored results live")
     p.add_argument("--readme", type=input_file, default=REPO_ROOT / "README.md",

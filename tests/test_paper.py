@@ -50,8 +50,18 @@ def plant(tree: dict, path: tuple, value: float) -> None:
                 node = node.setdefault(step, fresh)
 
 
-NUMERIC = [value for value in paper.VALUES
-           if value.show not in (paper.word, paper.count, paper.count_within, paper._listed, paper._dims)]
+def _shows_a_number(value: paper.Value) -> bool:
+    """A value read from one number (not a word, a list or a row: counts, spans, tables)."""
+    if value.show in (paper.word, paper.count, paper.count_within, paper._listed, paper._dims):
+        return False
+    try:
+        value.show(1.0)
+    except (TypeError, KeyError, IndexError):
+        return False
+    return True
+
+
+NUMERIC = [value for value in paper.VALUES if _shows_a_number(value)]
 
 
 def synthetic_results(root: Path, number: float, scale: str = "quick") -> Path:

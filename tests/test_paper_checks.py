@@ -1,0 +1,224 @@
+"""The checks that refuse a bad paper (lth.paper): on the committed records in records/ and on
+constructed bad inputs. Everything here runs without TeX except the last test, which builds the PDF
+from the committed records where TeX is installed and skips with the reason where it is not."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from lth import paper
+from lth.protocol import logged_digests
+from lth.registry import all_claims
+from lth.store import read_json
+
+RECORDS = paper.RECORDS_DIR
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory) -> paper.Generated:
+    """The generated LaTeX from the committed records (no figures; proofs where pandoc is installed)."""
+    return paper.generate(RECORDS, tmp_path_factory.mktemp("build"), proofs=not paper.missing_tools(),
+                          figures=False)
+
+
+# On the committed records -------------------------------------------------------------------------
+
+def test_every_value_the_manuscript_cites_is_in_its_committed_record(committed):
+    """No [not in record]: each cited value of a claim with a committed record is found at its path
+    (a claim with no committed record yet is reported as such, not as a missing value)."""
+    missing = [p for p in committed.problems if "[not in record]" in p]
+    assert missing == [], "\n".join(missing)
+
+
+def test_every_character_of_the_generated_paper_has_a_latex_form(committed):
+    assert [p for p in committed.problems if p.startswith("character")] == []
+
+
+def test_no_closed_form_constant_published_number_or_threshold_carries_the_dagger(committed):
+    for key, cell in committed.cells.items():
+        if cell.scale is None or cell.shown is None:
+            continue
+        if not cell.value.measured or cell.value.path[:1] == ("params",):
+            assert "lthquick" not in cell.latex, key
+        if cell.scale == "full":
+            assert "lthquick" not in cell.latex, key
+
+
+def test_committed_tables_dagger_exactly_the_measured_cells_of_quick_records(tmp_path):
+    """A table from a quick record daggers its measured columns and no setting column; one from a
+    full record daggers nothing."""
+    for table in paper.TABLES:
+        paths = sorted(RECORDS.glob(f"claims/{table.claim}/full-*.json"))
+        if not paths:
+            continue
+        document = read_json(paths[0])
+        assert "lthquick" not in paper.table_tex(table, document)
+        quick = json.loads(json.dumps(document))
+        quick["record"]["scale"] = "quick"
+        text = paper.table_tex(table, quick)
+        body = text.split("\\midrule", 1)[1].split("\\bottomrule", 1)[0]
+        for row in body.strip().splitlines():
+            cells = row.rstrip(" \\").split(" & ")
+            for cell, (_, _, show, *measured) in zip(cells, table.columns):
+                given = show is paper.word or measured == [paper.GIVEN] or cell in ("---",)
+                assert ("lthquick" in cell) != given, (table.name, cell)
+
+
+def test_every_registered_claim_and_figure_is_discussed_in_a_section():
+    """Each claim is stated or cited in a topic section (not only in the appendices), and each
+    registered figure is placed there with its caption."""
+    sections = sorted((paper.PAPER_DIR / "sections").glob("*.tex"))
+    discussed = set()
+    for pattern in (paper.CLAIM_USE, paper.STATEMENT_USE, paper.OUTCOME_USE):
+        discussed |= set(paper.cited(pattern, sections))
+    assert set(all_claims()) - discussed == set()
+    _, _, figures = paper.registry()
+    assert set(figures) - set(paper.cited(paper.FIGURE_USE, sections)) == set()
+
+
+def test_empirical_claims_are_hypotheses_with_their_protocol_and_never_a_proof(committed, tmp_path):
+    claims = all_claims()
+    statements = paper.statements_tex(claims, paper.load_documents(RECORDS, claims))
+    for claim_id, entry in claims.items():
+        line = next(l for l in statements.splitlines() if l.startswith(f"\\lthstatementdata{{{claim_id}}}"))
+        if entry.protocol is not None:
+            assert line.startswith(f"\\lthstatementdata{{{claim_id}}}{{hypothesis}}")
+            assert line.endswith(f"{{{entry.protocol_digest}}}")
+        else:
+            assert "{hypothesis}" not in line
+    (tmp_path / "sections").mkdir()
+    empirical = next(c for c, e in claims.items() if e.protocol is not None)
+    (tmp_path / "sections" / "x.tex").write_text(f"\\begin{{theorem}}[\\claim{{{empirical}}}]x\\end{{theorem}}\n")
+    with pytest.raises(ValueError, match=rf"\\claim\{{{re.escape(empirical)}\}} at sections/x.tex:1 cites an empirical"):
+        paper.check_citations(tmp_path)
+
+
+def test_the_protocol_appendix_names_each_current_digest_and_every_log_entry():
+    claims = all_claims()
+    amendments = paper.REPO_ROOT.joinpath("proofs", "amendments.md").read_text(encoding="utf-8")
+    text = paper.protocols_tex(claims, amendments)
+    logged = logged_digests(amendments)
+    for claim_id, entry in claims.items():
+        if entry.protocol is None:
+            assert f"protocol:{claim_id}}}" not in text
+            continue
+        section = text.split(f"\\label{{protocol:{claim_id}}}", 1)[1].split("\\subsection", 1)[0]
+        assert f"digest \\texttt{{{entry.protocol_digest}}}" in section
+        for digest in logged.get(claim_id, []):
+            assert digest in section
+
+
+# Constructed bad inputs ---------------------------------------------------------------------------
+
+def _documents_with(claim_id: str, record: dict) -> dict:
+    return {claim_id: {"record": {"claim": claim_id, "scale": "quick", "verdict": "holds", "reason": "r",
+                                  **record}, "provenance": {}}}
+
+
+def test_a_cited_value_its_record_lacks_is_refused_with_its_place(tmp_path):
+    (tmp_path / "sections").mkdir()
+    (tmp_path / "sections" / "x.tex").write_text("first line\nC is \\val{rss.lueker:C} here\n")
+    documents = _documents_with("rss.lueker", {"details": {"C_se": 0.1}})  # a record without details.C
+    cells = paper.collect(paper.VALUES, documents)
+    problems = paper.paper_problems(cells, documents, {}, [], {}, [tmp_path / "sections" / "x.tex"])
+    assert problems == ["\\val{rss.lueker:C} at sections/x.tex:2: [not in record] (its record has no details/C)"]
+
+
+def test_a_claim_without_record_a_figure_not_drawn_and_an_unknown_character_are_refused():
+    documents = {"rss.lueker": None}
+    problems = paper.paper_problems({}, documents, {"statements.tex": "ok\nsnow ☃ here\n"}, ["U+2603 ☃"],
+                                    {"rss_fixed_size": "no stored record"}, [])
+    assert problems == ["claim rss.lueker has no record (run `lth verify rss.lueker --out DIR`)",
+                        "figure rss_fixed_size not drawn: no stored record",
+                        "character U+2603 ☃ has no LaTeX form (add it to lth.paper.UNICODE_LATEX), first at "
+                        "statements.tex:2"]
+
+
+def test_a_table_cell_its_record_lacks_is_refused():
+    table = next(t for t in paper.TABLES if t.name == "transfer_directions")
+    document = {"record": {"scale": "full", "params_hash": "0", "seed": 0,
+                           "details": {"judged": {"a->b": {"remaining": 0.2, "vs_random": {"mean": 0.01, "ci": [0, 0.02]}}}}},
+                "provenance": {}}
+    text = paper.table_tex(table, document)
+    problems = paper.paper_problems({}, {}, {"table_transfer_directions.tex": text}, [], {}, [])
+    assert len(problems) == 1 and "table_transfer_directions.tex:" in problems[0] and "[not in record]" in problems[0]
+
+
+LOG = """This is pdfTeX
+(./paper.tex (/usr/share/texlive/texmf-dist/tex/latex/base/article.cls (/usr/share/x/size11.clo))
+(/tmp/b/generated/macros.tex) (/work/paper/sections/rss.tex
+Overfull \\hbox (12.5pt too wide) in paragraph at lines 40--42
+[]\\T1/lmr/m/n/10.95 (unbalanced paren in the box's contents
+\\T1/lmr/m/n/10.95 more contents
+
+Overfull \\hbox (3.1pt too wide) in paragraph at lines 50--51
+[]\\T1/lmr/m/n/10.95 small
+
+LaTeX Warning: Reference `fig:nothing' on page 3 undefined on input line 44.
+
+) (/tmp/b/generated/proofs/rss.tex
+Overfull \\hbox (123.0pt too wide) in alignment at lines 7--9
+[] []
+
+Missing character: There is no ☃ in font lmr10!
+Package natbib Warning: Citation `nobody2020' on page 1 undefined on input line 8.
+))
+"""
+
+
+def test_the_log_check_names_each_defect_and_its_file():
+    assert paper.log_problems(LOG) == [
+        "overfull box by 12.5 pt in sections/rss.tex in paragraph at lines 40--42",
+        "undefined reference 'fig:nothing' (input line 44): printed as ??",
+        "overfull box by 123.0 pt in proofs/rss.tex in alignment at lines 7--9",
+        "missing character ☃ in font lmr10",
+        "undefined citation 'nobody2020' (input line 8): printed as ??",
+    ]
+    assert paper.log_problems(LOG, limit_pt=200.0) == [p for p in paper.log_problems(LOG) if "overfull" not in p]
+
+
+def test_a_clean_log_has_no_problem():
+    assert paper.log_problems("(./paper.tex (./a.tex\nUnderfull \\hbox (badness 10000) in paragraph\n[]\n\n))") == []
+
+
+# Words and typesetting ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("counts, phrase", [
+    ({"holds": 1, "inconclusive": 1, "fails": 1, "error": 0},
+     "1 holds, 1 is inconclusive, 1 fails and none raised an error"),
+    ({"holds": 24, "inconclusive": 6, "fails": 2, "error": 2},
+     "24 hold, 6 are inconclusive, 2 fail and 2 raised an error")])
+def test_verdict_counts_read_as_english(counts, phrase):
+    assert paper.verdict_phrase(counts) == phrase
+
+
+def test_test_counts_agree_in_number():
+    assert (paper.plural(1, "test"), paper.plural(3, "test")) == ("1 test", "3 tests")
+
+
+def test_a_combining_accent_joins_its_letter():
+    assert paper.latex_escape("V̂_n") == "\\ensuremath{\\hat{V}}\\_n"
+    assert "\u0302" not in paper.combine_accents("log V̂ − log V")
+
+
+def test_no_typewriter_text_of_the_manuscript_holds_a_dash_ligature():
+    """``--`` inside \\texttt prints as an en dash: a copied command line would fail."""
+    for path in paper.manuscript_files():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            assert not re.search(r"\\texttt\{[^}]*--", line), f"{path.name}:{number}"
+
+
+# The PDF from the committed records ---------------------------------------------------------------
+
+@pytest.mark.skipif(bool(paper.missing_tools()), reason=f"needs {', '.join(paper.missing_tools())}: {paper.INSTALL_HINT}")
+def test_the_pdf_from_the_committed_records_has_no_defect(tmp_path):
+    report = paper.generate(RECORDS, tmp_path, figures=True)
+    if report.missing_records:
+        pytest.skip(f"claims without a committed record: {', '.join(report.missing_records)}")
+    assert report.problems == []
+    paper.latexmk(tmp_path)
+    assert paper.log_problems((tmp_path / "paper.log").read_text(encoding="utf-8", errors="replace")) == []
