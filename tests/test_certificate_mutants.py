@@ -598,16 +598,16 @@ def test_the_box_certificate_covers_the_exact_gap_where_target_and_realised_unit
 
 @given(m=st.integers(1, 2), n=st.integers(1, 3), data=st.data())
 def test_the_separable_error_range_contains_the_true_errors_range_over_the_box(m, n, data):
-    """``_separable_error_range`` ⊇ ``{E y : lo ≤ y ≤ hi, |E − Ê| ≤ slack}``: the stored matrices' exact range
+    """``separable_error_range`` ⊇ ``{E y : lo ≤ y ≤ hi, |E − Ê| ≤ slack}``: the stored matrices' exact range
     (every combination of ends and 0, rationals) widened by ``Σ_j max(slack⁺, slack⁻)_j·max|y_j|``; dyadic
     data, so the test sees the rounding margin itself. Slack may exceed the errors."""
-    from theory.certify import _separable_error_range
+    from theory.certify import separable_error_range
     draw = lambda shape, elements: torch.tensor(data.draw(arrays(np.float64, shape, elements=elements)))  # noqa: E731
     ends = torch.sort(draw((2, n), small_dyadic), dim=0).values
     lo, hi = ends[0], ends[1]
     stored = PerturbedLayer(torch.zeros(m, n, dtype=torch.float64), draw((m, n), small_dyadic), draw((m, n), small_dyadic),
                             draw((m, n), small_dyadic.map(abs)), draw((m, n), small_dyadic.map(abs)))
-    out_lo, out_hi = _separable_error_range(stored, lo, hi)
+    out_lo, out_hi = separable_error_range(stored, lo, hi)
     ep, en, sp, sn = (rational(t) for t in (stored.err_pos, stored.err_neg, stored.slack_pos, stored.slack_neg))
     choices = [sorted({Fraction(float(a)), Fraction(float(b)), min(max(Fraction(0), Fraction(float(a))), Fraction(float(b)))})
                for a, b in zip(lo, hi)]

@@ -120,7 +120,7 @@ def certify_ball(layers: list[PerturbedLayer], radius: float, nonnegative_input:
                        {"weight_norms": norms, "error_norms": etas, "deviation_after_layer": deltas})
 
 
-def _separable_error_range(layer: PerturbedLayer, lo: torch.Tensor, hi: torch.Tensor):
+def separable_error_range(layer: PerturbedLayer, lo: torch.Tensor, hi: torch.Tensor):
     """Exact range (outward rounded) of $E^+y^+ - E^-y^-$ over the box $lo \\le y \\le hi$.
 
     The map is a sum of one-variable piecewise-linear functions, so its range over a box is the sum
@@ -155,7 +155,7 @@ def certify_box(layers: list[PerturbedLayer], lo: torch.Tensor, hi: torch.Tensor
             y_lo, y_hi = y_lo.clamp(min=0), y_hi.clamp(min=0)
         u_lo, u_hi = interval_matvec(layer.weight, z_lo, z_hi)
         wd_lo, wd_hi = interval_matvec(layer.weight, d_lo, d_hi)
-        e_lo, e_hi = _separable_error_range(layer, y_lo, y_hi)
+        e_lo, e_hi = separable_error_range(layer, y_lo, y_hi)
         v_lo, v_hi = round_down(wd_lo + e_lo), round_up(wd_hi + e_hi)
         if index == len(layers) - 1:
             d_lo, d_hi = v_lo, v_hi
