@@ -1,0 +1,45 @@
+"""Pensia's depth-2L construction beside Burkholz's depth-(L+1) construction (ReLU and tanh), on one target.
+
+Reads ``details.rows`` of ``slth.depth.network``: for the same unbiased random target, ε and unit ball,
+each construction at its proven widths (Theorem P, Theorem B). Left: random weights of the source and
+kept weights of the ticket, with each source's depth. Right: the certified sup error (rigorous) and the
+largest error the search found (a lower bound), against ε. Widths are proven; counts and errors are one
+draw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from lth.figures import figure, load_claim_record
+
+CLAIM = "slth.depth.network"
+
+
+@figure("depth_side_by_side", claims=(CLAIM,), produced_by=f"lth verify {CLAIM}")
+def draw(results: Path):
+    details = load_claim_record(results, CLAIM)["details"]
+    rows = details["rows"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
+    x = list(range(len(rows)))
+    labels = [f"{r['name'].split(' (')[0]}\n{r['activation']}, depth {r['depth']}" for r in rows]
+    left.bar([i - 0.2 for i in x], [r["random_parameters"] for r in rows], width=0.4, label="random weights")
+    left.bar([i + 0.2 for i in x], [r["kept_parameters"] for r in rows], width=0.4, label="kept weights")
+    left.axhline(rows[0]["target_parameters"], color="k", ls=":", lw=0.8, label="target")
+    left.set_yscale("log")
+    left.set_xticks(x, labels, fontsize=7)
+    left.set_ylabel("parameters")
+    left.set_ylim(top=30 * max(r["random_parameters"] for r in rows))  # room for the legend above the bars
+    left.legend(fontsize=7, ncols=3, loc="upper center")
+    right.plot(x, [r["certified"] for r in rows], "o", label="certified sup error")
+    right.plot(x, [r["empirical"] for r in rows], "x", label="largest error found")
+    right.axhline(rows[0]["eps"], color="k", ls=":", lw=0.8, label="ε")
+    right.set_yscale("log")
+    right.set_xticks(x, labels, fontsize=7)
+    right.set_ylabel("sup error on the unit ball")
+    right.legend(fontsize=7)
+    fig.suptitle(f"Target {'-'.join(map(str, details['widths']))}, ε = {rows[0]['eps']:g}: depth 2L vs L+1",
+                 fontsize=9)
+    return fig
