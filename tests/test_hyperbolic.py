@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from scipy.integrate import quad
 from scipy.stats import beta as beta_law
 
+from lth.claims.slth_hyperbolic import WIDTH_GRID
 from lth.registry import all_claims, run_claim
 from lth.verify import aggregate
 from theory.dense import Domain, certify_sup_error, random_target
@@ -25,7 +26,8 @@ from theory.hyperbolic import (BUCKET_TOP, FIRST_LAYER_LAW, HyperbolicLaw, binar
 
 CPU = torch.device("cpu")
 CLAIM = "slth.hyperbolic.network"
-CHEAP = {"restarts": 2, "steps": 5, "samples": 64, "eps_grid": (0.1, 0.01)}
+CHEAP = {"restarts": 2, "steps": 5, "samples": 64, "eps_grid": (0.1, 0.01), "measured_eps": ()}
+MEASURED = {**CHEAP, "measured_eps": (0.1,)}
 
 
 # Cells, buckets and one step of the decomposition ----------------------------------------------------
@@ -218,13 +220,17 @@ def test_each_kept_weight_branch_uses_at_most_its_binary_digits():
 
 @pytest.mark.claim("slth.hyperbolic.network")
 def test_the_hyperbolic_claim_holds_at_the_proven_width_and_reports_both_constructions():
-    record = run_claim(CLAIM, **CHEAP)
+    record = run_claim(CLAIM, **MEASURED)
     assert record.verdict == "holds", record.reason
     pensia, hyperbolic = record.details["rows"]
     assert pensia["name"].startswith("Pensia") and hyperbolic["name"].startswith("hyperbolic")
     assert hyperbolic["unfinished_branches"] == [0, 0]
     assert all(r["empirical"] <= r["certified"] <= r["eps"] for r in (pensia, hyperbolic))
     assert [row["eps"] for row in record.details["proven_widths"]] == [0.1, 0.01]
+    measured, = record.details["measured_widths"]
+    for name in ("pensia", "hyperbolic"):
+        assert measured[name]["certified"] <= 0.1 and measured[name]["units_per_input"] in WIDTH_GRID
+    assert measured["fewer_random"] in ("pensia", "hyperbolic")
 
 
 @pytest.mark.claim("slth.hyperbolic.network")
@@ -248,8 +254,8 @@ def test_the_hyperbolic_claim_holds_for_the_draw_at_every_seed():
     assert verdict == "holds", reason
 
 
-@pytest.mark.parametrize("bad", [{"eps": 1.0}, {"delta": 0.0}, {"eps_grid": (0.1, 2.0)}, {"target": (4,)},
-                                 {"fan_out": 0}])
+@pytest.mark.parametrize("bad", [{"eps": 1.0}, {"delta": 0.0}, {"eps_grid": (0.1, 2.0)}, {"measured_eps": (0.0,)},
+                                 {"target": (4,)}, {"fan_out": 0}])
 def test_bad_parameters_are_refused_in_one_line_before_any_work(bad):
     from lth.claims.slth_hyperbolic import HyperbolicParams, refuse_bad_params
 
@@ -307,6 +313,6 @@ def test_the_side_by_side_figure_renders_from_a_stored_record(tmp_path):
     from lth.figures import all_figures, render
     from lth.verify import run_verify
 
-    run_verify([CLAIM], scale="quick", device="cpu", seed=0, out=tmp_path, progress=False, overrides=CHEAP)
+    run_verify([CLAIM], scale="quick", device="cpu", seed=0, out=tmp_path, progress=False, overrides=MEASURED)
     paths = render(all_figures()["hyperbolic_side_by_side"], tmp_path, tmp_path / "figures")
     assert all(path.stat().st_size > 0 for path in paths)

@@ -24,6 +24,7 @@ from theory.hyperbolic import (block_bits, bound_bucket_probability, bound_prove
                                construct_hyperbolic_network, construct_hyperbolic_ticket)
 
 PROOF = "proofs/slth_hyperbolic.md"
+WIDTH_GRID = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)  # units per input tried, every block alike
 THEOREM = ("Theorem H at its proven width: the masks of rule H reach every α_i with probability ≥ 1 − δ over the "
            "draw; a certified error above ε on a draw is a bug or the theorem's bad event (proofs/slth_hyperbolic.md)")
 
@@ -46,6 +47,8 @@ class HyperbolicParams:
                                       "(too few fail)")
     eps_grid: tuple[float, ...] = param((0.3, 0.1, 0.03, 0.01, 1e-3, 1e-4, 1e-6, 1e-8),
                                         "ε values of the proven-width comparison (at the check's δ)")
+    measured_eps: tuple[float, ...] = param((0.1,), "ε values of the measured-width comparison: per ε, "
+                                                         "the least width of WIDTH_GRID whose certificate is ≤ ε")
     pool_cap: int = param(DEFAULT_POOL_CAP, "units per value-independent block of Pensia's pool rule B")
     restarts: int = param(8, "gradient-ascent restarts of the error search")
     steps: int = param(40, "gradient-ascent steps per restart")
@@ -54,9 +57,9 @@ class HyperbolicParams:
 
 def refuse_bad_params(p: HyperbolicParams) -> None:
     """One line before any work: ε, δ and every grid ε in (0, 1), a target of at least two positive widths."""
-    if not (0 < p.eps < 1 and 0 < p.delta < 1) or not all(0 < e < 1 for e in p.eps_grid):
-        raise ValueError(f"eps, delta and eps_grid values must lie in (0, 1), got {p.eps}, {p.delta} and "
-                         f"{p.eps_grid}")
+    if not (0 < p.eps < 1 and 0 < p.delta < 1) or not all(0 < e < 1 for e in p.eps_grid + p.measured_eps):
+        raise ValueError(f"eps, delta, eps_grid and measured_eps values must lie in (0, 1), got {p.eps}, {p.delta}, "
+                         f"{p.eps_grid} and {p.measured_eps}")
     if len(p.target) < 2 or min(p.target) < 1 or (p.fan_out is not None and p.fan_out < 1):
         raise ValueError(f"target needs at least two positive widths and fan_out must be positive, got "
                          f"{p.target} and {p.fan_out}")
@@ -91,6 +94,45 @@ def proven_width_table(widths: list[int], eps_grid: tuple[float, ...], delta: fl
     return rows
 
 
+def least_certified_width(build, target: Target, eps: float) -> dict:
+    """The first width of :data:`WIDTH_GRID` whose ticket ``build(m)`` (→ network, ticket) is certified ≤ ε on
+    the unit ball, with its random and kept weights, certificate and build time; ``units_per_input`` None when
+    no width of the grid is (one draw per width: a measurement, not a bound)."""
+    for m in WIDTH_GRID:
+        start = time.perf_counter()
+        net, ticket = build(m)
+        seconds = time.perf_counter() - start
+        certified = certify_sup_error(target, ticket, Domain("ball")).value
+        if certified <= eps:
+            return {"units_per_input": m, "random_parameters": net.parameters, "kept_parameters": ticket.kept,
+                    "certified": certified, "build_seconds": seconds}
+    return {"units_per_input": None}
+
+
+def measured_width_table(target: Target, p: HyperbolicParams, ctx: Context) -> list[dict]:
+    """Per ε of ``measured_eps``: the least grid width certified ≤ ε for Pensia's construction as ``lth ticket``
+    builds it (pool rule "largest", ``pool_cap`` units) and for rule H (weights decomposed to α_i), on the
+    same target, and which of the two has fewer random weights there."""
+    widths, rows = target.widths, []
+    for index, eps in enumerate(p.measured_eps):
+        def pensia(m: int):
+            return build_ticket(target, eps, p.delta, seed=ctx.stream(600 + index), device=ctx.device,
+                                units_per_input=[m] * target.depth, pool_cap=p.pool_cap)
+
+        def hyperbolic(m: int):
+            net = construct_hyperbolic_network(widths, [m] * target.depth, block_bits(widths, eps),
+                                               ctx.stream(700 + index), ctx.device)
+            return net, construct_hyperbolic_ticket(target, net, bound_weight_accuracy(widths, eps))
+
+        row = {"eps": eps, "pensia": least_certified_width(pensia, target, eps),
+               "hyperbolic": least_certified_width(hyperbolic, target, eps)}
+        found = [row[k]["units_per_input"] is not None for k in ("pensia", "hyperbolic")]
+        row["fewer_random"] = (None if not all(found) else "hyperbolic" if row["hyperbolic"]["random_parameters"]
+                               < row["pensia"]["random_parameters"] else "pensia")
+        rows.append(row)
+    return rows
+
+
 def judge_rows(rows: list[dict]) -> Verdict:
     """Every row: empirical ≤ certified ≤ ε."""
     return combine([judge_certificate(r["certified"], r["empirical"], r["eps"], r["name"]) for r in rows])
@@ -106,7 +148,8 @@ def judge_rows(rows: list[dict]) -> Verdict:
        full_cost="not measured; estimated under a minute on one CPU core (a 32-32-10 target at ε = δ = 0.01: "
                  "hyperbolic network of 5.0·10⁶ weights, Pensia's of 3.3·10⁶; rule H is K_i ≤ 14 batched steps; "
                  "the error search evaluates both pruned networks at their full shape)",
-       full={"target": (32, 32, 10), "eps": 0.01, "delta": 0.01, "restarts": 64, "steps": 200, "samples": 16384},
+       full={"target": (32, 32, 10), "eps": 0.01, "delta": 0.01, "restarts": 64, "steps": 200, "samples": 16384,
+             "measured_eps": (0.1, 0.01, 1e-3)},
        uses=("slth.dense.network",))
 def check_hyperbolic(p: HyperbolicParams, ctx: Context) -> Record:
     refuse_bad_params(p)
@@ -146,4 +189,7 @@ def check_hyperbolic(p: HyperbolicParams, ctx: Context) -> Record:
                   details={"widths": widths, "rows": rows, "statement": THEOREM,
                            "proven_widths": proven_width_table(widths, p.eps_grid, p.delta),
                            "proven_widths_note": "closed forms of Theorems H and P at the check's δ; exploratory, "
-                                                 "not judged"})
+                                                 "not judged",
+                           "measured_widths": measured_width_table(target, p, ctx),
+                           "measured_widths_note": "least width of WIDTH_GRID certified ≤ ε, one draw per width, "
+                                                   "Pensia with pool rule 'largest'; exploratory, not judged"})

@@ -2,8 +2,9 @@
 
 Reads ``details.rows`` and ``details.proven_widths`` of ``slth.hyperbolic.network``. Left: random weights
 of each source at its proven width and kept weights of its ticket (one draw; the certified errors behind
-them are rigorous). Right: the ratio of random weights, Theorem H over Theorem P, at the proven widths over
-a grid of ε (closed forms at the check's δ; below 1 the hyperbolic construction is the smaller).
+them are rigorous). Right: the ratio of random weights, hyperbolic over Pensia, at the proven widths over a grid of ε
+(closed forms at the check's δ) and at the least grid width certified ≤ ε (``measured_widths``: one draw
+per width, Pensia with pool rule "largest"); below 1 the hyperbolic construction is the smaller.
 """
 
 from __future__ import annotations
@@ -31,11 +32,16 @@ def draw(results: Path):
     left.set_ylabel("parameters")
     left.set_ylim(top=30 * max(r["random_parameters"] for r in rows))  # room for the legend above the bars
     left.legend(fontsize=7, ncols=3, loc="upper center")
-    right.plot([r["eps"] for r in proven], [r["random_ratio"] for r in proven], "o-", label="Theorem H / Theorem P")
+    right.plot([r["eps"] for r in proven], [r["random_ratio"] for r in proven], "o-", label="proven widths (H / P)")
+    measured = [r for r in details.get("measured_widths", []) if r["fewer_random"] is not None]
+    right.plot([r["eps"] for r in measured],
+               [r["hyperbolic"]["random_parameters"] / r["pensia"]["random_parameters"] for r in measured], "s",
+               color="C1", label="least certified grid width, one draw (H / P)")
     right.axhline(1.0, color="k", ls=":", lw=0.8)
     right.set_xscale("log")
     right.invert_xaxis()
-    right.set_xlabel("ε (proven widths at the check's δ)")
+    right.set_yscale("log")
+    right.set_xlabel("ε")
     right.set_ylabel("random weights, ratio")
     right.legend(fontsize=7)
     fig.suptitle(f"Target {'-'.join(map(str, details['widths']))}, ε = {rows[0]['eps']:g}: "
