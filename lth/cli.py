@@ -5,8 +5,9 @@ Subcommands: ``list``, ``verify``, ``figures`` here; further subcommands live in
 modules of the command being run are imported (``lth --help`` and a refusal do not load torch); every
 parser is an :class:`lth.validate.Parser` (one-line usage errors, no prefix matching). A plugin whose
 parser needs torch to be built (``lth simulate``) leaves it in the catalogue of :mod:`lth.validate`,
-and so do the claims' parameters: once a command has run under this code, its bad input is refused
-from there without importing torch.
+and so do the claims' parameters and declared domains: once a command has run, its bad input is refused
+from there without importing torch while the modules it was built from are unchanged. Rules between
+flags (:mod:`lth.commands.rules`) are judged on the parsed values, from the catalogue or the real parser.
 Exit status: 0 success, 1 a claim fails or errors, 2 usage errors (one line, before any work), 130
 interrupted (Ctrl-C; stored work is kept and a rerun resumes from it).
 """
@@ -21,8 +22,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lth.validate import (DEVICE_CHOICES, NotDescribable, Parser, describe, input_dir, non_negative_int, out_dir,
-                          param_problem, positive_int, recall, refuse_early, remember, unknown_names, wrong_type)
+from lth.validate import (DEVICE_CHOICES, NotDescribable, Parser, describe, describe_type, input_dir, non_negative_int,
+                          out_dir, param_problem, positive_int, rebuild_type, recall, refuse_early, remember,
+                          unknown_names, wrong_type)
 
 # command -> (modules whose register() adds it, its line in `lth --help`); the line is the help that
 # register() gives the command (tests/test_cli_bad_input.py checks they agree)
@@ -63,11 +65,14 @@ def _list(args: argparse.Namespace) -> int:
 @dataclass(frozen=True)
 class ClaimSettings:
     """What ``lth verify`` checks a claim's ``--param``/``--fault`` against: the parameters of each
-    scale and the faults' defaults (from the registry, or from the catalogue without importing it)."""
+    scale, the faults' defaults and the parameters' declared domains (:func:`lth.registry.param`; as
+    :func:`lth.validate.describe_type` stores them), from the registry, or from the catalogue without
+    importing it."""
 
     quick: dict
     full: dict
     faults: dict
+    domains: dict
 
 
 def _claim_settings() -> dict[str, ClaimSettings]:
@@ -75,11 +80,12 @@ def _claim_settings() -> dict[str, ClaimSettings]:
     stored = recall("claims")
     if stored is not None:
         return {claim_id: ClaimSettings(**entry) for claim_id, entry in stored.items()}
-    from lth.registry import all_claims
+    from lth.registry import all_claims, domains
 
     settings = {claim_id: ClaimSettings(*(dataclasses.asdict(entry.parameters(scale)) for scale in ("quick", "full")),
                                         {f.name: None if f.default is dataclasses.MISSING else f.default
-                                         for f in dataclasses.fields(entry.faults)})
+                                         for f in dataclasses.fields(entry.faults)},
+                                        {name: describe_type(kind) for name, kind in domains(entry.params).items()})
                 for claim_id, entry in all_claims().items()}
     remember("claims", {claim_id: dataclasses.asdict(entry) for claim_id, entry in settings.items()})
     return settings
@@ -159,14 +165,19 @@ def _seeds(text: str) -> list[int]:
 
 
 def _check_overrides(claim_id: str, entry: ClaimSettings, scale: str, overrides: dict) -> None:
-    """Refuse ``--param`` values outside the range :func:`lth.validate.field_type` gives the parameter's
-    default (a count whose default is >= 1 must be >= 1; floats finite, positive where the default is);
-    a value the rule allows for the default of either scale is accepted (``0`` where one scale uses 0).
-    Faults are exempt: they are broken on purpose."""
+    """Refuse ``--param`` values outside the parameter's declared domain (:func:`lth.registry.param`: the
+    claim's hypotheses, e.g. ε in (0, 1)). A parameter without one gets the range
+    :func:`lth.validate.field_type` gives its default (a count whose default is >= 1 must be >= 1; floats
+    finite, positive where the default is); a value the rule allows for the default of either scale is
+    accepted (``0`` where one scale uses 0). Faults are exempt: they are broken on purpose."""
     defaults = {"quick": entry.quick, "full": entry.full}
     for name, value in overrides.items():
-        problems = {s: param_problem(name, value, d[name]) for s, d in defaults.items()}
-        if all(problems.values()):
+        if name in entry.domains:
+            problem = param_problem(name, value, None, rebuild_type(entry.domains[name]))
+            problems = {scale: problem} if problem else {}
+        else:
+            problems = {s: param_problem(name, value, d[name]) for s, d in defaults.items()}
+        if problems and all(problems.values()):
             raise UsageError(f"{claim_id}: {problems[scale]}")
 
 
@@ -298,9 +309,33 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     if command in _PLUGINS and recall(f"parser {command}") is None:
         try:
             remember(f"parser {command}", describe(sub.choices[command]))
+            remember(f"presets {command}", _presets(sub.choices[command]))
         except NotDescribable:  # a type of the command's own: its parser is built at once anyway
             pass
     return parser
+
+
+def _presets(parser: argparse.ArgumentParser) -> dict[str, dict]:
+    """Each leaf command's ``lth_presets`` default (the settings of its presets, for
+    :mod:`lth.commands.rules`), by the leaf's name (``lth simulate imp``)."""
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found.update(_presets(sub))
+    if "lth_presets" in parser._defaults:
+        found[parser.prog] = parser._defaults["lth_presets"]
+    return found
+
+
+def _refuse_broken_rules(args: argparse.Namespace) -> None:
+    """Refuse flags that break a rule between flags (:mod:`lth.commands.rules`), in one line."""
+    from lth.commands.rules import rule_problem
+
+    if hasattr(args, "lth_presets"):
+        problem = rule_problem(args)
+        if problem:
+            raise UsageError(problem)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,11 +346,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             if command in _PLUGINS:  # bad input refused from the catalogue, before the plugin is imported
-                refuse_early(command, argv, lambda: build_parser(""))
+                early = refuse_early(command, argv, lambda: build_parser(""))
+                presets = (recall(f"presets {command}") or {}).get(early.lth_prog) if early else None
+                if presets is not None:
+                    prog = early.lth_prog
+                    early.lth_presets = presets
+                    _refuse_broken_rules(early)
             args = build_parser(command).parse_args(argv)
         except SystemExit as stop:  # argparse's --help (0) and one-line usage errors (2)
             return stop.code if isinstance(stop.code, int) else 2
         prog = args.lth_prog
+        _refuse_broken_rules(args)
         return args.func(args)
     except (UsageError, ValueError) as exc:
         print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)

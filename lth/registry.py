@@ -39,7 +39,7 @@ from lth.extensions import claim_packages, package_of
 from lth.protocol import Protocol, digest
 from lth.store import REPO_ROOT, settings_hash
 from lth.sweep import Sweep, Task, TaskStore
-from lth.validate import unknown_names, wrong_type
+from lth.validate import describe_type, finite_float, param_problem, unknown_names, wrong_type
 from lth.verdict import VERDICTS
 from theory.device import generator, resolve_device
 
@@ -57,11 +57,28 @@ KINDS = {
 }
 
 
-def param(default: Any, help: str) -> Any:
-    """A parameter field with help text (shown by ``lth list --params``)."""
+# The domain of the theorems' ε and δ (most of them prove nothing outside it).
+OPEN_UNIT = finite_float(0, 1, lo_open=True, hi_open=True)
+
+
+def param(default: Any, help: str, *, domain: Callable[[str], Any] | None = None) -> Any:
+    """A parameter field with help text (shown by ``lth list --params``).
+
+    ``domain`` declares the values the claim's statement covers (its hypotheses, e.g. :data:`OPEN_UNIT` for
+    an ε the theorem takes in (0, 1)), as a type of :mod:`lth.validate` (each element of a tuple must
+    pass it); ``lth verify --param`` and :meth:`Claim.parameters` refuse other values before any work.
+    Without it, the generic rule of :func:`lth.validate.field_type` applies on the command line.
+    """
     if isinstance(default, (list, dict, set)):
         raise TypeError("parameters must be immutable: use a tuple")
-    return field(default=default, metadata={"help": help})
+    if domain is not None:
+        describe_type(domain)  # NotDescribable (a ValueError) for a type of the claim's own: the catalogue stores it
+    return field(default=default, metadata={"help": help, **({"domain": domain} if domain else {})})
+
+
+def domains(kind: type) -> dict[str, Callable[[str], Any]]:
+    """The declared domains (:func:`param`) of the fields of the dataclass ``kind``, by field name."""
+    return {f.name: f.metadata["domain"] for f in dataclasses.fields(kind) if "domain" in f.metadata}
 
 
 @dataclass(frozen=True)
@@ -183,7 +200,13 @@ class Claim:
         if scale not in SCALES:
             raise ValueError(f"scale {scale!r} not in {SCALES}")
         values = dict(self.full) if scale == "full" else {}
-        values.update(_known(self.params, overrides or {}, f"{self.id} has no parameter(s)"))
+        given = _known(self.params, overrides or {}, f"{self.id} has no parameter(s)")
+        declared = domains(self.params)
+        problem = next((p for p in (param_problem(name, value, None, declared[name]) for name, value in given.items()
+                                    if name in declared) if p), None)
+        if problem:
+            raise ValueError(f"{self.id}: {problem}")
+        values.update(given)
         return self.params(**values)
 
     def fault_settings(self, faults: dict[str, Any] | None) -> Any:

@@ -17,11 +17,13 @@ Three parts:
   ``lth verify --param``: see its docstring; :func:`unknown_names` and :func:`wrong_type`, the rules
   for the names and types of claim parameters and faults (:mod:`lth.registry` uses them too);
 - the catalogue (:func:`remember`, :func:`recall`, :func:`refuse_early`): the parsers of commands
-  whose flags come from modules that import torch (``lth simulate``'s settings dataclasses), and the
-  claims' parameters and faults, stored as JSON in the user's cache folder under the code fingerprint
-  (:func:`lth.sweep.code_fingerprint`). A command run once under this code leaves its parser there,
-  and a later bad input is refused from it in one line without importing torch; a changed module
-  changes the fingerprint, so an entry is never used for other code.
+  whose flags come from modules that import torch (``lth simulate``'s settings dataclasses), the
+  settings of their presets (for :mod:`lth.commands.rules`), and the claims' parameters, faults and
+  declared domains, stored as JSON in the user's cache folder. A command run once leaves its parser
+  there, and a later bad input is refused from it in one line without importing torch. Each entry
+  carries the hash of every toolkit source file that was loaded when it was stored: it is used while
+  none of them changes, so an edit to a module the entry does not depend on (another claim, the paper)
+  leaves it valid, and a changed module it depends on is never read through a stale entry.
 
 Nothing here imports torch, so a refusal costs the interpreter's start and the parser's construction.
 """
@@ -29,9 +31,12 @@ Nothing here imports torch, so a refusal costs the interpreter's start and the p
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, NoReturn
 
@@ -75,7 +80,7 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
-_int.lth_type = ("_int", (), {})  # how the catalogue names a type: maker, arguments (see _describe_type)
+_int.lth_type = ("_int", (), {})  # how the catalogue names a type: maker, arguments (see describe_type)
 
 
 def int_at_least(lo: int) -> Callable[[str], int]:
@@ -204,19 +209,22 @@ def field_type(name: str, default: Any) -> Callable[[str], Any]:
     return finite_float() if default < 0 else finite_float(0, lo_open=default > 0)
 
 
-def param_problem(name: str, value: Any, default: Any) -> str | None:
+def param_problem(name: str, value: Any, default: Any,
+                  domain: Callable[[str], Any] | None = None) -> str | None:
     """Why ``--param name=value`` is refused for a claim parameter with this default (None: accepted),
-    by :func:`field_type`'s rule applied to numbers and to the elements of tuples."""
-    if isinstance(default, tuple) and isinstance(value, (tuple, list)):
-        element = default[0] if default else None
-        return next((p for p in (param_problem(name, v, element) for v in value) if p), None)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or isinstance(default, bool) \
-            or not isinstance(default, (int, float)):
+    by :func:`field_type`'s rule applied to numbers and to the elements of tuples; a ``domain`` the claim
+    declares (:func:`lth.registry.param`) replaces that rule, whatever the default."""
+    if isinstance(value, (tuple, list)) and (domain is not None or isinstance(default, tuple)):
+        element = default[0] if isinstance(default, tuple) and default else None
+        return next((p for p in (param_problem(name, v, element, domain) for v in value) if p), None)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if domain is None and (isinstance(default, bool) or not isinstance(default, (int, float))):
         return None
     try:
-        field_type(name, default)(repr(value) if isinstance(value, float) else str(value))
+        (domain or field_type(name, default))(repr(value) if isinstance(value, float) else str(value))
     except argparse.ArgumentTypeError as exc:
-        return f"--param {name}={value!r}: {exc}"
+        return f"--param {name}={value!r}: {exc}{' (the domain the claim declares)' if domain else ''}"
     return None
 
 
@@ -265,12 +273,57 @@ class NotDescribable(ValueError):
 
 def catalogue_path() -> Path:
     """``$LTH_CACHE_DIR`` or ``$XDG_CACHE_HOME/lth-toolkit`` (default ``~/.cache/lth-toolkit``), then
-    ``cli-<code fingerprint>.json``."""
-    from lth.sweep import code_fingerprint
-
+    ``catalogue-<hash of this copy's folder>.json``: one catalogue per installed copy or checkout."""
     folder = os.environ.get("LTH_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
         "lth-toolkit"
-    return Path(folder) / f"cli-{code_fingerprint()}.json"
+    here = hashlib.sha256(str(Path(__file__).resolve().parent).encode()).hexdigest()[:16]
+    return Path(folder) / f"catalogue-{here}.json"
+
+
+# The packages whose loaded modules an entry depends on (beside other packages' claims, :mod:`lth.extensions`).
+_SOURCE_PACKAGES = ("lth", "theory", "simulations", "paper")
+
+
+@functools.cache
+def _environment() -> str:
+    """What an entry depends on beyond source files: the toolkit's version and the installed
+    ``lth.claims`` entry points (a package installed or removed changes the registered claims)."""
+    from importlib import metadata
+
+    from lth.extensions import claim_packages
+
+    try:
+        version = metadata.version("lth-toolkit")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return json.dumps([version, [[p.name, p.module, p.distribution, p.version, str(p.root)]
+                                 for p in claim_packages()]])
+
+
+@functools.cache
+def _source_hash(path: str) -> str | None:
+    """A source file's hash, read once per process (as the modules it holds are)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def _loaded_sources() -> dict[str, str]:
+    """Path -> hash of every loaded module of this toolkit and of other packages' claims: a superset of
+    the code that computed an entry being stored now."""
+    from lth.extensions import claim_packages
+
+    tops = set(_SOURCE_PACKAGES) | {package.top_level for package in claim_packages()}
+    files = {str(Path(module.__file__).resolve()) for name, module in list(sys.modules.items())
+             if name.split(".")[0] in tops and str(getattr(module, "__file__", None) or "").endswith(".py")}
+    return {path: _source_hash(path) for path in sorted(files)}
+
+
+def _current(entry: dict) -> bool:
+    """Whether an entry was stored under this environment by code whose sources are all unchanged."""
+    return entry["environment"] == _environment() and all(
+        _source_hash(path) == digest for path, digest in entry["sources"].items())
 
 
 def _encode(value: Any) -> Any:
@@ -301,33 +354,36 @@ def _decode(value: Any) -> Any:
 
 
 def recall(key: str) -> Any:
-    """The catalogue's entry ``key`` for this code, or None (none stored, unreadable, other code)."""
+    """The catalogue's entry ``key``, or None (none stored, unreadable, or stored by code of which a source
+    file has changed since: see :func:`remember`)."""
     try:
-        return _decode(json.loads(catalogue_path().read_text(encoding="utf-8"))[key])
+        entry = json.loads(catalogue_path().read_text(encoding="utf-8"))[key]
+        return _decode(entry["value"]) if _current(entry) else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
 def remember(key: str, value: Any) -> None:
-    """Store ``value`` (JSON data, tuples and paths) as entry ``key`` for this code; entries of other
-    code are dropped. A cache: a folder that cannot be written, or a value it cannot hold, is skipped."""
+    """Store ``value`` (JSON data, tuples and paths) as entry ``key``, with the hash of every source file
+    loaded now (:func:`_loaded_sources`: the code that computed it is among them) and the environment:
+    :func:`recall` returns it while none of them changes, so an edit elsewhere in the toolkit leaves it
+    valid. Entries no longer current are dropped. A cache: a folder that cannot be written, or a value
+    it cannot hold, is skipped."""
     try:
         path = catalogue_path()
         try:
-            entries = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            entries = {k: e for k, e in json.loads(path.read_text(encoding="utf-8")).items() if _current(e)}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             entries = {}
-        entries[key] = _encode(value)
+        entries[key] = {"environment": _environment(), "sources": _loaded_sources(), "value": _encode(value)}
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps(entries) + "\n")
-        for old in path.parent.glob("cli-*.json"):
-            if old != path:
-                old.unlink(missing_ok=True)
     except (OSError, NotDescribable):
         pass
 
 
-def _describe_type(kind: Any) -> Any:
+def describe_type(kind: Any) -> Any:
+    """How the catalogue stores an argparse type of this module (:class:`NotDescribable` for others)."""
     if kind is None:
         return None
     spec = getattr(kind, "lth_type", None)
@@ -339,7 +395,8 @@ def _describe_type(kind: Any) -> Any:
     return (name, (), {})
 
 
-def _rebuild_type(spec: Any) -> Any:
+def rebuild_type(spec: Any) -> Any:
+    """The type a :func:`describe_type` result stands for."""
     if spec is None:
         return None
     name, args, kwargs = spec
@@ -369,7 +426,7 @@ def describe(parser: argparse.ArgumentParser) -> dict[str, Any]:
         flag = max(action.option_strings, key=len) if action.option_strings else None
         spec["arguments"].append({
             "action": kind, "flags": list(action.option_strings) or [action.dest], "dest": action.dest if flag else None,
-            "nargs": action.nargs, "type": _describe_type(action.type), "required": action.required,
+            "nargs": action.nargs, "type": describe_type(action.type), "required": action.required,
             "choices": list(action.choices) if action.choices is not None else None, "metavar": action.metavar,
             "default": _encode(action.default)})
     for group in parser._mutually_exclusive_groups:
@@ -385,7 +442,7 @@ def rebuild(spec: dict[str, Any], parser: argparse.ArgumentParser) -> None:
     for argument in spec["arguments"]:
         options: dict[str, Any] = {"default": _decode(argument["default"])}
         if argument["action"] in ("store", "append"):
-            options.update(type=_rebuild_type(argument["type"]), nargs=argument["nargs"], metavar=argument["metavar"],
+            options.update(type=rebuild_type(argument["type"]), nargs=argument["nargs"], metavar=argument["metavar"],
                            choices=argument["choices"])
         options["action"] = argparse.BooleanOptionalAction if argument["action"] == "boolean_optional" \
             else argument["action"]
@@ -403,18 +460,20 @@ def rebuild(spec: dict[str, Any], parser: argparse.ArgumentParser) -> None:
             rebuild(child, commands.add_parser(name))
 
 
-def refuse_early(command: str, argv: list[str], root: Callable[[], argparse.ArgumentParser]) -> None:
+def refuse_early(command: str, argv: list[str],
+                 root: Callable[[], argparse.ArgumentParser]) -> argparse.Namespace | None:
     """Parse ``argv`` with ``command``'s parser from the catalogue, if it holds one for this code:
     bad input ends here with argparse's one-line refusal (``SystemExit(2)``), without the modules
-    that build the real parser; accepted input returns, and the real parser parses it again.
-    ``root()`` is the ``lth`` parser with ``command`` as a bare subcommand."""
+    that build the real parser; accepted input returns its namespace (None: no usable entry, or
+    ``--help``), and the real parser parses it again. ``root()`` is the ``lth`` parser with
+    ``command`` as a bare subcommand."""
     spec = recall(f"parser {command}")
     if spec is None or {"-h", "--help"} & set(argv):
-        return
+        return None
     try:
         parser = root()
         (subcommands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
         rebuild(spec, subcommands.choices[command])
     except Exception:  # noqa: BLE001 - an entry that cannot be rebuilt is not used; the real parser judges
-        return
-    parser.parse_args(argv)
+        return None
+    return parser.parse_args(argv)

@@ -292,11 +292,15 @@ def test_every_registered_value_passes_the_rule_it_sets_for_overrides():
     from lth.validate import field_type, param_problem
     from simulations.imp import PROTOCOLS, protocol
 
+    from lth.registry import domains
+
     for claim_id, entry in all_claims().items():
         scales = [entry.parameters(scale, {}) for scale in ("quick", "full")]
+        declared = domains(entry.params)
         for values in scales:
             for f in dataclasses.fields(values):
-                problems = [param_problem(f.name, getattr(values, f.name), getattr(d, f.name)) for d in scales]
+                problems = [param_problem(f.name, getattr(values, f.name), getattr(d, f.name), declared.get(f.name))
+                            for d in scales]
                 assert not all(problems), f"{claim_id}: {problems}"
     settings = [protocol(name) for name in PROTOCOLS]
     settings += [kind(**PRESETS[name][preset]) for name, (kind, *_) in EXPERIMENTS.items() for preset in PRESETS[name]]
@@ -421,7 +425,9 @@ def test_the_catalogue_keeps_every_claims_settings_exactly(catalogue):
 
 
 def test_a_catalogue_of_other_code_or_a_broken_one_is_not_used(catalogue, monkeypatch, capsys):
-    import lth.sweep
+    import json
+
+    import lth.validate as validate
     from lth.validate import catalogue_path, recall, refuse_early, remember
 
     remember("parser simulate", {"arguments": "not a parser spec", "exclusive": [], "subcommands": None})
@@ -431,8 +437,46 @@ def test_a_catalogue_of_other_code_or_a_broken_one_is_not_used(catalogue, monkey
     catalogue_path().write_text("{ not json")
     assert recall("claims") is None and main(["verify", "no.such"]) == 2
     remember("claims", {"x": 1})
-    monkeypatch.setattr(lth.sweep, "code_fingerprint", lambda: "0" * 16)  # the code changed
+    entries = json.loads(catalogue_path().read_text())
+    source = next(iter(entries["claims"]["sources"]))
+    entries["claims"]["sources"][source] = "0" * 16  # a module it was computed by has changed since
+    catalogue_path().write_text(json.dumps(entries))
     assert recall("claims") is None
+    remember("claims", {"x": 1})
+    monkeypatch.setattr(validate, "_environment", lambda: "another version or other packages' claims")
+    assert recall("claims") is None
+
+
+def test_an_entry_outlives_edits_to_code_it_does_not_depend_on(catalogue, tmp_path, monkeypatch):
+    """An entry is read while every source file loaded when it was stored is unchanged (an edit to
+    another module, e.g. a claim the parser never imports, leaves it valid), and never after one of
+    them changes. Before, any edit anywhere in the toolkit made every refusal cold (3-7 s, torch)."""
+    import lth.validate as validate
+    from lth.validate import recall, remember
+
+    used, other = tmp_path / "used.py", tmp_path / "other.py"
+    used.write_text("A = 1\n")
+    other.write_text("B = 1\n")
+    monkeypatch.setattr(validate, "_loaded_sources", lambda: {str(used): validate._source_hash(str(used))})
+    remember("parser simulate", {"flags": ("--seeds",)})
+    other.write_text("B = 2\n")
+    validate._source_hash.cache_clear()  # a later process
+    assert recall("parser simulate") == {"flags": ("--seeds",)}
+    used.write_text("A = 2\n")
+    validate._source_hash.cache_clear()
+    assert recall("parser simulate") is None
+
+
+def test_a_stored_entry_depends_on_the_modules_loaded_when_it_was_stored(catalogue):
+    import json
+
+    import lth.commands.rules
+    from lth.validate import catalogue_path, remember
+
+    remember("x", 1)
+    sources = json.loads(catalogue_path().read_text())["x"]["sources"]
+    assert str(Path(lth.commands.rules.__file__).resolve()) in sources
+    assert all(Path(path).suffix == ".py" for path in sources)
 
 
 def test_refusals_from_the_catalogue_do_not_import_torch(catalogue):
@@ -446,7 +490,115 @@ def test_refusals_from_the_catalogue_do_not_import_torch(catalogue):
             "assert main(['verify', 'no.such']) == 2; "
             "assert main(['verify', 'rss.lueker', '--param', 'trials=-5']) == 2; "
             "assert main(['verify', 'rss.lueker', '--param', 'trials=abc']) == 2; "
+            f"assert all(main(argv) == 2 for argv in {[argv for argv, _ in RULE_CASES]!r}); "
+            f"assert all(main(argv) == 2 for argv in {[argv for argv, _ in DOMAIN_CASES]!r}); "
             "heavy = [m for m in ('torch', 'numba', 'dask', 'transformers', 'scipy') if m in sys.modules]; "
             "assert not heavy, heavy")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+# Rules between flags (lth.commands.rules) and the domains claims declare (lth.registry.param) ---------------
+
+# argv, words the one-line refusal must hold. Each of these ran before: the IMP runs trained for minutes (a
+# transfer from 8x8 digits to 28x28 MNIST trains both runs, then fails), the others failed after torch was
+# imported (3-7 s) or, for --param, ended as an error verdict with exit status 1.
+RULE_CASES = [
+    (["simulate", "imp", "--rewind-to", "300"], ("--rewind-to 300", "--iterations 250")),
+    (["simulate", "imp", "--preset", "paper", "--iterations", "40", "--rewind-to", "0", "40"], ("--rewind-to 40",)),
+    (["simulate", "imp", "--max-images", "5"], ("--max-images 5", "at least 10")),
+    (["simulate", "transfer", "--source", "digits", "--dataset", "mnist5k"], ("--source digits", "--dataset mnist5k")),
+    (["simulate", "transfer", "--source", "digits", "--source-image-size", "14"], ("14x14", "8x8")),
+    (["simulate", "edge-popup", "--construction-seeds", "6"], ("--construction-seeds 6", "--seeds 5")),
+    (["simulate", "edge-popup", "--seeds", "2", "--construction-seeds", "3"], ("--construction-seeds 3",)),
+]
+DOMAIN_CASES = [
+    (["verify", "slth.dense.network", "--param", "eps=2"], ("eps=2", "(0, 1)")),
+    (["verify", "slth.conv.network", "--param", "eps=1.0"], ("eps=1.0", "(0, 1)")),
+    (["verify", "slth.dense.rule", "--param", "eps_sweep=(0.1, 1.5)"], ("eps_sweep", "(0, 1)")),
+    (["verify", "basin.generalisation", "--param", "seeds=1"], ("seeds=1", ">= 2")),
+    (["simulate", "basin", "--seeds", "1"], ("--seeds", ">= 2")),
+    (["simulate", "basin", "--directions", "1"], ("--directions", ">= 2")),
+]
+
+
+@pytest.mark.parametrize("argv,words", RULE_CASES + DOMAIN_CASES, ids=[" ".join(a) for a, _ in RULE_CASES + DOMAIN_CASES])
+@pytest.mark.parametrize("source", ["parser", "catalogue"])
+def test_rules_between_flags_and_declared_domains_are_refused_in_one_line_before_any_work(argv, words, source,
+                                                                                         catalogue, places, capsys):
+    if source == "catalogue":
+        build_parser(argv[0])  # stores the command's parser and presets
+    here = Path.cwd()
+    before = _snapshot(here)
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert out == "" and len(lines) == 1 and lines[0].startswith(f"lth {argv[0]}"), err
+    assert all(word in lines[0] for word in words), lines[0]
+    assert _snapshot(here) == before
+
+
+def test_the_rules_refuse_exactly_what_the_settings_refuse():
+    """Each rule of lth.commands.rules agrees with the check of the library it stands for."""
+    import dataclasses
+
+    from lth.commands import rules
+    from simulations.data import load_dataset
+    from simulations.edge_popup import EdgePopupSettings
+    from simulations.imp import cap_images, protocol
+
+    for iterations, rewind in [(250, 0), (250, 249), (250, 250), (40, 300), (1, 0), (5, 4)]:
+        values = dataclasses.asdict(protocol("quick", iterations=iterations))
+        refused = rules.rewind_within_training({**values, "rewind_to": (rewind,)}) is not None
+        try:
+            protocol("quick", iterations=iterations, rewind_to=(rewind,))
+            raised = False
+        except ValueError:
+            raised = True
+        assert refused == raised, (iterations, rewind)
+    splits = load_dataset("digits")
+    for total in (0, 1, 9, 10, 11, 50):
+        refused = rules.images_fill_every_part({"max_images": total}) is not None
+        if total:
+            try:
+                cap_images(splits, total)
+                raised = False
+            except ValueError:
+                raised = True
+            assert refused == raised, total
+        else:
+            assert not refused
+    assert tuple(splits.train.x.shape[-2:]) == (rules.NATIVE_SIDE["digits"],) * 2
+    for seeds, construction in [(5, 5), (5, 6), (1, 0), (2, 3)]:
+        refused = rules.construction_within_seeds({"seeds": seeds, "construction_seeds": construction}) is not None
+        try:
+            EdgePopupSettings(seeds=seeds, construction_seeds=construction)
+            raised = False
+        except ValueError:
+            raised = True
+        assert refused == raised, (seeds, construction)
+
+
+def test_the_native_image_sides_agree_with_the_data_sets():
+    from lth.commands.rules import NATIVE_SIDE
+    from simulations.data import DATASETS, MissingDataset, load_dataset
+
+    assert set(NATIVE_SIDE) == set(DATASETS)
+    for name in ("digits", "mnist5k"):
+        try:
+            shape = load_dataset(name).train.x.shape
+        except MissingDataset:
+            continue
+        assert tuple(shape[-2:]) == (NATIVE_SIDE[name],) * 2
+
+
+def test_a_declared_domain_is_checked_by_the_library_too_and_must_be_storable():
+    from lth.registry import OPEN_UNIT, get_claim, param
+
+    entry = get_claim("slth.dense.network")
+    with pytest.raises(ValueError, match="eps=2"):
+        entry.parameters("quick", {"eps": 2})
+    assert entry.parameters("quick", {"eps": 0.5}).eps == 0.5
+    param(0.1, "fine", domain=OPEN_UNIT)
+    with pytest.raises(ValueError):
+        param(0.1, "a domain the catalogue cannot store", domain=lambda text: float(text))

@@ -28,6 +28,7 @@ from simulations.statistics import describe, t_interval
 from simulations.training import accuracy
 from lth.protocol import Protocol
 from lth.registry import Context, Quantity, Record, claim, param
+from lth.validate import int_at_least
 from lth.claims.simulations import interval_dict
 from lth.verdict import (clopper_pearson, combine, judge_above, judge_equivalent, judge_rate,
                          tost_interval)
@@ -269,18 +270,20 @@ class GeneralisationFaults:
 class GeneralisationParams:
     dataset: str = param("mnist5k", "data set (28x28)")
     width: float = param(0.25, "LeNet-300-100 width factor")
-    seeds: int = param(4, "independent seeds (θ_0, minibatches, directions and probes)")
+    seeds: int = param(4, "independent seeds (θ_0, minibatches, directions and probes)", domain=int_at_least(2))
     poison: int = param(200, "training images moved to the poison set with wrong labels")
     target_loss: float = param(0.01, "training loss (nats, each minimum on its own training set, poison included) "
                                "at which the minimum is taken")
     max_iterations: int = param(8000, "Adam iterations allowed to reach the target")
     lr: float = param(1e-3, "Adam learning rate (batch 60)")
     check_every: int = param(100, "iterations between full training-loss checks")
-    directions: int = param(16, "filter-normalised random directions per minimum, shared by a seed's two minima")
+    directions: int = param(16, "filter-normalised random directions per minimum, shared by a seed's two minima",
+                            domain=int_at_least(2))
     tau: float = param(0.1, "basin threshold above each minimum's loss on the basin images (nats)")
     loss_images: int = param(500, "clean training images on which the basin's loss is evaluated (0: all)")
     rtol: float = param(1e-2, "relative width of the radius brackets")
-    probes: int = param(4, "Rademacher probes of the Hessian spectrum per minimum (reported confound)")
+    probes: int = param(4, "Rademacher probes of the Hessian spectrum per minimum (reported confound)",
+                        domain=int_at_least(2))
     lanczos_steps: int = param(10, "Lanczos steps per probe")
     relative_floor: float = param(1e-3, "eigenvalues of the filter-normalised Hessian below this multiple of its "
                                   "mean eigenvalue count as it in the clipped log-determinant (flat and negative "

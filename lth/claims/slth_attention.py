@@ -24,7 +24,7 @@ from theory.dense import (Domain, RandomNetwork, Target as DenseTarget, certify_
 from theory.device import cpu_threads
 from theory.transformer import bound_budget, build_block_ticket, certify_block, random_block, search_block
 from lth.claims.slth_dense import flip_largest_kept
-from lth.registry import Context, Quantity, Record, claim, param
+from lth.registry import OPEN_UNIT, Context, Quantity, Record, claim, param
 from lth.verdict import combine, judge_certificate
 
 PROOF = "proofs/slth_attention.md"
@@ -69,7 +69,7 @@ class MHAParams:
     d_v: int = param(4, "target value head dimension")
     length: int = param(8, "sequence length T searched (the certificate holds for every length)")
     radius: float = param(2.0, "token norm bound r (scores of the target reach ±r²)")
-    eps: float = param(0.01, "target sup error ε (max over positions of the l2 output error)")
+    eps: float = param(0.01, "target sup error ε (max over positions of the l2 output error)", domain=OPEN_UNIT)
     delta: float = param(0.01, "failure probability δ of Theorem A (enters the proven width)")
     draws: int = param(3, "independent (target, source) draws, each judged")
     units: int | None = param(None, "hidden units per input coordinate for keys and values instead of the "
@@ -145,7 +145,7 @@ class WidthParams:
     d_v: int = param(4, "target value head dimension")
     length: int = param(8, "sequence length T searched")
     radius: float = param(2.0, "token norm bound r")
-    eps: float = param(0.01, "accuracy ε whose measured width is reported")
+    eps: float = param(0.01, "accuracy ε whose measured width is reported", domain=OPEN_UNIT)
     delta: float = param(0.01, "δ of the proven width it is compared with")
     sweep: tuple[int, ...] = param((4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24), "units per input m of the attention "
                                    "source (n_K = n_V = m·d), each pool all m units solved exactly; continued by 2 "
@@ -329,7 +329,7 @@ class BlockParams:
     d_ff: int = param(16, "hidden width of the target MLP (‖W_1‖₂ = ‖W_2‖₂ = 1)")
     length: int = param(8, "sequence length T searched (the certificate holds for every length)")
     radius: float = param(2.0, "token norm bound r")
-    eps: float = param(0.01, "target sup error ε of the block (max over positions, l2)")
+    eps: float = param(0.01, "target sup error ε of the block (max over positions, l2)", domain=OPEN_UNIT)
     delta: float = param(0.01, "failure probability δ of Theorem B (δ/2 per sub-layer)")
     draws: int = param(2, "independent (target, source) draws, each judged")
     restarts: int = param(8, "gradient-ascent restarts of the error search")

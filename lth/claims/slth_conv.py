@@ -20,7 +20,7 @@ from theory.conv import (TargetLayer, LayerTicket, NetworkTicket, bound_network_
                          first_channels, flatten_specs, flip_mask_entry, norm_inf, construct_supermasks,
                          sample_random_pair, search_max_error, target_forward)
 from theory.device import cpu_threads
-from lth.registry import Context, Quantity, Record, claim, param
+from lth.registry import OPEN_UNIT, Context, Quantity, Record, claim, param
 from lth.verdict import Verdict, combine, judge_certificate
 from theory.subset_sum import sample_uniform
 
@@ -149,7 +149,7 @@ class KernelParams:
     """Single kernel K ∈ R^{d×d×c} (m = 1): a random one and the trained LeNet's first conv-2 kernel."""
 
     n: int = param(24, "hidden channels of U (grown toward the proven count on a draw where they do not certify ε)")
-    eps: float = param(0.05, "stated sup error ε of the lemma on [0,1]^{c×D×D}")
+    eps: float = param(0.05, "stated sup error ε of the lemma on [0,1]^{c×D×D}", domain=OPEN_UNIT)
     d: int = param(3, "kernel size d of the random kernel")
     c: int = param(3, "input channels c of the random kernel")
     size: int = param(6, "D: input maps are D×D")
@@ -180,7 +180,7 @@ class LayerParams:
 
     n: int = param(28, "hidden channels per output kernel (grown toward the proven count where they do not "
                        "certify ε)")
-    eps: float = param(0.05, "stated sup error ε of the lemma on [0,1]^{c×D×D}")
+    eps: float = param(0.05, "stated sup error ε of the lemma on [0,1]^{c×D×D}", domain=OPEN_UNIT)
     m: int = param(4, "output channels m of the random layer")
     d: int = param(3, "kernel size d of the random layer")
     c: int = param(3, "input channels c of the random layer")
@@ -209,7 +209,8 @@ def check_layer(p: LayerParams, ctx: Context) -> Record:
 class NetworkParams:
     """Random 2-layer CNN and the trained LeNet (conv same, conv valid, linear head), ε for the whole net."""
 
-    eps: float = param(0.2, "stated sup error ε of the whole normalised network (each layer to ε/(2l))")
+    eps: float = param(0.2, "stated sup error ε of the whole normalised network (each layer to ε/(2l))",
+                       domain=OPEN_UNIT)
     n_min: int = param(4, "smallest channels per kernel tried for each layer")
     n_max: int = param(32, "largest channels per kernel tried for each layer")
     size: int = param(6, "D of the random CNN's input maps")

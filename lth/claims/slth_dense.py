@@ -18,7 +18,7 @@ from theory.dense_bounds import bound_proven_units_per_input, bound_weight_accur
 from theory.numerics import gamma
 from theory.dense import (DEFAULT_C, DEFAULT_POOL_CAP, Domain, RandomNetwork, Target, DenseTicket, build_ticket,
                           certify_sup_error, over_parameterisation, random_target, realised_layers, rescale, search_sup_error)
-from lth.registry import Context, Quantity, Record, claim, param
+from lth.registry import OPEN_UNIT, Context, Quantity, Record, claim, param
 from lth.verdict import (Verdict, clopper_pearson, combine, judge_below, judge_certificate, judge_rate_cells,
                          rate_cell)
 
@@ -70,7 +70,7 @@ class LayerParams:
 
     d_in: int = param(24, "input width of the random target layer")
     d_out: int = param(16, "output width of the random target layer")
-    eps: float = param(0.01, "target sup error ε on the unit ball")
+    eps: float = param(0.01, "target sup error ε on the unit ball", domain=OPEN_UNIT)
     delta: float = param(0.01, "failure probability δ of Theorem P (enters the proven width)")
     fan_out: int | None = param(None, "hidden units per input coordinate instead of the proven m (too few fail)")
     pool_cap: int = param(DEFAULT_POOL_CAP, "units per value-independent block (pool rule B)")
@@ -149,7 +149,7 @@ class NetworkParams:
 
     targets: tuple[tuple[int, ...], ...] = param(((16, 12, 10), (12, 12, 12, 8)),
                                                  "widths of the unbiased random targets (‖W_i‖₂ = 1)")
-    eps: float = param(0.01, "target sup error ε on the unit ball")
+    eps: float = param(0.01, "target sup error ε on the unit ball", domain=OPEN_UNIT)
     delta: float = param(0.01, "failure probability δ of Theorem P (enters the proven width)")
     fan_out: int | None = param(None, "hidden units per input for every block instead of the proven m_i "
                                       "(too few fail)")
@@ -220,7 +220,7 @@ class RuleParams:
     c_values: tuple[float, ...] = param((2.0,), "smaller constants whose failure rates are measured at "
                                                     "the last case (reported, not judged)")
     eps_sweep: tuple[float, ...] = param((0.1, 0.01), "ε values (δ = ε) of the kept-parameters curve, one draw "
-                                                      "each (reported, not judged)")
+                                                      "each (reported, not judged)", domain=OPEN_UNIT)
     digits_draws: int = param(0, "draws of the random network for the MLP trained on digits (0: skip)")
     digits_hidden: tuple[int, ...] = param((32,), "hidden widths of the MLP trained on digits")
     digits_steps: int = param(200, "full-batch Adam steps training the digits MLP")

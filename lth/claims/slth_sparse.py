@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from lth.claims.slth_dense import flip_largest_kept
-from lth.registry import Context, Quantity, Record, claim, param
+from lth.registry import OPEN_UNIT, Context, Quantity, Record, claim, param
 from lth.verdict import Verdict, combine, judge_certificate
 from theory.dense import Domain, DenseTicket, Target, build_ticket, certify_sup_error, random_target, search_sup_error
 from theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
@@ -50,7 +50,7 @@ class SparseParams:
     """Theorem S beside Theorem P: one unbiased random target with ‖W_i‖₂ = 1 on the unit ball."""
 
     target: tuple[int, ...] = param((8, 6, 4), "widths of the unbiased random target (‖W_i‖₂ = 1)")
-    eps: float = param(0.1, "target sup error ε on the unit ball")
+    eps: float = param(0.1, "target sup error ε on the unit ball", domain=OPEN_UNIT)
     delta: float = param(0.1, "failure probability δ of Theorems P and S (enters the proven widths)")
     densities: tuple[float, ...] = param((0.5, 0.25), "ER densities p (both layers of every block) of the "
                                                       "sparse sources, each one row")

@@ -35,6 +35,8 @@ from simulations.training import OPTIMIZERS, STOP_RULES
 _LONG_RUN = 20_000
 # Settings fields whose values are names: refused by argparse, before a run directory is announced.
 _NAMES = {"dataset": DATASETS, "arch": ARCHITECTURES}
+# The settings of each --preset, as lth.commands.rules reads them.
+_PRESETS = {name: dataclasses.asdict(protocol(name)) for name in PROTOCOLS}
 
 
 def simulate_subcommands(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -50,8 +52,9 @@ def add_field_flags(parser: argparse.ArgumentParser, kind: type, default_label: 
                     names: dict[str, tuple[str, ...]] | None = None) -> None:
     """One flag per field of the dataclass ``kind`` (help text from the field's metadata); unset flags
     are None, so the caller can tell them from given values. Numbers are checked by
-    :func:`lth.validate.field_type` (counts >= 1, finite floats, rates in (0, 1)); ``names`` (beside data
-    set and architecture) gives the allowed values of string fields."""
+    :func:`lth.validate.field_type` (counts >= 1, finite floats, rates in (0, 1)), or by the domain a field
+    declares (:func:`lth.registry.param`); ``names`` (beside data set and architecture) gives the allowed
+    values of string fields."""
     names = {**_NAMES, **(names or {})}
     hints = typing.get_type_hints(kind)
     for f in dataclasses.fields(kind):
@@ -62,12 +65,13 @@ def add_field_flags(parser: argparse.ArgumentParser, kind: type, default_label: 
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif typing.get_origin(hint) is tuple:
             element = (typing.get_args(hint) or (str,))[0]
-            check = field_type(f.name, element(f.default[0]) if f.default else element())
+            check = f.metadata.get("domain") or field_type(f.name, element(f.default[0]) if f.default else element())
             parser.add_argument(flag, type=check, nargs="+", choices=names.get(f.name), default=None, help=text)
         elif f.name in names:
             parser.add_argument(flag, choices=names[f.name], default=None, help=text)
         else:
-            parser.add_argument(flag, type=field_type(f.name, hint(f.default)), default=None, help=text)
+            check = f.metadata.get("domain") or field_type(f.name, hint(f.default))
+            parser.add_argument(flag, type=check, default=None, help=text)
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -195,7 +199,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = commands.add_parser("imp", help="iterative magnitude pruning with rewinding and random controls",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_settings_flags(p)
-    p.set_defaults(func=_imp)
+    p.set_defaults(func=_imp, lth_presets=_PRESETS)
     p = commands.add_parser("transfer", help="retrain IMP tickets from a source data set on a target data set",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_settings_flags(p)
@@ -206,7 +210,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="optimiser of the source run (default: the target's): transfer across optimisers")
     p.add_argument("--source-lr", type=finite_float(0, lo_open=True), default=None,
                    help="learning rate of the source run (default: the target's)")
-    p.set_defaults(func=_transfer)
+    p.set_defaults(func=_transfer, lth_presets=_PRESETS)
     p = commands.add_parser("basin", help="loss-basin radii and Hessian spectra: clean vs poisoned minima",
                             description=_basin.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_field_flags(p, GeneralisationParams)

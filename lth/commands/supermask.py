@@ -146,4 +146,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, (settings_type, _, _, text) in EXPERIMENTS.items():
         p = commands.add_parser(name, help=text, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
         add_flags(p, settings_type, name)
-        p.set_defaults(func=_runner(name))
+        p.set_defaults(func=_runner(name), lth_presets={preset: dataclasses.asdict(settings_type(**values))
+                                                        for preset, values in PRESETS[name].items()})
