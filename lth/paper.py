@@ -271,7 +271,7 @@ VALUES: tuple[Value, ...] = (
     # the level the verdict names: the sparsest judged level (the last of ``judged``)
     *_interval("sim.imp.tickets", "named", ("details", "judged", -1)),
     *_values("sim.imp.tickets", ("named_remaining", ("details", "judged", -1, "remaining"), fixed(1, 100.0), GIVEN),
-             ("levels", ("details", "judged"), count),
+             ("levels", ("details", "judged"), count, GIVEN),
              ("down_to", ("details", "matches_down_to"), fixed(1, 100.0)),
              ("dense_acc", ("details", "dense", "mean"), fixed(1, 100.0)),
              ("seeds", ("params", "seeds"), integer), ("dataset", ("params", "dataset"), word),
@@ -281,7 +281,7 @@ VALUES: tuple[Value, ...] = (
     *_values("sim.late_resetting", ("adam_seeds", ("params", "seeds"), integer),
              ("sgd_seeds", ("params", "sgd_seeds"), integer)),
     *_values("sim.transfer", ("seeds", ("params", "seeds"), integer), ("margin", ("params", "margin"), fixed(0, 100.0)),
-             ("directions", ("details", "judged"), count)),
+             ("directions", ("details", "judged"), count, GIVEN)),
 )
 
 
@@ -574,7 +574,9 @@ def table_tex(table: Table, document: dict[str, Any] | None) -> str:
     rows = table.row_documents(document)
     if not rows:
         return f"\\lthmissing{{no rows in the record of {latex_escape(table.claim)}}}\n"
-    lines = [f"\\begin{{tabular}}{{l{'r' * (len(table.columns) - 1)}}}", "\\toprule",
+    # adjustbox: a table wider than the text is scaled to the text width, never overfull
+    lines = ["\\begin{adjustbox}{max width=\\linewidth}",
+             f"\\begin{{tabular}}{{l{'r' * (len(table.columns) - 1)}}}", "\\toprule",
              " & ".join(latex_escape(header) for header, *_ in table.columns) + " \\\\", "\\midrule"]
     quick = document["record"]["scale"] == "quick"
     for row in rows:
@@ -588,7 +590,8 @@ def table_tex(table: Table, document: dict[str, Any] | None) -> str:
             dagger = quick and raw is not None and show is not word and (measured or [True])[0]
             cells.append(cell + ("\\lthquick{}" if dagger else ""))
         lines.append(" & ".join(cells) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}", "", f"\\lthsource{{{record_source(table.claim, document)}}}"]
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{adjustbox}", "",
+              f"\\lthsource{{{record_source(table.claim, document)}}}"]
     return "\n".join(lines) + "\n"
 
 
@@ -729,8 +732,14 @@ def statements_tex(claims: dict[str, Any], documents: dict[str, dict[str, Any] |
             lines.append(f"\\lthoutcomedata{{{claim_id}}}{{{scale}}}{{{latex_escape(record['verdict'])}}}"
                          f"{{{latex_escape(record['reason'])}}}")
         lines.append(f"\\lthstatementdata{{{claim_id}}}{{{statement_environment(entry)}}}"
-                     f"{{{latex_escape(entry.statement)}}}{{{entry.protocol_digest or ''}}}")
+                     f"{{{latex_escape(sentence(entry.statement))}}}{{{entry.protocol_digest or ''}}}")
     return "\n".join(lines) + "\n"
+
+
+def sentence(text: str) -> str:
+    """A registered statement as a sentence: a capital first letter and a full stop."""
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 AMENDMENT_ENTRY = re.compile(r"^### (?P<claim>\S+)\s*\n(?P<body>.*?)(?=^### |^## |\Z)", re.M | re.S)
