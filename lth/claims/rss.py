@@ -206,7 +206,7 @@ class RssFaults:
 @claim("rss.lueker", "n >= C·log2(1/ε) + c0 i.i.d. U[-1,1] samples approximate every z in [-1,1] within ε "
        "with probability >= 1-ε; C fitted at large ε predicts n at small ε",
        kind="rate", proof=PROOF, params=LuekerParams, full=FULL_LUEKER, faults=RssFaults,
-       full_cost='measured on 2 shared cores: 25 min wall, 1,764 CPU-s (≈ 15 min on 2 free cores), almost all of it the 800,000 pools at ε = 1e−5; --scheduler ADDR spreads it over more cores')
+       full_cost='measured 2026-12-07 (commit 6d6238d) on 2 cores shared with other jobs (load 8-14): 17 min wall, 1,587 CPU-s, almost all of it the 800,000 pools at ε = 1e−5; --scheduler ADDR spreads it over more cores')
 def check_rss_lueker(p: LuekerParams, ctx: Context) -> Record:
     return check_lueker(p, ctx)
 
