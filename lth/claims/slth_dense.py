@@ -85,7 +85,8 @@ class LayerParams:
        "is ≤ ‖[E⁺, E⁻]‖₂ ≤ ε on every draw",
        kind="theorem", proof=PROOF, params=LayerParams, faults=DenseFaults, uses=("rss.product",),
        full={"d_in": 128, "d_out": 96, "eps": 1e-3, "pool_cap": 24, "restarts": 64, "steps": 200, "samples": 16384},
-       full_cost="measured 2026-12-07: killed for memory on the 24 GB, 2-core CPU machine (peak 22.8 GB after 74 s); needs a machine with more memory until its construction is chunked")
+       full_cost="measured 2026-12-07 (commit fddb3ea) on the 2-core CPU machine (one thread, shared): 5 min 52 s wall, "
+                 "187 CPU-s, peak 2.3 GB (before the error search was chunked it was killed for memory at 22.8 GB)")
 def check_layer(p: LayerParams, ctx: Context) -> Record:
     target = random_target([p.d_in, p.d_out], ctx.generator())
     widths = [p.d_in, p.d_out]
