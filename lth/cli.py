@@ -53,7 +53,10 @@ def _list(args: argparse.Namespace) -> int:
         print(f"  checks:  {entry.kind}: {KINDS[entry.kind]}")
         if entry.protocol is not None:
             print(f"  protocol: {entry.protocol_digest} (proofs/amendments.md); margin: {entry.protocol.margin}")
-        print(f"  tests:   {', '.join(links.tests.get(claim_id, [])) or '(none)'}")
+        tests = ', '.join(links.tests.get(claim_id, [])) or '(none)'
+        if entry.origin:  # its tests live in its own suite (lth.testing.assert_claims_linked audits them there)
+            tests = f"in {entry.origin}'s own test suite"
+        print(f"  tests:   {tests}")
         print(f"  figures: {', '.join(links.figures.get(claim_id, [])) or '(none)'}")
         if args.uses:
             print(f"  uses:    {', '.join(entry.uses) or '(none)'}")

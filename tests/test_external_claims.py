@@ -163,3 +163,28 @@ def test_the_example_package_is_verified_through_its_entry_point(tmp_path: Path)
                           "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "example.fixed_size_rss" in run.stdout and "holds" in run.stdout
+
+
+def test_lth_list_shows_the_example_package_claim_with_its_links(tmp_path: Path):
+    """``lth list`` with examples/lth-example-bound installed through its entry point (as pip would: its src
+    and its dist-info), in a subprocess: the claim is listed with the proof anchor inside the package (which
+    resolves to a section of the shipped proof file), its kind, and where its tests live."""
+    example = REPO_ROOT / "examples" / "lth-example-bound"
+    write_distribution(tmp_path / "site", "lth-example-bound",
+                       "[lth.claims]\nfixed_size_rss = lth_example_bound.claims\n", {})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(example / "src")]),
+           "LTH_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "lth.cli", "list"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert "example.fixed_size_rss" in lines, run.stdout
+    at = lines.index("example.fixed_size_rss")
+    assert lines[at + 1].startswith("  n >= ceil(3·(k!·ln(1/ε)/ε)^(1/k))")
+    assert lines[at + 2] == "  proof:   lth-example-bound:proofs/fixed_size_rss.md#example.fixed_size_rss"
+    assert lines[at + 3].startswith("  checks:  rate: ")
+    assert lines[at + 4] == "  tests:   in lth-example-bound's own test suite"
+    proof = example / "src" / "lth_example_bound" / "proofs" / "fixed_size_rss.md"
+    assert '<a id="example.fixed_size_rss"></a>' in proof.read_text()
+    assert "example.fixed_size_rss" in (example / "tests" / "test_fixed_size_rss.py").read_text()
+    assert "rss.lueker" in lines and run.stdout.count("own test suite") == 1  # ours list their tests
