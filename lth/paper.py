@@ -39,7 +39,7 @@ from lth.store import REPO_ROOT, out_probe, read_json, select_claim_record, writ
 
 PAPER_DIR = REPO_ROOT / "paper"
 TOOLS = ("pandoc", "latexmk", "pdflatex")
-INSTALL_HINT = ("apt-get install pandoc latexmk texlive-latex-recommended texlive-latex-extra "
+INSTALL_HINT = ("apt-get install pandoc latexmk lmodern texlive-latex-recommended texlive-latex-extra "
                 "texlive-fonts-recommended")
 README_BEGIN = "<!-- results:begin -->"
 README_END = "<!-- results:end -->"
