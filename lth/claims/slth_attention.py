@@ -347,8 +347,8 @@ class BlockParams:
        uses=("slth.attention.mha", "slth.dense.network"),
        full={"dim": 16, "heads": 4, "d_k": 8, "d_v": 8, "d_ff": 64, "length": 32, "eps": 1e-3, "delta": 1e-3,
              "draws": 3, "restarts": 16, "steps": 100, "samples": 512},
-       full_cost="not measured; estimated tens of minutes on 2 CPU cores (the MHA at 1,100+ units per input and "
-                 "the MLP at Theorem P's width for ε/(2R))")
+       full_cost="measured 2026-12-07 (commit 6d6238d) on 2 CPU cores shared with other jobs (load 9-14): 9 min 11 s "
+                 "wall, 631 CPU-s, peak 3.4 GB")
 def check_block(p: BlockParams, ctx: Context) -> Record:
     with cpu_threads(1):
         instances = [block_instance(p, ctx, i) for i in ctx.bar(range(p.draws), desc="slth.transformer draws")]
