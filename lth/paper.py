@@ -1,11 +1,13 @@
 """The paper: every number, figure and claim of ``paper/paper.tex`` generated from stored results.
 
-``lth paper build`` (``make paper``) writes, under ``paper/build/``:
+``lth paper build`` (``make paper``) reads the committed records (``records/``, or ``--results``) and
+writes, under ``paper/build/``:
 
 - ``generated/macros.tex``: ``\\lthvalue{KEY}{TEXT}`` for every value of :data:`VALUES` and every
   per-claim field (:func:`claim_values`: verdict, bound, certified, empirical, scale, commit, seed),
   each formatted from its stored record by :func:`collect`; a value from a quick-scale record carries
-  ``\\lthquick`` (a dagger), one whose record is absent ``\\lthmissing``. The prose cites a value as
+  ``\\lthquick`` (a dagger) when it is measured (not a closed-form constant, a published number, a
+  threshold or a setting: ``Value.measured``), one whose record is absent ``\\lthmissing``. The prose cites a value as
   ``\\val{KEY}``, a claim as ``\\claim{ID}`` and a figure as ``\\lthfigure{NAME}{caption}``; an id,
   key or figure name the generator does not know stops the build (here, before TeX runs, and again
   in TeX, by ``\\PackageError``);
@@ -16,7 +18,17 @@
   (from the figure's ``<name>.json``); ``figures/``: the figures, drawn by :func:`lth.figures.render`;
 - ``generated/proofs/*.tex``: ``proofs/*.md`` converted by pandoc (``paper/anchors.lua`` turns each
   ``<a id="ID"></a>`` into ``\\label{proof:ID}``);
-- ``paper.pdf``, by latexmk.
+- ``generated/statements.tex``: per claim its registered statement, typeset by ``\\lthstatement{ID}``
+  as a Theorem (with its proof), a Measured constant, or, for a claim with a preregistered protocol,
+  a Hypothesis with its protocol digest and never a proof; and its record's verdict and reason
+  (``\\lthoutcome{ID}``); ``generated/protocols.tex``: every protocol and its amendment-log entries;
+- ``paper.pdf``, by latexmk (with BibTeX: ``paper/references.bib``).
+
+The build refuses a bad paper, one line per defect with its place: before TeX, a claim without a
+record, a cited value its record lacks, a table cell or figure it could not fill, a character without
+a LaTeX form (:func:`paper_problems`); after TeX, a box overfull by more than 5 pt, an undefined
+reference or citation (printed as ``??``), a character missing from its font (:func:`log_problems`).
+``--draft`` reports them and builds anyway.
 
 ``lth paper readme`` rewrites the block of ``README.md`` between :data:`README_BEGIN` and
 :data:`README_END` with the same values as a Markdown table.
@@ -35,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from lth.protocol import AMENDMENTS
 from lth.store import REPO_ROOT, out_probe, read_json, select_claim_record, write_atomic
 
 PAPER_DIR = REPO_ROOT / "paper"
@@ -170,7 +183,8 @@ def _rss(claim_id: str) -> tuple[Value, ...]:
                    ("trials", ("details", "scan", "trials"), integer),
                    ("confidence", ("params", "confidence"), fixed(0, 100.0)),
                    ("test_eps", (*test, "eps"), sig(2), GIVEN), ("test_n", (*test, "n_pred"), integer),
-                   ("test_n_proof", (*test, "n_proof"), integer, GIVEN), ("test_failures", (*test, "failures"), integer),
+                   ("test_n_proof", (*test, "n_proof"), integer, GIVEN),
+                   ("test_failures", (*test, "failures"), integer),
                    ("test_trials", (*test, "trials"), integer), ("test_ci_hi", (*test, "ci", 1), sig(2)))
 
 
@@ -399,7 +413,8 @@ def verdict_phrase(counts: dict[str, int]) -> str:
     def said(n: int, one: str, many: str) -> str:
         return f"none {many}" if n == 0 else f"{n} {one if n == 1 else many}"
 
-    parts = [said(counts["holds"], "holds", "hold"), said(counts["inconclusive"], "is inconclusive", "are inconclusive"),
+    parts = [said(counts["holds"], "holds", "hold"),
+             said(counts["inconclusive"], "is inconclusive", "are inconclusive"),
              said(counts["fails"], "fails", "fail"), said(counts["error"], "raised an error", "raised an error")]
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
@@ -1032,7 +1047,7 @@ def generate(results: Path, out: Path, paper_dir: Path = PAPER_DIR, proofs: bool
     files = {"macros.tex": macros_tex(cells), "claims_data.tex": claims_data_tex(claims, documents, links),
              "claims_appendix.tex": claims_appendix_tex(claims, documents, links),
              "claims_table.tex": claims_table_tex(claims), "statements.tex": statements_tex(claims, documents),
-             "protocols.tex": protocols_tex(claims, (REPO_ROOT / "proofs" / "amendments.md").read_text(encoding="utf-8"))}
+             "protocols.tex": protocols_tex(claims, AMENDMENTS.read_text(encoding="utf-8"))}
     for table in TABLES:
         files[f"table_{table.name}.tex"] = table_tex(table, documents.get(table.claim))
     if figures:
@@ -1048,9 +1063,11 @@ def generate(results: Path, out: Path, paper_dir: Path = PAPER_DIR, proofs: bool
     for name, text in files.items():
         write_atomic(generated / name, text)
     figure_problems = {name: why for name, why in problems.items() if why is not None}
-    named = {**files, **{f"{p.parent.name}/{p.name}": p.read_text(encoding="utf-8") for p in manuscript_files(paper_dir)}}
+    named = {**files, **{f"{path.parent.name}/{path.name}": path.read_text(encoding="utf-8")
+                         for path in manuscript_files(paper_dir)}}
     if proofs:
-        named |= {f"proofs/{p.name}": p.read_text(encoding="utf-8") for p in sorted((generated / "proofs").glob("*.tex"))}
+        named |= {f"proofs/{path.name}": path.read_text(encoding="utf-8")
+                  for path in sorted((generated / "proofs").glob("*.tex"))}
     return Generated(cells, [c for c, d in documents.items() if d is None], figure_problems, unknown,
                      paper_problems(cells, documents, named, unknown, figure_problems, manuscript_files(paper_dir)))
 
