@@ -256,52 +256,64 @@ ASSUMPTIONS = ("causal softmax attention over positions 0..t (any sequence lengt
                "the target is the layer the ticket was built for")
 
 
-def certify_layer(layer: DecoderLayer, ticket: LayerTicket, rho: float = 0.0) -> Certificate:
+def layer_constants(layer: DecoderLayer, ticket: LayerTicket) -> dict:
+    """The norms Proposition L uses (rigorous upper bounds), computed once: per head ``kappa_q``, ``kappa_k``,
+    ``nu`` (query, key, value vector norms) and ``alpha_q``, ``alpha_k``, ``alpha_v`` (their errors), the
+    spectral norms ``map_norms`` of O, G, U, D, the row-norm bounds ``a_inf``, ``b_inf`` and the per-map ``eta``."""
+    w, dh, xi = layer.maps, layer.head_dim, up(math.sqrt(layer.dim))  # ‖N(x)‖ < √d for every x
+    rows = [slice(i * dh, (i + 1) * dh) for i in range(layer.heads)]
+
+    def scaled(values: list[float]) -> list[float]:
+        return [up(v * xi) for v in values]
+
+    kv = {name: scaled([spectral_norm_upper(w[name][r]) for r in rows[:layer.kv_heads]]) for name in ("k_proj", "v_proj")}
+    kv_err = {name: scaled([_error_norm(ticket, name, r) for r in rows[:layer.kv_heads]])
+              for name in ("k_proj", "v_proj")}
+    group = [h // layer.group for h in range(layer.heads)]
+    return {"xi": xi,
+            "kappa_q": scaled([spectral_norm_upper(w["q_proj"][r]) for r in rows]),
+            "alpha_q": scaled([_error_norm(ticket, "q_proj", r) for r in rows]),
+            "kappa_k": [kv["k_proj"][g] for g in group], "alpha_k": [kv_err["k_proj"][g] for g in group],
+            "nu": [kv["v_proj"][g] for g in group], "alpha_v": [kv_err["v_proj"][g] for g in group],
+            "map_norms": {name: spectral_norm_upper(w[name]) for name in ("o_proj", "gate_proj", "up_proj", "down_proj")},
+            "a_inf": up(_max_row_norm(w["gate_proj"]) * xi), "b_inf": up(_max_row_norm(w["up_proj"]) * xi),
+            "eta": {name: _error_norm(ticket, name) for name in MAPS}}
+
+
+def certify_layer(layer: DecoderLayer, ticket: LayerTicket, rho: float = 0.0, constants: dict | None = None) -> Certificate:
     r"""Rigorous float64 bound on $\sup\max_t\lVert\mathrm{out}_t - \widetilde{\mathrm{out}}_t\rVert_2$ over input
     sequences whose target post-attention residuals have norm $\ge\rho$ (Proposition L of
     proofs/llama_layer.md; $\rho = 0$: all sequences, any length, any norm). Every scalar step rounds upward.
+    ``constants``: :func:`layer_constants` of this layer and ticket, when already computed.
 
     ``parts``: ``attention`` ($\delta_A$, the bound on the post-attention residual's error), ``mlp``
     ($\delta_M$), ``norm_shift`` ($\zeta$, the bound on $\lVert N(\tilde h) - N(h)\rVert$), per-head ``score_shift``
-    ($\beta_h$) and ``head_error`` ($\theta_h$), and the per-map error norms ``eta``.
+    ($\beta_h$) and ``head_error`` ($\theta_h$), and the constants of :func:`layer_constants`.
     """
     if not (math.isfinite(rho) and rho >= 0):
         raise ValueError(f"rho must be finite and non-negative, got {rho}")
-    w, dh = layer.maps, layer.head_dim
-    xi = up(math.sqrt(layer.dim))  # ‖N(x)‖ < √d for every x
-    spec = {name: spectral_norm_upper(m) for name, m in w.items() if name in ("o_proj", "gate_proj", "up_proj",
-                                                                               "down_proj")}
-    scale = up(1.0 / down(math.sqrt(dh)))
-    eta = {name: _error_norm(ticket, name) for name in MAPS}
-    betas, thetas, nus, squares = [], [], [], 0.0
-    for h in range(layer.heads):
-        q_rows, kv_rows = slice(h * dh, (h + 1) * dh), slice((h // layer.group) * dh, (h // layer.group + 1) * dh)
-        kappa_q = up(spectral_norm_upper(w["q_proj"][q_rows]) * xi)
-        kappa_k = up(spectral_norm_upper(w["k_proj"][kv_rows]) * xi)
-        nu = up(spectral_norm_upper(w["v_proj"][kv_rows]) * xi)
-        alpha_q = up(_error_norm(ticket, "q_proj", q_rows) * xi)
-        alpha_k = up(_error_norm(ticket, "k_proj", kv_rows) * xi)
-        alpha_v = up(_error_norm(ticket, "v_proj", kv_rows) * xi)
-        beta = up(scale * up(up(alpha_q * up(kappa_k + alpha_k)) + up(kappa_q * alpha_k)))
-        theta = up(up(min(2.0, beta) * nu) + alpha_v)
+    k = constants if constants is not None else layer_constants(layer, ticket)
+    xi, spec, eta = k["xi"], k["map_norms"], k["eta"]
+    scale = up(1.0 / down(math.sqrt(layer.head_dim)))
+    betas, thetas = [], []
+    for kq, kk, nu, aq, ak, av in zip(k["kappa_q"], k["kappa_k"], k["nu"], k["alpha_q"], k["alpha_k"], k["alpha_v"]):
+        beta = up(scale * up(up(aq * up(kk + ak)) + up(kq * ak)))
         betas.append(beta)
-        thetas.append(theta)
-        nus.append(nu)
-        squares = up(squares + up(theta * theta))
-    big_theta = up(math.sqrt(squares))
-    y_norm = up(math.sqrt(sum_up(up(n * n) for n in nus)))
+        thetas.append(up(up(min(2.0, beta) * nu) + av))
+    big_theta = up(math.sqrt(sum_up(up(t * t) for t in thetas)))
+    y_norm = up(math.sqrt(sum_up(up(n * n) for n in k["nu"])))
     delta_a = up(up(spec["o_proj"] * big_theta) + up(eta["o_proj"] * up(y_norm + big_theta)))
     zeta = _norm_shift(delta_a, rho, layer.dim, layer.rms_eps, xi)
     alpha_a = up(up(spec["gate_proj"] * zeta) + up(eta["gate_proj"] * xi))
     alpha_b = up(up(spec["up_proj"] * zeta) + up(eta["up_proj"] * xi))
-    a_inf, b_inf = up(_max_row_norm(w["gate_proj"]) * xi), up(_max_row_norm(w["up_proj"]) * xi)
+    a_inf, b_inf = k["a_inf"], k["b_inf"]
     mu = up(up(SILU_LIPSCHITZ * up(alpha_a * up(b_inf + alpha_b))) + up(a_inf * alpha_b))
     m_norm = min(up(a_inf * up(spec["up_proj"] * xi)), up(up(spec["gate_proj"] * xi) * b_inf))
     delta_m = up(up(spec["down_proj"] * mu) + up(eta["down_proj"] * up(m_norm + mu)))
     value = up(delta_a + delta_m)
     parts = {"attention": delta_a, "mlp": delta_m, "norm_shift": zeta, "rho": rho, "score_shift": betas,
-             "head_error": thetas, "eta": eta, "mixed_norm": y_norm, "hidden_product_norm": m_norm,
-             "gate_error": alpha_a, "up_error": alpha_b, "product_error": mu, "map_norms": spec}
+             "head_error": thetas, "mixed_norm": y_norm, "hidden_product_norm": m_norm, "gate_error": alpha_a,
+             "up_error": alpha_b, "product_error": mu, **k}
     domain = ("every input sequence (any length, any norm)" if rho == 0 else
               f"input sequences whose target post-attention residuals have norm ≥ {rho:g} (any length)")
     return Certificate(value, "rigorous", domain, "max over positions of l2", ASSUMPTIONS, parts)
