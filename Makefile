@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: verify test figures paper bench clean mutants
+.PHONY: verify test figures paper bench clean mutants docs
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ figures: $(STAMP)
 # marked in the paper). Needs pandoc and TeX Live: without them it says what to install and fails.
 paper: $(STAMP)
 	$(BIN)/lth paper build
+
+# The API reference of the public modules (HTML from their docstrings, offline: no page loads anything from the
+# network) in build/docs; open build/docs/index.html. tests/test_docs.py builds the same and checks it.
+DOCS_MODULES := lth.testing lth.registry theory
+docs: $(STAMP)
+	rm -rf build/docs
+	OMP_NUM_THREADS=1 $(BIN)/python -m pdoc --docformat restructuredtext --output-directory build/docs $(DOCS_MODULES)
+	@echo "open build/docs/index.html"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -166,6 +166,10 @@ class Context:
 
 @dataclass(frozen=True)
 class Claim:
+    """A registered claim (made by :func:`claim`): its statement, proof file, check, parameter and fault
+    dataclasses, full-scale overrides, the claims it uses, its protocol (empirical claims), its kind
+    (:data:`KINDS`), and for another package's claim the distribution and folder it comes from."""
+
     id: str
     statement: str
     proof: str
@@ -294,6 +298,7 @@ def all_claims() -> dict[str, Claim]:
 
 
 def get_claim(claim_id: str) -> Claim:
+    """The registered claim ``claim_id`` (KeyError naming ``lth list`` for an unknown id)."""
     claims = all_claims()
     if claim_id not in claims:
         raise KeyError(f"unknown claim id {claim_id!r}; `lth list` shows the registered ones")

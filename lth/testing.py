@@ -205,6 +205,7 @@ def certificate_text(certificate: Certificate) -> str:
 
 
 def witness_text(witness: Witness, how: str) -> str:
+    """One line for an assertion message: the witness input, its error and ``how`` it was found."""
     return f"witness: x = {_tensor_text(witness.x)} reaches error {witness.error:.6g} ({how}; a lower bound on the sup)"
 
 

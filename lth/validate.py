@@ -93,6 +93,7 @@ def int_at_least(lo: int) -> Callable[[str], int]:
         return value
 
     parse.__name__ = "integer"
+    parse.__doc__ = f"Accepts integers >= {lo}."
     parse.lth_type = ("int_at_least", (lo,), {})
     return parse
 
@@ -123,6 +124,7 @@ def finite_float(lo: float | None = None, hi: float | None = None, *, lo_open: b
         return value
 
     parse.__name__ = "number"
+    parse.__doc__ = f"Accepts {allowed}."
     parse.lth_type = ("finite_float", (lo, hi), {"lo_open": lo_open, "hi_open": hi_open})
     return parse
 

@@ -70,6 +70,7 @@ ACTIVATIONS = {"relu": Activation("relu", True), "tanh": Activation("tanh", Fals
 
 
 def activation(name: str) -> Activation:
+    """The activation registered under ``name`` in :data:`ACTIVATIONS` (ValueError for another name)."""
     if name not in ACTIVATIONS:
         raise ValueError(f"activation {name!r} not in {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]

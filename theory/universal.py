@@ -590,6 +590,7 @@ def predict(features: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
 
 
 def rms(residual: torch.Tensor) -> float:
+    """Root mean square of the entries of ``residual`` (any shape), as a float."""
     return float(residual.pow(2).mean().sqrt())
 
 
