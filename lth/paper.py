@@ -887,6 +887,13 @@ def breakable_code(latex: str) -> str:
     return re.sub(r"\\texttt\{((?:[^{}\\]|\\.)*)\}", soften, latex)
 
 
+def small_tables(latex: str) -> str:
+    """pandoc's tables in small type: their columns are fixed fractions of the line, so a wide cell
+    (a constants table of proofs/rss.md) would overflow at the text size."""
+    return latex.replace("\\begin{longtable}", "\\begingroup\\small\\begin{longtable}").replace(
+        "\\end{longtable}", "\\end{longtable}\\endgroup")
+
+
 def proof_rank(path: Path) -> tuple[int, str]:
     """Where a proof file's appendix goes: :data:`PROOF_ORDER`, then alphabetically."""
     return (PROOF_ORDER.index(path.stem) if path.stem in PROOF_ORDER else len(PROOF_ORDER), path.stem)
@@ -903,7 +910,8 @@ def convert_proofs(proofs_dir: Path, out: Path, paper_dir: Path = PAPER_DIR) -> 
                              capture_output=True, text=True)
         if run.returncode != 0:
             raise BuildError(f"pandoc could not convert {path.name}: {run.stderr.strip()}")
-        target.write_text(breakable_code(combine_accents(target.read_text(encoding="utf-8"))), encoding="utf-8")
+        target.write_text(small_tables(breakable_code(combine_accents(target.read_text(encoding="utf-8")))),
+                          encoding="utf-8")
         inputs.append(f"\\input{{proofs/{path.stem}}}")
     return "\n".join(inputs) + "\n"
 
