@@ -229,13 +229,16 @@ def _known(kind: type, values: dict[str, Any], message: str) -> dict[str, Any]:
 
 
 def parameter_table(entry: Claim) -> str:
-    """Indented lines: every parameter with its help text and quick/full values, then the faults."""
+    """Indented lines: every parameter with its help text, quick/full values and declared domain, then
+    the faults."""
     quick, full = entry.parameters("quick"), entry.parameters("full")
     lines = []
     for f in dataclasses.fields(entry.params):
         q, fl = getattr(quick, f.name), getattr(full, f.name)
         values = f"{q!r}" if q == fl else f"quick {q!r}, full {fl!r}"
-        lines.append(f"    {f.name} = {values}  — {f.metadata.get('help', '(no help text)')}")
+        domain = f" [domain: {f.metadata['domain'].__doc__.removeprefix('Accepts ').rstrip('.')}]" \
+            if "domain" in f.metadata else ""
+        lines.append(f"    {f.name} = {values}  — {f.metadata.get('help', '(no help text)')}{domain}")
     for f in dataclasses.fields(entry.faults):
         lines.append(f"    fault {f.name} (off: {f.default!r})  — {f.metadata.get('help', '(no help text)')}")
     return "\n".join(lines)

@@ -90,6 +90,7 @@ def test_list_params_prints_every_parameter_with_quick_and_full_values_and_the_f
     assert main(["list", "--params", "--uses"]) == 0
     out = capsys.readouterr().out
     assert "eps_test = quick (0.01,), full" in out
+    assert "— target sup error ε on the unit ball [domain: a finite number in (0, 1)]" in out
     assert "fault n_offset (off: 0)" in out
     assert "uses:" in out
 
