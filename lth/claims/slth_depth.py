@@ -85,9 +85,8 @@ def judge_rows(rows: list[dict]) -> Verdict:
        "at the proven widths on every draw (certified in float64), beside Pensia's 2L-layer construction at "
        "Theorem P's width on the same target (random and kept weights, depth reported)",
        proof=PROOF, params=DepthParams, faults=DepthFaults, kind="theorem",
-       full_cost="not measured (a run on the loaded 2-core machine was stopped after 30 CPU-s at 1.1 GB resident); "
-                 "estimated a few CPU-minutes: Theorem B's sources for 12-10-8-4 at ε = δ = 0.05 have about 3.5·10⁷ "
-                 "weights per activation, against 6·10⁶ at quick scale, which costs about 7 CPU-s for all three rows",
+       full_cost="measured 2026-12-07 (commit 085f7bf, one thread on 2 shared cores): 150 s wall, 145 CPU-s, peak "
+                 "2.4 GB (Theorem B's sources for 12-10-8-4 at ε = δ = 0.05, three rows)",
        full={"target": (12, 10, 8, 4), "eps": 0.05, "delta": 0.05, "restarts": 32, "steps": 100, "samples": 4096},
        uses=("slth.dense.network", "rss.lueker", "rss.product"))
 def check_depth(p: DepthParams, ctx: Context) -> Record:
