@@ -21,8 +21,8 @@ test: $(STAMP)
 figures: $(STAMP)
 	$(BIN)/lth figures
 
-# The PDF from the stored records in results/ (run `make verify` first; claims without a record are
-# marked in the paper). Needs pandoc and TeX Live: without them it says what to install and fails.
+# The PDF from the committed records in records/; refuses a claim without one, naming it (`lth paper
+# build --draft` builds anyway). Needs pandoc and TeX Live: without them it says what to install and fails.
 paper: $(STAMP)
 	$(BIN)/lth paper build
 
