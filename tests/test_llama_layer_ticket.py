@@ -22,7 +22,7 @@ from theory.llama_layer import (MAPS, SILU_LIPSCHITZ, _norm_shift, certify_layer
 
 CPU = torch.device("cpu")
 CLAIM = {"model": "tiny", "text": "code", "length": 32, "heldout": 4, "tiny_steps": 120, "layer": 1,
-         "maps": ("down_proj",), "units": 24, "pool_cap": 10, "retry_cap": 14}
+         "maps": ("v_proj", "down_proj"), "units": 24, "pool_cap": 10, "retry_cap": 14}
 
 
 @pytest.fixture(autouse=True)
@@ -170,7 +170,8 @@ def test_claim_holds_on_the_tiny_model_and_a_broken_ticket_fails():
     assert clean.verdict == "holds", clean.reason
     d = clean.details
     assert d["empirical_max"] <= d["certified_reached"] <= d["certified_everywhere"]
+    assert 0 < d["empirical_attention"] <= d["certified_attention"] <= d["certified_reached"]
     assert d["random_parameters"] > d["ticketed_parameters"] and d["rho"] == d["rho_seen"] / 2
-    eps = 2 * d["certified_reached"] / d["rho_seen"]  # the clean ticket holds there too (its certificate is half)
+    eps = 2 * d["certified_attention"] / d["rho_seen"]  # the clean ticket holds there too (its certificate is half)
     broken = run_claim("slth.llama.layer", eps=eps, faults={"prune_kept": 200}, **CLAIM)
     assert broken.verdict == "fails", broken.reason
