@@ -36,7 +36,6 @@ from theory.numerics import down, up
 from theory.objects import Certificate
 
 MAPS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-ATTENTION_MAPS = MAPS[:4]
 SILU_LIPSCHITZ = 1.1  # sup |silu'| = 1.0998... (proofs/llama_layer.md, Lemma S)
 CHUNK_ELEMENTS = 2**22  # construction works on row blocks with at most this many (weight, unit) products
 
@@ -266,21 +265,22 @@ def layer_constants(layer: DecoderLayer, ticket: LayerTicket) -> dict:
     def scaled(values: list[float]) -> list[float]:
         return [up(v * xi) for v in values]
 
-    kv = {name: scaled([spectral_norm_upper(w[name][r]) for r in rows[:layer.kv_heads]]) for name in ("k_proj", "v_proj")}
-    kv_err = {name: scaled([_error_norm(ticket, name, r) for r in rows[:layer.kv_heads]])
-              for name in ("k_proj", "v_proj")}
+    groups = rows[:layer.kv_heads]
+    kv = {name: scaled([spectral_norm_upper(w[name][r]) for r in groups]) for name in ("k_proj", "v_proj")}
+    kv_err = {name: scaled([_error_norm(ticket, name, r) for r in groups]) for name in ("k_proj", "v_proj")}
     group = [h // layer.group for h in range(layer.heads)]
     return {"xi": xi,
             "kappa_q": scaled([spectral_norm_upper(w["q_proj"][r]) for r in rows]),
             "alpha_q": scaled([_error_norm(ticket, "q_proj", r) for r in rows]),
             "kappa_k": [kv["k_proj"][g] for g in group], "alpha_k": [kv_err["k_proj"][g] for g in group],
             "nu": [kv["v_proj"][g] for g in group], "alpha_v": [kv_err["v_proj"][g] for g in group],
-            "map_norms": {name: spectral_norm_upper(w[name]) for name in ("o_proj", "gate_proj", "up_proj", "down_proj")},
+            "map_norms": {name: spectral_norm_upper(w[name]) for name in MAPS[3:]},
             "a_inf": up(_max_row_norm(w["gate_proj"]) * xi), "b_inf": up(_max_row_norm(w["up_proj"]) * xi),
             "eta": {name: _error_norm(ticket, name) for name in MAPS}}
 
 
-def certify_layer(layer: DecoderLayer, ticket: LayerTicket, rho: float = 0.0, constants: dict | None = None) -> Certificate:
+def certify_layer(layer: DecoderLayer, ticket: LayerTicket, rho: float = 0.0,
+                  constants: dict | None = None) -> Certificate:
     r"""Rigorous float64 bound on $\sup\max_t\lVert\mathrm{out}_t - \widetilde{\mathrm{out}}_t\rVert_2$ over input
     sequences whose target post-attention residuals have norm $\ge\rho$ (Proposition L of
     proofs/llama_layer.md; $\rho = 0$: all sequences, any length, any norm). Every scalar step rounds upward.
@@ -339,7 +339,8 @@ def _norm_shift(delta: float, rho: float, dim: int, eps: float, xi: float) -> fl
 
 
 def position_errors(layer: DecoderLayer, ticket: LayerTicket, x: torch.Tensor) -> torch.Tensor:
-    """$\\lVert\\mathrm{out}_t - \\widetilde{\\mathrm{out}}_t\\rVert_2$ for ``x`` ``[B, T, d]`` → ``[B, T]`` (float64)."""
+    """$\\lVert\\mathrm{out}_t - \\widetilde{\\mathrm{out}}_t\\rVert_2$ for ``x`` ``[B, T, d]`` → ``[B, T]``
+    (float64)."""
     x = x.to(torch.float64)
     return (layer(x) - layer(x, ticket.linear())).norm(dim=-1)
 
