@@ -33,7 +33,7 @@ from theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL
 from theory.device import generator as make_generator
 from theory.lueker import bound_lueker_samples
 from theory.numerics import TINY, UNIT_ROUNDOFF, enclosed_product, round_up, up
-from theory.objects import Certificate, Witness
+from theory.objects import Certificate, Witness, ascend
 from theory.subset_sum import sample_uniform
 
 DEFAULT_POOL_CAP = 20  # units per value-independent block (pool rule B of proofs/slth_dense.md)
@@ -423,27 +423,9 @@ def search_sequences(gap, dim: int, radius: float, length: int, *, restarts: int
     inside = torch.rand(samples, length, 1, generator=gen, device=device, dtype=torch.float64) ** (1 / dim)
     inside[: samples // 2] = 1.0
     x = x * inside * radius
-    with torch.no_grad():  # in chunks: hidden activations are [chunk, H, T, n] per sequence batch
-        values = torch.cat([gap(chunk) for chunk in x.split(SEARCH_CHUNK)])
-    best_value, best_x = float(values.max()), x[values.argmax()].clone()
-    start = x[values.argsort(descending=True)[:restarts]].clone()
-    for step in range(steps):
-        start.requires_grad_(True)
-        values = gap(start)
-        grad, = torch.autograd.grad(values.sum(), start)
-        with torch.no_grad():
-            top = int(values.argmax())
-            if float(values[top]) > best_value:
-                best_value, best_x = float(values[top]), start[top].detach().clone()
-            size = lr * radius * (1 - step / steps)
-            norms = grad.norm(dim=-1, keepdim=True).clamp(min=1e-300)
-            start = _project(start + size * grad / norms, radius)
-    with torch.no_grad():
-        values = gap(start)
-        top = int(values.argmax())
-        if float(values[top]) > best_value:
-            best_value, best_x = float(values[top]), start[top].clone()
-    return Witness(best_x.cpu(), best_value)
+    # sampled sequences in chunks: hidden activations are [chunk, H, T, n] per sequence batch
+    return ascend(gap, x, restarts=restarts, steps=steps, step=lr * radius, project=lambda p: _project(p, radius),
+                  chunk=SEARCH_CHUNK)
 
 
 def bound_weight_accuracy(dim: int, heads: int, radius: float, eps: float) -> tuple[float, float]:

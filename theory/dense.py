@@ -27,7 +27,7 @@ import torch
 from theory.certify import PerturbedLayer, certify_ball, certify_box
 from theory.device import generator as make_generator
 from theory.numerics import gamma, up
-from theory.objects import Certificate, Witness
+from theory.objects import Certificate, Witness, ascend
 from theory.subset_sum import best_subsets, sample_uniform
 
 DEFAULT_C = 3.0  # hidden units per input = 2·ceil(C·ln(d_in·d_out·l/min(ε, δ))); measured (slth.dense.rule), proofs/slth_dense.md
@@ -589,31 +589,11 @@ def search_sup_error(target: Target, ticket: DenseTicket, domain: Domain, *, res
     def gap(points: torch.Tensor) -> torch.Tensor:
         return (ticket.output_scale * on_device(points) - net(points)).norm(dim=1)
 
+    scale = domain.radius if domain.kind == "ball" else float((hi - lo).max())
     # the sampled points go through the network in chunks of at most 2^26 hidden activations: at the full
     # scale of slth.dense.layer (147,840 hidden units) one pass of 16,384 points would hold 19 GB
-    chunk = max(1, 2 ** 26 // max(w.shape[0] for w in ticket.random.weights))
-    with torch.no_grad():
-        values = torch.cat([gap(x[i:i + chunk]) for i in range(0, samples, chunk)])
-    best_value, best_x = float(values.max()), x[values.argmax()].clone()
-    start = x[values.argsort(descending=True)[:restarts]].clone()
-    scale = domain.radius if domain.kind == "ball" else float((hi - lo).max())
-    for step in range(steps):
-        start.requires_grad_(True)
-        values = gap(start)
-        grad, = torch.autograd.grad(values.sum(), start)
-        with torch.no_grad():
-            top = int(values.argmax())
-            if float(values[top]) > best_value:
-                best_value, best_x = float(values[top]), start[top].detach().clone()
-            step_size = lr * scale * (1 - step / steps)
-            start = _project(start + step_size * grad / grad.norm(dim=1, keepdim=True).clamp(min=1e-300),
-                             domain, lo, hi)
-    with torch.no_grad():
-        values = gap(start)
-        top = int(values.argmax())
-        if float(values[top]) > best_value:
-            best_value, best_x = float(values[top]), start[top].clone()
-    return Witness(best_x.cpu(), best_value)
+    return ascend(gap, x, restarts=restarts, steps=steps, step=lr * scale,
+                  project=lambda p: _project(p, domain, lo, hi), chunk=max(1, 2 ** 26 // max(w.shape[0] for w in ticket.random.weights)))
 
 
 def over_parameterisation(target: Target, random_net: RandomNetwork) -> float:

@@ -37,7 +37,7 @@ from theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL
 from theory.device import generator as make_generator
 from theory.lueker import bound_lueker_samples
 from theory.numerics import LIBM_MARGIN, TINY, gamma, interval_matvec, round_down, round_up, sum_upper, up
-from theory.objects import Certificate, Witness
+from theory.objects import Certificate, Witness, ascend
 from theory.subset_sum import best_subsets, sample_uniform
 
 
@@ -447,26 +447,7 @@ def search_sup_error(target: Target, ticket: DepthTicket, domain: Domain, *, res
     def gap(points: torch.Tensor) -> torch.Tensor:
         return (evaluate_target(on_device, ticket.act, points) - net(points)).norm(dim=1)
 
-    with torch.no_grad():
-        values = gap(x)
-    best_value, best_x = float(values.max()), x[values.argmax()].clone()
-    start = x[values.argsort(descending=True)[:restarts]].clone()
-    for step in range(steps):
-        start.requires_grad_(True)
-        values = gap(start)
-        grad, = torch.autograd.grad(values.sum(), start)
-        with torch.no_grad():
-            top = int(values.argmax())
-            if float(values[top]) > best_value:
-                best_value, best_x = float(values[top]), start[top].detach().clone()
-            step_size = lr * scale * (1 - step / steps)
-            start = project(start + step_size * grad / grad.norm(dim=1, keepdim=True).clamp(min=1e-300))
-    with torch.no_grad():
-        values = gap(start)
-        top = int(values.argmax())
-        if float(values[top]) > best_value:
-            best_value, best_x = float(values[top]), start[top].clone()
-    return Witness(best_x.cpu(), best_value)
+    return ascend(gap, x, restarts=restarts, steps=steps, step=lr * scale, project=project)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ Types
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -65,3 +66,35 @@ class Witness:
 
     x: torch.Tensor
     error: float
+
+
+def ascend(gap: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, restarts: int, steps: int, step: float,
+           project: Callable[[torch.Tensor], torch.Tensor], chunk: int | None = None) -> Witness:
+    """Projected normalised-gradient ascent of ``gap`` (points ``[B, ...]`` → values ``[B]``, differentiable).
+
+    ``x`` ``[S, ...]`` are sampled points of the domain; from the ``restarts`` best of them, step ``s`` moves
+    each point by ``step·(1 − s/steps)`` along its gradient normalised over the last axis, then ``project``
+    puts it back in the domain. ``chunk``: sampled points evaluated at a time (their activations can be
+    large). Returns the worst point found and its value: a lower bound on the sup of ``gap``.
+    """
+    with torch.no_grad():
+        values = torch.cat([gap(part) for part in x.split(chunk)]) if chunk else gap(x)
+    best_value, best_x = float(values.max()), x[values.argmax()].clone()
+    start = x[values.argsort(descending=True)[:restarts]].clone()
+    for s in range(steps):
+        start.requires_grad_(True)
+        values = gap(start)
+        grad, = torch.autograd.grad(values.sum(), start)
+        with torch.no_grad():
+            top = int(values.argmax())
+            if float(values[top]) > best_value:
+                best_value, best_x = float(values[top]), start[top].detach().clone()
+            size = step * (1 - s / steps)
+            start = project(start + size * grad / grad.norm(dim=-1, keepdim=True).clamp(min=1e-300))
+    with torch.no_grad():
+        values = gap(start)
+        top = int(values.argmax())
+        if float(values[top]) > best_value:
+            best_value, best_x = float(values[top]), start[top].clone()
+    return Witness(best_x.cpu(), best_value)
+
