@@ -55,7 +55,7 @@ MUTANT_SCOPE ?= theory.numerics.* theory.certify.* \
 	theory.universal.x_bound_transfer_gap* theory.universal.xǁRandomBlockǁcoefficient* \
 	theory.universal.xǁRandomBlockǁknot_values* theory.universal.xǁRandomBlockǁslopes* \
 	theory.universal.xǁRandomBlockǁkinks* theory.universal.xǁRandomBlockǁknots* theory.universal.x_select_units* \
-	theory.subset_sum.x_worst_case_error* theory.subset_sum.x__sup_distance* theory.subset_sum.x_covers_interval* \
+	theory.subset_sum.x_worst_case_error* theory.subset_sum.x_sup_distance* theory.subset_sum.x_covers_interval* \
 	theory.subset_sum.x_rounding_slack* theory.subset_sum.x__backend*
 MUTANT_JOBS ?= 2
 mutants: $(STAMP)

@@ -57,7 +57,7 @@ from theory.dense import DenseTicket, Domain, Target, certify_sup_error, check_n
 from theory.device import generator
 from theory.numerics import up
 from theory.objects import Certificate, Witness
-from theory.subset_sum import POOL_LAWS, _pools, best_subsets, rounding_slack, sample_pools, sorted_subset_sums, \
+from theory.subset_sum import POOL_LAWS, checked_pools, best_subsets, rounding_slack, sample_pools, sorted_subset_sums, \
     worst_case_error
 
 SEED_MAX = 2**32 - 1
@@ -109,7 +109,7 @@ def rss_instances(draw, sizes: st.SearchStrategy[int] = st.integers(1, 14),
     exact solvers enumerate ``2^n`` sums), an interval ``[c − w, c + w]`` inside ``[−1, 1]`` with half-width
     from ``half_widths``, and 1 to ``max_targets`` targets in it (its ends included)."""
     law, n, seed = draw(laws), draw(sizes), draw(seeds())
-    pool = _pools(sample_pools(law, (n,), _cpu_generator(seed)))
+    pool = checked_pools(sample_pools(law, (n,), _cpu_generator(seed)))
     half = draw(half_widths)
     centre = draw(st.floats(-(1.0 - half), 1.0 - half)) if half < 1.0 else 0.0
     lo, hi = max(-1.0, centre - half), min(1.0, centre + half)
@@ -233,7 +233,7 @@ def assert_pool_covers(pool: torch.Tensor, eps: float, lo: float = -1.0, hi: flo
     of the interval) with its error from the exact solver :func:`theory.subset_sum.best_subsets`.
     Returns the certificate when it holds.
     """
-    pool = _pools(pool.to(torch.float64))
+    pool = checked_pools(pool.to(torch.float64))
     if pool.ndim != 1:
         raise ValueError(f"assert_pool_covers takes one pool [n], got shape {tuple(pool.shape)}")
     exact = float(worst_case_error(pool, lo, hi))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 from theory.certify import frobenius_upper, spectral_norm_upper
-from theory.dense import _branch_masks
+from theory.dense import branch_masks
 from theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL
 from theory.device import generator as make_generator
 from theory.lueker import bound_lueker_samples
@@ -204,7 +204,7 @@ def _solve(products: torch.Tensor, targets: torch.Tensor, pool_cap: int, toleran
     """
     h, d_out, d_in, m = products.shape
     usable = torch.ones(d_in, m, dtype=torch.bool, device=products.device)
-    chosen = _branch_masks(products.reshape(h * d_out, d_in, m), targets.reshape(h * d_out, d_in), usable,
+    chosen = branch_masks(products.reshape(h * d_out, d_in, m), targets.reshape(h * d_out, d_in), usable,
                            pool_cap, "blocks", tolerance)
     return chosen.reshape(h, d_out, d_in, m)
 

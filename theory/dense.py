@@ -216,7 +216,7 @@ def _pool_blocks(usable: torch.Tensor, pool_cap: int) -> list[torch.Tensor]:
     return [usable & (rank // pool_cap == b) for b in range(blocks)]
 
 
-def _solve_pools(pools: torch.Tensor, targets: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+def solve_pools(pools: torch.Tensor, targets: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
     """Best subsets of the ``selected`` units of each weight's pool.
 
     ``pools`` ``[d_out, d_in, m]``, ``targets`` ``[d_out, d_in]``, ``selected`` ``[d_out, d_in, m]`` bool.
@@ -238,7 +238,7 @@ def _solve_pools(pools: torch.Tensor, targets: torch.Tensor, selected: torch.Ten
     return chosen.reshape(d_out, d_in, m)
 
 
-def _branch_masks(pools: torch.Tensor, targets: torch.Tensor, usable: torch.Tensor, pool_cap: int,
+def branch_masks(pools: torch.Tensor, targets: torch.Tensor, usable: torch.Tensor, pool_cap: int,
                   rule: str = "largest", tolerance: float = 0.0) -> torch.Tensor:
     """Best subsets of each weight's pool of at most ``pool_cap`` units (``best_subsets`` costs about
     $2^{n/2}$ per pool, hence the cap).
@@ -256,14 +256,14 @@ def _branch_masks(pools: torch.Tensor, targets: torch.Tensor, usable: torch.Tens
     if rule not in POOL_RULES:
         raise ValueError(f"pool rule {rule!r} not in {POOL_RULES}")
     if rule == "largest":
-        return _solve_pools(pools, targets, _pool_units(pools, usable, pool_cap))
+        return solve_pools(pools, targets, _pool_units(pools, usable, pool_cap))
     chosen = torch.zeros_like(pools, dtype=torch.bool)
     error = torch.full_like(targets, math.inf)
     for block in _pool_blocks(usable, pool_cap):
         open_weights = error > tolerance
         if not open_weights.any():
             break
-        candidate = _solve_pools(pools, targets, block[None] & open_weights[..., None])
+        candidate = solve_pools(pools, targets, block[None] & open_weights[..., None])
         candidate_error = ((pools * candidate).sum(-1) - targets).abs()
         better = candidate_error < error
         chosen[better], error = candidate[better], torch.where(better, candidate_error, error)
@@ -282,8 +282,8 @@ def _retry_tail(pools: torch.Tensor, targets: torch.Tensor, usable: torch.Tensor
     count = max(1, math.ceil(fraction * error.numel()))
     tail = error.topk(min(count, error.numel())).indices
     rows, cols = tail // d_in, tail % d_in
-    # each tail weight becomes its own "input" of a one-row problem, so _branch_masks batches them
-    retried = _branch_masks(pools[rows, cols][None], targets[rows, cols][None], usable[cols], retry_cap)[0]
+    # each tail weight becomes its own "input" of a one-row problem, so branch_masks batches them
+    retried = branch_masks(pools[rows, cols][None], targets[rows, cols][None], usable[cols], retry_cap)[0]
     better = ((pools[rows, cols] * retried).sum(-1) - targets[rows, cols]).abs() < error[tail]
     improved = chosen.clone()
     improved[rows[better], cols[better]] = retried[better]
@@ -363,7 +363,7 @@ def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input:
     be negative, of the negative branch (units with $a_k < 0$). First-layer entries of units no
     output uses are pruned too. ``signed_input=False`` declares the network's inputs non-negative.
     Each weight's pool holds at most ``pool_cap`` units of the right sign, chosen by ``pool_rule``
-    (:func:`_branch_masks`: ``"largest"`` products, or the best of value-independent ``"blocks"``,
+    (:func:`branch_masks`: ``"largest"`` products, or the best of value-independent ``"blocks"``,
     searched until each weight's error is ≤ ``pool_tolerance[i]`` in block ``i``; default 0: all blocks).
     ``retry_cap``: a second pass re-solves the ``retry_fraction`` of weights with the largest errors
     (the tail that dominates the certificate) with pools of up to ``retry_cap`` units, keeping the
@@ -388,7 +388,7 @@ def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input:
         chosen = torch.zeros_like(products, dtype=torch.bool)
         for usable in (a > 0, (a < 0) & signed[:, None]):
             tolerance = pool_tolerance[i] if pool_tolerance is not None else 0.0
-            branch = _branch_masks(products, w, usable, pool_cap, pool_rule, tolerance)
+            branch = branch_masks(products, w, usable, pool_cap, pool_rule, tolerance)
             if retry_cap is not None and retry_cap > pool_cap:
                 branch = _retry_tail(products, w, usable, branch, retry_cap, retry_fraction)
             chosen |= branch

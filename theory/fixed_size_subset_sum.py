@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from theory.subset_sum import _pools, _sup_distance
+from theory.subset_sum import checked_pools, sup_distance
 
 _CHUNK_SUMS = 2**24  # k-sums held at once by fixed_size_worst_case_error
 
@@ -54,7 +54,7 @@ def _padded_combinations(size: int, most: int, device: torch.device) -> torch.Te
 
 def sorted_k_sums(x: torch.Tensor, k: int) -> torch.Tensor:
     """``[P, n]`` → ``[P, C(n, k)]`` ascending sums of exactly ``k`` entries (each a left-to-right sum)."""
-    x = _pools(x)
+    x = checked_pools(x)
     if not 1 <= k <= x.shape[-1]:
         raise ValueError(f"k must be in [1, n={x.shape[-1]}], got {k}")
     combos = _combinations(x.shape[-1], k, x.device)
@@ -69,9 +69,9 @@ def fixed_size_worst_case_error(x: torch.Tensor, k: int, lo: float = -1.0, hi: f
     """
     if not lo <= hi:
         raise ValueError(f"empty interval [{lo}, {hi}]")
-    x = _pools(x).to(torch.float64)
+    x = checked_pools(x).to(torch.float64)
     per_chunk = max(1, _CHUNK_SUMS // math.comb(x.shape[-1], k))
-    return torch.cat([_sup_distance(sorted_k_sums(chunk, k), lo, hi) for chunk in x.split(per_chunk)])
+    return torch.cat([sup_distance(sorted_k_sums(chunk, k), lo, hi) for chunk in x.split(per_chunk)])
 
 
 Family = tuple[torch.Tensor, torch.Tensor]  # allowed index tuples in the first and the second half

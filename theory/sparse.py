@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from scipy.stats import binom
 
-from theory.dense import DenseTicket, RandomNetwork, Target, _solve_pools, realised_layers
+from theory.dense import DenseTicket, RandomNetwork, Target, solve_pools, realised_layers
 from theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL, bound_pool_count, bound_weight_accuracy
 from theory.device import generator as make_generator
 from theory.lueker import bound_failure_probability
@@ -142,7 +142,7 @@ def _block_search(products: torch.Tensor, targets: torch.Tensor, usable: torch.T
         open_weights = error > tolerance
         if not open_weights.any():
             break
-        candidate = _solve_pools(products, targets, usable & (rank // pool_cap == b) & open_weights[..., None])
+        candidate = solve_pools(products, targets, usable & (rank // pool_cap == b) & open_weights[..., None])
         candidate_error = ((products * candidate).sum(-1) - targets).abs()
         better = candidate_error < error
         chosen[better], error = candidate[better], torch.where(better, candidate_error, error)

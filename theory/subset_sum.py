@@ -74,7 +74,8 @@ def _require_fits(count: int, device: torch.device, what: str) -> None:
                           f"{limit / 2**30:.1f} GiB allowed on {device}; use fewer pools or smaller n")
 
 
-def _pools(x: torch.Tensor) -> torch.Tensor:
+def checked_pools(x: torch.Tensor) -> torch.Tensor:
+    """``x`` ``[..., n]`` itself once it is a valid batch of pools (n ≥ 1 finite samples each); else ValueError."""
     if x.ndim < 1 or x.shape[-1] < 1:
         raise ValueError(f"pools must have shape [..., n] with n >= 1, got {tuple(x.shape)}")
     if not torch.isfinite(x).all():
@@ -97,7 +98,7 @@ def sorted_subset_sums(x: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     torch backend sorts each concatenation. Raises ``MemoryError`` before allocating when the result
     would not fit.
     """
-    x = _pools(x)
+    x = checked_pools(x)
     backend = _backend(backend, x.device)
     n = x.shape[-1]
     batch = x.shape[:-1]
@@ -111,7 +112,7 @@ def sorted_subset_sums(x: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     return sums.reshape(*batch, 2**n)
 
 
-def _sup_distance(sums: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+def sup_distance(sums: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
     """``sup_{z∈[lo,hi]} min_k |z − sums_k|`` for ascending ``sums`` ``[B, m]`` → ``[B]``.
 
     Between consecutive sums the distance is a tent; its maximum over the part of the gap inside
@@ -135,12 +136,12 @@ def worst_case_error(x: torch.Tensor, lo: float = -1.0, hi: float = 1.0, backend
     """
     if not lo <= hi:
         raise ValueError(f"empty interval [{lo}, {hi}]")
-    x = _pools(x).to(torch.float64)
+    x = checked_pools(x).to(torch.float64)
     _backend(backend, x.device)  # a bad choice fails before any work
     n = x.shape[-1]
     flat = x.reshape(-1, n)
     per_chunk = max(1, _CHUNK_BYTES // (3 * _BYTES_PER_SUM * 2**n))
-    out = [_sup_distance(sorted_subset_sums(chunk, backend), lo, hi) for chunk in flat.split(per_chunk)]
+    out = [sup_distance(sorted_subset_sums(chunk, backend), lo, hi) for chunk in flat.split(per_chunk)]
     return torch.cat(out).reshape(x.shape[:-1])
 
 
@@ -171,7 +172,7 @@ def covers_interval(x: torch.Tensor, eps: float, lo: float = -1.0, hi: float = 1
         raise ValueError(f"eps must be positive, got {eps}")
     if not lo <= hi:
         raise ValueError(f"empty interval [{lo}, {hi}]")
-    flat = _pools(x).to(torch.float64).reshape(-1, x.shape[-1]).cpu().numpy()
+    flat = checked_pools(x).to(torch.float64).reshape(-1, x.shape[-1]).cpu().numpy()
     # Smallest |x_i| first: the covered set stays short (few components) while it is fragmented, and
     # the kernel's stopping test fires once one component can absorb every larger entry.
     flat = np.take_along_axis(flat, np.argsort(np.abs(flat), axis=1, kind="stable"), axis=1)
@@ -250,7 +251,7 @@ def best_subsets(x: torch.Tensor, targets: torch.Tensor, backend: str = "auto") 
 
     Halves of up to ``2^24`` sums, so ``n`` up to about 44–48.
     """
-    x = _pools(x).to(torch.float64)
+    x = checked_pools(x).to(torch.float64)
     backend = _backend(backend, x.device)
     targets = targets.to(device=x.device, dtype=torch.float64)
     if targets.shape[:-1] != x.shape[:-1]:
