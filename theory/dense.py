@@ -352,6 +352,36 @@ class DenseTicket:
         return torch.nn.Sequential(*modules)
 
 
+def block_products(w: torch.Tensor, net: RandomNetwork, i: int, signed_input: bool,
+                   has_bias: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Block ``i`` (layers ``2i``, ``2i+1``) of a 2l-layer random network against the target matrix ``w``
+    ``[d_out, d_in]``: ``(w, signed, a, products)`` with ``w`` on the network's device, ``signed`` ``[d_in]``
+    the inputs that take both signs (all but a bias column when ``signed_input``), ``a`` ``[d_in, m]`` the
+    first-layer weight of each input's units and ``products`` ``[d_out, d_in, m]`` = second-layer weight · a,
+    the pool of each target weight."""
+    m1, m2, m = net.weights[2 * i], net.weights[2 * i + 1], net.units_per_input[i]
+    d_out, d_in = w.shape
+    if m1.shape != (m * d_in, d_in) or m2.shape != (d_out, m * d_in):
+        raise ValueError(f"block {i + 1}: random shapes {tuple(m1.shape)}, {tuple(m2.shape)} do not fit "
+                         f"target layer {d_out}x{d_in} with {m} units per input")
+    signed = torch.zeros(d_in, dtype=torch.bool, device=m1.device)
+    if signed_input:
+        signed[: d_in - (1 if has_bias else 0)] = True
+    a = m1.reshape(d_in, m, d_in).diagonal(dim1=0, dim2=2).T  # [d_in, m]: a[j, t] = M1[j·m + t, j]
+    return w.to(m1.device), signed, a, m2.reshape(d_out, d_in, m) * a[None]
+
+
+def block_masks(chosen: torch.Tensor) -> list[torch.Tensor]:
+    """The two masks of a block from its chosen units ``[d_out, d_in, m]``: the second layer keeps the
+    chosen entries, the first layer keeps the input edge of every unit some output reads."""
+    d_out, d_in, m = chosen.shape
+    mask2 = chosen.reshape(d_out, d_in * m)
+    mask1 = torch.zeros(d_in * m, d_in, dtype=torch.bool, device=chosen.device)
+    unit = torch.arange(d_in * m, device=chosen.device)
+    mask1[unit, unit // m] = mask2.any(0)
+    return [mask1, mask2]
+
+
 def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input: bool = True,
                      output_scale: float = 1.0, pool_cap: int = DEFAULT_POOL_CAP, retry_cap: int | None = None,
                      retry_fraction: float = 0.02, pool_rule: str = "largest",
@@ -374,17 +404,7 @@ def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input:
         raise ValueError(f"random network has {len(random_net.weights)} layers, target needs {2 * len(matrices)}")
     masks, signed_all = [], []
     for i, w in enumerate(matrices):
-        m1, m2, m = random_net.weights[2 * i], random_net.weights[2 * i + 1], random_net.units_per_input[i]
-        d_out, d_in = w.shape
-        if m1.shape != (m * d_in, d_in) or m2.shape != (d_out, m * d_in):
-            raise ValueError(f"block {i + 1}: random shapes {tuple(m1.shape)}, {tuple(m2.shape)} do not fit "
-                             f"target layer {d_out}x{d_in} with {m} units per input")
-        w = w.to(m1.device)
-        signed = torch.zeros(d_in, dtype=torch.bool, device=m1.device)
-        if i == 0 and signed_input:
-            signed[: d_in - (1 if target.has_bias else 0)] = True
-        a = m1.reshape(d_in, m, d_in).diagonal(dim1=0, dim2=2).T  # [d_in, m]: a[j, t] = M1[j·m + t, j]
-        products = m2.reshape(d_out, d_in, m) * a[None]
+        w, signed, a, products = block_products(w, random_net, i, signed_input and i == 0, target.has_bias)
         chosen = torch.zeros_like(products, dtype=torch.bool)
         for usable in (a > 0, (a < 0) & signed[:, None]):
             tolerance = pool_tolerance[i] if pool_tolerance is not None else 0.0
@@ -392,12 +412,7 @@ def construct_ticket(target: Target, random_net: RandomNetwork, *, signed_input:
             if retry_cap is not None and retry_cap > pool_cap:
                 branch = _retry_tail(products, w, usable, branch, retry_cap, retry_fraction)
             chosen |= branch
-        mask2 = chosen.reshape(d_out, d_in * m)
-        used = mask2.any(0)
-        mask1 = torch.zeros_like(m1, dtype=torch.bool)
-        unit = torch.arange(d_in * m, device=m1.device)
-        mask1[unit, unit // m] = used
-        masks += [mask1, mask2]
+        masks += block_masks(chosen)
         signed_all.append(signed)
     ticket = DenseTicket(random_net, masks, signed_all, target.has_bias, output_scale)
     layers = realised_layers(target, ticket)

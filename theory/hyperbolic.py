@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from theory.dense import DenseTicket, RandomNetwork, Target, realised_layers
+from theory.dense import DenseTicket, RandomNetwork, Target, block_masks, block_products, realised_layers
 from theory.dense_bounds import bound_pool_count, bound_weight_accuracy
 from theory.device import generator as make_generator
 
@@ -159,17 +159,7 @@ def construct_hyperbolic_ticket(target: Target, net: RandomNetwork, tolerance: l
                          f"{2 * len(matrices)} and {len(matrices)}")
     masks, signed_all, unfinished = [], [], []
     for i, w in enumerate(matrices):
-        m1, m2, m = net.weights[2 * i], net.weights[2 * i + 1], net.units_per_input[i]
-        d_out, d_in = w.shape
-        if m1.shape != (m * d_in, d_in) or m2.shape != (d_out, m * d_in):
-            raise ValueError(f"block {i + 1}: shapes {tuple(m1.shape)}, {tuple(m2.shape)} do not fit target layer "
-                             f"{d_out}x{d_in} with {m} units per input")
-        w = w.to(m1.device)
-        signed = torch.zeros(d_in, dtype=torch.bool, device=m1.device)
-        if i == 0 and signed_input:
-            signed[: d_in - (1 if target.has_bias else 0)] = True
-        a = m1.reshape(d_in, m, d_in).diagonal(dim1=0, dim2=2).T  # [d_in, m]: a[j, t] = M1[j·m + t, j]
-        products = m2.reshape(d_out, d_in, m) * a[None]
+        w, signed, a, products = block_products(w, net, i, signed_input and i == 0, target.has_bias)
         chosen = torch.zeros_like(products, dtype=torch.bool)
         left = 0
         every = torch.ones_like(signed)
@@ -177,11 +167,7 @@ def construct_hyperbolic_ticket(target: Target, net: RandomNetwork, tolerance: l
             branch, residual = binary_decomposition(products, w, usable, tolerance[i])
             chosen |= branch
             left += int(((residual.abs() > tolerance[i]) & needed[None]).sum())
-        mask2 = chosen.reshape(d_out, d_in * m)
-        unit = torch.arange(d_in * m, device=m1.device)
-        mask1 = torch.zeros_like(m1, dtype=torch.bool)
-        mask1[unit, unit // m] = mask2.any(0)
-        masks += [mask1, mask2]
+        masks += block_masks(chosen)
         signed_all.append(signed)
         unfinished.append(left)
     ticket = DenseTicket(net, masks, signed_all, target.has_bias)
