@@ -226,8 +226,9 @@ WIDTH_PROTOCOL = Protocol(
        proof=PROOF, params=WidthParams, faults=WidthFaults,
        full={**FULL_DATA, "width": 0.25, "score_iterations": 5000, "margin": 0.01, "construction_seeds": 5,
              "construction_step": 8, "construction_resolution": 1},
-       full_cost='measured 42.5 min wall, 2,504 CPU-s on 2 shared cores (widths ×1…×16, 5 seeds, certified '
-                 'constructions for every seed)', protocol=WIDTH_PROTOCOL)
+       full_cost='measured 2026-12-07 (commit fddb3ea, on 2 cores shared with other jobs, load 4-14): 2 h 13 min '
+                 'wall, 5,388 CPU-s (widths ×1…×16, 5 seeds, certified constructions for every seed)',
+       protocol=WIDTH_PROTOCOL)
 def check_edge_popup_width(p: WidthParams, ctx: Context) -> Record:
     if len(p.factors) < 2:
         raise ValueError("factors needs at least two widths")
