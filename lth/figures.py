@@ -81,6 +81,21 @@ def require(path: Path, command: str) -> Path:
     return path
 
 
+def parameter_bars(ax, rows: list[dict], labels: list[str]) -> None:
+    """Random and kept weights per construction (``rows``: ``random_parameters``, ``kept_parameters``,
+    ``target_parameters``) as paired bars on a log axis, the target's parameter count dotted: the left
+    panel of the side-by-side construction figures."""
+    x = list(range(len(rows)))
+    ax.bar([i - 0.2 for i in x], [r["random_parameters"] for r in rows], width=0.4, label="random weights")
+    ax.bar([i + 0.2 for i in x], [r["kept_parameters"] for r in rows], width=0.4, label="kept weights")
+    ax.axhline(rows[0]["target_parameters"], color="k", ls=":", lw=0.8, label="target")
+    ax.set_yscale("log")
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylabel("parameters")
+    ax.set_ylim(top=30 * max(r["random_parameters"] for r in rows))  # room for the legend above the bars
+    ax.legend(fontsize=7, ncols=3, loc="upper center")
+
+
 def load_claim_record(results: Path, claim_id: str, scale: str | None = None) -> dict[str, Any]:
     """The stored record of ``claim_id`` a reader should use (:func:`lth.store.select_claim_record`:
     full scale before quick, default parameters before overrides, then the newest)."""

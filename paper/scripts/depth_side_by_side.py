@@ -13,7 +13,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lth.figures import figure, load_claim_record
+from lth.figures import figure, load_claim_record, parameter_bars
 
 CLAIM = "slth.depth.network"
 
@@ -25,14 +25,7 @@ def draw(results: Path):
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
     x = list(range(len(rows)))
     labels = [f"{r['name'].split(' (')[0]}\n{r['activation']}, depth {r['depth']}" for r in rows]
-    left.bar([i - 0.2 for i in x], [r["random_parameters"] for r in rows], width=0.4, label="random weights")
-    left.bar([i + 0.2 for i in x], [r["kept_parameters"] for r in rows], width=0.4, label="kept weights")
-    left.axhline(rows[0]["target_parameters"], color="k", ls=":", lw=0.8, label="target")
-    left.set_yscale("log")
-    left.set_xticks(x, labels, fontsize=7)
-    left.set_ylabel("parameters")
-    left.set_ylim(top=30 * max(r["random_parameters"] for r in rows))  # room for the legend above the bars
-    left.legend(fontsize=7, ncols=3, loc="upper center")
+    parameter_bars(left, rows, labels)
     right.plot(x, [r["certified"] for r in rows], "o", label="certified sup error")
     right.plot(x, [r["empirical"] for r in rows], "x", label="largest error found")
     right.axhline(rows[0]["eps"], color="k", ls=":", lw=0.8, label="ε")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lth.figures import figure, load_claim_record
+from lth.figures import figure, load_claim_record, parameter_bars
 
 CLAIM = "slth.hyperbolic.network"
 
@@ -23,15 +23,7 @@ def draw(results: Path):
     details = load_claim_record(results, CLAIM)["details"]
     rows, proven = details["rows"], details["proven_widths"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
-    x = range(len(rows))
-    left.bar([i - 0.2 for i in x], [r["random_parameters"] for r in rows], width=0.4, label="random weights")
-    left.bar([i + 0.2 for i in x], [r["kept_parameters"] for r in rows], width=0.4, label="kept weights")
-    left.axhline(rows[0]["target_parameters"], color="k", ls=":", lw=0.8, label="target")
-    left.set_yscale("log")
-    left.set_xticks(list(x), [r["name"].split(" (")[0] for r in rows], fontsize=7)
-    left.set_ylabel("parameters")
-    left.set_ylim(top=30 * max(r["random_parameters"] for r in rows))  # room for the legend above the bars
-    left.legend(fontsize=7, ncols=3, loc="upper center")
+    parameter_bars(left, rows, [r["name"].split(" (")[0] for r in rows])
     right.plot([r["eps"] for r in proven], [r["random_ratio"] for r in proven], "o-", label="proven widths (H / P)")
     measured = [r for r in details.get("measured_widths", []) if r["fewer_random"] is not None]
     right.plot([r["eps"] for r in measured],
