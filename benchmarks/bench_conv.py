@@ -28,8 +28,8 @@ from common import save, table  # noqa: E402
 
 from lth.claims.slth_conv import (LENET_INPUT, NetworkParams, lenet_specs, lenet_table,  # noqa: E402
                                      train_lenet)
-from theory.conv import construct_cnn_ticket  # noqa: E402
-from theory.device import cpu_threads, generator, resolve_device  # noqa: E402
+from lth.theory.conv import construct_cnn_ticket  # noqa: E402
+from lth.theory.device import cpu_threads, generator, resolve_device  # noqa: E402
 from lth.registry import Context  # noqa: E402
 
 

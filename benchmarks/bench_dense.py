@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from theory.dense import (DEFAULT_C, Domain, bound_units_per_input, certify_sup_error, construct_random_network,
+from lth.theory.dense import (DEFAULT_C, Domain, bound_units_per_input, certify_sup_error, construct_random_network,
                           construct_ticket, over_parameterisation, random_target, search_sup_error)
-from theory.device import resolve_device
+from lth.theory.device import resolve_device
 
 
 def peak_rss_gib() -> float:

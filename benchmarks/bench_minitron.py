@@ -31,10 +31,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import best_time, save, table  # noqa: E402
-from simulations.minitron.importance import magnitude_scores  # noqa: E402
-from simulations.minitron.llama import Architecture, load_causal_lm  # noqa: E402
-from simulations.minitron.pruning import prune  # noqa: E402
-from theory.device import generator, resolve_device  # noqa: E402
+from lth.simulations.minitron.importance import magnitude_scores  # noqa: E402
+from lth.simulations.minitron.llama import Architecture, load_causal_lm  # noqa: E402
+from lth.simulations.minitron.pruning import prune  # noqa: E402
+from lth.theory.device import generator, resolve_device  # noqa: E402
 
 
 def students(model: torch.nn.Module) -> dict[str, torch.nn.Module]:

@@ -42,9 +42,9 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from common import REPO_ROOT, best_time, save, table  # noqa: E402
 
 from lth.store import write_json  # noqa: E402
-from theory.subset_sum import (BACKENDS, best_subsets, covers_interval, sample_uniform,  # noqa: E402
+from lth.theory.subset_sum import (BACKENDS, best_subsets, covers_interval, sample_uniform,  # noqa: E402
                                sorted_subset_sums)
-from theory.subset_sum_merge import profile_nearest_subset_codes  # noqa: E402
+from lth.theory.subset_sum_merge import profile_nearest_subset_codes  # noqa: E402
 
 PENSIA_RANGE = (-0.46, 0.54)
 PENSIA_SHAPES = ((500, 784), (10, 500))

@@ -7,7 +7,7 @@ Links are read from the tree:
   found by parsing the source, so a test file need not be imported;
 - figures: the ``claims=`` of every registered figure;
 - the manuscript: ``\\claim{CLAIM-ID}`` in ``paper/*.tex`` and ``paper/sections/*.tex``
-  (:func:`lth.paper.manuscript_files`).
+  (:func:`lth.manuscript.manuscript_files`).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def figure_claims() -> dict[str, list[str]]:
 
 def paper_claims(paper_dir: Path) -> dict[str, list[str]]:
     """claim id -> ``file:line`` places where the manuscript cites it with ``\\claim{id}``."""
-    from lth.paper import CLAIM_USE, cited, manuscript_files
+    from lth.manuscript import CLAIM_USE, cited, manuscript_files
 
     return cited(CLAIM_USE, manuscript_files(paper_dir))
 

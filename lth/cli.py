@@ -33,7 +33,7 @@ _PLUGINS: dict[str, tuple[tuple[str, ...], str]] = {
     "ticket": (("lth.commands.ticket",), "prune a random network into a certified ε-approximation of MODEL"),
     "simulate": (("lth.commands.simulate", "lth.commands.supermask"),
                  "run simulations of pruning phenomena on real data"),
-    "paper": (("lth.paper",), "build the paper (PDF) and the README results block from results"),
+    "paper": (("lth.manuscript",), "build the paper (PDF) and the README results block from results"),
     "minitron": (("lth.commands.minitron",),
                  "structured pruning + distillation of a Llama-style LM (SmolLM2-135M-Instruct packaged)"),
 }
@@ -123,7 +123,7 @@ def _verify(args: argparse.Namespace) -> int:
     from lth.registry import all_claims
     from lth.sweep import open_sweep
     from lth.verify import exit_status, format_table, run_verify, summary
-    from theory.device import resolve_device
+    from lth.theory.device import resolve_device
 
     known = all_claims()
     resolve_device(args.device)  # refuse an unavailable device before any work starts
@@ -200,7 +200,7 @@ def _figures(args: argparse.Namespace) -> int:
     requested figure needs, is refused in one line (exit 2) naming the command to run first; a figure
     whose records are missing while others are drawn is one line each (exit 1)."""
     if not args.index:  # refused before the figure scripts (and torch) are imported
-        from lth.paper import require_records
+        from lth.manuscript import require_records
 
         require_records(args.results)
         names = _figure_names()
@@ -239,7 +239,7 @@ def _figure_names() -> list[str]:
     import hashlib
     import importlib.util
 
-    scripts = importlib.util.find_spec("paper.scripts")
+    scripts = importlib.util.find_spec("lth.paper.scripts")
     digest = hashlib.sha256()
     for path in sorted(Path(next(iter(scripts.submodule_search_locations))).glob("*.py")):
         digest.update(path.name.encode() + b":" + path.read_bytes())

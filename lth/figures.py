@@ -28,7 +28,7 @@ from lth.registry import import_package_modules  # noqa: E402
 STYLE = REPO_ROOT / "paper" / "style.mplstyle"  # the one style of every figure, applied by render
 _FIGURES: dict[str, "Figure"] = {}
 _DRAWN: list[dict[str, Any]] = []  # records loaded while the current figure draws
-_FIGURE_PACKAGE = "paper.scripts"
+_FIGURE_PACKAGE = "lth.paper.scripts"
 
 
 class MissingResult(FileNotFoundError):

@@ -1,6 +1,6 @@
 """IMP runs split into one task per seed, for ``--workers`` / ``--scheduler`` (see :mod:`lth.sweep`).
 
-Every random stream of an IMP run is drawn per seed (``simulations.imp._generators``), so seed
+Every random stream of an IMP run is drawn per seed (``lth.simulations.imp._generators``), so seed
 ``s`` run alone trains exactly replica ``s`` of the batched run: the per-seed rows, concatenated in
 seed order, equal the batched rows bit for bit (tests/test_simulate_sweep.py). In this process the
 batched run stays the default (one batch trains every seed at once, the fast path on one device);
@@ -15,7 +15,7 @@ import torch
 
 from lth.store import settings_hash
 from lth.sweep import Sweep, Task, TaskStore
-from simulations.imp import ImpResult, ImpSettings, run_imp, run_transfer
+from lth.simulations.imp import ImpResult, ImpSettings, run_imp, run_transfer
 
 
 def one_seed(settings: ImpSettings, index: int) -> ImpSettings:

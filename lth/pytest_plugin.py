@@ -43,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def lth_device(request: pytest.FixtureRequest):
     """The ``torch.device`` chosen by ``--lth-device``."""
-    from theory.device import resolve_device
+    from lth.theory.device import resolve_device
 
     return resolve_device(request.config.getoption("lth_device"))
 
@@ -51,6 +51,6 @@ def lth_device(request: pytest.FixtureRequest):
 @pytest.fixture
 def lth_generator(request: pytest.FixtureRequest, lth_device):
     """A ``torch.Generator`` on ``lth_device`` seeded with ``--lth-seed``: the same draws in every run."""
-    from theory.device import generator
+    from lth.theory.device import generator
 
     return generator(request.config.getoption("lth_seed"), lth_device)

@@ -41,7 +41,7 @@ from lth.store import REPO_ROOT, settings_hash
 from lth.sweep import Sweep, Task, TaskStore
 from lth.validate import describe_type, finite_float, param_problem, unknown_names, wrong_type
 from lth.verdict import VERDICTS
-from theory.device import generator, resolve_device
+from lth.theory.device import generator, resolve_device
 
 SCALES = ("quick", "full")
 # Which statement a check judges (``lth list`` prints it; proofs/*.md state it per claim):

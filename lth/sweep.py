@@ -74,7 +74,7 @@ class Task:
             raise ValueError(f"task id {self.id!r} may only contain letters, digits and _ . = + -")
 
 
-PACKAGES = ("lth", "theory", "simulations")  # whose source the fingerprint covers
+PACKAGES = ("lth", "lth.theory", "lth.simulations")  # whose source the fingerprint covers
 
 
 @functools.lru_cache(maxsize=1)
@@ -350,7 +350,7 @@ WATCH_S = 5.0  # how often a waiting sweep looks for lost or joined workers
 
 def _worker_identity() -> str:
     """Run on each worker at connect: its code fingerprint, after clearing process-level caches."""
-    from simulations.imp import forget_runs
+    from lth.simulations.imp import forget_runs
 
     forget_runs()
     return code_fingerprint()

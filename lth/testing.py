@@ -9,16 +9,16 @@ theorem's hypotheses (a checker that refused one would be an error in this modul
 example):
 
 * :func:`rss_instances` — a random-subset-sum pool ``[n]`` from a named law of
-  :data:`theory.subset_sum.POOL_LAWS`, a target interval ``[lo, hi]`` and targets ``[T]`` inside it
-  (the objects of ``theory.subset_sum`` and the ``rss.*`` claims); checked by the pool checker of
-  :mod:`theory.subset_sum`;
-* :func:`dense_targets` — a ReLU MLP :class:`theory.dense.Target` with ``‖W_i‖₂ ≤ 1`` (Theorem P's
-  hypothesis), checked by :func:`theory.dense.check_norms`; :func:`dense_domains` — a ball or box
-  :class:`theory.dense.Domain` (a box of non-negative inputs when ``signed=False``);
-* :func:`conv_kernels` and :func:`conv_targets` — :class:`theory.conv.TargetLayer` kernels
+  :data:`lth.theory.subset_sum.POOL_LAWS`, a target interval ``[lo, hi]`` and targets ``[T]`` inside it
+  (the objects of ``lth.theory.subset_sum`` and the ``rss.*`` claims); checked by the pool checker of
+  :mod:`lth.theory.subset_sum`;
+* :func:`dense_targets` — a ReLU MLP :class:`lth.theory.dense.Target` with ``‖W_i‖₂ ≤ 1`` (Theorem P's
+  hypothesis), checked by :func:`lth.theory.dense.check_norms`; :func:`dense_domains` — a ball or box
+  :class:`lth.theory.dense.Domain` (a box of non-negative inputs when ``signed=False``);
+* :func:`conv_kernels` and :func:`conv_targets` — :class:`lth.theory.conv.TargetLayer` kernels
   ``[m, c, d, d]`` with ``max_o Σ|K[o]| ≤ 1``, stride 1, valid or odd-kernel same padding, ReLU between
-  layers, and an input side ``size`` every layer fits, checked by :func:`theory.conv.check_layer_norms`
-  and :func:`theory.conv.require_relu_between`;
+  layers, and an input side ``size`` every layer fits, checked by :func:`lth.theory.conv.check_layer_norms`
+  and :func:`lth.theory.conv.require_relu_between`;
 * :func:`seeds` — seeds for the library's generators.
 
 Assertions certify rigorously and, on failure, raise :class:`CertificateError` (an ``AssertionError``)
@@ -28,8 +28,8 @@ from the library's search (a lower bound on the same supremum); both are attribu
 * :func:`assert_pool_covers` — every ``z ∈ [lo, hi]`` is within ε of a subset sum (exact worst case plus
   its rounding bound; the witness is the worst target and its best subset from the exact solver);
 * :func:`assert_ticket_approximates` — a dense or convolutional ticket approximates its target within ε
-  on a domain (:func:`theory.dense.certify_sup_error` / :func:`theory.conv.certify_network`, witnesses
-  from :func:`theory.dense.search_sup_error` / :func:`theory.conv.search_max_error`);
+  on a domain (:func:`lth.theory.dense.certify_sup_error` / :func:`lth.theory.conv.certify_network`, witnesses
+  from :func:`lth.theory.dense.search_sup_error` / :func:`lth.theory.conv.search_max_error`);
 * :func:`assert_verdict` — a registered claim's check gives the expected verdict;
 * :func:`assert_claims_linked` — every claim of a distribution has its proof section and a marked test
   (the audit of :mod:`lth.audit`, run on that package's files).
@@ -51,13 +51,13 @@ except ModuleNotFoundError as exc:  # hypothesis is in the test extra, not a dep
 
 from lth.audit import Links, audit, marked_tests, proof_anchors
 from lth.registry import Record, all_claims, run_claim
-from theory.conv import (PADDINGS, LayerTicket, NetworkTicket, TargetLayer, certify_layer, certify_network,
+from lth.theory.conv import (PADDINGS, LayerTicket, NetworkTicket, TargetLayer, certify_layer, certify_network,
                          check_layer_norms, conv, norm_inf, require_relu_between, search_max_error, target_forward)
-from theory.dense import DenseTicket, Domain, Target, certify_sup_error, check_norms, random_target, search_sup_error
-from theory.device import generator
-from theory.numerics import up
-from theory.objects import Certificate, Witness
-from theory.subset_sum import POOL_LAWS, checked_pools, best_subsets, rounding_slack, sample_pools, sorted_subset_sums, \
+from lth.theory.dense import DenseTicket, Domain, Target, certify_sup_error, check_norms, random_target, search_sup_error
+from lth.theory.device import generator
+from lth.theory.numerics import up
+from lth.theory.objects import Certificate, Witness
+from lth.theory.subset_sum import POOL_LAWS, checked_pools, best_subsets, rounding_slack, sample_pools, sorted_subset_sums, \
     worst_case_error
 
 SEED_MAX = 2**32 - 1
@@ -93,7 +93,7 @@ class ConvTarget:
 
 
 def seeds() -> st.SearchStrategy[int]:
-    """Seeds for :func:`theory.device.generator` (draw these, not tensors, so failures shrink)."""
+    """Seeds for :func:`lth.theory.device.generator` (draw these, not tensors, so failures shrink)."""
     return st.integers(0, SEED_MAX)
 
 
@@ -124,7 +124,7 @@ def dense_targets(draw, widths: st.SearchStrategy[list[int]] = st.lists(st.integ
                   bias: st.SearchStrategy[bool] = st.booleans(),
                   norms: st.SearchStrategy[float] = st.floats(0.25, 1.0)) -> Target:
     """A ReLU MLP with layer widths ``widths`` (``[d_0, ..., d_l]``) whose Gaussian layers are rescaled to
-    spectral norm ``norm ≤ 1``, optional biases N(0, 0.1²) (:func:`theory.dense.random_target`)."""
+    spectral norm ``norm ≤ 1``, optional biases N(0, 0.1²) (:func:`lth.theory.dense.random_target`)."""
     shape, with_bias, norm = draw(widths), draw(bias), draw(norms)
     if len(shape) < 2 or min(shape) < 1 or not 0 < norm <= 1:
         raise ValueError(f"dense_targets needs >= 2 positive widths and a norm in (0, 1], got {shape}, {norm}")
@@ -135,7 +135,7 @@ def dense_targets(draw, widths: st.SearchStrategy[list[int]] = st.lists(st.integ
 
 @st.composite
 def dense_domains(draw, d0: int, signed: bool = True, radii: st.SearchStrategy[float] = st.floats(0.1, 2.0)) -> Domain:
-    """A :class:`theory.dense.Domain` for ``d0`` inputs: a ball of radius from ``radii`` or a box
+    """A :class:`lth.theory.dense.Domain` for ``d0`` inputs: a ball of radius from ``radii`` or a box
     ``lo ≤ hi`` inside ``[−2, 2]^{d0}``; with ``signed=False`` (a ticket built with ``signed_input=False``)
     only boxes with ``lo ≥ 0``."""
     if not signed or draw(st.booleans()):
@@ -228,9 +228,9 @@ def _failure(what: str, eps: float, certificate: Certificate, witness: Witness, 
 def assert_pool_covers(pool: torch.Tensor, eps: float, lo: float = -1.0, hi: float = 1.0) -> Certificate:
     """Assert that every ``z ∈ [lo, hi]`` is within ``eps`` of a subset sum of ``pool`` ``[n]``, rigorously.
 
-    The certificate is the exact float64 worst case plus :func:`theory.subset_sum.rounding_slack`; on
+    The certificate is the exact float64 worst case plus :func:`lth.theory.subset_sum.rounding_slack`; on
     failure the witness is the worst target (the middle of the widest gap between subset sums, or an end
-    of the interval) with its error from the exact solver :func:`theory.subset_sum.best_subsets`.
+    of the interval) with its error from the exact solver :func:`lth.theory.subset_sum.best_subsets`.
     Returns the certificate when it holds.
     """
     pool = checked_pools(pool.to(torch.float64))
@@ -257,10 +257,10 @@ def assert_ticket_approximates(target: Target | ConvTarget | TargetLayer,
                                ticket: DenseTicket | NetworkTicket | LayerTicket, eps: float, domain: Domain | int | None = None, *, seed: int = 0) -> Certificate:
     """Assert, by a rigorous float64 certificate, that ``ticket`` approximates ``target`` within ``eps``.
 
-    * Dense: ``target`` a :class:`theory.dense.Target`, ``ticket`` the :class:`theory.dense.DenseTicket` built for
-      it, ``domain`` a :class:`theory.dense.Domain` (default: the unit ball); error in the 2-norm.
-    * Convolutional: ``target`` a :class:`ConvTarget` (or one :class:`theory.conv.TargetLayer`), ``ticket`` a
-      :class:`theory.conv.NetworkTicket` (or a :class:`theory.conv.LayerTicket`, compared before the layer's
+    * Dense: ``target`` a :class:`lth.theory.dense.Target`, ``ticket`` the :class:`lth.theory.dense.DenseTicket` built for
+      it, ``domain`` a :class:`lth.theory.dense.Domain` (default: the unit ball); error in the 2-norm.
+    * Convolutional: ``target`` a :class:`ConvTarget` (or one :class:`lth.theory.conv.TargetLayer`), ``ticket`` a
+      :class:`lth.theory.conv.NetworkTicket` (or a :class:`lth.theory.conv.LayerTicket`, compared before the layer's
       ReLU as in the layer lemma) built for exactly those layers, ``domain`` the input side ``D`` of
       ``[0,1]^{c×D×D}`` (default: the target's ``size``); error in the max-norm.
 

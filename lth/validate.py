@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, NoReturn
 
 from lth.store import out_probe, write_atomic
 
-# theory.device.DEVICE_CHOICES, without importing torch (tests/test_cli_bad_input.py checks they agree).
+# lth.theory.device.DEVICE_CHOICES, without importing torch (tests/test_cli_bad_input.py checks they agree).
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
@@ -283,7 +283,7 @@ def catalogue_path() -> Path:
 
 
 # The packages whose loaded modules an entry depends on (beside other packages' claims, :mod:`lth.extensions`).
-_SOURCE_PACKAGES = ("lth", "theory", "simulations", "paper")
+_SOURCE_PACKAGES = ("lth",)  # theory, simulations and paper are lth.theory, lth.simulations, lth.paper
 
 
 @functools.cache

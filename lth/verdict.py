@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 
 from scipy.stats import beta
 
-from simulations.statistics import t_interval
+from lth.simulations.statistics import t_interval
 
 Verdict = tuple[str, str]
 VERDICTS = ("holds", "fails", "inconclusive", "error")

@@ -24,7 +24,7 @@ in $u$ is scale-invariant per filter, and $\log V_\theta = \log V_u + \log\det D
 Quadratic basins $L = \tfrac12 \theta^\top H \theta$ have the exact volume
 $\omega_n \prod_i \sqrt{2\tau/\lambda_i}$ (:func:`quadratic_log_volume`), the validation target. The
 second-order estimate from Hessian-vector products, which does not concentrate on the largest radius,
-is in :mod:`simulations.hessian`. Minima at a matched training loss come from :func:`train_to_loss`.
+is in :mod:`lth.simulations.hessian`. Minima at a matched training loss come from :func:`train_to_loss`.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import norm
 
-from simulations.data import Split, Splits
-from simulations.models import Architecture, forward, zero_biases
+from lth.simulations.data import Split, Splits
+from lth.simulations.models import Architecture, forward, zero_biases
 
 Loss = Callable[[torch.Tensor], torch.Tensor]
 

@@ -1,5 +1,5 @@
 r"""The smallest random network in which Pensia et al.'s construction builds a *certified* ticket for
-a trained MLP: the constructed side of the edge-popup bridge (``simulations.edge_popup``).
+a trained MLP: the constructed side of the edge-popup bridge (``lth.simulations.edge_popup``).
 
 The objects (proofs/supermask.md, claim ``sim.edge_popup.width``):
 
@@ -12,10 +12,10 @@ The objects (proofs/supermask.md, claim ``sim.edge_popup.width``):
   at most $k \le a n$ of them;
 * the theorem's frame (:class:`TheoremFrame`): the ball of radius $R = \max\lVert x\rVert_2$ is mapped
   to the unit ball (first layer times $R$) and layers with spectral norm above 1 are divided by it
-  (``theory.dense.rescale``, product $c$); a ticket of the rescaled target with output scale $1/c$
+  (``lth.theory.dense.rescale``, product $c$); a ticket of the rescaled target with output scale $1/c$
   approximates $f$ in logit units;
-* a *build* (:class:`Build`) at units per input $(m_1, m_2, m_3)$: ``theory.dense.build_ticket`` and
-  its rigorous float64 certificate ``theory.dense.certify_sup_error`` on the unit ball, and, measured
+* a *build* (:class:`Build`) at units per input $(m_1, m_2, m_3)$: ``lth.theory.dense.build_ticket`` and
+  its rigorous float64 certificate ``lth.theory.dense.certify_sup_error`` on the unit ball, and, measured
   on the test images, the ticket's outputs computed from its masks and random weights alone;
 * the *search* (:func:`search_certified_width`) over $m_1$ (block 1 holds all but about 0.2% of the
   random weights), the later blocks at the width rule's value: from the rule's $m_1$ down in steps
@@ -30,7 +30,7 @@ from typing import Callable
 
 import torch
 
-from theory.dense import (DEFAULT_C, DenseTicket, Domain, Target, bound_units_per_input, build_ticket,
+from lth.theory.dense import (DEFAULT_C, DenseTicket, Domain, Target, bound_units_per_input, build_ticket,
                           certify_sup_error, rescale)
 
 DEFAULT_POOL_CAP = 24  # subset-sum pool per weight and branch; at 20 even the rule's width misses 1e-4

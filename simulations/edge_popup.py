@@ -16,11 +16,11 @@ The objects, batched over $R$ seeds ([R, *weight_shape] per layer):
 The bridge (:func:`run_edge_popup`): a dense *target* of hidden width factor $w$ is trained; random
 networks of the same architecture at widths $f\cdot w$, $f \in$ ``factors``, are searched by
 edge-popup. Beside them, :func:`construction_width` gives the random network that Pensia et al.'s
-width rule (``theory.dense``, $m = 2\lceil C\ln(d_{in}d_{out}l/\min(\varepsilon,
+width rule (``lth.theory.dense``, $m = 2\lceil C\ln(d_{in}d_{out}l/\min(\varepsilon,
 \delta))\rceil$ units per input) asks for to approximate the same target so closely that no more
 than a fraction ``accuracy_gap`` of the test images can change class, and
 :func:`certified_construction` builds that construction and certifies it, from the rule's width
-down to the smallest width whose ticket is certified (``simulations.certified_width``).
+down to the smallest width whose ticket is certified (``lth.simulations.certified_width``).
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
-from simulations.data import Split
-from simulations.certified_width import (DEFAULT_POOL_CAP, DEFAULT_RETRY_CAP, Build, frame_summary, random_weight_count,
+from lth.simulations.data import Split
+from lth.simulations.certified_width import (DEFAULT_POOL_CAP, DEFAULT_RETRY_CAP, Build, frame_summary, random_weight_count,
                                          search_certified_width, theorem_frame)
-from simulations.imp import RunStore, stream
-from simulations.models import Architecture, build_architecture
-from simulations.supermask import (DataSettings, ScoreOptimisation, _finish, _help, _resume, begin, fit_scores,
+from lth.simulations.imp import RunStore, stream
+from lth.simulations.models import Architecture, build_architecture
+from lth.simulations.supermask import (DataSettings, ScoreOptimisation, _finish, _help, _resume, begin, fit_scores,
                                    generators, keep_count, top_k_mask)
-from theory.dense import DEFAULT_C
+from lth.theory.dense import DEFAULT_C
 
 WEIGHT_INITS = ("kaiming_normal", "signed_constant")
 

@@ -40,9 +40,9 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import t as student_t
 
-from simulations.basin import Minimum, log_unit_ball_volume
-from simulations.data import Split
-from simulations.models import forward
+from lth.simulations.basin import Minimum, log_unit_ball_volume
+from lth.simulations.data import Split
+from lth.simulations.models import forward
 
 Matvec = Callable[[torch.Tensor], torch.Tensor]  # [k, n] -> [k, n]: rows v ↦ rows Hv
 

@@ -31,11 +31,11 @@ from typing import Any, Callable, Protocol
 import torch
 from tqdm.auto import tqdm
 
-from simulations.data import Split, Splits, load_dataset, resize
-from simulations.masks import CRITERIA, full_masks, prune_masks, random_masks_like, remaining_fraction
-from simulations.models import Architecture, build_architecture, init_weights
-from simulations.training import OPTIMIZERS, STOP_RULES, Optimisation, Trained, train
-from theory.device import generator
+from lth.simulations.data import Split, Splits, load_dataset, resize
+from lth.simulations.masks import CRITERIA, full_masks, prune_masks, random_masks_like, remaining_fraction
+from lth.simulations.models import Architecture, build_architecture, init_weights
+from lth.simulations.training import OPTIMIZERS, STOP_RULES, Optimisation, Trained, train
+from lth.theory.device import generator
 
 
 class RunStore(Protocol):

@@ -37,7 +37,7 @@ The objects, per layer and batched over $R$ replicas ([R, *weight_shape]):
 :func:`run_criteria` runs every criterion IMP-style (train, score, prune, rewind to $\theta_0$,
 retrain) or one-shot from the dense run, recording trained, zero-shot and sign-only accuracies per
 level; :func:`run_learned` trains learned supermasks beside the dense reference. Both take an
-optional :class:`simulations.imp.RunStore` and resume from its last saved step.
+optional :class:`lth.simulations.imp.RunStore` and resume from its last saved step.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from simulations.data import Splits, load_dataset, resize
-from simulations.imp import RunStore, stream
-from simulations.models import Architecture, build_architecture, forward, init_weights, zero_biases
-from simulations.training import Optimisation, accuracy, train
-from theory.device import cpu_threads, generator
+from lth.simulations.data import Splits, load_dataset, resize
+from lth.simulations.imp import RunStore, stream
+from lth.simulations.models import Architecture, build_architecture, forward, init_weights, zero_biases
+from lth.simulations.training import Optimisation, accuracy, train
+from lth.theory.device import cpu_threads, generator
 
 CRITERIA = ("large_final", "small_final", "random", "large_init", "small_init", "large_init_large_final",
             "small_init_small_final", "magnitude_increase", "movement", "large_final_same_sign",
@@ -302,7 +302,7 @@ def load_splits(settings: DataSettings, device: torch.device) -> Splits:
 
 
 def generators(seeds: list[int], purpose: str, level: int, device: torch.device) -> list[torch.Generator]:
-    """One generator per seed for (purpose, level): the same streams as ``simulations.imp``."""
+    """One generator per seed for (purpose, level): the same streams as ``lth.simulations.imp``."""
     return [generator(stream(s, purpose, level), device) for s in seeds]
 
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from simulations.data import Split, Splits
-from theory.device import cpu_threads
-from simulations.models import Architecture, forward, zero_biases
+from lth.simulations.data import Split, Splits
+from lth.theory.device import cpu_threads
+from lth.simulations.models import Architecture, forward, zero_biases
 
 
 OPTIMIZERS = ("adam", "sgd")

@@ -13,12 +13,12 @@ from hypothesis.extra.numpy import arrays
 
 import math
 
-from theory.attention import (MHA, bound_proposition, bound_proven_units, bound_weight_accuracy, build_ticket,
+from lth.theory.attention import (MHA, bound_proposition, bound_proven_units, bound_weight_accuracy, build_ticket,
                               certify_sup_error, check_target, construct_source, construct_ticket, random_target,
                               realised_errors, restrict_units, search_sup_error, sequence_error)
-from theory.dense import build_ticket as build_dense
-from theory.device import generator
-from theory.transformer import BlockTicket, bound_budget, certify_block, random_block, search_block
+from lth.theory.dense import build_ticket as build_dense
+from lth.theory.device import generator
+from lth.theory.transformer import BlockTicket, bound_budget, certify_block, random_block, search_block
 from lth.claims.slth_attention import _rate, prune_largest_kept
 from lth.registry import run_claim
 

@@ -1,4 +1,4 @@
-"""Properties of the basin-volume estimator (``simulations.basin``) and its claims' checks on broken instances."""
+"""Properties of the basin-volume estimator (``lth.simulations.basin``) and its claims' checks on broken instances."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from hypothesis.extra.numpy import arrays
 
 from lth.claims.basin import log_width_slope
 from lth.registry import run_claim
-from simulations.basin import (Minimum, estimate_log_volume, find_radii, log_unit_ball_volume, log_uniform_spectrum,
+from lth.simulations.basin import (Minimum, estimate_log_volume, find_radii, log_unit_ball_volume, log_uniform_spectrum,
                                log_volume, poisoned, quadratic_log_volume, quadratic_loss, train_to_loss,
                                unit_directions)
-from simulations.data import load_dataset
-from simulations.models import build_architecture, init_weights
-from theory.device import generator
+from lth.simulations.data import load_dataset
+from lth.simulations.models import build_architecture, init_weights
+from lth.theory.device import generator
 
 CPU = torch.device("cpu")
 
@@ -144,7 +144,7 @@ def test_generalisation_check_fails_when_the_poisoned_basin_gets_a_larger_thresh
 @pytest.mark.claim("basin.generalisation")
 def test_generalisation_check_is_inconclusive_with_the_install_line_when_the_data_set_is_missing(tmp_path,
                                                                                                  monkeypatch):
-    monkeypatch.setattr("simulations.data.FASHION_MNIST_DIR", tmp_path)
+    monkeypatch.setattr("lth.simulations.data.FASHION_MNIST_DIR", tmp_path)
     record = run_claim("basin.generalisation", dataset="fashion_mnist", **TINY)
     assert record.verdict == "inconclusive" and "apt-get install" in record.reason
 

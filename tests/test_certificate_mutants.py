@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from test_oracles import conv_exact, rational
-from theory import conv, dense, universal
-from theory.certify import ASSUMPTIONS as DENSE_LAYER_ASSUMPTIONS, PerturbedLayer, certify_ball, certify_box
-from theory.numerics import TINY, UNIT_ROUNDOFF, gamma, sum_upper, widen
-from theory.subset_sum import covers_interval, rounding_slack, worst_case_error
+from lth.theory import conv, dense, universal
+from lth.theory.certify import ASSUMPTIONS as DENSE_LAYER_ASSUMPTIONS, PerturbedLayer, certify_ball, certify_box
+from lth.theory.numerics import TINY, UNIT_ROUNDOFF, gamma, sum_upper, widen
+from lth.theory.subset_sum import covers_interval, rounding_slack, worst_case_error
 
 # Pools of multiples of 2^-12 in [-1, 1]: every subset sum, shift and merge end is exact in float64.
 dyadic_pools = arrays(np.float64, st.integers(1, 6), elements=st.integers(-4096, 4096).map(lambda k: k / 4096))
@@ -474,7 +474,7 @@ def test_gamma_of_no_terms_is_zero_and_an_impossible_length_is_refused_by_name()
 @given(x=arrays(np.float64, st.integers(1, 4), elements=st.floats(0.0, 8.0)))
 def test_widen_raises_a_non_negative_bound_by_its_relative_and_absolute_margins(x):
     """``widen(x) ≥ x·(1 + LIBM_MARGIN) + TINY`` up to one rounding: in particular ``widen(0) = TINY > 0``."""
-    from theory.numerics import LIBM_MARGIN
+    from lth.theory.numerics import LIBM_MARGIN
     out = widen(torch.tensor(x))
     assert float(widen(torch.zeros(1, dtype=torch.float64))) == TINY
     for value, bound in zip(x.tolist(), out.tolist()):
@@ -502,7 +502,7 @@ def test_the_midpoint_radius_product_encloses_every_product_of_the_boxes_exactly
     """Rump's enclosure: ``|AB − mid| ≤ rad`` for every corner choice, in exact rationals; and ``rad`` is at
     least its documented formula ``|m1|r2 + r1|m2| + r1 r2 + γ_k|m1||m2|`` (the ``(1 + γ_{k+4})`` covers its
     own rounding). Radii up to the midpoints' size, so the ``r1·r2`` term matters."""
-    from theory.numerics import enclosed_product
+    from lth.theory.numerics import enclosed_product
     draw = lambda rows, cols, elements: torch.tensor(data.draw(arrays(np.float64, (rows, cols), elements=elements)))  # noqa: E731
     m1, m2 = draw(2, k, small_dyadic), draw(k, 2, small_dyadic)
     r1, r2 = draw(2, k, small_dyadic.map(abs)), draw(k, 2, small_dyadic.map(abs))
@@ -523,7 +523,7 @@ def test_the_interval_matvec_ends_lie_beyond_its_documented_spread_around_the_ex
     """``[c − s, c + s]`` with ``c = w·mid``, ``s = (|w|·rad + γ_{n+1}|w||mid|)(1 + γ_{n+2}) + n·TINY``,
     ``rad = (hi − lo)/2·(1 + 2u) + 2u|mid| + TINY`` in exact rationals (dyadic inputs: ``mid`` and ``c``
     are exact in float64, so only the margins are tested)."""
-    from theory.numerics import interval_matvec
+    from lth.theory.numerics import interval_matvec
     out_lo, out_hi = interval_matvec(matrix(w), matrix(lo), matrix(hi))
     n = len(lo)
     for row, a, b in zip(w, out_lo.tolist(), out_hi.tolist()):
@@ -601,7 +601,7 @@ def test_the_separable_error_range_contains_the_true_errors_range_over_the_box(m
     """``separable_error_range`` ⊇ ``{E y : lo ≤ y ≤ hi, |E − Ê| ≤ slack}``: the stored matrices' exact range
     (every combination of ends and 0, rationals) widened by ``Σ_j max(slack⁺, slack⁻)_j·max|y_j|``; dyadic
     data, so the test sees the rounding margin itself. Slack may exceed the errors."""
-    from theory.certify import separable_error_range
+    from lth.theory.certify import separable_error_range
     draw = lambda shape, elements: torch.tensor(data.draw(arrays(np.float64, shape, elements=elements)))  # noqa: E731
     ends = torch.sort(draw((2, n), small_dyadic), dim=0).values
     lo, hi = ends[0], ends[1]
@@ -623,14 +623,14 @@ def test_the_error_norm_of_a_signed_input_reads_both_branches_side_by_side():
     """``E⁺ = [1, 0]``, ``E⁻ = [0, −1]``, ``y = (1, −1)``: ``E⁺y⁺ − E⁻y⁻ = 2`` at ``‖y‖ = √2``, so
     ``η ≥ √2``
     (``‖[E⁺, −E⁻]‖``; stacking them as rows would give 1)."""
-    from theory.certify import layer_error_norm
+    from lth.theory.certify import layer_error_norm
     stored = layer([[0.0, 0.0]], [[1.0, 0.0]], [[0.0, -1.0]])
     assert Fraction(layer_error_norm(stored, False)) ** 2 >= 2
     assert layer_error_norm(stored, True) >= 1.0
 
 
 def test_the_ball_certificate_records_each_layers_norms():
-    from theory.certify import layer_error_norm, spectral_norm_upper
+    from lth.theory.certify import layer_error_norm, spectral_norm_upper
     layers = two_layers()
     parts = certify_ball(layers, 0.5).parts
     assert parts["weight_norms"] == [spectral_norm_upper(item.weight) for item in layers]
@@ -643,7 +643,7 @@ def test_the_spectral_norm_bound_holds_where_the_gram_matrix_underflows(rows, ex
     """``a = 2^e·M`` with ``a^T a`` below the smallest float64: only the enclosure's ``TINY`` radii carry
     the bound, so dropping or shrinking the radius, or rescaling it by the wrong power of two, shows.
     The exact norm is at least the largest column norm (mpmath, 40 digits)."""
-    from theory.certify import spectral_norm_upper
+    from lth.theory.certify import spectral_norm_upper
     a = matrix(rows) * 2.0**exponent
     with mpmath.workdps(40):
         column = max(mpmath.sqrt(sum(mpmath.mpf(v) ** 2 for v in col)) for col in a.T.tolist())
@@ -840,7 +840,7 @@ def test_every_knot_deviation_carries_the_documented_rounding_of_the_realised_kn
             peak = {"log": (1 + mpmath.mpf(a)) ** -2, "exp": mpmath.exp(mpmath.mpf(b))}.get(piece.name[:3], 4 * mpmath.pi**2)
             assert mpmath.mpf(interp) >= peak * (mpmath.mpf(b) - mpmath.mpf(a)) ** 2 / 8
     # γ_4·(I + D) covers the three roundings of I + D + slack and of the widening: value ≥ (I + D)·fl(1 + LIBM_MARGIN)
-    from theory.numerics import LIBM_MARGIN
+    from lth.theory.numerics import LIBM_MARGIN
     per_segment = [Fraction(i) + Fraction(d) + shift for i, d in zip(certificate.parts["interpolation"].tolist(),
                                                                     certificate.parts["knot_deviation"].tolist())]
     assert Fraction(certificate.value) >= max(per_segment) * Fraction(1 + LIBM_MARGIN)
@@ -884,7 +884,7 @@ def test_the_worst_case_error_of_each_pool_is_its_exact_supremum_and_the_slack_i
 
 
 def test_a_matrix_with_a_nan_is_refused_by_name():
-    from theory.certify import spectral_norm_upper
+    from lth.theory.certify import spectral_norm_upper
     with pytest.raises(ValueError) as caught:
         spectral_norm_upper(matrix([[1.0, math.nan]]))
     assert str(caught.value) == "matrix has non-finite entries"

@@ -8,8 +8,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.certify import PerturbedLayer, certify_ball, certify_box, frobenius_upper, spectral_norm_upper
-from theory.numerics import interval_matvec
+from lth.theory.certify import PerturbedLayer, certify_ball, certify_box, frobenius_upper, spectral_norm_upper
+from lth.theory.numerics import interval_matvec
 
 shapes = st.tuples(st.integers(1, 12), st.integers(1, 12))
 

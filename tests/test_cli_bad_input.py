@@ -189,9 +189,9 @@ def places(tmp_path: Path, monkeypatch) -> dict[str, str]:
     nothing.mkdir(parents=True)
     (nothing / "quick-0.json").write_text("{}")
     monkeypatch.chdir(tmp_path)  # default outputs (results/, ...) would land here
-    import lth.paper
+    import lth.manuscript
 
-    monkeypatch.setattr(lth.paper, "missing_tools", lambda: [])  # judge `paper build`'s input, not this machine's TeX
+    monkeypatch.setattr(lth.manuscript, "missing_tools", lambda: [])  # judge `paper build`'s input, not this machine's TeX
     return {"file": str(tmp_path / "afile"), "empty": str(tmp_path / "empty"), "dir": str(tmp_path / "adir"),
             "missing": str(tmp_path / "missing"), "proc": "/proc", "readme": str(tmp_path / "readme.md"),
             "records_of_nothing": str(tmp_path / "records"), "full": str(tmp_path / "full")}
@@ -260,9 +260,9 @@ def test_the_names_kept_without_torch_agree_with_their_sources():
     import lth.commands.minitron as lm
     import lth.commands.universal as command
     import lth.validate as validate
-    from simulations.minitron import corpus, distillation, importance
-    from theory.device import DEVICE_CHOICES
-    from theory.universal import SOLVERS
+    from lth.simulations.minitron import corpus, distillation, importance
+    from lth.theory.device import DEVICE_CHOICES
+    from lth.theory.universal import SOLVERS
 
     assert validate.DEVICE_CHOICES == DEVICE_CHOICES and command.SOLVERS == SOLVERS
     assert lm.SOURCES == corpus.SOURCES and lm.AGGREGATIONS == importance.AGGREGATIONS
@@ -290,7 +290,7 @@ def test_every_registered_value_passes_the_rule_it_sets_for_overrides():
     from lth.commands.supermask import EXPERIMENTS, PRESETS
     from lth.registry import all_claims
     from lth.validate import field_type, param_problem
-    from simulations.imp import PROTOCOLS, protocol
+    from lth.simulations.imp import PROTOCOLS, protocol
 
     from lth.registry import domains
 
@@ -543,9 +543,9 @@ def test_the_rules_refuse_exactly_what_the_settings_refuse():
     import dataclasses
 
     from lth.commands import rules
-    from simulations.data import load_dataset
-    from simulations.edge_popup import EdgePopupSettings
-    from simulations.imp import cap_images, protocol
+    from lth.simulations.data import load_dataset
+    from lth.simulations.edge_popup import EdgePopupSettings
+    from lth.simulations.imp import cap_images, protocol
 
     for iterations, rewind in [(250, 0), (250, 249), (250, 250), (40, 300), (1, 0), (5, 4)]:
         values = dataclasses.asdict(protocol("quick", iterations=iterations))
@@ -581,7 +581,7 @@ def test_the_rules_refuse_exactly_what_the_settings_refuse():
 
 def test_the_native_image_sides_agree_with_the_data_sets():
     from lth.commands.rules import NATIVE_SIDE
-    from simulations.data import DATASETS, MissingDataset, load_dataset
+    from lth.simulations.data import DATASETS, MissingDataset, load_dataset
 
     assert set(NATIVE_SIDE) == set(DATASETS)
     for name in ("digits", "mnist5k"):

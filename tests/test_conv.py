@@ -10,16 +10,16 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.conv import (BLOCK_WIDTH, LayerTicket, TargetLayer, NetworkTicket, bound_proven_channels, certify_layer,
+from lth.theory.conv import (BLOCK_WIDTH, LayerTicket, TargetLayer, NetworkTicket, bound_proven_channels, certify_layer,
                          collapse, collapsed_magnitude, certify_network, check_layer_norms,
                          choose_subsets, construct_cnn_ticket, construct_layer, construct_network, conv,
                          flatten_specs, kernel_pools, search_max_error, sup_linear_error, target_forward,
                          ticket_sequential)
 from lth.commands.ticket import layers_from_state, ticket_summary
-from theory.device import generator
+from lth.theory.device import generator
 from lth.registry import run_claim
-from theory.numerics import gamma
-from theory.subset_sum import best_subsets, sample_product, sample_uniform
+from lth.theory.numerics import gamma
+from lth.theory.subset_sum import best_subsets, sample_product, sample_uniform
 
 CPU = torch.device("cpu")
 

@@ -9,11 +9,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.dense import (Domain, Target, bound_units_per_input, build_ticket, certify_sup_error, check_norms,
+from lth.theory.dense import (Domain, Target, bound_units_per_input, build_ticket, certify_sup_error, check_norms,
                           construct_random_network, random_target, realised_layers, rescale, search_sup_error)
 from lth.claims.slth_dense import judge_cells
-from theory.dense import _pool_blocks
-from theory.dense_bounds import bound_proven_units_per_input
+from lth.theory.dense import _pool_blocks
+from lth.theory.dense_bounds import bound_proven_units_per_input
 from lth.registry import run_claim
 
 widths_strategy = st.lists(st.integers(1, 6), min_size=2, max_size=4)

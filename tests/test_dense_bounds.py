@@ -13,11 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from theory.certify import PerturbedLayer, certify_ball
-from theory.dense import bound_units_per_input
-from theory.dense_bounds import (UNIT_INTERVAL, bound_pool_count, bound_proven_units_per_input,
+from lth.theory.certify import PerturbedLayer, certify_ball
+from lth.theory.dense import bound_units_per_input
+from lth.theory.dense_bounds import (UNIT_INTERVAL, bound_pool_count, bound_proven_units_per_input,
                                  bound_weight_accuracy)
-from theory.lueker import bound_failure_probability
+from lth.theory.lueker import bound_failure_probability
 
 widths = st.lists(st.integers(1, 6), min_size=2, max_size=4)
 
@@ -91,8 +91,8 @@ def test_shapes_or_tolerances_outside_the_theorem_are_refused(shape, eps, delta)
 
 def test_theorem_p_caps_the_per_pool_accuracy_below_one_half():
     """Corollary 3 needs δ' < ½; with widths [1, 1] and ε = δ = 0.9 neither α nor δ/N ensures it."""
-    from theory.dense_bounds import HALF_BELOW
-    from theory.lueker import bound_lueker_samples
+    from lth.theory.dense_bounds import HALF_BELOW
+    from lth.theory.lueker import bound_lueker_samples
 
     assert bound_proven_units_per_input([1, 1], 0.9, 0.9)[0] >= 1  # raised "eps must lie in (0, 0.5)" before
     # unsigned input: α = ln 1.9 ≈ 0.64 and δ/N = 0.9, so the cap decides

@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lth.registry import run_claim
-from theory.dense import Domain, random_target
-from theory.depth import (activation, bound_proven_copies, build_depth_ticket, certify_sup_error,
+from lth.theory.dense import Domain, random_target
+from lth.theory.depth import (activation, bound_proven_copies, build_depth_ticket, certify_sup_error,
                           construct_depth_network, construct_depth_ticket, evaluate_target, realised_layers,
                           row_sum_bounds, search_sup_error)
-from theory.device import generator
-from theory.lueker import bound_lueker_samples
+from lth.theory.device import generator
+from lth.theory.lueker import bound_lueker_samples
 
 CPU = torch.device("cpu")
 CHEAP = {"target": (5, 4, 3), "restarts": 2, "steps": 5, "samples": 64}

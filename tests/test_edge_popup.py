@@ -1,6 +1,6 @@
-"""Properties of edge-popup (``simulations.edge_popup``): frozen random weights, top-k masks with a
+"""Properties of edge-popup (``lth.simulations.edge_popup``): frozen random weights, top-k masks with a
 straight-through gradient, replica independence, the construction's width rule, the certified
-construction's width search (``simulations.certified_width``), resumable runs, and the width claim's
+construction's width search (``lth.simulations.certified_width``), resumable runs, and the width claim's
 broken instances."""
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 
 from lth.registry import run_claim
 from lth.store import RunDirectory
-from simulations.certified_width import build_and_certify, search_certified_width, theorem_frame, ticket_outputs
-from simulations.data import Split
-from simulations.edge_popup import (EdgePopupSettings, construction_width, initial_scores, popup_masks,
+from lth.simulations.certified_width import build_and_certify, search_certified_width, theorem_frame, ticket_outputs
+from lth.simulations.data import Split
+from lth.simulations.edge_popup import (EdgePopupSettings, construction_width, initial_scores, popup_masks,
                                     random_weights, run_edge_popup)
-from simulations.models import build_architecture
-from simulations.supermask import ScoreOptimisation, fit_scores, keep_count, load_splits
-from theory.dense import build_ticket, random_target
-from theory.device import generator
+from lth.simulations.models import build_architecture
+from lth.simulations.supermask import ScoreOptimisation, fit_scores, keep_count, load_splits
+from lth.theory.dense import build_ticket, random_target
+from lth.theory.device import generator
 
 CPU = torch.device("cpu")
 TINY = EdgePopupSettings(dataset="digits", width=0.25, seeds=2, iterations=30, eval_every=10, factors=(1, 2),

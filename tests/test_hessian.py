@@ -1,4 +1,4 @@
-"""Properties of ``simulations.hessian``: the rotations, the Lanczos quadrature bracket, the SLQ interval
+"""Properties of ``lth.simulations.hessian``: the rotations, the Lanczos quadrature bracket, the SLQ interval
 and the network Hessian-vector products, each against an exact reference."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulations.basin import Minimum, log_unit_ball_volume, quadratic_log_volume
-from simulations.data import Split
-from simulations.hessian import (drawn_spectrum, gauss_log, hadamard, lanczos, network_matvec, quadratic_model_log_volume,
+from lth.simulations.basin import Minimum, log_unit_ball_volume, quadratic_log_volume
+from lth.simulations.data import Split
+from lth.simulations.hessian import (drawn_spectrum, gauss_log, hadamard, lanczos, network_matvec, quadratic_model_log_volume,
                                  radau_log, rademacher, rotated_spectrum, slq_log_det)
-from simulations.models import build_architecture, forward, init_weights
-from theory.device import generator
+from lth.simulations.models import build_architecture, forward, init_weights
+from lth.theory.device import generator
 
 CPU = torch.device("cpu")
 

@@ -14,10 +14,10 @@ from scipy.stats import beta as beta_law
 
 from lth.claims.slth_hyperbolic import WIDTH_GRID
 from lth.registry import run_claim
-from theory.dense import Domain, certify_sup_error, random_target
-from theory.dense_bounds import bound_weight_accuracy
-from theory.device import generator
-from theory.hyperbolic import (BUCKET_TOP, FIRST_LAYER_LAW, HyperbolicLaw, binary_decomposition, bits_for,
+from lth.theory.dense import Domain, certify_sup_error, random_target
+from lth.theory.dense_bounds import bound_weight_accuracy
+from lth.theory.device import generator
+from lth.theory.hyperbolic import (BUCKET_TOP, FIRST_LAYER_LAW, HyperbolicLaw, binary_decomposition, bits_for,
                                bound_bucket_probability, bound_hyperbolic_pool_failure,
                                bound_proven_hyperbolic_units_per_input, bucket_bounds, build_hyperbolic_ticket,
                                cell_index, construct_hyperbolic_network, construct_hyperbolic_ticket,
@@ -164,7 +164,7 @@ def test_a_hyperbolic_law_needs_a_positive_range():
 
 @pytest.mark.parametrize("widths, eps, delta", [([8, 6, 4], 0.1, 0.1), ([32, 32, 10], 0.01, 0.01), ([3, 2], 0.3, 0.05)])
 def test_the_proven_width_is_the_least_whose_union_bound_is_at_most_the_share(widths, eps, delta):
-    from theory.dense_bounds import bound_pool_count
+    from lth.theory.dense_bounds import bound_pool_count
 
     share = delta / bound_pool_count(widths)
     for alpha, m in zip(bound_weight_accuracy(widths, eps), bound_proven_hyperbolic_units_per_input(widths, eps, delta)):
@@ -283,8 +283,8 @@ def test_the_proof_table_of_proven_widths_is_the_codes():
     """proofs/slth_hyperbolic.md, "Proven widths": every row recomputed from the code."""
     from lth.claims.slth_hyperbolic import proven_width_table
     from lth.store import REPO_ROOT
-    from theory.dense_bounds import bound_proven_units_per_input
-    from theory.hyperbolic import block_bits
+    from lth.theory.dense_bounds import bound_proven_units_per_input
+    from lth.theory.hyperbolic import block_bits
 
     text = (REPO_ROOT / "proofs" / "slth_hyperbolic.md").read_text(encoding="utf-8")
     rows = [line.split("|")[1:-1] for line in text.splitlines()

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lth.registry import run_claim
-from simulations.minitron.llama import tiny_llama
-from theory.dense import DenseTicket
-from theory.device import cpu_threads, generator
-from theory.llama_layer import (MAPS, SILU_LIPSCHITZ, _norm_shift, certify_layer, construct_layer_ticket,
+from lth.simulations.minitron.llama import tiny_llama
+from lth.theory.dense import DenseTicket
+from lth.theory.device import cpu_threads, generator
+from lth.theory.llama_layer import (MAPS, SILU_LIPSCHITZ, _norm_shift, certify_layer, construct_layer_ticket,
                                 construct_map_ticket, from_llama, position_errors, rms_normalise, substituted)
 
 CPU = torch.device("cpu")

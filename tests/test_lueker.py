@@ -17,14 +17,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.integrate import dblquad
 
-from theory.device import generator
+from lth.theory.device import generator
 from lth.figures import MissingResult, all_figures, load_claim_record, render
-from theory.lueker import (COMPONENTS, bound_counting_samples, bound_failure_probability, bound_lueker_constants,
+from lth.theory.lueker import (COMPONENTS, bound_counting_samples, bound_failure_probability, bound_lueker_constants,
                            bound_lueker_samples, bound_lueker_table, bound_positive_part_mgf, bound_target_interval)
 from lth.store import read_json, write_claim_record
 from lth.registry import run_claim
 from lth.verdict import clopper_pearson
-from theory.subset_sum import covers_interval, rounding_slack, sample_pools, worst_case_error
+from lth.theory.subset_sum import covers_interval, rounding_slack, sample_pools, worst_case_error
 
 LAWS = sorted(COMPONENTS)
 # (law, target interval) pairs the proof covers: each law's component (None) and product pools on [-1, 1]

@@ -17,13 +17,13 @@ from hypothesis.extra import numpy as hnp
 
 from lth.cli import main
 from lth.registry import run_claim
-from simulations.minitron.corpus import PARTS, bucket, corpus_files, token_windows
-from simulations.minitron.distillation import forward_kl, recover
-from simulations.minitron.importance import (AGGREGATIONS, WidthScores, magnitude_scores, perplexity, reduce,
+from lth.simulations.minitron.corpus import PARTS, bucket, corpus_files, token_windows
+from lth.simulations.minitron.distillation import forward_kl, recover
+from lth.simulations.minitron.importance import (AGGREGATIONS, WidthScores, magnitude_scores, perplexity, reduce,
                                              score_depth, score_width)
-from simulations.minitron.llama import Architecture, byte_encode, check_target, tiny_llama
-from simulations.minitron.pruning import prune, prune_iteratively, scaled
-from theory.device import cpu_threads, generator
+from lth.simulations.minitron.llama import Architecture, byte_encode, check_target, tiny_llama
+from lth.simulations.minitron.pruning import prune, prune_iteratively, scaled
+from lth.theory.device import cpu_threads, generator
 
 CPU = torch.device("cpu")
 TINY = {"model": "tiny", "text": "code", "draws": 3, "length": 32, "heldout": 8, "calibration": 4, "tiny_steps": 120}
@@ -31,7 +31,7 @@ TINY = {"model": "tiny", "text": "code", "draws": 3, "length": 32, "heldout": 8,
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Tiny models: a second intra-op thread only adds synchronisation (theory.device.cpu_threads)."""
+    """Tiny models: a second intra-op thread only adds synchronisation (lth.theory.device.cpu_threads)."""
     with cpu_threads(1):
         yield
 

@@ -20,11 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lth.cli import main
-from simulations.minitron.corpus import PARTS, corpus_files, prose_available, rst_to_text
-from simulations.minitron.importance import magnitude_scores
-from simulations.minitron.llama import Architecture, load_causal_lm, model_sizes, smollm2_file, tiny_llama
-from simulations.minitron.pruning import prune
-from theory.device import cpu_threads, generator
+from lth.simulations.minitron.corpus import PARTS, corpus_files, prose_available, rst_to_text
+from lth.simulations.minitron.importance import magnitude_scores
+from lth.simulations.minitron.llama import Architecture, load_causal_lm, model_sizes, smollm2_file, tiny_llama
+from lth.simulations.minitron.pruning import prune
+from lth.theory.device import cpu_threads, generator
 
 CPU = torch.device("cpu")
 VOCAB = 64

@@ -8,11 +8,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulations.minitron.distillation import LOGIT_LOSSES, forward_kl, logit_loss, recover
-from simulations.minitron.importance import magnitude_scores
-from simulations.minitron.llama import Architecture, tiny_llama
-from simulations.minitron.pruning import prune
-from theory.device import cpu_threads, generator
+from lth.simulations.minitron.distillation import LOGIT_LOSSES, forward_kl, logit_loss, recover
+from lth.simulations.minitron.importance import magnitude_scores
+from lth.simulations.minitron.llama import Architecture, tiny_llama
+from lth.simulations.minitron.pruning import prune
+from lth.theory.device import cpu_threads, generator
 
 CPU = torch.device("cpu")
 

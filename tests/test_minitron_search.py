@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lth.cli import main
-from simulations.minitron.llama import Architecture, check_target, tiny_llama
-from simulations.minitron.search import enumerate_candidates
-from theory.device import cpu_threads, generator
+from lth.simulations.minitron.llama import Architecture, check_target, tiny_llama
+from lth.simulations.minitron.search import enumerate_candidates
+from lth.theory.device import cpu_threads, generator
 
 SMOLLM2 = Architecture(hidden=576, heads=9, kv_heads=3, intermediate=1536, layers=30, head_dim=64)
 

@@ -12,13 +12,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulations.minitron.distillation import (STATE_KINDS, StateTerm, _with_states, intermediate_loss, kept_map,
+from lth.simulations.minitron.distillation import (STATE_KINDS, StateTerm, _with_states, intermediate_loss, kept_map,
                                                logit_loss, recover)
-from simulations.minitron.importance import magnitude_scores
-from simulations.minitron.llama import Architecture, tiny_llama
-from simulations.minitron.pruning import prune
-from simulations.minitron.tables import Budget, intermediate_rows, intermediate_table
-from theory.device import cpu_threads, generator
+from lth.simulations.minitron.importance import magnitude_scores
+from lth.simulations.minitron.llama import Architecture, tiny_llama
+from lth.simulations.minitron.pruning import prune
+from lth.simulations.minitron.tables import Budget, intermediate_rows, intermediate_table
+from lth.theory.device import cpu_threads, generator
 
 CPU = torch.device("cpu")
 

@@ -1,4 +1,4 @@
-"""theory.numerics against an independent oracle: mpmath at 60 significant digits.
+"""lth.theory.numerics against an independent oracle: mpmath at 60 significant digits.
 
 Every float64 number is exactly representable in mpmath at 60 digits (53 bits need 16), and sums or
 products of a few dozen of them carry an oracle error below 1e-55 relative: far below the float64
@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from theory.numerics import (TINY, UNIT_ROUNDOFF, down, enclosed_product, gamma, interval_matvec, round_down,
+from lth.theory.numerics import (TINY, UNIT_ROUNDOFF, down, enclosed_product, gamma, interval_matvec, round_down,
                              round_up, sum_upper, up, widen)
 
 mpmath.mp.dps = 60

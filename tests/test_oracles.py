@@ -42,9 +42,9 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from theory import conv, dense, universal
-from theory.certify import PerturbedLayer, certify_ball, certify_box
-from theory.subset_sum import covers_interval, rounding_slack, worst_case_error
+from lth.theory import conv, dense, universal
+from lth.theory.certify import PerturbedLayer, certify_ball, certify_box
+from lth.theory.subset_sum import covers_interval, rounding_slack, worst_case_error
 
 Q = Fraction
 TIGHTNESS: dict[str, list[tuple[float, bool]]] = defaultdict(list)  # case → [(certificate / oracle, exact?)]

@@ -1,4 +1,4 @@
-"""The paper generator (lth.paper): citations resolve, generated numbers equal the records, the
+"""The paper generator (lth.manuscript): citations resolve, generated numbers equal the records, the
 README block is the generator's, and the PDF builds where TeX is installed."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lth import paper
+from lth import manuscript
 from lth.cli import main
 from lth.registry import all_claims
 from lth.store import REPO_ROOT, claim_record_path
@@ -43,16 +43,16 @@ def plant(tree: dict, path: tuple, value: float) -> None:
                 node[step] = fresh
             node = node[step]
         else:
-            step = "x" if step == paper.FIRST else step
+            step = "x" if step == manuscript.FIRST else step
             if following is None:
                 node[step] = value
             else:
                 node = node.setdefault(step, fresh)
 
 
-def _shows_a_number(value: paper.Value) -> bool:
+def _shows_a_number(value: manuscript.Value) -> bool:
     """A value read from one number (not a word, a list or a row: counts, spans, tables)."""
-    if value.show in (paper.word, paper.count, paper.count_within, paper._listed, paper._dims):
+    if value.show in (manuscript.word, manuscript.count, manuscript.count_within, manuscript._listed, manuscript._dims):
         return False
     try:
         value.show(1.0)
@@ -61,11 +61,11 @@ def _shows_a_number(value: paper.Value) -> bool:
     return True
 
 
-NUMERIC = [value for value in paper.VALUES if _shows_a_number(value)]
+NUMERIC = [value for value in manuscript.VALUES if _shows_a_number(value)]
 
 
 def synthetic_results(root: Path, number: float, scale: str = "quick") -> Path:
-    """One record per registered claim, every numeric value of :data:`lth.paper.VALUES` set to
+    """One record per registered claim, every numeric value of :data:`lth.manuscript.VALUES` set to
     ``number``, bound/certified/empirical too."""
     for claim_id in all_claims():
         record = {"claim": claim_id, "scale": scale, "params_hash": "0" * 12, "default_params": True,
@@ -85,26 +85,26 @@ def synthetic_results(root: Path, number: float, scale: str = "quick") -> Path:
 # Citations ----------------------------------------------------------------------------------------
 
 def test_every_claim_the_manuscript_cites_is_registered():
-    cited = paper.cited(paper.CLAIM_USE, paper.manuscript_files())
+    cited = manuscript.cited(manuscript.CLAIM_USE, manuscript.manuscript_files())
     assert cited, "the manuscript cites no claim"
     assert set(cited) <= set(all_claims())
 
 
 def test_every_value_figure_and_table_the_manuscript_uses_is_generated():
-    paper.check_citations()
+    manuscript.check_citations()
 
 
 def test_a_value_the_generator_does_not_know_is_refused(tmp_path: Path):
     (tmp_path / "sections").mkdir()
     (tmp_path / "sections" / "x.tex").write_text("n = \\val{rss.lueker:no_such_value}\n")
     with pytest.raises(ValueError, match=r"unknown value 'rss.lueker:no_such_value' at sections/x.tex:1"):
-        paper.check_citations(tmp_path)
+        manuscript.check_citations(tmp_path)
 
 
 def test_an_unknown_claim_in_the_manuscript_is_refused(tmp_path: Path):
     (tmp_path / "paper.tex").write_text("\\claim{no.such.claim}\n% \\claim{commented.out}\n")
     with pytest.raises(ValueError, match="unknown claim 'no.such.claim'") as caught:
-        paper.check_citations(tmp_path)
+        manuscript.check_citations(tmp_path)
     assert "commented.out" not in str(caught.value)
 
 
@@ -114,9 +114,9 @@ def test_an_unknown_claim_in_the_manuscript_is_refused(tmp_path: Path):
 @given(number=st.floats(min_value=1e-6, max_value=1e4, allow_nan=False, allow_infinity=False))
 def test_generated_numbers_equal_the_records(tmp_path_factory, number: float):
     results = synthetic_results(tmp_path_factory.mktemp("results"), number)
-    cells = paper.collect((*NUMERIC, *paper.claim_values(all_claims())), paper.load_documents(results, all_claims()))
+    cells = manuscript.collect((*NUMERIC, *manuscript.claim_values(all_claims())), manuscript.load_documents(results, all_claims()))
     for key, cell in cells.items():
-        if cell.value.show is paper.word:
+        if cell.value.show is manuscript.word:
             continue
         # the cell read the record's number at its path, and its LaTeX says the same as its text
         assert cell.shown == cell.value.show(1.0 if cell.value.name == "wall" else number), key
@@ -125,9 +125,9 @@ def test_generated_numbers_equal_the_records(tmp_path_factory, number: float):
 
 def test_a_quick_record_is_marked_and_a_full_one_is_not(tmp_path: Path):
     claims = all_claims()
-    quick = paper.collect(paper.claim_values(claims), paper.load_documents(synthetic_results(tmp_path / "q", 0.5), claims))
-    full = paper.collect(paper.claim_values(claims),
-                         paper.load_documents(synthetic_results(tmp_path / "f", 0.5, "full"), claims))
+    quick = manuscript.collect(manuscript.claim_values(claims), manuscript.load_documents(synthetic_results(tmp_path / "q", 0.5), claims))
+    full = manuscript.collect(manuscript.claim_values(claims),
+                         manuscript.load_documents(synthetic_results(tmp_path / "f", 0.5, "full"), claims))
     key = f"{next(iter(claims))}:certified"
     assert quick[key].latex.endswith("\\lthquick{}") and quick[key].text.endswith("†")
     assert "\\lthquick" not in full[key].latex and "†" not in full[key].text
@@ -135,10 +135,10 @@ def test_a_quick_record_is_marked_and_a_full_one_is_not(tmp_path: Path):
 
 def test_a_claim_without_record_is_marked_missing_not_dropped(tmp_path: Path):
     claims = all_claims()
-    cells = paper.collect((*paper.VALUES, *paper.claim_values(claims)), paper.load_documents(tmp_path, claims))
+    cells = manuscript.collect((*manuscript.VALUES, *manuscript.claim_values(claims)), manuscript.load_documents(tmp_path, claims))
     assert cells and all(cell.latex == "\\lthmissing{no record}" for cell in cells.values())
     assert all(f"\\lthclaimdata{{{c}}}{{\\lthmissing{{no record}}}}" in
-               paper.claims_data_tex(claims, paper.load_documents(tmp_path, claims), paper_links())
+               manuscript.claims_data_tex(claims, manuscript.load_documents(tmp_path, claims), paper_links())
                for c in claims)
 
 
@@ -151,17 +151,17 @@ def paper_links():
 @pytest.mark.parametrize("value, text", [(0.0044, "0.0044"), (2.5e-5, "2.50e-5"), (123456.0, "1.23e5"),
                                          (0.01, "0.01"), (-0.25, "-0.25")])
 def test_significant_figures_keep_the_value(value: float, text: str):
-    shown = paper.sig(3)(value)
+    shown = manuscript.sig(3)(value)
     assert shown.text == text and latex_number(shown.latex) == pytest.approx(float(text))
 
 
 def test_latex_escape_leaves_no_special_character_bare():
-    escaped = paper.latex_escape("a_b ^{D×D} 50% & #1 ~ \\ $x$")
+    escaped = manuscript.latex_escape("a_b ^{D×D} 50% & #1 ~ \\ $x$")
     assert re.search(r"(?<!\\)[_%&#$]", escaped) is None
 
 
 def test_every_character_above_latin1_gets_a_declaration():
-    declarations, unknown = paper.unicode_declarations(["ε ≤ ‖x‖₂ ☃"])
+    declarations, unknown = manuscript.unicode_declarations(["ε ≤ ‖x‖₂ ☃"])
     assert unknown == ["U+2603 ☃"]
     for ch in "ε≤‖₂☃":
         assert f"\\DeclareUnicodeCharacter{{{ord(ch):04X}}}" in declarations
@@ -171,37 +171,37 @@ def test_every_character_above_latin1_gets_a_declaration():
 
 def test_the_readme_block_is_replaced_and_nothing_else(tmp_path: Path):
     claims = all_claims()
-    cells = paper.collect(paper.claim_values(claims), paper.load_documents(synthetic_results(tmp_path, 0.25), claims))
-    block = paper.readme_block(claims, cells)
-    readme = f"# Title\n\nbefore\n\n{paper.README_BEGIN}\nold\n{paper.README_END}\n\nafter\n"
-    rewritten = paper.replace_readme_block(readme, block)
+    cells = manuscript.collect(manuscript.claim_values(claims), manuscript.load_documents(synthetic_results(tmp_path, 0.25), claims))
+    block = manuscript.readme_block(claims, cells)
+    readme = f"# Title\n\nbefore\n\n{manuscript.README_BEGIN}\nold\n{manuscript.README_END}\n\nafter\n"
+    rewritten = manuscript.replace_readme_block(readme, block)
     assert rewritten == f"# Title\n\nbefore\n\n{block}\n\nafter\n"
-    assert paper.replace_readme_block(rewritten, block) == rewritten
+    assert manuscript.replace_readme_block(rewritten, block) == rewritten
     for claim_id in claims:
         assert f"| `{claim_id}` | holds | 0.25† | 0.25† | 0.25† | quick, seed 0 |" in block
 
 
 def test_a_readme_without_markers_is_refused():
     with pytest.raises(ValueError, match="results:begin"):
-        paper.replace_readme_block("# no block\n", "x")
+        manuscript.replace_readme_block("# no block\n", "x")
 
 
 def test_the_committed_readme_block_lists_every_registered_claim():
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    begin, end = readme.index(paper.README_BEGIN), readme.index(paper.README_END)
+    begin, end = readme.index(manuscript.README_BEGIN), readme.index(manuscript.README_END)
     listed = re.findall(r"^\| `([^`]+)` \|", readme[begin:end], flags=re.M)
     assert listed == list(all_claims()), "stale: run `lth paper readme --results DIR`"
 
 
 # Building -----------------------------------------------------------------------------------------
 
-needs_tex = pytest.mark.skipif(bool(paper.missing_tools()),
-                               reason=f"needs {', '.join(paper.missing_tools())}: {paper.INSTALL_HINT}")
+needs_tex = pytest.mark.skipif(bool(manuscript.missing_tools()),
+                               reason=f"needs {', '.join(manuscript.missing_tools())}: {manuscript.INSTALL_HINT}")
 
 
 @needs_tex
 def test_every_claim_anchor_becomes_a_proof_label(tmp_path: Path):
-    paper.convert_proofs(REPO_ROOT / "proofs", tmp_path)
+    manuscript.convert_proofs(REPO_ROOT / "proofs", tmp_path)
     labels = "".join(p.read_text() for p in tmp_path.glob("*.tex"))
     for claim_id in all_claims():
         assert f"\\label{{proof:{claim_id}}}" in labels
@@ -210,9 +210,9 @@ def test_every_claim_anchor_becomes_a_proof_label(tmp_path: Path):
 @needs_tex
 def test_the_pdf_builds_from_stored_records(tmp_path: Path):
     results = synthetic_results(tmp_path / "results", 0.125)
-    report = paper.generate(results, tmp_path / "build", figures=False)
+    report = manuscript.generate(results, tmp_path / "build", figures=False)
     assert report.missing_records == [] and report.unknown_characters == []
-    pdf = paper.latexmk(tmp_path / "build")
+    pdf = manuscript.latexmk(tmp_path / "build")
     assert pdf.read_bytes().startswith(b"%PDF")
 
 
@@ -225,7 +225,7 @@ def test_without_tex_the_build_says_what_to_install(monkeypatch, capsys):
 
 def test_the_readme_seed_block_is_generated_from_the_committed_seed_record():
     """README's seed-robustness table is exactly what `lth paper readme` makes from records/seeds-quick."""
-    from lth.paper import SEEDS_BEGIN, SEEDS_END, SEEDS_RECORD, seeds_block
+    from lth.manuscript import SEEDS_BEGIN, SEEDS_END, SEEDS_RECORD, seeds_block
     from lth.store import read_json
 
     document = read_json(SEEDS_RECORD)
@@ -243,7 +243,7 @@ def test_the_readme_seed_block_is_generated_from_the_committed_seed_record():
 def test_the_readme_records_block_lists_every_committed_record_with_its_reason():
     """README's records block is exactly what `lth paper readme` makes from records/claims, and names
     every committed record with the verdict and reason stored in it."""
-    from lth.paper import RECORDS_BEGIN, RECORDS_DIR, RECORDS_END, records_block
+    from lth.manuscript import RECORDS_BEGIN, RECORDS_DIR, RECORDS_END, records_block
     from lth.registry import all_claims
     from lth.store import read_json
 
@@ -258,7 +258,7 @@ def test_the_readme_records_block_lists_every_committed_record_with_its_reason()
 
 
 def test_a_record_judged_under_a_since_amended_protocol_is_flagged(tmp_path):
-    from lth.paper import records_block
+    from lth.manuscript import records_block
     from lth.store import write_json
 
     record = {"claim": "sim.x", "scale": "full", "seed": 0, "verdict": "holds", "reason": "d = +1 pp [+0.5, +1.5]",
@@ -270,7 +270,7 @@ def test_a_record_judged_under_a_since_amended_protocol_is_flagged(tmp_path):
 
 
 def test_reasons_blocks_are_refilled_from_the_records_and_name_a_missing_one():
-    from lth.paper import reasons_blocks
+    from lth.manuscript import reasons_blocks
 
     readme = ("intro\n<!-- reasons:begin sim.a sim.b -->\nstale hand-typed number 41.5%\n<!-- reasons:end -->\n"
               "between\n<!-- reasons:begin sim.a -->\n<!-- reasons:end -->\nend\n")
@@ -284,7 +284,7 @@ def test_reasons_blocks_are_refilled_from_the_records_and_name_a_missing_one():
 
 
 def test_exploratory_blocks_render_each_table_kind_from_its_record(tmp_path):
-    from lth.paper import exploratory_blocks
+    from lth.manuscript import exploratory_blocks
     from lth.store import write_json
 
     row = lambda name, m: {"row": name, "mean": m, "ci": [m - 0.1, m + 0.1],  # noqa: E731

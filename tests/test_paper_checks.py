@@ -1,4 +1,4 @@
-"""The checks that refuse a bad paper (lth.paper): on the committed records in records/ and on
+"""The checks that refuse a bad paper (lth.manuscript): on the committed records in records/ and on
 constructed bad inputs. Everything here runs without TeX except the last test, which builds the PDF
 from the committed records where TeX is installed and skips with the reason where it is not."""
 
@@ -9,18 +9,18 @@ import re
 
 import pytest
 
-from lth import paper
+from lth import manuscript
 from lth.protocol import logged_digests
 from lth.registry import all_claims
 from lth.store import read_json
 
-RECORDS = paper.RECORDS_DIR
+RECORDS = manuscript.RECORDS_DIR
 
 
 @pytest.fixture(scope="module")
-def committed(tmp_path_factory) -> paper.Generated:
+def committed(tmp_path_factory) -> manuscript.Generated:
     """The generated LaTeX from the committed records (no figures; proofs where pandoc is installed)."""
-    return paper.generate(RECORDS, tmp_path_factory.mktemp("build"), proofs=not paper.missing_tools(),
+    return manuscript.generate(RECORDS, tmp_path_factory.mktemp("build"), proofs=not manuscript.missing_tools(),
                           figures=False)
 
 
@@ -50,38 +50,38 @@ def test_no_closed_form_constant_published_number_or_threshold_carries_the_dagge
 def test_committed_tables_dagger_exactly_the_measured_cells_of_quick_records():
     """A table from a quick record daggers its measured columns and no setting column; one from a
     full record daggers nothing."""
-    for table in paper.TABLES:
+    for table in manuscript.TABLES:
         paths = sorted(RECORDS.glob(f"claims/{table.claim}/full-*.json"))
         if not paths:
             continue
         document = read_json(paths[0])
-        assert "lthquick" not in paper.table_tex(table, document)
+        assert "lthquick" not in manuscript.table_tex(table, document)
         quick = json.loads(json.dumps(document))
         quick["record"]["scale"] = "quick"
-        text = paper.table_tex(table, quick)
+        text = manuscript.table_tex(table, quick)
         body = text.split("\\midrule", 1)[1].split("\\bottomrule", 1)[0]
         for row in body.strip().splitlines():
             cells = row.rstrip(" \\").split(" & ")
             for cell, (_, _, show, *measured) in zip(cells, table.columns):
-                given = show is paper.word or measured == [paper.GIVEN] or cell in ("---",)
+                given = show is manuscript.word or measured == [manuscript.GIVEN] or cell in ("---",)
                 assert ("lthquick" in cell) != given, (table.name, cell)
 
 
 def test_every_registered_claim_and_figure_is_discussed_in_a_section():
     """Each claim is stated or cited in a topic section (not only in the appendices), and each
     registered figure is placed there with its caption."""
-    sections = sorted((paper.PAPER_DIR / "sections").glob("*.tex"))
+    sections = sorted((manuscript.PAPER_DIR / "sections").glob("*.tex"))
     discussed = set()
-    for pattern in (paper.CLAIM_USE, paper.STATEMENT_USE, paper.OUTCOME_USE):
-        discussed |= set(paper.cited(pattern, sections))
+    for pattern in (manuscript.CLAIM_USE, manuscript.STATEMENT_USE, manuscript.OUTCOME_USE):
+        discussed |= set(manuscript.cited(pattern, sections))
     assert set(all_claims()) - discussed == set()
-    _, _, figures = paper.registry()
-    assert set(figures) - set(paper.cited(paper.FIGURE_USE, sections)) == set()
+    _, _, figures = manuscript.registry()
+    assert set(figures) - set(manuscript.cited(manuscript.FIGURE_USE, sections)) == set()
 
 
 def test_empirical_claims_are_hypotheses_with_their_protocol_and_never_a_proof(tmp_path):
     claims = all_claims()
-    statements = paper.statements_tex(claims, paper.load_documents(RECORDS, claims))
+    statements = manuscript.statements_tex(claims, manuscript.load_documents(RECORDS, claims))
     for claim_id, entry in claims.items():
         line = next(l for l in statements.splitlines() if l.startswith(f"\\lthstatementdata{{{claim_id}}}"))
         if entry.protocol is not None:
@@ -94,13 +94,13 @@ def test_empirical_claims_are_hypotheses_with_their_protocol_and_never_a_proof(t
     (tmp_path / "sections" / "x.tex").write_text(f"\\begin{{theorem}}[\\claim{{{empirical}}}]x\\end{{theorem}}\n")
     refused = rf"\\claim\{{{re.escape(empirical)}\}} at sections/x.tex:1 cites an empirical"
     with pytest.raises(ValueError, match=refused):
-        paper.check_citations(tmp_path)
+        manuscript.check_citations(tmp_path)
 
 
 def test_the_protocol_appendix_names_each_current_digest_and_every_log_entry():
     claims = all_claims()
-    amendments = paper.REPO_ROOT.joinpath("proofs", "amendments.md").read_text(encoding="utf-8")
-    text = paper.protocols_tex(claims, amendments)
+    amendments = manuscript.REPO_ROOT.joinpath("proofs", "amendments.md").read_text(encoding="utf-8")
+    text = manuscript.protocols_tex(claims, amendments)
     logged = logged_digests(amendments)
     for claim_id, entry in claims.items():
         if entry.protocol is None:
@@ -123,29 +123,29 @@ def test_a_cited_value_its_record_lacks_is_refused_with_its_place(tmp_path):
     (tmp_path / "sections").mkdir()
     (tmp_path / "sections" / "x.tex").write_text("first line\nC is \\val{rss.lueker:C} here\n")
     documents = _documents_with("rss.lueker", {"details": {"C_se": 0.1}})  # a record without details.C
-    cells = paper.collect(paper.VALUES, documents)
-    problems = paper.paper_problems(cells, documents, {}, [], {}, [tmp_path / "sections" / "x.tex"])
+    cells = manuscript.collect(manuscript.VALUES, documents)
+    problems = manuscript.paper_problems(cells, documents, {}, [], {}, [tmp_path / "sections" / "x.tex"])
     assert problems == ["\\val{rss.lueker:C} at sections/x.tex:2: [not in record] (its record has no details/C)"]
 
 
 def test_a_claim_without_record_a_figure_not_drawn_and_an_unknown_character_are_refused():
     documents = {"rss.lueker": None}
-    problems = paper.paper_problems({}, documents, {"statements.tex": "ok\nsnow ☃ here\n"}, ["U+2603 ☃"],
+    problems = manuscript.paper_problems({}, documents, {"statements.tex": "ok\nsnow ☃ here\n"}, ["U+2603 ☃"],
                                     {"rss_fixed_size": "no stored record"}, [])
     assert problems == ["claim rss.lueker has no record (run `lth verify rss.lueker --out DIR`)",
                         "figure rss_fixed_size not drawn: no stored record",
-                        "character U+2603 ☃ has no LaTeX form (add it to lth.paper.UNICODE_LATEX), first at "
+                        "character U+2603 ☃ has no LaTeX form (add it to lth.manuscript.UNICODE_LATEX), first at "
                         "statements.tex:2"]
 
 
 def test_a_table_cell_its_record_lacks_is_refused():
-    table = next(t for t in paper.TABLES if t.name == "transfer_directions")
+    table = next(t for t in manuscript.TABLES if t.name == "transfer_directions")
     document = {"record": {"scale": "full", "params_hash": "0", "seed": 0,
                            "details": {"judged": {"a->b": {"remaining": 0.2,
                                                            "vs_random": {"mean": 0.01, "ci": [0, 0.02]}}}}},
                 "provenance": {}}
-    text = paper.table_tex(table, document)
-    problems = paper.paper_problems({}, {}, {"table_transfer_directions.tex": text}, [], {}, [])
+    text = manuscript.table_tex(table, document)
+    problems = manuscript.paper_problems({}, {}, {"table_transfer_directions.tex": text}, [], {}, [])
     assert len(problems) == 1 and "table_transfer_directions.tex:" in problems[0] and "[not in record]" in problems[0]
 
 
@@ -172,18 +172,18 @@ Package natbib Warning: Citation `nobody2020' on page 1 undefined on input line 
 
 
 def test_the_log_check_names_each_defect_and_its_file():
-    assert paper.log_problems(LOG) == [
+    assert manuscript.log_problems(LOG) == [
         "overfull box by 12.5 pt in sections/rss.tex in paragraph at lines 40--42",
         "undefined reference 'fig:nothing' (input line 44): printed as ??",
         "overfull box by 123.0 pt in proofs/rss.tex in alignment at lines 7--9",
         "missing character ☃ in font lmr10",
         "undefined citation 'nobody2020' (input line 8): printed as ??",
     ]
-    assert paper.log_problems(LOG, limit_pt=200.0) == [p for p in paper.log_problems(LOG) if "overfull" not in p]
+    assert manuscript.log_problems(LOG, limit_pt=200.0) == [p for p in manuscript.log_problems(LOG) if "overfull" not in p]
 
 
 def test_a_clean_log_has_no_problem():
-    assert paper.log_problems("(./paper.tex (./a.tex\nUnderfull \\hbox (badness 10000) in paragraph\n[]\n\n))") == []
+    assert manuscript.log_problems("(./paper.tex (./a.tex\nUnderfull \\hbox (badness 10000) in paragraph\n[]\n\n))") == []
 
 
 # Words and typesetting ----------------------------------------------------------------------------
@@ -194,34 +194,34 @@ def test_a_clean_log_has_no_problem():
     ({"holds": 24, "inconclusive": 6, "fails": 2, "error": 2},
      "24 hold, 6 are inconclusive, 2 fail and 2 raised an error")])
 def test_verdict_counts_read_as_english(counts, phrase):
-    assert paper.verdict_phrase(counts) == phrase
+    assert manuscript.verdict_phrase(counts) == phrase
 
 
 def test_test_counts_agree_in_number():
-    assert (paper.plural(1, "test"), paper.plural(3, "test")) == ("1 test", "3 tests")
+    assert (manuscript.plural(1, "test"), manuscript.plural(3, "test")) == ("1 test", "3 tests")
 
 
 def test_a_combining_accent_joins_its_letter():
-    assert paper.latex_escape("V̂_n") == "\\ensuremath{\\hat{V}}\\_n"
-    assert "\u0302" not in paper.combine_accents("log V̂ − log V")
+    assert manuscript.latex_escape("V̂_n") == "\\ensuremath{\\hat{V}}\\_n"
+    assert "\u0302" not in manuscript.combine_accents("log V̂ − log V")
 
 
 def test_no_typewriter_text_of_the_manuscript_holds_a_dash_ligature():
     """``--`` inside \\texttt prints as an en dash: a copied command line would fail."""
-    for path in paper.manuscript_files():
+    for path in manuscript.manuscript_files():
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             assert not re.search(r"\\texttt\{[^}]*--", line), f"{path.name}:{number}"
 
 
 # The PDF from the committed records ---------------------------------------------------------------
 
-@pytest.mark.skipif(bool(paper.missing_tools()),
-                    reason=f"needs {', '.join(paper.missing_tools())}: {paper.INSTALL_HINT}")
+@pytest.mark.skipif(bool(manuscript.missing_tools()),
+                    reason=f"needs {', '.join(manuscript.missing_tools())}: {manuscript.INSTALL_HINT}")
 def test_the_pdf_from_the_committed_records_has_no_defect(tmp_path):
-    missing = [c for c, d in paper.load_documents(RECORDS, all_claims()).items() if d is None]
+    missing = [c for c, d in manuscript.load_documents(RECORDS, all_claims()).items() if d is None]
     if missing:
         pytest.skip(f"claims without a committed record: {', '.join(missing)}")
-    report = paper.generate(RECORDS, tmp_path, figures=True)
+    report = manuscript.generate(RECORDS, tmp_path, figures=True)
     assert report.problems == []
-    paper.latexmk(tmp_path)
-    assert paper.log_problems((tmp_path / "paper.log").read_text(encoding="utf-8", errors="replace")) == []
+    manuscript.latexmk(tmp_path)
+    assert manuscript.log_problems((tmp_path / "paper.log").read_text(encoding="utf-8", errors="replace")) == []

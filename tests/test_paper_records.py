@@ -7,7 +7,7 @@ the record's commit).
 
 from __future__ import annotations
 
-from lth.paper import RECORDS_DIR
+from lth.manuscript import RECORDS_DIR
 from lth.registry import all_claims
 from lth.store import select_claim_record
 

@@ -40,7 +40,7 @@ def _fraction(text: str) -> float:
 
 def test_the_conv_table_of_proven_channel_counts_is_the_codes():
     """proofs/slth_conv.md, "proven against used width": each row's n* is bound_proven_channels."""
-    from theory.conv import TargetLayer, bound_proven_channels
+    from lth.theory.conv import TargetLayer, bound_proven_channels
 
     text = (REPO_ROOT / "proofs" / "slth_conv.md").read_text(encoding="utf-8")
     rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| `slth.conv.")]
@@ -56,7 +56,7 @@ CITED_SYMBOL = re.compile(r"`((?:theory|lth|simulations)(?:\.\w+)+)")
 
 
 def resolves(dotted: str) -> bool:
-    """``theory.dense.DEFAULT_C``: the longest importable module prefix, then attributes."""
+    """``lth.theory.dense.DEFAULT_C``: the longest importable module prefix, then attributes."""
     import importlib
 
     parts = dotted.split(".")
@@ -80,14 +80,14 @@ def test_every_dotted_name_a_proof_cites_resolves(proof):
 
 
 def test_the_name_check_sees_a_missing_name():
-    assert resolves("theory.dense.DEFAULT_C") and not resolves("theory.dense.NO_SUCH_CONSTANT")
+    assert resolves("lth.theory.dense.DEFAULT_C") and not resolves("lth.theory.dense.NO_SUCH_CONSTANT")
 
 
 def test_the_closed_form_constants_in_rss_md_are_the_librarys():
     """proofs/rss.md states C, c0 of Theorem 1 and Corollaries 2–3, m(4), s and the counts the proof asks for."""
     import math
 
-    from theory.lueker import CLOSED_FORM_THETA, bound_lueker_constants, bound_lueker_samples, bound_positive_part_mgf
+    from lth.theory.lueker import CLOSED_FORM_THETA, bound_lueker_constants, bound_lueker_samples, bound_positive_part_mgf
 
     text = (REPO_ROOT / "proofs" / "rss.md").read_text(encoding="utf-8")
     c_uniform = bound_lueker_constants("uniform")[0]

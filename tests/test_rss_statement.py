@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lth.claims.rss import ProductParams
-from theory.device import generator
-from theory.lueker import bound_failure_probability, bound_lueker_samples, bound_target_interval
-from theory.subset_sum import covers_interval, sample_pools
+from lth.theory.device import generator
+from lth.theory.lueker import bound_failure_probability, bound_lueker_samples, bound_target_interval
+from lth.theory.subset_sum import covers_interval, sample_pools
 
 PROOF = Path(__file__).resolve().parents[1] / "proofs" / "rss.md"
 WHOLE = (-1.0, 1.0)

@@ -14,11 +14,11 @@ from hypothesis.extra.numpy import arrays
 
 from lth.claims.rss_variants import counting_samples
 from lth.registry import run_claim
-from theory.fixed_size_subset_sum import (best_fixed_size_subsets, best_sparse_subsets, fixed_size_worst_case_error,
+from lth.theory.fixed_size_subset_sum import (best_fixed_size_subsets, best_sparse_subsets, fixed_size_worst_case_error,
                                           sorted_k_sums)
-from theory.multidim_subset_sum import COVERED, FAILS, UNDECIDED, cube_cover, prefix_cover
-from theory.multidim_subset_sum import counting_samples as cube_counting_samples
-from theory.subset_sum import worst_case_error
+from lth.theory.multidim_subset_sum import COVERED, FAILS, UNDECIDED, cube_cover, prefix_cover
+from lth.theory.multidim_subset_sum import counting_samples as cube_counting_samples
+from lth.theory.subset_sum import worst_case_error
 
 finite = st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False, width=64)
 pool_arrays = arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(2, 9)), elements=finite)
@@ -168,7 +168,7 @@ def test_the_multidimensional_claim_fails_when_the_predicted_pool_is_cut_down():
 
 @given(size=st.integers(1, 9), k=st.integers(0, 9))
 def test_k_subsets_are_the_lexicographic_combinations(size, k):
-    from theory.fixed_size_subset_sum import _combinations
+    from lth.theory.fixed_size_subset_sum import _combinations
 
     k = min(k, size)
     expected = torch.combinations(torch.arange(size), k) if k else torch.zeros(1, 0, dtype=torch.long)
@@ -176,7 +176,7 @@ def test_k_subsets_are_the_lexicographic_combinations(size, k):
 
 
 def test_sixteen_choose_eight_fits_in_bounded_memory():
-    from theory.fixed_size_subset_sum import _combinations
+    from lth.theory.fixed_size_subset_sum import _combinations
 
     combos = _combinations(16, 8, torch.device("cpu"))
     assert combos.shape == (12_870, 8) and bool((combos[:, 1:] > combos[:, :-1]).all())

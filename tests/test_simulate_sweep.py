@@ -1,6 +1,6 @@
 """``lth simulate imp|transfer --workers N``: one task per seed, merged into the batched run's rows.
 
-Every random stream of an IMP run is drawn per seed (``simulations.imp._generators``), so seed ``s``
+Every random stream of an IMP run is drawn per seed (``lth.simulations.imp._generators``), so seed ``s``
 run alone trains exactly the replica ``s`` of the batched run; these tests check that the merged
 per-seed rows equal the batched rows bit for bit, in-process and on a two-process LocalCluster.
 """
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from lth.cli import main
 from lth.imp_seeds import merge_seeds, one_seed
-from simulations.imp import protocol, run_imp, run_transfer
+from lth.simulations.imp import protocol, run_imp, run_transfer
 
 TINY = {"seeds": 2, "rounds": 1, "iterations": 40, "eval_every": 20}
 CPU = torch.device("cpu")

@@ -12,13 +12,13 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulations.data import load_dataset
+from lth.simulations.data import load_dataset
 from lth.store import RunDirectory, SIMULATIONS_ROOT, settings_hash
-from simulations.imp import ImpSettings, run_imp, stream
-from simulations.masks import full_masks, prune_count, prune_layer, random_masks_like, remaining_fraction
-from simulations.models import build_architecture, forward, init_weights, zero_biases
-from simulations.training import Optimisation, train
-from theory.device import generator
+from lth.simulations.imp import ImpSettings, run_imp, stream
+from lth.simulations.masks import full_masks, prune_count, prune_layer, random_masks_like, remaining_fraction
+from lth.simulations.models import build_architecture, forward, init_weights, zero_biases
+from lth.simulations.training import Optimisation, train
+from lth.theory.device import generator
 from lth.registry import run_claim
 
 TINY = ImpSettings(dataset="digits", arch="lenet", width=0.25, seeds=2, rounds=2, prune_rate=0.5,
@@ -120,7 +120,7 @@ def test_a_rewound_ticket_trains_the_remaining_iterations_with_absolute_evaluati
 @given(losses=st.lists(st.floats(0.0, 5.0), min_size=1, max_size=8), accs=st.lists(st.floats(0.0, 1.0), min_size=8,
                                                                                     max_size=8))
 def test_the_early_stop_is_the_first_minimum_of_validation_loss(losses, accs):
-    from simulations.training import Trained
+    from lth.simulations.training import Trained
 
     e = len(losses)
     val_loss = torch.tensor([losses], dtype=torch.float64)
@@ -132,7 +132,7 @@ def test_the_early_stop_is_the_first_minimum_of_validation_loss(losses, accs):
 
 def test_the_imp_protocol_is_defined_once():
     from lth.claims.simulations import FULL_IMP, ImpParams
-    from simulations.imp import PROTOCOLS, protocol
+    from lth.simulations.imp import PROTOCOLS, protocol
 
     assert ImpParams().settings(0) == protocol("quick")
     assert ImpParams(**FULL_IMP).settings(0) == protocol("paper") == ImpSettings()
@@ -210,7 +210,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, kill_after):
 
 def test_a_finished_run_is_loaded_not_rerun(tmp_path):
     first = run_imp(TINY, torch.device("cpu"), store=RunDirectory(tmp_path), progress=False)
-    from simulations import imp
+    from lth.simulations import imp
 
     imp._MEMO.clear()
     seen = []
@@ -287,7 +287,7 @@ def test_late_resetting_check_fails_when_late_tickets_prune_their_largest_weight
 
 
 def _sweep(zero: list[float], late: list[float]) -> list[dict]:
-    from simulations.statistics import describe
+    from lth.simulations.statistics import describe
 
     return [{"level": 1, "remaining": 0.1, "acc": {"0": describe(zero), "5": describe(late)}}]
 
@@ -321,7 +321,7 @@ def test_transfer_check_fails_when_the_source_ticket_keeps_its_smallest_weights(
 
 @pytest.mark.claim("sim.transfer")
 def test_transfer_check_is_inconclusive_with_the_install_line_when_fashion_mnist_is_missing(tmp_path, monkeypatch):
-    monkeypatch.setattr("simulations.data.FASHION_MNIST_DIR", tmp_path)
+    monkeypatch.setattr("lth.simulations.data.FASHION_MNIST_DIR", tmp_path)
     record = run_claim("sim.transfer", optimizers=())
     assert record.verdict == "inconclusive" and "apt-get install" in record.reason
     assert set(record.details["skipped"]) == {"fashion_mnist->mnist5k", "mnist5k->fashion_mnist"}
@@ -375,7 +375,7 @@ def test_a_paper_scale_run_says_it_may_take_hours_before_starting(capsys, tmp_pa
 
 
 def test_a_kill_in_the_middle_of_a_level_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
-    from simulations import imp
+    from lth.simulations import imp
 
     real_train, calls = imp.train, []
 
@@ -406,7 +406,7 @@ def _noise(n: int) -> list[float]:
 @given(values=st.lists(st.floats(-1, 1), min_size=2, max_size=15), threshold=st.floats(-1, 1),
        confidence=st.sampled_from([0.9, 0.95, 0.99]))
 def test_a_one_sided_test_rejects_exactly_when_the_interval_clears_the_threshold(values, threshold, confidence):
-    from simulations.statistics import t_interval, t_pvalue
+    from lth.simulations.statistics import t_interval, t_pvalue
 
     _, lo, hi = t_interval(values, confidence)
     alpha = (1 - confidence) / 2
@@ -435,7 +435,7 @@ def test_late_resetting_is_inconclusive_where_theta0_tickets_are_neither_shown_b
 @pytest.mark.claim("sim.late_resetting")
 def test_late_resetting_with_several_k_needs_holm_for_a_gain_and_every_k_for_equivalence():
     from lth.claims.simulations import LateParams, judge_late
-    from simulations.statistics import describe
+    from lth.simulations.statistics import describe
 
     e = _noise(6)
     dense = [0.95] * 6
@@ -456,7 +456,7 @@ def test_tickets_need_holm_over_levels_and_report_down_to_which_level_they_match
     """Three levels, each within the 1 pp margin at one-sided p = 0.02 alone: the earlier per-level rule
     said holds; with Holm over the three levels none is shown, so inconclusive."""
     from lth.claims.simulations import judge_tickets
-    from simulations.statistics import t_pvalue
+    from lth.simulations.statistics import t_pvalue
 
     n, e = 12, _noise(12)
     dense = [0.95] * n

@@ -1,4 +1,4 @@
-"""Tests of the offline data loader ``simulations.data``."""
+"""Tests of the offline data loader ``lth.simulations.data``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulations.data import MissingDataset, load_dataset
+from lth.simulations.data import MissingDataset, load_dataset
 
 
 @pytest.mark.parametrize("name, shape", [("digits", (1, 8, 8)), ("mnist5k", (1, 28, 28))])
@@ -94,7 +94,7 @@ def test_fashion_mnist_idx_files_are_parsed_and_split(tmp_path):
 
 
 def test_resizing_keeps_labels_and_the_unit_interval():
-    from simulations.data import resize
+    from lth.simulations.data import resize
 
     small = resize(load_dataset("mnist5k"), 8)
     assert small.image_shape == (1, 8, 8)

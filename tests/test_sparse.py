@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from scipy.stats import binom
 
 from lth.registry import run_claim
-from theory.dense import (Domain, certify_sup_error, construct_random_network, construct_ticket,
+from lth.theory.dense import (Domain, certify_sup_error, construct_random_network, construct_ticket,
                           random_target)
-from theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
-from theory.device import generator
-from theory.sparse import (SparseNetwork, assign_units, bound_active_pmf, bound_active_probabilities,
+from lth.theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
+from lth.theory.device import generator
+from lth.theory.sparse import (SparseNetwork, assign_units, bound_active_pmf, bound_active_probabilities,
                            bound_pool_failure, bound_proven_sparse_units_per_input, build_sparse_ticket,
                            construct_sparse_network, construct_sparse_ticket, phantom_edges)
 
@@ -134,7 +134,7 @@ def test_at_density_one_theorem_s_is_theorem_p(widths, eps):
 
 @pytest.mark.parametrize("density", [0.7, 0.4])
 def test_the_proven_width_is_the_least_whose_pool_bound_is_at_most_the_share(density):
-    from theory.dense_bounds import bound_pool_count
+    from lth.theory.dense_bounds import bound_pool_count
 
     widths, eps = [8, 6, 4], 0.1
     share = eps / bound_pool_count(widths)
@@ -167,7 +167,7 @@ def test_a_sparser_source_needs_at_least_as_many_units(p_low, gap):
 
 def test_the_pool_bound_is_above_the_binomial_lower_tail_it_contains():
     """E F₃(K) ≥ P(K < k) F₃(k) for any k (F₃ non-increasing): a sanity floor from scipy's binomial."""
-    from theory.lueker import bound_failure_probability
+    from lth.theory.lueker import bound_failure_probability
 
     m, d, density, accuracy = 300, 1, (0.5, 1.0), 0.01  # d = 1: K ~ Bin(m, p1 p2)
     bound = bound_pool_failure(m, d, density, accuracy)
@@ -216,7 +216,7 @@ def test_build_sparse_ticket_on_cuda_matches_cpu():
 def test_the_proof_table_of_proven_widths_is_the_codes():
     """proofs/slth_sparse.md, "Proven widths": every row recomputed from the code."""
     from lth.store import REPO_ROOT
-    from theory.sparse import bound_width_factor
+    from lth.theory.sparse import bound_width_factor
 
     text = (REPO_ROOT / "proofs" / "slth_sparse.md").read_text(encoding="utf-8")
     rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith(("| 8-6-4", "| 16-12-10"))]

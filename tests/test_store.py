@@ -51,7 +51,7 @@ def test_lth_verify_quick_leaves_a_stored_full_scale_record_untouched(tmp_path: 
 
 
 def test_the_settings_hash_ignores_defaults_and_sees_changes():
-    from simulations.imp import ImpSettings
+    from lth.simulations.imp import ImpSettings
 
     assert settings_hash(ImpSettings()) == settings_hash(ImpSettings(rounds=15))
     assert settings_hash(ImpSettings(rounds=3)) != settings_hash(ImpSettings())

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from theory.subset_sum import (best_subsets, covers_interval, rounding_slack, sample_pools, sample_product,
+from lth.theory.subset_sum import (best_subsets, covers_interval, rounding_slack, sample_pools, sample_product,
                                sample_uniform, sorted_subset_sums, worst_case_error)
 
 seeds = st.integers(0, 2**31 - 1)

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from theory.numerics import gamma
-from theory.subset_sum import BACKENDS, best_subsets, sorted_subset_sums, worst_case_error
+from lth.theory.numerics import gamma
+from lth.theory.subset_sum import BACKENDS, best_subsets, sorted_subset_sums, worst_case_error
 
 DYADIC = [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0]
 entries = st.one_of(st.floats(-2.0, 2.0, allow_nan=False, allow_infinity=False, width=64), st.sampled_from(DYADIC))

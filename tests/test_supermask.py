@@ -1,4 +1,4 @@
-"""Properties of the supermask library (``simulations.supermask``): criteria, masks, sign-only weights,
+"""Properties of the supermask library (``lth.simulations.supermask``): criteria, masks, sign-only weights,
 the learned supermask's estimator, resumable runs, the CLI, and the claims' broken instances."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from hypothesis.extra import numpy as hnp
 
 from lth.registry import run_claim
 from lth.store import RunDirectory
-from simulations.masks import prune_layer
-from simulations.models import build_architecture
-from simulations.supermask import (CRITERIA, CriteriaSettings, LearnedSettings, bernoulli_masks, criterion_masks,
+from lth.simulations.masks import prune_layer
+from lth.simulations.models import build_architecture
+from lth.simulations.supermask import (CRITERIA, CriteriaSettings, LearnedSettings, bernoulli_masks, criterion_masks,
                                    criterion_scores, init_std, keep_count, run_criteria, run_learned, signed_constant,
                                    top_k_mask)
-from theory.device import generator
+from lth.theory.device import generator
 
 TINY = dict(dataset="digits", width=0.25, seeds=2, iterations=30, eval_every=10)
 layers = hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
@@ -244,7 +244,7 @@ def test_a_missing_supermask_record_names_the_command_that_makes_it(tmp_path):
 
 @given(seed=st.integers(0, 1000), logit=st.floats(-3.0, 3.0))
 def test_sampled_evaluation_masks_are_bernoulli_of_the_sigmoid_and_rescaled(seed, logit):
-    from simulations.supermask import sampled_masks
+    from lth.simulations.supermask import sampled_masks
 
     scores = [torch.full((2, 40, 50), logit)]
     gens = [generator(seed, torch.device("cpu")), generator(seed + 1, torch.device("cpu"))]

@@ -19,10 +19,10 @@ from lth.claims.slth_dense import flip_largest_kept
 from lth.registry import Quantity, Record
 from lth.testing import (CertificateError, ConvTarget, assert_pool_covers, assert_ticket_approximates, assert_verdict,
                          conv_kernels, conv_targets, dense_domains, dense_targets, rss_instances)
-from theory.conv import (PADDINGS, TargetLayer, check_layer_norms, construct_network, flip_mask_entry, norm_inf,
+from lth.theory.conv import (PADDINGS, TargetLayer, check_layer_norms, construct_network, flip_mask_entry, norm_inf,
                          require_relu_between, target_forward)
-from theory.dense import NORM_TOLERANCE, Domain, Target, build_ticket, check_norms, spectral_norms
-from theory.subset_sum import POOL_LAWS, best_subsets, rounding_slack, worst_case_error
+from lth.theory.dense import NORM_TOLERANCE, Domain, Target, build_ticket, check_norms, spectral_norms
+from lth.theory.subset_sum import POOL_LAWS, best_subsets, rounding_slack, worst_case_error
 
 # Strategies draw only objects the library's own checkers accept ---------------------------------------
 

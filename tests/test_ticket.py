@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from lth.cli import main
 from lth.store import read_json
 from lth.commands.ticket import load_ticket, parse_layers, target_from_specs
-from theory.dense import construct_random_network
+from lth.theory.dense import construct_random_network
 
 
 def _mlp(seed: int, widths: list[int], scale: float = 1.0) -> torch.nn.Sequential:

@@ -1,4 +1,4 @@
-"""``lth ticket`` on CNN state dicts: Conv2d layers dispatched to the construction of theory.conv."""
+"""``lth ticket`` on CNN state dicts: Conv2d layers dispatched to the construction of lth.theory.conv."""
 
 from __future__ import annotations
 

@@ -10,12 +10,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.device import generator
+from lth.theory.device import generator
 from lth.registry import run_claim
-from theory.subset_sum import sample_uniform
-from theory.universal import (FIRST_LAYER_DELTA, MIN_WEIGHT, bias_scale, draw_first_layer, proven_width,
+from lth.theory.subset_sum import sample_uniform
+from lth.theory.universal import (FIRST_LAYER_DELTA, MIN_WEIGHT, bias_scale, draw_first_layer, proven_width,
                               select_units)
-from theory.universal import (best_sparse_subsets, bound_phase_interval, bound_transfer_gap, certify_block,
+from lth.theory.universal import (best_sparse_subsets, bound_phase_interval, bound_transfer_gap, certify_block,
                               certify_poly_basis, construct_block, construct_fourier_ticket, construct_poly_ticket,
                               exact_fourier_features, fit_last_layer, fourier_features, frequencies, phase_offsets,
                               predict,

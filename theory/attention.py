@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from theory.certify import frobenius_upper, spectral_norm_upper
-from theory.dense import branch_masks
-from theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL
-from theory.device import generator as make_generator
-from theory.lueker import bound_lueker_samples
-from theory.numerics import TINY, UNIT_ROUNDOFF, enclosed_product, round_up, up
-from theory.objects import Certificate, Witness, ascend
-from theory.subset_sum import sample_uniform
+from lth.theory.certify import frobenius_upper, spectral_norm_upper
+from lth.theory.dense import branch_masks
+from lth.theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL
+from lth.theory.device import generator as make_generator
+from lth.theory.lueker import bound_lueker_samples
+from lth.theory.numerics import TINY, UNIT_ROUNDOFF, enclosed_product, round_up, up
+from lth.theory.objects import Certificate, Witness, ascend
+from lth.theory.subset_sum import sample_uniform
 
 DEFAULT_POOL_CAP = 20  # units per value-independent block (pool rule B of proofs/slth_dense.md)
 NORM_TOLERANCE = 1e-9  # ‖A_h‖₂, ‖B_h‖₂ ≤ 1 + this counts as ≤ 1 (normalised matrices round a little)
@@ -307,7 +307,7 @@ def enclosure_norm_upper(mid: torch.Tensor, rad: torch.Tensor) -> float:
 def check_target(target: MHA) -> None:
     """Raise unless the hypotheses of Theorem A hold: every entry of every merged map lies in [−1, 1]
     (rigorously: the pools cover [−1, 1]) and each map's spectral norm is ≤ 1 (numerically, as
-    :func:`theory.dense.check_norms`; the certificate uses rigorous norms whatever they are)."""
+    :func:`lth.theory.dense.check_norms`; the certificate uses rigorous norms whatever they are)."""
     maps = merged_enclosures(target)
     for name in ("score_map", "value_map"):
         mid, rad = maps[name], maps[f"{name}_slack"]

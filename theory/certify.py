@@ -9,7 +9,7 @@ functions here bound $\sup_x \lVert f(x) - g(x)\rVert_2$ over a ball or a box.
 Rigour. Every float64 operation is accounted for: matrix products carry the a-priori bound
 $|\mathrm{fl}(AB) - AB| \le \gamma_k |A||B|$ ($\gamma_k = ku/(1-ku)$, $u = 2^{-53}$), scalar
 recursions round upward with ``nextafter``, and each error matrix comes with an entrywise ``slack``
-bounding the rounding made when it was computed (the rules are :mod:`theory.numerics`). Spectral
+bounding the rounding made when it was computed (the rules are :mod:`lth.theory.numerics`). Spectral
 norms are bounded by repeated squaring
 of $A^\top A$ inside a midpoint-radius enclosure: $\lambda_{\max}(G) \le \lVert G^{2^T}\rVert_F^{2^{-T}}$.
 """
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import torch
 
-from theory.numerics import (LIBM_MARGIN, TINY, UNIT_ROUNDOFF, enclosed_product, gamma, interval_matvec,
+from lth.theory.numerics import (LIBM_MARGIN, TINY, UNIT_ROUNDOFF, enclosed_product, gamma, interval_matvec,
                              round_down, round_up, up)
-from theory.objects import Certificate
+from lth.theory.objects import Certificate
 
 
 def frobenius_upper(a: torch.Tensor) -> float:

@@ -12,7 +12,7 @@ to block o only, and ``S`` keeps only non-negative entries of U. On ``X ≥ 0`` 
 identity and ``g(X) = L * X`` with the *collapsed kernel*
 ``L[o,k,i,j] = Σ_{t∈block o} V[o,t]·U[t,k,i,j]·S[t,k,i,j]``. Each entry of K is matched by the best
 subset of its pool ``{V[o,t]·U⁺[t,k,i,j] : t ∈ block o}`` (``choose_subsets``: the best over the computed
-float64 sums by ``theory.subset_sum.best_subsets`` when no pool has more than ``EXACT_WIDTH`` non-zero
+float64 sums by ``lth.theory.subset_sum.best_subsets`` when no pool has more than ``EXACT_WIDTH`` non-zero
 products, blockwise otherwise; all entries in one batch). The single-kernel lemma is the case m = 1.
 
 Certificates. The error ``E * X`` with ``E = L − K`` is linear, so its supremum over the box is exact:
@@ -34,10 +34,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from theory.lueker import bound_lueker_samples
-from theory.numerics import TINY, gamma, sum_upper
-from theory.objects import Certificate, Witness
-from theory.subset_sum import best_subsets, sample_uniform
+from lth.theory.lueker import bound_lueker_samples
+from lth.theory.numerics import TINY, gamma, sum_upper
+from lth.theory.objects import Certificate, Witness
+from lth.theory.subset_sum import best_subsets, sample_uniform
 
 PADDINGS = ("valid", "same")
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from theory.certify import PerturbedLayer, certify_ball, certify_box
-from theory.device import generator as make_generator
-from theory.numerics import gamma, up
-from theory.objects import Certificate, Witness, ascend
-from theory.subset_sum import best_subsets, sample_uniform
+from lth.theory.certify import PerturbedLayer, certify_ball, certify_box
+from lth.theory.device import generator as make_generator
+from lth.theory.numerics import gamma, up
+from lth.theory.objects import Certificate, Witness, ascend
+from lth.theory.subset_sum import best_subsets, sample_uniform
 
 DEFAULT_C = 3.0  # hidden units per input = 2·ceil(C·ln(d_in·d_out·l/min(ε, δ))); measured (slth.dense.rule), proofs/slth_dense.md
 DEFAULT_POOL_CAP = 20  # largest subset-sum pool per weight and branch (meet in the middle: ~2^10 sums)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from theory.lueker import bound_lueker_samples
+from lth.theory.lueker import bound_lueker_samples
 
 UNIT_INTERVAL = (-1.0, 1.0)  # the targets |w_rj| ≤ ‖W_i‖₂ ≤ 1 the pools must reach
 
@@ -54,7 +54,7 @@ HALF_BELOW = math.nextafter(0.5, 0.0)  # Corollary 3 needs δ' < ½
 
 def bound_proven_units_per_input(widths: list[int], eps: float, delta: float, signed_input: bool = True) -> list[int]:
     r"""The proven $m_i$: the least $n$ whose Corollary 3 failure bound at
-    $\delta'_i = \min(\alpha_i, \delta/N, \tfrac12^-)$ is $\le \delta'_i$ (``theory.lueker.bound_lueker_samples`` on $[-1, 1]$, product law).
+    $\delta'_i = \min(\alpha_i, \delta/N, \tfrac12^-)$ is $\le \delta'_i$ (``lth.theory.lueker.bound_lueker_samples`` on $[-1, 1]$, product law).
 
     Covering $[-1, 1]$ within $\delta'_i \le \alpha_i$ implies covering it within $\alpha_i$, and a
     failure probability $\le \delta'_i \le \delta/N$ per pool sums to $\le \delta$ over the $N$ pools.

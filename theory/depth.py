@@ -31,14 +31,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from theory.certify import PerturbedLayer, frobenius_upper, separable_error_range
-from theory.dense import DEFAULT_POOL_CAP, Domain, Target
-from theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL
-from theory.device import generator as make_generator
-from theory.lueker import bound_lueker_samples
-from theory.numerics import LIBM_MARGIN, TINY, gamma, interval_matvec, round_down, round_up, sum_upper, up
-from theory.objects import Certificate, Witness, ascend
-from theory.subset_sum import best_subsets, sample_uniform
+from lth.theory.certify import PerturbedLayer, frobenius_upper, separable_error_range
+from lth.theory.dense import DEFAULT_POOL_CAP, Domain, Target
+from lth.theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL
+from lth.theory.device import generator as make_generator
+from lth.theory.lueker import bound_lueker_samples
+from lth.theory.numerics import LIBM_MARGIN, TINY, gamma, interval_matvec, round_down, round_up, sum_upper, up
+from lth.theory.objects import Certificate, Witness, ascend
+from lth.theory.subset_sum import best_subsets, sample_uniform
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from theory.subset_sum import checked_pools, sup_distance
+from lth.theory.subset_sum import checked_pools, sup_distance
 
 _CHUNK_SUMS = 2**24  # k-sums held at once by fixed_size_worst_case_error
 

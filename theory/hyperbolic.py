@@ -1,7 +1,7 @@
 r"""Strong lottery tickets from hyperbolically distributed weights by binary decomposition (after Orseau,
 Hutter & Rivasplata 2020, "Logarithmic pruning is all you need"; proofs/slth_hyperbolic.md).
 
-The source network has the $2l$ layers of :mod:`theory.dense` (block $i$: $M_{2i-1}\in\mathbb{R}^{h_i\times
+The source network has the $2l$ layers of :mod:`lth.theory.dense` (block $i$: $M_{2i-1}\in\mathbb{R}^{h_i\times
 d_{i-1}}$, $M_{2i}\in\mathbb{R}^{d_i\times h_i}$, $h_i = m_id_{i-1}$), but its entries are drawn from the
 *hyperbolic law* $H[\lambda, \mu]$: a uniform sign times a magnitude of density $\propto 1/|w|$ on
 $[\lambda, \mu]$ (so $\ln|w|$ is uniform: every scale is equally likely). First layers use
@@ -10,7 +10,7 @@ binary digits the block's per-weight accuracy needs (:func:`bits_for`).
 
 The ticket keeps Pensia's structure (unit $k$ reads input $\lfloor k/m_i\rfloor$ with weight $a_k$; the
 products $b_{rk}a_k$ of units with $a_k > 0$ carry $x_j^+$, those with $a_k < 0$ carry $x_j^-$), so it is
-a :class:`theory.dense.DenseTicket` and ``certify_sup_error`` / ``search_sup_error`` of :mod:`theory.dense`
+a :class:`lth.theory.dense.DenseTicket` and ``certify_sup_error`` / ``search_sup_error`` of :mod:`lth.theory.dense`
 apply unchanged. Only the choice of units differs: rule H, a *binary decomposition* of each target weight.
 A residual $r$ with $2^{-k-1} < |r| \le 2^{-k}$ (cell $k$) takes, among the unused units of the branch whose
 product lies in the *bucket* $\mathrm{sign}(r)\,[2^{-k-1}, \tfrac34 2^{-k}]$, the one nearest to $r$; then
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import torch
 
-from theory.dense import DenseTicket, RandomNetwork, Target, block_masks, block_products, realised_layers
-from theory.dense_bounds import bound_pool_count, bound_weight_accuracy
-from theory.device import generator as make_generator
+from lth.theory.dense import DenseTicket, RandomNetwork, Target, block_masks, block_products, realised_layers
+from lth.theory.dense_bounds import bound_pool_count, bound_weight_accuracy
+from lth.theory.device import generator as make_generator
 
 FIRST_LAYER_RANGE = (0.5, 1.0)  # magnitudes of the a_k: a narrow range makes ln|b a| flat over the buckets
 SECOND_LAYER_TOP = 1.5  # largest |b|: with |a| ≥ ½, every bucket up to ¾ lies in the flat part of ln|b a|

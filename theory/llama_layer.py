@@ -13,7 +13,7 @@ the query and key vectors *after* their projections. $R_t$ is orthogonal, so an 
 key projection keeps its norm through RoPE: the query and key maps are approximated separately.
 
 The ticket replaces each of the seven linear maps $W\in\{Q, K, V, O, G, U, D\}$ (or a chosen subset) by
-a pruned random two-layer ReLU network built by Pensia et al.'s construction (:mod:`theory.dense`, one
+a pruned random two-layer ReLU network built by Pensia et al.'s construction (:mod:`lth.theory.dense`, one
 bias-free layer with signed inputs): it computes $u\mapsto (W + E^+)u^+ - (W + E^-)u^-$ exactly, with
 realised error matrices $E^\pm$ read from the masks. Softmax, RoPE, RMSNorm, SiLU, the product and the
 residual connections are kept as they are. :func:`certify_layer` bounds
@@ -29,11 +29,11 @@ from typing import Callable, Iterator
 
 import torch
 
-from theory.certify import PerturbedLayer, frobenius_upper, layer_error_norm, spectral_norm_upper
-from theory.dense import DenseTicket, RandomNetwork, Target, construct_random_network, construct_ticket, \
+from lth.theory.certify import PerturbedLayer, frobenius_upper, layer_error_norm, spectral_norm_upper
+from lth.theory.dense import DenseTicket, RandomNetwork, Target, construct_random_network, construct_ticket, \
     realised_layers
-from theory.numerics import down, up
-from theory.objects import Certificate
+from lth.theory.numerics import down, up
+from lth.theory.objects import Certificate
 
 MAPS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 SILU_LIPSCHITZ = 1.1  # sup |silu'| = 1.0998... (proofs/llama_layer.md, Lemma S)
@@ -148,7 +148,7 @@ def from_llama(block: torch.nn.Module, config) -> DecoderLayer:
 @dataclass
 class MapTicket:
     """The pruned random network for one map: ``realised`` holds the target matrix, the realised error
-    matrices $E^\\pm$ and their rounding slack (read from the masks by :func:`theory.dense.realised_layers`);
+    matrices $E^\\pm$ and their rounding slack (read from the masks by :func:`lth.theory.dense.realised_layers`);
     ``kept``/``total`` count random weights (kept, and all before pruning); ``units`` hidden units per input."""
 
     name: str
@@ -168,7 +168,7 @@ def construct_map_ticket(name: str, weight: torch.Tensor, units: int, seed: int,
                          retry_cap: int | None = None, retry_fraction: float = 0.02,
                          device: torch.device | str = "cpu",
                          tamper: Callable[[DenseTicket], None] | None = None) -> MapTicket:
-    """Pensia et al.'s two-layer ticket (:func:`theory.dense.construct_ticket`, signed inputs) for the map
+    """Pensia et al.'s two-layer ticket (:func:`lth.theory.dense.construct_ticket`, signed inputs) for the map
     ``weight`` ``[d_out, d_in]`` on a random network with ``units`` hidden units per input drawn from ``seed``.
 
     Rows are solved in blocks (the random first layer is shared, the second layer split by rows), so the

@@ -29,7 +29,7 @@ import numba
 import numpy as np
 import torch
 
-from theory.numerics import gamma
+from lth.theory.numerics import gamma
 
 COVERED, FAILS, UNDECIDED = 1, 0, -1
 _POOLS_PER_TASK = 8  # pools per parallel task, which allocates its scratch list once

@@ -6,13 +6,13 @@ Types
     A pruned random network: random weights that are never trained, boolean masks on them, and
     what a construction needs to rebuild it. Every ticket spells its size the same way: ``kept``
     (unmasked random weights, plus any random biases it still uses) and ``total`` (all random
-    weights before pruning). Implemented by :class:`theory.dense.DenseTicket`,
-    :class:`theory.conv.LayerTicket` and :class:`theory.conv.NetworkTicket`,
-    :class:`theory.universal.RandomBlock` and :class:`theory.universal.PolyTicket`.
+    weights before pruning). Implemented by :class:`lth.theory.dense.DenseTicket`,
+    :class:`lth.theory.conv.LayerTicket` and :class:`lth.theory.conv.NetworkTicket`,
+    :class:`lth.theory.universal.RandomBlock` and :class:`lth.theory.universal.PolyTicket`.
 ``Certificate``
     An upper bound ``value`` on ``sup_{x ∈ domain} ‖f(x) − g(x)‖`` for a target ``f`` and a ticket
     ``g``. ``kind`` says how it was obtained: ``rigorous`` (every float64 rounding bounded, by
-    :mod:`theory.numerics`) or ``sampled`` (a statistic of samples, not a bound). ``domain`` and
+    :mod:`lth.theory.numerics`) or ``sampled`` (a statistic of samples, not a bound). ``domain`` and
     ``norm`` describe the supremum in words, ``assumptions`` what must hold for it to be valid, and
     ``parts`` the named terms it is made of (per layer, per segment, exact part and rounding, ...).
 ``Witness``

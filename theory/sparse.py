@@ -1,7 +1,7 @@
 r"""Strong lottery tickets inside an Erdős–Rényi sparse random network (after Gadhikar, Mukherjee &
 Burkholz 2023), built on Pensia et al.'s two-layer blocks (proofs/slth_sparse.md).
 
-The objects. The *source network* has the $2l$ layers of :mod:`theory.dense` (block $i$:
+The objects. The *source network* has the $2l$ layers of :mod:`lth.theory.dense` (block $i$:
 $M_{2i-1}\in\mathbb{R}^{h_i\times d_{i-1}}$, $M_{2i}\in\mathbb{R}^{d_i\times h_i}$, $h_i = m_id_{i-1}$, values
 i.i.d. U[−1, 1]), but each entry *exists* only with probability $p_1$ (odd layers) or $p_2$ (even
 layers), independently of everything else: ``present[i]`` is a bool tensor shaped like
@@ -12,8 +12,8 @@ order from its home, to which it has an edge (rule A: the assignment looks at th
 at values). For every target weight $(r, j)$ and branch the pool is the units assigned to $j$ whose
 edge to output $r$ exists; the masks are then Pensia's: each pool's nearest subset sum by
 value-independent blocks of ``pool_cap`` units (pool rule B of proofs/slth_dense.md). The result is
-a :class:`theory.dense.DenseTicket` on the masked values, so ``certify_sup_error`` and
-``search_sup_error`` of :mod:`theory.dense` apply unchanged.
+a :class:`lth.theory.dense.DenseTicket` on the masked values, so ``certify_sup_error`` and
+``search_sup_error`` of :mod:`lth.theory.dense` apply unchanged.
 
 The proven width. Given the masks, the active units of a pool have i.i.d. product-law values; their
 number $K$ is a sum of independent Bernoulli variables, so a pool fails with probability at most
@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from scipy.stats import binom
 
-from theory.dense import DenseTicket, RandomNetwork, Target, solve_pools, realised_layers
-from theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL, bound_pool_count, bound_weight_accuracy
-from theory.device import generator as make_generator
-from theory.lueker import bound_failure_probability
-from theory.subset_sum import sample_uniform
+from lth.theory.dense import DenseTicket, RandomNetwork, Target, solve_pools, realised_layers
+from lth.theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL, bound_pool_count, bound_weight_accuracy
+from lth.theory.device import generator as make_generator
+from lth.theory.lueker import bound_failure_probability
+from lth.theory.subset_sum import sample_uniform
 
 DEFAULT_POOL_CAP = 20  # units per value-independent block (meet in the middle: ~2^10 sums per half)
 TAIL_FRACTION = 1e-3  # F_3 is tabulated until it falls below this fraction of δ' (the rest uses that value)
@@ -131,7 +131,7 @@ def _block_search(products: torch.Tensor, targets: torch.Tensor, usable: torch.T
                   tolerance: float) -> torch.Tensor:
     """Pool rule B per weight: each weight's usable units, in index order, in consecutive blocks of
     ``pool_cap``; every block is solved exactly and each weight keeps its best, until its error is
-    ≤ ``tolerance`` (every weight gets its first block, as in :mod:`theory.dense`: the certificate, not
+    ≤ ``tolerance`` (every weight gets its first block, as in :mod:`lth.theory.dense`: the certificate, not
     α_i, is what a user gets). ``products``, ``usable`` ``[d_out, d_in, n]``; ``targets`` ``[d_out, d_in]``.
     Returns the chosen units ``[d_out, d_in, n]`` bool."""
     rank = usable.long().cumsum(-1) - 1

@@ -11,7 +11,7 @@ Every function takes and returns torch tensors on the pool's device.
 Backends. ``sorted_subset_sums``, ``worst_case_error`` and ``best_subsets`` take
 ``backend="auto"|"compiled"|"torch"``:
 
-* ``"compiled"`` (CPU tensors only): the numba kernels of :mod:`theory.subset_sum_merge` (sums
+* ``"compiled"`` (CPU tensors only): the numba kernels of :mod:`lth.theory.subset_sum_merge` (sums
   generated sorted by merging, two-pointer search; parallel over pools);
 * ``"torch"`` (any device): the device-generic torch code that a CUDA user runs (merge by sort,
   binary search); on CPU tensors it runs the very code of the GPU path, which is how the tests check it
@@ -35,9 +35,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from theory.subset_sum_merge import cover_verdicts, merge_sorted_sums, nearest_subset_codes
+from lth.theory.subset_sum_merge import cover_verdicts, merge_sorted_sums, nearest_subset_codes
 
-from theory.numerics import gamma
+from lth.theory.numerics import gamma
 
 _BYTES_PER_SUM = 8
 _CHUNK_BYTES = 256 * 2**20  # working-set size per batch of pools

@@ -2,10 +2,10 @@ r"""Strong lottery tickets in a normalisation-free transformer block (proofs/slt
 
 The object. A *block* maps tokens $x_1,\dots,x_T\in\mathbb{R}^d$ by two residual sub-layers,
 $$z_i = x_i + \mathrm{MHA}(x)_i,\qquad \mathrm{out}_i = z_i + W_2\,\sigma(W_1z_i),$$
-an MHA (:mod:`theory.attention`) and a bias-free ReLU MLP applied to every token
+an MHA (:mod:`lth.theory.attention`) and a bias-free ReLU MLP applied to every token
 ($W_1\in\mathbb{R}^{d_{ff}\times d}$, $W_2\in\mathbb{R}^{d\times d_{ff}}$, $\lVert W_i\rVert_2\le1$), no normalisation.
 The *ticket* prunes a random source of the same shape: the MHA by the construction of
-:mod:`theory.attention`, the MLP by Pensia et al.'s (:mod:`theory.dense`, a random network of depth 4);
+:mod:`lth.theory.attention`, the MLP by Pensia et al.'s (:mod:`lth.theory.dense`, a random network of depth 4);
 the residual connections are identities in both, never pruned.
 """
 
@@ -16,21 +16,21 @@ from typing import Callable
 
 import torch
 
-from theory.attention import (MHA, AttentionTicket, build_ticket as build_attention, certify_sup_error as
+from lth.theory.attention import (MHA, AttentionTicket, build_ticket as build_attention, certify_sup_error as
                               certify_attention, merged_enclosures, random_target as random_mha,
                               search_sequences, enclosure_norm_upper)
-from theory.certify import spectral_norm_upper
-from theory.dense import (DenseTicket, Domain, Target, build_ticket as build_dense,
+from lth.theory.certify import spectral_norm_upper
+from lth.theory.dense import (DenseTicket, Domain, Target, build_ticket as build_dense,
                           certify_sup_error as certify_dense, random_target as random_mlp)
-from theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
-from theory.numerics import up
-from theory.objects import Certificate, Witness
+from lth.theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
+from lth.theory.numerics import up
+from lth.theory.objects import Certificate, Witness
 
 
 @dataclass
 class Block:
     """A normalisation-free transformer block: ``attention`` (:class:`MHA`) and ``mlp`` (a depth-2
-    bias-free :class:`theory.dense.Target`)."""
+    bias-free :class:`lth.theory.dense.Target`)."""
 
     attention: MHA
     mlp: Target
@@ -67,8 +67,8 @@ class BlockTicket:
 
 
 def random_block(dim: int, heads: int, d_k: int, d_v: int, d_ff: int, generator: torch.Generator) -> Block:
-    """A random target block: :func:`theory.attention.random_target` and a Gaussian MLP ``[d, d_ff, d]``
-    with ‖W_i‖₂ = 1 (:func:`theory.dense.random_target`)."""
+    """A random target block: :func:`lth.theory.attention.random_target` and a Gaussian MLP ``[d, d_ff, d]``
+    with ‖W_i‖₂ = 1 (:func:`lth.theory.dense.random_target`)."""
     return Block(random_mha(dim, heads, d_k, d_v, generator), random_mlp([dim, d_ff, dim], generator))
 
 
@@ -133,7 +133,7 @@ def search_block(target: Block, ticket: BlockTicket, radius: float, length: int,
                  steps: int = 60, samples: int = 256, seed: int = 0, lr: float = 0.1,
                  causal: bool = False) -> Witness:
     """Empirical worst case of $\\max_i\\lVert\\mathrm{out}_i - \\widetilde{\\mathrm{out}}_i\\rVert_2$ over sequences
-    of ``length`` tokens in the ball (:func:`theory.attention.search_sequences`), float64."""
+    of ``length`` tokens in the ball (:func:`lth.theory.attention.search_sequences`), float64."""
     attention, mlp = ticket.attention.compact(), ticket.mlp.sequential()
     device = attention.query.device
     goal = Block(MHA(*(w.to(device) for w in (target.attention.query, target.attention.key,

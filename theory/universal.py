@@ -43,10 +43,10 @@ from typing import Callable
 
 import torch
 
-from theory.numerics import UNIT_ROUNDOFF, gamma, widen
-from theory.objects import Certificate, Witness
-from theory.subset_sum import best_subsets, sample_uniform
-from theory.fixed_size_subset_sum import best_sparse_subsets
+from lth.theory.numerics import UNIT_ROUNDOFF, gamma, widen
+from lth.theory.objects import Certificate, Witness
+from lth.theory.subset_sum import best_subsets, sample_uniform
+from lth.theory.fixed_size_subset_sum import best_sparse_subsets
 
 Curvature = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 _TWO_PI = 2 * math.pi
@@ -307,7 +307,7 @@ def construct_block(piece: Piece, eps_interp: float, pool_size: int, generator: 
 
     ``width``: first-layer units (default :func:`proven_width` at ``δ = 0.01``). ``solver="sparse"``:
     :func:`best_sparse_subsets` (at most ``2·half_terms`` kept paths per pool); ``solver="dense"``:
-    :func:`theory.subset_sum.best_subsets` (nearest sum over all subsets).
+    :func:`lth.theory.subset_sum.best_subsets` (nearest sum over all subsets).
     """
     if not 0 < eps_interp < 1:
         raise ValueError(f"eps_interp must lie in (0, 1), got {eps_interp}")

@@ -1,10 +1,10 @@
 """Claims on loss basins (proofs/basin.md): an estimator of their volume that can be trusted in high
 dimension, the talk's "wider networks, wider basins", and Huang et al.'s clean-vs-poisoned comparison.
 
-``basin.estimator`` judges the second-order estimator of ``simulations.hessian`` (stochastic Lanczos
+``basin.estimator`` judges the second-order estimator of ``lth.simulations.hessian`` (stochastic Lanczos
 quadrature of log det H) by the coverage of its intervals and its bias per dimension on quadratic
 basins with drawn spectra and dense rotations (exact volumes known), and on two non-quadratic basins
-of known volume; the Monte-Carlo estimator of ``simulations.basin`` is run beside it as the reference.
+of known volume; the Monte-Carlo estimator of ``lth.simulations.basin`` is run beside it as the reference.
 ``basin.dimension`` and ``basin.generalisation`` train minima to a matched training loss and compare
 mean log radii along filter-normalised random directions (t-intervals over seeds, preregistered).
 """
@@ -17,22 +17,22 @@ from dataclasses import dataclass, replace
 import torch
 from scipy.stats import t as student_t
 
-from simulations.basin import (Minimum, estimate_log_volume, find_radii, poisoned, quadratic_log_volume, train_to_loss,
+from lth.simulations.basin import (Minimum, estimate_log_volume, find_radii, poisoned, quadratic_log_volume, train_to_loss,
                                unit_directions)
-from simulations.hessian import (RotatedSpectrum, clipped_log, drawn_spectrum, lanczos, network_matvec,
+from lth.simulations.hessian import (RotatedSpectrum, clipped_log, drawn_spectrum, lanczos, network_matvec,
                                  quadratic_model_log_volume, rademacher, rotated_spectrum, slq_log_det)
-from simulations.data import MissingDataset, Split, load_dataset
-from simulations.imp import stream
-from simulations.models import build_architecture, init_weights
-from simulations.statistics import describe, t_interval
-from simulations.training import accuracy
+from lth.simulations.data import MissingDataset, Split, load_dataset
+from lth.simulations.imp import stream
+from lth.simulations.models import build_architecture, init_weights
+from lth.simulations.statistics import describe, t_interval
+from lth.simulations.training import accuracy
 from lth.protocol import Protocol
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.validate import int_at_least
 from lth.claims.simulations import interval_dict
 from lth.verdict import (clopper_pearson, combine, judge_above, judge_equivalent, judge_rate,
                          tost_interval)
-from theory.device import generator
+from lth.theory.device import generator
 
 PROOF = "proofs/basin.md"
 

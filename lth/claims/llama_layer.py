@@ -2,8 +2,8 @@
 
 Method. Load the model causally (the cached copy of :mod:`lth.claims.minitron`, so ``lth verify`` reads
 the GGUF once for all its LM claims), take decoder layer ``layer`` with its norm gains folded into the
-maps (``theory.llama_layer.from_llama``), replace the chosen linear maps by pruned random two-layer
-ReLU networks (Pensia et al.'s construction, ``theory.dense``), and certify the layer's output error
+maps (``lth.theory.llama_layer.from_llama``), replace the chosen linear maps by pruned random two-layer
+ReLU networks (Pensia et al.'s construction, ``lth.theory.dense``), and certify the layer's output error
 (``certify_layer``) twice: on every input sequence, and on the sequences whose target post-attention
 residuals have norm ≥ ρ, the smallest such norm met on held-out prose divided by ``margin``. The
 held-out prose windows give the empirical side: the largest errors of the ticketed layer at their
@@ -27,10 +27,10 @@ from lth.claims.minitron import HELDOUT_SEED, _model, needs_prose
 from lth.claims.slth_dense import flip_largest_kept
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.verdict import combine, judge_certificate
-from simulations.minitron.corpus import SOURCES, mixed_windows
-from simulations.minitron.importance import perplexity
-from simulations.statistics import t_interval
-from theory.llama_layer import (MAPS, certify_layer, construct_layer_ticket, from_llama, layer_constants,
+from lth.simulations.minitron.corpus import SOURCES, mixed_windows
+from lth.simulations.minitron.importance import perplexity
+from lth.simulations.statistics import t_interval
+from lth.theory.llama_layer import (MAPS, certify_layer, construct_layer_ticket, from_llama, layer_constants,
                                 position_errors, substituted)
 
 PROOF = "proofs/llama_layer.md"

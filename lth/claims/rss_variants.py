@@ -30,9 +30,9 @@ import torch
 from lth.claims.rss import fit_constant
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.verdict import clopper_pearson, combine, judge_rate, rate_cell
-from theory.fixed_size_subset_sum import fixed_size_worst_case_error
-from theory.multidim_subset_sum import counting_samples as cube_counting_samples, prefix_cover
-from theory.subset_sum import rounding_slack, sample_uniform
+from lth.theory.fixed_size_subset_sum import fixed_size_worst_case_error
+from lth.theory.multidim_subset_sum import counting_samples as cube_counting_samples, prefix_cover
+from lth.theory.subset_sum import rounding_slack, sample_uniform
 
 PROOF = "proofs/rss.md"
 

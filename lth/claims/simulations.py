@@ -1,13 +1,13 @@
 """Empirical claims of the lottery-ticket simulations (proofs/simulations.md): there is no proof.
 
-Each check runs IMP (``simulations.imp``) on real data and judges a phenomenon by one-sided Student-t
-tests of per-seed paired differences (``simulations.statistics``): superiority and non-inferiority
+Each check runs IMP (``lth.simulations.imp``) on real data and judges a phenomenon by one-sided Student-t
+tests of per-seed paired differences (``lth.simulations.statistics``): superiority and non-inferiority
 as one test, "no difference" as two (TOST). Nothing is certified, so
 ``certified`` stays empty and ``empirical`` holds the deciding interval end. Every interval is
 conditional on one train/validation/test split (``split_seed``): seeds resample initialisations,
 data orders and random masks, never the test images.
 
-The protocol is defined once, in ``simulations.imp.PROTOCOLS``: the parameters' defaults are its
+The protocol is defined once, in ``lth.simulations.imp.PROTOCOLS``: the parameters' defaults are its
 "quick" preset, ``--scale full`` its "paper" preset (:data:`FULL_IMP`). Each claim's decision rule is
 preregistered (``protocol=``, :mod:`lth.protocol`): every hypothesis is a one-sided t-test at
 α = (1 − confidence)/2 = 0.025 (:class:`OneSided`; "shown" ⇔ the 95% interval lies on its side), and
@@ -22,10 +22,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from simulations.data import MissingDataset
+from lth.simulations.data import MissingDataset
 from lth.imp_seeds import imp_result, transfer_rows
-from simulations.imp import PROTOCOLS, ImpSettings, load_splits
-from simulations.statistics import describe, t_interval, t_pvalue
+from lth.simulations.imp import PROTOCOLS, ImpSettings, load_splits
+from lth.simulations.statistics import describe, t_interval, t_pvalue
 from lth.protocol import Protocol
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.verdict import combine, holm
@@ -71,7 +71,7 @@ def alpha_of(confidence: float) -> float:
 class OneSided:
     """A one-sided t-test on per-seed values: H1 "their mean lies above ``threshold``" (``above``) or
     below it. ``inclusive``: a spread-free mean equal to the threshold counts as shown (see
-    :func:`simulations.statistics.t_pvalue`). ``scale``/``unit`` only format the reason."""
+    :func:`lth.simulations.statistics.t_pvalue`). ``scale``/``unit`` only format the reason."""
 
     what: str
     values: tuple[float, ...]

@@ -2,7 +2,7 @@
 
 Method. Draw a target MHA whose merged maps $A_h = W_Q^\\top W_K/\\sqrt{d_k}$ and $B_h = W_OW_V$ have
 spectral norm 1, build the random source at Theorem A's proven hidden dimensions, prune it by the
-subset-sum construction on the merged maps (``theory.attention.construct_ticket``), and compare the
+subset-sum construction on the merged maps (``lth.theory.attention.construct_ticket``), and compare the
 rigorous float64 certificate of the sup error over token sequences (``certify_sup_error``), the worst
 error found by projected gradient ascent on token sequences (``search_sup_error``, a lower bound
 on the sup) and ε. An instance holds when empirical ≤ certified ≤ ε (``judge_certificate``).
@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import torch
 
-from simulations.statistics import t_interval
-from theory.attention import (DEFAULT_POOL_CAP, AttentionTicket, MHA, bound_proposition, bound_proven_units,
+from lth.simulations.statistics import t_interval
+from lth.theory.attention import (DEFAULT_POOL_CAP, AttentionTicket, MHA, bound_proposition, bound_proven_units,
                               bound_weight_accuracy, build_ticket, certify_sup_error, construct_source,
                               construct_ticket, merged_enclosures, random_target, restrict_units, search_sup_error)
-from theory.dense import (Domain, RandomNetwork, Target as DenseTarget, certify_sup_error as certify_dense,
+from lth.theory.dense import (Domain, RandomNetwork, Target as DenseTarget, certify_sup_error as certify_dense,
                           construct_random_network, construct_ticket as construct_dense)
-from theory.device import cpu_threads
-from theory.transformer import bound_budget, build_block_ticket, certify_block, random_block, search_block
+from lth.theory.device import cpu_threads
+from lth.theory.transformer import bound_budget, build_block_ticket, certify_block, random_block, search_block
 from lth.claims.slth_dense import flip_largest_kept
 from lth.registry import OPEN_UNIT, Context, Quantity, Record, claim, param
 from lth.verdict import combine, judge_certificate
@@ -164,7 +164,7 @@ def dense_sources(count: int, dim: int, units: int, seed: int, device: torch.dev
 
 
 def dense_map_errors(matrices: torch.Tensor, sources: list[RandomNetwork], units: int) -> list[float]:
-    """Pensia et al.'s block (``theory.dense``) for each ``[d, d]`` map of ``matrices`` ``[H, d, d]`` on the first
+    """Pensia et al.'s block (``lth.theory.dense``) for each ``[d, d]`` map of ``matrices`` ``[H, d, d]`` on the first
     ``units`` hidden units per input of its source (nested like the attention sources; signed inputs: both
     ReLU branches; branch pools solved exactly in blocks of ``DENSE_POOL_CAP``): the rigorous certificate
     of $\\sup_{\\lVert x\\rVert\\le1}\\lVert Mx - g(x)\\rVert_2$ per map."""

@@ -1,6 +1,6 @@
 """Checks for the strong LTH for CNNs (proofs/slth_conv.md): kernel lemma, layer lemma, network theorem.
 
-Each check builds the construction of ``theory.conv`` on a random target and on a LeNet-style CNN
+Each check builds the construction of ``lth.theory.conv`` on a random target and on a LeNet-style CNN
 trained for a few seconds on scikit-learn's digits (inputs in [0,1]), certifies the sup error over
 the input box (exact closed form for the lemmas, float64 propagation for the network), searches for
 a bad input by projected gradient ascent, and holds when empirical ≤ certified ≤ ε on every instance.
@@ -15,14 +15,14 @@ from functools import lru_cache, wraps
 
 import torch
 
-from theory.conv import (TargetLayer, LayerTicket, NetworkTicket, bound_network_error, bound_proven_channels,
+from lth.theory.conv import (TargetLayer, LayerTicket, NetworkTicket, bound_network_error, bound_proven_channels,
                          certify_layer, certify_network, check_layer_norms, construct_layer_to, construct_network, conv,
                          first_channels, flatten_specs, flip_mask_entry, norm_inf, construct_supermasks,
                          sample_random_pair, search_max_error, target_forward)
-from theory.device import cpu_threads
+from lth.theory.device import cpu_threads
 from lth.registry import OPEN_UNIT, Context, Quantity, Record, claim, param
 from lth.verdict import Verdict, combine, judge_certificate
-from theory.subset_sum import sample_uniform
+from lth.theory.subset_sum import sample_uniform
 
 PROOF = "proofs/slth_conv.md"
 LENET_INPUT = (1, 8, 8)
@@ -44,8 +44,8 @@ def train_lenet(seed: int, steps: int = 200) -> tuple[tuple, torch.Tensor, torch
 
     Full-batch Adam in float32 on the CPU, seeded: the same seed gives the same weights.
     """
-    from simulations.data import load_dataset
-    from simulations.training import fit_full_batch
+    from lth.simulations.data import load_dataset
+    from lth.simulations.training import fit_full_batch
 
     data = load_dataset("digits", seed=seed)
     torch.manual_seed(seed)

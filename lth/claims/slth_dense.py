@@ -1,7 +1,7 @@
 """Checks for the strong lottery ticket hypothesis on dense ReLU networks (proofs/slth_dense.md).
 
 Method. Build the random 2l-layer network at the theorem's widths, prune it by the proof's
-construction (``theory.dense.construct_ticket``), and compare three numbers: the rigorous float64
+construction (``lth.theory.dense.construct_ticket``), and compare three numbers: the rigorous float64
 certificate of the sup error over the domain (``certify_sup_error``), the worst error found by
 sampling and projected gradient ascent (``search_sup_error``, a lower bound on the sup), and ε.
 A check holds when empirical ≤ certified ≤ ε on every instance (``lth.verdict.judge_certificate``).
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
-from theory.numerics import gamma
-from theory.dense import (DEFAULT_C, DEFAULT_POOL_CAP, Domain, RandomNetwork, Target, DenseTicket, build_ticket,
+from lth.theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
+from lth.theory.numerics import gamma
+from lth.theory.dense import (DEFAULT_C, DEFAULT_POOL_CAP, Domain, RandomNetwork, Target, DenseTicket, build_ticket,
                           certify_sup_error, over_parameterisation, random_target, realised_layers, rescale, search_sup_error)
 from lth.registry import OPEN_UNIT, Context, Quantity, Record, claim, param
 from lth.verdict import (Verdict, clopper_pearson, combine, judge_below, judge_certificate, judge_rate_cells,
@@ -270,8 +270,8 @@ def train_digits_mlp(hidden: tuple[int, ...], steps: int, seed: int, device: tor
 
     Trained in float32 (as users train); the target is its weights converted exactly to float64.
     """
-    from simulations.data import load_dataset
-    from simulations.training import fit_full_batch
+    from lth.simulations.data import load_dataset
+    from lth.simulations.training import fit_full_batch
 
     data = load_dataset("digits", seed=seed).to(device)
     x, y = data.train.flat(), data.train.y

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.verdict import Verdict, combine, judge_certificate
-import theory.dense as dense
-from theory.dense import Domain, build_ticket, random_target
-from theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
-from theory.depth import (ACTIVATIONS, DepthTicket, activation, bound_proven_copies, build_depth_ticket,
+import lth.theory.dense as dense
+from lth.theory.dense import Domain, build_ticket, random_target
+from lth.theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
+from lth.theory.depth import (ACTIVATIONS, DepthTicket, activation, bound_proven_copies, build_depth_ticket,
                           certify_sup_error, row_sum_bounds, search_sup_error)
 
 PROOF = "proofs/slth_depth.md"

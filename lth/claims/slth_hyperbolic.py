@@ -4,7 +4,7 @@ Rivasplata 2020), side by side with Pensia's construction on the same target, ε
 
 Method. For one unbiased random target with ‖W_i‖₂ = 1 on the unit ball: Pensia's U[−1, 1] network at
 Theorem P's proven width (pool rule B) and the hyperbolic network at Theorem H's proven width (rule H),
-each pruned, certified in float64 (``theory.dense.certify_sup_error``) and searched for its worst error.
+each pruned, certified in float64 (``lth.theory.dense.certify_sup_error``) and searched for its worst error.
 A row holds when empirical ≤ certified ≤ ε. The proven widths of both theorems over a grid of ε are
 recorded beside them (closed forms, not judged: an exploratory comparison).
 """
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from lth.claims.slth_dense import flip_largest_kept
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.verdict import Verdict, combine, judge_certificate
-from theory.dense import (DEFAULT_POOL_CAP, Domain, DenseTicket, RandomNetwork, Target, build_ticket,
+from lth.theory.dense import (DEFAULT_POOL_CAP, Domain, DenseTicket, RandomNetwork, Target, build_ticket,
                           certify_sup_error, random_target, search_sup_error)
-from theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
-from theory.hyperbolic import (block_bits, bound_bucket_probability, bound_proven_hyperbolic_units_per_input,
+from lth.theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
+from lth.theory.hyperbolic import (block_bits, bound_bucket_probability, bound_proven_hyperbolic_units_per_input,
                                construct_hyperbolic_network, construct_hyperbolic_ticket)
 
 PROOF = "proofs/slth_hyperbolic.md"

@@ -4,7 +4,7 @@ construction on the same target, ε and domain (proofs/slth_sparse.md).
 Method. For one unbiased random target with ‖W_i‖₂ = 1 on the unit ball: Pensia's random network at
 Theorem P's proven width, and for each density p an ER source (both layers of every block at density
 p) at Theorem S's proven width; each is pruned (pool rule B, searched until every weight is within
-α_i), certified in float64 (``theory.dense.certify_sup_error``) and searched for its worst error. A
+α_i), certified in float64 (``lth.theory.dense.certify_sup_error``) and searched for its worst error. A
 row holds when empirical ≤ certified ≤ ε and the ticket keeps only edges the source has.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from lth.claims.slth_dense import flip_largest_kept
 from lth.registry import OPEN_UNIT, Context, Quantity, Record, claim, param
 from lth.verdict import Verdict, combine, judge_certificate
-from theory.dense import Domain, DenseTicket, Target, build_ticket, certify_sup_error, random_target, search_sup_error
-from theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
-from theory.sparse import (DEFAULT_POOL_CAP, SparseNetwork, bound_proven_sparse_units_per_input, bound_width_factor,
+from lth.theory.dense import Domain, DenseTicket, Target, build_ticket, certify_sup_error, random_target, search_sup_error
+from lth.theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
+from lth.theory.sparse import (DEFAULT_POOL_CAP, SparseNetwork, bound_proven_sparse_units_per_input, bound_width_factor,
                            build_sparse_ticket, phantom_edges)
 
 PROOF = "proofs/slth_sparse.md"

@@ -14,9 +14,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from simulations.edge_popup import EdgePopupSettings, run_edge_popup
-from simulations.statistics import describe, t_interval
-from simulations.supermask import CriteriaSettings, LearnedSettings, run_criteria, run_learned
+from lth.simulations.edge_popup import EdgePopupSettings, run_edge_popup
+from lth.simulations.statistics import describe, t_interval
+from lth.simulations.supermask import CriteriaSettings, LearnedSettings, run_criteria, run_learned
 from lth.claims.simulations import OneSided, alpha_of, decide, paired
 from lth.protocol import Protocol
 from lth.registry import Context, Quantity, Record, claim, param

@@ -1,7 +1,7 @@
 """Checks for universal lottery tickets (proofs/universal.md): the polynomial identity, the certified
 polynomial and Fourier tickets built from random weights, and last-layer transfer to several tasks.
 
-Tickets are built by :mod:`theory.universal`: each univariate block is a pruned random network whose
+Tickets are built by :mod:`lth.theory.universal`: each univariate block is a pruned random network whose
 first layer (random weights and biases, random kinks) and path weights are both random draws. Every
 block error is certified over the whole interval (float64, rounding counted outward) and, beside it,
 sampled on a 10,000-point grid.
@@ -22,7 +22,7 @@ import torch
 
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.verdict import Verdict, combine, judge_below, judge_certificate
-from theory.universal import (FIRST_LAYER_DELTA, Piece, PolyTicket, RandomBlock, bound_exponent_interval,
+from lth.theory.universal import (FIRST_LAYER_DELTA, Piece, PolyTicket, RandomBlock, bound_exponent_interval,
                               bound_phase_interval, proven_width,
                               bound_transfer_gap,
                               certify_block, certify_poly_basis, construct_block, exact_fourier_features,

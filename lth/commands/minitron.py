@@ -53,11 +53,11 @@ if TYPE_CHECKING:  # torch, transformers and the Minitron modules are imported w
     import torch  # --help` and a refused flag answer at once
     from tqdm.auto import tqdm
 
-    from simulations.minitron.importance import DepthScores, WidthScores
-    from simulations.minitron.llama import Architecture
+    from lth.simulations.minitron.importance import DepthScores, WidthScores
+    from lth.simulations.minitron.llama import Architecture
 
 # Names the parser offers, kept here without importing torch (tests/test_cli_bad_input.py checks they agree with
-# simulations.minitron: corpus.SOURCES, distillation.METHODS/LOGIT_LOSSES, importance.AGGREGATIONS/DEFAULT_*).
+# lth.simulations.minitron: corpus.SOURCES, distillation.METHODS/LOGIT_LOSSES, importance.AGGREGATIONS/DEFAULT_*).
 SOURCES = ("code", "prose")
 METHODS = ("kd", "ce")
 LOGIT_LOSSES = ("kld", "rkld", "mse", "cosine")
@@ -84,8 +84,8 @@ class Session:
     """The loaded model, its text encoder and the held-out windows of one command."""
 
     def __init__(self, args: argparse.Namespace, spec: str | None = None):
-        from simulations.minitron.llama import load_causal_lm, load_tokenizer, text_encoder
-        from theory.device import resolve_device
+        from lth.simulations.minitron.llama import load_causal_lm, load_tokenizer, text_encoder
+        from lth.theory.device import resolve_device
 
         self.args = args
         self.spec = spec or args.model
@@ -98,12 +98,12 @@ class Session:
     def windows(self, part: str, count: int, seed: int) -> torch.Tensor:
         import torch
 
-        from simulations.minitron.corpus import mixed_windows
+        from lth.simulations.minitron.corpus import mixed_windows
 
         return torch.cat(list(mixed_windows(part, self.encode, count, self.args.length, seed, _sources(self.args)).values()))
 
     def perplexity(self, model: torch.nn.Module, desc: str) -> dict:
-        from simulations.minitron.importance import perplexity
+        from lth.simulations.minitron.importance import perplexity
 
         with _bar(self.args, desc, self.heldout.numel()) as bar:
             result = perplexity(model, self.heldout, self.args.batch_size, bar.update)
@@ -114,7 +114,7 @@ class Session:
         return self.windows("calibration", self.args.calibration, self.args.seed)
 
     def width(self, calibration: torch.Tensor, model: torch.nn.Module | None = None) -> tuple[WidthScores, float]:
-        from simulations.minitron.importance import score_width
+        from lth.simulations.minitron.importance import score_width
 
         with _bar(self.args, "width importance", calibration.numel()) as bar:
             stats = score_width(model or self.model, calibration, self.args.batch_size, bar.update)
@@ -123,7 +123,7 @@ class Session:
 
     def depth(self, calibration: torch.Tensor, model: torch.nn.Module | None = None,
               with_ppl: bool = True) -> tuple[DepthScores, float]:
-        from simulations.minitron.importance import score_depth
+        from lth.simulations.minitron.importance import score_depth
 
         with _bar(self.args, "depth importance", calibration.numel()) as bar:
             depth = score_depth(model or self.model, calibration, self.args.batch_size, with_ppl, bar.update)
@@ -135,8 +135,8 @@ class Session:
 
 def _common_checks(args: argparse.Namespace) -> Architecture:
     """The model's architecture from its config alone, after checking that the text is installed."""
-    from simulations.minitron.corpus import require_prose
-    from simulations.minitron.llama import model_sizes
+    from lth.simulations.minitron.corpus import require_prose
+    from lth.simulations.minitron.llama import model_sizes
 
     arch = model_sizes(args.model).architecture
     if "prose" in _sources(args):
@@ -145,7 +145,7 @@ def _common_checks(args: argparse.Namespace) -> Architecture:
 
 
 def _same_vocabulary(args: argparse.Namespace) -> None:
-    from simulations.minitron.llama import model_sizes
+    from lth.simulations.minitron.llama import model_sizes
 
     student, teacher = model_sizes(args.model).vocab, model_sizes(args.teacher).vocab
     if student != teacher:
@@ -186,7 +186,7 @@ def _as_saved(args: argparse.Namespace, model: torch.nn.Module) -> torch.nn.Modu
 def _score(args: argparse.Namespace) -> int:
     import torch
 
-    from simulations.minitron.llama import Architecture
+    from lth.simulations.minitron.llama import Architecture
 
     _common_checks(args)
     s = Session(args)
@@ -228,7 +228,7 @@ def _target(args: argparse.Namespace, arch: Architecture) -> Architecture:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from simulations.minitron.llama import Architecture, check_target
+    from lth.simulations.minitron.llama import Architecture, check_target
 
     arch = _common_checks(args)
     target = _target(args, arch)
@@ -236,9 +236,9 @@ def _prune(args: argparse.Namespace) -> int:
 
     import torch
 
-    from simulations.minitron.importance import DepthScores, WidthScores, magnitude_scores, random_scores
-    from simulations.minitron.pruning import prune_iteratively
-    from theory.device import generator
+    from lth.simulations.minitron.importance import DepthScores, WidthScores, magnitude_scores, random_scores
+    from lth.simulations.minitron.pruning import prune_iteratively
+    from lth.theory.device import generator
 
     stored = _load_scores(args.scores) if args.scores else None
     if stored is not None and args.iterative > 1:
@@ -283,9 +283,9 @@ def _prune(args: argparse.Namespace) -> int:
 def _distill(args: argparse.Namespace) -> int:
     import torch
 
-    from simulations.minitron.distillation import recover
-    from simulations.minitron.llama import load_causal_lm
-    from theory.device import generator
+    from lth.simulations.minitron.distillation import recover
+    from lth.simulations.minitron.llama import load_causal_lm
+    from lth.theory.device import generator
 
     _common_checks(args)
     _same_vocabulary(args)
@@ -323,9 +323,9 @@ def _losses(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from simulations.minitron.llama import load_causal_lm
-    from simulations.minitron.tables import ROWS, Budget, cost, logit_loss_table
-    from theory.device import resolve_device
+    from lth.simulations.minitron.llama import load_causal_lm
+    from lth.simulations.minitron.tables import ROWS, Budget, cost, logit_loss_table
+    from lth.theory.device import resolve_device
 
     _common_checks(args)
     _same_vocabulary(args)
@@ -354,9 +354,9 @@ def _intermediate(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from simulations.minitron.llama import load_causal_lm
-    from simulations.minitron.tables import Budget, cost, intermediate_rows, intermediate_table
-    from theory.device import resolve_device
+    from lth.simulations.minitron.llama import load_causal_lm
+    from lth.simulations.minitron.tables import Budget, cost, intermediate_rows, intermediate_table
+    from lth.theory.device import resolve_device
 
     budget = Budget(args.steps, args.train_batch, args.length, args.lr, args.seeds)
     device = resolve_device(args.device)
@@ -378,8 +378,8 @@ def _search(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from simulations.minitron.llama import model_sizes
-    from simulations.minitron.search import enumerate_candidates, search
+    from lth.simulations.minitron.llama import model_sizes
+    from lth.simulations.minitron.search import enumerate_candidates, search
 
     sizes = model_sizes(args.model)
     _common_checks(args)
@@ -435,9 +435,9 @@ def _schedule(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from simulations.minitron.importance import score_depth, score_width
-    from simulations.minitron.llama import Architecture, check_target
-    from simulations.minitron.tables import SCHEDULES, Budget, schedule_table
+    from lth.simulations.minitron.importance import score_depth, score_width
+    from lth.simulations.minitron.llama import Architecture, check_target
+    from lth.simulations.minitron.tables import SCHEDULES, Budget, schedule_table
 
     arch = _common_checks(args)
     target = _target(args, arch)
@@ -470,7 +470,7 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from simulations.minitron.llama import Architecture
+    from lth.simulations.minitron.llama import Architecture
 
     _common_checks(args)
     s = Session(args)

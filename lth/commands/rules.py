@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-# Image side of each data set before resizing (simulations.data; tests/test_cli_bad_input.py checks it).
+# Image side of each data set before resizing (lth.simulations.data; tests/test_cli_bad_input.py checks it).
 NATIVE_SIDE = {"digits": 8, "mnist5k": 28, "fashion_mnist": 28}
-# cap_images cuts 70/10/20: fewer images leave a part empty (simulations.imp.cap_images).
+# cap_images cuts 70/10/20: fewer images leave a part empty (lth.simulations.imp.cap_images).
 MIN_IMAGES = 10
 
 Rule = Callable[[dict[str, Any]], "str | None"]

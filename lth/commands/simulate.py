@@ -1,6 +1,6 @@
 """``lth simulate imp``, ``transfer`` and ``basin``: IMP and basin-volume experiments from the command line.
 
-Every field of :class:`simulations.imp.ImpSettings` is a flag (its help text is the field's); a
+Every field of :class:`lth.simulations.imp.ImpSettings` is a flag (its help text is the field's); a
 preset fills the rest: ``quick`` is the reduced protocol ``lth verify`` uses (digits, minutes on a
 CPU), ``paper`` Frankle & Carbin's LeNet-300-100 protocol (hours on a CPU). Results go to
 ``OUT/<experiment>/<hash of non-default settings>/``; finished runs are loaded, interrupted ones
@@ -14,11 +14,11 @@ import dataclasses
 import typing
 from pathlib import Path
 
-from simulations.imp import PROTOCOLS, ImpSettings, protocol, run_imp, run_transfer
-from simulations.data import DATASETS
-from simulations.models import ARCHITECTURES
-from simulations.statistics import t_interval
-from theory.device import DEVICE_CHOICES, resolve_device
+from lth.simulations.imp import PROTOCOLS, ImpSettings, protocol, run_imp, run_transfer
+from lth.simulations.data import DATASETS
+from lth.simulations.models import ARCHITECTURES
+from lth.simulations.statistics import t_interval
+from lth.theory.device import DEVICE_CHOICES, resolve_device
 from lth.claims.basin import GeneralisationFaults, GeneralisationParams, check_generalisation
 from lth.cli import add_sweep_flags
 from lth.registry import Context
@@ -26,8 +26,8 @@ from lth.store import SIMULATIONS_ROOT, RunDirectory, write_json
 from lth.validate import field_type, finite_float, non_negative_int, out_dir
 from lth.imp_seeds import imp_result, transfer_rows
 from lth.sweep import TaskStore, open_sweep
-from simulations.masks import CRITERIA
-from simulations.training import OPTIMIZERS, STOP_RULES
+from lth.simulations.masks import CRITERIA
+from lth.simulations.training import OPTIMIZERS, STOP_RULES
 
 # Above this many training iterations (all replicas of a level train in one batched iteration) a CPU
 # run takes hours: LeNet-300-100 with 15 replicas on 28x28 images measured ~0.09 s per iteration on 2

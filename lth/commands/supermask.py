@@ -1,7 +1,7 @@
 """``lth simulate supermask``, ``lth simulate learned-supermask`` and ``lth simulate edge-popup``.
 
-Every field of the experiment's settings (``simulations.supermask.CriteriaSettings``,
-``LearnedSettings``, ``simulations.edge_popup.EdgePopupSettings``) is a flag with the field's help
+Every field of the experiment's settings (``lth.simulations.supermask.CriteriaSettings``,
+``LearnedSettings``, ``lth.simulations.edge_popup.EdgePopupSettings``) is a flag with the field's help
 text; ``--preset quick`` (default) is the reduced protocol of ``lth verify`` on the MNIST subset,
 ``--preset paper`` the full protocol on Fashion-MNIST (hours on a CPU; a GPU is recommended).
 Results go to ``OUT/<experiment>/<hash of non-default settings>/``; a finished run is loaded, an
@@ -14,11 +14,11 @@ import argparse
 import dataclasses
 from typing import Any, Callable
 
-from simulations.edge_popup import WEIGHT_INITS, EdgePopupSettings, run_edge_popup
-from simulations.statistics import t_interval
-from simulations.supermask import (CRITERIA, ESTIMATORS, INITS, CriteriaSettings, LearnedSettings, run_criteria,
+from lth.simulations.edge_popup import WEIGHT_INITS, EdgePopupSettings, run_edge_popup
+from lth.simulations.statistics import t_interval
+from lth.simulations.supermask import (CRITERIA, ESTIMATORS, INITS, CriteriaSettings, LearnedSettings, run_criteria,
                                    run_learned)
-from theory.device import DEVICE_CHOICES, resolve_device
+from lth.theory.device import DEVICE_CHOICES, resolve_device
 from lth.commands.simulate import add_field_flags, simulate_subcommands
 from lth.store import SIMULATIONS_ROOT, RunDirectory
 from lth.validate import out_dir

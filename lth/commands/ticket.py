@@ -4,9 +4,9 @@ The object: a state dict of an alternating Linear/ReLU network (``.pt`` read wit
 ``torch.load(weights_only=True)``, or ``.safetensors``) is parsed into a list of
 :class:`StateLayer` (one per parameterised module, in state-dict order); a ReLU is assumed between
 consecutive layers and none after the last. A random network at the theorem's widths is pruned by
-Pensia et al.'s construction (``theory.dense``) and the sup error over the domain is certified.
+Pensia et al.'s construction (``lth.theory.dense``) and the sup error over the domain is certified.
 State dicts with Conv2d layers go to :func:`make_conv_ticket` (da Cunha et al.'s construction,
-``theory.conv``; needs ``--input-shape`` and ``--padding``, certified over ``[0,1]^{C×H×W}``).
+``lth.theory.conv``; needs ``--input-shape`` and ``--padding``, certified over ``[0,1]^{C×H×W}``).
 
 Outputs: ``--out FILE`` (a ``torch.save`` dict: the pruned ``torch.nn.Sequential``'s state dict, the
 masks on the random weights, the random seed, the hidden units per input (key ``fan_out``) and the module list ``architecture``;
@@ -31,8 +31,8 @@ from lth.validate import (DEVICE_CHOICES, finite_float, input_file, int_at_least
 if TYPE_CHECKING:  # torch and the constructions are imported where they are used: a refusal answers at once
     import torch
 
-    from theory.conv import TicketReport
-    from theory.dense import Domain, Target
+    from lth.theory.conv import TicketReport
+    from lth.theory.dense import Domain, Target
 
 _PARAMETER_NAMES = ("weight", "bias")
 
@@ -148,7 +148,7 @@ def target_from_specs(specs: list[StateLayer]) -> Target:
     """The float64 :class:`Target` of parsed Linear layers (non-finite or mismatched shapes are refused)."""
     import torch
 
-    from theory.dense import Target
+    from lth.theory.dense import Target
 
     weights, biases = [], []
     for spec in specs:
@@ -162,7 +162,7 @@ def target_from_specs(specs: list[StateLayer]) -> Target:
 
 
 def _domain(args: argparse.Namespace, d0: int) -> Domain:
-    from theory.dense import Domain
+    from lth.theory.dense import Domain
 
     if args.domain in (None, "ball"):
         if not args.radius > 0:
@@ -224,9 +224,9 @@ def make_ticket(args: argparse.Namespace) -> dict:
     import torch
     from tqdm.auto import tqdm
 
-    from theory.dense import (DEFAULT_C, bound_units_per_input, build_ticket, certify_sup_error, check_norms,
+    from lth.theory.dense import (DEFAULT_C, bound_units_per_input, build_ticket, certify_sup_error, check_norms,
                               over_parameterisation, rescale, search_sup_error)
-    from theory.device import resolve_device
+    from lth.theory.device import resolve_device
 
     out = output_path(args)
     specs = parse_layers(load_state_dict(args.model))
@@ -367,8 +367,8 @@ def check_cnn_reach(layers: list[tuple[str, torch.Tensor, str]], input_shape: tu
     suggesting the ε that would work."""
     import torch
 
-    from theory.conv import check_layer_norms, estimate_layer_error, flatten_specs
-    from theory.device import generator
+    from lth.theory.conv import check_layer_norms, estimate_layer_error, flatten_specs
+    from lth.theory.device import generator
 
     specs = flatten_specs([(k, w.to(torch.float64), p) for k, w, p in layers], input_shape)
     specs, factor = check_layer_norms(specs, rescale)
@@ -389,13 +389,13 @@ def check_cnn_reach(layers: list[tuple[str, torch.Tensor, str]], input_shape: tu
 
 
 def make_conv_ticket(args: argparse.Namespace, specs: list[StateLayer], out: Path) -> dict:
-    """State dicts with Conv2d layers: da Cunha et al.'s construction (``theory.conv``), certified in the
+    """State dicts with Conv2d layers: da Cunha et al.'s construction (``lth.theory.conv``), certified in the
     max-norm over ``[0,1]^{C×H×W}``; stride 1, no biases, flattened before the first Linear. ``--eps`` is
     in the model's units; with ``--rescale``, eps / (product of layer norms) must lie in (0, 1)."""
     import torch
 
-    from theory.conv import construct_cnn_ticket, ticket_modules, ticket_sequential
-    from theory.device import generator, resolve_device
+    from lth.theory.conv import construct_cnn_ticket, ticket_modules, ticket_sequential
+    from lth.theory.device import generator, resolve_device
 
     if not args.eps > 0:
         raise ValueError(f"--eps must be positive, got {args.eps}")
@@ -469,7 +469,7 @@ def register(subparsers) -> None:
     p.add_argument("--rescale", action="store_true",
                    help="divide layers with ||W_i||_2 > 1 by their norm (biases accordingly) and undo at the output")
     p.add_argument("--c", type=finite_float(0, lo_open=True), default=None,
-                   help="width constant C of the theorem (default: theory.dense.DEFAULT_C, measured by slth.dense.rule)")
+                   help="width constant C of the theorem (default: lth.theory.dense.DEFAULT_C, measured by slth.dense.rule)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random network")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     p.add_argument("--out", type=out_file, default=None, help="ticket file (default MODEL.ticket.pt)")
@@ -489,11 +489,11 @@ def load_ticket(path: Path) -> torch.nn.Sequential:
     """Rebuild the pruned ``torch.nn.Sequential`` from a ticket file, with plain torch only."""
     import torch
 
-    from theory.conv import build_modules
+    from lth.theory.conv import build_modules
 
     saved = torch.load(path, map_location="cpu", weights_only=True)
     state = saved["state_dict"]
-    if "modules" in saved:  # a CNN ticket (theory.conv)
+    if "modules" in saved:  # a CNN ticket (lth.theory.conv)
         sequential = build_modules(saved["modules"])
         sequential.load_state_dict(state)
         return sequential

@@ -1,6 +1,6 @@
 """``lth universal poly|fourier``: build a universal ticket from random weights, certify and save it.
 
-torch and theory.universal are imported when the command runs, not when its parser is built, so a
+torch and lth.theory.universal are imported when the command runs, not when its parser is built, so a
 refusal answers at once.
 """
 
@@ -14,9 +14,9 @@ from lth.validate import DEVICE_CHOICES, finite_float, non_negative_int, out_dir
 if TYPE_CHECKING:
     import torch
 
-    from theory.universal import RandomBlock
+    from lth.theory.universal import RandomBlock
 
-SOLVERS = ("sparse", "dense")  # theory.universal.SOLVERS (tests/test_cli_bad_input.py checks they agree)
+SOLVERS = ("sparse", "dense")  # lth.theory.universal.SOLVERS (tests/test_cli_bad_input.py checks they agree)
 
 
 def _block_tensors(prefix: str, block: RandomBlock) -> dict[str, torch.Tensor]:
@@ -26,7 +26,7 @@ def _block_tensors(prefix: str, block: RandomBlock) -> dict[str, torch.Tensor]:
 
 
 def _block_summary(block: RandomBlock, points: int) -> dict:
-    from theory.universal import certify_block, search_block_error
+    from lth.theory.universal import certify_block, search_block_error
 
     return {"piece": block.piece.name, "interval": [block.piece.lo, block.piece.hi], "knots": block.num_knots,
             "certified_sup_error": certify_block(block).value,
@@ -37,8 +37,8 @@ def _block_summary(block: RandomBlock, points: int) -> dict:
 def _run_cli(args) -> int:
     from safetensors.torch import save
 
-    from theory.device import generator, resolve_device
-    from theory.universal import (SHIFTS, certify_poly_basis, construct_fourier_ticket, construct_poly_ticket,
+    from lth.theory.device import generator, resolve_device
+    from lth.theory.universal import (SHIFTS, certify_poly_basis, construct_fourier_ticket, construct_poly_ticket,
                                   frequencies, multi_indices, phase_offsets)
 
     device = resolve_device(args.device)

@@ -19,7 +19,7 @@ import numpy as np
 
 from lth.claims.rss_variants import theorem_order
 from lth.figures import figure, load_claim_record
-from theory.multidim_subset_sum import counting_samples
+from lth.theory.multidim_subset_sum import counting_samples
 
 
 @figure("rss_multidim", claims=("rss.multidim",), produced_by="lth verify rss.multidim")

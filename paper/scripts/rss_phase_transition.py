@@ -12,7 +12,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from paper.scripts.rss_records import (PRODUCED_BY, RSS_CLAIMS, TITLES, failure_table, load_rss_records,
+from lth.paper.scripts.rss_records import (PRODUCED_BY, RSS_CLAIMS, TITLES, failure_table, load_rss_records,
                                        measured_interval)
 from lth.figures import figure
 

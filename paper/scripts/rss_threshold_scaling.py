@@ -3,7 +3,7 @@
 Points are the measured n*(ε) on the fit grid, the solid line the stored least-squares fit
 n = C·log2(1/ε) + c0, squares the held-out ε at the predicted n (filled when the test's whole
 confidence interval is ≤ ε). The green steps are the sample count proved in proofs/rss.md
-(``theory.lueker.bound_lueker_samples``, closed form) for the measured interval (Theorem 1,
+(``lth.theory.lueker.bound_lueker_samples``, closed form) for the measured interval (Theorem 1,
 Corollary 3), or for the law's component interval (Corollary 2) where the proof does not reach it;
 the dotted steps are the counting lower bound that no pool can beat.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from paper.scripts.rss_records import PRODUCED_BY, RSS_CLAIMS, TITLES, load_rss_records, measured_interval
+from lth.paper.scripts.rss_records import PRODUCED_BY, RSS_CLAIMS, TITLES, load_rss_records, measured_interval
 from lth.figures import figure
-from theory.lueker import bound_counting_samples, bound_lueker_samples, bound_target_interval
+from lth.theory.lueker import bound_counting_samples, bound_lueker_samples, bound_target_interval
 
 
 def proven_interval(law: str, measured: tuple[float, float]) -> tuple[float, float]:

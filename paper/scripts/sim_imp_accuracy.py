@@ -12,7 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter
 
-from simulations.statistics import t_interval
+from lth.simulations.statistics import t_interval
 from lth.figures import figure, load_claim_record
 
 VARIANTS = (("ticket@0", "ticket (rewound to θ0)", "C0"), ("reinit", "same mask, random re-init", "C1"),

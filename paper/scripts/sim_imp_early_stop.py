@@ -10,8 +10,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from paper.scripts.sim_imp_accuracy import VARIANTS, band, finish_sparsity_axes
-from simulations.statistics import t_interval
+from lth.paper.scripts.sim_imp_accuracy import VARIANTS, band, finish_sparsity_axes
+from lth.simulations.statistics import t_interval
 from lth.figures import figure, load_claim_record
 
 

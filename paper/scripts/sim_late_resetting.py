@@ -12,7 +12,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from paper.scripts.sim_imp_accuracy import finish_sparsity_axes
+from lth.paper.scripts.sim_imp_accuracy import finish_sparsity_axes
 from lth.figures import figure, load_claim_record
 
 

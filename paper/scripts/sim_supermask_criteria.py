@@ -11,7 +11,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from simulations.statistics import t_interval
+from lth.simulations.statistics import t_interval
 from lth.figures import figure, load_claim_record
 
 VARIANTS = (("zero_shot", "zero-shot: mask on θ0", "C0"), ("sign_only", "sign-only: mask on sign(θ0)·σ", "C1"),

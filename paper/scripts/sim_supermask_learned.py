@@ -10,7 +10,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from simulations.statistics import t_interval
+from lth.simulations.statistics import t_interval
 from lth.figures import figure, load_claim_record
 
 

@@ -3,7 +3,7 @@
 Left: the polynomial basis ((1+x)/2)^r, r = 1..4 on [0, 1], through the ticket (log block, integer
 layer, exp block) at several interpolation tolerances (the quick-scale ticket and its sweep); kept
 parameters are those of both blocks. Right: sin(2πx) on [0, 1] alone, sparse solver at several
-tolerances, plus squares for the dense solver (theory.subset_sum.best_subsets, which keeps about half
+tolerances, plus squares for the dense solver (lth.theory.subset_sum.best_subsets, which keeps about half
 of each pool) at the quick tolerance. Filled: certified sup error
 (rigorous over the whole interval); hollow: sampled on a 10,000-point grid; crosses: the published
 demo's sampled numbers (Burkholz et al., "On the Existence of Universal Lottery Tickets", ICLR 2022,

@@ -35,7 +35,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from simulations.minitron.importance import OnTokens, next_token_nll
+from lth.simulations.minitron.importance import OnTokens, next_token_nll
 
 METHODS = ("kd", "ce")
 LOGIT_LOSSES = ("kld", "rkld", "mse", "cosine")

@@ -24,8 +24,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from simulations.minitron.importance import DepthScores, WidthScores
-from simulations.minitron.llama import Architecture, build_like, check_target, target_config
+from lth.simulations.minitron.importance import DepthScores, WidthScores
+from lth.simulations.minitron.llama import Architecture, build_like, check_target, target_config
 
 
 @dataclass

@@ -23,10 +23,10 @@ from typing import Callable, Sequence
 import torch
 from scipy.stats import spearmanr
 
-from simulations.minitron.distillation import recover
-from simulations.minitron.importance import DepthScores, WidthScores, perplexity
-from simulations.minitron.llama import Architecture
-from simulations.minitron.pruning import prune
+from lth.simulations.minitron.distillation import recover
+from lth.simulations.minitron.importance import DepthScores, WidthScores, perplexity
+from lth.simulations.minitron.llama import Architecture
+from lth.simulations.minitron.pruning import prune
 
 GRID = {"hidden": (1.0, 0.875, 0.75, 0.625), "heads": (1.0, 2 / 3, 1 / 3), "intermediate": (1.0, 5 / 6, 2 / 3, 1 / 2),
         "layers": (1.0, 0.9, 0.8, 0.7, 0.6)}

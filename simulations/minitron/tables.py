@@ -12,7 +12,7 @@ Cost: ``rows x seeds`` runs of ``steps x batch x length`` training tokens, each 
 a student forward and backward (fine-tuning: no teacher); :func:`cost` states it before any work.
 
 **Iterative schedule** (:func:`schedule_table`): reach the same target in T ∈ {1, 2, 4} re-scored
-pruning steps (:func:`~simulations.minitron.pruning.prune_iteratively`; the paper found no gain over
+pruning steps (:func:`~lth.simulations.minitron.pruning.prune_iteratively`; the paper found no gain over
 one-shot), then distil with the same budget; seed k draws its own calibration, training and held-out
 windows. Per T: held-out NLL zero-shot and after distillation, Student-t intervals over seeds, and
 paired differences to T = 1.
@@ -32,11 +32,11 @@ from typing import Callable
 
 import torch
 
-from simulations.minitron.distillation import LOGIT_LOSSES, StateTerm, kept_map, recover
-from simulations.minitron.importance import DepthScores, WidthScores, perplexity
-from simulations.minitron.llama import Architecture
-from simulations.minitron.pruning import prune_iteratively
-from simulations.statistics import t_interval
+from lth.simulations.minitron.distillation import LOGIT_LOSSES, StateTerm, kept_map, recover
+from lth.simulations.minitron.importance import DepthScores, WidthScores, perplexity
+from lth.simulations.minitron.llama import Architecture
+from lth.simulations.minitron.pruning import prune_iteratively
+from lth.simulations.statistics import t_interval
 
 ROWS: tuple[tuple[str, str, float], ...] = (("ce", "kld", 0.0),) + tuple(
     ("kd", loss, clm) for loss in LOGIT_LOSSES for clm in (0.0, 1.0))

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from lth.testing import assert_claims_linked, assert_verdict, rss_instances
 from lth_example_bound.claims import CLAIM_ID, HI, LO, counting_samples, her_samples
-from theory.fixed_size_subset_sum import fixed_size_worst_case_error
-from theory.subset_sum import rounding_slack, sample_uniform, worst_case_error
+from lth.theory.fixed_size_subset_sum import fixed_size_worst_case_error
+from lth.theory.subset_sum import rounding_slack, sample_uniform, worst_case_error
 
 
 @pytest.mark.claim("example.fixed_size_rss")  # a literal: the audit reads the source

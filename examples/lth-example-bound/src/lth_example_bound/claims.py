@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.verdict import clopper_pearson, combine, judge_rate_cells, rate_cell
-from theory.fixed_size_subset_sum import fixed_size_worst_case_error
-from theory.subset_sum import rounding_slack, sample_uniform
+from lth.theory.fixed_size_subset_sum import fixed_size_worst_case_error
+from lth.theory.subset_sum import rounding_slack, sample_uniform
 
 CLAIM_ID = "example.fixed_size_rss"
 C_H = 3.0  # the researcher's constant (proofs/fixed_size_rss.md)

@@ -965,7 +965,7 @@ def paper_problems(cells: dict[str, Cell], documents: dict[str, dict[str, Any] |
             problems.append(f"{first_place('lthmissing{not in record}', {name: text})}: a table cell is "
                             "[not in record]")
     problems += [f"figure {name} not drawn: {why}" for name, why in figure_problems.items()]
-    problems += [f"character {ch} has no LaTeX form (add it to lth.paper.UNICODE_LATEX), first at "
+    problems += [f"character {ch} has no LaTeX form (add it to lth.manuscript.UNICODE_LATEX), first at "
                  f"{first_place(ch.split(' ', 1)[1], texts)}" for ch in unknown]
     return problems
 
