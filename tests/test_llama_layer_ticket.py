@@ -18,7 +18,8 @@ from lth.simulations.minitron.llama import tiny_llama
 from lth.theory.dense import DenseTicket
 from lth.theory.device import cpu_threads, generator
 from lth.theory.llama_layer import (MAPS, SILU_LIPSCHITZ, _norm_shift, certify_layer, construct_layer_ticket,
-                                construct_map_ticket, from_llama, position_errors, rms_normalise, substituted)
+                                construct_map_ticket, from_llama, position_errors, rms_normalise,
+                                    search_residual_error, substituted)
 
 CPU = torch.device("cpu")
 CLAIM = {"model": "tiny", "text": "code", "length": 32, "heldout": 4, "tiny_steps": 120, "layer": 1,
@@ -135,6 +136,23 @@ def test_no_sampled_error_exceeds_the_certificate(seed, names):
     assert float(errors[norms >= rho].max()) <= reached
 
 
+@given(st.integers(0, 2**16), st.sampled_from([("q_proj",), ("v_proj", "o_proj"), MAPS]))
+@settings(max_examples=4, deadline=None)
+def test_the_search_climbs_from_its_starts_and_stays_below_the_attention_certificate(seed, names):
+    """The adversarial search returns at least the worst starting sequence's error, climbs above it (the
+    gradient steps do something), keeps every token in the starts' largest ball, and never passes the
+    post-attention certificate (which holds on every sequence)."""
+    _, layer, ticket = small_ticket(seed, names)
+    x = torch.randn(4, 8, 32, generator=generator(seed, CPU), dtype=torch.float64) * 3.0
+    with torch.no_grad():
+        start = float((layer.residual(x, ticket.linear()) - layer.residual(x)).norm(dim=-1).max())
+    found = search_residual_error(layer, ticket, x, restarts=2, steps=8)
+    assert start < found.error <= certify_layer(layer, ticket, 0.0).parts["attention"]
+    assert float(found.x.norm(dim=-1).max()) <= float(x.norm(dim=-1).max()) * (1 + 1e-12)
+    again = (layer.residual(found.x[None], ticket.linear()) - layer.residual(found.x[None])).norm(dim=-1).max()
+    assert float(again) == pytest.approx(found.error, rel=1e-12)
+
+
 @given(st.integers(0, 2**16), st.floats(1e-4, 10.0), st.floats(0.0, 50.0))
 @settings(max_examples=30, deadline=None)
 def test_rmsnorm_moves_by_at_most_lemma_n(seed, delta, norm):
@@ -171,6 +189,8 @@ def test_claim_holds_on_the_tiny_model_and_a_broken_ticket_fails():
     d = clean.details
     assert d["empirical_max"] <= d["certified_reached"] <= d["certified_everywhere"]
     assert 0 < d["empirical_attention"] <= d["certified_attention"] <= d["certified_reached"]
+    assert d["empirical_attention"] == max(d["heldout_attention"], d["searched_attention"])
+    assert d["searched_attention"] >= d["heldout_attention"]
     assert d["random_parameters"] > d["ticketed_parameters"] and d["rho"] == d["rho_seen"] / 2
     eps = 2 * d["certified_attention"] / d["rho_seen"]  # the clean ticket holds there too (its certificate is half)
     broken = run_claim("slth.llama.layer", eps=eps, faults={"prune_kept": 200}, **CLAIM)

@@ -33,7 +33,7 @@ from lth.theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL
 from lth.theory.device import generator as make_generator
 from lth.theory.lueker import bound_lueker_samples
 from lth.theory.numerics import TINY, UNIT_ROUNDOFF, enclosed_product, round_up, up
-from lth.theory.objects import Certificate, Witness, ascend
+from lth.theory.objects import Certificate, Witness, ascend, into_balls
 from lth.theory.subset_sum import sample_uniform
 
 DEFAULT_POOL_CAP = 20  # units per value-independent block (pool rule B of proofs/slth_dense.md)
@@ -383,11 +383,6 @@ def bound_proposition(radius: float, kappa: list[float], eta: list[float], omega
     return up(score + value), parts
 
 
-def _project(x: torch.Tensor, radius: float) -> torch.Tensor:
-    """Every token of ``x`` ``[..., T, d]`` into the ball of radius ``radius``."""
-    return x * (radius / x.norm(dim=-1, keepdim=True).clamp(min=radius))
-
-
 def sequence_error(target: MHA, ticket_mha: MHA, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
     """$\\max_i\\lVert y_i - \\tilde y_i\\rVert_2$ for each sequence of ``x`` ``[B, T, d]`` → ``[B]``."""
     return (target(x, causal) - ticket_mha(x, causal)).norm(dim=-1).max(dim=-1).values
@@ -424,7 +419,7 @@ def search_sequences(gap, dim: int, radius: float, length: int, *, restarts: int
     inside[: samples // 2] = 1.0
     x = x * inside * radius
     # sampled sequences in chunks: hidden activations are [chunk, H, T, n] per sequence batch
-    return ascend(gap, x, restarts=restarts, steps=steps, step=lr * radius, project=lambda p: _project(p, radius),
+    return ascend(gap, x, restarts=restarts, steps=steps, step=lr * radius, project=lambda p: into_balls(p, radius),
                   chunk=SEARCH_CHUNK)
 
 

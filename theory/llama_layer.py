@@ -33,7 +33,7 @@ from lth.theory.certify import PerturbedLayer, frobenius_upper, layer_error_norm
 from lth.theory.dense import DenseTicket, RandomNetwork, Target, construct_random_network, construct_ticket, \
     realised_layers
 from lth.theory.numerics import down, up
-from lth.theory.objects import Certificate
+from lth.theory.objects import Certificate, Witness, ascend, into_balls
 
 MAPS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 SILU_LIPSCHITZ = 1.1  # sup |silu'| = 1.0998... (proofs/llama_layer.md, Lemma S)
@@ -336,6 +336,25 @@ def _norm_shift(delta: float, rho: float, dim: int, eps: float, xi: float) -> fl
     if floor <= 0:
         return up(2 * xi)
     return min(up(2 * xi), up(up(xi * delta) / down(math.sqrt(floor))))
+
+
+def search_residual_error(layer: DecoderLayer, ticket: LayerTicket, x: torch.Tensor, *, restarts: int, steps: int,
+                          lr: float = 0.05) -> Witness:
+    r"""Empirical worst case of $\max_t\lVert\tilde h_t - h_t\rVert_2$, the post-attention residual's error that
+    :func:`certify_layer`'s ``attention`` part bounds on every input sequence: projected normalised-gradient
+    ascent (:func:`lth.theory.objects.ascend`) from the ``restarts`` worst of the sequences ``x`` ``[N, T, d]``
+    (held-out hidden states), every token kept in the ball of the largest token norm in ``x``. Returns the
+    worst sequence ``[T, d]`` found and its error (float64): a lower bound on the sup, never above the
+    certificate unless the certificate is wrong."""
+    x = x.to(torch.float64)
+    radius = float(x.norm(dim=-1).max())
+    linear = ticket.linear()
+
+    def gap(seq: torch.Tensor) -> torch.Tensor:
+        return (layer.residual(seq, linear) - layer.residual(seq)).norm(dim=-1).max(dim=-1).values
+
+    return ascend(gap, x, restarts=restarts, steps=steps, step=lr * radius, project=lambda p: into_balls(p, radius),
+                  chunk=1)
 
 
 def position_errors(layer: DecoderLayer, ticket: LayerTicket, x: torch.Tensor) -> torch.Tensor:

@@ -98,3 +98,8 @@ def ascend(gap: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, rest
             best_value, best_x = float(values[top]), start[top].clone()
     return Witness(best_x.cpu(), best_value)
 
+
+def into_balls(x: torch.Tensor, radius: float) -> torch.Tensor:
+    """Every vector along the last axis of ``x`` ``[..., d]`` moved radially into the ball of radius ``radius``
+    (the projection that sequence searches use on each token)."""
+    return x * (radius / x.norm(dim=-1, keepdim=True).clamp(min=radius))
