@@ -205,9 +205,10 @@ ASSUMPTIONS = ("every kept first-layer unit of a branch block reads one input (e
 
 
 def _ball_step(layers: list[PerturbedLayer], radius: float, deviation: float) -> tuple[float, float]:
-    """One block of Lemma R1's norm recursion: $(r, \\Delta)$ → $(r', \\Delta')$ with
-    $r' = r + \\omega_2\\omega_1r$ and $\\Delta' = \\Delta + \\Delta_2$, $\\Delta_1 = \\omega_1\\Delta + \\eta_1(r+\\Delta)$,
-    $\\Delta_2 = \\omega_2\\Delta_1 + \\eta_2(\\omega_1r + \\Delta_1)$ (each operation rounded up)."""
+    """One block of Lemma R2's norm recursion: $(r, \\Delta)$ → $(r', \\Delta')$ with
+    $r' = r + \\omega_2\\omega_1r$, $\\Delta' = \\Delta + \\Delta_2$,
+    $\\Delta_1 = \\omega_1\\Delta + \\eta_1(r+\\Delta)$, $\\Delta_2 = \\omega_2\\Delta_1 + \\eta_2(\\omega_1r + \\Delta_1)$
+    (each operation rounded up; ``layers``: the branch's two :class:`PerturbedLayer`)."""
     first, second = layers
     w1, w2 = spectral_norm_upper(first.weight), spectral_norm_upper(second.weight)
     eta1, eta2 = layer_error_norm(first, False), layer_error_norm(second, True)
