@@ -26,8 +26,10 @@ writes, under ``paper/build/``:
 
 The build refuses a bad paper, one line per defect with its place: before TeX, a claim without a
 record, a cited value its record lacks, a table cell or figure it could not fill, a character without
-a LaTeX form (:func:`paper_problems`); after TeX, a box overfull by more than 5 pt, an undefined
-reference or citation (printed as ``??``), a character missing from its font (:func:`log_problems`).
+a LaTeX form (:func:`paper_problems`), a figure whose smallest text would print under 7 pt
+(:func:`figure_font_problems`); after TeX, a box overfull by more than 5 pt, an undefined reference or
+citation (printed as ``??``), a character missing from its font (:func:`log_problems`), a figure whose
+smallest text is under 7 pt at the size TeX printed it (:func:`printed_figure_problems`).
 ``--draft`` reports them and builds anyway.
 
 ``lth paper readme`` rewrites the block of ``README.md`` between :data:`README_BEGIN` and
@@ -970,6 +972,70 @@ def paper_problems(cells: dict[str, Cell], documents: dict[str, dict[str, Any] |
     return problems
 
 
+# Figures at print size -------------------------------------------------------------------------------
+
+# The box ``\\lthfigure`` (paper.tex) scales each figure's PDF into, keeping its aspect ratio:
+# ``\\linewidth`` × ``0.45\\textheight`` of an A4 page with 2.4 cm margins (162 mm × 112.05 mm), in
+# PostScript points (1/72 in), the unit of matplotlib's font sizes and of a PDF's size. The TeX log
+# states every figure's printed size (``lth-figure NAME printed …``), and :func:`printed_figure_problems`
+# checks it again after TeX, so a change of the box in paper.tex cannot pass unnoticed.
+FIGURE_BOX_BP = (459.21, 317.63)
+MIN_FONT_PT = 7.0
+TEX_PT_PER_BP = 72.27 / 72.0
+
+
+def print_scale(size_bp: tuple[float, float], box_bp: tuple[float, float] = FIGURE_BOX_BP) -> float:
+    """How much ``\\includegraphics[width=…,height=…,keepaspectratio]`` scales a figure of ``size_bp``
+    (its PDF's width and height) to fit ``box_bp``: the smaller of the two ratios."""
+    return min(box_bp[0] / size_bp[0], box_bp[1] / size_bp[1])
+
+
+def small_text_problems(name: str, drawn: dict[str, Any], scale: float, minimum: float = MIN_FONT_PT) -> list[str]:
+    """One line naming the figure and its smallest text when that text is under ``minimum`` pt once the
+    figure is scaled by ``scale`` (``drawn``: the figure's ``<name>.json``, with ``size_pt`` and
+    ``texts`` as :func:`lth.figures.render` writes them)."""
+    if "texts" not in drawn or "size_pt" not in drawn:
+        return [f"figure {name}: no text sizes beside it (drawn by an older build): redraw it"]
+    small = [(size, text) for size, text in drawn["texts"] if size * scale < minimum - 1e-9]
+    if not small:
+        return []
+    size, text = min(small)
+    width, height = (v / 72.0 for v in drawn["size_pt"])
+    return [f"figure {name}: {len(small)} text(s) under {minimum:g} pt in print, the smallest {text!r} at "
+            f"{size * scale:.1f} pt ({size:g} pt drawn, the {width:.2f} x {height:.2f} in figure printed at "
+            f"{scale:.0%}): draw it nearer its print size (6.2 in wide) or its text larger"]
+
+
+def figure_font_problems(figures_dir: Path, names: Iterable[str], box_bp: tuple[float, float] = FIGURE_BOX_BP,
+                         minimum: float = MIN_FONT_PT) -> list[str]:
+    """Before TeX: each drawn figure (``names``, their ``<name>.json`` under ``figures_dir``) whose
+    smallest text would print under ``minimum`` pt in the figure box ``box_bp``."""
+    problems = []
+    for name in names:
+        drawn = read_json(Path(figures_dir) / f"{name}.json")
+        scale = print_scale(drawn["size_pt"], box_bp) if "size_pt" in drawn else 1.0
+        problems += small_text_problems(name, drawn, scale, minimum)
+    return problems
+
+
+LOG_FIGURE = re.compile(r"^lth-figure (?P<name>\S+) printed (?P<w>[\d.]+)pt x (?P<h>[\d.]+)pt$", re.M)
+
+
+def printed_figure_problems(log: str, figures_dir: Path, minimum: float = MIN_FONT_PT) -> list[str]:
+    """After TeX: each figure whose smallest text is under ``minimum`` pt at the width TeX printed it
+    (the log's ``lth-figure NAME printed Wpt x Hpt`` lines, written by ``\\lthfigure``)."""
+    problems = []
+    for found in LOG_FIGURE.finditer(log):
+        drawn = read_json(Path(figures_dir) / f"{found['name']}.json")
+        if "size_pt" not in drawn:
+            problems += small_text_problems(found["name"], drawn, 1.0, minimum)
+            continue
+        scale = float(found["w"]) / TEX_PT_PER_BP / drawn["size_pt"][0]
+        problems += [p.replace("in print", "as printed") for p in small_text_problems(found["name"], drawn, scale,
+                                                                                      minimum)]
+    return list(dict.fromkeys(problems))
+
+
 LOG_OVERFULL = re.compile(r"^Overfull \\[hv]box \((?P<pt>[\d.]+)pt too (?:wide|high)\) (?P<where>.*)$")
 LOG_UNDEFINED = re.compile(r"(?:LaTeX|Package natbib) Warning: (?P<what>Reference|Citation) `(?P<key>[^']*)' "
                            r"(?:on page \S+ )?undefined(?: on input line (?P<line>\d+))?")
@@ -1076,8 +1142,10 @@ def generate(results: Path, out: Path, paper_dir: Path = PAPER_DIR, proofs: bool
     if proofs:
         named |= {f"proofs/{path.name}": path.read_text(encoding="utf-8")
                   for path in sorted((generated / "proofs").glob("*.tex"))}
+    drawn = [name for name, why in problems.items() if why is None]
     return Generated(cells, [c for c, d in documents.items() if d is None], figure_problems, unknown,
-                     paper_problems(cells, documents, named, unknown, figure_problems, manuscript_files(paper_dir)))
+                     paper_problems(cells, documents, named, unknown, figure_problems, manuscript_files(paper_dir))
+                     + figure_font_problems(out / "figures", drawn))
 
 
 def latexmk(out: Path, paper_dir: Path = PAPER_DIR) -> Path:
@@ -1307,8 +1375,9 @@ def _build(args: argparse.Namespace) -> int:
     except BuildError as exc:
         print(f"lth paper: {exc}", file=sys.stderr)
         return 1
-    if _refused(log_problems((args.out / "paper.log").read_text(encoding="utf-8", errors="replace")),
-                f"in {args.out / 'paper.log'}", args.draft):
+    log = (args.out / "paper.log").read_text(encoding="utf-8", errors="replace")
+    if _refused(log_problems(log) + printed_figure_problems(log, args.out / "figures"), f"in {args.out / 'paper.log'}",
+                args.draft):
         return 1
     print(f"wrote {pdf}")
     return 0

@@ -224,4 +224,7 @@ def test_the_pdf_from_the_committed_records_has_no_defect(tmp_path):
     report = manuscript.generate(RECORDS, tmp_path, figures=True)
     assert report.problems == []
     manuscript.latexmk(tmp_path)
-    assert manuscript.log_problems((tmp_path / "paper.log").read_text(encoding="utf-8", errors="replace")) == []
+    log = (tmp_path / "paper.log").read_text(encoding="utf-8", errors="replace")
+    assert manuscript.log_problems(log) == []
+    assert manuscript.LOG_FIGURE.search(log), "paper.tex no longer states the printed size of its figures"
+    assert manuscript.printed_figure_problems(log, tmp_path / "figures") == []

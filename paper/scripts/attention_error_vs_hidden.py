@@ -23,7 +23,7 @@ def draw(results: Path):
     record = load_claim_record(results, CLAIM)
     rows, dense = record["details"]["rows"], record["details"]["dense_rows"]
     draws = sorted({r["draw"] for r in rows})
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.8), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.2, 3.6), constrained_layout=True)
     for d in draws:
         mine = [r for r in rows if r["draw"] == d]
         line, = left.semilogy([r["hidden"] for r in mine], [r["certified"] for r in mine], "o-", ms=3,
@@ -31,17 +31,17 @@ def draw(results: Path):
         left.semilogy([r["hidden"] for r in mine], [r["empirical"] for r in mine], "x:", color=line.get_color(),
                       ms=4, label=f"searched, draw {d}")
     left.axhline(record["params"]["eps"], color="k", ls=":", lw=0.8, label="ε")
-    left.set_xlabel("source hidden dimension n_K = n_V = m·d")
-    left.set_ylabel("sup over sequences of max_i ‖y_i − ỹ_i‖₂")
-    left.set_title("MHA ticket (Theorem A's construction, nested sources)", fontsize=9)
-    left.legend(fontsize=6, ncol=2)
+    left.set_xlabel(r"source hidden dimension $n_K = n_V = m\,d$")
+    left.set_ylabel(r"$\sup_{\mathrm{seq}}\ \max_i \|y_i - \tilde y_i\|_2$")
+    left.set_title("MHA ticket, nested sources")
+    left.legend(ncol=2, handlelength=1.5, columnspacing=0.8)
     for key, marker in (("score_map_error", "o"), ("value_map_error", "s")):
         for source, style, name in ((rows, "-", "attention"), (dense, "--", "dense block")):
             units = sorted({r["units"] for r in source})
             worst = [max(r[key] for r in source if r["units"] == m) for m in units]
             right.semilogy(units, worst, marker + style, ms=3, label=f"{name}, {key.split('_')[0]} maps")
-    right.set_xlabel("units per input m (equal random weights per map at equal m)")
-    right.set_ylabel("max over draws and heads of ‖E_h‖₂")
-    right.set_title("per-map error: attention pools vs ReLU-branch pools", fontsize=9)
-    right.legend(fontsize=7)
+    right.set_xlabel("units per input m")
+    right.set_ylabel(r"max over draws and heads of $\|E_h\|_2$")
+    right.set_title("per-map error: attention vs ReLU pools")
+    right.legend()
     return fig

@@ -25,7 +25,7 @@ def _standardised(row: dict) -> float:
 def draw(results: Path):
     record = load_claim_record(results, "basin.estimator")
     details = record["details"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.2, 4.2), constrained_layout=True)
     cases = details["cases"]
     left.scatter([r["n"] for r in cases], [_standardised(r) for r in cases], s=8, color="C0",
                  label=f"second-order (covers {details['coverage']['covered']}/{details['coverage']['cases']})")
@@ -33,19 +33,19 @@ def draw(results: Path):
     if reference:
         covered = sum(r["covers"] for r in reference)
         left.scatter([r["n"] for r in reference], [max(min(_standardised(r), 10), -10) for r in reference], s=12,
-                     marker="x", color="C3", label=f"Monte-Carlo reference (covers {covered}/{len(reference)}; clipped at ±10)")
+                     marker="x", color="C3", label=f"Monte-Carlo reference\n(covers {covered}/{len(reference)}; clipped at ±10)")
     for y in (-1, 1):
         left.axhline(y, color="k", lw=0.8, ls="--")
     left.set_xscale("log")
     left.set_xlabel("n")
-    left.set_ylabel("(log V̂ − log V) / interval half-width")
-    left.set_title("Nominal-95% intervals on drawn quadratic basins", fontsize=9)
-    left.legend(fontsize=7)
+    left.set_ylabel(r"$(\log\hat V - \log V)$ / half-width")
+    left.set_title("nominal-95% intervals, quadratic basins")
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2))
     bins = details["bias_per_dimension"]
     means = [b["mean"] for b in bins]
     right.errorbar([b["decade"] * 3.16 for b in bins], means,
                    yerr=[[m - b["ci"][0] for m, b in zip(means, bins)], [b["ci"][1] - m for m, b in zip(means, bins)]],
-                   fmt="o", capsize=4, color="C0", label="second-order, mean per decade (90% interval)")
+                   fmt="o", capsize=4, color="C0", label="second-order, mean per\ndecade (90% interval)")
     if reference:
         right.scatter([r["n"] for r in reference], [r["error_per_dim"] for r in reference], s=12, marker="x",
                       color="C3", label="Monte-Carlo reference, per case")
@@ -53,7 +53,7 @@ def draw(results: Path):
     right.axhspan(-margin, margin, color="0.9", label=f"±{margin:g} nats (margin)")
     right.set_xscale("log")
     right.set_xlabel("n")
-    right.set_ylabel("(log V̂ − log V) / n  (nats)")
-    right.set_title("Bias per dimension", fontsize=9)
-    right.legend(fontsize=7)
+    right.set_ylabel(r"$(\log\hat V - \log V)/n$ (nats)")
+    right.set_title("bias per dimension")
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2))
     return fig

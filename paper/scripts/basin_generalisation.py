@@ -17,21 +17,21 @@ COLORS = {"clean": "C0", "poisoned": "C3"}
 @figure("basin_generalisation", claims=("basin.generalisation",), produced_by="lth verify basin.generalisation")
 def draw(results: Path):
     details = load_claim_record(results, "basin.generalisation")["details"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.2, 3.4), constrained_layout=True)
     paired = details["paired_log_radius"]
     left.plot(range(len(paired["values"])), paired["values"], "o", color="C0", label="per seed")
     left.axhspan(*paired["ci"], color="C0", alpha=0.2, label="95% t-interval of the mean")
     left.axhline(0, color="k", lw=0.8)
     left.set_xticks(range(len(paired["values"])))
-    left.set_xlabel("seed (offset from the run's first seed)")
-    left.set_ylabel("mean log r(clean) − log r(poisoned)")
-    left.set_title("Paired over shared directions", fontsize=9)
+    left.set_xlabel("seed (offset from the first)")
+    left.set_ylabel(r"mean $\log r_{\mathrm{clean}} - \log r_{\mathrm{poisoned}}$")
+    left.set_title("paired over shared directions")
     left.legend(fontsize=8)
     for kind, rows in details["minima"].items():
         values = [v for row in rows for v in row["log_radii"]]
         right.hist(values, bins=30, alpha=0.5, color=COLORS.get(kind), label=f"{kind} (n = {rows[0]['n']:,})")
-    right.set_xlabel("log r(φ) (filter-normalised coordinates)")
+    right.set_xlabel(r"$\log r(\varphi)$ (filter-normalised)")
     right.set_ylabel("directions")
-    right.set_title(f"Radii to L* + {details['threshold']['tau']:g} nats, {len(paired['values'])} seeds", fontsize=9)
+    right.set_title(f"radii to $L^*$ + {details['threshold']['tau']:g} nats, {len(paired['values'])} seeds")
     right.legend(fontsize=8)
     return fig

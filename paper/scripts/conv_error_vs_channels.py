@@ -18,7 +18,7 @@ CLAIMS = ("slth.conv.kernel", "slth.conv.layer")
 
 @figure("conv_error_vs_channels", claims=CLAIMS, produced_by="lth verify slth.conv.kernel slth.conv.layer")
 def draw(results: Path):
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, 3.6), constrained_layout=True)
     for color, claim_id in zip(("C0", "C1"), CLAIMS):
         record = load_claim_record(results, claim_id)
         rows = record["details"]["sweep"]
@@ -29,7 +29,7 @@ def draw(results: Path):
         ax.semilogy(ns, [r["empirical"] for r in rows], "x--", color=color, label=f"{claim_id} empirical (search)")
         ax.axhline(record["details"]["eps"], color=color, ls=":", lw=0.8)
     ax.set_xlabel("hidden channels n per kernel")
-    ax.set_ylabel("sup over [0,1]^{c×D×D} of max-norm error")
-    ax.set_title("CNN supermask lemmas: error vs channels (dotted: ε of the check)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_ylabel(r"max-norm error, sup over $[0,1]^{c\times D\times D}$")
+    ax.set_title("CNN supermask lemmas: error vs channels (dotted: ε of each check)")
+    ax.legend()
     return fig

@@ -18,15 +18,19 @@ from lth.figures import figure, load_claim_record
 @figure("conv_kept_vs_eps", claims=("slth.conv.layer",), produced_by="lth verify slth.conv.layer")
 def draw(results: Path):
     rows = load_claim_record(results, "slth.conv.layer")["details"]["sweep"]
-    fig, ax = plt.subplots(figsize=(6.0, 4.0), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, 3.4), constrained_layout=True)
     bits = [math.log2(1 / r["certified"]) for r in rows]
     ax.plot(bits, [r["kept"] for r in rows], "o-", label="kept weights")
     ax.plot(bits, [r["random_size"] for r in rows], "s--", label="random weights (U and V)")
+    labelled = -math.inf
     for b, r in zip(bits, rows):
-        ax.annotate(f"n={r['n']}", (b, r["kept"]), fontsize=7, textcoords="offset points", xytext=(3, -9))
+        if b - labelled < 0.5:  # the sweep's points crowd at small n: label only those apart
+            continue
+        labelled = b
+        ax.annotate(f"n={r['n']}", (b, r["kept"]), fontsize=7.5, textcoords="offset points", xytext=(3, -9))
     ax.axhline(rows[0]["target_size"], color="0.5", ls=":", label="target weights")
-    ax.set_xlabel("log2(1/ε), ε = certified sup error")
+    ax.set_xlabel(r"$\log_2(1/\varepsilon)$, $\varepsilon$ = certified sup error")
     ax.set_ylabel("parameters")
-    ax.set_title(f"layer lemma, K {'×'.join(str(s) for s in rows[0]['shape'])}", fontsize=9)
+    ax.set_title(f"layer lemma, K {'×'.join(str(s) for s in rows[0]['shape'])}")
     ax.legend(fontsize=8)
     return fig

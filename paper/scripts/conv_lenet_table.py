@@ -22,7 +22,7 @@ PUBLISHED = {15: 1.8e-2, 20: 7.3e-4, 25: 7.7e-5, 30: 7.7e-6}  # da Cunha, Natale
 def draw(results: Path):
     rows = load_claim_record(results, "slth.conv.network")["details"]["table"]
     # One panel at print width: the numbers themselves are the paper's generated table, not an image.
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, 3.6), constrained_layout=True)
     ns = [r["n"] for r in rows]
     for key, style, label in (("max_abs_weight_error", "o-", "max |ΔK| (normalised)"),
                               ("max_relative_weight_error", "s-", "max |ΔK| / max |K| per layer"),
@@ -33,6 +33,6 @@ def draw(results: Path):
                 label="published direct approx. (MNIST, rel. weight error)")
     ax.set_xlabel("n (random coefficients per weight)")
     ax.set_ylabel("error (weights: per entry; output: sup over the box)")
-    ax.set_title("LeNet-style CNN on digits: pruned random CNN", fontsize=9)
-    ax.legend(fontsize=7.5)
+    ax.set_title("LeNet-style CNN on digits: pruned random CNN")
+    ax.legend()
     return fig

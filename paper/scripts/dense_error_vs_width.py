@@ -25,7 +25,7 @@ def draw(results: Path):
     judged = [c for c in record["details"]["cells"] if c.get("eps") == eps and c.get("delta") == delta
               and "c" in c]
     rows = record["details"]["constants"] + judged
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, 3.6), constrained_layout=True)
     for index, name in enumerate(dict.fromkeys(r["name"] for r in rows)):
         mine = sorted((r for r in rows if r["name"] == name), key=lambda r: r["c"])
         rates = [r["failures"] / r["draws"] for r in mine]
@@ -35,8 +35,8 @@ def draw(results: Path):
                           [hi - rate for rate, (_, hi) in zip(rates, intervals)]],
                     fmt="o-", capsize=3, label=name)
     ax.axhline(delta, color="k", ls=":", lw=0.8, label="δ")
-    ax.set_xlabel("width constant C (units per input = 2⌈C ln(d_in d_out l / min(ε, δ))⌉)")
+    ax.set_xlabel(r"width constant $C$ (units per input $2\lceil C \ln(d_{\mathrm{in}} d_{\mathrm{out}} l / \min(\varepsilon, \delta))\rceil$)")
     ax.set_ylabel("failure rate (certified > ε) over draws")
-    ax.set_title("Measured dense rule: failure rate vs C (95% Clopper–Pearson)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_title("Measured dense rule: failure rate vs C (95% Clopper–Pearson)")
+    ax.legend()
     return fig

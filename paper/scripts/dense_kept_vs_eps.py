@@ -22,18 +22,18 @@ def draw(results: Path):
     sweep = load_claim_record(results, CLAIM)["details"]["eps_sweep"]
     rows = sweep["rows"]
     x = [r["log_inv_eps"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.2, 3.4), constrained_layout=True)
     left.plot(x, [r["kept_parameters"] for r in rows], "o-", label="kept")
     left.plot(x, [r["random_parameters"] for r in rows], "s--", label="random network")
     left.axhline(sweep["target_parameters"], color="k", ls=":", lw=0.8, label="target")
     left.set_yscale("log")
-    left.set_xlabel("ln(1/ε)")
+    left.set_xlabel(r"$\ln(1/\varepsilon)$")
     left.set_ylabel("parameters")
-    left.legend(fontsize=7)
+    left.legend()
     right.semilogy(x, [r["certified"] for r in rows], "o-", label="certified sup error (one draw)")
     right.semilogy(x, [r["eps"] for r in rows], "k:", label="ε")
-    right.set_xlabel("ln(1/ε)")
+    right.set_xlabel(r"$\ln(1/\varepsilon)$")
     right.set_ylabel("sup error over the unit ball")
-    right.legend(fontsize=7)
-    fig.suptitle(f"Measured dense rule, target {'-'.join(map(str, sweep['widths']))}", fontsize=9)
+    right.legend()
+    fig.suptitle(f"Measured dense rule, target {'-'.join(map(str, sweep['widths']))}")
     return fig

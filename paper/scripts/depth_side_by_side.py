@@ -22,17 +22,17 @@ CLAIM = "slth.depth.network"
 def draw(results: Path):
     details = load_claim_record(results, CLAIM)["details"]
     rows = details["rows"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.2, 3.6), constrained_layout=True)
     x = list(range(len(rows)))
-    labels = [f"{r['name'].split(' (')[0]}\n{r['activation']}, depth {r['depth']}" for r in rows]
+    labels = [f"{r['name'].split(' (')[0]}\n{r['activation']}, depth {r['depth']}".replace(" ", "\n", 1) for r in rows]
     parameter_bars(left, rows, labels)
     right.plot(x, [r["certified"] for r in rows], "o", label="certified sup error")
     right.plot(x, [r["empirical"] for r in rows], "x", label="largest error found")
     right.axhline(rows[0]["eps"], color="k", ls=":", lw=0.8, label="ε")
     right.set_yscale("log")
-    right.set_xticks(x, labels, fontsize=7)
+    right.set_xticks(x, labels)
     right.set_ylabel("sup error on the unit ball")
-    right.legend(fontsize=7)
+    right.legend()
     fig.suptitle(f"Target {'-'.join(map(str, details['widths']))}, ε = {rows[0]['eps']:g}: depth 2L vs L+1",
                  fontsize=9)
     return fig

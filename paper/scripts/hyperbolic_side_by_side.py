@@ -22,20 +22,20 @@ CLAIM = "slth.hyperbolic.network"
 def draw(results: Path):
     details = load_claim_record(results, CLAIM)["details"]
     rows, proven = details["rows"], details["proven_widths"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.2, 3.6), constrained_layout=True)
     parameter_bars(left, rows, [r["name"].split(" (")[0] for r in rows])
     right.plot([r["eps"] for r in proven], [r["random_ratio"] for r in proven], "o-", label="proven widths (H / P)")
     measured = [r for r in details.get("measured_widths", []) if r["fewer_random"] is not None]
     right.plot([r["eps"] for r in measured],
                [r["hyperbolic"]["random_parameters"] / r["pensia"]["random_parameters"] for r in measured], "s",
-               color="C1", label="least certified grid width, one draw (H / P)")
+               color="C1", label="least certified grid width,\none draw (H / P)")
     right.axhline(1.0, color="k", ls=":", lw=0.8)
     right.set_xscale("log")
     right.invert_xaxis()
     right.set_yscale("log")
     right.set_xlabel("ε")
     right.set_ylabel("random weights, ratio")
-    right.legend(fontsize=7)
+    right.legend()
     fig.suptitle(f"Target {'-'.join(map(str, details['widths']))}, ε = {rows[0]['eps']:g}: "
-                 "U[-1,1] subset sums vs hyperbolic binary digits", fontsize=9)
+                 "U[−1, 1] subset sums vs binary digits")
     return fig

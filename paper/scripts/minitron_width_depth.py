@@ -24,7 +24,7 @@ def _panel(ax, series: list[tuple[str, list[float]]], title: str) -> None:
         ax.plot([x] * len(values), values, "o", color="black", markersize=3)
     ax.set_xticks(range(len(series)), [label for label, _ in series], rotation=20)
     ax.set_ylabel("held-out NLL (nats)")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title)
 
 
 @figure("minitron_width_depth", claims=("minitron.width", "minitron.depth"),
@@ -32,10 +32,10 @@ def _panel(ax, series: list[tuple[str, list[float]]], title: str) -> None:
 def draw(results: Path):
     width = load_claim_record(results, "minitron.width")["details"]
     depth = load_claim_record(results, "minitron.depth")["details"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.6), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.2, 3.4), constrained_layout=True)
     t = width["target"]
     _panel(left, [(label, [row[key]["all"] for row in width["rows"]]) for key, label in WIDTH],
            f"width: hidden {t['hidden']}, MLP {t['intermediate']} (no retraining)")
     _panel(right, [(label, [row[key] for row in depth["rows"]]) for key, label in DEPTH],
-           f"depth: {depth['architecture']['layers']} -> {depth['kept_layers']} blocks")
+           f"depth: {depth['architecture']['layers']} → {depth['kept_layers']} blocks")
     return fig

@@ -24,7 +24,7 @@ def draw(results: Path):
     details = load_claim_record(results, CLAIM)["details"]
     rows = details["rows"]
     residual = rows[0]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.2, 3.8), constrained_layout=True)
     labels = [f"{r['name'].split(' (')[0]}\ndepth {r['depth']}" for r in rows]
     parameter_bars(left, rows, labels)
     blocks = list(range(1, len(residual["deviation_after_block"]) + 1))
@@ -37,7 +37,7 @@ def draw(results: Path):
     right.set_xticks(blocks)
     right.set_xlabel("block k")
     right.set_ylabel("sup error on the unit ball")
-    right.legend(fontsize=7)
+    right.legend()
     fig.suptitle(f"{details['blocks']} residual blocks, d = {details['width']}, hidden {details['hidden']}, "
-                 f"ε = {residual['eps']:g}: skips kept vs x = σ(x) − σ(−x)", fontsize=9)
+                 f"ε = {residual['eps']:g}: skips kept vs x = σ(x) − σ(−x)")
     return fig

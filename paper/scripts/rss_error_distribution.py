@@ -20,7 +20,7 @@ from lth.figures import figure
 @figure("rss_error_distribution", claims=RSS_CLAIMS, produced_by=PRODUCED_BY)
 def draw(results: Path):
     records = load_rss_records(results)
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, 3.6), constrained_layout=True)
     levels = np.linspace(0.0, 1.0, 101)
     for color, record in zip(("C0", "C1"), records):
         scan, law = record["details"]["scan"], record["params"]["law"]
@@ -34,10 +34,10 @@ def draw(results: Path):
         ax.axvline((hi - lo) / 2.0 ** (n + 1), color=color, ls="--", lw=0.8)
     for eps in records[0]["details"]["scan"]["eps"]:
         ax.axvline(eps, color="0.6", ls=":", lw=0.8)
-        ax.text(eps, 0.02, f" ε={eps:g}", rotation=90, fontsize=7, color="0.4", va="bottom")
+        ax.text(eps, 0.02, f" ε={eps:g}", rotation=90, fontsize=7.5, color="0.4", va="bottom")
     ax.set_xscale("log")
     ax.set_xlabel("worst-case error over the target interval (exact, plus rounding bound)")
     ax.set_ylabel("fraction of pools")
-    ax.set_title("worst-case error distribution at fixed n; dashed: counting floor (hi − lo)/2^(n+1)", fontsize=9)
+    ax.set_title(r"worst-case error at fixed $n$; dashed: counting floor $(hi - lo)/2^{n+1}$")
     ax.legend(fontsize=8, loc="upper left")
     return fig

@@ -24,26 +24,26 @@ def draw(results: Path):
     record = load_claim_record(results, "rss.fixed_size")
     params = record["params"]
     parts = [part for part in record["details"]["parts"] if "c" in part]
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, 4.0), constrained_layout=True)
     eps_all = [*params["eps_fit"], params["eps_test"]]
     grid = np.geomspace(min(eps_all) * 0.8, max(eps_all) * 1.2, 60)
     for color, part in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], parts):
         k = part["k"]
         n_star = {float(e): n for e, n in part["n_star"].items()}
-        ax.plot(list(n_star), list(n_star.values()), "o", color=color, label=f"k={k}: measured n*(k, ε)")
+        ax.plot(list(n_star), list(n_star.values()), "o", color=color, label=f"k={k}: measured $n^*(k, ε)$")
         ax.plot(grid, [entropy_samples(k, e, part["c"]) for e in grid], "-", color=color, lw=1,
-                label=f"k={k}: n·H2(k/n) = {part['c']:.2f}·log2(k/ε)")
+                label=f"k={k}: $n H_2(k/n)$ = {part['c']:.2f} $\\log_2(k/ε)$")
         ax.step(grid, [counting_samples(k, e, params["lo"], params["hi"]) for e in grid], ":", color=color,
                 where="mid", label=f"k={k}: counting bound")
         held = part["verdict"] == "holds"
         ax.plot([params["eps_test"]], [part["n_pred"]], "s", color=color, mfc=color if held else "none", ms=8)
         ax.annotate(f"{part['failures']}/{part['trials']} fail", (params["eps_test"], part["n_pred"]),
-                    textcoords="offset points", xytext=(6, -10), fontsize=7, color=color)
+                    textcoords="offset points", xytext=(6, -10), fontsize=7.5, color=color)
     ax.plot([], [], "s", color="0.4", label="held-out ε at predicted n (filled: holds)")
     ax.set_xscale("log")
     ax.invert_xaxis()
-    ax.set_xlabel("ε (targets z ∈ [lo, hi] within ε of a k-sum)")
+    ax.set_xlabel(r"$\varepsilon$ (targets $z \in [lo, hi]$ within $\varepsilon$ of a $k$-sum)")
     ax.set_ylabel("pool size n")
-    ax.set_title("fixed-size subset sum: pool size for failure rate ≤ ε", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("fixed-size subset sum: pool size for failure rate ≤ ε")
+    ax.legend(loc="upper left")
     return fig

@@ -27,18 +27,18 @@ def draw(results: Path):
     record = load_claim_record(results, "rss.multidim")
     params = record["params"]
     parts = [part for part in record["details"]["parts"] if "rise" in part]
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, 4.2), constrained_layout=True)
     eps_all = [*params["eps_fit"], params["eps_test"]]
     bits = np.linspace(math.log2(1 / max(eps_all)) - 0.2, math.log2(1 / min(eps_all)) + 0.3, 100)
     for color, part in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], parts):
         d = part["d"]
         n_star = {float(e): n for e, n in part["n_star"].items()}
         ax.plot([math.log2(1 / e) for e in n_star], list(n_star.values()), "o", color=color,
-                label=f"d={d}: measured n*(ε, d)")
+                label=f"d={d}: measured $n^*(ε, d)$")
         ax.plot(bits, part["rise"] * bits + part["base"], "-", color=color, lw=1,
-                label=f"d={d}: n = {part['rise']:.2f}·log2(1/ε) + {part['base']:.2f}")
+                label=f"d={d}: n = {part['rise']:.2f} $\\log_2(1/ε)$ + {part['base']:.2f}")
         ax.step(bits, [counting_samples(2.0**-b, d) for b in bits], ":", color=color, where="post",
-                label=f"d={d}: counting bound d·log2(1/ε)")
+                label=f"d={d}: counting bound $d \\log_2(1/ε)$")
         widest = max(n_star)
         scale = n_star[widest] / theorem_order(widest, d)
         ax.plot(bits, [scale * theorem_order(2.0**-b, d) for b in bits], "--", color=color, lw=0.8, alpha=0.7)
@@ -46,11 +46,11 @@ def draw(results: Path):
         test_bits = math.log2(1 / params["eps_test"])
         ax.plot([test_bits], [part["n_pred"]], "s", color=color, mfc=color if held else "none", ms=8)
         ax.annotate(f"{part['failures']}/{part['trials']} fail", (test_bits, part["n_pred"]),
-                    textcoords="offset points", xytext=(8, -3), fontsize=7, color=color)
+                    textcoords="offset points", xytext=(8, -3), fontsize=7.5, color=color)
     ax.plot([], [], "--", color="0.4", lw=0.8, label="theorem's order, scaled to the largest-ε point")
     ax.plot([], [], "s", color="0.4", label=f"held-out ε at predicted n (filled: rate ≤ δ = {params['delta']:g})")
-    ax.set_xlabel("log2(1/ε)  (every z ∈ [−1, 1]^d within ε, max-norm)")
+    ax.set_xlabel(r"$\log_2(1/\varepsilon)$ (every $z \in [-1, 1]^d$ within $\varepsilon$, max-norm)")
     ax.set_ylabel("pool size n")
-    ax.set_title(f"multidimensional subset sum: pool size for failure rate ≤ {params['delta_fit']:g}", fontsize=9)
-    ax.legend(fontsize=6.5, loc="upper left")
+    ax.set_title(f"multidimensional subset sum: pool size for failure rate ≤ {params['delta_fit']:g}")
+    ax.legend(loc="upper left")
     return fig

@@ -20,7 +20,7 @@ from lth.figures import figure
 @figure("rss_phase_transition", claims=RSS_CLAIMS, produced_by=PRODUCED_BY)
 def draw(results: Path):
     records = load_rss_records(results)
-    fig, axes = plt.subplots(1, len(records), figsize=(11, 4.2), constrained_layout=True)
+    fig, axes = plt.subplots(1, len(records), figsize=(6.2, 3.8), constrained_layout=True)
     for ax, record in zip(axes, records):
         scan, params = record["details"]["scan"], record["params"]
         floor = 0.3 / scan["trials"]
@@ -35,10 +35,10 @@ def draw(results: Path):
                 ax.plot([n_star], [eps], marker="v", color=color, ms=8, mec="k", mew=0.5)
         ax.set_yscale("log")
         ax.set_ylim(floor, 1.5)
-        ax.set_xlabel("pool size n")
+        ax.set_xlabel("pool size $n$")
         lo, hi = measured_interval(params)
-        ax.set_ylabel(f"P(worst-case error on [{lo:g}, {hi:g}] > ε)")
+        ax.set_ylabel(f"P(worst-case error on [{lo:g}, {hi:g}] > ε)" if ax is axes[0] else "")
         ax.set_title(f"{TITLES[params['law']]}\n{scan['trials']} pools per n, "
-                     f"{params['confidence']:.0%} Clopper–Pearson bands; ▼ n*(ε)", fontsize=9)
-        ax.legend(fontsize=8, loc="lower left")
+                     f"▼ $n^*(ε)$")
+        ax.legend(loc="lower left")
     return fig

@@ -33,7 +33,7 @@ def proven_interval(law: str, measured: tuple[float, float]) -> tuple[float, flo
 @figure("rss_threshold_scaling", claims=RSS_CLAIMS, produced_by=PRODUCED_BY)
 def draw(results: Path):
     records = load_rss_records(results)
-    fig, axes = plt.subplots(1, len(records), figsize=(11, 4.4), constrained_layout=True)
+    fig, axes = plt.subplots(1, len(records), figsize=(6.2, 4.2), constrained_layout=True)
     for ax, record in zip(axes, records):
         details, law = record["details"], record["params"]["law"]
         n_star = {float(eps): n for eps, n in details["scan"]["n_star"].items()}
@@ -41,28 +41,29 @@ def draw(results: Path):
         eps_all = sorted(set(n_star) | {t["eps"] for t in tests}, reverse=True)
         bits = np.linspace(0.0, math.log2(1 / min(eps_all)) + 0.5, 200)
         ax.plot([math.log2(1 / e) for e in n_star], list(n_star.values()), "o", color="C0",
-                label="measured n*(ε) (fit grid)")
+                label="measured $n^*(ε)$ (fit grid)")
         if "C" in details:
             spread = "" if details.get("C_se") is None else f"(±{details['C_se']:.2f})"
             ax.plot(bits, details["C"] * bits + details["c0"], "-", color="C0",
-                    label=f"fit n = {details['C']:.2f}{spread}·log2(1/ε) + {details['c0']:.2f}")
-        for t in tests:
+                    label=f"fit n = {details['C']:.2f}{spread} $\\log_2(1/ε)$ + {details['c0']:.2f}")
+        for i, t in enumerate(tests):
             held = t["verdict"] == "holds"
             ax.plot([math.log2(1 / t["eps"])], [t["n_pred"]], "s", color="C3", mfc="C3" if held else "none", ms=8)
-            ax.annotate(f"{t['failures']}/{t['trials']} fail\nCI ≤ {t['ci'][1]:.2g}",
-                        (math.log2(1 / t["eps"]), t["n_pred"]), textcoords="offset points", xytext=(-12, 10),
-                        ha="right", fontsize=7, color="C3")
-        ax.plot([], [], "s", color="C3", label="held-out ε at predicted n (filled: holds)")
+            # failures/trials, alternately above-left and below-right: neighbouring tests sit close
+            ax.annotate(f"{t['failures']}/{t['trials']}", (math.log2(1 / t["eps"]), t["n_pred"]),
+                        textcoords="offset points", xytext=(-8, 8) if i % 2 == 0 else (8, -12),
+                        ha="right" if i % 2 == 0 else "left", fontsize=7.5, color="C3")
+        ax.plot([], [], "s", color="C3", label="held-out ε at predicted n\n(filled: holds)")
         m_lo, m_hi = measured_interval(record["params"])
         interval = proven_interval(law, (m_lo, m_hi))
         top = bound_target_interval(law)[1]
         eps_grid = 2.0 ** -bits[bits > math.log2(1 / top) + 1e-9]
         ax.step(np.log2(1 / eps_grid), [bound_lueker_samples(e, law, interval) for e in eps_grid], "-", color="C2",
-                lw=1.2, where="post", label=f"proved sufficient n (targets in [{interval[0]:g}, {interval[1]:g}])")
+                lw=1.2, where="post", label=f"proved sufficient n\n(targets in [{interval[0]:g}, {interval[1]:g}])")
         ax.step(bits, [bound_counting_samples(2.0 ** -b, m_lo, m_hi) for b in bits], ":", color="k", where="post",
                 label="counting lower bound, any pool")
-        ax.set_xlabel("log2(1/ε)")
+        ax.set_xlabel(r"$\log_2(1/\varepsilon)$")
         ax.set_ylabel("pool size n")
-        ax.set_title(f"{TITLES[law]}; measured on [{m_lo:g}, {m_hi:g}]", fontsize=9)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.set_title(f"{TITLES[law]}\nmeasured on [{m_lo:g}, {m_hi:g}]")
+        ax.legend(loc="upper left")
     return fig

@@ -24,7 +24,7 @@ def draw(results: Path):
     details = load_claim_record(results, "sim.edge_popup.width")["details"]
     target, rows, s = details["target"], details["factors"], details["settings"]
     base = target["weights"]
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, 3.8), constrained_layout=True)
     stats = [t_interval(row["test_acc"]) for row in rows]
     x = [row["weights"] / base for row in rows]
     ax.errorbar(x, [100 * m for m, _, _ in stats], yerr=[[100 * (m - lo) for m, lo, _ in stats],
@@ -51,6 +51,6 @@ def draw(results: Path):
     ax.set_xlabel("random-network weights / target weights")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"searched vs constructed tickets: target {s['arch']} ×{s['width']:g} on {s['dataset']}, "
-                 f"{s['seeds']} seeds, keep {100 * s['keep']:.0f}%", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+                 f"{s['seeds']} seeds, keep {100 * s['keep']:.0f}%")
+    ax.legend(loc="lower right")
     return fig

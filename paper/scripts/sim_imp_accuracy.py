@@ -35,15 +35,15 @@ def finish_sparsity_axes(ax, ylabel: str, title: str) -> None:
     ax.invert_xaxis()
     ax.set_xlabel("% of weights remaining")
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
+    ax.set_title(title)
+    ax.legend()
 
 
 @figure("sim_imp_accuracy", claims=("sim.imp.controls",), produced_by="lth verify sim.imp.controls")
 def draw(results: Path):
     details = load_claim_record(results, "sim.imp.controls")["details"]
     levels, settings = details["levels"], details["settings"]
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, 3.6), constrained_layout=True)
     mean, lower, upper = t_interval(levels[0]["variants"]["dense"]["test_acc"])
     ax.axhspan(100 * lower, 100 * upper, color="0.85", label="dense network (95% CI)")
     ax.axhline(100 * mean, color="0.5", lw=0.8)

@@ -19,7 +19,7 @@ from lth.figures import figure, load_claim_record
 def draw(results: Path):
     details = load_claim_record(results, "sim.imp.controls")["details"]
     levels, settings = details["levels"], details["settings"]
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, 3.6), constrained_layout=True)
     mean, lower, upper = t_interval([float(v) for v in levels[0]["variants"]["dense"]["early_stop"]])
     ax.axhspan(lower, upper, color="0.85", label="dense network (95% CI)")
     for variant, label, color in VARIANTS:

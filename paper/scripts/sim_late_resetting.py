@@ -19,9 +19,9 @@ from lth.figures import figure, load_claim_record
 @figure("sim_late_resetting", claims=("sim.late_resetting",), produced_by="lth verify sim.late_resetting")
 def draw(results: Path):
     regimes = load_claim_record(results, "sim.late_resetting")["details"]["regimes"]
-    fig, axes = plt.subplots(1, len(regimes), figsize=(6.5 * len(regimes), 4.2), constrained_layout=True,
-                             squeeze=False)
-    for ax, (name, regime) in zip(axes[0], regimes.items()):
+    fig, axes = plt.subplots(len(regimes), 1, figsize=(6.2, 4.2), constrained_layout=True,
+                             squeeze=False, sharex=True)
+    for ax, (name, regime) in zip(axes[:, 0], regimes.items()):
         sweep, settings, dense = regime["sweep"], regime["settings"], regime["dense"]
         ax.axhspan(100 * dense["ci"][0], 100 * dense["ci"][1], color="0.85", label="dense network (95% CI)")
         x = [100 * row["remaining"] for row in sweep]
@@ -30,7 +30,9 @@ def draw(results: Path):
             ax.plot(x, [100 * s["mean"] for s in stats], "o-", color=f"C{i}", label=f"rewound to θ{k}")
             ax.fill_between(x, [100 * s["ci"][0] for s in stats], [100 * s["ci"][1] for s in stats], color=f"C{i}",
                             alpha=0.2)
-        finish_sparsity_axes(ax, "test accuracy at early stop (%)",
+        finish_sparsity_axes(ax, "test accuracy (%)",
                              f"{name}: {settings['arch']} (width ×{settings['width']}), {settings['optimizer']} "
                              f"lr {settings['lr']:g} on {settings['dataset']}; {regime['verdict']}")
+    for ax in axes[:-1, 0]:  # the shared axis is labelled once, below
+        ax.set_xlabel("")
     return fig

@@ -24,7 +24,7 @@ def draw(results: Path):
     level = details["levels"][details["judged"]["level"] - 1]
     names = list(level["criteria"])
     present = [v for v in VARIANTS if v[0] in level["criteria"][names[0]]]
-    fig, ax = plt.subplots(figsize=(7.0, 5.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, 4.2), constrained_layout=True)
     height = 0.8 / len(present)
     for j, (key, label, color) in enumerate(present):
         stats = [t_interval(level["criteria"][name][key]) for name in names]
@@ -38,8 +38,8 @@ def draw(results: Path):
     ax.invert_yaxis()
     ax.set_xlabel("test accuracy (%)")
     s = details["settings"]
-    ax.set_title(f"mask criteria at {100 * details['judged']['remaining']:.0f}% of weights kept: {s['arch']} on "
-                 f"{s['dataset']}, {s['seeds']} seeds (95% t-intervals)", fontsize=9)
+    ax.set_title(f"mask criteria at {100 * details['judged']['remaining']:.0f}% of weights kept: {s['arch']} on\n"
+                 f"{s['dataset']}, {s['seeds']} seeds (95% t-intervals)")
     ax.set_xlim(0, 100)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     return fig

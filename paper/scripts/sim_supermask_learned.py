@@ -19,7 +19,7 @@ def draw(results: Path):
     details = load_claim_record(results, "sim.supermask.learned")["details"]
     learned, s = details["learned"], details["settings"]
     curve = [t_interval(list(column)) for column in zip(*learned["test_curve"])]
-    fig, ax = plt.subplots(figsize=(6.0, 4.0), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, 3.4), constrained_layout=True)
     x = learned["eval_iterations"]
     ax.plot(x, [100 * c[0] for c in curve], "o-", color="C0", label=f"learned supermask ({s['estimator']})")
     ax.fill_between(x, [100 * c[1] for c in curve], [100 * c[2] for c in curve], color="C0", alpha=0.2)
@@ -28,6 +28,6 @@ def draw(results: Path):
     ax.axhline(100 * dense[0], color="0.5", lw=0.8)
     ax.set_xlabel("score-training iteration")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"learned supermask on frozen θ0: {s['arch']} on {s['dataset']}, {s['seeds']} seeds", fontsize=9)
+    ax.set_title(f"learned supermask on frozen $θ_0$: {s['arch']} on {s['dataset']}, {s['seeds']} seeds")
     ax.legend(fontsize=8, loc="lower right")
     return fig

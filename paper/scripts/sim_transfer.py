@@ -25,7 +25,7 @@ def draw(results: Path):
     names = list(details["directions"])
     judged = {name: next(r for r in details["directions"][name] if r["level"] == details["judged"][name]["level"])
               for name in names}
-    fig, ax = plt.subplots(figsize=(6.5, 1.6 + 0.9 * len(names)), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, min(4.2, 1.6 + 0.9 * len(names))), constrained_layout=True)
     offsets = np.linspace(-0.27, 0.27, len(COLUMNS))
     for j, (key, label) in enumerate(COLUMNS):
         rows = [(i, judged[name]["acc"][key]) for i, name in enumerate(names) if key in judged[name]["acc"]]
@@ -41,6 +41,6 @@ def draw(results: Path):
                   [f"{name}\n({100 * judged[name]['remaining']:.1f}% of weights left)" for name in names])
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlabel("test accuracy on the target (%): mean and 95% t-interval across seeds")
-    ax.set_title("Ticket transfer (source -> target) at the protocol's level")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title("ticket transfer (source → target) at the protocol's level")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
     return fig

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from lth.figures import figure, load_claim_record, parameter_bars
 
@@ -23,22 +24,26 @@ CLAIM = "slth.sparse.network"
 def draw(results: Path):
     details = load_claim_record(results, CLAIM)["details"]
     rows = details["rows"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
-    parameter_bars(left, rows, [r["name"].split(" (")[0] for r in rows])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.2, 3.6), constrained_layout=True)
+    parameter_bars(left, rows, [r["name"].split(" (")[0].replace(" p = ", "\np = ") for r in rows])
     sparse = rows[1:]
     for r in sparse:
         p = r["density"]
         right.plot([p] * len(r["width_ratio"]), r["width_ratio"], "o", color="C0")
         right.plot([p] * len(r["width_factor_expected"]), r["width_factor_expected"], "_", color="C1", ms=14)
         right.plot([p], [r["width_factor_paper"]], "x", color="C2")
-    right.plot([], [], "o", color="C0", label="proven m_i(p) / m_i(1)")
-    right.plot([], [], "_", color="C1", label="1/(p(1-(1-p)^d))")
-    right.plot([], [], "x", color="C2", label="1/ln(1/(1-p)) (paper)")
+    right.plot([], [], "o", color="C0", label=r"proven $m_i(p) / m_i(1)$")
+    right.plot([], [], "_", color="C1", label=r"$1/(p(1-(1-p)^d))$")
+    right.plot([], [], "x", color="C2", label=r"$1/\ln(1/(1-p))$ (paper)")
     right.set_xscale("log")
     right.set_yscale("log")
+    for axis in (right.xaxis, right.yaxis):  # plain numbers, no crowded minor labels on the short log axes
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.set_minor_formatter(NullFormatter())
     right.set_xlabel("density p")
     right.set_ylabel("width over Theorem P's")
-    right.legend(fontsize=7)
+    right.legend()
     fig.suptitle(f"Target {'-'.join(map(str, details['widths']))}, ε = {rows[0]['eps']:g}: dense vs ER sources",
                  fontsize=9)
     return fig

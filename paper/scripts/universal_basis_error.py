@@ -17,6 +17,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 
 from lth.figures import figure, load_claim_record
 
@@ -27,7 +28,7 @@ def draw(results: Path):
     poly = load_claim_record(results, "universal.poly.ticket")["details"]
     fourier = load_claim_record(results, "universal.fourier.ticket")["details"]
     anchor = poly["anchor"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.2, 4.2), constrained_layout=True)
 
     points = [{"kept": poly["kept"], "certified": poly["univariate"]["certified"],
                "sampled": poly["univariate"]["sampled"]}] + poly["sweep"]
@@ -46,10 +47,10 @@ def draw(results: Path):
                 Line2D([], [], color="0.3", marker="o", mfc="none", ls="--", label="sampled (10,000-point grid)")]
     labels = [h.get_label() for h in handles] + [f"anchor, sampled (~{anchor['poly_kept']:,} kept of "
                                                  f"{anchor['poly_total']:,})"]
-    left.set(xscale="log", yscale="log", xlabel="kept random parameters (log and exp blocks)",
-             ylabel="sup error of $((1+x)/2)^r$ on [0, 1]", title="polynomial basis")
+    left.set(xscale="log", yscale="log", xlabel="kept random parameters (log, exp)",
+             ylabel="sup error of $((1+x)/2)^r$ on $[0, 1]$", title="polynomial basis")
     left.legend([*handles, tuple(crosses)], labels, handler_map={tuple: HandlerTuple(ndivide=None)},
-                loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=7)
+                loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
 
     # In the order of the interpolation tolerance (the unit ticket is factor 1), coarse to fine: the
     # line follows the sweep, not the kept count (which is not monotone in the tolerance).
@@ -60,10 +61,11 @@ def draw(results: Path):
     dense = fourier.get("dense", [])
     pools = ", ".join(str(p["pool_size"]) for p in dense)
     right.plot([p["kept"] for p in dense], [p["certified"] for p in dense], "s", color="C3",
-               label=f"certified, dense solver (best_subsets, pools {pools})")
+               label=f"certified, dense solver\n(best_subsets, pools {pools})")
     right.plot([anchor["sin_kept"]], [anchor["sin_sampled"]], "kx", ms=9, mew=2,
                label=f"anchor, sampled ({anchor['sin_kept']} kept of {anchor['sin_total']:,})")
-    right.set(xscale="log", yscale="log", xlabel="kept random parameters", ylabel="sup error of sin(2πx) on [0, 1]",
+    right.set(xscale="log", yscale="log", xlabel="kept random parameters", ylabel=r"sup error of $\sin(2\pi x)$ on $[0, 1]$",
               title="Fourier piece")
-    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=7)
+    right.xaxis.set_minor_formatter(NullFormatter())  # the minor labels of a short log axis overlap
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
     return fig

@@ -13,12 +13,23 @@ import matplotlib.pyplot as plt
 
 from lth.figures import figure, load_claim_record
 
+# A task's stored name as a panel title: formulas typeset as math text, not raw ASCII.
+TASK_TITLES = {"exp(-|x|^2)": r"$\exp(-\|x\|^2)$"}
+
+
+def task_title(task: str) -> str:
+    """The panel title of a task of ``universal.transfer`` (its stored name unless it is a formula)."""
+    return TASK_TITLES.get(task, task)
+
 
 @figure("universal_task_error", claims=("universal.transfer",), produced_by="lth verify universal.transfer")
 def draw(results: Path):
     rows = load_claim_record(results, "universal.transfer")["details"]["rows"]
     tasks = list(dict.fromkeys(row["task"] for row in rows))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.3 * len(tasks), 3.4), constrained_layout=True)
+    columns = 2 if len(tasks) > 2 else len(tasks)  # a grid: four panels in a row are too narrow
+    fig, axes = plt.subplots(-(-len(tasks) // columns), columns, figsize=(6.2, 4.2), constrained_layout=True,
+                             squeeze=False)
+    axes = axes.ravel()
     for ax, task in zip(axes, tasks):
         for color, kind in (("C0", "polynomial"), ("C1", "Fourier")):
             chosen = sorted((row for row in rows if row["task"] == task and row["ticket"] == kind),
@@ -31,8 +42,11 @@ def draw(results: Path):
             ax.plot(size, exact, "s--", mfc="none", color=color, label=f"{kind} exact basis")
             ax.fill_between(size, [max(e - row["bound_down"], 1e-12) for e, row in zip(exact, chosen)],
                             [e + row["bound_up"] for e, row in zip(exact, chosen)], color=color, alpha=0.12)
-        ax.set(yscale="log", xlabel="degree k / max frequency N", title=task)
+        ax.set(yscale="log", xlabel="degree $k$ / max frequency $N$", title=task_title(task))
         ax.set_xticks(sorted({row["size"] for row in rows if row["task"] == task}))
-    axes[0].set_ylabel("training RMS error")
-    axes[0].legend(fontsize=7)
+    for ax in axes[::columns]:
+        ax.set_ylabel("training RMS error")
+    for ax in axes[len(tasks):]:
+        ax.set_visible(False)
+    axes[0].legend()
     return fig
