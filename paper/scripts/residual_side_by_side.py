@@ -25,19 +25,21 @@ def draw(results: Path):
     rows = details["rows"]
     residual = rows[0]
     fig, (left, right) = plt.subplots(1, 2, figsize=(6.2, 3.8), constrained_layout=True)
-    labels = [f"{r['name'].split(' (')[0]}\ndepth {r['depth']}" for r in rows]
+    labels = [f"{'skips kept' if r['construction'] == 'residual' else 'Pensia, flattened'}\ndepth {r['depth']}"
+              for r in rows]
     parameter_bars(left, rows, labels)
     blocks = list(range(1, len(residual["deviation_after_block"]) + 1))
     right.plot(blocks, residual["deviation_after_block"], "o-", label="residual: certified deviation after block")
     right.plot(blocks[-1], residual["empirical"], "x", label="residual: largest error found")
     for row in rows[1:]:
-        right.plot(blocks[-1], row["certified"], "s", label=f"{row['name'].split(' (')[0]}: certified")
+        right.plot(blocks[-1], row["certified"], "s", label="Pensia on the flattened MLP: certified")
     right.axhline(residual["eps"], color="k", ls=":", lw=0.8, label="ε")
     right.set_yscale("log")
+    right.set_ylim(top=30 * residual["eps"])  # room for the legend above the ε line
     right.set_xticks(blocks)
     right.set_xlabel("block k")
     right.set_ylabel("sup error on the unit ball")
-    right.legend()
+    right.legend(loc="upper left")
     fig.suptitle(f"{details['blocks']} residual blocks, d = {details['width']}, hidden {details['hidden']}, "
                  f"ε = {residual['eps']:g}: skips kept vs x = σ(x) − σ(−x)")
     return fig
