@@ -105,8 +105,9 @@ PROTOCOL = Protocol(
        proof=PROOF, params=PlantedParams, faults=PlantedFaults, full=FULL, protocol=PROTOCOL,
        uses=("slth.dense.rule",),
        full_cost="not measured; estimated 20-40 CPU-min on one thread (searches on a 48,640-weight source network, "
-                 "20 seeds x 3,000 iterations x 2 searches plus 5 IMP trainings of 1,000 iterations); the quick "
-                 "scale took about 11 CPU-s")
+                 "20 seeds x 3,000 iterations x 2 searches, 4 IMP rounds of 1,000 iterations); the quick scale "
+                 "measured 2026-12-07: 19 CPU-s on one thread (3 min 13 s wall on a shared 2-core machine at "
+                 "load 8), peak 0.6 GB")
 def check_planted_recovery(p: PlantedParams, ctx: Context) -> Record:
     run = run_planted(p.settings(ctx.seed), ctx.device, random_planted=ctx.faults.random_planted)
     planted = run["planted"]
