@@ -131,15 +131,13 @@ def records():
 def test_the_claim_reports_certified_planted_tickets_and_overlaps_for_every_seed(records):
     record = records[False]
     assert record.verdict != "error", record.details.get("traceback")
-    assert record.certified.value <= SMALL_EPS
+    assert record.certified.value <= PlantedSettings().eps
     for name in ("edge_popup", "supermask"):
         search = record.details["searches"][name]
         assert len(search["overlap"]["jaccard"]) == SMALL["seeds"]
         assert all(0.0 <= j <= 1.0 for j in search["overlap"]["jaccard"])
-    assert all(a >= g for a, g in zip(record.details["planted"]["test_acc"], record.details["planted"]["guaranteed_acc"]))
-
-
-SMALL_EPS = PlantedSettings().eps
+    planted = record.details["planted"]
+    assert all(a >= g for a, g in zip(planted["test_acc"], planted["guaranteed_acc"]))
 
 
 @pytest.mark.claim("sim.planted.recovery")

@@ -54,6 +54,6 @@ def draw(results: Path):
     right.set_xticks(range(len(bars)), [b[0] for b in bars], rotation=35, ha="right")
     right.set_ylabel("test accuracy on target labels (%)")
     widths = "-".join(map(str, details["target"]["widths"]))
-    fig.suptitle(f"planted ticket (certified ≤ {max(planted['certified']):.1g}) in a {details['source']['weights']:,}-"
-                 f"weight source, target {widths}, {len(planted['test_acc'])} seeds")
+    fig.suptitle(f"planted ticket (certified ≤ {max(planted['certified']):.1g}) in a "
+                 f"{details['source']['weights']:,}-weight source, target {widths}, {len(planted['test_acc'])} seeds")
     return fig
