@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from lth.claims.slth_dense import flip_largest_kept
 from lth.registry import OPEN_UNIT, Context, Quantity, Record, claim, param
+from lth.validate import finite_float, positive_int
 from lth.verdict import judge_certificate
 import lth.theory.dense as dense
 from lth.theory.dense import DEFAULT_POOL_CAP, Domain, build_ticket, rescale
@@ -42,19 +43,22 @@ class ResidualFaults:
 class ResidualParams:
     """Theorem R on one random residual target on the unit ball, beside Pensia's construction (Theorem P)."""
 
-    width: int = param(8, "coordinates d of the residual stream (input and output of every block)")
-    hidden: tuple[int, ...] = param((16, 16), "hidden width h_k of each block's branch (K = number of blocks)")
-    branch_norm: float = param(1.0, "‖V_k‖₂ of the drawn target (‖U_k‖₂ = 1); Theorem R needs ≤ 1")
+    width: int = param(8, "coordinates d of the residual stream (input and output of every block)",
+                       domain=positive_int)
+    hidden: tuple[int, ...] = param((16, 16), "hidden width h_k of each block's branch (K = number of blocks)",
+                                    domain=positive_int)
+    branch_norm: float = param(1.0, "‖V_k‖₂ of the drawn target (‖U_k‖₂ = 1); Theorem R needs ≤ 1",
+                               domain=finite_float(0, 1, lo_open=True))
     eps: float = param(0.1, "target sup error ε on the unit ball", domain=OPEN_UNIT)
     delta: float = param(0.1, "failure probability δ of Theorems R and P (enters the proven widths)",
                          domain=OPEN_UNIT)
     units: tuple[int, int] | None = param(None, "units per input (m_k1, m_k2) of every branch instead of Theorem "
                                                "R's (too few fail)")
     pensia: bool = param(True, "also build Pensia's construction on the flattened target (recorded, not judged)")
-    pool_cap: int = param(DEFAULT_POOL_CAP, "units per value-independent block (pool rule B)")
-    restarts: int = param(8, "gradient-ascent restarts of the error search")
-    steps: int = param(40, "gradient-ascent steps per restart")
-    samples: int = param(1024, "random inputs tried before the ascent")
+    pool_cap: int = param(DEFAULT_POOL_CAP, "units per value-independent block (pool rule B)", domain=positive_int)
+    restarts: int = param(8, "gradient-ascent restarts of the error search", domain=positive_int)
+    steps: int = param(40, "gradient-ascent steps per restart", domain=positive_int)
+    samples: int = param(1024, "random inputs tried before the ascent", domain=positive_int)
 
 
 def refuse_bad_params(p: ResidualParams) -> None:
