@@ -18,6 +18,11 @@ Rounding. Cell centres are dyadic (exact in float64); every subset sum is a left
 within ``γ_n·Σ_i|x_{ik}|`` of the exact sum in coordinate ``k`` (proofs/rss.md (c)); both thresholds move
 by :func:`cover_slack`, so "covered" and "fails" are certificates about the exact sums. Runs on CPU
 (compiled, parallel over pools); tensors in, tensors out.
+
+numba caches the compiled kernels beside this file (``cache=True``) under the module's name,
+``lth.theory.multidim_subset_sum``; a cache written when the module was the top-level ``theory.multidim_subset_sum``
+cannot be loaded by an installed or console-script run, and numba reuses a cache until this file's time
+stamp or size changes, so these lines were added with the rename.
 """
 
 from __future__ import annotations

@@ -21,6 +21,11 @@ All three take float64 numpy arrays and run in parallel over pools (numba ``pran
 a left-to-right float64 sum of at most ``n`` pool entries, which is what the rounding analysis of
 proofs/rss.md (c) assumes; rounding is monotone, so the two-pointer argument holds for the computed
 sums exactly.
+
+numba caches the compiled kernels beside this file (``cache=True``) under the module's name,
+``lth.theory.subset_sum_merge``; a cache written when the module was the top-level ``theory.subset_sum_merge``
+cannot be loaded by an installed or console-script run, and numba reuses a cache until this file's time
+stamp or size changes, so these lines were added with the rename.
 """
 
 from __future__ import annotations
