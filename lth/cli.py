@@ -2,12 +2,14 @@
 
 Subcommands: ``list``, ``verify``, ``figures`` here; further subcommands live in the modules named in
 ``_PLUGINS``, each exposing ``register(subparsers)`` that adds its parser with ``func`` set. Only the
-modules of the command being run are imported (``lth --help`` and a refusal do not load torch); every
-parser is an :class:`lth.validate.Parser` (one-line usage errors, no prefix matching). A plugin whose
-parser needs torch to be built (``lth simulate``) leaves it in the catalogue of :mod:`lth.validate`,
-and so do the claims' parameters and declared domains: once a command has run, its bad input is refused
-from there without importing torch while the modules it was built from are unchanged. Rules between
-flags (:mod:`lth.commands.rules`) are judged on the parsed values, from the catalogue or the real parser.
+modules of the command being run are imported, and every parser is built without torch (flags made
+from settings dataclasses read them from torch-free modules: ``lth.simulations.*_settings``,
+:mod:`lth.basin_params`), so ``lth --help`` and a refusal answer at once, on the first run too; every
+parser is an :class:`lth.validate.Parser` (one-line usage errors, no prefix matching). Rules between
+flags (:mod:`lth.commands.rules`) are judged on the parsed values. The claims' parameters, faults and
+declared domains need the check modules (torch) to be read: ``lth verify`` keeps them in the catalogue
+of :mod:`lth.validate`, so once it has run, a bad id or ``--param`` is refused from there without
+importing torch while the modules they were read from are unchanged.
 Exit status: 0 success, 1 a claim fails or errors, 2 usage errors (one line, before any work), 130
 interrupted (Ctrl-C; stored work is kept and a rerun resumes from it).
 """
@@ -22,9 +24,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lth.validate import (DEVICE_CHOICES, NotDescribable, Parser, describe, describe_type, input_dir, non_negative_int,
-                          out_dir, param_problem, positive_int, rebuild_type, recall, refuse_early, remember,
-                          unknown_names, wrong_type)
+from lth.validate import (DEVICE_CHOICES, Parser, describe_type, input_dir, non_negative_int, out_dir, param_problem,
+                          positive_int, rebuild_type, recall, remember, unknown_names, wrong_type)
 
 # command -> (modules whose register() adds it, its line in `lth --help`); the line is the help that
 # register() gives the command (tests/test_cli_bad_input.py checks they agree)
@@ -309,26 +310,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                 importlib.import_module(module).register(sub)
         else:
             sub.add_parser(name, help=text)
-    if command in _PLUGINS and recall(f"parser {command}") is None:
-        try:
-            remember(f"parser {command}", describe(sub.choices[command]))
-            remember(f"presets {command}", _presets(sub.choices[command]))
-        except NotDescribable:  # a type of the command's own: its parser is built at once anyway
-            pass
     return parser
-
-
-def _presets(parser: argparse.ArgumentParser) -> dict[str, dict]:
-    """Each leaf command's ``lth_presets`` default (the settings of its presets, for
-    :mod:`lth.commands.rules`), by the leaf's name (``lth simulate imp``)."""
-    found = {}
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                found.update(_presets(sub))
-    if "lth_presets" in parser._defaults:
-        found[parser.prog] = parser._defaults["lth_presets"]
-    return found
 
 
 def _refuse_broken_rules(args: argparse.Namespace) -> None:
@@ -348,13 +330,6 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"lth {command}".strip()
     try:
         try:
-            if command in _PLUGINS:  # bad input refused from the catalogue, before the plugin is imported
-                early = refuse_early(command, argv, lambda: build_parser(""))
-                presets = (recall(f"presets {command}") or {}).get(early.lth_prog) if early else None
-                if presets is not None:
-                    prog = early.lth_prog
-                    early.lth_presets = presets
-                    _refuse_broken_rules(early)
             args = build_parser(command).parse_args(argv)
         except SystemExit as stop:  # argparse's --help (0) and one-line usage errors (2)
             return stop.code if isinstance(stop.code, int) else 2

@@ -39,7 +39,8 @@ from lth.extensions import claim_packages, package_of
 from lth.protocol import Protocol, digest
 from lth.store import REPO_ROOT, settings_hash
 from lth.sweep import Sweep, Task, TaskStore
-from lth.validate import describe_type, finite_float, param_problem, unknown_names, wrong_type
+from lth.parameters import COUNT, OPEN_UNIT, POSITIVE, domains, param  # noqa: F401 - the check modules' names
+from lth.validate import param_problem, unknown_names, wrong_type
 from lth.verdict import VERDICTS
 from lth.theory.device import generator, resolve_device
 
@@ -55,30 +56,6 @@ KINDS = {
                 "seeds it must hold at every seed (not a probability statement)",
     "empirical": "a published measurement replicated under a preregistered protocol (lth/protocol.py)",
 }
-
-
-# The domain of the theorems' ε and δ (most of them prove nothing outside it).
-OPEN_UNIT = finite_float(0, 1, lo_open=True, hi_open=True)
-
-
-def param(default: Any, help: str, *, domain: Callable[[str], Any] | None = None) -> Any:
-    """A parameter field with help text (shown by ``lth list --params``).
-
-    ``domain`` declares the values the claim's statement covers (its hypotheses, e.g. :data:`OPEN_UNIT` for
-    an ε the theorem takes in (0, 1)), as a type of :mod:`lth.validate` (each element of a tuple must
-    pass it); ``lth verify --param`` and :meth:`Claim.parameters` refuse other values before any work.
-    Without it, the generic rule of :func:`lth.validate.field_type` applies on the command line.
-    """
-    if isinstance(default, (list, dict, set)):
-        raise TypeError("parameters must be immutable: use a tuple")
-    if domain is not None:
-        describe_type(domain)  # NotDescribable (a ValueError) for a type of the claim's own: the catalogue stores it
-    return field(default=default, metadata={"help": help, **({"domain": domain} if domain else {})})
-
-
-def domains(kind: type) -> dict[str, Callable[[str], Any]]:
-    """The declared domains (:func:`param`) of the fields of the dataclass ``kind``, by field name."""
-    return {f.name: f.metadata["domain"] for f in dataclasses.fields(kind) if "domain" in f.metadata}
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,15 @@ Three parts:
 - :func:`field_type`, the rule for flags made from a settings dataclass (``lth simulate``) and for
   ``lth verify --param``: see its docstring; :func:`unknown_names` and :func:`wrong_type`, the rules
   for the names and types of claim parameters and faults (:mod:`lth.registry` uses them too);
-- the catalogue (:func:`remember`, :func:`recall`, :func:`refuse_early`): the parsers of commands
-  whose flags come from modules that import torch (``lth simulate``'s settings dataclasses), the
-  settings of their presets (for :mod:`lth.commands.rules`), and the claims' parameters, faults and
-  declared domains, stored as JSON in the user's cache folder. A command run once leaves its parser
-  there, and a later bad input is refused from it in one line without importing torch. Each entry
-  carries the hash of every toolkit source file that was loaded when it was stored: it is used while
-  none of them changes, so an edit to a module the entry does not depend on (another claim, the paper)
-  leaves it valid, and a changed module it depends on is never read through a stale entry.
+- the catalogue (:func:`remember`, :func:`recall`): what can only be read by importing modules that
+  import torch, namely the claims' parameters, faults and declared domains (the check modules) and
+  the figures' names, stored as JSON in the user's cache folder. ``lth verify`` run once leaves the
+  claims' settings there, and a later bad id or ``--param`` is refused from it in one line without
+  importing torch. Each entry carries the hash of every toolkit source file that was loaded when it
+  was stored: it is used while none of them changes, so an edit to a module the entry does not depend
+  on (the paper, a command) leaves it valid, and a changed module it depends on is never read through
+  a stale entry. Parsers are not stored: every command's parser is built without torch (settings
+  dataclasses live in torch-free modules), so its refusals need no catalogue.
 
 Nothing here imports torch, so a refusal costs the interpreter's start and the parser's construction.
 """
@@ -270,7 +271,7 @@ _TYPE_MAKERS: dict[str, Callable[..., Callable[[str], Any]]] = {"int_at_least": 
 
 
 class NotDescribable(ValueError):
-    """A parser uses something the catalogue cannot store (a type of its own, an action kind)."""
+    """A value or a type the catalogue cannot store (a declared domain of a claim's own making)."""
 
 
 def catalogue_path() -> Path:
@@ -403,79 +404,3 @@ def rebuild_type(spec: Any) -> Any:
         return None
     name, args, kwargs = spec
     return _TYPE_MAKERS[name](*args, **kwargs) if name in _TYPE_MAKERS else _NAMED_TYPES[name]
-
-
-_ACTIONS = {argparse._StoreAction: "store", argparse._StoreTrueAction: "store_true",
-            argparse._StoreFalseAction: "store_false", argparse._AppendAction: "append",
-            argparse.BooleanOptionalAction: "boolean_optional"}
-
-
-def describe(parser: argparse.ArgumentParser) -> dict[str, Any]:
-    """What the catalogue keeps of ``parser`` to refuse what it refuses: its arguments (flags, types,
-    choices, defaults, counts), mutually exclusive groups and subcommands; help texts are left out
-    (``--help`` always runs the real parser). :class:`NotDescribable` for anything else."""
-    spec: dict[str, Any] = {"arguments": [], "exclusive": [], "subcommands": None}
-    for action in parser._actions:
-        if isinstance(action, argparse._HelpAction):
-            continue
-        if isinstance(action, argparse._SubParsersAction):
-            spec["subcommands"] = {"dest": action.dest, "required": action.required, "metavar": action.metavar,
-                                   "choices": {name: describe(sub) for name, sub in action.choices.items()}}
-            continue
-        kind = _ACTIONS.get(type(action))
-        if kind is None:
-            raise NotDescribable(f"action {type(action).__name__}")
-        flag = max(action.option_strings, key=len) if action.option_strings else None
-        spec["arguments"].append({
-            "action": kind, "flags": list(action.option_strings) or [action.dest], "dest": action.dest if flag else None,
-            "nargs": action.nargs, "type": describe_type(action.type), "required": action.required,
-            "choices": list(action.choices) if action.choices is not None else None, "metavar": action.metavar,
-            "default": _encode(action.default)})
-    for group in parser._mutually_exclusive_groups:
-        spec["exclusive"].append({"required": group.required, "dests": [a.dest for a in group._group_actions]})
-    return spec
-
-
-def rebuild(spec: dict[str, Any], parser: argparse.ArgumentParser) -> None:
-    """Add the arguments and subcommands of a :func:`describe` result to ``parser``."""
-    made: dict[str, argparse.Action] = {}
-    grouped = {dest: group for group in spec["exclusive"] for dest in group["dests"]}
-    groups: dict[int, Any] = {}
-    for argument in spec["arguments"]:
-        options: dict[str, Any] = {"default": _decode(argument["default"])}
-        if argument["action"] in ("store", "append"):
-            options.update(type=rebuild_type(argument["type"]), nargs=argument["nargs"], metavar=argument["metavar"],
-                           choices=argument["choices"])
-        options["action"] = argparse.BooleanOptionalAction if argument["action"] == "boolean_optional" \
-            else argument["action"]
-        if argument["dest"] is not None:
-            options.update(dest=argument["dest"], required=argument["required"])
-        group = grouped.get(argument["dest"] or argument["flags"][0])
-        target = parser
-        if group is not None:
-            target = groups.setdefault(id(group), parser.add_mutually_exclusive_group(required=group["required"]))
-        made[argument["flags"][0]] = target.add_argument(*argument["flags"], **options)
-    if spec["subcommands"] is not None:
-        sub = spec["subcommands"]
-        commands = parser.add_subparsers(dest=sub["dest"], required=sub["required"], metavar=sub["metavar"])
-        for name, child in sub["choices"].items():
-            rebuild(child, commands.add_parser(name))
-
-
-def refuse_early(command: str, argv: list[str],
-                 root: Callable[[], argparse.ArgumentParser]) -> argparse.Namespace | None:
-    """Parse ``argv`` with ``command``'s parser from the catalogue, if it holds one for this code:
-    bad input ends here with argparse's one-line refusal (``SystemExit(2)``), without the modules
-    that build the real parser; accepted input returns its namespace (None: no usable entry, or
-    ``--help``), and the real parser parses it again. ``root()`` is the ``lth`` parser with
-    ``command`` as a bare subcommand."""
-    spec = recall(f"parser {command}")
-    if spec is None or {"-h", "--help"} & set(argv):
-        return None
-    try:
-        parser = root()
-        (subcommands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        rebuild(spec, subcommands.choices[command])
-    except Exception:  # noqa: BLE001 - an entry that cannot be rebuilt is not used; the real parser judges
-        return None
-    return parser.parse_args(argv)

@@ -32,9 +32,8 @@ import torch
 
 from lth.theory.dense import (DEFAULT_C, DenseTicket, Domain, Target, bound_units_per_input, build_ticket,
                           certify_sup_error, rescale)
+from lth.simulations.supermask_settings import DEFAULT_POOL_CAP, DEFAULT_RETRY_CAP  # the edge-popup settings' defaults
 
-DEFAULT_POOL_CAP = 24  # subset-sum pool per weight and branch; at 20 even the rule's width misses 1e-4
-DEFAULT_RETRY_CAP = 32  # pools of the 2% worst-approximated weights, re-solved (the certificate's tail)
 IMAGES_PER_CHUNK = 500  # test images per pass through a ticket (bounds the hidden activations' memory)
 
 

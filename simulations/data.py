@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DATASETS = ("digits", "mnist5k", "fashion_mnist")
+from lth.simulations.training_settings import DATASETS  # defined without torch (the command line reads it)
+
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Fractions of the whole set held out when a set has no official test part.
 _TEST_FRACTION = 0.2

@@ -27,23 +27,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 from tqdm.auto import tqdm
 
 from lth.simulations.data import Split
-from lth.simulations.certified_width import (DEFAULT_POOL_CAP, DEFAULT_RETRY_CAP, Build, frame_summary, random_weight_count,
-                                         search_certified_width, theorem_frame)
+from lth.simulations.certified_width import (Build, frame_summary, random_weight_count, search_certified_width,
+                                         theorem_frame)
 from lth.simulations.imp import RunStore, stream
 from lth.simulations.models import Architecture, build_architecture
-from lth.simulations.supermask import (DataSettings, ScoreOptimisation, _finish, _help, _resume, begin, fit_scores,
-                                   generators, keep_count, top_k_mask)
+from lth.simulations.supermask import (ScoreOptimisation, _finish, _resume, begin, fit_scores, generators, keep_count,
+                                   top_k_mask)
+# Defined without torch (the command line reads them before any work); imported here for the library's callers.
+from lth.simulations.supermask_settings import WEIGHT_INITS, EdgePopupSettings  # noqa: F401
 from lth.theory.dense import DEFAULT_C
-
-WEIGHT_INITS = ("kaiming_normal", "signed_constant")
-
 
 def fan_in(layer) -> int:
     return layer.fan_in * (layer.kernel ** 2 if layer.kind == "conv" else 1)
@@ -93,52 +91,6 @@ def popup_masks(keep: float, frozen_scores: list[torch.Tensor] | None = None
         return out
 
     return masks
-
-
-@dataclass(frozen=True)
-class EdgePopupSettings(DataSettings):
-    """Edge-popup on random networks of several widths beside a trained dense target.
-
-    ``width`` (inherited) is the target's hidden width factor; ``iterations``/``lr`` train the target.
-    """
-
-    factors: tuple[float, ...] = _help("random-network widths, as multiples of the target's", default=(1, 2, 4, 8, 16))
-    keep: float = _help("fraction k of each layer's weights the subnetwork keeps", default=0.5)
-    weights: str = _help("frozen random weights: kaiming_normal or signed_constant", default="signed_constant")
-    scale_fan: bool = _help("scale the weights' variance by 1/k (the paper's scaled variant)", default=True)
-    score_iterations: int = _help("training iterations of the scores", default=5000)
-    score_lr: float = _help("SGD learning rate of the scores (momentum 0.9, cosine decay)", default=0.1)
-    weight_decay: float = _help("weight decay on the scores", default=5e-4)
-    accuracy_gap: float = _help("the construction may change at most this fraction of test predictions",
-                                default=0.01)
-    delta: float = _help("failure probability δ in the construction's width rule", default=0.01)
-    construction_c: float = _help("constant C of the construction's width rule (measured, not proven)",
-                                  default=DEFAULT_C)
-    construction_seeds: int = _help("build and certify the construction for the first this many replicas (0: none)",
-                                    default=1)
-    construction_step: int = _help("units per input the certified-width search descends by from the rule's width",
-                                   default=8)
-    construction_resolution: int = _help("the search bisects until certified and failed widths are this close",
-                                         default=1)
-    pool_cap: int = _help("subset-sum pool per target weight and branch in the construction", default=DEFAULT_POOL_CAP)
-    retry_cap: int = _help("larger pools for the worst-approximated 2 percent of weights (0: no retry)", default=DEFAULT_RETRY_CAP)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not self.factors or any(f <= 0 for f in self.factors):
-            raise ValueError(f"factors must be positive, got {self.factors}")
-        if not 0 < self.keep <= 1:
-            raise ValueError(f"keep must lie in (0, 1], got {self.keep}")
-        if self.weights not in WEIGHT_INITS:
-            raise ValueError(f"unknown random weights {self.weights!r}; choose one of {', '.join(WEIGHT_INITS)}")
-        if self.score_iterations < 1:
-            raise ValueError("score_iterations must be >= 1")
-        if not 0 < self.accuracy_gap < 1 or not 0 < self.delta < 1:
-            raise ValueError("accuracy_gap and delta must lie in (0, 1)")
-        if not 0 <= self.construction_seeds <= self.seeds:
-            raise ValueError(f"construction_seeds must lie in 0..seeds={self.seeds}, got {self.construction_seeds}")
-        if self.construction_step < 1 or self.construction_resolution < 1 or self.pool_cap < 1 or self.retry_cap < 0:
-            raise ValueError("construction_step, construction_resolution and pool_cap must be >= 1, retry_cap >= 0")
 
 
 def construction_width(weights: list[torch.Tensor], biases: list[torch.Tensor], test: Split, accuracy_gap: float,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-CRITERIA = ("magnitude", "reverse_magnitude", "random")
+from lth.simulations.imp_settings import CRITERIA  # defined without torch (the command line reads it)
 
 
 def prune_count(alive: int, rate: float) -> int:

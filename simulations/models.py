@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-ARCHITECTURES = ("lenet", "conv2", "conv4", "conv6")
+from lth.simulations.training_settings import ARCHITECTURES  # defined without torch (the command line reads it)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -55,19 +55,11 @@ from tqdm.auto import tqdm
 from lth.simulations.data import Splits, load_dataset, resize
 from lth.simulations.imp import RunStore, stream
 from lth.simulations.models import Architecture, build_architecture, forward, init_weights, zero_biases
-from lth.simulations.training import Optimisation, accuracy, train
+# Defined without torch (the command line reads them before any work); imported here for the library's callers.
+from lth.simulations.supermask_settings import (CRITERIA, ESTIMATORS, INITS, CriteriaSettings, DataSettings,  # noqa: F401
+                                                LearnedSettings)
+from lth.simulations.training import accuracy, train
 from lth.theory.device import cpu_threads, generator
-
-CRITERIA = ("large_final", "small_final", "random", "large_init", "small_init", "large_init_large_final",
-            "small_init_small_final", "magnitude_increase", "movement", "large_final_same_sign",
-            "large_final_diff_sign", "magnitude_increase_same_sign")
-ESTIMATORS = ("sampled", "straight_through")
-INITS = ("glorot", "signed_constant")
-
-
-def _help(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"help": text}, **kwargs)
-
 
 # Scores -------------------------------------------------------------------------------------------
 
@@ -265,35 +257,6 @@ def fit_scores(arch: Architecture, weights: list[torch.Tensor], scores: list[tor
 
 # Shared settings and the dense reference ----------------------------------------------------------
 
-@dataclass(frozen=True)
-class DataSettings:
-    """Data, architecture and the dense reference run shared by every supermask experiment."""
-
-    dataset: str = _help("data set: digits, mnist5k or fashion_mnist", default="mnist5k")
-    image_size: int = _help("resize images to this many pixels a side (0: native)", default=0)
-    arch: str = _help("architecture: lenet, conv2 or conv4", default="lenet")
-    width: float = _help("multiply every hidden width by this factor", default=1.0)
-    seeds: int = _help("number of independent seeds (seed, seed+1, ...)", default=5)
-    seed: int = _help("first seed", default=0)
-    iterations: int = _help("training iterations of the dense network (and of each retrained ticket)",
-                            default=5000)
-    batch_size: int = _help("mini-batch size", default=60)
-    lr: float = _help("Adam learning rate of weight training", default=1.2e-3)
-    eval_every: int = _help("evaluate validation and test accuracy every this many iterations", default=100)
-    split_seed: int = _help("seed of the train/validation/test split", default=0)
-
-    def __post_init__(self) -> None:
-        if self.seeds < 1 or self.iterations < 1 or self.eval_every < 1 or self.batch_size < 1:
-            raise ValueError("seeds, iterations, eval_every and batch_size must be >= 1")
-
-    @property
-    def optimisation(self) -> Optimisation:
-        return Optimisation(self.iterations, self.batch_size, self.lr, self.eval_every)
-
-    def seed_list(self) -> list[int]:
-        return [self.seed + i for i in range(self.seeds)]
-
-
 def load_splits(settings: DataSettings, device: torch.device) -> Splits:
     splits = load_dataset(settings.dataset, seed=settings.split_seed)
     if settings.image_size:
@@ -394,37 +357,6 @@ def begin(settings: DataSettings, device: torch.device, store: RunStore | None, 
 
 # Mask criteria, IMP-style and zero-shot -----------------------------------------------------------
 
-@dataclass(frozen=True)
-class CriteriaSettings(DataSettings):
-    """Zhou et al.'s mask criteria: masks per level, trained tickets, zero-shot and sign-only masks."""
-
-    criteria: tuple[str, ...] = _help("mask criteria to run (default: all twelve)", default=CRITERIA)
-    rounds: int = _help("pruning levels after the dense run", default=5)
-    prune_rate: float = _help("fraction of surviving fully connected weights pruned per level", default=0.2)
-    prune_rate_conv: float = _help("fraction of surviving convolution weights pruned per level", default=0.1)
-    prune_rate_output: float = _help("fraction of surviving output-layer weights pruned per level", default=0.1)
-    retrain: bool = _help("IMP-style: retrain each criterion's ticket from θ0 every level and score the "
-                          "next level on it (off: one-shot masks from the dense run at every level)",
-                          default=False)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        unknown = [c for c in self.criteria if c not in CRITERIA]
-        if unknown or not self.criteria:
-            raise ValueError(f"unknown mask criteria {unknown}; choose from {', '.join(CRITERIA)}")
-        if self.rounds < 1:
-            raise ValueError("rounds must be >= 1")
-        for name in ("prune_rate", "prune_rate_conv", "prune_rate_output"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
-
-    def keep(self, arch: Architecture, level: int) -> list[float]:
-        """Fraction of each layer kept at ``level``: (1 - rate)^level with the layer's rate."""
-        rates = [self.prune_rate_conv if layer.kind == "conv" else self.prune_rate for layer in arch.layers]
-        rates[-1] = self.prune_rate_output
-        return [(1 - r) ** level for r in rates]
-
-
 def _kept_fraction(masks: list[torch.Tensor]) -> float:
     return sum(int(m[0].sum()) for m in masks) / sum(m[0].numel() for m in masks)
 
@@ -486,31 +418,6 @@ def run_criteria(settings: CriteriaSettings, device: torch.device, *, store: Run
 
 
 # Learned supermasks -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class LearnedSettings(DataSettings):
-    """Learned supermasks on frozen θ0 (Zhou et al. §5), beside the dense network from the same θ0."""
-
-    weights: str = _help("frozen weights: glorot (θ0 itself) or signed_constant (sign(θ0)·σ)", default="glorot")
-    estimator: str = _help("sampled (Bernoulli(σ(s)) forward) or straight_through ([σ(s) > 1/2] forward); "
-                           "both pass σ'(s) straight through", default="sampled")
-    score_iterations: int = _help("training iterations of the scores", default=5000)
-    score_lr: float = _help("SGD learning rate of the scores (momentum 0.9, cosine decay)", default=100.0)
-    score_init: float = _help("scores start at this value plus U[-0.1, 0.1] noise (σ(0) = 1/2)", default=0.0)
-    rescale: bool = _help("dynamic weight rescaling: multiply each layer by (weights / kept weights)",
-                          default=True)
-    test_samples: int = _help("Bernoulli masks drawn per seed at test time (Zhou et al. evaluate sampled masks); "
-                              "their mean test accuracy is reported beside the fixed [σ > 1/2] mask's", default=10)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.weights not in INITS:
-            raise ValueError(f"unknown frozen weights {self.weights!r}; choose one of {', '.join(INITS)}")
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
-        if self.score_iterations < 1 or self.test_samples < 1:
-            raise ValueError("score_iterations and test_samples must be >= 1")
-
 
 def _uniforms(s: torch.Tensor, generators_: list[torch.Generator]) -> torch.Tensor:
     """One U[0, 1) draw per weight of each replica, [R, *shape], from that replica's generator."""

@@ -23,39 +23,8 @@ import torch.nn.functional as F
 from lth.simulations.data import Split, Splits
 from lth.theory.device import cpu_threads
 from lth.simulations.models import Architecture, forward, zero_biases
-
-
-OPTIMIZERS = ("adam", "sgd")
-STOP_RULES = ("val_loss", "val_acc")
-
-
-@dataclass(frozen=True)
-class Optimisation:
-    """Training hyperparameters (defaults: Frankle & Carbin's LeNet-300-100 settings).
-
-    ``optimizer`` "adam" or "sgd" (heavy-ball ``momentum``, no weight decay); ``stop_on`` the early-stop
-    rule: "val_loss" (first minimum of validation loss, the paper's) or "val_acc" (first maximum of
-    validation accuracy).
-    """
-
-    iterations: int = 5000
-    batch_size: int = 60
-    lr: float = 1.2e-3
-    eval_every: int = 100
-    optimizer: str = "adam"
-    momentum: float = 0.9
-    stop_on: str = "val_acc"
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if self.stop_on not in STOP_RULES:
-            raise ValueError(f"unknown early-stop rule {self.stop_on!r}; choose one of {', '.join(STOP_RULES)}")
-
-    def optimiser(self, parameters: list[torch.Tensor]) -> torch.optim.Optimizer:
-        if self.optimizer == "sgd":
-            return torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum)
-        return torch.optim.Adam(parameters, lr=self.lr)
+# Defined without torch (the command line reads them before any work); imported here for the library's callers.
+from lth.simulations.training_settings import OPTIMIZERS, STOP_RULES, Optimisation  # noqa: F401
 
 
 @dataclass

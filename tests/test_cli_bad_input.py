@@ -368,50 +368,13 @@ def test_a_default_output_folder_is_probed_too(argv, tmp_path, monkeypatch, caps
     assert len(err) == 1 and "--out" in err[0] and "is a file" in err[0]
 
 
-# The catalogue: refusals of commands whose parsers need torch, and of claim parameters, without it ------------
+# The catalogue: refusals of claim ids, parameters and figure names without torch once they have been read ---
 
 @pytest.fixture
 def catalogue(tmp_path_factory, monkeypatch) -> Path:
     folder = tmp_path_factory.mktemp("catalogue")
     monkeypatch.setenv("LTH_CACHE_DIR", str(folder))
     return folder
-
-
-def _outcome(parse, capsys) -> tuple[int | None, str]:
-    """Exit status (None: accepted) and stderr of one parse."""
-    try:
-        parse()
-        status = None
-    except SystemExit as stop:
-        status = stop.code
-    return status, capsys.readouterr().err
-
-
-@pytest.mark.parametrize("command", ["simulate", "universal"])
-def test_the_catalogue_refuses_exactly_what_the_real_parser_refuses_with_the_same_line(command, catalogue, places,
-                                                                                     capsys):
-    from lth.validate import recall, refuse_early
-
-    build_parser(command)  # leaves the command's parser in the catalogue
-    assert recall(f"parser {command}") is not None
-    compared = 0
-    for param in _cases():
-        path, case = param.values
-        if path[0] != command:
-            continue
-        argv = _argv(path, case, places)
-        cached = _outcome(lambda: refuse_early(command, argv, lambda: build_parser("")), capsys)
-        real = _outcome(lambda: build_parser(command).parse_args(argv), capsys)
-        assert cached == real, f"lth {' '.join(argv)}: catalogue {cached}, real parser {real}"
-        compared += real[0] == 2
-    assert compared > 0
-
-
-def test_a_command_whose_parser_has_types_of_its_own_is_not_catalogued(catalogue):
-    from lth.validate import recall
-
-    build_parser("minitron")
-    assert recall("parser minitron") is None
 
 
 def test_the_catalogue_keeps_every_claims_settings_exactly(catalogue):
@@ -428,12 +391,9 @@ def test_a_catalogue_of_other_code_or_a_broken_one_is_not_used(catalogue, monkey
     import json
 
     import lth.validate as validate
-    from lth.validate import catalogue_path, recall, refuse_early, remember
+    from lth.validate import catalogue_path, recall, remember
 
-    remember("parser simulate", {"arguments": "not a parser spec", "exclusive": [], "subcommands": None})
-    refuse_early("simulate", ["imp", "--seeds", "0"], lambda: build_parser(""))  # unusable: left to the real parser
-    assert main(["simulate", "imp", "--seeds", "0"]) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    catalogue_path().parent.mkdir(parents=True, exist_ok=True)
     catalogue_path().write_text("{ not json")
     assert recall("claims") is None and main(["verify", "no.such"]) == 2
     remember("claims", {"x": 1})
@@ -449,7 +409,7 @@ def test_a_catalogue_of_other_code_or_a_broken_one_is_not_used(catalogue, monkey
 
 def test_an_entry_outlives_edits_to_code_it_does_not_depend_on(catalogue, tmp_path, monkeypatch):
     """An entry is read while every source file loaded when it was stored is unchanged (an edit to
-    another module, e.g. a claim the parser never imports, leaves it valid), and never after one of
+    another module, e.g. a command the claims never import, leaves it valid), and never after one of
     them changes. Before, any edit anywhere in the toolkit made every refusal cold (3-7 s, torch)."""
     import lth.validate as validate
     from lth.validate import recall, remember
@@ -458,13 +418,13 @@ def test_an_entry_outlives_edits_to_code_it_does_not_depend_on(catalogue, tmp_pa
     used.write_text("A = 1\n")
     other.write_text("B = 1\n")
     monkeypatch.setattr(validate, "_loaded_sources", lambda: {str(used): validate._source_hash(str(used))})
-    remember("parser simulate", {"flags": ("--seeds",)})
+    remember("claims", {"rss.lueker": ("eps_test",)})
     other.write_text("B = 2\n")
     validate._source_hash.cache_clear()  # a later process
-    assert recall("parser simulate") == {"flags": ("--seeds",)}
+    assert recall("claims") == {"rss.lueker": ("eps_test",)}
     used.write_text("A = 2\n")
     validate._source_hash.cache_clear()
-    assert recall("parser simulate") is None
+    assert recall("claims") is None
 
 
 def test_a_stored_entry_depends_on_the_modules_loaded_when_it_was_stored(catalogue):
@@ -523,11 +483,13 @@ DOMAIN_CASES = [
 
 
 @pytest.mark.parametrize("argv,words", RULE_CASES + DOMAIN_CASES, ids=[" ".join(a) for a, _ in RULE_CASES + DOMAIN_CASES])
-@pytest.mark.parametrize("source", ["parser", "catalogue"])
+@pytest.mark.parametrize("source", ["registry", "catalogue"])
 def test_rules_between_flags_and_declared_domains_are_refused_in_one_line_before_any_work(argv, words, source,
                                                                                          catalogue, places, capsys):
     if source == "catalogue":
-        build_parser(argv[0])  # stores the command's parser and presets
+        import lth.cli
+
+        lth.cli._claim_settings()  # stores the claims' settings: `lth verify` reads them from there
     here = Path.cwd()
     before = _snapshot(here)
     assert main(argv) == 2

@@ -1,10 +1,9 @@
 """Rules between the flags of ``lth simulate`` that no flag's type can state alone, judged before any work.
 
 A rule reads the values a run would use: the preset's settings (``dataclasses.asdict`` of the settings
-the preset gives, which the command stores in its namespace as ``lth_presets`` and the catalogue of
-:mod:`lth.validate` keeps beside its parser), overridden by the flags given. :func:`rule_problem` is
-called by :func:`lth.cli.main` on the namespace parsed from the catalogue (without importing torch)
-and on the real parser's, so both refuse alike, in one line naming the flags and what is allowed.
+the preset gives, which the command stores in its namespace as ``lth_presets``), overridden by the flags
+given. :func:`rule_problem` is called by :func:`lth.cli.main` on the parsed namespace, before the
+command's library (torch) is imported, and refuses in one line naming the flags and what is allowed.
 
 The settings dataclasses of :mod:`simulations` check the same conditions in ``__post_init__`` (or when
 the data are loaded) for callers of the library; tests/test_cli_bad_input.py checks that each rule here

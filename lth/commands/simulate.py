@@ -5,6 +5,10 @@ preset fills the rest: ``quick`` is the reduced protocol ``lth verify`` uses (di
 CPU), ``paper`` Frankle & Carbin's LeNet-300-100 protocol (hours on a CPU). Results go to
 ``OUT/<experiment>/<hash of non-default settings>/``; finished runs are loaded, interrupted ones
 resume from their last per-level checkpoint.
+
+The parsers are built from the settings dataclasses alone (``lth.simulations.imp_settings``,
+:mod:`lth.basin_params`: no torch), so a bad flag is refused at once; the libraries that run the
+experiments are imported by the commands.
 """
 
 from __future__ import annotations
@@ -14,20 +18,12 @@ import dataclasses
 import typing
 from pathlib import Path
 
-from lth.simulations.imp import PROTOCOLS, ImpSettings, protocol, run_imp, run_transfer
-from lth.simulations.data import DATASETS
-from lth.simulations.models import ARCHITECTURES
-from lth.simulations.statistics import t_interval
-from lth.theory.device import DEVICE_CHOICES, resolve_device
-from lth.claims.basin import GeneralisationFaults, GeneralisationParams, check_generalisation
+from lth.basin_params import GeneralisationParams
 from lth.cli import add_sweep_flags
-from lth.registry import Context
+from lth.simulations.imp_settings import CRITERIA, PROTOCOLS, ImpSettings, protocol
+from lth.simulations.training_settings import ARCHITECTURES, DATASETS, OPTIMIZERS, STOP_RULES
 from lth.store import SIMULATIONS_ROOT, RunDirectory, write_json
-from lth.validate import field_type, finite_float, non_negative_int, out_dir
-from lth.imp_seeds import imp_result, transfer_rows
-from lth.sweep import TaskStore, open_sweep
-from lth.simulations.masks import CRITERIA
-from lth.simulations.training import OPTIMIZERS, STOP_RULES
+from lth.validate import DEVICE_CHOICES, field_type, finite_float, non_negative_int, out_dir
 
 # Above this many training iterations (all replicas of a level train in one batched iteration) a CPU
 # run takes hours: LeNet-300-100 with 15 replicas on 28x28 images measured ~0.09 s per iteration on 2
@@ -105,6 +101,8 @@ def _announce(settings: ImpSettings, run_dir: Path, device: str, groups: int) ->
 
 
 def _table(levels: list[dict], confidence: float = 0.95) -> str:
+    from lth.simulations.statistics import t_interval
+
     names = list(dict.fromkeys(name for level in levels for name in level["variants"]))
     lines = ["level  remaining  " + "  ".join(f"{n:>22}" for n in names) + "  (test acc %, 95% t-CI)"]
     for level in levels:
@@ -123,6 +121,11 @@ def _table(levels: list[dict], confidence: float = 0.95) -> str:
 
 
 def _imp(args: argparse.Namespace) -> int:
+    from lth.imp_seeds import imp_result
+    from lth.simulations.imp import run_imp
+    from lth.sweep import TaskStore, open_sweep
+    from lth.theory.device import resolve_device
+
     settings = settings_from(args)
     device = resolve_device(args.device)
     run_dir = RunDirectory.for_settings("imp", settings, args.out, seed=settings.seed, device=str(device))
@@ -143,6 +146,11 @@ def _imp(args: argparse.Namespace) -> int:
 
 
 def _transfer(args: argparse.Namespace) -> int:
+    from lth.imp_seeds import transfer_rows
+    from lth.simulations.imp import run_transfer
+    from lth.sweep import TaskStore, open_sweep
+    from lth.theory.device import resolve_device
+
     target = settings_from(args)
     source = dataclasses.replace(target, dataset=args.source, image_size=args.source_image_size, controls=False,
                                  optimizer=args.source_optimizer or target.optimizer,
@@ -172,6 +180,10 @@ def _basin(args: argparse.Namespace) -> int:
     minimum: coordinates n, mean log radius (mean over seeds, 95% t-interval), training loss, clipped log det
     per coordinate, test accuracy; writes OUT/basin/<hash of non-default settings>/result.json.
     """
+    from lth.claims.basin import GeneralisationFaults, check_generalisation
+    from lth.registry import Context
+    from lth.theory.device import resolve_device
+
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(GeneralisationParams)
               if getattr(args, f.name) is not None}
     params = GeneralisationParams(**values)

@@ -6,22 +6,23 @@ text; ``--preset quick`` (default) is the reduced protocol of ``lth verify`` on 
 ``--preset paper`` the full protocol on Fashion-MNIST (hours on a CPU; a GPU is recommended).
 Results go to ``OUT/<experiment>/<hash of non-default settings>/``; a finished run is loaded, an
 interrupted one resumes from its last saved level (criteria) or width (edge-popup).
+
+The parsers are built from the settings dataclasses alone (``lth.simulations.supermask_settings``: no
+torch), so a bad flag is refused at once; the experiment's library is imported when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 from typing import Any, Callable
 
-from lth.simulations.edge_popup import WEIGHT_INITS, EdgePopupSettings, run_edge_popup
-from lth.simulations.statistics import t_interval
-from lth.simulations.supermask import (CRITERIA, ESTIMATORS, INITS, CriteriaSettings, LearnedSettings, run_criteria,
-                                   run_learned)
-from lth.theory.device import DEVICE_CHOICES, resolve_device
 from lth.commands.simulate import add_field_flags, simulate_subcommands
+from lth.simulations.supermask_settings import (CRITERIA, ESTIMATORS, INITS, WEIGHT_INITS, CriteriaSettings,
+                                                EdgePopupSettings, LearnedSettings)
 from lth.store import SIMULATIONS_ROOT, RunDirectory
-from lth.validate import out_dir
+from lth.validate import DEVICE_CHOICES, out_dir
 
 _QUICK = {"dataset": "mnist5k", "seeds": 5, "iterations": 400, "eval_every": 50}
 _PAPER = {"dataset": "fashion_mnist", "seeds": 5, "iterations": 5000, "eval_every": 100}
@@ -37,6 +38,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def _percent(values: list[float]) -> str:
+    from lth.simulations.statistics import t_interval
+
     if len(values) == 1:
         return f"{100 * values[0]:.2f}"
     mean, lower, upper = t_interval(values)
@@ -84,12 +87,14 @@ def _edge_popup_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-EXPERIMENTS: dict[str, tuple[type, Callable, Callable[[dict], str], str]] = {
-    "supermask": (CriteriaSettings, run_criteria, _criteria_table,
+# Experiment -> its settings, the library function that runs it (module, name: imported when it runs, so
+# building the parser costs no torch), its table and its help line.
+EXPERIMENTS: dict[str, tuple[type, tuple[str, str], Callable[[dict], str], str]] = {
+    "supermask": (CriteriaSettings, ("lth.simulations.supermask", "run_criteria"), _criteria_table,
                   "Zhou et al.'s twelve mask criteria: zero-shot, sign-only and (--retrain) IMP-style tickets"),
-    "learned-supermask": (LearnedSettings, run_learned, _learned_table,
+    "learned-supermask": (LearnedSettings, ("lth.simulations.supermask", "run_learned"), _learned_table,
                           "a supermask learned on frozen θ0 (sigmoid scores, Bernoulli masks, straight-through)"),
-    "edge-popup": (EdgePopupSettings, run_edge_popup, _edge_popup_table,
+    "edge-popup": (EdgePopupSettings, ("lth.simulations.edge_popup", "run_edge_popup"), _edge_popup_table,
                    "edge-popup on random networks of growing width beside a trained target and the width "
                    "Pensia et al.'s construction needs for it"),
 }
@@ -125,10 +130,13 @@ def settings_from(args: argparse.Namespace, settings: type, name: str) -> Any:
 
 
 def _runner(name: str) -> Callable[[argparse.Namespace], int]:
-    settings_type, run, table, _ = EXPERIMENTS[name]
+    settings_type, (module, function), table, _ = EXPERIMENTS[name]
 
     def command(args: argparse.Namespace) -> int:
+        from lth.theory.device import resolve_device
+
         settings = settings_from(args, settings_type, name)
+        run = getattr(importlib.import_module(module), function)
         device = resolve_device(args.device)
         run_dir = RunDirectory.for_settings(name.replace("-", "_"), settings, args.out, seed=settings.seed,
                                             device=str(device))
