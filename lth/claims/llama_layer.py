@@ -25,7 +25,8 @@ import torch
 
 from lth.claims.minitron import HELDOUT_SEED, _model, needs_prose
 from lth.claims.slth_dense import flip_largest_kept
-from lth.registry import Context, Quantity, Record, claim, param
+from lth.registry import COUNT, OPEN_UNIT, POSITIVE, Context, Quantity, Record, claim, param
+from lth.validate import non_negative_int
 from lth.verdict import combine, judge_certificate
 from lth.simulations.minitron.corpus import SOURCES, mixed_windows
 from lth.simulations.minitron.importance import perplexity
@@ -48,20 +49,25 @@ class LayerParams:
 
     model: str = param("smollm2", "smollm2 (the packaged GGUF), a .gguf file, a Llama model directory, or 'tiny'")
     text: str = param("prose", "held-out text: prose (Python documentation), code, or mixed")
-    layer: int = param(15, "decoder layer replaced (0-based; SmolLM2 has 30)")
+    layer: int = param(15, "decoder layer replaced (0-based; SmolLM2 has 30)", domain=non_negative_int)
     maps: tuple[str, ...] = param(("v_proj",), f"maps replaced by tickets, from {MAPS}")
-    units: int = param(64, "hidden units per input of each map's random network (both signs)")
-    pool_cap: int = param(16, "largest subset-sum pool per weight and sign branch")
+    units: int = param(64, "hidden units per input of each map's random network (both signs)", domain=COUNT)
+    pool_cap: int = param(16, "largest subset-sum pool per weight and sign branch", domain=COUNT)
     retry_cap: int = param(24, "pool size of the second pass on the 2% of weights with the largest errors")
-    margin: float = param(2.0, "rho = (smallest post-attention residual norm on the held-out windows) / margin")
+    margin: float = param(2.0, "rho = (smallest post-attention residual norm on the held-out windows) / margin",
+                          domain=POSITIVE)
     eps: float = param(0.1, "tolerance on the certified max-over-positions l2 error of the layer's output, as a "
-                            "fraction of the smallest post-attention residual norm met on the held-out windows")
-    length: int = param(64, "tokens per held-out window")
-    heldout: int = param(8, "held-out windows (seed fixed: the same windows as the Minitron claims' draw 0)")
-    batch_size: int = param(8, "windows per forward pass")
-    search_restarts: int = param(2, "held-out windows the adversarial search starts from (the worst ones)")
-    search_steps: int = param(10, "projected gradient steps of the adversarial search on the post-attention error")
-    tiny_steps: int = param(120, "pre-training steps of the 'tiny' model (ignored otherwise)")
+                            "fraction of the smallest post-attention residual norm met on the held-out windows",
+                       domain=OPEN_UNIT)
+    length: int = param(64, "tokens per held-out window", domain=COUNT)
+    heldout: int = param(8, "held-out windows (seed fixed: the same windows as the Minitron claims' draw 0)",
+                         domain=COUNT)
+    batch_size: int = param(8, "windows per forward pass", domain=COUNT)
+    search_restarts: int = param(2, "held-out windows the adversarial search starts from (the worst ones)",
+                                 domain=COUNT)
+    search_steps: int = param(10, "projected gradient steps of the adversarial search on the post-attention error",
+                              domain=COUNT)
+    tiny_steps: int = param(120, "pre-training steps of the 'tiny' model (ignored otherwise)", domain=COUNT)
 
 
 def _sources(text: str) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from lth.theory.lueker import bound_lueker_samples, bound_lueker_table
-from lth.registry import Context, Quantity, Record, claim, param
+from lth.registry import COUNT, OPEN_UNIT, Context, Quantity, Record, claim, param
 from lth.sweep import Task
 from lth.verdict import clopper_pearson, combine, judge_rate, rate_cell
 from lth.theory.subset_sum import covers_interval, rounding_slack, sample_pools, worst_case_error
@@ -38,14 +38,16 @@ class LuekerParams:
     law: str = param("uniform", "pool law: uniform U[-1,1] or product ½δ0 + ½·Law(XY)")
     lo: float = param(-1.0, "targets z range over [lo, hi]: lower end")
     hi: float = param(1.0, "targets z range over [lo, hi]: upper end")
-    eps_fit: tuple[float, ...] = param((0.2, 0.1, 0.05, 0.03), "ε grid on which n*(ε) is measured and C fitted")
-    eps_test: tuple[float, ...] = param((0.01,), "held-out ε at which the fitted n is tested on fresh pools")
-    trials: int = param(600, "pools per n while scanning for n*(ε)")
-    test_trials: int = param(3000, "pools at the predicted n (≥ 3/ε so that zero failures can decide)")
-    n_max: int = param(26, "largest pool size scanned")
-    n_step: int = param(1, "scan n = n_step, 2·n_step, ...; n*(ε) is then known up to this step")
-    hist_n: int = param(12, "n at which the distribution of worst-case errors is stored (figure)")
-    confidence: float = param(0.95, "confidence of the Clopper–Pearson intervals")
+    eps_fit: tuple[float, ...] = param((0.2, 0.1, 0.05, 0.03), "ε grid on which n*(ε) is measured and C fitted",
+                                       domain=OPEN_UNIT)
+    eps_test: tuple[float, ...] = param((0.01,), "held-out ε at which the fitted n is tested on fresh pools",
+                                        domain=OPEN_UNIT)
+    trials: int = param(600, "pools per n while scanning for n*(ε)", domain=COUNT)
+    test_trials: int = param(3000, "pools at the predicted n (≥ 3/ε so that zero failures can decide)", domain=COUNT)
+    n_max: int = param(26, "largest pool size scanned", domain=COUNT)
+    n_step: int = param(1, "scan n = n_step, 2·n_step, ...; n*(ε) is then known up to this step", domain=COUNT)
+    hist_n: int = param(12, "n at which the distribution of worst-case errors is stored (figure)", domain=COUNT)
+    confidence: float = param(0.95, "confidence of the Clopper–Pearson intervals", domain=OPEN_UNIT)
     test_trials_per_inv_eps: float = param(
         0.0, "test pools at ε are max(test_trials, this/ε): a zero-failure Clopper–Pearson bound "
              "needs about 3.7/ε pools, so small test ε get enough pools to be decided")
@@ -216,11 +218,11 @@ class ProductParams(LuekerParams):
     law: str = param("product", "pool law: Pensia et al.'s product law")
     lo: float = param(-0.5, "targets from the interval of Corollary 2 in proofs/rss.md (U[-1/2, 1/2] component)")
     hi: float = param(0.5, "upper end of Corollary 2's interval")
-    n_max: int = param(160, "largest pool size scanned")
-    n_step: int = param(2, "scan n = n_step, 2·n_step, ...")
-    trials: int = param(300, "pools per n while scanning for n*(ε)")
-    test_trials: int = param(1200, "pools at the predicted n")
-    hist_n: int = param(20, "n at which the distribution of worst-case errors is stored (figure)")
+    n_max: int = param(160, "largest pool size scanned", domain=COUNT)
+    n_step: int = param(2, "scan n = n_step, 2·n_step, ...", domain=COUNT)
+    trials: int = param(300, "pools per n while scanning for n*(ε)", domain=COUNT)
+    test_trials: int = param(1200, "pools at the predicted n", domain=COUNT)
+    hist_n: int = param(20, "n at which the distribution of worst-case errors is stored (figure)", domain=COUNT)
 
 
 @claim("rss.product", "the same bound for Pensia et al.'s product law D = ½δ0 + ½·Law(XY) "

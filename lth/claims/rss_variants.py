@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from lth.claims.rss import fit_constant
-from lth.registry import Context, Quantity, Record, claim, param
+from lth.registry import COUNT, OPEN_UNIT, Context, Quantity, Record, claim, param
 from lth.verdict import clopper_pearson, combine, judge_rate, rate_cell
 from lth.theory.fixed_size_subset_sum import fixed_size_worst_case_error
 from lth.theory.multidim_subset_sum import counting_samples as cube_counting_samples, prefix_cover
@@ -90,15 +90,16 @@ def _held_out_record(parts: list[dict], verdicts: list, describe, bound: Quantit
 class FixedSizeParams:
     """Quick-scale defaults; ``full`` moves to smaller ε and more pools."""
 
-    ks: tuple[int, ...] = param((2, 3), "subset sizes k tested")
+    ks: tuple[int, ...] = param((2, 3), "subset sizes k tested", domain=COUNT)
     lo: float = param(-1.0, "targets z range over [lo, hi]")
     hi: float = param(1.0, "upper end of the target interval")
-    eps_fit: tuple[float, ...] = param((0.2, 0.1, 0.05), "ε at which n*(k, ε) is measured to fit c")
-    eps_test: float = param(0.02, "held-out ε at which the fitted bound's n is tested")
-    trials: int = param(200, "pools per n while scanning for n*(k, ε)")
-    test_trials: int = param(600, "fresh pools at the predicted n (≥ 3/ε so that zero failures can decide)")
-    n_max: int = param(120, "largest pool size scanned")
-    confidence: float = param(0.95, "Clopper–Pearson confidence")
+    eps_fit: tuple[float, ...] = param((0.2, 0.1, 0.05), "ε at which n*(k, ε) is measured to fit c", domain=OPEN_UNIT)
+    eps_test: float = param(0.02, "held-out ε at which the fitted bound's n is tested", domain=OPEN_UNIT)
+    trials: int = param(200, "pools per n while scanning for n*(k, ε)", domain=COUNT)
+    test_trials: int = param(600, "fresh pools at the predicted n (≥ 3/ε so that zero failures can decide)",
+                             domain=COUNT)
+    n_max: int = param(120, "largest pool size scanned", domain=COUNT)
+    confidence: float = param(0.95, "Clopper–Pearson confidence", domain=OPEN_UNIT)
 
 
 @dataclass(frozen=True)
@@ -176,17 +177,18 @@ def theorem_order(eps: float, d: int) -> float:
 class MultidimParams:
     """Quick-scale defaults; ``full`` moves to smaller ε and more pools."""
 
-    dims: tuple[int, ...] = param((1, 2, 3), "dimensions d tested")
-    eps_fit: tuple[float, ...] = param((0.5, 0.35, 0.25), "max-norm radii ε at which n*(ε, d) is measured for the fit")
-    eps_test: float = param(0.2, "held-out ε at which the fitted line's n is tested")
-    delta: float = param(0.25, "allowed failure probability at the held-out ε")
+    dims: tuple[int, ...] = param((1, 2, 3), "dimensions d tested", domain=COUNT)
+    eps_fit: tuple[float, ...] = param((0.5, 0.35, 0.25), "max-norm radii ε at which n*(ε, d) is measured for the fit",
+                                       domain=OPEN_UNIT)
+    eps_test: float = param(0.2, "held-out ε at which the fitted line's n is tested", domain=OPEN_UNIT)
+    delta: float = param(0.25, "allowed failure probability at the held-out ε", domain=OPEN_UNIT)
     delta_fit: float = param(0.15, "n*(ε, d) is the least n whose failure-rate upper bound is <= this (< δ: the "
-                             "prediction is tested with a margin)")
-    trials: int = param(200, "nested pools scanned for n*(ε, d)")
-    test_trials: int = param(200, "fresh pools at the predicted n")
-    n_max: int = param(24, "largest pool size scanned (2^n subset sums per pool)")
-    max_depth: int = param(8, "grid refinements per cell before a pool counts as undecided (= failure)")
-    confidence: float = param(0.95, "Clopper–Pearson confidence")
+                             "prediction is tested with a margin)", domain=OPEN_UNIT)
+    trials: int = param(200, "nested pools scanned for n*(ε, d)", domain=COUNT)
+    test_trials: int = param(200, "fresh pools at the predicted n", domain=COUNT)
+    n_max: int = param(24, "largest pool size scanned (2^n subset sums per pool)", domain=COUNT)
+    max_depth: int = param(8, "grid refinements per cell before a pool counts as undecided (= failure)", domain=COUNT)
+    confidence: float = param(0.95, "Clopper–Pearson confidence", domain=OPEN_UNIT)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from lth.registry import Context, Quantity, Record, claim, param
+from lth.registry import COUNT, OPEN_UNIT, Context, Quantity, Record, claim, param
 from lth.verdict import Verdict, combine, judge_certificate
 import lth.theory.dense as dense
 from lth.theory.dense import Domain, build_ticket, random_target
@@ -48,16 +48,16 @@ def flip_largest_last(ticket: DepthTicket, count: int) -> None:
 class DepthParams:
     """Theorem B beside Theorem P: one unbiased random target with ‖W_l‖₂ = 1 on the unit ball."""
 
-    target: tuple[int, ...] = param((8, 6, 4), "widths of the unbiased random target (‖W_l‖₂ = 1)")
-    eps: float = param(0.1, "target sup error ε on the unit ball")
-    delta: float = param(0.1, "failure probability δ of Theorems P and B (enters the proven widths)")
+    target: tuple[int, ...] = param((8, 6, 4), "widths of the unbiased random target (‖W_l‖₂ = 1)", domain=COUNT)
+    eps: float = param(0.1, "target sup error ε on the unit ball", domain=OPEN_UNIT)
+    delta: float = param(0.1, "failure probability δ of Theorems P and B (enters the proven widths)", domain=OPEN_UNIT)
     activations: tuple[str, ...] = param(("relu", "tanh"), "activations of the depth-(L+1) rows (relu, tanh)")
     copies: tuple[int, ...] | None = param(None, "ρ_0 (units per input) and ρ_1..ρ_{L-1} (copies per neuron) "
                                                  "instead of Theorem B's (too few fail)")
-    pool_cap: int = param(20, "units per value-independent block (pool rule B)")
-    restarts: int = param(8, "gradient-ascent restarts of the error search")
-    steps: int = param(40, "gradient-ascent steps per restart")
-    samples: int = param(1024, "random inputs tried before the ascent")
+    pool_cap: int = param(20, "units per value-independent block (pool rule B)", domain=COUNT)
+    restarts: int = param(8, "gradient-ascent restarts of the error search", domain=COUNT)
+    steps: int = param(40, "gradient-ascent steps per restart", domain=COUNT)
+    samples: int = param(1024, "random inputs tried before the ascent", domain=COUNT)
 
 
 def refuse_bad_params(p: DepthParams) -> None:

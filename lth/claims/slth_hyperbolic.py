@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from lth.claims.slth_dense import flip_largest_kept
-from lth.registry import Context, Quantity, Record, claim, param
+from lth.registry import COUNT, OPEN_UNIT, Context, Quantity, Record, claim, param
 from lth.verdict import Verdict, combine, judge_certificate
 from lth.theory.dense import (DEFAULT_POOL_CAP, Domain, DenseTicket, RandomNetwork, Target, build_ticket,
                           certify_sup_error, random_target, search_sup_error)
@@ -40,19 +40,20 @@ class HyperbolicFaults:
 class HyperbolicParams:
     """Theorem H beside Theorem P: one unbiased random target with ‖W_i‖₂ = 1 on the unit ball."""
 
-    target: tuple[int, ...] = param((8, 6, 4), "widths of the unbiased random target (‖W_i‖₂ = 1)")
-    eps: float = param(0.1, "target sup error ε on the unit ball")
-    delta: float = param(0.1, "failure probability δ of Theorems H and P (enters the proven widths)")
+    target: tuple[int, ...] = param((8, 6, 4), "widths of the unbiased random target (‖W_i‖₂ = 1)", domain=COUNT)
+    eps: float = param(0.1, "target sup error ε on the unit ball", domain=OPEN_UNIT)
+    delta: float = param(0.1, "failure probability δ of Theorems H and P (enters the proven widths)", domain=OPEN_UNIT)
     fan_out: int | None = param(None, "units per input for every hyperbolic block instead of the proven m_i "
                                       "(too few fail)")
     eps_grid: tuple[float, ...] = param((0.3, 0.1, 0.03, 0.01, 1e-3, 1e-4, 1e-6, 1e-8),
-                                        "ε values of the proven-width comparison (at the check's δ)")
+                                        "ε values of the proven-width comparison (at the check's δ)", domain=OPEN_UNIT)
     measured_eps: tuple[float, ...] = param((0.1,), "ε values of the measured-width comparison: per ε, "
-                                                         "the least width of WIDTH_GRID whose certificate is ≤ ε")
-    pool_cap: int = param(DEFAULT_POOL_CAP, "units per value-independent block of Pensia's pool rule B")
-    restarts: int = param(8, "gradient-ascent restarts of the error search")
-    steps: int = param(40, "gradient-ascent steps per restart")
-    samples: int = param(1024, "random inputs tried before the ascent")
+                                                         "the least width of WIDTH_GRID whose certificate is ≤ ε",
+                                            domain=OPEN_UNIT)
+    pool_cap: int = param(DEFAULT_POOL_CAP, "units per value-independent block of Pensia's pool rule B", domain=COUNT)
+    restarts: int = param(8, "gradient-ascent restarts of the error search", domain=COUNT)
+    steps: int = param(40, "gradient-ascent steps per restart", domain=COUNT)
+    samples: int = param(1024, "random inputs tried before the ascent", domain=COUNT)
 
 
 def refuse_bad_params(p: HyperbolicParams) -> None:

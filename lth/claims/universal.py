@@ -20,7 +20,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from lth.registry import Context, Quantity, Record, claim, param
+from lth.registry import COUNT, OPEN_UNIT, POSITIVE, Context, Quantity, Record, claim, param
 from lth.verdict import Verdict, combine, judge_below, judge_certificate
 from lth.theory.universal import (FIRST_LAYER_DELTA, Piece, PolyTicket, RandomBlock, bound_exponent_interval,
                               bound_phase_interval, proven_width,
@@ -80,10 +80,11 @@ class IdentityParams:
     """``inner`` is the per-coordinate function g in exp(Σ r_i g(x_i)) = Π((1+x_i)/2)^{r_i}."""
 
     inner: str = param("log(1 + x) - log(2)", "the per-coordinate function g (sympy syntax in x)")
-    max_dim: int = param(3, "symbolic check for d = 1..max_dim (the identity is separable; see the proof)")
-    points: int = param(4000, "random (x, r) pairs per d for the float64 check")
-    max_order: int = param(8, "largest r_i drawn for the float64 check")
-    rel_tol: float = param(1e-12, "allowed float64 relative gap between the two sides")
+    max_dim: int = param(3, "symbolic check for d = 1..max_dim (the identity is separable; see the proof)",
+                         domain=COUNT)
+    points: int = param(4000, "random (x, r) pairs per d for the float64 check", domain=COUNT)
+    max_order: int = param(8, "largest r_i drawn for the float64 check", domain=COUNT)
+    rel_tol: float = param(1e-12, "allowed float64 relative gap between the two sides", domain=POSITIVE)
 
 
 def _symbolic_residual(g: sp.Expr, x: sp.Symbol, dim: int) -> sp.Expr:
@@ -143,13 +144,14 @@ def check_poly_identity(p: IdentityParams, ctx: Context) -> Record:
 class BlockParams:
     """How a univariate block is drawn and pruned (shared by the ticket checks)."""
 
-    pool_size: int = param(128, "random paths per coefficient part")
+    pool_size: int = param(128, "random paths per coefficient part", domain=COUNT)
     width: int = param(0, "random first-layer units per block; 0: Lemma R's width for a 1% failure probability")
-    c_max: float = param(2.0, "coefficients beyond this magnitude are split into parts")
-    half_terms: int = param(2, "sparse solver: at most this many kept paths per half pool")
+    c_max: float = param(2.0, "coefficients beyond this magnitude are split into parts", domain=POSITIVE)
+    half_terms: int = param(2, "sparse solver: at most this many kept paths per half pool", domain=COUNT)
     solver: str = param("sparse", "subset-sum solver: sparse (few kept paths) or dense (best_subsets)")
-    grid_points: int = param(10_000, "equispaced points of the sampled block error")
-    sweep: tuple[float, ...] = param((4.0, 2.0, 0.5, 0.25), "tolerance multipliers for the error-vs-kept curve")
+    grid_points: int = param(10_000, "equispaced points of the sampled block error", domain=COUNT)
+    sweep: tuple[float, ...] = param((4.0, 2.0, 0.5, 0.25), "tolerance multipliers for the error-vs-kept curve",
+                                     domain=POSITIVE)
 
 
 def _build(piece: Piece, eps_interp: float, p: BlockParams, ctx: Context, offset: int) -> RandomBlock:
@@ -191,25 +193,29 @@ def describe_block(block: RandomBlock, points: int) -> dict:
 
 @dataclass(frozen=True)
 class PolyParams(BlockParams):
-    dim: int = param(2, "input dimension d")
-    degree: int = param(4, "largest total degree k of the monomials")
-    eps: float = param(1e-3, "stated sup error ε of every basis function")
-    eps_log: float = param(8e-5, "interpolation tolerance of the log block")
-    eps_exp: float = param(3e-4, "interpolation tolerance of the exp block")
-    margin: float = param(0.01, "how far the exp block's interval reaches beyond the exponents' range")
-    sample_points: int = param(4096, "random points of [0,1]^dim for the sampled basis error")
-    anchor_eps_log: float = param(1.1e-4, "log-block tolerance of the ticket compared with the published demo")
-    anchor_eps_exp: float = param(3.5e-4, "exp-block tolerance of the ticket compared with the published demo")
+    dim: int = param(2, "input dimension d", domain=COUNT)
+    degree: int = param(4, "largest total degree k of the monomials", domain=COUNT)
+    eps: float = param(1e-3, "stated sup error ε of every basis function", domain=OPEN_UNIT)
+    eps_log: float = param(8e-5, "interpolation tolerance of the log block", domain=OPEN_UNIT)
+    eps_exp: float = param(3e-4, "interpolation tolerance of the exp block", domain=OPEN_UNIT)
+    margin: float = param(0.01, "how far the exp block's interval reaches beyond the exponents' range", domain=POSITIVE)
+    sample_points: int = param(4096, "random points of [0,1]^dim for the sampled basis error", domain=COUNT)
+    anchor_eps_log: float = param(1.1e-4, "log-block tolerance of the ticket compared with the published demo",
+                                  domain=OPEN_UNIT)
+    anchor_eps_exp: float = param(3.5e-4, "exp-block tolerance of the ticket compared with the published demo",
+                                  domain=OPEN_UNIT)
 
 
 @dataclass(frozen=True)
 class FourierParams(BlockParams):
-    dim: int = param(2, "input dimension d")
-    max_freq: int = param(2, "largest frequency N per coordinate")
-    eps: float = param(1.12e-2, "stated sup error ε of every basis function (the anchor's sampled sin error)")
-    eps_interp: float = param(1e-2, "interpolation tolerance of the sin block")
-    sample_points: int = param(4096, "random points of [0,1]^dim for the sampled basis error")
-    dense_pools: tuple[int, ...] = param((16, 20), "pool sizes of the comparison blocks pruned by best_subsets")
+    dim: int = param(2, "input dimension d", domain=COUNT)
+    max_freq: int = param(2, "largest frequency N per coordinate", domain=COUNT)
+    eps: float = param(1.12e-2, "stated sup error ε of every basis function (the anchor's sampled sin error)",
+                       domain=OPEN_UNIT)
+    eps_interp: float = param(1e-2, "interpolation tolerance of the sin block", domain=OPEN_UNIT)
+    sample_points: int = param(4096, "random points of [0,1]^dim for the sampled basis error", domain=COUNT)
+    dense_pools: tuple[int, ...] = param((16, 20), "pool sizes of the comparison blocks pruned by best_subsets",
+                                         domain=COUNT)
 
 
 def build_poly_ticket(p: PolyParams, ctx: Context) -> PolyTicket:
@@ -374,15 +380,16 @@ def check_fourier_ticket(p: FourierParams, ctx: Context) -> Record:
 
 @dataclass(frozen=True)
 class TransferParams(PolyParams):
-    max_freq: int = param(2, "largest frequency N per coordinate of the Fourier ticket")
-    eps_fourier: float = param(1.12e-2, "stated sup error ε of the Fourier basis")
-    eps_interp: float = param(1e-2, "interpolation tolerance of the sin block")
-    slice_points: int = param(200, "points on the diagonal x_1 = … = x_d stored for the figures")
-    samples: int = param(2000, "points of [0,1]^dim per synthetic task")
-    sparse_terms: int = param(3, "terms of the Fourier-sparse target")
-    diabetes_degree: int = param(2, "largest total degree of the polynomial basis on the diabetes data")
-    holdout: float = param(0.2, "fraction of the diabetes samples held out (test RMS reported, not bounded)")
-    slack: float = param(1e-9, "relative slack for least-squares optimality in float64")
+    max_freq: int = param(2, "largest frequency N per coordinate of the Fourier ticket", domain=COUNT)
+    eps_fourier: float = param(1.12e-2, "stated sup error ε of the Fourier basis", domain=OPEN_UNIT)
+    eps_interp: float = param(1e-2, "interpolation tolerance of the sin block", domain=OPEN_UNIT)
+    slice_points: int = param(200, "points on the diagonal x_1 = … = x_d stored for the figures", domain=COUNT)
+    samples: int = param(2000, "points of [0,1]^dim per synthetic task", domain=COUNT)
+    sparse_terms: int = param(3, "terms of the Fourier-sparse target", domain=COUNT)
+    diabetes_degree: int = param(2, "largest total degree of the polynomial basis on the diabetes data", domain=COUNT)
+    holdout: float = param(0.2, "fraction of the diabetes samples held out (test RMS reported, not bounded)",
+                           domain=OPEN_UNIT)
+    slack: float = param(1e-9, "relative slack for least-squares optimality in float64", domain=POSITIVE)
 
 
 def synthetic_tasks(p: TransferParams, ctx: Context) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
