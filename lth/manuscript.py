@@ -451,6 +451,20 @@ COMBINING = {"\u0300": "grave", "\u0301": "acute", "\u0302": "hat", "\u0303": "t
              "\u0307": "dot", "\u0308": "ddot"}
 
 
+# ASCII spellings of symbols in registered statements and record reasons, and the symbol the paper prints.
+TYPED_SYMBOLS = ((re.compile(r"<="), "≤"), (re.compile(r">="), "≥"), (re.compile(r"(?<!-)->(?!-)"), "→"),
+                 (re.compile(r"\beps\b"), "ε"), (re.compile(r"\blog2\("), "log₂("))
+
+
+def prose(text: str) -> str:
+    """A statement or a record's reason (plain text written by a check) as LaTeX: its ASCII symbols
+    ``<=``, ``>=``, ``->``, ``eps``, ``log2(`` printed as ≤, ≥, →, ε, log₂( (the README keeps the
+    text as written), then :func:`latex_escape`."""
+    for pattern, symbol in TYPED_SYMBOLS:
+        text = pattern.sub(symbol, text)
+    return latex_escape(text)
+
+
 def combine_accents(text: str) -> str:
     """A letter followed by a combining accent (``V̂``: V, U+0302) as one LaTeX accent
     (``\\ensuremath{\\hat{V}}``): a combining character cannot be declared on its own, it follows
@@ -578,8 +592,8 @@ TABLES: tuple[Table, ...] = (
     # each regime's sparsest level: the premise (θ0 ticket − dense) and the gain of each rewind point
     Table("late_regimes", "sim.late_resetting", (("details", "regimes"),),
           (("regime", KEY, word), ("network", ("settings", "arch"), word),
-           ("left (%)", ("sweep", -1, "remaining"), percent, GIVEN), ("θ0 − dense (pp)", ("premise",), pp_interval),
-           ("θk − θ0 (pp)", ("gain",), pp_intervals), ("verdict", ("verdict",), word)), keyed=True),
+           ("left (%)", ("sweep", -1, "remaining"), percent, GIVEN), ("θ₀ − dense (pp)", ("premise",), pp_interval),
+           ("θₖ − θ₀ (pp)", ("gain",), pp_intervals), ("verdict", ("verdict",), word)), keyed=True),
 )
 
 
@@ -687,7 +701,7 @@ def claims_appendix_tex(claims: dict[str, Any], documents: dict[str, dict[str, A
 def claim_entry(claim_id: str, entry: Any, document: dict[str, Any] | None, links: Any) -> str:
     tests = links.tests.get(claim_id, [])
     figures = links.figures.get(claim_id, [])
-    rows = [("Statement", latex_escape(entry.statement)),
+    rows = [("Statement", prose(entry.statement)),
             ("Proof", f"Appendix~\\ref{{proof:{claim_id}}} (\\texttt{{{latex_escape(entry.proof_anchor)}}})")]
     if document is None:
         rows.append(("Record", "\\lthmissing{no stored record: run \\texttt{lth verify "
@@ -696,7 +710,7 @@ def claim_entry(claim_id: str, entry: Any, document: dict[str, Any] | None, link
         record = document["record"]
         rows.append(("Record", record_source(claim_id, document) + f", {latex_escape(record.get('device') or '?')}, "
                                f"{sig(2)(record.get('wall_s', 0.0)).latex}\\,s"))
-        rows.append(("Verdict", f"\\textbf{{{latex_escape(record['verdict'])}}}: {latex_escape(record['reason'])}"))
+        rows.append(("Verdict", f"\\textbf{{{latex_escape(record['verdict'])}}}: {prose(record['reason'])}"))
         for name in ("bound", "certified", "empirical"):
             quantity = record.get(name)
             if quantity and quantity.get("value") is not None:
@@ -747,9 +761,9 @@ def statements_tex(claims: dict[str, Any], documents: dict[str, dict[str, Any] |
             record = document["record"]
             scale = record["scale"] + ("\\lthquick{}" if record["scale"] == "quick" else "")
             lines.append(f"\\lthoutcomedata{{{claim_id}}}{{{scale}}}{{{latex_escape(record['verdict'])}}}"
-                         f"{{{latex_escape(record['reason'])}}}")
+                         f"{{{prose(record['reason'])}}}")
         lines.append(f"\\lthstatementdata{{{claim_id}}}{{{statement_environment(entry)}}}"
-                     f"{{{latex_escape(sentence(entry.statement))}}}{{{entry.protocol_digest or ''}}}")
+                     f"{{{prose(sentence(entry.statement))}}}{{{entry.protocol_digest or ''}}}")
     return "\n".join(lines) + "\n"
 
 

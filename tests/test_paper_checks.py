@@ -228,3 +228,9 @@ def test_the_pdf_from_the_committed_records_has_no_defect(tmp_path):
     assert manuscript.log_problems(log) == []
     assert manuscript.LOG_FIGURE.search(log), "paper.tex no longer states the printed size of its figures"
     assert manuscript.printed_figure_problems(log, tmp_path / "figures") == []
+
+
+def test_ascii_symbols_of_statements_and_reasons_are_printed_as_symbols():
+    text = "n >= c·log2(k/eps) at eps=0.01: 0/600 <= 0.05; adam->sgd; a-->b; epsilon stays"
+    assert manuscript.prose(text) == manuscript.latex_escape(
+        "n ≥ c·log₂(k/ε) at ε=0.01: 0/600 ≤ 0.05; adam→sgd; a-->b; epsilon stays")

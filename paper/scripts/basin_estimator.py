@@ -33,7 +33,8 @@ def draw(results: Path):
     if reference:
         covered = sum(r["covers"] for r in reference)
         left.scatter([r["n"] for r in reference], [max(min(_standardised(r), 10), -10) for r in reference], s=12,
-                     marker="x", color="C3", label=f"Monte-Carlo reference\n(covers {covered}/{len(reference)}; clipped at ±10)")
+                     marker="x", color="C3",
+                     label=f"Monte-Carlo reference\n(covers {covered}/{len(reference)}; clipped at ±10)")
     for y in (-1, 1):
         left.axhline(y, color="k", lw=0.8, ls="--")
     left.set_xscale("log")

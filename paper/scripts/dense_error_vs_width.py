@@ -35,7 +35,8 @@ def draw(results: Path):
                           [hi - rate for rate, (_, hi) in zip(rates, intervals)]],
                     fmt="o-", capsize=3, label=name)
     ax.axhline(delta, color="k", ls=":", lw=0.8, label="δ")
-    ax.set_xlabel(r"width constant $C$ (units per input $2\lceil C \ln(d_{\mathrm{in}} d_{\mathrm{out}} l / \min(\varepsilon, \delta))\rceil$)")
+    ax.set_xlabel(r"width constant $C$ (units per input $2\lceil C \ln(d_{\mathrm{in}} d_{\mathrm{out}} l"
+                  r" / \min(\varepsilon, \delta))\rceil$)")
     ax.set_ylabel("failure rate (certified > ε) over draws")
     ax.set_title("Measured dense rule: failure rate vs C (95% Clopper–Pearson)")
     ax.legend()

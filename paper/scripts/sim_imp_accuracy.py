@@ -15,7 +15,7 @@ from matplotlib.ticker import FuncFormatter
 from lth.simulations.statistics import t_interval
 from lth.figures import figure, load_claim_record
 
-VARIANTS = (("ticket@0", "ticket (rewound to θ0)", "C0"), ("reinit", "same mask, random re-init", "C1"),
+VARIANTS = (("ticket@0", r"ticket (rewound to $\theta_0$)", "C0"), ("reinit", "same mask, random re-init", "C1"),
             ("random", "random mask, same sparsity", "C2"))
 
 

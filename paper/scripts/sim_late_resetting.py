@@ -27,7 +27,7 @@ def draw(results: Path):
         x = [100 * row["remaining"] for row in sweep]
         for i, k in enumerate(sweep[0]["acc"]):
             stats = [row["acc"][k] for row in sweep]
-            ax.plot(x, [100 * s["mean"] for s in stats], "o-", color=f"C{i}", label=f"rewound to θ{k}")
+            ax.plot(x, [100 * s["mean"] for s in stats], "o-", color=f"C{i}", label=f"rewound to $\\theta_{{{k}}}$")
             ax.fill_between(x, [100 * s["ci"][0] for s in stats], [100 * s["ci"][1] for s in stats], color=f"C{i}",
                             alpha=0.2)
         finish_sparsity_axes(ax, "test accuracy (%)",

@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 from lth.simulations.statistics import t_interval
 from lth.figures import figure, load_claim_record
 
-VARIANTS = (("zero_shot", "zero-shot: mask on θ0", "C0"), ("sign_only", "sign-only: mask on sign(θ0)·σ", "C1"),
+VARIANTS = (("zero_shot", r"zero-shot: mask on $\theta_0$", "C0"),
+            ("sign_only", r"sign-only: mask on $\mathrm{sign}(\theta_0)\cdot\sigma$", "C1"),
             ("trained", "retrained ticket (IMP-style)", "C2"))
 
 
