@@ -136,6 +136,11 @@ def word(value: Any) -> Shown:
     return Shown(str(value), latex_escape(str(value)))
 
 
+def phrase(value: Any) -> Shown:
+    """A name written by a check (``adam->sgd on mnist5k``) with its ASCII symbols printed (:func:`prose`)."""
+    return Shown(str(value), prose(str(value)))
+
+
 def _dims(value: Any) -> Shown:
     return word("-".join(map(str, value)))
 
@@ -586,7 +591,7 @@ TABLES: tuple[Table, ...] = (
            ("build (s)", ("build_s",), sig(2)), ("kept", ("kept",), integer))),
     # every direction the transfer check judged, at the level fixed in its protocol
     Table("transfer_directions", "sim.transfer", (("details", "judged"),),
-          (("direction", KEY, word), ("weights left (%)", ("remaining",), percent, GIVEN),
+          (("direction", KEY, phrase, GIVEN), ("weights left (%)", ("remaining",), percent, GIVEN),
            ("transfer − random mask (pp)", ("vs_random",), pp_interval),
            ("transfer − own ticket (pp)", ("vs_target_ticket",), pp_interval)), keyed=True),
     # each regime's sparsest level: the premise (θ0 ticket − dense) and the gain of each rewind point

@@ -42,5 +42,5 @@ def draw(results: Path):
     ax.set_title(f"mask criteria at {100 * details['judged']['remaining']:.0f}% of weights kept: {s['arch']} on\n"
                  f"{s['dataset']}, {s['seeds']} seeds (95% t-intervals)")
     ax.set_xlim(0, 100)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     return fig

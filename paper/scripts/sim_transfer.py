@@ -38,7 +38,8 @@ def draw(results: Path):
                [100 * acc["ci"][1] - m for m, (_, acc) in zip(mean, rows)]]
         ax.errorbar(mean, y, xerr=err, fmt="o", color=f"C{j}", capsize=3, label=label)
     ax.set_yticks(range(len(names)),
-                  [f"{name}\n({100 * judged[name]['remaining']:.1f}% of weights left)" for name in names])
+                  [f"{name.replace('->', ' → ')}\n({100 * judged[name]['remaining']:.1f}% of weights left)"
+                   for name in names])
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlabel("test accuracy on the target (%): mean and 95% t-interval across seeds")
     ax.set_title("ticket transfer (source → target) at the protocol's level")
