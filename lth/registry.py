@@ -7,7 +7,9 @@ A claim is registered by decorating its check::
     def check_rss_lueker(p: LuekerParams, ctx: Context) -> Record: ...
 
 ``params`` is a frozen dataclass whose defaults are the quick scale, each field declared with
-:func:`param` (default + help text, printed by ``lth list --params``); ``full`` overrides fields for
+:func:`param` (default + help text, printed by ``lth list --params``, and optionally the domain the
+statement covers: ``OPEN_UNIT``, ``POSITIVE``, ``COUNT``; defined without torch in
+``lth.parameters`` and importable from here); ``full`` overrides fields for
 ``--scale full``. ``faults`` is a second frozen dataclass whose defaults mean "no fault": tests set
 its fields through ``run_claim(..., faults={...})`` to feed the check a deliberately broken instance
 (the check reads them as ``ctx.faults``), so fault injection never mixes with the public parameters.
