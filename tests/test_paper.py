@@ -235,7 +235,8 @@ def test_the_readme_seed_block_is_generated_from_the_committed_seed_record():
     from lth.registry import all_claims
 
     theory = ("proofs/rss.md", "proofs/slth_dense.md", "proofs/slth_conv.md", "proofs/universal.md",
-              "proofs/slth_sparse.md", "proofs/slth_attention.md", "proofs/slth_depth.md", "proofs/slth_hyperbolic.md")
+              "proofs/slth_sparse.md", "proofs/slth_attention.md", "proofs/slth_depth.md",
+              "proofs/slth_hyperbolic.md", "proofs/slth_residual.md")
     assert {row["claim"] for row in document["claims"]} == {cid for cid, c in all_claims().items() if c.proof in theory}
     assert all(row["verdict"] == "holds" for row in document["claims"])
 
