@@ -137,6 +137,19 @@ def separable_error_range(layer: PerturbedLayer, lo: torch.Tensor, hi: torch.Ten
     return round_down(low.sum(1) - slack - rounding), round_up(high.sum(1) + slack + rounding)
 
 
+def relu_deviation_range(u_lo: torch.Tensor, u_hi: torch.Tensor, v_lo: torch.Tensor,
+                         v_hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds on $\sigma(u+v) - \sigma(u)$ (ReLU) for $u\in[u_{lo}, u_{hi}]$, $v\in[v_{lo}, v_{hi}]$, elementwise
+    (tensors of one shape): 0 where both are surely inactive, $v$ where both are surely active, else
+    between $\min(v, 0)$ and $\max(v, 0)$ ($\sigma$ is monotone and 1-Lipschitz). The activity tests round
+    outward, so a point on the kink counts as undecided."""
+    inactive = (u_hi <= 0) & (round_up(u_hi + v_hi) <= 0)
+    active = (u_lo >= 0) & (round_down(u_lo + v_lo) >= 0)
+    d_lo = torch.where(inactive, 0.0, torch.where(active, v_lo, v_lo.clamp(max=0)))
+    d_hi = torch.where(inactive, 0.0, torch.where(active, v_hi, v_hi.clamp(min=0)))
+    return d_lo, d_hi
+
+
 def certify_box(layers: list[PerturbedLayer], lo: torch.Tensor, hi: torch.Tensor) -> Certificate:
     """Rigorous bound on $\\sup_{lo \\le x \\le hi}\\lVert f(x) - g(x)\\rVert_2$ by interval propagation.
 
@@ -160,10 +173,7 @@ def certify_box(layers: list[PerturbedLayer], lo: torch.Tensor, hi: torch.Tensor
         if index == len(layers) - 1:
             d_lo, d_hi = v_lo, v_hi
             break
-        inactive = (u_hi <= 0) & (round_up(u_hi + v_hi) <= 0)
-        active = (u_lo >= 0) & (round_down(u_lo + v_lo) >= 0)
-        d_lo = torch.where(inactive, 0.0, torch.where(active, v_lo, v_lo.clamp(max=0)))
-        d_hi = torch.where(inactive, 0.0, torch.where(active, v_hi, v_hi.clamp(min=0)))
+        d_lo, d_hi = relu_deviation_range(u_lo, u_hi, v_lo, v_hi)
         z_lo, z_hi = u_lo.clamp(min=0), u_hi.clamp(min=0)
     worst = torch.maximum(d_lo.abs(), d_hi.abs())
     return Certificate(frobenius_upper(worst[None]), "rigorous", "box lo ≤ x ≤ hi", "l2", ASSUMPTIONS,

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lth.theory.certify import PerturbedLayer, frobenius_upper, separable_error_range
+from lth.theory.certify import PerturbedLayer, frobenius_upper, relu_deviation_range, separable_error_range
 from lth.theory.dense import DEFAULT_POOL_CAP, Domain, Target
 from lth.theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL
 from lth.theory.device import generator as make_generator
@@ -346,11 +346,7 @@ def _activation_step(act: Activation, u_lo, u_hi, v_lo, v_hi, neuron):
     """
     ul, uh = u_lo[neuron], u_hi[neuron]
     if act.homogeneous:
-        inactive = (uh <= 0) & (round_up(uh + v_hi) <= 0)
-        active = (ul >= 0) & (round_down(ul + v_lo) >= 0)
-        d_lo = torch.where(inactive, 0.0, torch.where(active, v_lo, v_lo.clamp(max=0)))
-        d_hi = torch.where(inactive, 0.0, torch.where(active, v_hi, v_hi.clamp(min=0)))
-        return u_lo.clamp(min=0), u_hi.clamp(min=0), d_lo, d_hi
+        return u_lo.clamp(min=0), u_hi.clamp(min=0), *relu_deviation_range(ul, uh, v_lo, v_hi)
     t_lo, t_hi = round_down(ul + v_lo.clamp(max=0)), round_up(uh + v_hi.clamp(min=0))
     nearest = torch.clamp(torch.zeros_like(t_lo), t_lo, t_hi).abs()
     tanh_low = (torch.tanh(nearest) * (1 - LIBM_MARGIN) - TINY).clamp(min=0)

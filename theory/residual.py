@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lth.theory.certify import PerturbedLayer, frobenius_upper, layer_error_norm, separable_error_range, \
-    spectral_norm_upper
+from lth.theory.certify import PerturbedLayer, frobenius_upper, layer_error_norm, relu_deviation_range, \
+    separable_error_range, spectral_norm_upper
 from lth.theory.dense import (DEFAULT_POOL_CAP, NORM_TOLERANCE, DenseTicket, Domain, RandomNetwork, Target,
                               construct_ticket, random_target, realised_layers, spectral_norms)
 from lth.theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
@@ -218,16 +218,6 @@ def _ball_step(layers: list[PerturbedLayer], radius: float, deviation: float) ->
     return up(radius + up(w2 * inner)), up(deviation + d2)
 
 
-def _relu_step(u_lo, u_hi, v_lo, v_hi):
-    """``z`` ⊇ σ([u]) and ``d`` ⊇ σ(u + v) − σ(u): 0 where both are surely inactive, ``v`` where both are
-    surely active, else between min(v, 0) and max(v, 0) (σ monotone and 1-Lipschitz)."""
-    inactive = (u_hi <= 0) & (round_up(u_hi + v_hi) <= 0)
-    active = (u_lo >= 0) & (round_down(u_lo + v_lo) >= 0)
-    d_lo = torch.where(inactive, 0.0, torch.where(active, v_lo, v_lo.clamp(max=0)))
-    d_hi = torch.where(inactive, 0.0, torch.where(active, v_hi, v_hi.clamp(min=0)))
-    return u_lo.clamp(min=0), u_hi.clamp(min=0), d_lo, d_hi
-
-
 def _box_step(layers: list[PerturbedLayer], z_lo, z_hi, d_lo, d_hi):
     """One block of the interval propagation: target state ``z`` and deviation ``d`` (``[d]`` each) of the
     block's input → those of its output. Branch layer ``i`` adds ``W_i d + E⁺y⁺ − E⁻y⁻`` (``y = z + d``, the
@@ -237,7 +227,8 @@ def _box_step(layers: list[PerturbedLayer], z_lo, z_hi, d_lo, d_hi):
     u_lo, u_hi = interval_matvec(first.weight, z_lo, z_hi)
     wd_lo, wd_hi = interval_matvec(first.weight, d_lo, d_hi)
     e_lo, e_hi = separable_error_range(first, y_lo, y_hi)
-    h_lo, h_hi, c_lo, c_hi = _relu_step(u_lo, u_hi, round_down(wd_lo + e_lo), round_up(wd_hi + e_hi))
+    c_lo, c_hi = relu_deviation_range(u_lo, u_hi, round_down(wd_lo + e_lo), round_up(wd_hi + e_hi))
+    h_lo, h_hi = u_lo.clamp(min=0), u_hi.clamp(min=0)
     y_lo, y_hi = round_down(h_lo + c_lo).clamp(min=0), round_up(h_hi + c_hi).clamp(min=0)
     u_lo, u_hi = interval_matvec(second.weight, h_lo, h_hi)
     wd_lo, wd_hi = interval_matvec(second.weight, c_lo, c_hi)
