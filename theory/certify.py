@@ -139,7 +139,7 @@ def separable_error_range(layer: PerturbedLayer, lo: torch.Tensor, hi: torch.Ten
 
 def relu_deviation_range(u_lo: torch.Tensor, u_hi: torch.Tensor, v_lo: torch.Tensor,
                          v_hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Bounds on $\sigma(u+v) - \sigma(u)$ (ReLU) for $u\in[u_{lo}, u_{hi}]$, $v\in[v_{lo}, v_{hi}]$, elementwise
+    r"""Bounds on $\sigma(u+v) - \sigma(u)$ (ReLU) for $u\in[u_{lo}, u_{hi}]$, $v\in[v_{lo}, v_{hi}]$, elementwise
     (tensors of one shape): 0 where both are surely inactive, $v$ where both are surely active, else
     between $\min(v, 0)$ and $\max(v, 0)$ ($\sigma$ is monotone and 1-Lipschitz). The activity tests round
     outward, so a point on the kink counts as undecided."""
