@@ -20,6 +20,7 @@ $y \mapsto (W + E^+)y^+ - (W + E^-)y^-$ exactly, with realised error matrices $E
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -566,11 +567,26 @@ def bound_union(layers: list[PerturbedLayer], ticket: DenseTicket) -> float:
     return delta
 
 
-def _project(x: torch.Tensor, domain: Domain, lo: torch.Tensor | None, hi: torch.Tensor | None) -> torch.Tensor:
+def domain_samples(domain: Domain, dim: int, samples: int, seed: int, device: torch.device
+                   ) -> tuple[torch.Tensor, float, Callable[[torch.Tensor], torch.Tensor]]:
+    """The start of an error search on ``domain`` in $\mathbb{R}^{dim}$: ``samples`` random points ``[samples, dim]``
+    (float64; ball: half on the sphere, half uniform inside; box: uniform), the domain's scale for step sizes
+    (the radius, or the box's widest side), and the projection of points ``[B, dim]`` back onto the domain."""
+    gen = make_generator(seed, device)
     if domain.kind == "ball":
-        norms = x.norm(dim=1, keepdim=True).clamp(min=domain.radius)
-        return x * (domain.radius / norms)
-    return torch.maximum(torch.minimum(x, hi), lo)
+        direction = torch.randn(samples, dim, generator=gen, device=device, dtype=torch.float64)
+        direction = direction / direction.norm(dim=1, keepdim=True)
+        radii = torch.rand(samples, 1, generator=gen, device=device, dtype=torch.float64) ** (1 / dim)
+        radii[: samples // 2] = 1.0
+
+        def onto_ball(p: torch.Tensor) -> torch.Tensor:
+            return p * (domain.radius / p.norm(dim=1, keepdim=True).clamp(min=domain.radius))
+
+        return direction * radii * domain.radius, domain.radius, onto_ball
+    lo = torch.tensor(domain.lo, dtype=torch.float64, device=device)
+    hi = torch.tensor(domain.hi, dtype=torch.float64, device=device)
+    x = lo + (hi - lo) * torch.rand(samples, dim, generator=gen, device=device, dtype=torch.float64)
+    return x, float((hi - lo).max()), lambda p: torch.maximum(torch.minimum(p, hi), lo)
 
 
 def search_sup_error(target: Target, ticket: DenseTicket, domain: Domain, *, restarts: int = 32, steps: int = 100,
@@ -585,30 +601,17 @@ def search_sup_error(target: Target, ticket: DenseTicket, domain: Domain, *, res
     """
     net = ticket.sequential()
     device = net[0].weight.device
-    d0 = target.widths[0]
-    gen = make_generator(seed, device)
-    lo = hi = None
-    if domain.kind == "ball":
-        direction = torch.randn(samples, d0, generator=gen, device=device, dtype=torch.float64)
-        direction = direction / direction.norm(dim=1, keepdim=True)
-        radii = torch.rand(samples, 1, generator=gen, device=device, dtype=torch.float64) ** (1 / d0)
-        radii[: samples // 2] = 1.0
-        x = direction * radii * domain.radius
-    else:
-        lo = torch.tensor(domain.lo, dtype=torch.float64, device=device)
-        hi = torch.tensor(domain.hi, dtype=torch.float64, device=device)
-        x = lo + (hi - lo) * torch.rand(samples, d0, generator=gen, device=device, dtype=torch.float64)
+    x, scale, project = domain_samples(domain, target.widths[0], samples, seed, device)
     on_device = Target([w.to(device) for w in target.weights],
                        [None if b is None else b.to(device) for b in target.biases])
 
     def gap(points: torch.Tensor) -> torch.Tensor:
         return (ticket.output_scale * on_device(points) - net(points)).norm(dim=1)
 
-    scale = domain.radius if domain.kind == "ball" else float((hi - lo).max())
     # the sampled points go through the network in chunks of at most 2^26 hidden activations: at the full
     # scale of slth.dense.layer (147,840 hidden units) one pass of 16,384 points would hold 19 GB
     return ascend(gap, x, restarts=restarts, steps=steps, step=lr * scale,
-                  project=lambda p: _project(p, domain, lo, hi), chunk=max(1, 2 ** 26 // max(w.shape[0] for w in ticket.random.weights)))
+                  project=project, chunk=max(1, 2 ** 26 // max(w.shape[0] for w in ticket.random.weights)))
 
 
 def over_parameterisation(target: Target, random_net: RandomNetwork) -> float:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import torch
 
 from lth.theory.certify import PerturbedLayer, frobenius_upper, relu_deviation_range, separable_error_range
-from lth.theory.dense import DEFAULT_POOL_CAP, Domain, Target
+from lth.theory.dense import DEFAULT_POOL_CAP, Domain, Target, domain_samples
 from lth.theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL
 from lth.theory.device import generator as make_generator
 from lth.theory.lueker import bound_lueker_samples
@@ -417,26 +417,7 @@ def search_sup_error(target: Target, ticket: DepthTicket, domain: Domain, *, res
     pruned ``torch.nn.Sequential`` itself in float64."""
     net = ticket.sequential()
     device = net[0].weight.device
-    d0 = target.widths[0]
-    gen = make_generator(seed, device)
-    if domain.kind == "ball":
-        direction = torch.randn(samples, d0, generator=gen, device=device, dtype=torch.float64)
-        direction = direction / direction.norm(dim=1, keepdim=True)
-        radii = torch.rand(samples, 1, generator=gen, device=device, dtype=torch.float64) ** (1 / d0)
-        radii[: samples // 2] = 1.0
-        x = direction * radii * domain.radius
-        scale = domain.radius
-
-        def project(p: torch.Tensor) -> torch.Tensor:
-            return p * (domain.radius / p.norm(dim=1, keepdim=True).clamp(min=domain.radius))
-    else:
-        lo = torch.tensor(domain.lo, dtype=torch.float64, device=device)
-        hi = torch.tensor(domain.hi, dtype=torch.float64, device=device)
-        x = lo + (hi - lo) * torch.rand(samples, d0, generator=gen, device=device, dtype=torch.float64)
-        scale = float((hi - lo).max())
-
-        def project(p: torch.Tensor) -> torch.Tensor:
-            return torch.maximum(torch.minimum(p, hi), lo)
+    x, scale, project = domain_samples(domain, target.widths[0], samples, seed, device)
 
     on_device = Target([w.to(device) for w in target.weights], [None] * target.depth)
 

@@ -28,7 +28,7 @@ import torch
 from lth.theory.certify import PerturbedLayer, frobenius_upper, layer_error_norm, relu_deviation_range, \
     separable_error_range, spectral_norm_upper
 from lth.theory.dense import (DEFAULT_POOL_CAP, NORM_TOLERANCE, DenseTicket, Domain, RandomNetwork, Target,
-                              construct_ticket, random_target, realised_layers, spectral_norms)
+                              construct_ticket, domain_samples, random_target, realised_layers, spectral_norms)
 from lth.theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
 from lth.theory.device import generator as make_generator
 from lth.theory.numerics import interval_matvec, round_down, round_up, up
@@ -286,25 +286,7 @@ def search_sup_error(target: ResidualTarget, ticket: ResidualTicket, domain: Dom
     :meth:`ResidualTicket.module` itself in float64. Returns the worst input ``[d]`` and its error."""
     net = ticket.module()
     device = ticket.network.branches[0].weights[0].device
-    d = target.width
-    gen = make_generator(seed, device)
-    if domain.kind == "ball":
-        direction = torch.randn(samples, d, generator=gen, device=device, dtype=torch.float64)
-        direction = direction / direction.norm(dim=1, keepdim=True)
-        radii = torch.rand(samples, 1, generator=gen, device=device, dtype=torch.float64) ** (1 / d)
-        radii[: samples // 2] = 1.0
-        x, scale = direction * radii * domain.radius, domain.radius
-
-        def project(p: torch.Tensor) -> torch.Tensor:
-            return p * (domain.radius / p.norm(dim=1, keepdim=True).clamp(min=domain.radius))
-    else:
-        lo = torch.tensor(domain.lo, dtype=torch.float64, device=device)
-        hi = torch.tensor(domain.hi, dtype=torch.float64, device=device)
-        x = lo + (hi - lo) * torch.rand(samples, d, generator=gen, device=device, dtype=torch.float64)
-        scale = float((hi - lo).max())
-
-        def project(p: torch.Tensor) -> torch.Tensor:
-            return torch.maximum(torch.minimum(p, hi), lo)
+    x, scale, project = domain_samples(domain, target.width, samples, seed, device)
 
     on_device = target.to(device)
 
