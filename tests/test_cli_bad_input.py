@@ -487,7 +487,7 @@ DOMAIN_CASES = [
     (["verify", "universal.poly.identity", "--param", "rel_tol=0.0"], ("rel_tol=0.0", "(0, inf)")),
     (["verify", "slth.hyperbolic.network", "--param", "eps=2"], ("eps=2", "(0, 1)")),
     (["verify", "slth.depth.network", "--param", "delta=1.0"], ("delta=1.0", "(0, 1)")),
-    (["verify", "slth.llama.layer", "--param", "eps=2"], ("eps=2", "(0, 1)")),
+    (["verify", "slth.llama.layer", "--param", "eps=0"], ("eps=0", "(0, inf)")),
     (["simulate", "basin", "--seeds", "1"], ("--seeds", ">= 2")),
     (["simulate", "basin", "--directions", "1"], ("--directions", ">= 2")),
 ]
