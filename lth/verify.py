@@ -78,8 +78,10 @@ def run_verify(claim_ids: list[str], *, scale: str, device: str, seed: int, out:
 
 
 def is_empirical(record: Record) -> bool:
-    """An empirical claim (a replication of a published measurement) has no certified value."""
-    return record.certified is None or record.certified.value is None
+    """An empirical claim is judged by a preregistered protocol, or has no certified value (a replication of a
+    published measurement). A protocol decides it even when its record reports a certificate beside the
+    measurement (the certified width of edge-popup, the planted ticket of a recovery experiment)."""
+    return record.protocol_hash is not None or record.certified is None or record.certified.value is None
 
 
 def exit_status(records: list[Record], strict: bool = False) -> int:

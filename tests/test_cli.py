@@ -126,3 +126,12 @@ def test_a_failing_certified_claim_or_an_error_always_exits_one():
     assert exit_status([_record("a.theory", "fails", 0.3)]) == 1
     assert exit_status([_record("b.sim", "error", None)]) == 1
     assert "CERTIFIED CLAIM FAILS: a.theory" in summary([_record("a.theory", "fails", 0.3)])
+
+
+def test_a_failing_claim_judged_by_a_protocol_is_empirical_even_with_a_certificate_in_its_record():
+    from lth.verify import exit_status, summary
+
+    planted = _record("c.sim", "fails", 0.16)
+    planted.protocol_hash = "2f2c30aa0574"
+    assert exit_status([planted]) == 0 and exit_status([planted], strict=True) == 1
+    assert "not reproduced at this scale: c.sim" in summary([planted]) and "CERTIFIED" not in summary([planted])
