@@ -104,10 +104,8 @@ PROTOCOL = Protocol(
        "accuracy, the found subnetworks' certificate and largest error found) is reported beside it",
        proof=PROOF, params=PlantedParams, faults=PlantedFaults, full=FULL, protocol=PROTOCOL,
        uses=("slth.dense.rule",),
-       full_cost="not measured; estimated 20-40 CPU-min on one thread (searches on a 48,640-weight source network, "
-                 "20 seeds x 3,000 iterations x 2 searches, 4 IMP rounds of 1,000 iterations); the quick scale "
-                 "measured 2026-12-07: 19 CPU-s on one thread (3 min 13 s wall on a shared 2-core machine at "
-                 "load 8), peak 0.6 GB")
+       full_cost="measured 2026-12-07 (commit 262bc7b, one thread at low priority on 2 cores shared with other "
+                 "jobs): 34 min wall, 644 CPU-s (523 user + 120 system), peak 1.3 GB; quick: 19 CPU-s, 0.6 GB")
 def check_planted_recovery(p: PlantedParams, ctx: Context) -> Record:
     run = run_planted(p.settings(ctx.seed), ctx.device, random_planted=ctx.faults.random_planted)
     planted = run["planted"]
