@@ -28,7 +28,7 @@ paper: $(STAMP)
 
 # The API reference of the public modules (HTML from their docstrings, offline: no page loads anything from the
 # network) in build/docs; open build/docs/index.html. tests/test_docs.py builds the same and checks it.
-DOCS_MODULES := lth.testing lth.registry lth.parameters lth.theory
+DOCS_MODULES := lth.guide lth.testing lth.registry lth.parameters lth.theory
 docs: $(STAMP)
 	rm -rf build/docs
 	OMP_NUM_THREADS=1 $(BIN)/python -m pdoc --docformat restructuredtext --output-directory build/docs $(DOCS_MODULES)

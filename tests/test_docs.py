@@ -101,3 +101,11 @@ def test_every_link_between_the_pages_resolves_and_nothing_is_fetched(site: Path
             elif anchor and f'id="{anchor}"' not in linked.read_text(encoding="utf-8"):
                 broken.append(f"{page.relative_to(site)}: {target} (no such anchor)")
     assert not broken, broken
+
+
+def test_the_user_guide_renders_its_five_sections(site: Path):
+    """``lth.guide`` includes docs/guide.md: its page carries the guide's sections as headings."""
+    page = (site / "lth" / "guide.html").read_text(encoding="utf-8")
+    for title in ("Quick start", "Writing a claim", "Using the strategies in your property tests",
+                  "Certifying your own network", "Scaling out"):
+        assert re.search(rf"<h2[^>]*>\s*{re.escape(title)}", page), title
