@@ -356,8 +356,10 @@ def kept_vs_eps(p: RuleParams, ctx: Context) -> dict:
        "target and network; "
        "a measured constant, judged as a failure rate over draws (Clopper–Pearson, Bonferroni over cells)",
        proof=PROOF, params=RuleParams, faults=DenseFaults, full=FULL_RULE, kind="rate",
-       full_cost="not measured; estimated 1–2 h on 2 CPU cores (500 draws in each of 9 cells up to "
-                 "100-64-48-32-10 plus 100 digits draws; quick scale: about 1 min for 400 draws)",
+       full_cost="not measured: a one-thread run from a clean clone (commit b08027e, 2 shared cores) was stopped "
+                 "after 2 h 1 min of CPU without a result, and the run does not resume, so expect more than 3 CPU-h "
+                 "(500 draws in each of 9 cells up to 100-64-48-32-10 plus 100 digits draws; quick scale: about "
+                 "1 min for 400 draws)",
        uses=("slth.dense.network",))
 def check_rule(p: RuleParams, ctx: Context) -> Record:
     biases = p.biases + (False,) * (len(p.targets) - len(p.biases))
