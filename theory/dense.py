@@ -567,6 +567,26 @@ def bound_union(layers: list[PerturbedLayer], ticket: DenseTicket) -> float:
     return delta
 
 
+def compact_sequential(weights: list[torch.Tensor], masks: list[torch.Tensor],
+                       activation: Callable[[], torch.nn.Module] = torch.nn.ReLU) -> torch.nn.Sequential:
+    """Masked layers ``weights[i]`` ``[d_{i+1}, d_i]`` (float64) as a ``torch.nn.Sequential`` of bias-free Linear
+    layers with ``activation()`` between them, without the hidden units no later layer reads (``masks[i]``
+    of layer ``i``): their outputs only ever meet pruned (zero) weights, so the function is unchanged."""
+    device = weights[0].device
+    alive = ([torch.ones(weights[0].shape[1], dtype=torch.bool, device=device)] + [m.any(0) for m in masks[1:]]
+             + [torch.ones(weights[-1].shape[0], dtype=torch.bool, device=device)])
+    modules: list[torch.nn.Module] = []
+    for i, w in enumerate(weights):
+        w = w[alive[i + 1]][:, alive[i]]
+        layer = torch.nn.Linear(w.shape[1], w.shape[0], bias=False, dtype=torch.float64, device=device)
+        with torch.no_grad():
+            layer.weight.copy_(w)
+        modules.append(layer)
+        if i < len(weights) - 1:
+            modules.append(activation())
+    return torch.nn.Sequential(*modules)
+
+
 def domain_samples(domain: Domain, dim: int, samples: int, seed: int, device: torch.device
                    ) -> tuple[torch.Tensor, float, Callable[[torch.Tensor], torch.Tensor]]:
     """The start of an error search on ``domain`` in $\mathbb{R}^{dim}$: ``samples`` random points ``[samples, dim]``

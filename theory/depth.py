@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import torch
 
 from lth.theory.certify import PerturbedLayer, frobenius_upper, relu_deviation_range, separable_error_range
-from lth.theory.dense import DEFAULT_POOL_CAP, Domain, Target, domain_samples
+from lth.theory.dense import DEFAULT_POOL_CAP, Domain, Target, compact_sequential, domain_samples
 from lth.theory.dense_bounds import HALF_BELOW, UNIT_INTERVAL
 from lth.theory.device import generator as make_generator
 from lth.theory.lueker import bound_lueker_samples
@@ -160,20 +160,7 @@ class DepthTicket:
         Hidden units that no later layer reads are left out: their outputs only ever meet pruned
         (zero) weights, so the function is the pruned network's, at a fraction of its width.
         """
-        weights = self.masked_weights()
-        alive = [torch.ones(weights[0].shape[1], dtype=torch.bool, device=weights[0].device)]
-        alive += [m.any(0) for m in self.masks[1:]] + [torch.ones(weights[-1].shape[0], dtype=torch.bool,
-                                                                  device=weights[-1].device)]
-        modules: list[torch.nn.Module] = []
-        for i, w in enumerate(weights):
-            w = w[alive[i + 1]][:, alive[i]]
-            layer = torch.nn.Linear(w.shape[1], w.shape[0], bias=False, dtype=torch.float64, device=w.device)
-            with torch.no_grad():
-                layer.weight.copy_(w)
-            modules.append(layer)
-            if i < len(weights) - 1:
-                modules.append(self.act.module())
-        return torch.nn.Sequential(*modules)
+        return compact_sequential(self.masked_weights(), self.masks, self.act.module)
 
 
 def search_blocks(products: torch.Tensor, targets: torch.Tensor, usable: torch.Tensor, pool_cap: int,

@@ -28,7 +28,8 @@ import torch
 from lth.theory.certify import PerturbedLayer, frobenius_upper, layer_error_norm, relu_deviation_range, \
     separable_error_range, spectral_norm_upper
 from lth.theory.dense import (DEFAULT_POOL_CAP, NORM_TOLERANCE, DenseTicket, Domain, RandomNetwork, Target,
-                              construct_ticket, domain_samples, random_target, realised_layers, spectral_norms)
+                              compact_sequential, construct_ticket, domain_samples, random_target, realised_layers,
+                              spectral_norms)
 from lth.theory.dense_bounds import bound_proven_units_per_input, bound_weight_accuracy
 from lth.theory.device import generator as make_generator
 from lth.theory.numerics import interval_matvec, round_down, round_up, up
@@ -165,21 +166,7 @@ class ResidualTicket:
 
 def _compact(branch: DenseTicket) -> torch.nn.Sequential:
     """A branch's masked layers, float64, without the hidden units no later layer reads (see ``module``)."""
-    weights = branch.masked_weights()
-    device = weights[0].device
-    alive = ([torch.ones(weights[0].shape[1], dtype=torch.bool, device=device)]
-             + [m.any(0) for m in branch.masks[1:]] + [torch.ones(weights[-1].shape[0], dtype=torch.bool,
-                                                                  device=device)])
-    modules: list[torch.nn.Module] = []
-    for i, w in enumerate(weights):
-        w = w[alive[i + 1]][:, alive[i]]
-        layer = torch.nn.Linear(w.shape[1], w.shape[0], bias=False, dtype=torch.float64, device=device)
-        with torch.no_grad():
-            layer.weight.copy_(w)
-        modules.append(layer)
-        if i < len(weights) - 1:
-            modules.append(torch.nn.ReLU())
-    return torch.nn.Sequential(*modules)
+    return compact_sequential(branch.masked_weights(), branch.masks)
 
 
 def construct_residual_ticket(target: ResidualTarget, network: ResidualNetwork, *, pool_cap: int = DEFAULT_POOL_CAP,
