@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 
@@ -19,6 +20,8 @@ from lth.theory.numerics import gamma
 from lth.theory.dense import (DEFAULT_C, DEFAULT_POOL_CAP, Domain, RandomNetwork, Target, DenseTicket, build_ticket,
                           certify_sup_error, over_parameterisation, random_target, realised_layers, rescale, search_sup_error)
 from lth.registry import OPEN_UNIT, Context, Quantity, Record, claim, param
+from lth.sweep import Task
+from lth.theory.device import generator
 from lth.verdict import (Verdict, clopper_pearson, combine, judge_below, judge_certificate, judge_rate_cells,
                          rate_cell)
 
@@ -38,11 +41,15 @@ def flip_largest_kept(ticket: DenseTicket, block: int, count: int) -> None:
     ticket.masks[2 * block + 1] = flat.reshape(m2.shape)
 
 
+def search_budget(p) -> dict[str, int]:
+    """The error search's budget (restarts, steps, samples) from a claim's parameters."""
+    return {"restarts": p.restarts, "steps": p.steps, "samples": p.samples}
+
+
 def _instance_report(target: Target, net: RandomNetwork, ticket: DenseTicket, domain: Domain, eps: float,
-                     p, ctx: Context, seed_offset: int) -> dict:
+                     budget: dict[str, int], seed: int) -> dict:
     cert = certify_sup_error(target, ticket, domain)
-    search = search_sup_error(target, ticket, domain, restarts=p.restarts, steps=p.steps, samples=p.samples,
-                              seed=ctx.stream(seed_offset))
+    search = search_sup_error(target, ticket, domain, **budget, seed=seed)
     return {"widths": target.widths, "bias": target.has_bias, "eps": eps, "fan_out": net.units_per_input,
             "random_parameters": net.parameters, "target_parameters": target.parameters,
             "kept_parameters": ticket.kept,
@@ -96,7 +103,7 @@ def check_layer(p: LayerParams, ctx: Context) -> Record:
                                pool_tolerance=bound_weight_accuracy(widths, p.eps))
     flip_largest_kept(ticket, 0, ctx.faults.flip)
     identity = orthant_identity(target, ticket, p.orthant_points, ctx.generator(2))
-    instance = _instance_report(target, net, ticket, Domain("ball"), p.eps, p, ctx, 3)
+    instance = _instance_report(target, net, ticket, Domain("ball"), p.eps, search_budget(p), ctx.stream(3))
     layer = realised_layers(target, ticket)[0]
     union = float(layer.err_pos.abs().sum() + layer.err_neg.abs().sum())
     details = {**instance, "identity": identity, "per_weight_error_sum": union,
@@ -170,7 +177,7 @@ def proven_instance(widths: tuple[int, ...], p: NetworkParams, ctx: Context, ind
                                units_per_input=units, pool_cap=p.pool_cap, pool_rule="blocks",
                                pool_tolerance=bound_weight_accuracy(list(widths), p.eps))
     flip_largest_kept(ticket, target.depth - 1, ctx.faults.flip)
-    return {**_instance_report(target, net, ticket, Domain("ball"), p.eps, p, ctx, 300 + index),
+    return {**_instance_report(target, net, ticket, Domain("ball"), p.eps, search_budget(p), ctx.stream(300 + index)),
             "name": f"random {'-'.join(map(str, widths))}", "proven_units": units}
 
 
@@ -238,31 +245,75 @@ FULL_RULE = {"targets": ((64, 64, 10), (32, 32, 32, 10), (100, 64, 48, 32, 10)),
              "digits_hidden": (64, 32), "digits_steps": 1500, "restarts": 64, "steps": 200, "samples": 16384}
 
 
-def rule_draws(widths: tuple[int, ...], bias: bool, eps: float, delta: float, c: float, draws: int,
-               p: RuleParams, ctx: Context, cell: int, search_first: bool) -> dict:
-    """``draws`` independent (target, network) pairs at the rule's width; a failure is certified > ε.
+# Draws per stored task of the rule's cells: a killed full run loses at most one chunk (about a minute).
+RULE_CHUNK = 50
 
-    Draw ``j`` of cell ``cell`` uses generator offset ``10⁶·(cell + 1) + j``, so cells and seeds never
-    share a draw. The first draw is also searched (a sampled error above its certificate is a bug).
-    """
-    certified, fan_out, searched = [], None, None
-    for j in range(draws):
-        offset = 1_000_000 * (cell + 1) + j
-        target = random_target(list(widths), ctx.generator(offset), bias=bias)
-        net, ticket = build_ticket(target, eps, delta, seed=ctx.stream(offset), device=ctx.device, c=c,
-                                   pool_cap=p.pool_cap)
-        flip_largest_kept(ticket, target.depth - 1, ctx.faults.flip)
-        if j == 0 and search_first:
-            searched = _instance_report(target, net, ticket, Domain("ball"), eps, p, ctx, offset)
+
+def rule_chunk(widths: list[int], bias: bool, eps: float, delta: float, c: float, pool_cap: int,
+               streams: list[int], device: str, flip: int, budget: dict[str, int] | None) -> dict:
+    """Certified sup errors of the draws seeded by ``streams`` (one stream seeds both the target and the
+    network of a draw); with ``budget``, the first draw is also searched (:func:`_instance_report`)."""
+    dev = torch.device(device)
+    certified, searched, fan_out = [], None, None
+    for j, stream in enumerate(streams):
+        target = random_target(widths, generator(stream, dev), bias=bias)
+        net, ticket = build_ticket(target, eps, delta, seed=stream, device=dev, c=c, pool_cap=pool_cap)
+        flip_largest_kept(ticket, target.depth - 1, flip)
+        if j == 0 and budget is not None:
+            searched = _instance_report(target, net, ticket, Domain("ball"), eps, budget, stream)
             certified.append(searched["certified"])
         else:
             certified.append(certify_sup_error(target, ticket, Domain("ball")).value)
         fan_out = net.units_per_input
-    failures = sum(v > eps for v in certified)
-    return {"widths": list(widths), "bias": bias, "eps": eps, "delta": delta, "c": c, "fan_out": fan_out,
-            "draws": draws, "failures": failures, "median_certified": float(torch.tensor(certified).median()),
-            "max_certified": max(certified), "searched": searched,
-            "name": f"random {'-'.join(map(str, widths))}{' +bias' if bias else ''}, ε = {eps:g}, δ = {delta:g}"}
+    return {"certified": certified, "searched": searched, "fan_out": fan_out}
+
+
+@dataclass(frozen=True)
+class RuleCell:
+    """One cell of the rule: ``draws`` independent (target, network) pairs at constant ``c``."""
+
+    index: int
+    widths: tuple[int, ...]
+    bias: bool
+    eps: float
+    delta: float
+    c: float
+    search_first: bool
+
+    @property
+    def name(self) -> str:
+        return (f"random {'-'.join(map(str, self.widths))}{' +bias' if self.bias else ''}, ε = {self.eps:g}, "
+                f"δ = {self.delta:g}")
+
+
+def rule_tasks(cells: list[RuleCell], p: RuleParams, ctx: Context) -> Iterator[Task]:
+    """The cells' draws in chunks of :data:`RULE_CHUNK`. Draw ``j`` of cell ``i`` is seeded by stream
+    ``10⁶·(i + 1) + j``, so cells and seeds never share a draw; a cell's first draw is searched when asked."""
+    for cell in cells:
+        streams = [ctx.stream(1_000_000 * (cell.index + 1) + j) for j in range(p.draws)]
+        for start in range(0, p.draws, RULE_CHUNK):
+            budget = search_budget(p) if cell.search_first and start == 0 else None
+            yield Task(f"cell{cell.index:03d}-draws{start:05d}",
+                       (list(cell.widths), cell.bias, cell.eps, cell.delta, cell.c, p.pool_cap,
+                        streams[start:start + RULE_CHUNK], str(ctx.device), ctx.faults.flip, budget))
+
+
+def rule_draws(cells: list[RuleCell], p: RuleParams, ctx: Context) -> list[dict]:
+    """Each cell's failure count (certified > ε) over its draws, with its first draw's search report;
+    the chunks run on the run's sweep engine and are stored, so a killed run resumes."""
+    chunks = -(-p.draws // RULE_CHUNK)
+    results = ctx.map(rule_chunk, rule_tasks(cells, p, ctx), desc="slth.dense.rule draws",
+                      total=chunks * len(cells))
+    rows = []
+    for i, cell in enumerate(cells):
+        parts = results[i * chunks:(i + 1) * chunks]
+        certified = [v for part in parts for v in part["certified"]]
+        rows.append({"widths": list(cell.widths), "bias": cell.bias, "eps": cell.eps, "delta": cell.delta,
+                     "c": cell.c, "fan_out": parts[-1]["fan_out"], "draws": p.draws,
+                     "failures": sum(v > cell.eps for v in certified),
+                     "median_certified": float(torch.tensor(certified).median()), "max_certified": max(certified),
+                     "searched": parts[0]["searched"], "name": cell.name})
+    return rows
 
 
 def train_digits_mlp(hidden: tuple[int, ...], steps: int, seed: int, device: torch.device):
@@ -301,7 +352,7 @@ def digits_draws(p: RuleParams, ctx: Context) -> dict:
                                    pool_cap=p.pool_cap)
         flip_largest_kept(ticket, scaled.depth - 1, ctx.faults.flip)
         if j == 0:
-            first = {**_instance_report(scaled, net, ticket, box, p.digits_eps, p, ctx, 12),
+            first = {**_instance_report(scaled, net, ticket, box, p.digits_eps, search_budget(p), ctx.stream(12)),
                      **_digits_agreement(target, ticket, data)}
             certified.append(first["certified"])
         else:
@@ -363,15 +414,16 @@ def kept_vs_eps(p: RuleParams, ctx: Context) -> dict:
        uses=("slth.dense.network",))
 def check_rule(p: RuleParams, ctx: Context) -> Record:
     biases = p.biases + (False,) * (len(p.targets) - len(p.biases))
-    grid = [(w, b, eps, delta) for eps, delta in p.cases for w, b in zip(p.targets, biases)]
-    cells = [rule_draws(w, b, eps, delta, p.c, p.draws, p, ctx, i, True)
-             for i, (w, b, eps, delta) in enumerate(ctx.bar(grid, desc="slth.dense.rule cells"))]
+    judged = [RuleCell(i, w, b, eps, delta, p.c, True)
+              for i, ((eps, delta), (w, b)) in enumerate((case, wb) for case in p.cases for wb in zip(p.targets, biases))]
+    eps, delta = p.cases[-1]
+    measured = [RuleCell(100 + i, w, b, eps, delta, c, False)
+                for i, (c, (w, b)) in enumerate((c, wb) for c in p.c_values for wb in zip(p.targets, biases))]
+    rows = rule_draws(judged + measured, p, ctx)
+    cells, constants = rows[:len(judged)], rows[len(judged):]
     if p.digits_draws:
         cells.append(digits_draws(p, ctx))
     verdict, reason = judge_cells(cells, p.confidence)
-    eps, delta = p.cases[-1]
-    constants = [rule_draws(w, b, eps, delta, c, p.draws, p, ctx, 100 + i, False)
-                 for i, (c, (w, b)) in enumerate((c, wb) for c in p.c_values for wb in zip(p.targets, biases))]
     for row in constants:
         row["ci"] = list(clopper_pearson(row["failures"], row["draws"], p.confidence))
     worst = max(cells, key=lambda c: c["failures"] / c["draws"])
