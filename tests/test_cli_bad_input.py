@@ -83,7 +83,7 @@ LEAVES: dict[tuple[str, ...], Leaf] = {
         "--box": (["nan", "1"], ["0", "inf"], ["0"]), "--c": POS_FLOAT, "--seed": NONNEG, "--device": CHOICE,
         "--out": ("{dir}", "{proc}/x/t.pt", "{file}/t.pt"), "--restarts": POS, "--steps": POS, "--samples": POS,
         "--input-shape": (["1", "0", "4"], ["1", "4"], ["x", "4", "4"]), "--padding": CHOICE,
-        "--n-max": ("3", "-1", "x")}),
+        "--n-max": ("3", "-1", "x"), "--construction": CHOICE}),
     ("simulate", "imp"): Leaf([], _IMP),
     ("simulate", "transfer"): Leaf([("--source", "digits")], {
         **_IMP, "--source": CHOICE, "--source-image-size": NONNEG, "--source-optimizer": CHOICE,

@@ -3,26 +3,37 @@
 The object: a state dict of an alternating Linear/ReLU network (``.pt`` read with
 ``torch.load(weights_only=True)``, or ``.safetensors``) is parsed into a list of
 :class:`StateLayer` (one per parameterised module, in state-dict order); a ReLU is assumed between
-consecutive layers and none after the last. A random network at the theorem's widths is pruned by
-Pensia et al.'s construction (``lth.theory.dense``) and the sup error over the domain is certified.
+consecutive layers and none after the last. A random network is pruned by one of
+:data:`CONSTRUCTIONS` (``--construction``) and the sup error over the domain is certified:
+
+* ``pensia`` (the default): Pensia et al.'s 2L layers of U[−1, 1] weights (``lth.theory.dense``), at the
+  width rule with the measured constant ``--c``;
+* ``orseau``: Orseau, Hutter & Rivasplata's hyperbolic weights with binary decomposition
+  (``lth.theory.hyperbolic``), 2L layers at Theorem H's proven width;
+* ``burkholz-l1``: Burkholz's depth-(L+1) source (``lth.theory.depth``, ReLU), at Theorem B's proven
+  widths, for targets without biases.
+
 State dicts with Conv2d layers go to :func:`make_conv_ticket` (da Cunha et al.'s construction,
 ``lth.theory.conv``; needs ``--input-shape`` and ``--padding``, certified over ``[0,1]^{C×H×W}``).
 
 Outputs: ``--out FILE`` (a ``torch.save`` dict: the pruned ``torch.nn.Sequential``'s state dict, the
-masks on the random weights, the random seed, the hidden units per input (key ``fan_out``) and the module list ``architecture``;
-:func:`load_ticket` shows how plain torch rebuilds it) and ``FILE.json`` (certificate,
-widths, provenance).
+masks on the random weights, the random seed, what regenerates the random network (Pensia and Orseau:
+the hidden units per input, key ``fan_out``, and Orseau's binary digits ``bits``; Burkholz: ``copies``
+and ``scale``), the module list ``architecture`` and, for every construction but Pensia's (whose files
+predate the flag), its name ``construction``; :func:`load_ticket` shows how plain torch rebuilds it)
+and ``FILE.json`` (certificate, construction and its parameters, widths, provenance).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from lth.store import write_atomic, write_json
 from lth.validate import (DEVICE_CHOICES, finite_float, input_file, int_at_least, non_negative_int, out_file,
@@ -33,8 +44,19 @@ if TYPE_CHECKING:  # torch and the constructions are imported where they are use
 
     from lth.theory.conv import TicketReport
     from lth.theory.dense import Domain, Target
+    from lth.theory.objects import Certificate
 
 _PARAMETER_NAMES = ("weight", "bias")
+
+# --construction: name -> what it is (the help text and the sidecar's description)
+CONSTRUCTIONS = {
+    "pensia": "Pensia et al. 2020: 2L layers of U[-1,1] weights, a subset sum per target weight; width rule "
+              "m = 2·ceil(C·ln(d_in·d_out·L/min(eps, delta))) units per input with the measured constant C (--c)",
+    "orseau": "Orseau, Hutter & Rivasplata 2020: 2L layers of hyperbolic weights (density ∝ 1/|w|), a binary "
+              "decomposition per target weight; Theorem H's proven width (proofs/slth_hyperbolic.md)",
+    "burkholz-l1": "Burkholz 2022: L+1 layers of uniform weights (a univariate first layer, then copies of every "
+                   "target neuron), ReLU, no biases; Theorem B's proven widths (proofs/slth_depth.md)",
+}
 
 
 @dataclass
@@ -210,6 +232,31 @@ def estimate_dense_bytes(widths: list[int], units: list[int]) -> int:
     return 8 * (weights + block)
 
 
+def estimate_hyperbolic_bytes(widths: list[int], units: list[int]) -> int:
+    """Peak bytes of Orseau's construction: the random pairs as in :func:`estimate_dense_bytes`, kept with
+    a masked copy and the pruned Sequential (the search runs on it), and for the largest block the products
+    ``[d_out, d_in, m]`` with the same-sized temporaries of one step of the binary decomposition."""
+    weights = sum(m * a * a + b * m * a for a, b, m in zip(widths[:-1], widths[1:], units))
+    block = max(b * a * m for a, b, m in zip(widths[:-1], widths[1:], units))
+    return 8 * (3 * weights + 8 * block)
+
+
+def depth_shapes(widths: list[int], copies: list[int]) -> list[tuple[int, int]]:
+    """Shapes of the $L+1$ random matrices of the depth-(L+1) source (``lth.theory.depth``): ``[ρ_0 d_0, d_0]``,
+    then ``[rows_l, ρ_{l−1} d_{l−1}]`` with ``rows_l`` = ``ρ_l d_l`` copies (``d_L`` outputs for the last)."""
+    depth = len(widths) - 1
+    rows = [copies[l] * widths[l] if l < depth else widths[l] for l in range(1, depth + 1)]
+    return [(copies[0] * widths[0], widths[0])] + [(r, copies[l] * widths[l]) for l, r in enumerate(rows)]
+
+
+def estimate_depth_bytes(widths: list[int], copies: list[int]) -> int:
+    """Peak bytes of Burkholz's construction: its random matrices float64 with the masked copy the
+    certificate reads, and for the largest matrix the first layer's products with a few same-sized
+    temporaries (subset sums run per input on blocks of ``pool_cap`` units)."""
+    sizes = [r * c for r, c in depth_shapes(widths, copies)]
+    return 8 * (2 * sum(sizes) + 5 * max(sizes))
+
+
 def check_memory(estimate: int, device: torch.device) -> None:
     """Refuse a construction whose estimate exceeds the free memory of ``device``."""
     free = available_memory(device)
@@ -219,42 +266,84 @@ def check_memory(estimate: int, device: torch.device) -> None:
                          "or use a smaller model")
 
 
-def make_ticket(args: argparse.Namespace) -> dict:
-    """Build, certify and save the ticket described by the parsed command line; returns the report."""
-    import torch
-    from tqdm.auto import tqdm
+# ---------------------------------------------------------------------------------------------------
+# The constructions behind --construction: plan (widths, before any weight is drawn), build, certify, search
 
-    from lth.theory.dense import (DEFAULT_C, bound_units_per_input, build_ticket, certify_sup_error, check_norms,
-                              over_parameterisation, rescale, search_sup_error)
-    from lth.theory.device import resolve_device
 
-    out = output_path(args)
-    specs = parse_layers(load_state_dict(args.model))
-    if any(spec.kind == "Conv2d" for spec in specs):
-        return make_conv_ticket(args, specs, out)
-    for label, value in (("--eps", args.eps), ("--delta", args.delta)):
-        if not 0 < value < 1:
-            raise ValueError(f"{label} must lie in (0, 1), got {value}")
-    device = resolve_device(args.device)
-    c = DEFAULT_C if args.c is None else args.c
-    target = target_from_specs(specs)
-    factor = 1.0
-    if args.rescale:
-        target, factor = rescale(target)
-    else:
-        check_norms(target)
-    domain = _domain(args, target.widths[0])
-    signed = domain.kind == "ball" or min(domain.lo) < 0
-    widths = [w.shape[1] for w in target.augmented()] + [target.widths[-1]]
-    units = [bound_units_per_input(a, b, target.depth, args.eps * factor, args.delta, c)
-             for a, b in zip(widths[:-1], widths[1:])]
-    check_memory(estimate_dense_bytes(widths, units), device)
-    _note_dense_scope(args, domain, factor, target.widths[0])
-    stages = tqdm(total=3, desc="lth ticket", disable=args.no_progress)
-    stages.set_postfix_str("random network + masks")
-    net, ticket = build_ticket(target, args.eps * factor, args.delta, seed=args.seed, device=device, c=c,
-                               units_per_input=units, signed_input=signed, output_scale=1 / factor)
-    stages.update()
+@dataclass(frozen=True)
+class Plan:
+    """A construction's random network, fixed before any weight is drawn: ``parameters`` (the sidecar's
+    ``construction_parameters``: widths, constants, tolerances), ``summary`` (top-level report entries:
+    Pensia's ``c`` and ``fan_out``, Orseau's ``fan_out``, Burkholz's ``copies``) and the peak-memory
+    estimate ``bytes``."""
+
+    parameters: dict
+    summary: dict
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Built:
+    """A built ticket in the user's units: the pruned ``sequential`` (float64, Linear and ReLU, a final
+    diagonal Linear undoing a rescaling), the rigorous ``certificate``, the searched error ``empirical``
+    (a lower bound on the sup), ``file_keys`` kept beside the weights in the ticket file, the random
+    network's matrix ``random_widths`` (rows) and ``random_parameters``, the ``kept`` entries and
+    ``extras`` for the report (Pensia and Orseau: the per-weight union bound)."""
+
+    sequential: torch.nn.Sequential
+    certificate: Certificate
+    empirical: float
+    file_keys: dict
+    random_widths: list[int]
+    random_parameters: int
+    kept: int
+    extras: dict
+
+
+def augmented_widths(target: Target) -> list[int]:
+    """``[d_0 (+1 with biases), …, d_L]``: the widths of the unbiased network on $(x, 1)$ that the 2L-layer
+    constructions build."""
+    return [w.shape[1] for w in target.augmented()] + [target.widths[-1]]
+
+
+def plan_pensia(target: Target, eps: float, delta: float, signed: bool, c: float | None) -> Plan:
+    from lth.theory.dense import DEFAULT_C, DEFAULT_POOL_CAP, bound_units_per_input
+
+    c = DEFAULT_C if c is None else c
+    widths = augmented_widths(target)
+    units = [bound_units_per_input(a, b, target.depth, eps, delta, c) for a, b in zip(widths[:-1], widths[1:])]
+    return Plan({"c": c, "units_per_input": units, "pool_cap": DEFAULT_POOL_CAP, "pool_rule": "largest",
+                 "signed_input": signed}, {"c": c, "fan_out": units}, estimate_dense_bytes(widths, units))
+
+
+def plan_orseau(target: Target, eps: float, delta: float, signed: bool, c: float | None) -> Plan:
+    from lth.theory.dense_bounds import bound_weight_accuracy
+    from lth.theory.hyperbolic import (FIRST_LAYER_RANGE, SECOND_LAYER_TOP, block_bits,
+                                       bound_proven_hyperbolic_units_per_input)
+
+    widths = augmented_widths(target)
+    units = bound_proven_hyperbolic_units_per_input(widths, eps, delta, signed)
+    return Plan({"units_per_input": units, "bits": block_bits(widths, eps, signed),
+                 "weight_accuracy": bound_weight_accuracy(widths, eps, signed), "signed_input": signed,
+                 "first_layer_law": f"H[{FIRST_LAYER_RANGE[0]:g}, {FIRST_LAYER_RANGE[1]:g}]",
+                 "second_layer_law": f"H[2^-K_i, {SECOND_LAYER_TOP:g}]"},
+                {"fan_out": units}, estimate_hyperbolic_bytes(widths, units))
+
+
+def plan_burkholz(target: Target, eps: float, delta: float, signed: bool, c: float | None) -> Plan:
+    from lth.theory.depth import activation, bound_proven_copies, row_sum_bounds
+
+    bound = bound_proven_copies(target.widths, eps, delta, activation("relu"), row_sum_bounds(target))
+    return Plan({"activation": "relu", "copies": bound.copies, "scale": bound.scale,
+                 "weight_accuracy": bound.accuracy, "pools": bound.pools, "row_sums": row_sum_bounds(target)},
+                {"copies": bound.copies}, estimate_depth_bytes(target.widths, bound.copies))
+
+
+def _dense_built(target: Target, ticket, domain: Domain, args: argparse.Namespace, file_keys: dict,
+                 stages) -> Built:
+    """Certificate and search of a 2L-layer ticket (``lth.theory.dense``), already in the user's units."""
+    from lth.theory.dense import certify_sup_error, search_sup_error
+
     stages.set_postfix_str("certificate")
     cert = certify_sup_error(target, ticket, domain)
     stages.update()
@@ -262,26 +351,201 @@ def make_ticket(args: argparse.Namespace) -> dict:
     search = search_sup_error(target, ticket, domain, restarts=args.restarts, steps=args.steps,
                               samples=args.samples, seed=args.seed)
     stages.update()
-    stages.close()
+    net = ticket.random
+    return Built(ticket.sequential(), cert, search.error, {"masks": [m.cpu() for m in ticket.masks],
+                                                          "seed": args.seed, **file_keys},
+                 [w.shape[0] for w in net.weights], net.parameters, ticket.kept,
+                 {"union_bound": cert.parts["union_bound"]})
+
+
+def build_pensia(target: Target, plan: Plan, factor: float, domain: Domain, args: argparse.Namespace,
+                 device: torch.device, stages) -> Built:
+    from lth.theory.dense import build_ticket
+
+    stages.set_postfix_str("random network + masks")
+    net, ticket = build_ticket(target, args.eps * factor, args.delta, seed=args.seed, device=device,
+                               c=plan.parameters["c"], units_per_input=plan.parameters["units_per_input"],
+                               signed_input=plan.parameters["signed_input"], output_scale=1 / factor)
+    stages.update()
+    return _dense_built(target, ticket, domain, args, {"fan_out": net.units_per_input}, stages)
+
+
+def build_orseau(target: Target, plan: Plan, factor: float, domain: Domain, args: argparse.Namespace,
+                 device: torch.device, stages) -> Built:
+    from lth.theory.dense import Target as DenseTarget
+    from lth.theory.hyperbolic import construct_hyperbolic_network, construct_hyperbolic_ticket
+
+    stages.set_postfix_str("hyperbolic network + binary decomposition")
+    units, bits = plan.parameters["units_per_input"], plan.parameters["bits"]
+    net = construct_hyperbolic_network(augmented_widths(target), units, bits, args.seed, device)
+    on_device = DenseTarget([w.to(device) for w in target.weights],
+                            [None if b is None else b.to(device) for b in target.biases])
+    ticket = construct_hyperbolic_ticket(on_device, net, plan.parameters["weight_accuracy"],
+                                         signed_input=plan.parameters["signed_input"])
+    # the rule has no output scale of its own: the ticket approximates the normalised target, and the
+    # certificate, the search and the Sequential of lth.theory.dense read output_scale to undo it
+    ticket = dataclasses.replace(ticket, output_scale=1 / factor)
+    stages.update()
+    built = _dense_built(target, ticket, domain, args, {"fan_out": units, "bits": bits, "construction": "orseau"},
+                         stages)
+    unfinished = sum(ticket.info["unfinished_branches"])
+    return dataclasses.replace(built, extras={**built.extras, "unfinished_branches": unfinished})
+
+
+def build_burkholz(target: Target, plan: Plan, factor: float, domain: Domain, args: argparse.Namespace,
+                   device: torch.device, stages) -> Built:
+    import torch
+
+    from lth.theory.depth import (activation, certify_sup_error, construct_depth_network, construct_depth_ticket,
+                                  search_sup_error)
+    from lth.theory.numerics import up
+
+    stages.set_postfix_str("depth-(L+1) network + masks")
+    copies, scale = plan.parameters["copies"], plan.parameters["scale"]
+    network = construct_depth_network(target.widths, copies, scale, args.seed, device)
+    on_device = type(target)([w.to(device) for w in target.weights], [None] * target.depth)
+    ticket = construct_depth_ticket(on_device, network, activation("relu"),
+                                    tolerance=plan.parameters["weight_accuracy"])
+    stages.update()
+    stages.set_postfix_str("certificate")
+    # the library certifies and searches the normalised pair; 1/factor carries both to the user's units
+    # (one rounding of the product, covered by up)
+    cert = certify_sup_error(target, ticket, domain)
+    if factor != 1.0:
+        cert = dataclasses.replace(cert, value=up(cert.value / factor))
+    stages.update()
+    stages.set_postfix_str("search")
+    search = search_sup_error(target, ticket, domain, restarts=args.restarts, steps=args.steps,
+                              samples=args.samples, seed=args.seed)
+    stages.update()
     sequential = ticket.sequential()
-    saved = {"state_dict": {k: v.cpu() for k, v in sequential.state_dict().items()},
-             "masks": [m.cpu() for m in ticket.masks], "seed": args.seed, "fan_out": net.units_per_input,
+    if factor != 1.0:
+        d = target.widths[-1]
+        undo = torch.nn.Linear(d, d, bias=False, dtype=torch.float64, device=device)
+        with torch.no_grad():
+            undo.weight.copy_(torch.eye(d, dtype=torch.float64) / factor)
+        sequential.append(undo)
+    return Built(sequential, cert, search.error / factor,
+                 {"masks": [m.cpu() for m in ticket.masks], "seed": args.seed, "copies": copies, "scale": scale,
+                  "construction": "burkholz-l1"},
+                 network.widths, network.parameters, ticket.kept, {})
+
+
+def unbiased_target(specs: list[StateLayer], target: Target) -> Target:
+    """``target`` without its biases, refused (naming the layer) when one is non-zero: Burkholz's
+    depth-(L+1) construction is built here for unbiased targets only."""
+    for spec in specs:
+        if spec.bias is not None and bool((spec.bias != 0).any()):
+            raise ValueError(f"--construction burkholz-l1: layer {spec.name!r} has a non-zero bias, and the depth-(L+1) "
+                             "construction is built for targets without biases (train with bias=False, or use "
+                             "--construction pensia or orseau)")
+    return type(target)(target.weights, [None] * target.depth)
+
+
+def entry_rescale(target: Target) -> tuple[Target, float]:
+    """Divide each (unbiased) ``W_l`` with $\\max|w_{ij}| > 1$ by that entry: ``(rescaled target, c)`` with the
+    rescaled network computing ``c·f(x)`` (ReLU is positively homogeneous)."""
+    factor, weights = 1.0, []
+    for w in target.weights:
+        largest = float(w.abs().max())
+        s = 1.0 / largest if largest > 1 else 1.0
+        factor *= s
+        weights.append(w * s)
+    return type(target)(weights, [None] * target.depth), factor
+
+
+def check_entries(target: Target) -> None:
+    """Theorem B's hypothesis $|w_{ij}| \\le 1$ (its pools cover [−1, 1]); refused naming ``--rescale``."""
+    from lth.theory.dense import NORM_TOLERANCE
+
+    bad = [(i + 1, float(w.abs().max())) for i, w in enumerate(target.weights)
+           if float(w.abs().max()) > 1 + NORM_TOLERANCE]
+    if bad:
+        listing = ", ".join(f"layer {i}: max |w| = {v:.4g}" for i, v in bad)
+        raise ValueError(f"--construction burkholz-l1 needs every |w_ij| <= 1 ({listing}); lth ticket --rescale "
+                         "divides each such layer by its largest entry and undoes the scaling at the output")
+
+
+def normalise(name: str, target: Target, rescale: bool) -> tuple[Target, float]:
+    """The target the construction is built for and the factor ``c`` with ``normalised = c·target``: Pensia's
+    and Orseau's theorems need ‖W_i‖₂ ≤ 1, Burkholz's |w_ij| ≤ 1; without ``rescale`` a violation is refused."""
+    from lth.theory.dense import check_norms, rescale as norm_rescale
+
+    if name == "burkholz-l1":
+        if rescale:
+            return entry_rescale(target)
+        check_entries(target)
+        return target, 1.0
+    if rescale:
+        return norm_rescale(target)
+    check_norms(target)
+    return target, 1.0
+
+
+PLANS: dict[str, Callable[..., Plan]] = {"pensia": plan_pensia, "orseau": plan_orseau, "burkholz-l1": plan_burkholz}
+BUILDERS: dict[str, Callable[..., Built]] = {"pensia": build_pensia, "orseau": build_orseau,
+                                            "burkholz-l1": build_burkholz}
+
+
+def refuse_construction_flags(args: argparse.Namespace) -> None:
+    """Flags the chosen construction has no use for, refused before the model is read."""
+    if args.c is not None and args.construction not in (None, "pensia"):
+        raise ValueError(f"--c is the constant of Pensia's width rule; --construction {args.construction} takes its "
+                         "theorem's proven width, which has no such constant (leave --c out)")
+
+
+def make_ticket(args: argparse.Namespace) -> dict:
+    """Build, certify and save the ticket described by the parsed command line; returns the report."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from lth.theory.device import resolve_device
+
+    out = output_path(args)
+    refuse_construction_flags(args)
+    specs = parse_layers(load_state_dict(args.model))
+    if any(spec.kind == "Conv2d" for spec in specs):
+        if args.construction is not None:
+            raise ValueError(f"--construction {args.construction} is for MLPs: a model with Conv2d layers is built "
+                             "by da Cunha et al.'s construction, the only one here for CNNs (leave --construction out)")
+        return make_conv_ticket(args, specs, out)
+    for label, value in (("--eps", args.eps), ("--delta", args.delta)):
+        if not 0 < value < 1:
+            raise ValueError(f"{label} must lie in (0, 1), got {value}")
+    name = args.construction or "pensia"
+    device = resolve_device(args.device)
+    target = target_from_specs(specs)
+    if name == "burkholz-l1":
+        target = unbiased_target(specs, target)
+    target, factor = normalise(name, target, args.rescale)
+    domain = _domain(args, target.widths[0])
+    signed = domain.kind == "ball" or min(domain.lo) < 0
+    plan = PLANS[name](target, args.eps * factor, args.delta, signed, args.c)
+    check_memory(plan.bytes, device)
+    _note_dense_scope(args, domain, factor, target, name)
+    stages = tqdm(total=3, desc="lth ticket", disable=args.no_progress)
+    built = BUILDERS[name](target, plan, factor, domain, args, device, stages)
+    stages.close()
+    sequential = built.sequential
+    saved = {"state_dict": {k: v.cpu() for k, v in sequential.state_dict().items()}, **built.file_keys,
              "architecture": [type(m).__name__ for m in sequential]}
     write_atomic(out, lambda handle: torch.save(saved, handle))
-    report = {"model": str(args.model), "ticket": str(out), "eps": args.eps, "delta": args.delta, "c": c,
+    cert = built.certificate
+    report = {"model": str(args.model), "ticket": str(out), "construction": name, "eps": args.eps,
+              "delta": args.delta, **plan.summary,
               "domain": {"kind": domain.kind, "radius": domain.radius if domain.kind == "ball" else None,
                          "box": list(args.box) if domain.kind == "box" else None},
               "target_widths": target.widths, "target_parameters": target.parameters,
-              "rescale_factor": factor, "fan_out": net.units_per_input,
-              "random_widths": [w.shape[0] for w in net.weights],
-              "random_parameters": net.parameters, "kept_parameters": ticket.kept,
-              "sparsity": 1 - ticket.kept / net.parameters,
-              "over_parameterisation": over_parameterisation(target, net),
-              "certified_sup_error": cert.value, "union_bound": cert.parts["union_bound"],
-              "empirical_sup_error": search.error,
+              "rescale_factor": factor, "random_widths": built.random_widths,
+              "random_depth": len(built.random_widths), "random_parameters": built.random_parameters,
+              "kept_parameters": built.kept, "sparsity": 1 - built.kept / built.random_parameters,
+              "over_parameterisation": built.random_parameters / target.parameters,
+              "certified_sup_error": cert.value, **built.extras, "empirical_sup_error": built.empirical,
               "certified_label": "rigorous float64 upper bound on sup over the domain of ||f(x) - ticket(x)||_2",
               "empirical_label": "largest error found by sampling + projected gradient ascent (a lower bound)",
-              "holds": bool(search.error <= cert.value <= args.eps)}
+              "holds": bool(built.empirical <= cert.value <= args.eps),
+              "construction_parameters": {"description": CONSTRUCTIONS[name], **plan.parameters},
+              "certificate_domain": cert.domain, "certificate_assumptions": list(cert.assumptions)}
     write_json(Path(str(out) + ".json"), {"ticket": report}, seed=args.seed, device=str(device))
     return report
 
@@ -291,13 +555,21 @@ def _note(text: str) -> None:
     print(f"lth ticket: {text}", file=sys.stderr)
 
 
-def _note_dense_scope(args: argparse.Namespace, domain: Domain, factor: float, d0: int) -> None:
+def _note_dense_scope(args: argparse.Namespace, domain: Domain, factor: float, target: Target, name: str) -> None:
+    d0 = target.widths[0]
     if factor != 1.0:
-        _note(f"rescale factor {1 / factor:.4g} (product of the layer norms): --eps {args.eps:g} is "
+        norms = "largest entries" if name == "burkholz-l1" else "layer norms"
+        _note(f"rescale factor {1 / factor:.4g} (product of the {norms}): --eps {args.eps:g} is "
               f"{args.eps * factor:.3g} on the normalised network, which sets the width")
     if args.domain is None:
         _note(f"certifying on the unit ball ||x||_2 <= 1 (the default); data in [0, 1]^{d0} reaches norm "
               f"{math.sqrt(d0):.3g}: pass --domain box --box 0 1 (or --radius) to cover your data")
+    if name == "orseau" and (target.has_bias or domain.kind == "box" or domain.radius > 1):
+        _note("Theorem H's proven width aims at eps on the unit ball for a target without biases; here the "
+              "certificate decides whether this draw reaches eps")
+    if name == "burkholz-l1" and (domain.radius > 1 if domain.kind == "ball" else max(map(abs, domain.lo + domain.hi)) > 1):
+        _note("Theorem B's proven widths aim at eps on the box [-1, 1]^d; on a larger domain the certificate "
+              "decides whether this draw reaches eps")
 
 
 def layers_from_state(named: list[tuple[str, torch.Tensor, torch.Tensor | None]],
@@ -427,15 +699,21 @@ def make_conv_ticket(args: argparse.Namespace, specs: list[StateLayer], out: Pat
 
 
 def _print_report(report: dict) -> None:
+    print(f"construction       {report['construction']} (depth {report['random_depth']} random network)")
     print(f"target widths      {report['target_widths']} ({report['target_parameters']:,} parameters)")
     if report["rescale_factor"] != 1.0:
         print(f"rescaled by        {report['rescale_factor']:.6g} (undone by a final diagonal layer)")
-    print(f"random widths      {report['random_widths']} ({report['fan_out']} hidden units per input, "
-          f"{report['random_parameters']:,} parameters, {report['over_parameterisation']:.1f}x the target)")
+    shape = (f"{report['fan_out']} hidden units per input" if "fan_out" in report
+             else f"rho = {report['copies']}: units per input, then copies per neuron")
+    print(f"random widths      {report['random_widths']} ({shape}, {report['random_parameters']:,} parameters, "
+          f"{report['over_parameterisation']:.1f}x the target)")
     print(f"kept parameters    {report['kept_parameters']:,} (sparsity {report['sparsity']:.4f})")
     print(f"certified error    {report['certified_sup_error']:.4g} (rigorous sup over the {report['domain']['kind']})")
     print(f"empirical error    {report['empirical_sup_error']:.4g} (search, lower bound on the sup)")
-    print(f"per-weight union   {report['union_bound']:.4g}")
+    if "union_bound" in report:
+        print(f"per-weight union   {report['union_bound']:.4g}")
+    if report.get("unfinished_branches"):
+        print(f"unfinished weights {report['unfinished_branches']:,} (a bucket of the binary decomposition ran empty)")
     verdict = "within" if report["holds"] else "NOT within"
     print(f"certified {verdict} eps = {report['eps']:g}")
     print(f"wrote {report['ticket']} and {report['ticket']}.json")
@@ -454,22 +732,33 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("ticket", help="prune a random network into a certified ε-approximation of MODEL",
                               description="MODEL is a state dict (.pt, .safetensors) of Linear (or Conv2d) layers with "
                               "a ReLU between consecutive layers: the activations are not in a state dict, so ReLU is "
-                              "assumed; skip connections and norm layers are refused. Exit 0 when the certified "
-                              "error is <= eps, 1 if not, 2 on bad input.")
+                              "assumed; skip connections and norm layers are refused. An MLP is pruned from a random "
+                              "network by --construction (pensia, orseau or burkholz-l1), a CNN by da Cunha et al.'s "
+                              "construction; the sup error over the domain is certified in float64 (rigorous) and "
+                              "searched (a lower bound). Exit 0 when the certified error is <= eps, 1 if not, 2 on "
+                              "bad input.")
     p.add_argument("model", type=input_file,
                    help="state dict file (.pt/.pth via torch.load(weights_only=True), or .safetensors)")
     p.add_argument("--eps", type=finite_float(0, lo_open=True), required=True,
                    help="target sup error, in (0, 1) (CNN models: any positive value, in the model's units)")
+    p.add_argument("--construction", choices=tuple(CONSTRUCTIONS), default=None,
+                   help="MLP models: pensia (default; 2L layers of U[-1,1] weights, subset sums, width rule with the "
+                   "measured constant --c), orseau (Orseau, Hutter & Rivasplata 2020: 2L layers of hyperbolic "
+                   "weights, binary decomposition, Theorem H's proven width, needs ||W_i||_2 <= 1) or burkholz-l1 "
+                   "(Burkholz 2022: L+1 layers, Theorem B's proven widths, needs a model without biases and "
+                   "|w_ij| <= 1; its width grows fast with the model, the memory check refuses what cannot fit)")
     p.add_argument("--delta", type=finite_float(0, 1, lo_open=True, hi_open=True), default=0.01,
-                   help="failure probability in the width rule, in (0, 1)")
+                   help="failure probability in the width rule (orseau, burkholz-l1: the theorem's delta), in (0, 1)")
     p.add_argument("--domain", choices=("ball", "box"), default=None,
                    help="ball: ||x||_2 <= radius (the theorem's, the default); box: every coordinate in [LO, HI]")
     p.add_argument("--radius", type=finite_float(0, lo_open=True), default=1.0, help="ball radius")
     p.add_argument("--box", type=finite_float(), nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"), help="box bounds")
     p.add_argument("--rescale", action="store_true",
-                   help="divide layers with ||W_i||_2 > 1 by their norm (biases accordingly) and undo at the output")
+                   help="divide layers with ||W_i||_2 > 1 by their norm (burkholz-l1: with max |w_ij| > 1 by that "
+                   "entry; biases accordingly) and undo at the output")
     p.add_argument("--c", type=finite_float(0, lo_open=True), default=None,
-                   help="width constant C of the theorem (default: lth.theory.dense.DEFAULT_C, measured by slth.dense.rule)")
+                   help="width constant C of Pensia's rule (default: lth.theory.dense.DEFAULT_C, measured by "
+                   "slth.dense.rule); refused with the other constructions, whose widths are proven")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random network")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     p.add_argument("--out", type=out_file, default=None, help="ticket file (default MODEL.ticket.pt)")
