@@ -461,13 +461,46 @@ TYPED_SYMBOLS = ((re.compile(r"<="), "≤"), (re.compile(r">="), "≥"), (re.com
                  (re.compile(r"\beps\b"), "ε"), (re.compile(r"\blog2\("), "log₂("))
 
 
+# An ASCII sub- or superscript in a statement or a reason: ``m_i``, ``ρ_{L-1}``, ``W_Q^T``, ``[0,1]^{D×D×c}``,
+# ``(...)^{r_i}``, ``{−N..N}^d``. The base is one letter standing alone (so ``pool_cap`` and ``large_final``
+# stay names) or a closing bracket; a bare script is at most three letters or digits.
+_SCRIPT = r"[_^](?:\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}|[A-Za-z0-9]{1,3}(?![A-Za-z0-9_]))"
+SCRIPTED = re.compile(r"(?:(?<![A-Za-z0-9_])[A-Za-zα-ωΑ-Ω]|[\])}])(?:" + _SCRIPT + ")+")
+_SCRIPT_PART = re.compile(r"([_^])(?:\{(.*)\}|(.*))", re.S)
+_MATH_SPECIAL = {"\\": "\\backslash{}", "$": "\\$", "&": "\\&", "#": "\\#", "%": "\\%", "~": "\\sim{}"}
+
+
+def _math_text(text: str) -> str:
+    """``text`` inside math mode: scripts nested, the characters math mode cannot take escaped."""
+    return _scripts_to_latex(text, lambda plain: "".join(_MATH_SPECIAL.get(ch, ch) for ch in plain), in_math=True)
+
+
+def _scripted(match: str) -> str:
+    """One :data:`SCRIPTED` match (a base and its scripts) as math: ``ρ_{L-1}`` as ρ with subscript L-1."""
+    base, rest = match[0], match[1:]
+    parts = ["\\}" if base == "}" else base]
+    for script in re.findall(_SCRIPT, rest):
+        mark, braced, bare = _SCRIPT_PART.fullmatch(script).groups()
+        parts.append(f"{mark}{{{_math_text(braced if braced is not None else bare)}}}")
+    return "".join(parts)
+
+
+def _scripts_to_latex(text: str, plain: Callable[[str], str], in_math: bool = False) -> str:
+    out, at = [], 0
+    for m in SCRIPTED.finditer(text):
+        out += [plain(text[at:m.start()]), _scripted(m[0]) if in_math else f"\\ensuremath{{{_scripted(m[0])}}}"]
+        at = m.end()
+    return "".join(out + [plain(text[at:])])
+
+
 def prose(text: str) -> str:
     """A statement or a record's reason (plain text written by a check) as LaTeX: its ASCII symbols
-    ``<=``, ``>=``, ``->``, ``eps``, ``log2(`` printed as ≤, ≥, →, ε, log₂( (the README keeps the
-    text as written), then :func:`latex_escape`."""
+    ``<=``, ``>=``, ``->``, ``eps``, ``log2(`` printed as ≤, ≥, →, ε, log₂(, its ASCII sub- and
+    superscripts (:data:`SCRIPTED`: ``m_i``, ``ρ_{L-1}``, ``[0,1]^d``) as math (the README keeps the
+    text as written), the rest through :func:`latex_escape`."""
     for pattern, symbol in TYPED_SYMBOLS:
         text = pattern.sub(symbol, text)
-    return latex_escape(text)
+    return _scripts_to_latex(text, latex_escape)
 
 
 def combine_accents(text: str) -> str:

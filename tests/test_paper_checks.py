@@ -8,10 +8,12 @@ import json
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lth import manuscript
 from lth.protocol import logged_digests
-from lth.registry import all_claims
+from lth.registry import all_claims, get_claim
 from lth.store import read_json
 
 RECORDS = manuscript.RECORDS_DIR
@@ -234,3 +236,22 @@ def test_ascii_symbols_of_statements_and_reasons_are_printed_as_symbols():
     text = "n >= c·log2(k/eps) at eps=0.01: 0/600 <= 0.05; adam->sgd; a-->b; epsilon stays"
     assert manuscript.prose(text) == manuscript.latex_escape(
         "n ≥ c·log₂(k/ε) at ε=0.01: 0/600 ≤ 0.05; adam→sgd; a-->b; epsilon stays")
+
+
+def test_ascii_sub_and_superscripts_are_typeset_as_math():
+    text = "widths ρ_0, …, ρ_{L-1}; [0,1]^{D×D×c}; ((1+x_i)/2)^{r_i}; W_Q^T"
+    assert manuscript.prose(text) == ("widths \\ensuremath{ρ_{0}}, …, \\ensuremath{ρ_{L-1}}; "
+                                      "[0,1\\ensuremath{]^{D×D×c}}; ((1+\\ensuremath{x_{i}})/2\\ensuremath{)^{r_{i}}}; "
+                                      "\\ensuremath{W_{Q}^{T}}")
+
+
+@given(st.lists(st.from_regex(r"[a-z]{2,8}", fullmatch=True), min_size=2, max_size=4))
+def test_names_with_underscores_stay_names(words):
+    text = f"the {'_'.join(words)} parameter"
+    assert manuscript.prose(text) == manuscript.latex_escape(text)
+
+
+def test_no_registered_statement_prints_an_ascii_script():
+    for claim_id in all_claims():
+        tex = manuscript.prose(get_claim(claim_id).statement)
+        assert not re.search(r"(?<![A-Za-z])[A-Za-z]\\_|\\\^\{\}", tex), (claim_id, tex)
