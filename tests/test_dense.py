@@ -14,7 +14,7 @@ from lth.theory.dense import (Domain, Target, bound_units_per_input, build_ticke
 from lth.claims.slth_dense import judge_cells
 from lth.theory.dense import _pool_blocks
 from lth.theory.dense_bounds import bound_proven_units_per_input
-from lth.registry import run_claim
+from lth.registry import get_claim, run_claim
 
 widths_strategy = st.lists(st.integers(1, 6), min_size=2, max_size=4)
 
@@ -189,6 +189,21 @@ def test_rule_cells_fail_on_a_high_failure_count_or_a_certificate_below_a_sample
     assert judge_cells([{**sound, "failures": 60}], 0.95)[0] == "fails"
     assert judge_cells([{**sound, "failures": 18}], 0.95)[0] == "inconclusive"
     assert judge_cells([{**sound, "searched": {"empirical": 0.3, "certified": 0.2}}], 0.95)[0] == "fails"
+
+
+@pytest.mark.claim("slth.dense.rule")
+@pytest.mark.parametrize("scale", ["quick", "full"])
+def test_the_rule_can_hold_at_its_scale_when_no_draw_fails(scale):
+    """A failure-free run must be able to hold: at full scale 500 draws per δ = 0.01 cell could not."""
+    p = get_claim("slth.dense.rule").parameters(scale)
+    cells = [{"name": f"{w} {case}", "failures": 0, "draws": p.draws, "delta": case[1], "searched": None}
+             for case in p.cases for w in p.targets]
+    if p.digits_draws:
+        cells.append({"name": "digits", "failures": 0, "draws": p.digits_draws, "delta": p.digits_delta,
+                      "searched": None})
+    assert judge_cells(cells, p.confidence)[0] == "holds"
+    if scale == "full":
+        assert judge_cells([{**c, "draws": 500} for c in cells], p.confidence)[0] == "inconclusive"
 
 
 @pytest.mark.parametrize("domain", [Domain("ball"), Domain("box", lo=(-1.0,) * 8, hi=(1.0,) * 8)])

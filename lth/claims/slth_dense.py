@@ -221,7 +221,8 @@ class RuleParams:
     biases: tuple[bool, ...] = param((False, True), "whether each random target has biases (missing: False)")
     cases: tuple[tuple[float, float], ...] = param(((0.1, 0.1),),
                                                    "(ε, δ) pairs; each target and pair is one judged cell")
-    draws: int = param(100, "independent draws (random target and random network) per cell")
+    draws: int = param(100, "independent draws (random target and random network) per judged cell")
+    constant_draws: int = param(100, "draws per cell of the smaller constants c_values (reported, not judged)")
     c: float = param(DEFAULT_C, "the measured width constant C")
     pool_cap: int = param(DEFAULT_POOL_CAP, "largest subset-sum pool per weight and branch")
     confidence: float = param(0.95, "family-wise confidence of the Clopper–Pearson intervals (Bonferroni)")
@@ -240,7 +241,9 @@ class RuleParams:
 
 
 FULL_RULE = {"targets": ((64, 64, 10), (32, 32, 32, 10), (100, 64, 48, 32, 10)), "biases": (False, True, False),
-             "cases": ((0.1, 0.1), (0.01, 0.01), (1e-3, 0.01)), "draws": 500, "pool_cap": 24,
+             # 700 draws: the fewest with which a failure-free δ = 0.01 cell can hold at the family's level
+             # is 597 (Clopper–Pearson, Bonferroni over the 10 judged cells); 500 could never decide.
+             "cases": ((0.1, 0.1), (0.01, 0.01), (1e-3, 0.01)), "draws": 700, "constant_draws": 100, "pool_cap": 24,
              "c_values": (1.5, 2.0, 2.5, 3.5), "eps_sweep": (0.1, 0.03, 0.01, 3e-3, 1e-3), "digits_draws": 100,
              "digits_hidden": (64, 32), "digits_steps": 1500, "restarts": 64, "steps": 200, "samples": 16384}
 
@@ -279,6 +282,7 @@ class RuleCell:
     delta: float
     c: float
     search_first: bool
+    draws: int
 
     @property
     def name(self) -> str:
@@ -290,8 +294,8 @@ def rule_tasks(cells: list[RuleCell], p: RuleParams, ctx: Context) -> Iterator[T
     """The cells' draws in chunks of :data:`RULE_CHUNK`. Draw ``j`` of cell ``i`` is seeded by stream
     ``10⁶·(i + 1) + j``, so cells and seeds never share a draw; a cell's first draw is searched when asked."""
     for cell in cells:
-        streams = [ctx.stream(1_000_000 * (cell.index + 1) + j) for j in range(p.draws)]
-        for start in range(0, p.draws, RULE_CHUNK):
+        streams = [ctx.stream(1_000_000 * (cell.index + 1) + j) for j in range(cell.draws)]
+        for start in range(0, cell.draws, RULE_CHUNK):
             budget = search_budget(p) if cell.search_first and start == 0 else None
             yield Task(f"cell{cell.index:03d}-draws{start:05d}",
                        (list(cell.widths), cell.bias, cell.eps, cell.delta, cell.c, p.pool_cap,
@@ -301,15 +305,14 @@ def rule_tasks(cells: list[RuleCell], p: RuleParams, ctx: Context) -> Iterator[T
 def rule_draws(cells: list[RuleCell], p: RuleParams, ctx: Context) -> list[dict]:
     """Each cell's failure count (certified > ε) over its draws, with its first draw's search report;
     the chunks run on the run's sweep engine and are stored, so a killed run resumes."""
-    chunks = -(-p.draws // RULE_CHUNK)
-    results = ctx.map(rule_chunk, rule_tasks(cells, p, ctx), desc="slth.dense.rule draws",
-                      total=chunks * len(cells))
+    chunks = [-(-cell.draws // RULE_CHUNK) for cell in cells]
+    results = iter(ctx.map(rule_chunk, rule_tasks(cells, p, ctx), desc="slth.dense.rule draws", total=sum(chunks)))
     rows = []
-    for i, cell in enumerate(cells):
-        parts = results[i * chunks:(i + 1) * chunks]
+    for cell, count in zip(cells, chunks):
+        parts = [next(results) for _ in range(count)]
         certified = [v for part in parts for v in part["certified"]]
         rows.append({"widths": list(cell.widths), "bias": cell.bias, "eps": cell.eps, "delta": cell.delta,
-                     "c": cell.c, "fan_out": parts[-1]["fan_out"], "draws": p.draws,
+                     "c": cell.c, "fan_out": parts[-1]["fan_out"], "draws": cell.draws,
                      "failures": sum(v > cell.eps for v in certified),
                      "median_certified": float(torch.tensor(certified).median()), "max_certified": max(certified),
                      "searched": parts[0]["searched"], "name": cell.name})
@@ -407,17 +410,16 @@ def kept_vs_eps(p: RuleParams, ctx: Context) -> dict:
        "target and network; "
        "a measured constant, judged as a failure rate over draws (Clopper–Pearson, Bonferroni over cells)",
        proof=PROOF, params=RuleParams, faults=DenseFaults, full=FULL_RULE, kind="rate",
-       full_cost="not measured: a one-thread run from a clean clone (commit b08027e, 2 shared cores) was stopped "
-                 "after 2 h 1 min of CPU without a result, and the run does not resume, so expect more than 3 CPU-h "
-                 "(500 draws in each of 9 cells up to 100-64-48-32-10 plus 100 digits draws; quick scale: about "
-                 "1 min for 400 draws)",
+       full_cost="estimated 3.5-4 CPU-h from the first stored chunks (2026-12-08, one thread: 0.25-2.5 CPU-s per draw "
+                 "by target size; 9 judged cells of 700 draws, 12 constant cells of 100, 100 digits draws); the draws "
+                 "run as stored tasks, so a killed run resumes at the same commit and --workers N spreads them",
        uses=("slth.dense.network",))
 def check_rule(p: RuleParams, ctx: Context) -> Record:
     biases = p.biases + (False,) * (len(p.targets) - len(p.biases))
-    judged = [RuleCell(i, w, b, eps, delta, p.c, True)
+    judged = [RuleCell(i, w, b, eps, delta, p.c, True, p.draws)
               for i, ((eps, delta), (w, b)) in enumerate((case, wb) for case in p.cases for wb in zip(p.targets, biases))]
     eps, delta = p.cases[-1]
-    measured = [RuleCell(100 + i, w, b, eps, delta, c, False)
+    measured = [RuleCell(100 + i, w, b, eps, delta, c, False, p.constant_draws)
                 for i, (c, (w, b)) in enumerate((c, wb) for c in p.c_values for wb in zip(p.targets, biases))]
     rows = rule_draws(judged + measured, p, ctx)
     cells, constants = rows[:len(judged)], rows[len(judged):]
