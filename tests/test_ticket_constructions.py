@@ -5,6 +5,8 @@ one line before any work, and broken tickets are seen."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,6 +118,30 @@ def test_each_construction_saves_a_ticket_that_reloads_as_its_masked_random_netw
     assert float((reloaded - target).norm(dim=1).max()) <= report["certified_sup_error"]
 
 
+@pytest.mark.parametrize("construction", ["pensia", "orseau", "burkholz-l1"])
+def test_under_rescale_a_model_twice_as_large_gets_the_same_ticket_and_twice_the_errors(tmp_path, construction):
+    """ReLU is positively homogeneous: 2·f at 2ε normalises to the same target at the same ε (powers of two
+    scale exactly), so the same ticket is built and the certificate and sampled error in the model's units
+    double."""
+    reports = []
+    for double in (False, True):
+        model = _mlp(8, [4, 3, 2], 4.0, construction != "burkholz-l1")
+        if double:  # the last layer's weight and bias: the model's outputs double
+            with torch.no_grad():
+                for p in model[-1].parameters():
+                    p.mul_(2.0)
+        folder = tmp_path / str(double)
+        folder.mkdir()
+        out = folder / "t.pt"
+        assert main(["ticket", str(_saved(folder, model)), "--eps", "0.2" if double else "0.1", "--delta", "0.1",
+                     "--rescale", "--construction", construction, "--out", str(out), *SEARCH]) == 0
+        reports.append(read_json(Path(str(out) + ".json"))["ticket"])
+    single, twice = reports
+    assert single["rescale_factor"] < 1 and twice["kept_parameters"] == single["kept_parameters"]
+    for key in ("certified_sup_error", "empirical_sup_error"):
+        assert twice[key] == pytest.approx(2 * single[key], rel=1e-9)
+
+
 def test_a_corrupted_ticket_file_is_seen_outside_its_certificate(tmp_path):
     model = _mlp(4, [4, 3, 2], 0.9, False)
     out = tmp_path / "t.pt"
@@ -200,6 +226,16 @@ def test_c_is_refused_with_the_proven_width_constructions_before_the_model_is_re
     out = tmp_path / "t.pt"
     _refused(["ticket", str(garbage), "--eps", "0.1", "--c", "2", "--construction", construction, "--out", str(out)],
              capsys, out, "--c", construction)
+
+
+def test_the_c_refusal_answers_without_importing_torch(tmp_path):
+    code = ("import sys; from lth.cli import main; "
+            "assert main(['ticket', sys.argv[1], '--eps', '0.1', '--c', '2', '--construction', 'orseau']) == 2; "
+            "assert 'torch' not in sys.modules")
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"never read")
+    run = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
 
 
 def test_burkholz_refuses_a_model_with_biases_naming_the_layer(tmp_path, capsys, no_building):

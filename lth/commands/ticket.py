@@ -502,13 +502,14 @@ def refuse_construction_flags(args: argparse.Namespace) -> None:
 
 def make_ticket(args: argparse.Namespace) -> dict:
     """Build, certify and save the ticket described by the parsed command line; returns the report."""
+    out = output_path(args)
+    refuse_construction_flags(args)  # before torch is imported: a refusal answers at once
+
     import torch
     from tqdm.auto import tqdm
 
     from lth.theory.device import resolve_device
 
-    out = output_path(args)
-    refuse_construction_flags(args)
     specs = parse_layers(load_state_dict(args.model))
     if any(spec.kind == "Conv2d" for spec in specs):
         if args.construction is not None:
