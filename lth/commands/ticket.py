@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # torch and the constructions are imported where they are use
 
 _PARAMETER_NAMES = ("weight", "bias")
 
-# --construction: name -> what it is (the help text and the sidecar's description)
+# --construction: name -> what it is (the sidecar's description; --help says it in short)
 CONSTRUCTIONS = {
     "pensia": "Pensia et al. 2020: 2L layers of U[-1,1] weights, a subset sum per target weight; width rule "
               "m = 2·ceil(C·ln(d_in·d_out·L/min(eps, delta))) units per input with the measured constant C (--c)",
