@@ -149,3 +149,13 @@ def test_bad_parameters_are_refused_in_one_line_before_any_work(bad):
     with pytest.raises(ValueError) as error:
         refuse_bad_params(CompareParams(**bad))
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.claim("slth.constructions.compare")
+def test_the_figure_renders_from_a_stored_record(tmp_path):
+    from lth.figures import all_figures, render
+    from lth.verify import run_verify
+
+    run_verify([CLAIM], scale="quick", device="cpu", seed=0, out=tmp_path, progress=False, overrides=CHEAP)
+    paths = render(all_figures()["compare_constructions"], tmp_path, tmp_path / "figures")
+    assert all(path.stat().st_size > 0 for path in paths)
