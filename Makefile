@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: verify test figures paper bench clean mutants docs
+.PHONY: verify test figures paper bench clean mutants docs catalogue
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ docs: $(STAMP)
 	rm -rf build/docs
 	OMP_NUM_THREADS=1 $(BIN)/python -m pdoc --docformat restructuredtext --output-directory build/docs $(DOCS_MODULES)
 	@echo "open build/docs/index.html"
+
+# lth/catalogue.json: the claims' parameters and the figures' names as committed, so the first `lth verify`
+# refusal after an install answers without importing torch. Run after changing a claim's parameters, faults
+# or figures (tests/test_cold_refusal.py says when it is stale).
+catalogue: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -c 'from lth.cli import write_shipped_catalogue; write_shipped_catalogue()'
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -79,20 +79,24 @@ class ClaimSettings:
     domains: dict
 
 
+def _registered_claim_settings() -> dict[str, dict]:
+    """Every registered claim's :class:`ClaimSettings` as catalogue data, read from the registry."""
+    from lth.registry import all_claims, domains
+
+    return {claim_id: dataclasses.asdict(ClaimSettings(
+        *(dataclasses.asdict(entry.parameters(scale)) for scale in ("quick", "full")),
+        {f.name: None if f.default is dataclasses.MISSING else f.default for f in dataclasses.fields(entry.faults)},
+        {name: describe_type(kind) for name, kind in domains(entry.params).items()}))
+        for claim_id, entry in all_claims().items()}
+
+
 def _claim_settings() -> dict[str, ClaimSettings]:
     """Every registered claim's settings, from the catalogue when it holds them for this code."""
     stored = recall("claims")
-    if stored is not None:
-        return {claim_id: ClaimSettings(**entry) for claim_id, entry in stored.items()}
-    from lth.registry import all_claims, domains
-
-    settings = {claim_id: ClaimSettings(*(dataclasses.asdict(entry.parameters(scale)) for scale in ("quick", "full")),
-                                        {f.name: None if f.default is dataclasses.MISSING else f.default
-                                         for f in dataclasses.fields(entry.faults)},
-                                        {name: describe_type(kind) for name, kind in domains(entry.params).items()})
-                for claim_id, entry in all_claims().items()}
-    remember("claims", {claim_id: dataclasses.asdict(entry) for claim_id, entry in settings.items()})
-    return settings
+    if stored is None:
+        stored = _registered_claim_settings()
+        remember("claims", stored)
+    return {claim_id: ClaimSettings(**entry) for claim_id, entry in stored.items()}
 
 
 def _checked_claims(args: argparse.Namespace) -> tuple[list[str], dict, dict]:
@@ -234,9 +238,9 @@ def _figures(args: argparse.Namespace) -> int:
     return 1 if skipped else 0
 
 
-def _figure_names() -> list[str]:
-    """Every registered figure's name, from the catalogue when it holds them for these figure scripts
-    (the entry is keyed by a hash of ``paper/scripts``: the code fingerprint does not cover them)."""
+def _figures_key() -> str:
+    """The catalogue key of the figures' names: a hash of ``paper/scripts`` (the code fingerprint does not
+    cover them)."""
     import hashlib
     import importlib.util
 
@@ -244,14 +248,33 @@ def _figure_names() -> list[str]:
     digest = hashlib.sha256()
     for path in sorted(Path(next(iter(scripts.submodule_search_locations))).glob("*.py")):
         digest.update(path.name.encode() + b":" + path.read_bytes())
-    key = f"figures {digest.hexdigest()[:16]}"
+    return f"figures {digest.hexdigest()[:16]}"
+
+
+def _registered_figure_names() -> list[str]:
+    from lth.figures import all_figures
+
+    return list(all_figures())
+
+
+def _figure_names() -> list[str]:
+    """Every registered figure's name, from the catalogue when it holds them for these figure scripts."""
+    key = _figures_key()
     names = recall(key)
     if names is None:
-        from lth.figures import all_figures
-
-        names = list(all_figures())
+        names = _registered_figure_names()
         remember(key, names)
     return names
+
+
+def write_shipped_catalogue() -> None:
+    """Write ``lth/catalogue.json`` (``make catalogue``): the claims' settings and the figures' names of the
+    code as it is, so a first refusal after an install needs no torch (:func:`lth.validate.recall_shipped`)."""
+    from lth.store import write_atomic
+    from lth.validate import SHIPPED, shipped_catalogue
+
+    write_atomic(SHIPPED, shipped_catalogue({"claims": _registered_claim_settings(),
+                                             _figures_key(): _registered_figure_names()}))
 
 
 def add_sweep_flags(parser: argparse.ArgumentParser) -> None:

@@ -358,12 +358,60 @@ def _decode(value: Any) -> Any:
 
 def recall(key: str) -> Any:
     """The catalogue's entry ``key``, or None (none stored, unreadable, or stored by code of which a source
-    file has changed since: see :func:`remember`)."""
+    file has changed since: see :func:`remember`); without a user entry, the shipped one
+    (:func:`recall_shipped`)."""
     try:
         entry = json.loads(catalogue_path().read_text(encoding="utf-8"))[key]
-        return _decode(entry["value"]) if _current(entry) else None
+        if _current(entry):
+            return _decode(entry["value"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return recall_shipped(key)
+
+
+# The shipped catalogue ----------------------------------------------------------------------------------------
+# ``lth/catalogue.json`` (written by ``make catalogue``, :func:`lth.cli.write_shipped_catalogue`) holds the
+# same entries for the code as committed, so the first ``lth verify`` refusal after an install or a clone
+# needs no import of torch either. It is valid while the files where claims declare their parameters,
+# faults, domains and figures (:data:`DECLARATIONS`, read as bytes, not imported) are unchanged and no other
+# package registers claims; tests/test_cold_refusal.py fails when it no longer matches the registry.
+SHIPPED = Path(__file__).with_name("catalogue.json")
+# Globs relative to a folder of ``lth.__path__`` (the package, and in a checkout the repository root).
+DECLARATIONS = ("claims/*.py", "registry.py", "parameters.py", "basin_params.py", "validate.py",
+                "simulations/*_settings.py", "paper/scripts/*.py")
+
+
+def declarations_hash() -> str:
+    """SHA-256 (16 hex) over the :data:`DECLARATIONS` files' names (relative, so a checkout and the
+    installed wheel agree) and bytes."""
+    import lth
+
+    digest = hashlib.sha256()
+    files = {path.relative_to(root).as_posix(): path for root in map(Path, lth.__path__)
+             for pattern in DECLARATIONS for path in root.glob(pattern)}
+    for name in sorted(files):
+        digest.update(name.encode() + b":" + files[name].read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def recall_shipped(key: str) -> Any:
+    """The shipped catalogue's entry ``key`` when it was written for these declarations and no other
+    package registers claims, else None."""
+    from lth.extensions import claim_packages
+
+    try:
+        shipped = json.loads(SHIPPED.read_text(encoding="utf-8"))
+        if shipped["declarations"] != declarations_hash() or claim_packages() or key not in shipped["entries"]:
+            return None
+        return _decode(shipped["entries"][key])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def shipped_catalogue(entries: dict[str, Any]) -> str:
+    """The text of ``lth/catalogue.json`` for ``entries`` (key -> value) and the current declarations."""
+    return json.dumps({"declarations": declarations_hash(), "entries": {k: _encode(v) for k, v in entries.items()}},
+                      indent=1, sort_keys=True) + "\n"
 
 
 def remember(key: str, value: Any) -> None:

@@ -127,10 +127,30 @@ def test_the_settings_names_kept_without_torch_agree_with_the_libraries():
     assert supermask_settings.DEFAULT_C == DEFAULT_C  # the one constant kept in two places
 
 
-@pytest.mark.xfail(strict=True, reason="a claim's parameters live in its check module, which imports torch: "
-                                       "`lth verify` reads them from the catalogue, so only its first refusal "
-                                       "of a claim id or --param after an install or an edit imports torch")
-def test_the_first_refusal_of_a_claim_parameter_without_torch(tmp_path):
-    (result,) = _run_cold([["verify", "slth.dense.network", "--param", "eps=2"]], tmp_path)
-    assert result["status"] == 2 and len(result["err"].strip().splitlines()) == 1
-    assert not result["heavy"], result["heavy"]
+def test_the_shipped_catalogue_matches_the_registry():
+    """lth/catalogue.json holds what the registry says now (else: run `make catalogue`)."""
+    from lth.cli import _figures_key, _registered_claim_settings, _registered_figure_names
+    from lth.validate import SHIPPED, shipped_catalogue
+
+    expected = shipped_catalogue({"claims": _registered_claim_settings(), _figures_key(): _registered_figure_names()})
+    assert json.loads(SHIPPED.read_text(encoding="utf-8")) == json.loads(expected), \
+        "lth/catalogue.json is stale: run `make catalogue`"
+
+
+def test_the_first_refusals_of_a_claim_id_and_parameter_are_answered_without_torch(tmp_path):
+    """With an empty user catalogue the shipped one answers: an unknown id, an out-of-domain --param and
+    an unknown --param of lth verify, and an unknown figure, all before torch is imported."""
+    results = _run_cold([["verify", "slth.dense.network", "--param", "eps=2"], ["verify", "no.such.claim"],
+                         ["verify", "rss.lueker", "--param", "no_such=1"], ["figures", "no-such-figure"]], tmp_path)
+    for result in results:
+        assert result["status"] == 2 and len(result["err"].strip().splitlines()) == 1, result
+        assert not result["heavy"], result
+    assert "eps" in results[0]["err"] and "no.such.claim" in results[1]["err"] and "no_such" in results[2]["err"]
+
+
+def test_a_shipped_catalogue_of_other_declarations_is_not_read(monkeypatch):
+    from lth import validate
+
+    assert validate.recall_shipped("claims") is not None
+    monkeypatch.setattr(validate, "declarations_hash", lambda: "0" * 16)
+    assert validate.recall_shipped("claims") is None

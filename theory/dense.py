@@ -589,7 +589,7 @@ def compact_sequential(weights: list[torch.Tensor], masks: list[torch.Tensor],
 
 def domain_samples(domain: Domain, dim: int, samples: int, seed: int, device: torch.device
                    ) -> tuple[torch.Tensor, float, Callable[[torch.Tensor], torch.Tensor]]:
-    """The start of an error search on ``domain`` in $\mathbb{R}^{dim}$: ``samples`` random points ``[samples, dim]``
+    """The start of an error search on ``domain`` in ℝ^dim: ``samples`` random points ``[samples, dim]``
     (float64; ball: half on the sphere, half uniform inside; box: uniform), the domain's scale for step sizes
     (the radius, or the box's widest side), and the projection of points ``[B, dim]`` back onto the domain."""
     gen = make_generator(seed, device)
