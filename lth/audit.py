@@ -4,7 +4,9 @@ Links are read from the tree:
 - proof sections: ``<a id="CLAIM-ID"></a>`` anchors in ``proofs/*.md`` (every such anchor must name a
   registered claim; use plain headings for lemmas that are not claims);
 - tests: ``@pytest.mark.claim("CLAIM-ID")`` decorators (or ``pytestmark``) in ``tests/test_*.py``,
-  found by parsing the source, so a test file need not be imported;
+  found by parsing the source, so a test file need not be imported; with ``packages=True`` also in the
+  test folders of every installed ``lth.claims`` package (:func:`lth.extensions.suite_folders`), which
+  ``lth list`` and the paper show (this repository's audit leaves them to the package's own suite);
 - figures: the ``claims=`` of every registered figure;
 - the manuscript: ``\\claim{CLAIM-ID}`` in ``paper/*.tex`` and ``paper/sections/*.tex``
   (:func:`lth.manuscript.manuscript_files`).
@@ -81,9 +83,28 @@ def paper_claims(paper_dir: Path) -> dict[str, list[str]]:
     return cited(CLAIM_USE, manuscript_files(paper_dir))
 
 
-def claim_links(root: Path = REPO_ROOT) -> Links:
-    return Links(proof_anchors(root / "proofs"), marked_tests(root / "tests"), figure_claims(),
-                 paper_claims(root / "paper"))
+def package_tests() -> dict[str, list[str]]:
+    """claim id -> ``distribution:folder/file::test`` names marked in the test folders of the installed
+    ``lth.claims`` packages (the folder relative to the package's project when it has one)."""
+    from lth.extensions import claim_packages, source_folder, suite_folders
+
+    marks: dict[str, list[str]] = defaultdict(list)
+    for package in claim_packages():
+        project = source_folder(package)
+        base = project.resolve() if project is not None else package.root.parent
+        for folder in suite_folders(package):
+            where = folder.relative_to(base).as_posix() if folder.is_relative_to(base) else folder.name
+            for claim_id, names in marked_tests(folder).items():
+                marks[claim_id] += [f"{package.distribution}:{where}/{name}" for name in names]
+    return marks
+
+
+def claim_links(root: Path = REPO_ROOT, packages: bool = False) -> Links:
+    tests = marked_tests(root / "tests")
+    if packages:
+        for claim_id, names in package_tests().items():
+            tests[claim_id] += names
+    return Links(proof_anchors(root / "proofs"), tests, figure_claims(), paper_claims(root / "paper"))
 
 
 def audit(claims: dict[str, str], links: Links, root: Path = REPO_ROOT) -> list[str]:

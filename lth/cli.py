@@ -48,16 +48,15 @@ def _list(args: argparse.Namespace) -> int:
     from lth.audit import claim_links
     from lth.registry import KINDS, all_claims, parameter_table
 
-    links = claim_links()
+    links = claim_links(packages=True)
     for claim_id, entry in all_claims().items():
         print(f"{claim_id}\n  {entry.statement}\n  proof:   {entry.proof_anchor}")
         print(f"  checks:  {entry.kind}: {KINDS[entry.kind]}")
         if entry.protocol is not None:
             print(f"  protocol: {entry.protocol_digest} (proofs/amendments.md); margin: {entry.protocol.margin}")
-        tests = ', '.join(links.tests.get(claim_id, [])) or '(none)'
-        if entry.origin:  # its tests live in its own suite (lth.testing.assert_claims_linked audits them there)
-            tests = f"in {entry.origin}'s own test suite"
-        print(f"  tests:   {tests}")
+        # another package's tests are found only where its sources are (lth.extensions.suite_folders)
+        absent = f"(none found: {entry.origin}'s tests are not installed)" if entry.origin else "(none)"
+        print(f"  tests:   {', '.join(links.tests.get(claim_id, [])) or absent}")
         print(f"  figures: {', '.join(links.figures.get(claim_id, [])) or '(none)'}")
         if args.uses:
             print(f"  uses:    {', '.join(entry.uses) or '(none)'}")

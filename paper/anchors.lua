@@ -2,8 +2,9 @@
 -- Run with --from markdown-blank_before_header (the proofs put the anchor on the line just
 -- above its heading). A paragraph holding only <a id="CLAIM"></a> (the claim anchors of proofs/*.md, see lth/audit.py)
 -- becomes \label{proof:CLAIM} inside the heading that follows it, so \claim{CLAIM} can link its
--- proof; heading identifiers get the file's name as prefix, so that the appendices, converted one
--- file at a time, never define the same label twice.
+-- proof; heading identifiers get the file's name as prefix (or the metadata field anchor-prefix,
+-- which lth paper sets to the distribution and file of another package's proof file), so that the
+-- appendices, converted one file at a time, never define the same label twice.
 
 local stem = PANDOC_STATE.input_files[1]:match("([^/]+)%.md$") or "proof"
 
@@ -26,6 +27,7 @@ local function anchor_id(block)
 end
 
 function Pandoc(doc)
+  local prefix = doc.meta["anchor-prefix"] and pandoc.utils.stringify(doc.meta["anchor-prefix"]) or stem
   local blocks = pandoc.List()
   local pending = nil
   for _, block in ipairs(doc.blocks) do
@@ -34,7 +36,7 @@ function Pandoc(doc)
       pending = id
     else
       if block.t == "Header" then
-        block.identifier = stem .. "-" .. block.identifier
+        block.identifier = prefix .. "-" .. block.identifier
         if pending then
           block.content:insert(pandoc.RawInline("latex", "\\label{proof:" .. pending .. "}"))
           pending = nil

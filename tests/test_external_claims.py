@@ -7,7 +7,9 @@ changed. ``.ci/run`` installs examples/lth-example-bound for real and runs its c
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lth import cli, registry
+from lth import cli, manuscript, registry
+from lth.audit import claim_links
 from lth.extensions import claim_packages
 from lth.registry import all_claims, run_claim
 from lth.store import REPO_ROOT
@@ -77,13 +80,18 @@ def probe(tmp_path: Path, monkeypatch) -> Path:
         "probe_claims/__init__.py": '"""A package of claims."""\n',
         "probe_claims/checks.py": PROBE_CHECKS,
         "probe_claims/proofs/probe.md": '# Probe\n\n<a id="probe.sum"></a>\n## Gauss\n\nInduction on n.\n'})
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "test_probe.py").write_text(PROBE_TEST)
+    # its project folder, as pip records a local install in the dist-info (PEP 610): lth list finds its tests there
+    project = tmp_path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[project]\nname = "probe_claims"\nversion = "0.1"\n')
+    (project / "tests" / "test_probe.py").write_text(PROBE_TEST)
+    (site / "probe_claims-0.1.dist-info" / "direct_url.json").write_text(
+        json.dumps({"url": project.as_uri(), "dir_info": {}}))
     all_claims()  # ours first: the copy below is dropped after the test; a module imported once never registers again
     monkeypatch.setattr(registry, "_CLAIMS", dict(registry._CLAIMS))
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("LTH_CACHE_DIR", str(tmp_path / "cache"))
-    yield tmp_path / "tests"
+    yield project / "tests"
     for module in [m for m in sys.modules if m == "probe_claims" or m.startswith("probe_claims.")]:
         del sys.modules[module]
 
@@ -108,10 +116,56 @@ def test_lth_list_and_lth_verify_treat_it_like_ours(probe: Path, tmp_path: Path,
     assert cli.main(["list"]) == 0
     listed = capsys.readouterr().out
     assert "probe.sum\n  1 + ... + n = n(n+1)/2\n  proof:   probe-claims:proofs/probe.md#probe.sum" in listed
+    assert "\n  tests:   probe-claims:tests/test_probe.py::test_probe_sum\n" in listed
     assert cli.main(["verify", "probe.sum", "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     assert "probe.sum" in capsys.readouterr().out and (tmp_path / "out" / "verify.json").is_file()
     assert cli.main(["verify", "probe.sum", "--fault", "short=2", "--out", str(tmp_path / "out2"),
                      "--no-progress"]) == 1
+
+
+def test_lth_list_finds_its_tests_only_where_its_sources_are(probe: Path, capsys):
+    """Without pip's record of the folder it was installed from (a wheel from an index) its tests are not
+    on this machine, and lth list says so; the repository's own audit never counts them."""
+    assert "probe.sum" not in claim_links().tests and claim_links(packages=True).tests["probe.sum"]
+    direct_url = probe.parents[1] / "site" / "probe_claims-0.1.dist-info" / "direct_url.json"
+    direct_url.write_text(json.dumps({"url": probe.parents[1].as_uri(), "dir_info": {}}))  # not its project
+    assert cli.main(["list"]) == 0
+    assert "\n  tests:   (none found: probe-claims's tests are not installed)\n" in capsys.readouterr().out
+
+
+needs_pandoc = pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc (apt-get install pandoc)")
+
+
+@needs_pandoc
+def test_lth_paper_typesets_its_proof_file_as_an_appendix_of_its_own(probe: Path, tmp_path: Path):
+    """Its proof file is converted after ours, under a section titled with the distribution's name, its
+    headings one level down and prefixed with it, and its claim's anchor labelled as ours are, so
+    ``\\claim{probe.sum}`` links its proof."""
+    packages = manuscript.package_proof_files(all_claims())
+    assert packages == {"probe-claims": [all_claims()["probe.sum"].proof_path]}
+    inputs = manuscript.convert_proofs(tmp_path / "no-proofs", tmp_path / "proofs", packages=packages)
+    assert inputs.splitlines() == [
+        "\\section{Proofs from the package \\texttt{probe-claims}}\\label{app:proofs:probe-claims}",
+        "Converted from the proof files shipped with the installed distribution \\texttt{probe-claims} 0.1, which "
+        "registers its claims through the \\texttt{lth.claims} entry point.",
+        "\\input{proofs/probe-claims/probe}"]
+    tex = (tmp_path / "proofs" / "probe-claims" / "probe.tex").read_text()
+    assert "\\subsection{Probe}\\label{probe-claims-probe-probe}" in tex
+    assert "\\subsubsection{\\texorpdfstring{Gauss\\label{proof:probe.sum}}{Gauss}}" in tex
+    assert "\\label{probe-claims-probe-gauss}" in tex and "Induction on n." in tex
+
+
+@needs_pandoc
+def test_lth_paper_generate_inputs_its_proofs_and_names_its_tests(probe: Path, tmp_path: Path):
+    build = tmp_path / "build"
+    manuscript.generate(tmp_path / "no-records", build, figures=False)
+    generated = build / "generated"
+    assert "\\input{proofs/probe-claims/probe}" in (generated / "proofs.tex").read_text()
+    assert "\\label{proof:probe.sum}" in (generated / "proofs" / "probe-claims" / "probe.tex").read_text()
+    appendix = (generated / "claims_appendix.tex").read_text()
+    assert "Claims proved in \\texttt{probe-claims:proofs/probe.md}" in appendix
+    assert appendix.index("probe-claims:proofs/probe.md") > appendix.index("proofs/rss.md")
+    assert "\\lthclaimdata{probe.sum}{\\lthmissing{no record}}{none}{1 test}" in (generated / "claims_data.tex").read_text()
 
 
 def test_its_links_are_audited_on_its_own_files(probe: Path):
@@ -184,8 +238,10 @@ def test_lth_list_shows_the_example_package_claim_with_its_links(tmp_path: Path)
     assert lines[at + 1].startswith("  n >= ceil(3·(k!·ln(1/ε)/ε)^(1/k))")
     assert lines[at + 2] == "  proof:   lth-example-bound:proofs/fixed_size_rss.md#example.fixed_size_rss"
     assert lines[at + 3].startswith("  checks:  rate: ")
-    assert lines[at + 4] == "  tests:   in lth-example-bound's own test suite"
+    assert lines[at + 4] == ("  tests:   lth-example-bound:tests/test_fixed_size_rss.py::test_the_bound_holds_at_quick_"
+                             "scale, lth-example-bound:tests/test_fixed_size_rss.py::test_the_check_fails_when_the_"
+                             "pools_are_half_the_bound")
     proof = example / "src" / "lth_example_bound" / "proofs" / "fixed_size_rss.md"
     assert '<a id="example.fixed_size_rss"></a>' in proof.read_text()
     assert "example.fixed_size_rss" in (example / "tests" / "test_fixed_size_rss.py").read_text()
-    assert "rss.lueker" in lines and run.stdout.count("own test suite") == 1  # ours list their tests
+    assert "rss.lueker" in lines and run.stdout.count("lth-example-bound:tests/") == 2  # ours list their own
