@@ -1,9 +1,12 @@
 """The claim registry: one id links a proof section, a check, tests and figures.
 
-A claim is registered by decorating its check::
+A claim is registered by decorating its check:
+
+.. code-block:: python
 
     @claim("rss.lueker", "With n >= C log2(1/eps) uniform samples ...", proof="proofs/rss.md",
-           params=LuekerParams, full={"eps_test": (1e-3,)}, faults=LuekerFaults, uses=("rss.counting",))
+           params=LuekerParams, full={"eps_test": (1e-3,)}, faults=LuekerFaults,
+           uses=("rss.counting",))
     def check_rss_lueker(p: LuekerParams, ctx: Context) -> Record: ...
 
 ``params`` is a frozen dataclass whose defaults are the quick scale, each field declared with
@@ -106,6 +109,7 @@ class Record:
             raise ValueError(f"verdict {self.verdict!r} not in {VERDICTS}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data (nested dataclasses as dicts), as stored under ``results/claims/``."""
         return dataclasses.asdict(self)
 
 
@@ -129,11 +133,25 @@ class Context:
         return int.from_bytes(digest[:8], "big") >> 1
 
     def generator(self, offset: int = 0) -> torch.Generator:
-        """A fresh generator seeded by :meth:`stream` ``(offset)`` on the run's device."""
+        """A fresh generator on the run's device, seeded by ``stream(offset)`` (:meth:`stream`)."""
         return generator(self.stream(offset), self.device)
 
     def bar(self, iterable: Iterable, desc: str, total: int | None = None) -> Iterable:
+        """``iterable`` with a progress bar titled ``desc`` (none when the run has ``progress`` off)."""
         return tqdm(iterable, desc=desc, total=total, leave=False, disable=not self.progress)
+
+    def run_store(self, experiment: str, settings: Any) -> Any:
+        """Where a long simulation run of this check keeps its state after each completed level
+        (:class:`lth.store.RunDirectory`), or None when the run stores no tasks: beside the stored
+        tasks, under the code fingerprint, so a killed run resumes at its last level and a state
+        written by other code is never resumed."""
+        if self.tasks is None:
+            return None
+        from lth.store import RunDirectory
+        from lth.sweep import code_fingerprint
+
+        return RunDirectory.for_settings(experiment, settings, root=self.tasks.directory / f"runs-{code_fingerprint()}",
+                                         seed=self.seed, device=str(self.device))
 
     def map(self, fn: Callable, tasks: Iterable[Task], *, desc: str, total: int | None = None,
             until: Callable[[list], bool] | None = None) -> list:
@@ -180,6 +198,9 @@ class Claim:
         return self.root / self.proof
 
     def parameters(self, scale: str, overrides: dict[str, Any] | None = None) -> Any:
+        """The ``params`` instance of ``scale`` (``full`` applies the claim's full-scale values) with
+        ``overrides``; an unknown scale, or an override that is unknown, of the wrong type or outside its
+        declared domain, is a ValueError."""
         if scale not in SCALES:
             raise ValueError(f"scale {scale!r} not in {SCALES}")
         values = dict(self.full) if scale == "full" else {}
@@ -193,6 +214,8 @@ class Claim:
         return self.params(**values)
 
     def fault_settings(self, faults: dict[str, Any] | None) -> Any:
+        """The ``faults`` instance with the given fields set (none given: no fault); an unknown field or a
+        value of the wrong type is a ValueError."""
         return self.faults(**_known(self.faults, faults or {}, f"{self.id} has no fault(s)"))
 
 

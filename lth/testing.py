@@ -35,8 +35,8 @@ from the library's search (a lower bound on the same supremum); both are attribu
   (the audit of :mod:`lth.audit`, run on that package's files).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: st.composite rebuilds the strategies' signatures outside this
+# module, where string annotations no longer resolve (the API reference printed them as quoted strings).
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path

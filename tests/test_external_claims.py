@@ -165,7 +165,8 @@ def test_lth_paper_generate_inputs_its_proofs_and_names_its_tests(probe: Path, t
     appendix = (generated / "claims_appendix.tex").read_text()
     assert "Claims proved in \\texttt{probe-claims:proofs/probe.md}" in appendix
     assert appendix.index("probe-claims:proofs/probe.md") > appendix.index("proofs/rss.md")
-    assert "\\lthclaimdata{probe.sum}{\\lthmissing{no record}}{none}{1 test}" in (generated / "claims_data.tex").read_text()
+    data = (generated / "claims_data.tex").read_text()
+    assert "\\lthclaimdata{probe.sum}{\\lthmissing{no record}}{none}{1 test}" in data
 
 
 def test_its_links_are_audited_on_its_own_files(probe: Path):
