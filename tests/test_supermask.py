@@ -196,6 +196,30 @@ def test_zero_shot_check_fails_when_the_scores_are_ignored():
     assert record.details["judged"]["minus"]["random"]["ci"] == [0.0, 0.0]
 
 
+@pytest.mark.claim("sim.supermask.zero_shot")
+def test_a_zero_shot_run_killed_after_a_level_resumes_to_the_uninterrupted_record(tmp_path, monkeypatch):
+    from lth.simulations import supermask
+
+    small = dict(rounds=2, retrain=True, judged_level=1, **SMALL)
+    whole = run_claim("sim.supermask.zero_shot", results=tmp_path / "whole", **small)
+    real_train, calls = supermask.train, []
+
+    def killed_at_the_second_level(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(supermask, "train", killed_at_the_second_level)
+    with pytest.raises(KeyboardInterrupt):
+        run_claim("sim.supermask.zero_shot", results=tmp_path / "resumed", **small)
+    calls.clear()
+    monkeypatch.setattr(supermask, "train", lambda *a, **k: calls.append(1) or real_train(*a, **k))
+    resumed = run_claim("sim.supermask.zero_shot", results=tmp_path / "resumed", **small)
+    assert len(calls) == 1, "the resumed run retrained more than its last level"
+    assert resumed.details["levels"] == whole.details["levels"] and resumed.verdict == whole.verdict
+
+
 @pytest.mark.claim("sim.supermask.learned")
 def test_learned_check_fails_when_the_masks_ignore_the_scores():
     record = run_claim("sim.supermask.learned", faults={"scores_ignored": True}, score_iterations=30, **SMALL)

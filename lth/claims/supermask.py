@@ -87,12 +87,14 @@ ZERO_SHOT_PROTOCOL = Protocol(
        "mask and the large_final mask at the same layer-wise sparsity (one-sided t-tests over seeds, paired by "
        "seed)", proof=PROOF, params=ZeroShotParams, faults=ZeroShotFaults,
        full={**FULL_DATA, "rounds": 8, "retrain": True},
-       full_cost='estimated ≈ 4 CPU-hours (Fashion-MNIST, 12 criteria retrained over 8 levels); minutes on a GPU',
+       full_cost='estimated ≈ 4 CPU-hours (Fashion-MNIST, 12 criteria retrained over 8 levels); minutes on a GPU; '
+                 'it keeps its state after each level under --out, so a killed run resumes at its last level',
        protocol=ZERO_SHOT_PROTOCOL)
 def check_zero_shot(p: ZeroShotParams, ctx: Context) -> Record:
     if not 1 <= p.judged_level <= p.rounds:
         raise ValueError(f"judged_level={p.judged_level} must lie in 1..rounds={p.rounds}")
-    run = run_criteria(settings_of(CriteriaSettings, p, seed=ctx.seed), ctx.device, progress=ctx.progress)
+    settings = settings_of(CriteriaSettings, p, seed=ctx.seed)
+    run = run_criteria(settings, ctx.device, store=ctx.run_store("supermask_criteria", settings), progress=ctx.progress)
     level = run["levels"][p.judged_level - 1]
     acc = {name: v["zero_shot"] for name, v in level["criteria"].items()}
     judged = "random" if ctx.faults.scores_ignored else "large_final_same_sign"
