@@ -26,12 +26,13 @@ figures: $(STAMP)
 paper: $(STAMP)
 	$(BIN)/lth paper build
 
-# The API reference of the public modules (HTML from their docstrings, offline: no page loads anything from the
-# network) in build/docs; open build/docs/index.html. tests/test_docs.py builds the same and checks it.
+# The API reference of the public modules and the user guide (pdoc, HTML from their docstrings; docs/build.py
+# typesets their LaTeX math as MathML, so no page loads anything from the network) in build/docs; open
+# build/docs/index.html. tests/test_docs.py builds the same and checks it.
 DOCS_MODULES := lth.guide lth.testing lth.registry lth.parameters lth.theory
 docs: $(STAMP)
 	rm -rf build/docs
-	OMP_NUM_THREADS=1 $(BIN)/python -m pdoc --docformat restructuredtext --output-directory build/docs $(DOCS_MODULES)
+	OMP_NUM_THREADS=1 $(BIN)/python docs/build.py build/docs $(DOCS_MODULES)
 	@echo "open build/docs/index.html"
 
 # lth/catalogue.json: the claims' parameters and the figures' names as committed, so the first `lth verify`

@@ -4,11 +4,11 @@
 domain its statement covers); :func:`domains` reads the declared domains back. The domains are types
 of :mod:`lth.validate` (so the catalogue can store them and ``lth verify --param`` refuses a value
 outside one in one line): :data:`OPEN_UNIT` for ε, δ, confidences and other probabilities,
-:data:`POSITIVE` for tolerances and scales that must be > 0, :data:`COUNT` for counts that must be
->= 1 (trials, pool sizes, points). :mod:`lth.registry` re-exports them for the check modules.
+:data:`POSITIVE` for tolerances and scales that must be > 0, :data:`COUNT` for counts that must be at
+least 1 (trials, pool sizes, points). :mod:`lth.registry` re-exports them for the check modules.
 
-Nothing here imports torch: parameter dataclasses that a command reads before any work (``lth
-simulate basin``'s, :mod:`lth.basin_params`) are built from this module alone.
+Nothing here imports torch: parameter dataclasses that a command reads before any work (those of
+``lth simulate basin`` in :mod:`lth.basin_params`) are built from this module alone.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ A claim is registered by decorating its check:
 
 .. code-block:: python
 
-    @claim("rss.lueker", "With n >= C log2(1/eps) uniform samples ...", proof="proofs/rss.md",
-           params=LuekerParams, full={"eps_test": (1e-3,)}, faults=LuekerFaults,
-           uses=("rss.counting",))
+    @claim("rss.lueker", "With n >= C log2(1/eps) uniform samples ...",
+           proof="proofs/rss.md", params=LuekerParams, full={"eps_test": (1e-3,)},
+           faults=LuekerFaults, uses=("rss.counting",))
     def check_rss_lueker(p: LuekerParams, ctx: Context) -> Record: ...
 
 ``params`` is a frozen dataclass whose defaults are the quick scale, each field declared with

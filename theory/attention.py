@@ -113,7 +113,7 @@ def random_target(dim: int, heads: int, d_k: int, d_v: int, generator: torch.Gen
 def construct_source(dim: int, heads: int, units_key: int, units_value: int, seed: int,
                      device: torch.device | str = "cpu") -> MHA:
     """The random source: i.i.d. U[−1, 1] weights, score scale 1, hidden dimensions
-    $n_K = $ ``units_key``·d and $n_V = $ ``units_value``·d (units per input coordinate)."""
+    $n_K$ = ``units_key``·d and $n_V$ = ``units_value``·d (units per input coordinate)."""
     if units_key < 1 or units_value < 1:
         raise ValueError(f"units per input must be positive, got {units_key}, {units_value}")
     gen = make_generator(seed, torch.device(device))

@@ -77,7 +77,7 @@ class ResidualTarget:
 def random_residual_target(width: int, hidden: list[int], generator: torch.Generator,
                            branch_norm: float = 1.0) -> ResidualTarget:
     """Block ``k``: Gaussian ``U_k`` ``[hidden[k], width]`` rescaled to $\\lVert U_k\\rVert_2 = 1$ and ``V_k``
-    to $\\lVert V_k\\rVert_2 = $ ``branch_norm`` (Theorem R's hypotheses need both ≤ 1)."""
+    to $\\lVert V_k\\rVert_2$ = ``branch_norm`` (Theorem R's hypotheses need both ≤ 1)."""
     if not 0 < branch_norm <= 1:
         raise ValueError(f"branch_norm must lie in (0, 1], got {branch_norm}")
     blocks = []

@@ -218,7 +218,7 @@ def bound_active_probabilities(d_in: int, densities: tuple[float, float]) -> lis
 
 
 def bound_active_pmf(units_per_input: int, d_in: int, densities: tuple[float, float], size: int) -> np.ndarray:
-    r"""$P(K = k)$ for $k < $ ``size``: $K = \sum_t \mathrm{Bin}(m, \pi_t)$, the active units of one pool
+    r"""$P(K = k)$ for $k$ < ``size``: $K = \sum_t \mathrm{Bin}(m, \pi_t)$, the active units of one pool
     (independent binomials: the units are independent). Truncated convolution, float64."""
     pmf = np.zeros(size)
     pmf[0] = 1.0
