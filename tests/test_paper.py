@@ -310,3 +310,25 @@ def test_exploratory_blocks_render_each_table_kind_from_its_record(tmp_path):
     assert "*zero-shot*" in text and "*distilled*" in text and "| T=1 | 4.600 [4.500, 4.700] |" in text
     assert "| 100.0M | mixed | 576 | 9 | 1024 | 27 | 4.580 (1) | 4.370 (1) |" in text and "+1.00" in text
     assert "No record `records/exploratory/absent.json` yet." in text
+
+
+def test_bench_blocks_copy_the_records_table_and_name_a_missing_record(tmp_path):
+    from lth.manuscript import bench_blocks
+    from lth.store import write_json
+
+    write_json(tmp_path / "bench" / "subset_sum.json", {"readme_table": "| workload | measured |\n|---|---|\n| a | 1 s |"},
+               seed=0, device="cpu")
+    readme = ("x\n<!-- bench:begin subset_sum -->\n| typed by hand | 4.82 s |\n<!-- bench:end -->\ny\n"
+              "<!-- bench:begin absent -->\n<!-- bench:end -->\n")
+    text = bench_blocks(readme, tmp_path)
+    assert "4.82" not in text and "| a | 1 s |" in text and text.startswith("x\n") and "\ny\n" in text
+    assert "No record `records/bench/absent.json` yet" in text and bench_blocks(text, tmp_path) == text
+
+
+def test_the_readme_bench_blocks_are_the_committed_records_tables():
+    """Every speed table in the README is what `lth paper readme` copies from records/bench."""
+    from lth.manuscript import BENCH_BLOCK, RECORDS_DIR, bench_blocks
+
+    readme = (RECORDS_DIR.parent / "README.md").read_text(encoding="utf-8")
+    assert BENCH_BLOCK.search(readme), "the README has no generated speed table"
+    assert bench_blocks(readme, RECORDS_DIR) == readme
