@@ -297,7 +297,8 @@ def markdown(result: dict) -> str:
     lines.append("")
     lines.append(f"Measured by `benchmarks/bench_subset_sum.py` on {start['cpu_count']} cores ({start['processor']}), "
                  f"load average {start['load_average'][0]:.2f} at the start and {end['load_average'][0]:.2f} at the end "
-                 f"(commit {str(result.get('provenance', {}).get('git_commit'))[:12]}).")
+                 f"(commit {str(result.get('provenance', {}).get('git_commit'))[:12]}"
+                 f"{', uncommitted changes' if result.get('provenance', {}).get('git_dirty') else ''}).")
     for clock, b in ((result.get("pensia") or {}).get("breakdown_s") or {}).items():
         lines.append(f"Per-weight breakdown ({clock} s): sorted half-sums {b['sums']:.2f}, scans {b['scan']:.2f}, "
                      f"code recovery {b['codes']:.2f}, torch glue {b['glue']:.2f}.")
@@ -393,7 +394,8 @@ def main() -> None:
     result["machine"] = {"start": start_machine, "end": machine()}
     result["goals"] = goal_rows(result)
     # The README's block is this text, copied by `lth paper readme` from the record (never typed).
-    result["readme_table"] = markdown({**result, "provenance": {"git_commit": code_state()[0]}})
+    commit, dirty = code_state()
+    result["readme_table"] = markdown({**result, "provenance": {"git_commit": commit, "git_dirty": dirty}})
     print("\nissue 31: each workload beside its goal and the HiGHS baseline")
     print(table(result["goals"], ["workload", "measured", "unit", "goal", "met", "highs", "highs_unit",
                                   "roofline_fraction"]))
