@@ -83,7 +83,9 @@ LEAVES: dict[tuple[str, ...], Leaf] = {
         "--box": (["nan", "1"], ["0", "inf"], ["0"]), "--c": POS_FLOAT, "--seed": NONNEG, "--device": CHOICE,
         "--out": ("{dir}", "{proc}/x/t.pt", "{file}/t.pt"), "--restarts": POS, "--steps": POS, "--samples": POS,
         "--input-shape": (["1", "0", "4"], ["1", "4"], ["x", "4", "4"]), "--padding": CHOICE,
-        "--n-max": ("3", "-1", "x"), "--construction": CHOICE}),
+        "--n-max": ("3", "-1", "x"), "--construction": CHOICE, "--llama-layer": NONNEG, "--maps": CHOICE,
+        "--units": POS, "--pool-cap": POS, "--retry-cap": POS, "--margin": ("0.5", "nan", "x"), "--text": CHOICE,
+        "--heldout": ("1", "0", "x"), "--length": ("1", "0", "x"), "--batch-size": POS}),
     ("simulate", "imp"): Leaf([], _IMP),
     ("simulate", "transfer"): Leaf([("--source", "digits")], {
         **_IMP, "--source": CHOICE, "--source-image-size": NONNEG, "--source-optimizer": CHOICE,

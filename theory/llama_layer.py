@@ -30,8 +30,8 @@ from typing import Callable, Iterator
 import torch
 
 from lth.theory.certify import PerturbedLayer, frobenius_upper, layer_error_norm, spectral_norm_upper
-from lth.theory.dense import DenseTicket, RandomNetwork, Target, construct_random_network, construct_ticket, \
-    realised_layers
+from lth.theory.dense import DenseTicket, RandomNetwork, Target, block_masks, construct_random_network, \
+    construct_ticket, realised_layers
 from lth.theory.numerics import down, up
 from lth.theory.objects import Certificate, Witness, ascend, into_balls
 
@@ -149,7 +149,10 @@ def from_llama(block: torch.nn.Module, config) -> DecoderLayer:
 class MapTicket:
     """The pruned random network for one map: ``realised`` holds the target matrix, the realised error
     matrices $E^\\pm$ and their rounding slack (read from the masks by :func:`lth.theory.dense.realised_layers`);
-    ``kept``/``total`` count random weights (kept, and all before pruning); ``units`` hidden units per input."""
+    ``mask`` ``[d_out, units·d_in]`` the kept second-layer entries of the random network drawn from ``seed``
+    (:func:`lth.theory.dense.construct_random_network` with ``[d_in, d_out]`` and ``[units]``; a first-layer
+    entry is kept when its unit's column of ``mask`` keeps one); ``kept``/``total`` count random weights (kept,
+    and all before pruning); ``units`` hidden units per input."""
 
     name: str
     realised: PerturbedLayer
@@ -157,11 +160,18 @@ class MapTicket:
     total: int
     units: int
     seed: int
+    mask: torch.Tensor
 
     def __call__(self, u: torch.Tensor) -> torch.Tensor:
         """The pruned network on ``u`` ``[..., d_in]``: $(W + E^+)u^+ - (W + E^-)u^-$ (float64)."""
         r = self.realised
         return u.clamp(min=0) @ (r.weight + r.err_pos).T - (-u).clamp(min=0) @ (r.weight + r.err_neg).T
+
+
+def _row_blocks(d_out: int, d_in: int, units: int) -> list[slice]:
+    """Row blocks whose ``[rows, d_in, units]`` products stay below :data:`CHUNK_ELEMENTS`."""
+    rows = max(1, CHUNK_ELEMENTS // (d_in * units))
+    return [slice(start, start + rows) for start in range(0, d_out, rows)]
 
 
 def construct_map_ticket(name: str, weight: torch.Tensor, units: int, seed: int, *, pool_cap: int,
@@ -179,20 +189,36 @@ def construct_map_ticket(name: str, weight: torch.Tensor, units: int, seed: int,
     net = construct_random_network([d_in, d_out], [units], seed, device)
     first, second = net.weights
     weight = weight.to(device=first.device, dtype=torch.float64)
-    rows = max(1, CHUNK_ELEMENTS // (d_in * units))
-    parts, kept, used = [], 0, torch.zeros(first.shape[0], dtype=torch.bool, device=first.device)
-    for start in range(0, d_out, rows):
-        target = Target([weight[start:start + rows]], [None])
-        ticket = construct_ticket(target, RandomNetwork([first, second[start:start + rows]], [units], seed),
+    masks = []
+    for rows in _row_blocks(d_out, d_in, units):
+        ticket = construct_ticket(Target([weight[rows]], [None]), RandomNetwork([first, second[rows]], [units], seed),
                                   pool_cap=pool_cap, retry_cap=retry_cap, retry_fraction=retry_fraction)
         if tamper is not None:
             tamper(ticket)
-        parts.append(realised_layers(target, ticket)[0])
-        kept += int(ticket.masks[1].sum())
-        used |= ticket.masks[0].any(1)
+        masks.append(ticket.masks[1])
+    return realise_map_ticket(name, weight, net, torch.cat(masks))
+
+
+def realise_map_ticket(name: str, weight: torch.Tensor, net: RandomNetwork, mask: torch.Tensor) -> MapTicket:
+    """The :class:`MapTicket` that keeps the second-layer entries ``mask`` ``[d_out, units·d_in]`` of the two-layer
+    random network ``net`` (and the first-layer entry of every unit a kept entry reads) for the map ``weight``
+    ``[d_out, d_in]``: the realised matrices are read from the masks block by block, as the construction does,
+    so a ticket rebuilt from its saved mask computes bit for bit what the built one did."""
+    d_out, d_in = weight.shape
+    first, second = net.weights
+    (units,) = net.units_per_input
+    weight = weight.to(device=first.device, dtype=torch.float64)
+    mask = mask.to(first.device)
+    signed = [torch.ones(d_in, dtype=torch.bool, device=first.device)]
+    parts = []
+    for rows in _row_blocks(d_out, d_in, units):
+        block = RandomNetwork([first, second[rows]], [units], net.seed)
+        ticket = DenseTicket(block, block_masks(mask[rows].reshape(-1, d_in, units)), signed, has_bias=False)
+        parts.append(realised_layers(Target([weight[rows]], [None]), ticket)[0])
     realised = PerturbedLayer(*(torch.cat([getattr(p, f) for p in parts]) for f in
                                 ("weight", "err_pos", "err_neg", "slack_pos", "slack_neg")))
-    return MapTicket(name, realised, kept + int(used.sum()), net.parameters, units, seed)
+    kept = int(mask.sum()) + int(mask.any(0).sum())
+    return MapTicket(name, realised, kept, net.parameters, units, net.seed, mask)
 
 
 @dataclass

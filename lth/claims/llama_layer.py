@@ -1,7 +1,8 @@
 """A certified strong lottery ticket for one decoder layer of SmolLM2 (proofs/llama_layer.md).
 
-Method. Load the model causally (the cached copy of :mod:`lth.claims.minitron`, so ``lth verify`` reads
-the GGUF once for all its LM claims), take decoder layer ``layer`` with its norm gains folded into the
+Method. Load the model causally (the cached copy of
+:func:`lth.simulations.minitron.certified_layer.language_model`, so ``lth verify`` reads the GGUF once for all
+its LM claims), take decoder layer ``layer`` with its norm gains folded into the
 maps (``lth.theory.llama_layer.from_llama``), replace the chosen linear maps by pruned random two-layer
 ReLU networks (Pensia et al.'s construction, ``lth.theory.dense``), and certify the layer's output error
 (``certify_layer``) twice: on every input sequence, and on the sequences whose target post-attention
@@ -18,21 +19,15 @@ against ε: its worst-case SwiGLU gain makes it vacuous at the accuracies a CPU 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import torch
-
-from lth.claims.minitron import HELDOUT_SEED, _model, needs_prose
+from lth.claims.minitron import HELDOUT_SEED, needs_prose
 from lth.claims.slth_dense import flip_largest_kept
 from lth.registry import COUNT, POSITIVE, Context, Quantity, Record, claim, param
 from lth.validate import non_negative_int
 from lth.verdict import combine, judge_certificate
-from lth.simulations.minitron.corpus import SOURCES, mixed_windows
-from lth.simulations.minitron.importance import perplexity
-from lth.simulations.statistics import t_interval
-from lth.theory.llama_layer import (MAPS, certify_layer, construct_layer_ticket, from_llama, layer_constants,
-                                    position_errors, search_residual_error, substituted)
+from lth.simulations.minitron.certified_layer import language_model, measure_layer_ticket
+from lth.theory.llama_layer import MAPS
 
 PROOF = "proofs/llama_layer.md"
 
@@ -71,33 +66,6 @@ class LayerParams:
     tiny_steps: int = param(120, "pre-training steps of the 'tiny' model (ignored otherwise)", domain=COUNT)
 
 
-def _sources(text: str) -> tuple[str, ...]:
-    if text not in ("mixed", *SOURCES):
-        raise ValueError(f"text {text!r} not in {('mixed', *SOURCES)}")
-    return SOURCES if text == "mixed" else (text,)
-
-
-def _layer_inputs(model: torch.nn.Module, index: int, ids: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """The residual stream entering decoder layer ``index`` for windows ``ids`` ``[N, S]`` → ``[N, S, d]``."""
-    captured = []
-
-    def keep(module, args, kwargs):
-        captured.append((args[0] if args else kwargs["hidden_states"]).detach())
-
-    handle = model.model.layers[index].register_forward_pre_hook(keep, with_kwargs=True)
-    try:
-        with torch.no_grad():
-            for batch in ids.split(batch_size):
-                model(input_ids=batch.to(model.device), use_cache=False)
-    finally:
-        handle.remove()
-    return torch.cat(captured)
-
-
-def _window_nll(model: torch.nn.Module, ids: torch.Tensor) -> list[float]:
-    return [perplexity(model, ids[i:i + 1], 1).nll for i in range(ids.shape[0])]
-
-
 @claim("slth.llama.layer", "a strong lottery ticket for a real LM layer: the chosen linear maps of one SmolLM2 "
        "decoder layer (grouped-query attention with rotary positions, SwiGLU MLP, RMSNorm) replaced by pruned "
        "random U[-1,1] two-layer ReLU networks (Pensia et al.'s construction); the layer's output error, "
@@ -112,61 +80,18 @@ def _window_nll(model: torch.nn.Module, ids: torch.Tensor) -> list[float]:
                  "layer's 3.54 M weights; 505 M random weights (one map at a time: at most 1.3 GB in float64)")
 @needs_prose
 def check_layer(p: LayerParams, ctx: Context) -> Record:
-    net, encode = _model(p.model, p.length, p.tiny_steps, str(ctx.device))
-    blocks = net.model.layers
-    if not 0 <= p.layer < len(blocks):
-        raise ValueError(f"layer {p.layer} not in 0..{len(blocks) - 1}")
-    target = from_llama(blocks[p.layer], net.config)
-    ticket = construct_layer_ticket(target, tuple(p.maps), p.units, ctx.stream(100), pool_cap=p.pool_cap,
-                                    retry_cap=p.retry_cap, device=ctx.device,
-                                    tamper=lambda t: flip_largest_kept(t, 0, ctx.faults.prune_kept))
-    windows = mixed_windows("heldout", encode, p.heldout, p.length, HELDOUT_SEED, _sources(p.text))
-    ids = torch.cat(list(windows.values()))
-    x = _layer_inputs(net, p.layer, ids, p.batch_size).to(torch.float64)
-    with torch.no_grad():
-        h = target.residual(x)
-        residual = h.norm(dim=-1)
-        residual_errors = (target.residual(x, ticket.linear()) - h).norm(dim=-1)
-        errors = position_errors(target, ticket, x)
-    rho_seen = float(residual.min())
-    rho = rho_seen / p.margin
-    constants = layer_constants(target, ticket)
-    everywhere = certify_layer(target, ticket, 0.0, constants)
-    reached = certify_layer(target, ticket, rho, constants)
-    found = search_residual_error(target, ticket, x, restarts=p.search_restarts, steps=p.search_steps)
-    heldout_attention = float(residual_errors.max())
-    empirical, empirical_attention = float(errors.max()), max(heldout_attention, found.error)
-    original = _window_nll(net, ids)
-    with substituted(blocks[p.layer], target, ticket):
-        ticketed = _window_nll(net, ids)
-    diff = t_interval([b - a for a, b in zip(original, ticketed)])
-    nll = {"original": sum(original) / len(original), "ticketed": sum(ticketed) / len(ticketed)}
-    eps = p.eps * rho_seen
-    attention = reached.parts["attention"]
-    verdict, reason = combine([judge_certificate(attention, empirical_attention, eps, "post-attention residual"),
-                               judge_certificate(reached.value, empirical, reached.value, "layer output")])
-    token_norms = x.norm(dim=-1)
-    details = {
-        "layer": p.layer, "maps": list(p.maps), "units": p.units,
-        "layer_parameters": target.parameters,
-        "ticketed_parameters": sum(target.maps[n].numel() for n in p.maps),
-        "random_parameters": ticket.total, "kept_parameters": ticket.kept,
-        "random_per_layer_parameter": ticket.total / target.parameters,
-        "certified_everywhere": everywhere.value, "certified_reached": reached.value,
-        "rho": rho, "rho_seen": rho_seen, "margin": p.margin, "eps": eps,
-        "input_norm_max": float(token_norms.max()), "input_norm_min": float(token_norms.min()),
-        "output_norm_median": float(target(x).norm(dim=-1).median()),
-        "certified_attention": attention, "empirical_attention": empirical_attention,
-        "heldout_attention": heldout_attention, "searched_attention": found.error,
-        "searched_token_norm_max": float(found.x.norm(dim=-1).max()),
-        "search": {"restarts": p.search_restarts, "steps": p.search_steps},
-        "empirical_max": empirical, "empirical_mean": float(errors.mean()), "positions": int(errors.numel()),
-        "parts_reached": reached.parts, "parts_everywhere": everywhere.parts,
-        "nll": nll, "perplexity": {k: math.exp(v) for k, v in nll.items()},
-        "nll_difference": {"mean": diff[0], "ci": [diff[1], diff[2]], "windows": len(original)},
-        "tokens": int(ids.numel()), "sources": list(windows),
-        "statement": STATEMENT,
-    }
+    net, encode = language_model(p.model, p.length, p.tiny_steps, str(ctx.device))
+    m = measure_layer_ticket(net, encode, layer=p.layer, maps=tuple(p.maps), units=p.units, seed=ctx.stream(100),
+                             pool_cap=p.pool_cap, retry_cap=p.retry_cap, margin=p.margin, text=p.text,
+                             heldout=p.heldout, length=p.length, heldout_seed=HELDOUT_SEED, batch_size=p.batch_size,
+                             search_restarts=p.search_restarts, search_steps=p.search_steps, device=ctx.device,
+                             tamper=lambda t: flip_largest_kept(t, 0, ctx.faults.prune_kept))
+    eps = p.eps * m.rho_seen
+    details = {**m.details(eps), "statement": STATEMENT}
+    nll, attention = details["nll"], details["certified_attention"]
+    verdict, reason = combine([judge_certificate(attention, m.empirical_attention, eps, "post-attention residual"),
+                               judge_certificate(m.reached.value, details["empirical_max"], m.reached.value,
+                                                 "layer output")])
     return Record(verdict, f"{reason} (maps {', '.join(p.maps)} of layer {p.layer}); held-out NLL "
                            f"{nll['original']:.4f} → {nll['ticketed']:.4f} nats",
                   bound=Quantity(eps, f"tolerance ε = {p.eps:g} × the smallest held-out post-attention residual norm "
@@ -174,7 +99,7 @@ def check_layer(p: LayerParams, ctx: Context) -> Record:
                   certified=Quantity(attention, "rigorous float64 bound on max_t ‖h_t − h̃_t‖₂, the post-attention "
                                      "residual, over every input sequence (any length); the layer output's bound "
                                      "through RMSNorm and SwiGLU is details.certified_reached"),
-                  empirical=Quantity(empirical_attention, "largest post-attention residual error found: the held-out "
+                  empirical=Quantity(m.empirical_attention, "largest post-attention residual error found: the held-out "
                                      "windows' hidden states and an adversarial gradient search from the worst of "
                                      "them, tokens kept within the largest held-out norm (float64; a lower bound on "
                                      "the sup)"),

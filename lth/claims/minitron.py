@@ -28,18 +28,17 @@ from tqdm.auto import tqdm
 from lth.protocol import Protocol
 from lth.registry import Context, Quantity, Record, claim, param
 from lth.verdict import combine, judge_above, judge_equivalent, tost_interval
+from lth.simulations.minitron.certified_layer import TINY, language_model
 from lth.simulations.minitron.corpus import PROSE_INSTALL, SOURCES, mixed_windows, prose_available
 from lth.simulations.minitron.distillation import recover
 from lth.simulations.minitron.importance import (WidthScores, magnitude_scores, perplexity, random_scores, score_depth,
                                              score_width)
-from lth.simulations.minitron.llama import (Architecture, byte_encode, load_causal_lm, load_tokenizer, text_encoder,
-                                        tiny_llama)
+from lth.simulations.minitron.llama import Architecture
 from lth.simulations.minitron.pruning import prune, scaled
 from lth.simulations.statistics import t_interval
-from lth.theory.device import cpu_threads, generator
+from lth.theory.device import cpu_threads
 
 PROOF = "proofs/minitron.md"
-TINY = "tiny"
 TEXTS = ("mixed", *SOURCES)
 HELDOUT_SEED = 10_000  # held-out draw k uses seed HELDOUT_SEED + k: the same for every claim and method
 TRAIN_SEED = 20_000  # training draw k of minitron.distill uses seed TRAIN_SEED + k
@@ -77,20 +76,10 @@ class Setting:
         return mixed_windows(part, self.encode, count, self.length, seed, self.sources)
 
 
-@functools.lru_cache(maxsize=1)
-def _model(model: str, length: int, tiny_steps: int, device: str) -> tuple[torch.nn.Module, Callable]:
-    if model != TINY:
-        return load_causal_lm(model, device), text_encoder(model, load_tokenizer(model))
-    net = tiny_llama(generator(0, torch.device("cpu"))).to(device)
-    train = torch.cat(list(mixed_windows("train", byte_encode, 128, length, 1, ("code",)).values()))
-    recover(net, train, method="ce", steps=tiny_steps, batch_size=8, lr=1e-2, gen=generator(2, torch.device("cpu")))
-    return net, byte_encode
-
-
 def setting_for(p: MinitronParams, ctx: Context) -> Setting:
     if p.text not in TEXTS:
         raise ValueError(f"text {p.text!r} not in {TEXTS}")
-    net, encode = _model(p.model, p.length, p.tiny_steps, str(ctx.device))
+    net, encode = language_model(p.model, p.length, p.tiny_steps, str(ctx.device))
     return Setting(net, encode, SOURCES if p.text == "mixed" else (p.text,), p.length)
 
 

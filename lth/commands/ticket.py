@@ -196,11 +196,11 @@ def _domain(args: argparse.Namespace, d0: int) -> Domain:
     return Domain("box", lo=(lo,) * d0, hi=(hi,) * d0)
 
 
-def output_path(args: argparse.Namespace) -> Path:
-    """The ticket file, refused before any work when it (or its ``.json`` beside it) cannot be written
-    (:func:`lth.validate.out_file`: a folder in its place, a missing folder, or one where no file can
-    be created)."""
-    out = args.out or args.model.with_name(args.model.stem + ".ticket.pt")
+def output_path(args: argparse.Namespace, default: Path | None = None) -> Path:
+    """The ticket file (``--out``, else ``default``, else MODEL.ticket.pt beside MODEL), refused before any work
+    when it (or its ``.json`` beside it) cannot be written (:func:`lth.validate.out_file`: a folder in its
+    place, a missing folder, or one where no file can be created)."""
+    out = args.out or default or args.model.with_name(args.model.stem + ".ticket.pt")
     for path in (out, Path(str(out) + ".json")):
         try:
             out_file(str(path))
@@ -728,7 +728,244 @@ def _print_report(report: dict) -> None:
     print(f"wrote {report['ticket']} and {report['ticket']}.json")
 
 
+# ---------------------------------------------------------------------------------------------------
+# --llama-layer: one decoder layer of a Llama-style LM (lth.theory.llama_layer, claim slth.llama.layer)
+
+# lth.theory.llama_layer.MAPS, kept here without importing torch (tests/test_ticket_llama.py checks they agree)
+LLAMA_MAPS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+LLAMA_MODELS = ("smollm2", "tiny")  # names MODEL may take besides a .gguf file or a model folder
+# Defaults of the flags that only --llama-layer reads: the quick parameters of slth.llama.layer
+# (tests/test_ticket_llama.py checks they agree); restarts and steps are the search's, whose MLP defaults differ.
+LLAMA_DEFAULTS = {"maps": ("v_proj",), "units": 64, "pool_cap": 16, "retry_cap": 24, "margin": 2.0, "text": "prose",
+                  "heldout": 8, "length": 64, "batch_size": 8, "restarts": 2, "steps": 10}
+MLP_SEARCH = {"restarts": 16, "steps": 60}
+# Defaults of the flags only MLP and CNN models read (given with --llama-layer, a value other than these is refused).
+MLP_DEFAULTS = {"construction": None, "c": None, "delta": 0.01, "domain": None, "radius": 1.0, "box": (0.0, 1.0),
+                "rescale": False, "samples": 2048, "input_shape": None, "padding": ["valid"], "n_max": 32}
+LLAMA_FORMAT = "lth llama-layer ticket 1"  # the ticket file's "format" key
+TINY_STEPS = 120  # pre-training steps of the 'tiny' model: slth.llama.layer's default
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _are(names: list) -> str:
+    return "is" if len(names) == 1 else "are"
+
+
+def _listed(value):
+    """Sequences as lists (argparse gives lists where a default may be a tuple)."""
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def model_argument(text: str) -> Path | str:
+    """MODEL: a non-empty file (:func:`lth.validate.input_file`), or a Llama model for ``--llama-layer``:
+    ``smollm2``, ``tiny`` or a folder (its config is read by the command, before any weight)."""
+    if text in LLAMA_MODELS or Path(text).is_dir():
+        return text
+    return input_file(text)
+
+
+def _llama_spec(model: Path | str) -> str | None:
+    """``model`` as :func:`lth.simulations.minitron.certified_layer.language_model` takes it, or None when it
+    is not a Llama model (a state dict file)."""
+    if isinstance(model, str) or model.suffix == ".gguf":
+        return str(model)
+    return None
+
+
+def refuse_mode_flags(args: argparse.Namespace) -> None:
+    """Flags of the other kind of model, refused before anything is read; then the search's defaults of this
+    kind are filled in."""
+    if args.llama_layer is None:
+        if _llama_spec(args.model) is not None:
+            raise ValueError(f"{args.model} is not a state dict file: a Llama model (smollm2, a .gguf file or a "
+                             "model folder) needs --llama-layer N, the decoder layer to ticket")
+        given = [_flag(k) for k in LLAMA_DEFAULTS if k not in MLP_SEARCH and getattr(args, k) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} {_are(given)} for a Llama layer only (--llama-layer N)")
+        defaults = MLP_SEARCH
+    else:
+        given = [_flag(k) for k, v in MLP_DEFAULTS.items() if _listed(getattr(args, k)) != _listed(v)]
+        if given:
+            raise ValueError(f"{', '.join(given)} {_are(given)} for MLP and CNN state dicts only, not for "
+                             "--llama-layer")
+        defaults = LLAMA_DEFAULTS
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
+def check_llama_request(args: argparse.Namespace) -> tuple[str, Path]:
+    """``(model spec, ticket file)`` for ``--llama-layer``, every refusal made from the flags and the model's
+    config alone (no torch, no weight): the model's kind, the layer index, repeated maps, the ticket file, the
+    prose source, the margin."""
+    from lth.simulations.minitron.certified_layer import model_architecture, text_sources
+    from lth.simulations.minitron.corpus import require_prose
+
+    spec = _llama_spec(args.model)
+    if spec is None:
+        raise ValueError(f"--llama-layer reads smollm2, tiny, a .gguf file or a Llama model folder, not {args.model}")
+    default = Path(f"{Path(spec).stem if spec.endswith('.gguf') else Path(spec).name}-layer{args.llama_layer}"
+                   ".ticket.pt")
+    out = output_path(args, default)
+    if len(set(args.maps)) != len(args.maps):
+        raise ValueError(f"--maps names a map twice: {' '.join(args.maps)}")
+    layers = model_architecture(spec).layers
+    if args.llama_layer >= layers:
+        raise ValueError(f"--llama-layer {args.llama_layer} is out of range: {spec} has {layers} decoder layers "
+                         f"(0..{layers - 1})")
+    if "prose" in text_sources(args.text):
+        require_prose()
+    return spec, out
+
+
+def _packed(mask: torch.Tensor) -> torch.Tensor:
+    """A bool matrix as bytes, 8 entries each (numpy's packbits along rows)."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.packbits(mask.cpu().numpy(), axis=-1))
+
+
+def _unpacked(packed: torch.Tensor, columns: int) -> torch.Tensor:
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.unpackbits(packed.numpy(), axis=-1, count=columns).astype(bool))
+
+
+def llama_ticket_file(args: argparse.Namespace, spec: str, ticket) -> dict:
+    """What the ticket file holds: per map its seed, units per input, shape and packed second-layer mask (the
+    random network is regenerated from the seed), and what names the layer."""
+    maps = {name: {"seed": t.seed, "units": t.units, "shape": list(t.realised.weight.shape),
+                   "mask": _packed(t.mask)} for name, t in ticket.maps.items()}
+    return {"format": LLAMA_FORMAT, "model": spec, "layer": args.llama_layer, "length": args.length,
+            "tiny_steps": TINY_STEPS, "maps": maps}
+
+
+def load_llama_ticket(path: Path, layer=None, device: str = "cpu"):
+    """``(DecoderLayer, LayerTicket)`` from a ticket file written by ``lth ticket MODEL --llama-layer L``: each
+    map's random network regenerated from its seed (:func:`lth.theory.dense.construct_random_network`) and
+    pruned by the saved mask (:func:`lth.theory.llama_layer.realise_map_ticket`), so the ticket computes bit for
+    bit what the command measured. ``layer``: the :class:`lth.theory.llama_layer.DecoderLayer` it was built for
+    (default: read the model and layer the file names). ``ValueError`` for another kind of file or a layer of
+    other shapes."""
+    import torch
+
+    from lth.theory.dense import construct_random_network
+    from lth.theory.llama_layer import LayerTicket, from_llama, realise_map_ticket
+
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or saved.get("format") != LLAMA_FORMAT:
+        raise ValueError(f"{path} is not a Llama-layer ticket (lth ticket MODEL --llama-layer L writes them)")
+    if layer is None:
+        from lth.simulations.minitron.certified_layer import language_model
+
+        net, _ = language_model(saved["model"], saved["length"], saved["tiny_steps"], device)
+        layer = from_llama(net.model.layers[saved["layer"]], net.config)
+    maps = {}
+    for name, entry in saved["maps"].items():
+        d_out, d_in = entry["shape"]
+        if tuple(layer.maps[name].shape) != (d_out, d_in):
+            raise ValueError(f"{path}: {name} is {d_out}x{d_in}, the layer's is {tuple(layer.maps[name].shape)}")
+        net = construct_random_network([d_in, d_out], [entry["units"]], entry["seed"], device)
+        mask = _unpacked(entry["mask"], entry["units"] * d_in)
+        maps[name] = realise_map_ticket(name, layer.maps[name], net, mask)
+    return layer, LayerTicket(maps)
+
+
+def llama_report(args: argparse.Namespace, spec: str, out: Path, m) -> dict:
+    """The sidecar's ``ticket`` entry: the claim's numbers (``LayerMeasurement.details``) in residual-stream units,
+    per map its certificate and counts, which certificate is judged against ε, and the verdict."""
+    eps = args.eps * m.rho_seen
+    details = m.details(eps)
+    mlp = any(name in LLAMA_MAPS[4:] for name in args.maps)
+    judged = "layer output" if mlp else "post-attention residual"
+    certified = details["certified_reached"] if mlp else details["certified_attention"]
+    empirical = details["empirical_max"] if mlp else details["empirical_attention"]
+    eta = m.reached.parts["eta"]
+    per_map = {name: {"target_parameters": m.target.maps[name].numel(), "random_parameters": t.total,
+                      "kept_parameters": t.kept, "units": t.units, "seed": t.seed,
+                      "certified_error_norm": eta[name],
+                      "max_weight_error": float(max(t.realised.err_pos.abs().max(), t.realised.err_neg.abs().max()))}
+               for name, t in m.ticket.maps.items()}
+    holds = (empirical <= certified <= eps and details["empirical_attention"] <= details["certified_attention"]
+             and details["empirical_max"] <= details["certified_reached"])
+    return {"model": spec, "ticket": str(out), "architecture": "llama-layer", "construction": "pensia",
+            "construction_description": "Pensia et al. 2020, per map: two layers of U[-1,1] weights, `units` hidden "
+                                        "units per input (both signs), a subset sum per target weight",
+            "pool_cap": args.pool_cap, "retry_cap": args.retry_cap, "text": args.text,
+            "heldout": args.heldout, "length": args.length, "eps_fraction": args.eps, "judged": judged,
+            "certified_error": certified, "empirical_error": empirical, "holds": bool(holds), "per_map": per_map,
+            **details,
+            "certified_label": f"rigorous float64 bound on max_t ||.||_2 of the {judged}'s error over every input "
+                               "sequence whose target post-attention residuals have norm >= rho (any length)",
+            "empirical_label": "largest error found on the held-out windows' hidden states (and, for the "
+                               "post-attention residual, an adversarial gradient search from the worst of them): "
+                               "a lower bound on the sup",
+            "eps_label": "eps_fraction x rho_seen, the smallest post-attention residual norm on the held-out windows",
+            "per_map_label": "certified_error_norm: rigorous eta with ||E+ u+ - E- u-||_2 <= eta ||u||_2 for the "
+                             "map's realised error matrices; max_weight_error: the largest entry of |E+|, |E-|",
+            "empirical_row": "measured, not certified: nll, perplexity and nll_difference (95% Student-t interval "
+                             "of the paired per-window difference, ticketed - original) on the held-out windows",
+            "certificate_domain": m.reached.domain, "certificate_assumptions": list(m.reached.assumptions)}
+
+
+def make_llama_ticket(args: argparse.Namespace) -> dict:
+    """Build, certify, measure and save the ticket of one decoder layer; returns the sidecar's report."""
+    spec, out = check_llama_request(args)
+
+    import torch
+
+    from lth.commands.minitron import HELDOUT_SEED
+    from lth.simulations.minitron.certified_layer import language_model, measure_layer_ticket
+    from lth.theory.device import resolve_device
+
+    device = resolve_device(args.device)
+    _note(f"eps {args.eps:g} is a fraction of the smallest post-attention residual norm met on the held-out "
+          f"windows; certified for sequences whose residuals have norm >= that / {args.margin:g}")
+    net, encode = language_model(spec, args.length, TINY_STEPS, str(device))
+    m = measure_layer_ticket(net, encode, layer=args.llama_layer, maps=tuple(args.maps), units=args.units,
+                             seed=args.seed, pool_cap=args.pool_cap, retry_cap=args.retry_cap, margin=args.margin,
+                             text=args.text, heldout=args.heldout, length=args.length, heldout_seed=HELDOUT_SEED,
+                             batch_size=args.batch_size, search_restarts=args.restarts, search_steps=args.steps,
+                             device=device)
+    saved = llama_ticket_file(args, spec, m.ticket)
+    write_atomic(out, lambda handle: torch.save(saved, handle))
+    report = llama_report(args, spec, out, m)
+    write_json(Path(str(out) + ".json"), {"ticket": report}, seed=args.seed, device=str(device))
+    return report
+
+
+def _print_llama_report(r: dict) -> None:
+    print(f"layer              {r['layer']} of {r['model']}: maps {', '.join(r['maps'])} "
+          f"({r['ticketed_parameters']:,} of the layer's {r['layer_parameters']:,} parameters)")
+    print(f"random parameters  {r['random_parameters']:,} ({r['random_per_layer_parameter']:.1f}x the layer's "
+          f"parameters; {r['units']} units per input)")
+    print(f"kept parameters    {r['kept_parameters']:,}")
+    print(f"rho                {r['rho']:.4g} = {r['rho_seen']:.4g} (smallest held-out post-attention residual "
+          f"norm) / margin {r['margin']:g}")
+    print(f"certified error    {r['certified_error']:.4g} ({r['judged']}, rigorous, residual norms >= rho; "
+          f"post-attention {r['certified_attention']:.4g}, layer output {r['certified_reached']:.4g}, layer output "
+          f"on every sequence {r['certified_everywhere']:.4g})")
+    print(f"empirical error    {r['empirical_error']:.4g} ({r['judged']}, lower bound on the sup; post-attention "
+          f"{r['empirical_attention']:.4g} with the search, layer output {r['empirical_max']:.4g} on the windows)")
+    nll, ppl = r["nll"], r["perplexity"]
+    print(f"held-out NLL       {nll['original']:.4f} -> {nll['ticketed']:.4f} nats (perplexity "
+          f"{ppl['original']:.3f} -> {ppl['ticketed']:.3f}; measured, not certified)")
+    verdict = "within" if r["holds"] else "NOT within"
+    print(f"certified {verdict} eps = {r['eps']:.4g} ({r['eps_fraction']:g} x {r['rho_seen']:.4g})")
+    print(f"wrote {r['ticket']} and {r['ticket']}.json")
+
+
 def _run(args: argparse.Namespace) -> int:
+    refuse_mode_flags(args)
+    if args.llama_layer is not None:
+        report = make_llama_ticket(args)
+        _print_llama_report(report)
+        return 0 if report["holds"] else 1
     report = make_ticket(args)
     if report.get("architecture") == "cnn":
         print(format_ticket_summary(report) + f"\nwrote {report['ticket']} and {report['ticket']}.json")
@@ -744,43 +981,93 @@ def register(subparsers) -> None:
                               "assumed; skip connections and norm layers are refused. An MLP is pruned from a random "
                               "network by --construction (pensia, orseau or burkholz-l1), a CNN by da Cunha et al.'s "
                               "construction; the sup error over the domain is certified in float64 (rigorous) and "
-                              "searched (a lower bound). Exit 0 when the certified error is <= eps, 1 if not, 2 on "
-                              "bad input.")
-    p.add_argument("model", type=input_file,
-                   help="state dict file (.pt/.pth via torch.load(weights_only=True), or .safetensors)")
+                              "searched (a lower bound). With --llama-layer L, MODEL is a Llama-style LM (smollm2, a "
+                              ".gguf file or a model folder; 'tiny' for tests) and the maps --maps of its decoder layer "
+                              "L are replaced by pruned random two-layer ReLU networks (Pensia et al.'s construction, "
+                              "one per map; claim slth.llama.layer): the error is certified in float64 through RoPE, "
+                              "grouped-query causal softmax, RMSNorm and SwiGLU on every input sequence whose "
+                              "post-attention residuals have norm >= rho, rho being the smallest such norm met on "
+                              "held-out text divided by --margin, and measured on the held-out windows (with an "
+                              "adversarial search) beside the held-out perplexity with the layer replaced (measured, "
+                              "not certified). Exit 0 when the certified error is <= eps, 1 if not, 2 on bad input.")
+    p.add_argument("model", type=model_argument,
+                   help="state dict file (.pt/.pth via torch.load(weights_only=True), or .safetensors); with "
+                   "--llama-layer: smollm2 (SmolLM2-135M-Instruct, the packaged GGUF), a .gguf file, a Llama model "
+                   "folder, or tiny (a small Llama pre-trained in seconds, for tests)")
     p.add_argument("--eps", type=finite_float(0, lo_open=True), required=True,
-                   help="target sup error, in (0, 1) (CNN models: any positive value, in the model's units)")
-    p.add_argument("--construction", choices=tuple(CONSTRUCTIONS), default=None,
+                   help="target sup error, in (0, 1) (CNN models: any positive value, in the model's units; "
+                   "--llama-layer: any positive fraction of the smallest post-attention residual norm met on the "
+                   "held-out windows, the tolerance on the certified error of the post-attention residual when only "
+                   "attention maps are replaced, of the layer output when an MLP map is)")
+    p.add_argument("--construction", choices=tuple(CONSTRUCTIONS), default=MLP_DEFAULTS["construction"],
                    help="MLP models: pensia (default; 2L layers of U[-1,1] weights, subset sums, width rule with the "
                    "measured constant --c), orseau (Orseau, Hutter & Rivasplata 2020: 2L layers of hyperbolic "
                    "weights, binary decomposition, Theorem H's proven width, needs ||W_i||_2 <= 1) or burkholz-l1 "
                    "(Burkholz 2022: L+1 layers, Theorem B's proven widths, needs a model without biases and "
                    "|w_ij| <= 1; its width grows fast with the model, the memory check refuses what cannot fit)")
-    p.add_argument("--delta", type=finite_float(0, 1, lo_open=True, hi_open=True), default=0.01,
+    p.add_argument("--delta", type=finite_float(0, 1, lo_open=True, hi_open=True), default=MLP_DEFAULTS["delta"],
                    help="failure probability in the width rule (orseau, burkholz-l1: the theorem's delta), in (0, 1)")
-    p.add_argument("--domain", choices=("ball", "box"), default=None,
+    p.add_argument("--domain", choices=("ball", "box"), default=MLP_DEFAULTS["domain"],
                    help="ball: ||x||_2 <= radius (the default; at radius 1, Pensia's and Orseau's theorems' domain); "
                    "box: every coordinate in [LO, HI] (burkholz-l1's theorem: [-1, 1])")
-    p.add_argument("--radius", type=finite_float(0, lo_open=True), default=1.0, help="ball radius")
-    p.add_argument("--box", type=finite_float(), nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"), help="box bounds")
+    p.add_argument("--radius", type=finite_float(0, lo_open=True), default=MLP_DEFAULTS["radius"], help="ball radius")
+    p.add_argument("--box", type=finite_float(), nargs=2, default=MLP_DEFAULTS["box"], metavar=("LO", "HI"),
+                   help="box bounds")
     p.add_argument("--rescale", action="store_true",
                    help="divide layers with ||W_i||_2 > 1 by their norm (burkholz-l1: with max |w_ij| > 1 by that "
                    "entry; biases accordingly) and undo at the output")
-    p.add_argument("--c", type=finite_float(0, lo_open=True), default=None,
+    p.add_argument("--c", type=finite_float(0, lo_open=True), default=MLP_DEFAULTS["c"],
                    help="width constant C of Pensia's rule (default: lth.theory.dense.DEFAULT_C, measured by "
                    "slth.dense.rule); refused with the other constructions, whose widths are proven")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random network")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the random network (--llama-layer: map i of q_proj, k_proj, v_proj, o_proj, "
+                   "gate_proj, up_proj, down_proj is drawn from seed + i)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    p.add_argument("--out", type=out_file, default=None, help="ticket file (default MODEL.ticket.pt)")
-    p.add_argument("--restarts", type=positive_int, default=16, help="gradient-ascent restarts of the error search")
-    p.add_argument("--steps", type=positive_int, default=60, help="gradient-ascent steps per restart")
-    p.add_argument("--samples", type=positive_int, default=2048, help="random inputs tried by the error search")
+    p.add_argument("--out", type=out_file, default=None,
+                   help="ticket file (default MODEL.ticket.pt; --llama-layer: NAME-layerL.ticket.pt here)")
+    p.add_argument("--restarts", type=positive_int, default=None,
+                   help=f"gradient-ascent restarts of the error search (default {MLP_SEARCH['restarts']}; "
+                   f"--llama-layer: {LLAMA_DEFAULTS['restarts']}, from the worst held-out windows)")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help=f"gradient-ascent steps per restart (default {MLP_SEARCH['steps']}; --llama-layer: "
+                   f"{LLAMA_DEFAULTS['steps']})")
+    p.add_argument("--samples", type=positive_int, default=MLP_DEFAULTS["samples"],
+                   help="random inputs tried by the error search")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--input-shape", type=positive_int, nargs=3, default=None, metavar=("C", "H", "W"),
-                   help="CNN models: input shape (inputs in [0, 1]; H = W)")
-    p.add_argument("--padding", nargs="+", choices=("valid", "same"), default=["valid"],
+    p.add_argument("--input-shape", type=positive_int, nargs=3, default=MLP_DEFAULTS["input_shape"],
+                   metavar=("C", "H", "W"), help="CNN models: input shape (inputs in [0, 1]; H = W)")
+    p.add_argument("--padding", nargs="+", choices=("valid", "same"), default=MLP_DEFAULTS["padding"],
                    help="CNN models: padding of each Conv2d layer (stride 1), or one for all")
-    p.add_argument("--n-max", type=int_at_least(4), default=32, help="CNN models: most random channels per target kernel")
+    p.add_argument("--n-max", type=int_at_least(4), default=MLP_DEFAULTS["n_max"],
+                   help="CNN models: most random channels per target kernel")
+    llama = p.add_argument_group("Llama layer (--llama-layer; defaults: slth.llama.layer's quick parameters)")
+    llama.add_argument("--llama-layer", type=non_negative_int, default=None, metavar="L",
+                       help="ticket decoder layer L (0-based; checked against the model's config before any weight "
+                       "is read)")
+    llama.add_argument("--maps", nargs="+", choices=LLAMA_MAPS, default=None, metavar="MAP",
+                       help=f"the layer's linear maps replaced by tickets, from {', '.join(LLAMA_MAPS)} (default "
+                       f"{' '.join(LLAMA_DEFAULTS['maps'])}); the query and key maps are approximated separately, "
+                       "before the rotary positions, which keep their errors' norms")
+    llama.add_argument("--units", type=positive_int, default=None,
+                       help=f"hidden units per input of each map's random network (default {LLAMA_DEFAULTS['units']})")
+    llama.add_argument("--pool-cap", type=positive_int, default=None,
+                       help=f"largest subset-sum pool per weight and sign branch (default {LLAMA_DEFAULTS['pool_cap']})")
+    llama.add_argument("--retry-cap", type=positive_int, default=None,
+                       help="pool size of a second pass on the 2%% of weights with the largest errors (default "
+                       f"{LLAMA_DEFAULTS['retry_cap']}; none when not above --pool-cap)")
+    llama.add_argument("--margin", type=finite_float(1), default=None,
+                       help="rho = (smallest post-attention residual norm met on the held-out windows) / margin, "
+                       f">= 1 so that the windows lie in the certified set (default {LLAMA_DEFAULTS['margin']:g})")
+    llama.add_argument("--text", choices=("mixed", "code", "prose"), default=None,
+                       help=f"held-out text (default {LLAMA_DEFAULTS['text']}: the Python documentation, needs "
+                       "python3-doc; code: the standard library's sources; mixed: half each); the same windows as "
+                       "lth minitron evaluate's")
+    llama.add_argument("--heldout", type=int_at_least(2), default=None,
+                       help=f"held-out windows (default {LLAMA_DEFAULTS['heldout']}; at least 2 for the interval)")
+    llama.add_argument("--length", type=int_at_least(2), default=None,
+                       help=f"tokens per held-out window (default {LLAMA_DEFAULTS['length']})")
+    llama.add_argument("--batch-size", type=positive_int, default=None,
+                       help=f"windows per forward pass (default {LLAMA_DEFAULTS['batch_size']})")
     p.set_defaults(func=_run)
 
 
@@ -791,6 +1078,8 @@ def load_ticket(path: Path) -> torch.nn.Sequential:
     from lth.theory.conv import build_modules
 
     saved = torch.load(path, map_location="cpu", weights_only=True)
+    if saved.get("format") == LLAMA_FORMAT:
+        raise ValueError(f"{path} is a Llama-layer ticket: load it with load_llama_ticket")
     state = saved["state_dict"]
     if "modules" in saved:  # a CNN ticket (lth.theory.conv)
         sequential = build_modules(saved["modules"])
