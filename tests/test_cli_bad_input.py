@@ -374,8 +374,12 @@ def test_a_default_output_folder_is_probed_too(argv, tmp_path, monkeypatch, caps
 
 @pytest.fixture
 def catalogue(tmp_path_factory, monkeypatch) -> Path:
+    import lth.validate as validate
+
     folder = tmp_path_factory.mktemp("catalogue")
     monkeypatch.setenv("LTH_CACHE_DIR", str(folder))
+    # the user's catalogue alone: a current lth/catalogue.json would answer where it is refused
+    monkeypatch.setattr(validate, "SHIPPED", folder / "no-shipped-catalogue.json")
     return folder
 
 

@@ -194,3 +194,14 @@ def test_a_smollm2_layer_out_of_range_is_refused_from_the_gguf_header_without_to
     assert run.stderr.strip() == ("lth ticket: error: --llama-layer 30 is out of range: smollm2 has 30 decoder "
                                   "layers (0..29)")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_maps_too_large_for_the_free_memory_are_refused_before_the_model_is_read(tmp_path, monkeypatch, capsys):
+    import lth.commands.ticket as command
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(command, "available_memory", lambda device: 2**20)
+    monkeypatch.setattr(certified_layer, "language_model", lambda *a: pytest.fail("the model was read"))
+    status, out, err = _run(["tiny", "--llama-layer", "0", "--maps", "gate_proj", "--eps", "0.1"], capsys)
+    assert status == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "GiB" in err and "lower --units" in err and list(tmp_path.iterdir()) == []

@@ -913,6 +913,28 @@ def llama_report(args: argparse.Namespace, spec: str, out: Path, m) -> dict:
             "certificate_domain": m.reached.domain, "certificate_assumptions": list(m.reached.assumptions)}
 
 
+def check_llama_memory(spec: str, maps: list[str], units: int, device: torch.device) -> None:
+    """Refuse, from the model's config, maps whose construction exceeds the free memory of ``device``. Maps are
+    built one at a time: the peak is the largest map's random pair ``[m·d_in, d_in]``, ``[d_out, m·d_in]``
+    (float64, the first twice: the masks are read from a masked copy) with the row block's products and a few
+    same-sized temporaries; the masks of every map stay (one byte per second-layer entry)."""
+    from lth.simulations.minitron.certified_layer import model_architecture
+    from lth.theory.llama_layer import CHUNK_ELEMENTS
+
+    a = model_architecture(spec)
+    attention, kv = a.heads * a.head_dim, a.kv_heads * a.head_dim
+    shapes = {"q_proj": (attention, a.hidden), "k_proj": (kv, a.hidden), "v_proj": (kv, a.hidden),
+              "o_proj": (a.hidden, attention), "gate_proj": (a.intermediate, a.hidden),
+              "up_proj": (a.intermediate, a.hidden), "down_proj": (a.hidden, a.intermediate)}
+    peak = max(8 * (2 * units * d_in * d_in + d_out * units * d_in + 6 * CHUNK_ELEMENTS)
+               for d_out, d_in in (shapes[name] for name in maps))
+    estimate = peak + sum(d_out * units * d_in for d_out, d_in in (shapes[name] for name in maps))
+    free = available_memory(device)
+    if free is not None and estimate > free:
+        raise ValueError(f"the random networks of --maps {' '.join(maps)} need about {estimate / 2**30:.1f} GiB on "
+                         f"{device.type}, only {free / 2**30:.1f} GiB are free; lower --units or name fewer maps")
+
+
 def make_llama_ticket(args: argparse.Namespace) -> dict:
     """Build, certify, measure and save the ticket of one decoder layer; returns the sidecar's report."""
     spec, out = check_llama_request(args)
@@ -924,6 +946,7 @@ def make_llama_ticket(args: argparse.Namespace) -> dict:
     from lth.theory.device import resolve_device
 
     device = resolve_device(args.device)
+    check_llama_memory(spec, args.maps, args.units, device)
     _note(f"eps {args.eps:g} is a fraction of the smallest post-attention residual norm met on the held-out "
           f"windows; certified for sequences whose residuals have norm >= that / {args.margin:g}")
     net, encode = language_model(spec, args.length, TINY_STEPS, str(device))
