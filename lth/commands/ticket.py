@@ -22,6 +22,14 @@ the hidden units per input, key ``fan_out``, and Orseau's binary digits ``bits``
 and ``scale``), the module list ``architecture`` and, for every construction but Pensia's (whose files
 predate the flag), its name ``construction``; :func:`load_ticket` shows how plain torch rebuilds it)
 and ``FILE.json`` (certificate, construction and its parameters, widths, provenance).
+
+With ``--llama-layer L``, MODEL is a Llama-style LM (``smollm2``, a ``.gguf`` file, a model folder, or ``tiny``)
+and :func:`make_llama_ticket` tickets maps of its decoder layer ``L``
+(:mod:`lth.simulations.minitron.certified_layer`, the measurement of the claim ``slth.llama.layer``): the
+ticket file holds, per map, the seed, units per input, shape and packed second-layer mask
+(:func:`load_llama_ticket` rebuilds the ticket bit for bit), and ``FILE.json`` the claim's numbers with
+per-map certificates and counts, the judged certificate and the verdict. Every refusal for it is made from
+the flags and the model's config before a weight is read.
 """
 
 from __future__ import annotations
