@@ -13,7 +13,9 @@ Modules, named after the mathematics:
                        grid, depth importance (perplexity drop, Block Importance), baselines, perplexity;
 * :mod:`.pruning`      GQA-aware structured pruning to a target architecture, one-shot and iterative;
 * :mod:`.distillation` forward-KL logit distillation (optional intermediate-state loss) and plain
-                       next-token fine-tuning with the same tokens.
+                       next-token fine-tuning with the same tokens;
+* :mod:`.certified_layer` a certified strong ticket for one decoder layer (lth.theory.llama_layer) measured
+                       on held-out text: hidden states, the residual-norm floor, errors, perplexity.
 
 Everything takes tensors / models and returns typed objects; no file here is written.
 """

@@ -135,6 +135,7 @@ class LayerMeasurement:
         return max(self.heldout_attention, self.searched.error)
 
     def nll(self) -> dict[str, float]:
+        """Mean held-out next-token NLL (nats) of the whole model, ``original`` and ``ticketed``."""
         return {"original": sum(self.nll_original) / len(self.nll_original),
                 "ticketed": sum(self.nll_ticketed) / len(self.nll_ticketed)}
 
