@@ -103,21 +103,31 @@ def _minus(text: str) -> str:
     return text.replace("-", "\\ensuremath{-}") if text.startswith("-") else text
 
 
-def sig(digits: int = 3) -> Callable[[Any], Shown]:
+def _needs_scientific(value: Any) -> bool:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return False
+    return value != 0 and math.isfinite(value) and (abs(value) < 1e-3 or abs(value) >= 1e5)
+
+
+def sig(digits: int = 3, scientific: bool = False) -> Callable[[Any], Shown]:
     """At most ``digits`` significant figures (trailing zeros dropped); scientific notation below
-    1e-3 and from 1e5."""
+    1e-3 and from 1e5, or for every non-zero value with ``scientific``. A table column formats all its
+    values alike: ``show.for_column(values)`` is the scientific formatter when any of them needs it."""
 
     def show(value: Any) -> Shown:
         value = float(value)
         if value == 0 or not math.isfinite(value):
             return Shown(f"{value:g}", _minus(f"{value:g}"))
-        if abs(value) < 1e-3 or abs(value) >= 1e5:
+        if scientific or _needs_scientific(value):
             return _scientific(value, digits)
         decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
         text = f"{value:.{decimals}f}"
         text = text.rstrip("0").rstrip(".") if "." in text else text
         return Shown(text, _minus(text))
 
+    show.for_column = lambda values: sig(digits, True) if any(map(_needs_scientific, values)) else show
     return show
 
 
@@ -652,9 +662,10 @@ def table_tex(table: Table, document: dict[str, Any] | None) -> str:
              f"\\begin{{tabular}}{{l{'r' * (len(table.columns) - 1)}}}", "\\toprule",
              " & ".join(latex_escape(header) for header, *_ in table.columns) + " \\\\", "\\midrule"]
     quick = document["record"]["scale"] == "quick"
+    columns = [(path, _column_format(show, rows, path), measured) for _, path, show, *measured in table.columns]
     for row in rows:
         cells = []
-        for _, path, show, *measured in table.columns:
+        for path, show, measured in columns:
             try:
                 raw = walk(row, path)
                 cell = _ABSENT.latex if raw is None else show(raw).latex
@@ -666,6 +677,19 @@ def table_tex(table: Table, document: dict[str, Any] | None) -> str:
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{adjustbox}", "",
               f"\\lthsource{{{record_source(table.claim, document)}}}"]
     return "\n".join(lines) + "\n"
+
+
+def _column_format(show: Callable[[Any], Shown], rows: list, path: tuple) -> Callable[[Any], Shown]:
+    """The formatter of one table column: one notation for all its values (:func:`sig`'s ``for_column``)."""
+    if not hasattr(show, "for_column"):
+        return show
+    values = []
+    for row in rows:
+        try:
+            values.append(walk(row, path))
+        except (LookupError, TypeError, ValueError, AttributeError):
+            pass
+    return show.for_column(values)
 
 
 def record_source(claim_id: str, document: dict[str, Any]) -> str:

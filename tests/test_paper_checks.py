@@ -255,3 +255,13 @@ def test_no_registered_statement_prints_an_ascii_script():
     for claim_id in all_claims():
         tex = manuscript.prose(get_claim(claim_id).statement)
         assert not re.search(r"(?<![A-Za-z])[A-Za-z]\\_|\\\^\{\}", tex), (claim_id, tex)
+
+
+@given(st.lists(st.floats(min_value=1e-7, max_value=1e7, allow_nan=False), min_size=1, max_size=8))
+def test_a_table_column_uses_one_notation(values):
+    """A column whose values straddle 1e-3 (or 1e5) prints every value in scientific notation."""
+    show = manuscript.sig(2).for_column(values)
+    cells = [show(v).latex for v in values]
+    scientific = ["\\times 10^" in cell for cell in cells]
+    assert all(scientific) or not any(scientific), cells
+    assert any(scientific) == any(v < 1e-3 or v >= 1e5 for v in values)
