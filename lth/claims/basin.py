@@ -446,7 +446,8 @@ DIMENSION_PROTOCOL = Protocol(
        "grows with the width (per-seed slope on log2 width, 95% t-interval above 0, 4 widths)",
        proof=PROOF, params=DimensionParams, faults=DimensionFaults, protocol=DIMENSION_PROTOCOL,
        full={"widths": (0.125, 0.25, 0.5, 1.0, 2.0), "seeds": 8, "directions": 64},
-       full_cost="measured 2026-12-07: 11 min 39 s wall, 6 min 27 s CPU (one thread, on 2 cores shared with other jobs)")
+       full_cost="measured 2026-12-08 (commit 610c810, clean): 14 min 39 s wall, 324 CPU-s (201 user + 123 system), "
+                 "peak 1.6 GB (one thread, on 2 cores shared with other jobs)")
 def check_dimension(p: DimensionParams, ctx: Context) -> Record:
     if len(p.widths) < 4 or len(set(p.widths)) != len(p.widths) or p.seeds < 2 or p.directions < 2:
         raise ValueError("basin.dimension needs at least 4 distinct widths, 2 seeds and 2 directions")
