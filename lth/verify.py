@@ -8,6 +8,9 @@ provenance), ``verify.md`` (the table), and one record per claim at its address
 from __future__ import annotations
 
 import math
+import os
+import resource
+import time
 from pathlib import Path
 from typing import Iterable
 
@@ -62,6 +65,7 @@ def run_verify(claim_ids: list[str], *, scale: str, device: str, seed: int, out:
     task under ``out/tasks/``, so an interrupted run resumes and a repeated one reuses them.
     """
     code_state()  # pin the commit and dirty flag the records will name to the code at the start
+    start = run_cost()
     records = []
     bar = tqdm(claim_ids, desc="lth verify", disable=not progress)
     for claim_id in bar:
@@ -71,10 +75,31 @@ def run_verify(claim_ids: list[str], *, scale: str, device: str, seed: int, out:
         write_claim_record(out, record.to_dict(), seed=seed, device=record.device)
         records.append(record)
     device_used = records[0].device if records else device
-    write_json(out / "verify.json", {"scale": scale, "records": [r.to_dict() for r in records]},
+    write_json(out / "verify.json", {"scale": scale, "cost": cost_since(start), "records": [r.to_dict() for r in records]},
                seed=seed, device=device_used)
     write_atomic(out / "verify.md", format_markdown(records))
     return records
+
+
+def run_cost() -> dict:
+    """The clocks a run's cost is measured against: wall, this process's and its children's CPU, load."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"wall": time.perf_counter(), "user": own.ru_utime + children.ru_utime,
+            "system": own.ru_stime + children.ru_stime, "load": os.getloadavg()[0]}
+
+
+def cost_since(start: dict) -> dict:
+    """What the run cost since ``start`` (:func:`run_cost`): wall and CPU seconds, peak memory of this
+    process, the cores, torch's threads and the load average at both ends (a loaded machine inflates
+    the wall time), as ``verify.json`` stores it and the README's cost line prints it."""
+    import torch
+
+    end = run_cost()
+    return {"wall_s": end["wall"] - start["wall"], "user_s": end["user"] - start["user"],
+            "system_s": end["system"] - start["system"],
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+            "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "load_start": start["load"], "load_end": end["load"]}
 
 
 def is_empirical(record: Record) -> bool:

@@ -332,3 +332,28 @@ def test_the_readme_bench_blocks_are_the_committed_records_tables():
     readme = (RECORDS_DIR.parent / "README.md").read_text(encoding="utf-8")
     assert BENCH_BLOCK.search(readme), "the README has no generated speed table"
     assert bench_blocks(readme, RECORDS_DIR) == readme
+
+
+def test_the_quick_cost_line_is_made_from_the_runs_own_measurement(tmp_path):
+    from lth.manuscript import COST_BEGIN, COST_END, replace_readme_block, verify_cost_block
+
+    document = {"scale": "quick", "provenance": {"git_commit": "0123456789", "git_dirty": False, "seed": 0},
+                "cost": {"wall_s": 824.2, "user_s": 536.4, "system_s": 26.0, "peak_rss_gb": 4.91, "cores": 2,
+                         "torch_threads": 1, "load_start": 2.04, "load_end": 3.96},
+                "records": [{"verdict": "holds"}] * 3 + [{"verdict": "inconclusive"}]}
+    block = verify_cost_block(document)
+    assert block.startswith(COST_BEGIN) and block.endswith(COST_END)
+    assert "**13 min 44 s wall, 536 s user + 26 s system CPU**" in block and "4 claims" in block
+    assert "commit 0123456" in block and "3 holds, 1 inconclusive" in block and "load average 2.0" in block
+    readme = f"a\n{COST_BEGIN}\ntyped 99 min\n{COST_END}\nb\n"
+    assert replace_readme_block(readme, block, COST_BEGIN, COST_END) == f"a\n{block}\nb\n"
+
+
+def test_verify_json_records_what_the_run_cost(tmp_path):
+    from lth.store import read_json
+    from lth.verify import run_verify
+
+    run_verify(["universal.poly.identity"], scale="quick", device="cpu", seed=0, out=tmp_path, progress=False)
+    cost = read_json(tmp_path / "verify.json")["cost"]
+    assert cost["wall_s"] > 0 and cost["user_s"] + cost["system_s"] > 0 and cost["peak_rss_gb"] > 0
+    assert cost["cores"] >= 1 and cost["torch_threads"] >= 1
