@@ -783,12 +783,38 @@ def claim_entry(claim_id: str, entry: Any, document: dict[str, Any] | None, link
         for name in ("bound", "certified", "empirical"):
             quantity = record.get(name)
             if quantity and quantity.get("value") is not None:
-                rows.append((name.capitalize(), f"\\val{{{claim_id}:{name}}} --- {latex_escape(quantity['label'])}"))
+                label = quantity_label(quantity["label"])
+                rows.append((name.capitalize(), f"\\val{{{claim_id}:{name}}} --- {label}"))
     rows.append(("Tests", f"{len(tests)}: " + ", ".join(map(breakable_tt, tests)) if tests else "\\lthmissing{none}"))
     if figures:
         rows.append(("Figures", ", ".join(map(breakable_tt, figures))))
     body = "\n".join(f"\\lthclaimrow{{{name}}}{{{text}}}" for name, text in rows)
     return f"\\lthclaimentry{{{claim_id}}}{{%\n{body}}}"
+
+
+# In a record's quantity label: an operator with a subscript (``sup_{‖x‖≤1}``, ``max_i``), which
+# :data:`SCRIPTED` leaves alone (its base is a word), and a subscript on a norm bar or an accented letter
+# (``‖…‖_2``, ``ỹ_i``, ``h̃_t``).
+_OPERATOR_SCRIPT = re.compile(r"\b(sup|max|min)_(\{[^{}]*\}|[A-Za-z0-9]{1,3}(?![A-Za-z0-9_]))")
+_MARK_SCRIPT = re.compile(r"(‖|ỹ|\w\u0303)_([A-Za-z0-9])(?![A-Za-z0-9_])")
+
+
+def quantity_label(text: str) -> str:
+    """A record's bound/certified/empirical label as LaTeX: :func:`prose`, with ``||`` as a norm bar
+    and the scripts it does not read (:data:`_OPERATOR_SCRIPT`, :data:`_MARK_SCRIPT`) set as math, so
+    no ``_`` or ``^`` of a formula is printed as a character."""
+    text = text.replace("||", "‖")
+    for pattern, symbol in TYPED_SYMBOLS:
+        text = pattern.sub(symbol, text)
+    out, at = [], 0
+    for m in sorted([*_OPERATOR_SCRIPT.finditer(text), *_MARK_SCRIPT.finditer(text)], key=lambda m: m.start()):
+        if m.start() < at:
+            continue
+        script = m[2][1:-1] if m[2].startswith("{") else m[2]
+        base = f"\\{m[1]}" if m[1] in ("sup", "max", "min") else combine_accents(m[1])
+        out += [prose(text[at:m.start()]), f"\\ensuremath{{{base}_{{{_math_text(script)}}}}}"]
+        at = m.end()
+    return "".join(out + [prose(text[at:])])
 
 
 def claims_table_tex(claims: Iterable[str]) -> str:

@@ -265,3 +265,25 @@ def test_a_table_column_uses_one_notation(values):
     scientific = ["\\times 10^" in cell for cell in cells]
     assert all(scientific) or not any(scientific), cells
     assert any(scientific) == any(v < 1e-3 or v >= 1e5 for v in values)
+
+
+# A formula's script printed as a character: ``\_2``, ``\_\{``, ``\^{}`` (a name such as min_gain keeps its ``\_``).
+PRINTED_SCRIPT = re.compile(r"\\_(?:\\\{|[A-Za-z0-9](?![A-Za-z0-9]))|\\\^\{\}")
+
+
+def test_no_quantity_label_of_a_committed_record_prints_a_script_as_a_character():
+    """The claims appendix prints each record's bound/certified/empirical label: ``sup_{‖x‖≤1}``,
+    ``[0,1]^{c×D×D}``, ``||x||_2``, ``max_i`` and ``ỹ_i`` are set as math, never as ``_``/``^``."""
+    labels = [q["label"] for path in sorted(RECORDS.glob("claims/*/*.json"))
+              for name in ("bound", "certified", "empirical")
+              if (q := read_json(path)["record"].get(name)) and q.get("label")]
+    assert labels
+    for label in labels:
+        assert not PRINTED_SCRIPT.search(manuscript.quantity_label(label)), (label, manuscript.quantity_label(label))
+
+
+def test_a_quantity_label_sets_operator_and_norm_scripts_as_math():
+    tex = manuscript.quantity_label("bound on sup_{||x||<=1} ||f - g||_2 and max_i |y_i - ỹ_i|; the min_gain")
+    assert "\\ensuremath{\\sup_{‖x‖≤1}}" in tex and "g\\ensuremath{‖_{2}}" in tex
+    assert "\\ensuremath{\\max_{i}}" in tex and "\\ensuremath{ỹ_{i}}" in tex and "min\\_gain" in tex
+    assert not PRINTED_SCRIPT.search(tex)

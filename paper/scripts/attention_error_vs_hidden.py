@@ -27,14 +27,17 @@ def draw(results: Path):
     for d in draws:
         mine = [r for r in rows if r["draw"] == d]
         line, = left.semilogy([r["hidden"] for r in mine], [r["certified"] for r in mine], "o-", ms=3,
-                              label=f"certified, draw {d}")
+                              label=f"draw {d}")
         left.semilogy([r["hidden"] for r in mine], [r["empirical"] for r in mine], "x:", color=line.get_color(),
-                      ms=4, label=f"searched, draw {d}")
+                      ms=4)
     left.axhline(record["params"]["eps"], color="k", ls=":", lw=0.8, label="ε")
+    # one entry per draw (colour) and one per kind of error (line style), kept clear of the curves
+    left.plot([], [], "o-", color="0.4", ms=3, label="certified")
+    left.plot([], [], "x:", color="0.4", ms=4, label="searched")
     left.set_xlabel(r"source hidden dimension $n_K = n_V = m\,d$")
     left.set_ylabel(r"$\sup_{\mathrm{seq}}\ \max_i \|y_i - \tilde y_i\|_2$")
     left.set_title("MHA ticket, nested sources")
-    left.legend(ncol=2, handlelength=1.5, columnspacing=0.8)
+    left.legend(loc="lower left", handlelength=1.5)
     for key, marker in (("score_map_error", "o"), ("value_map_error", "s")):
         for source, style, name in ((rows, "-", "attention"), (dense, "--", "dense block")):
             units = sorted({r["units"] for r in source})

@@ -32,6 +32,8 @@ def finish_sparsity_axes(ax, ylabel: str, title: str) -> None:
     # Plain percentages ("60", not "6×10¹") at the major and minor ticks of the log axis.
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    # minor ticks as long as major ones, so that "10" (a major tick) is printed on the line of the others
+    ax.tick_params(axis="x", which="minor", length=plt.rcParams["xtick.major.size"])
     ax.invert_xaxis()
     ax.set_xlabel("% of weights remaining")
     ax.set_ylabel(ylabel)

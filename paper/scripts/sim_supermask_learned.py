@@ -21,7 +21,7 @@ def draw(results: Path):
     curve = [t_interval(list(column)) for column in zip(*learned["test_curve"])]
     fig, ax = plt.subplots(figsize=(6.2, 3.4), constrained_layout=True)
     x = learned["eval_iterations"]
-    ax.plot(x, [100 * c[0] for c in curve], "o-", color="C0", label=f"learned supermask ({s['estimator']})")
+    ax.plot(x, [100 * c[0] for c in curve], "o-", color="C0", label=f"learned supermask, mask [σ(s) > ½]\n(scores trained with {s['estimator']} masks)")
     ax.fill_between(x, [100 * c[1] for c in curve], [100 * c[2] for c in curve], color="C0", alpha=0.2)
     dense = t_interval(details["dense"]["test_acc"])
     ax.axhspan(100 * dense[1], 100 * dense[2], color="0.85", label="trained dense network (95% CI)")
