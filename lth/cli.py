@@ -272,8 +272,8 @@ def write_shipped_catalogue() -> None:
     from lth.store import write_atomic
     from lth.validate import SHIPPED, shipped_catalogue
 
-    write_atomic(SHIPPED, shipped_catalogue({"claims": _registered_claim_settings(),
-                                             _figures_key(): _registered_figure_names()}))
+    write_atomic(SHIPPED, shipped_catalogue({"claims": _registered_claim_settings()},
+                                            {_figures_key(): _registered_figure_names()}))
 
 
 def add_sweep_flags(parser: argparse.ArgumentParser) -> None:

@@ -371,14 +371,15 @@ def recall(key: str) -> Any:
 
 # The shipped catalogue ----------------------------------------------------------------------------------------
 # ``lth/catalogue.json`` (written by ``make catalogue``, :func:`lth.cli.write_shipped_catalogue`) holds the
-# same entries for the code as committed, so the first ``lth verify`` refusal after an install or a clone
-# needs no import of torch either. It is valid while the files where claims declare their parameters,
-# faults, domains and figures (:data:`DECLARATIONS`, read as bytes, not imported) are unchanged and no other
-# package registers claims; tests/test_cold_refusal.py fails when it no longer matches the registry.
+# same entries for the code as committed, so the first ``lth verify`` or ``lth figures`` refusal after an install
+# or a clone needs no import of torch either. An entry is read only when no other package registers claims and,
+# for the claims' settings, while the files where claims declare their parameters, faults and domains
+# (:data:`DECLARATIONS`, read as bytes, not imported) are unchanged; the figures' entry is keyed by a hash of the
+# figure scripts themselves. tests/test_cold_refusal.py fails when the file no longer matches the registry.
 SHIPPED = Path(__file__).with_name("catalogue.json")
 # Globs relative to a folder of ``lth.__path__`` (the package, and in a checkout the repository root).
 DECLARATIONS = ("claims/*.py", "registry.py", "parameters.py", "basin_params.py", "validate.py",
-                "simulations/*_settings.py", "paper/scripts/*.py")
+                "simulations/*_settings.py")
 
 
 def declarations_hash() -> str:
@@ -395,23 +396,24 @@ def declarations_hash() -> str:
 
 
 def recall_shipped(key: str) -> Any:
-    """The shipped catalogue's entry ``key`` when it was written for these declarations and no other
-    package registers claims, else None."""
+    """The shipped catalogue's entry ``key`` when it holds for this code (see above), else None."""
     from lth.extensions import claim_packages
 
     try:
-        shipped = json.loads(SHIPPED.read_text(encoding="utf-8"))
-        if shipped["declarations"] != declarations_hash() or claim_packages() or key not in shipped["entries"]:
+        entry = json.loads(SHIPPED.read_text(encoding="utf-8"))[key]
+        if claim_packages() or entry["declarations"] not in (None, declarations_hash()):
             return None
-        return _decode(shipped["entries"][key])
+        return _decode(entry["value"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def shipped_catalogue(entries: dict[str, Any]) -> str:
-    """The text of ``lth/catalogue.json`` for ``entries`` (key -> value) and the current declarations."""
-    return json.dumps({"declarations": declarations_hash(), "entries": {k: _encode(v) for k, v in entries.items()}},
-                      indent=1, sort_keys=True) + "\n"
+def shipped_catalogue(declared: dict[str, Any], keyed: dict[str, Any]) -> str:
+    """The text of ``lth/catalogue.json``: ``declared`` entries (valid while :func:`declarations_hash` is
+    unchanged) and ``keyed`` ones (whose key already names the content they depend on)."""
+    entries = {**{k: {"declarations": declarations_hash(), "value": _encode(v)} for k, v in declared.items()},
+               **{k: {"declarations": None, "value": _encode(v)} for k, v in keyed.items()}}
+    return json.dumps(entries, indent=1, sort_keys=True) + "\n"
 
 
 def remember(key: str, value: Any) -> None:

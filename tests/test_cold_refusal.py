@@ -132,7 +132,7 @@ def test_the_shipped_catalogue_matches_the_registry():
     from lth.cli import _figures_key, _registered_claim_settings, _registered_figure_names
     from lth.validate import SHIPPED, shipped_catalogue
 
-    expected = shipped_catalogue({"claims": _registered_claim_settings(), _figures_key(): _registered_figure_names()})
+    expected = shipped_catalogue({"claims": _registered_claim_settings()}, {_figures_key(): _registered_figure_names()})
     assert json.loads(SHIPPED.read_text(encoding="utf-8")) == json.loads(expected), \
         "lth/catalogue.json is stale: run `make catalogue`"
 
