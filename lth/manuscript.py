@@ -255,8 +255,11 @@ def _dense() -> tuple[Value, ...]:
 
 def _conv() -> tuple[Value, ...]:
     lenet = ("details", "instances", 1)
-    kernel = _values("slth.conv.kernel", ("n", ("params", "n"), integer), ("eps", ("params", "eps"), sig(2)))
-    layer = _values("slth.conv.layer", ("n", ("params", "n"), integer), ("eps", ("params", "eps"), sig(2)))
+    # the sweep's widest draw (an exploratory draw of its own, beside the judged instances of the same n)
+    widest = (("sweep_n", ("details", "sweep", -1, "n"), integer, GIVEN),
+              ("sweep_certified", ("details", "sweep", -1, "certified"), sig(3)))
+    kernel = _values("slth.conv.kernel", ("n", ("params", "n"), integer), ("eps", ("params", "eps"), sig(2)), *widest)
+    layer = _values("slth.conv.layer", ("n", ("params", "n"), integer), ("eps", ("params", "eps"), sig(2)), *widest)
     network = _values("slth.conv.network", ("eps", ("params", "eps"), sig(2)),
                       ("lenet_channels", (*lenet, "channels"), _listed),
                       ("lenet_certified", (*lenet, "certified"), sig(3)),
@@ -414,12 +417,13 @@ def collect(values: Iterable[Value], documents: dict[str, dict[str, Any] | None]
 
 
 SUMMARY = ("claims", "records", "quick", "holds", "fails", "inconclusive", "error")
-SUMMARY_KEYS = [f"summary:{name}" for name in (*SUMMARY, "verdicts")]
+SUMMARY_KEYS = [f"summary:{name}" for name in (*SUMMARY, "verdicts", "quick_claims")]
 
 
 def summary_cells(documents: dict[str, dict[str, Any] | None]) -> dict[str, Cell]:
     """``\\val{summary:NAME}``: how many claims are registered, have a record, are quick-scale, and
-    how many records hold, fail, are inconclusive or errored."""
+    how many records hold, fail, are inconclusive or errored; ``summary:quick_claims`` names the
+    claims whose record is quick-scale."""
     records = [d["record"] for d in documents.values() if d is not None]
     counts = {"claims": len(documents), "records": len(records),
               "quick": sum(r["scale"] == "quick" for r in records),
@@ -427,6 +431,11 @@ def summary_cells(documents: dict[str, dict[str, Any] | None]) -> dict[str, Cell
     cells = {f"summary:{name}": Cell(Value("summary", name, (), integer), integer(counts[name]), "summary")
              for name in SUMMARY}
     cells["summary:verdicts"] = Cell(Value("summary", "verdicts", (), word), word(verdict_phrase(counts)), "summary")
+    quick = sorted(r["claim"] for r in records if r["scale"] == "quick")
+    cells["summary:quick_claims"] = Cell(Value("summary", "quick_claims", (), word),
+                                         Shown(", ".join(quick) or "none",
+                                               ", ".join(f"\\texttt{{{latex_escape(c)}}}" for c in quick) or "none"),
+                                         "summary")
     return cells
 
 

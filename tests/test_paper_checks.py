@@ -287,3 +287,18 @@ def test_a_quantity_label_sets_operator_and_norm_scripts_as_math():
     assert "\\ensuremath{\\sup_{‖x‖≤1}}" in tex and "g\\ensuremath{‖_{2}}" in tex
     assert "\\ensuremath{\\max_{i}}" in tex and "\\ensuremath{ỹ_{i}}" in tex and "min\\_gain" in tex
     assert not PRINTED_SCRIPT.search(tex)
+
+
+def test_every_section_stating_a_quick_scale_claim_says_so_in_its_prose():
+    """A claim whose committed record is quick-scale is presented as such: the section that states it
+    marks it with \\lthquick in its own words (not only in the generated header), and the limitations
+    name every such claim (``summary:quick_claims``)."""
+    documents = manuscript.load_documents(RECORDS, all_claims())
+    quick = {c for c, d in documents.items() if d is not None and d["record"]["scale"] == "quick"}
+    for path in sorted((manuscript.PAPER_DIR / "sections").glob("*.tex")):
+        stated = set(manuscript.cited(manuscript.STATEMENT_USE, [path]))
+        if stated & quick:
+            assert "\\lthquick" in path.read_text(encoding="utf-8"), (path.name, sorted(stated & quick))
+    named = manuscript.summary_cells(documents)["summary:quick_claims"].shown.text
+    assert sorted(filter(None, named.split(", "))) == sorted(quick) or (named == "none" and not quick)
+    assert "\\val{summary:quick_claims}" in (manuscript.PAPER_DIR / "sections" / "limits.tex").read_text()
