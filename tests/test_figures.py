@@ -7,7 +7,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
-from lth.figures import Figure, load_claim_record, render
+from lth.figures import Figure, all_figures, load_claim_record, render
+from lth.manuscript import RECORDS_DIR
 from lth.store import read_json, write_claim_record
 
 
@@ -43,3 +44,27 @@ def test_an_empty_figure_is_refused(tmp_path: Path):
     _store(tmp_path)
     with pytest.raises(ValueError, match="no data"):
         render(Figure("empty", ("x.y",), "lth verify x.y", lambda r: _plot(r, data=False)), tmp_path, tmp_path / "out")
+
+
+
+# Titles and legends say what the figure plots (on the committed records) ---------------------------
+
+def _titles_and_legend_texts(name: str) -> list[str]:
+    fig = all_figures()[name].draw(RECORDS_DIR)
+    try:
+        return [t.get_text() for ax in fig.axes
+                for t in (ax.title, *(ax.get_legend().get_texts() if ax.get_legend() else ()))]
+    finally:
+        plt.close(fig)
+
+
+def test_the_early_stop_figure_names_the_stop_rule_its_run_used():
+    rule = load_claim_record(RECORDS_DIR, "sim.imp.controls")["details"]["settings"]["stop_on"]
+    title = _titles_and_legend_texts("sim_imp_early_stop")[0]
+    assert ("validation loss" in title) == (rule == "val_loss")
+    assert ("validation accuracy" in title) == (rule == "val_acc")
+
+
+def test_the_learned_supermask_curve_is_labelled_with_the_mask_it_evaluates():
+    """The curve uses the deterministic mask [σ(s) > ½]; the estimator only trained the scores."""
+    assert any("σ(s) > ½" in text for text in _titles_and_legend_texts("sim_supermask_learned"))
