@@ -302,3 +302,12 @@ def test_every_section_stating_a_quick_scale_claim_says_so_in_its_prose():
     named = manuscript.summary_cells(documents)["summary:quick_claims"].shown.text
     assert sorted(filter(None, named.split(", "))) == sorted(quick) or (named == "none" and not quick)
     assert "\\val{summary:quick_claims}" in (manuscript.PAPER_DIR / "sections" / "limits.tex").read_text()
+
+
+def test_no_proof_holds_a_long_command_line_as_inline_code():
+    """An inline code span with spaces and over 60 characters (a command line) cannot break where TeX
+    needs it and leaves a stretched line in the proofs appendix: such a command goes in a code block."""
+    for path in sorted((manuscript.REPO_ROOT / "proofs").glob("*.md")):
+        text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+        for span in re.findall(r"(?<!`)`([^`]+)`(?!`)", text):
+            assert not (" " in span.strip() and len(span) > 60), (path.name, span)
