@@ -236,7 +236,7 @@ def test_the_readme_seed_block_is_generated_from_the_committed_seed_record():
 
     theory = ("proofs/rss.md", "proofs/slth_dense.md", "proofs/slth_conv.md", "proofs/universal.md",
               "proofs/slth_sparse.md", "proofs/slth_attention.md", "proofs/slth_depth.md",
-              "proofs/slth_hyperbolic.md", "proofs/slth_residual.md")
+              "proofs/slth_hyperbolic.md", "proofs/slth_residual.md", "proofs/slth_compare.md")
     assert {row["claim"] for row in document["claims"]} == {cid for cid, c in all_claims().items() if c.proof in theory}
     assert all(row["verdict"] == "holds" for row in document["claims"])
 

@@ -14,10 +14,11 @@ from lth.registry import Quantity, Record, all_claims, run_claim
 from lth.verify import aggregate, parse_seeds
 
 SEEDS = (1, 2, 3, 4, 5)
-CHEAPER = {"slth.dense.rule": {"draws": 20, "c_values": (), "eps_sweep": ()}}
+CHEAPER = {"slth.dense.rule": {"draws": 20, "c_values": (), "eps_sweep": ()},
+           "slth.constructions.compare": {"digits_steps": 0, "eps_grid": (0.1,)}}
 THEORY_PROOFS = ("proofs/rss.md", "proofs/slth_dense.md", "proofs/slth_conv.md", "proofs/universal.md",
                  "proofs/slth_sparse.md", "proofs/slth_attention.md", "proofs/slth_depth.md",
-                 "proofs/slth_hyperbolic.md", "proofs/slth_residual.md")
+                 "proofs/slth_hyperbolic.md", "proofs/slth_residual.md", "proofs/slth_compare.md")
 THEORY = sorted(cid for cid, c in all_claims().items() if c.proof in THEORY_PROOFS)
 
 
