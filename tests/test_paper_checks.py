@@ -311,3 +311,28 @@ def test_no_proof_holds_a_long_command_line_as_inline_code():
         text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
         for span in re.findall(r"(?<!`)`([^`]+)`(?!`)", text):
             assert not (" " in span.strip() and len(span) > 60), (path.name, span)
+
+
+LIST_ITEM = re.compile(r"^([-*+]|\d+[.)])\s")
+
+
+def test_no_proof_list_follows_its_paragraph_without_a_blank_line():
+    """pandoc's Markdown reads a list only after a blank line: without one its items run into the
+    paragraph and the proofs appendix prints "- item" or "1. item" inline."""
+    for path in sorted((manuscript.REPO_ROOT / "proofs").glob("*.md")):
+        previous, code, math = "", False, False
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.startswith("```"):
+                code = not code
+            starts_list = LIST_ITEM.match(line) and not (code or math)
+            assert not (starts_list and previous.strip() and not previous.startswith(("#", " "))
+                        and not LIST_ITEM.match(previous)), f"{path.name}:{number}"
+            math ^= line.count("$$") % 2 == 1
+            previous = line
+
+
+def test_every_code_line_of_the_proofs_fits_the_printed_line():
+    """A code block is printed verbatim and cannot break: a line over 72 characters overflows."""
+    for path in sorted((manuscript.REPO_ROOT / "proofs").glob("*.md")):
+        for block in re.findall(r"```[^\n]*\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S):
+            assert all(len(line) <= 72 for line in block.splitlines()), (path.name, block)
