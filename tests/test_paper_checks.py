@@ -336,3 +336,14 @@ def test_every_code_line_of_the_proofs_fits_the_printed_line():
     for path in sorted((manuscript.REPO_ROOT / "proofs").glob("*.md")):
         for block in re.findall(r"```[^\n]*\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S):
             assert all(len(line) <= 72 for line in block.splitlines()), (path.name, block)
+
+
+def test_the_undiscussed_figures_appendix_appears_only_when_a_figure_is_undiscussed(tmp_path):
+    """No empty appendix section: the heading comes with the first figure the prose does not cite."""
+    a, b = sorted(manuscript.registry()[2])[:2]
+    problems = {a: "not drawn", b: "not drawn"}
+    every = manuscript.figures_tex(problems, tmp_path, [a, b]).split("\\newcommand{\\lthotherfigures}", 1)[1]
+    assert "\\section" not in every and "\\lthfigure" not in every
+    one = manuscript.figures_tex(problems, tmp_path, [a]).split("\\newcommand{\\lthotherfigures}", 1)[1]
+    assert one.index("\\section{Figures not discussed in the text}") < one.index(f"\\lthfigure{{{b}}}")
+    assert f"\\lthfigure{{{a}}}" not in one
