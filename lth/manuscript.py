@@ -212,11 +212,11 @@ def _rss(claim_id: str) -> tuple[Value, ...]:
 
 
 def _interval(claim_id: str, name: str, path: Path_, layout: tuple[Path_, ...] = (("mean",), ("ci", 0), ("ci", 1)),
-              scale: float = 100.0) -> tuple[Value, ...]:
+              scale: float = 100.0, decimals: int = 2) -> tuple[Value, ...]:
     """Mean and 95% interval of a difference, in signed percentage points (``scale`` 100: of an
-    accuracy) or its own unit (``scale`` 1); ``layout`` says where mean, lower and upper end sit
-    below ``path``."""
-    pp = fixed(2, scale, signed=True)
+    accuracy) or its own unit (``scale`` 1), to ``decimals`` places; ``layout`` says where mean, lower
+    and upper end sit below ``path``."""
+    pp = fixed(decimals, scale, signed=True)
     return _values(claim_id, *((f"{name}_{part}", (*path, *where), pp) for part, where in zip(("mean", "lo", "hi"),
                                                                                             layout)))
 
@@ -317,7 +317,8 @@ VALUES: tuple[Value, ...] = (
              ("seeds", ("params", "seeds"), integer), ("dataset", ("params", "dataset"), word),
              ("margin", ("params", "margin"), fixed(1, 100.0))),
     *_values("sim.imp.early_stop", ("dense_stop", ("details", "dense_early_stop", "mean"), sig(3))),
-    *_interval("sim.imp.early_stop", "named", ("details", "judged", -1), scale=1.0),
+    # iterations, evaluated every 100: whole iterations, not hundredths
+    *_interval("sim.imp.early_stop", "named", ("details", "judged", -1), scale=1.0, decimals=0),
     *_values("sim.late_resetting", ("adam_seeds", ("params", "seeds"), integer),
              ("sgd_seeds", ("params", "sgd_seeds"), integer)),
     *_values("sim.transfer", ("seeds", ("params", "seeds"), integer), ("margin", ("params", "margin"), fixed(0, 100.0)),

@@ -347,3 +347,11 @@ def test_the_undiscussed_figures_appendix_appears_only_when_a_figure_is_undiscus
     one = manuscript.figures_tex(problems, tmp_path, [a]).split("\\newcommand{\\lthotherfigures}", 1)[1]
     assert one.index("\\section{Figures not discussed in the text}") < one.index(f"\\lthfigure{{{b}}}")
     assert f"\\lthfigure{{{a}}}" not in one
+
+
+def test_iteration_counts_print_as_whole_iterations():
+    """The early-stop difference is in iterations (evaluated every 100): no hundredths of an iteration."""
+    values = [v for v in manuscript.VALUES if v.claim == "sim.imp.early_stop"]
+    cells = manuscript.collect(values, manuscript.load_documents(RECORDS, ["sim.imp.early_stop"]))
+    shown = [cell.shown.text for cell in cells.values() if cell.shown is not None]
+    assert shown and not any("." in text for text in shown), shown
