@@ -109,6 +109,7 @@ def load_claim_record(results: Path, claim_id: str, scale: str | None = None) ->
     record = document["record"]
     _DRAWN.append({"claim": claim_id, "scale": record["scale"], "params_hash": record["params_hash"],
                    "path": document["path"], "git_commit": document["provenance"].get("git_commit"),
+                   "git_dirty": document["provenance"].get("git_dirty"),
                    "utc_time": document["provenance"].get("utc_time")})
     return record
 

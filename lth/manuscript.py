@@ -991,7 +991,7 @@ def figures_tex(problems: dict[str, str | None], out: Path, cited_names: Iterabl
 def _drawn_source(entry: dict[str, Any]) -> str:
     """A figure's ``<name>.json`` entry as LaTeX (the same words as :func:`record_source`)."""
     document = {"record": {"scale": entry["scale"], "params_hash": entry["params_hash"], "seed": entry.get("seed")},
-                "provenance": {"git_commit": entry.get("git_commit")}}
+                "provenance": {"git_commit": entry.get("git_commit"), "git_dirty": entry.get("git_dirty")}}
     return record_source(entry["claim"], document).rsplit(", seed", 1)[0]
 
 

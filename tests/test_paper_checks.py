@@ -355,3 +355,11 @@ def test_iteration_counts_print_as_whole_iterations():
     cells = manuscript.collect(values, manuscript.load_documents(RECORDS, ["sim.imp.early_stop"]))
     shown = [cell.shown.text for cell in cells.values() if cell.shown is not None]
     assert shown and not any("." in text for text in shown), shown
+
+
+def test_a_figure_caption_names_its_record_commit_as_the_claim_header_does():
+    """A record made from an uncommitted tree is '<commit>-dirty' in the claim's header: its figure's
+    caption says so too."""
+    entry = {"claim": "rss.lueker", "scale": "full", "params_hash": "abc", "git_commit": "aa36be8" + "0" * 33}
+    assert "\\texttt{aa36be8}" in manuscript._drawn_source(entry)
+    assert "\\texttt{aa36be8-dirty}" in manuscript._drawn_source({**entry, "git_dirty": True})
