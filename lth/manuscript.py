@@ -842,12 +842,15 @@ def claims_table_tex(claims: Iterable[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-STATEMENT_KIND = {"rate": "measured"}  # check kind -> LaTeX environment; a protocol makes a hypothesis
+# check kind -> LaTeX environment; a protocol makes a hypothesis
+STATEMENT_KIND = {"rate": "measured", "instance": "certified"}
 
 
 def statement_environment(entry: Any) -> str:
     """``hypothesis`` for an empirical claim (a preregistered protocol, no proof), ``measured`` for a
-    measured constant, ``theorem`` for a proved statement."""
+    measured constant, ``certified`` for a statement certified on the drawn instances at a measured size
+    (kind ``instance``: what the proof gives is the certificate, not the statement at every size),
+    ``theorem`` for a proved statement."""
     return "hypothesis" if entry.protocol is not None else STATEMENT_KIND.get(entry.kind, "theorem")
 
 

@@ -363,3 +363,11 @@ def test_a_figure_caption_names_its_record_commit_as_the_claim_header_does():
     entry = {"claim": "rss.lueker", "scale": "full", "params_hash": "abc", "git_commit": "aa36be8" + "0" * 33}
     assert "\\texttt{aa36be8}" in manuscript._drawn_source(entry)
     assert "\\texttt{aa36be8-dirty}" in manuscript._drawn_source({**entry, "git_dirty": True})
+
+
+def test_only_proved_statements_are_typeset_as_theorems():
+    """A measured constant, a statement certified on drawn instances and a hypothesis never print as a
+    Theorem: only kinds ``theorem`` and ``exact`` do."""
+    for claim_id, entry in all_claims().items():
+        environment = manuscript.statement_environment(entry)
+        assert (environment == "theorem") == (entry.protocol is None and entry.kind in ("theorem", "exact")), claim_id
