@@ -297,11 +297,12 @@ def check_compare(p: CompareParams, ctx: Context) -> Record:
     judged = JUDGED[::-1] if ctx.faults.swap else JUDGED
     cells = ordering_cells(rows, judged)
     verdict, reason = judge_ordering(cells, judged[0])
-    certified = [r["certified"] / r["eps"] for r in rows if r["width"] is not None]
+    smallest = min(p.eps_grid)
+    certified = [r["certified"] for r in rows if r["width"] is not None and r["eps"] == smallest]
     return Record(verdict, reason,
-                  bound=Quantity(min(p.eps_grid), "smallest ε of the grid, where the ordering is judged"),
-                  certified=Quantity(max(certified, default=None), "largest certified sup error / ε over the "
-                                     "counted rows (rigorous float64; ≤ 1 by the rows' definition)"),
+                  bound=Quantity(smallest, "smallest ε of the grid, where the ordering is judged"),
+                  certified=Quantity(max(certified, default=None), "largest certified sup error of the counted "
+                                     "rows at the smallest ε (rigorous float64; each ≤ ε by the rows' definition)"),
                   details={"targets": summaries, "rows": rows, "cells": cells, "judged": list(judged),
                            "crossing_eps": crossing(cells, judged[0]), "widths": list(WIDTHS),
                            "statement": STATEMENT})
