@@ -95,3 +95,32 @@ def test_ties_are_broken_as_before_the_kernels_were_tuned():
     for x, targets in tie_workload():
         digest.update(nearest_subset_codes(np.ascontiguousarray(x), np.ascontiguousarray(targets)).tobytes())
     assert digest.hexdigest() == TIE_DIGEST
+
+
+interval_lists = st.integers(64, 300).flatmap(lambda size: st.tuples(
+    arrays(np.float64, size, elements=st.one_of(st.floats(1e-6, 0.1), st.sampled_from([0.0625, 0.125]))),  # gaps
+    arrays(np.float64, size, elements=st.one_of(st.floats(1e-6, 0.1), st.sampled_from([0.0625, 0.125])))))  # lengths
+
+
+@given(interval_lists, st.one_of(st.floats(-3.0, 3.0), st.sampled_from([0.0, 0.125, -0.25, 1.0])),
+       st.floats(-5.0, 5.0), st.floats(0.0, 10.0))
+def test_a_merge_run_as_two_halves_gives_the_components_of_the_plain_merge_bit_for_bit(lists, shift, low, width):
+    # the cover kernel merges a long list K with K + x as two halves in lockstep and coalesces the
+    # second half onto the first: the kept components must be those of one sequential pass
+    from lth.theory.subset_sum_merge import _PAIRED_FROM, _coalesce, _merge_step_coalesced, _shift_ready
+
+    gaps, lengths = lists
+    size = gaps.shape[0]
+    assert size >= _PAIRED_FROM
+    starts = np.cumsum(gaps) + np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
+    scratch = np.zeros((5, 2 * size + 1))
+    scratch[0, :size], scratch[1, :size] = starts, starts + lengths
+    scratch = _shift_ready(scratch, 0, size, shift)
+    plain = scratch.copy()
+    high = low + width
+    state = _coalesce(plain, 0, shift, low, high, (0, 0, 0, -np.inf, -np.inf), 2 * size)
+    paired = _merge_step_coalesced(scratch, 0, size, shift, low, high)
+    kept = state[2]
+    assert paired[2] == kept and paired[3:] == state[3:]
+    assert plain[2, :kept].tobytes() == scratch[2, :kept].tobytes()
+    assert plain[3, :kept].tobytes() == scratch[3, :kept].tobytes()
