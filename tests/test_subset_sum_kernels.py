@@ -104,9 +104,9 @@ interval_lists = st.integers(64, 300).flatmap(lambda size: st.tuples(
 
 @given(interval_lists, st.one_of(st.floats(-3.0, 3.0), st.sampled_from([0.0, 0.125, -0.25, 1.0])),
        st.floats(-5.0, 5.0), st.floats(0.0, 10.0))
-def test_a_merge_run_as_two_halves_gives_the_components_of_the_plain_merge_bit_for_bit(lists, shift, low, width):
-    # the cover kernel merges a long list K with K + x as two halves in lockstep and coalesces the
-    # second half onto the first: the kept components must be those of one sequential pass
+def test_a_merge_run_as_three_runs_in_lockstep_gives_the_components_of_the_plain_merge_bit_for_bit(lists, shift, low, width):
+    # the cover kernel merges a long list K with K + x as three runs in lockstep and coalesces the
+    # later runs onto the first: the kept components must be those of one sequential pass
     from lth.theory.subset_sum_merge import _PAIRED_FROM, _coalesce, _merge_step_coalesced, _shift_ready
 
     gaps, lengths = lists
