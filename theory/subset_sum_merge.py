@@ -348,7 +348,7 @@ def profile_nearest_subset_codes(x: np.ndarray, targets: np.ndarray, repeat: int
                     "total": t[CODES]} for clock, t in best.items()}
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # called once per pool or step: no call overhead
 def _reaches(x):
     """``[2, n + 1]``: row 0 ``Σ_{j ≥ t} max(x_j, 0)`` (how far the entries from ``t`` on can move a sum up),
     row 1 ``Σ_{j ≥ t} min(x_j, 0)``, for ``t = 0..n``."""
@@ -360,7 +360,7 @@ def _reaches(x):
     return reach
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # called once per pool or step: no call overhead
 def _shift_ready(scratch, parity, size, shift):
     """Prepare one merge step of a pool's interval list: grow ``scratch`` if the new list and a sentinel
     slot may not fit, put ``+inf`` sentinels after the current list (rows ``2·parity``, ``2·parity + 1``) so
@@ -471,7 +471,7 @@ def _coalesce_thirds(scratch, parity, shift, low, high, size):
     return (i_0, j_0, kept_0, cur_start_0, cur_end_0), (i_1, j_1, kept_1, cur_start_1, cur_end_1), last
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # called once per pool or step: no call overhead
 def _step_verdict(x, t, scratch, parity, state, low, high, lo, hi):
     """Close step ``t`` of a pool's merge (its last component, if inside the window) and decide:
     returns ``(verdict, size)`` with verdict 0 (no component can reach ``[lo, hi]``: not covered),
