@@ -154,7 +154,7 @@ LEARNED_PROTOCOL = Protocol(
        "the trained dense network's test accuracy within 2 points (one-sided paired t-test; non-inferiority)",
        proof=PROOF, params=LearnedParams, faults=LearnedFaults,
        full={**FULL_DATA, "score_iterations": 5000},
-       full_cost='measured 8 min 20 s wall, 271 CPU-s on one core of a shared 2-core machine at load ≈ 5 '
+       full_cost='measured 2026-12-08 (clean commit 0b4f57f): 8 min 40 s wall, 255 CPU-s on one core of a shared 2-core machine '
                  '(Fashion-MNIST, 5 seeds, 5,000 iterations, 10 masks sampled per seed at test time)',
        protocol=LEARNED_PROTOCOL)
 def check_learned(p: LearnedParams, ctx: Context) -> Record:
