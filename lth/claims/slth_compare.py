@@ -270,8 +270,8 @@ def targets(p: CompareParams, ctx: Context) -> list[tuple[str, Target]]:
        "enough ε Pensia's construction needs fewer random weights than the hyperbolic one (the ordering the "
        "explicit constants of Theorems P and H predict), on every target and draw, with the crossing ε reported",
        proof=PROOF, params=CompareParams, faults=CompareFaults, kind="instance",
-       full_cost="measured 2026-12-08 (clean commit 9c963b5, one thread on 2 shared cores): 20 min 44 s wall, "
-                 "914 CPU-s (811 user + 103 system), peak 3.3 GB (three targets up to a 784-32-10 MNIST-5k MLP, "
+       full_cost="measured 2026-12-08 (clean commit 2385deb, one thread on 2 shared cores): 12 min 18 s wall, "
+                 "677 CPU-s (578 user + 99 system), peak 3.3 GB (three targets up to a 784-32-10 MNIST-5k MLP, "
                  "three ε, two draws of the judged pair, sources up to 10⁸ entries)",
        full={"target": (32, 32, 10), "digits_hidden": (32,), "digits_steps": 1000, "mnist_steps": 300,
              "eps_grid": (0.1, 0.03, 0.01), "delta": 0.01, "draws": 2, "max_parameters": 100_000_000},
