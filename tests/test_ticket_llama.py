@@ -21,20 +21,12 @@ import lth.theory.llama_layer as llama_layer
 from lth.cli import main
 from lth.commands.ticket import (LLAMA_DEFAULTS, LLAMA_MAPS, TINY_STEPS, _unpacked, load_llama_ticket,
                                  load_ticket)
-from lth.simulations.minitron.llama import Architecture, smollm2_file
+from lth.simulations.minitron.llama import Architecture, smollm2_installed
 from lth.theory.device import cpu_threads
 
 TINY = ["tiny", "--text", "code", "--length", "32", "--heldout", "4", "--units", "24", "--pool-cap", "10",
         "--retry-cap", "14", "--device", "cpu"]
 MAPS = ["v_proj", "down_proj"]  # one attention map and one MLP map: the layer output is judged
-
-
-def smollm2_installed() -> bool:
-    try:
-        smollm2_file()
-        return True
-    except ValueError:
-        return False
 
 
 @pytest.fixture(autouse=True)

@@ -140,6 +140,15 @@ def smollm2_file() -> Path:
     return path
 
 
+def smollm2_installed() -> bool:
+    """Whether :func:`smollm2_file` finds the packaged GGUF (tests that read the real model skip without it)."""
+    try:
+        smollm2_file()
+    except ValueError:
+        return False
+    return True
+
+
 def resolve_model_path(spec: str | os.PathLike) -> tuple[Path, str | None]:
     """``(directory, gguf file name or None)`` for ``smollm2``, a ``.gguf`` file or a model directory."""
     if str(spec) == SMOLLM2:
