@@ -231,13 +231,21 @@ def available_memory(device: torch.device) -> int | None:
         return None
 
 
+# Peak memory of `lth ticket` (pensia, ε = 0.05, --rescale) measured with /usr/bin/time on MLPs 128-64-10,
+# 384-128-10 and 256-256-10 (2026-12-08), less a 4-3-2 model's as the interpreter's: about 110, 570 and
+# 620 MB; the estimate below gives 160, 793 and 827 MB. The earlier formula (one copy of the weights)
+# gave 53, 396 and 463 MB, so it could pass a build that then ran out of memory.
+DENSE_OVERHEAD_BYTES = 64 * 2**20
+
+
 def estimate_dense_bytes(widths: list[int], units: list[int]) -> int:
     """Peak bytes of the dense construction: the random pairs ``[m·d_in, d_in]``, ``[d_out, m·d_in]``
-    float64 (kept to the end), and for the largest block the products ``[d_out, d_in, m]`` with a few
-    same-sized temporaries (subset-sum tables are built in bounded chunks)."""
+    float64 three times (the weights, the masked copy, the pruned Sequential the certificate and the
+    search run on), for the largest block the products ``[d_out, d_in, m]`` with a few same-sized
+    temporaries (subset-sum tables are built in bounded chunks), and a fixed overhead."""
     weights = sum(m * a * a + b * m * a for a, b, m in zip(widths[:-1], widths[1:], units))
     block = max(6 * b * a * m for a, b, m in zip(widths[:-1], widths[1:], units))
-    return 8 * (weights + block)
+    return 8 * (3 * weights + block) + DENSE_OVERHEAD_BYTES
 
 
 def estimate_hyperbolic_bytes(widths: list[int], units: list[int]) -> int:
