@@ -261,6 +261,22 @@ def test_a_construction_flag_on_a_cnn_is_refused(tmp_path, capsys, no_building):
               "--out", str(out)], capsys, out, "--construction orseau", "Conv2d")
 
 
+@pytest.mark.parametrize("flags", [["--n-max", "8"], ["--padding", "same"], ["--input-shape", "1", "2", "2"]])
+def test_a_cnn_flag_on_an_mlp_is_refused(tmp_path, capsys, no_building, flags):
+    out = tmp_path / "t.pt"
+    path = _saved(tmp_path, _mlp(6, [4, 3, 2], 0.5, False))
+    _refused(["ticket", str(path), "--eps", "0.1", *flags, "--out", str(out)], capsys, out, flags[0], "CNNs only")
+
+
+def test_the_width_constant_on_a_cnn_is_refused(tmp_path, capsys, no_building):
+    state = {"conv.weight": 0.1 * torch.randn(2, 1, 3, 3), "fc.weight": 0.1 * torch.randn(2, 8)}
+    path = tmp_path / "cnn.pt"
+    torch.save(state, path)
+    out = tmp_path / "t.pt"
+    _refused(["ticket", str(path), "--eps", "0.1", "--c", "2", "--input-shape", "1", "4", "4", "--out", str(out)],
+             capsys, out, "--c 2", "MLPs only")
+
+
 @pytest.mark.parametrize("construction", ["pensia", "orseau", "burkholz-l1"])
 def test_a_construction_larger_than_free_memory_is_refused_before_building(tmp_path, capsys, monkeypatch,
                                                                            no_building, construction):

@@ -516,6 +516,22 @@ def refuse_construction_flags(args: argparse.Namespace) -> None:
                          "theorem's proven width, which has no such constant (leave --c out)")
 
 
+# Flags that only one kind of model reads: given to the other kind they would be ignored without a word.
+CNN_ONLY = ("input_shape", "padding", "n_max")
+MLP_ONLY = ("construction", "c")
+
+
+def refuse_other_kinds_flags(args: argparse.Namespace, conv: bool) -> None:
+    """Refuse (ValueError, exit 2) a flag the model's kind does not read, before anything is built."""
+    names = MLP_ONLY if conv else CNN_ONLY
+    shown = lambda v: " ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)  # noqa: E731
+    given = [f"{_flag(k)} {shown(getattr(args, k))}" for k in names
+             if _listed(getattr(args, k)) != _listed(MLP_DEFAULTS[k])]
+    if given:
+        kind, other = ("a CNN (Conv2d layers)", "MLPs") if conv else ("an MLP (Linear layers only)", "CNNs")
+        raise ValueError(f"{', '.join(given)} {_are(given)} for {other} only; {args.model} is {kind}")
+
+
 def make_ticket(args: argparse.Namespace) -> dict:
     """Build, certify and save the ticket described by the parsed command line; returns the report."""
     out = output_path(args)
@@ -527,10 +543,9 @@ def make_ticket(args: argparse.Namespace) -> dict:
     from lth.theory.device import resolve_device
 
     specs = parse_layers(load_state_dict(args.model))
-    if any(spec.kind == "Conv2d" for spec in specs):
-        if args.construction is not None:
-            raise ValueError(f"--construction {args.construction} is for MLPs: a model with Conv2d layers is built "
-                             "by da Cunha et al.'s construction, the only one here for CNNs (leave --construction out)")
+    conv = any(spec.kind == "Conv2d" for spec in specs)
+    refuse_other_kinds_flags(args, conv)
+    if conv:
         return make_conv_ticket(args, specs, out)
     for label, value in (("--eps", args.eps), ("--delta", args.delta)):
         if not 0 < value < 1:
