@@ -109,3 +109,25 @@ def test_auto_picks_the_compiled_backend_on_cpu_tensors():
     x = torch.rand(3, 9, generator=gen, dtype=torch.float64) - 0.5
     z = torch.rand(3, 2, generator=gen, dtype=torch.float64) - 0.5
     assert torch.equal(best_subsets(x, z).mask, best_subsets(x, z, backend="compiled").mask)
+
+
+def test_the_compiled_kernels_leave_torchs_thread_count_alone():
+    """numba's OpenMP pool sets the process's OpenMP thread count: a one-thread run must stay one-thread."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import torch\n"
+              "from lth.theory.subset_sum import best_subsets, covers_interval, sorted_subset_sums\n"
+              "from lth.theory.multidim_subset_sum import cube_cover\n"
+              "x = torch.rand(100, 21, dtype=torch.float64)\n"
+              "counts = [torch.get_num_threads()]\n"
+              "best_subsets(x, torch.rand(100, 1, dtype=torch.float64)); counts.append(torch.get_num_threads())\n"
+              "covers_interval(x, 0.01, -1.0, 1.0); counts.append(torch.get_num_threads())\n"
+              "sorted_subset_sums(x[:2]); counts.append(torch.get_num_threads())\n"
+              "cube_cover(torch.rand(4, 10, 2, dtype=torch.float64) * 2 - 1, 0.2); counts.append(torch.get_num_threads())\n"
+              "print(counts)\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["[1,", "1,", "1,", "1,", "1]"], run.stdout

@@ -50,3 +50,22 @@ def cpu_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextmanager
+def compiled_threads() -> Iterator[None]:
+    """Run numba's parallel kernels in the block with torch's intra-op thread count, and leave torch's
+    count as it was.
+
+    Numba's OpenMP layer sets the process-wide OpenMP thread count to its own when its pool starts and at
+    parallel launches, and torch's intra-op count is that same setting: a run under ``OMP_NUM_THREADS=1``
+    (or inside :func:`cpu_threads` ``(1)``) went on with 2 torch threads after the first compiled
+    subset-sum kernel."""
+    import numba
+
+    previous = torch.get_num_threads()
+    numba.set_num_threads(max(1, min(previous, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -34,6 +34,7 @@ import numba
 import numpy as np
 import torch
 
+from lth.theory.device import compiled_threads
 from lth.theory.numerics import gamma
 
 COVERED, FAILS, UNDECIDED = 1, 0, -1
@@ -251,8 +252,9 @@ def cube_cover(x: torch.Tensor, eps: float, max_depth: int = 8) -> CubeCover:
     if x.shape[1] > 30:
         raise MemoryError(f"n={x.shape[1]} vectors: up to 2^n subset sums per pool is too many here")
     slack = cover_slack(x, eps)
-    verdicts, examined, witnesses = _cover_many(x.cpu().contiguous().numpy(), float(eps), slack.numpy(),
-                                                grid_cells(eps), int(max_depth))
+    with compiled_threads():
+        verdicts, examined, witnesses = _cover_many(x.cpu().contiguous().numpy(), float(eps), slack.numpy(),
+                                                    grid_cells(eps), int(max_depth))
     return CubeCover(torch.from_numpy(verdicts), torch.from_numpy(witnesses), torch.from_numpy(examined))
 
 

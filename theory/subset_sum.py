@@ -37,6 +37,7 @@ import torch
 
 from lth.theory.subset_sum_merge import cover_verdicts, merge_sorted_sums, nearest_subset_codes
 
+from lth.theory.device import compiled_threads
 from lth.theory.numerics import gamma
 
 _BYTES_PER_SUM = 8
@@ -106,7 +107,8 @@ def sorted_subset_sums(x: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     _require_fits(count, x.device, f"{count:,} subset sums")
     flat = x.reshape(-1, n)
     if backend == "compiled":
-        sums = torch.from_numpy(merge_sorted_sums(flat.to(torch.float64).contiguous().numpy())).to(x.dtype)
+        with compiled_threads():
+            sums = torch.from_numpy(merge_sorted_sums(flat.to(torch.float64).contiguous().numpy())).to(x.dtype)
     else:
         sums = _merge_sorted_torch(flat)
     return sums.reshape(*batch, 2**n)
@@ -178,7 +180,8 @@ def covers_interval(x: torch.Tensor, eps: float, lo: float = -1.0, hi: float = 1
     flat = np.take_along_axis(flat, np.argsort(np.abs(flat), axis=1, kind="stable"), axis=1)
     scale = np.abs(flat).sum(axis=1) + eps + max(abs(lo), abs(hi))
     radii = eps - gamma(flat.shape[1] + 2) * scale
-    verdicts = cover_verdicts(flat, radii, float(lo), float(hi))
+    with compiled_threads():
+        verdicts = cover_verdicts(flat, radii, float(lo), float(hi))
     return torch.from_numpy(verdicts).reshape(x.shape[:-1]).to(x.device)
 
 
@@ -263,7 +266,8 @@ def best_subsets(x: torch.Tensor, targets: torch.Tensor, backend: str = "auto") 
     if backend == "compiled":
         if 2 ** (n - n // 2) > _MAX_PARTIAL_SUMS:
             raise MemoryError(f"n={n} is too large for meet-in-the-middle here")
-        codes = torch.from_numpy(nearest_subset_codes(flat_x.contiguous().numpy(), flat_t.contiguous().numpy()))
+        with compiled_threads():
+            codes = torch.from_numpy(nearest_subset_codes(flat_x.contiguous().numpy(), flat_t.contiguous().numpy()))
     else:
         split = _split_point(n, count)
         per_chunk = max(1, _CHUNK_BYTES // (4 * _BYTES_PER_SUM * (count * 2**split + 2 ** (n - split))))
