@@ -519,14 +519,31 @@ def _scripts_to_latex(text: str, plain: Callable[[str], str], in_math: bool = Fa
     return "".join(out + [plain(text[at:])])
 
 
+# A name from the code in a statement or a reason (``pool_cap``, ``large_final_same_sign``, ``v_proj``,
+# ``fashion_mnist``): words joined by ``_``. A one-letter symbol with a short script (``m_i``, ``W_Q``, ``w_ij``:
+# a whole :data:`SCRIPTED` match) is mathematics, not a name.
+CODE_NAME = re.compile(r"(?<![\w\\{^])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+(?![\w{])")
+# A Greek symbol with a bare index (``θ0``, ``θk``, ``θ15``, ``½δ0``): the index is a subscript. Index letters are
+# i to n and t only, so a product such as ``πx`` stays as written.
+INDEXED_GREEK = re.compile(r"(?<![A-Za-z0-9_α-ωΑ-Ω\\])([α-ωΑ-Ω])(\d+|[i-nt])(?!\w)")
+
+
 def prose(text: str) -> str:
     """A statement or a record's reason (plain text written by a check) as LaTeX: its ASCII symbols
     ``<=``, ``>=``, ``->``, ``eps``, ``log2(`` printed as ≤, ≥, →, ε, log₂(, its ASCII sub- and
-    superscripts (:data:`SCRIPTED`: ``m_i``, ``ρ_{L-1}``, ``[0,1]^d``) as math (the README keeps the
-    text as written), the rest through :func:`latex_escape`."""
+    superscripts (:data:`SCRIPTED`: ``m_i``, ``ρ_{L-1}``, ``[0,1]^d``) and indexed Greek symbols
+    (:data:`INDEXED_GREEK`: ``θk``) as math, names from the code (:data:`CODE_NAME`: ``pool_cap``) in
+    typewriter type (the README keeps the text as written), the rest through :func:`latex_escape`."""
     for pattern, symbol in TYPED_SYMBOLS:
         text = pattern.sub(symbol, text)
-    return _scripts_to_latex(text, latex_escape)
+    text = INDEXED_GREEK.sub(r"\1_\2", text)
+    out, at = [], 0
+    for m in CODE_NAME.finditer(text):
+        if SCRIPTED.fullmatch(m[0]):
+            continue
+        out += [_scripts_to_latex(text[at:m.start()], latex_escape), breakable_tt(m[0])]
+        at = m.end()
+    return "".join(out + [_scripts_to_latex(text[at:], latex_escape)])
 
 
 def combine_accents(text: str) -> str:

@@ -246,9 +246,42 @@ def test_ascii_sub_and_superscripts_are_typeset_as_math():
 
 
 @given(st.lists(st.from_regex(r"[a-z]{2,8}", fullmatch=True), min_size=2, max_size=4))
-def test_names_with_underscores_stay_names(words):
-    text = f"the {'_'.join(words)} parameter"
-    assert manuscript.prose(text) == manuscript.latex_escape(text)
+def test_names_with_underscores_are_typeset_as_code(words):
+    name = "_".join(words)
+    assert manuscript.prose(f"the {name} parameter") == f"the {manuscript.breakable_tt(name)} parameter"
+
+
+def test_a_code_name_of_one_letter_and_a_long_part_is_code_and_a_short_script_is_math():
+    assert manuscript.prose("v_proj and w_ij") == f"{manuscript.breakable_tt('v_proj')} and \\ensuremath{{w_{{ij}}}}"
+
+
+def test_an_indexed_greek_symbol_is_subscripted_and_a_product_is_not():
+    assert manuscript.prose("θk, θ0 and θ15 but sin(πx)") == ("\\ensuremath{θ_{k}}, \\ensuremath{θ_{0}} and "
+                                                              "\\ensuremath{θ_{15}} but sin(πx)")
+
+
+TEXTTT = re.compile(r"\\texttt\{(?:[^{}]|\{\})*\}")
+
+
+def _printed_as_characters(tex: str) -> list[str]:
+    """What of ``tex`` would print a code name's underscore or an index beside its Greek letter: an escaped
+    ``_`` outside typewriter type, a Greek letter followed by a digit or an index letter."""
+    bare = TEXTTT.sub("", tex)
+    return re.findall(r"\S*\\_\S*", bare) + re.findall(r"[α-ωΑ-Ω](?:\d|[i-nt](?!\w))", bare)
+
+
+def test_no_registered_statement_or_committed_reason_prints_a_code_name_or_index_as_characters():
+    """Every statement on the real registry and every committed record's reason: names from the code
+    (``pool_cap``, ``large_final_same_sign``, ``v_proj``) in typewriter type, ``θk`` as θ with subscript k."""
+    texts = {claim_id: get_claim(claim_id).statement for claim_id in all_claims()}
+    texts |= {str(path): read_json(path)["record"]["reason"] for path in RECORDS.glob("claims/*/*.json")}
+    wrong = {where: found for where, text in texts.items() if (found := _printed_as_characters(manuscript.prose(text)))}
+    assert wrong == {}
+    # the names the issue found, each set as code
+    assert "\\texttt{pool\\_\\allowbreak{}cap}" in manuscript.prose(get_claim("slth.dense.rule").statement)
+    assert "\\texttt{large\\_\\allowbreak{}final\\_\\allowbreak{}same\\_\\allowbreak{}sign}" in manuscript.prose(
+        get_claim("sim.supermask.zero_shot").statement)
+    assert "\\ensuremath{θ_{k}}" in manuscript.prose(get_claim("sim.late_resetting").statement)
 
 
 def test_no_registered_statement_prints_an_ascii_script():
@@ -285,7 +318,8 @@ def test_no_quantity_label_of_a_committed_record_prints_a_script_as_a_character(
 def test_a_quantity_label_sets_operator_and_norm_scripts_as_math():
     tex = manuscript.quantity_label("bound on sup_{||x||<=1} ||f - g||_2 and max_i |y_i - ỹ_i|; the min_gain")
     assert "\\ensuremath{\\sup_{‖x‖≤1}}" in tex and "g\\ensuremath{‖_{2}}" in tex
-    assert "\\ensuremath{\\max_{i}}" in tex and "\\ensuremath{ỹ_{i}}" in tex and "min\\_gain" in tex
+    assert "\\ensuremath{\\max_{i}}" in tex and "\\ensuremath{ỹ_{i}}" in tex
+    assert manuscript.breakable_tt("min_gain") in tex
     assert not PRINTED_SCRIPT.search(tex)
 
 
