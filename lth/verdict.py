@@ -46,6 +46,14 @@ def clopper_pearson(failures: int, trials: int, confidence: float = 0.95) -> tup
     return lower, upper
 
 
+def percent(confidence: float) -> str:
+    """``confidence`` as a percentage with the digits its miss rate needs: 0.95 -> "95%", a Bonferroni
+    level 0.995 -> "99.5%", 0.9975 -> "99.75%" (``:.0%`` would print both of the last as "100%")."""
+    miss = 1.0 - confidence
+    digits = max(0, -math.floor(math.log10(miss)) - 1) if 0 < miss < 1 else 0
+    return f"{round(100 * confidence, digits):g}%"
+
+
 def judge_rate(failures: int, trials: int, threshold: float, confidence: float = 0.95) -> Verdict:
     """Verdict on "failure rate <= threshold" from a binomial sample.
 
@@ -53,7 +61,7 @@ def judge_rate(failures: int, trials: int, threshold: float, confidence: float =
     above, ``inconclusive`` otherwise (more trials would decide).
     """
     lower, upper = clopper_pearson(failures, trials, confidence)
-    interval = f"{failures}/{trials} failures, {confidence:.0%} CI [{lower:.3g}, {upper:.3g}]"
+    interval = f"{failures}/{trials} failures, {percent(confidence)} CI [{lower:.3g}, {upper:.3g}]"
     if upper <= threshold:
         return "holds", f"{interval} <= {threshold:.3g}"
     if lower > threshold:

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from lth.theory.dense import (Domain, Target, bound_units_per_input, build_ticket, certify_sup_error, check_norms,
                           construct_random_network, random_target, realised_layers, rescale, search_sup_error)
-from lth.claims.slth_dense import judge_cells
+from lth.claims.slth_dense import DenseFaults, RuleCell, judge_cells, per_test_level, rule_tasks, undecided
 from lth.theory.dense import _pool_blocks
 from lth.theory.dense_bounds import bound_proven_units_per_input
-from lth.registry import get_claim, run_claim
+from lth.registry import Context, get_claim, run_claim
 
 widths_strategy = st.lists(st.integers(1, 6), min_size=2, max_size=4)
 
@@ -170,10 +170,16 @@ def test_network_check_fails_when_kept_mask_entries_are_flipped():
 
 
 @pytest.mark.claim("slth.dense.rule")
-def test_the_rule_check_is_not_refuted_by_a_small_sample_of_draws():
-    record = run_claim("slth.dense.rule", draws=10, c_values=(), eps_sweep=(0.1,), steps=10)
+def test_the_rule_check_is_not_refuted_by_a_small_sample_of_draws_and_decides_undecided_cells_on_fresh_ones():
+    """10 failure-free draws cannot decide δ = 0.1, so each cell gets its stage 2 of fresh draws."""
+    record = run_claim("slth.dense.rule", draws=10, followup_draws=12, c_values=(), eps_sweep=(0.1,), steps=10)
     assert record.verdict in ("holds", "inconclusive"), record.reason
-    assert [c["trials"] for c in record.details["rate_cells"]] == [10, 10]
+    assert [c["trials"] for c in record.details["rate_cells"]] == [10, 10, 12, 12]
+    assert record.details["test_level"] == pytest.approx(1 - 0.05 / 4)
+    assert "stage 2 (12 fresh draws)" in record.reason
+    for cell in record.details["cells"]:
+        assert cell["followup"]["name"] == cell["name"] + " (stage 2)"
+        assert cell["followup"]["median_certified"] != cell["median_certified"]  # other draws, not a repeat
 
 
 @pytest.mark.claim("slth.dense.rule")
@@ -185,6 +191,7 @@ def test_the_rule_check_fails_at_a_constant_far_below_the_measured_one():
 @pytest.mark.claim("slth.dense.rule")
 def test_rule_cells_fail_on_a_high_failure_count_or_a_certificate_below_a_sampled_error():
     sound = {"name": "a", "failures": 0, "draws": 200, "delta": 0.1, "searched": {"empirical": 0.1, "certified": 0.2}}
+    # per-test level 0.95: one cell, one stage
     assert judge_cells([sound], 0.95)[0] == "holds"
     assert judge_cells([{**sound, "failures": 60}], 0.95)[0] == "fails"
     assert judge_cells([{**sound, "failures": 18}], 0.95)[0] == "inconclusive"
@@ -201,9 +208,41 @@ def test_the_rule_can_hold_at_its_scale_when_no_draw_fails(scale):
     if p.digits_draws:
         cells.append({"name": "digits", "failures": 0, "draws": p.digits_draws, "delta": p.digits_delta,
                       "searched": None})
-    assert judge_cells(cells, p.confidence)[0] == "holds"
+    level = per_test_level(len(cells), p.confidence, p.followup_draws > 0)
+    assert judge_cells(cells, level)[0] == "holds"
+    assert undecided(cells, level) == []
     if scale == "full":
-        assert judge_cells([{**c, "draws": 500} for c in cells], p.confidence)[0] == "inconclusive"
+        assert judge_cells([{**c, "draws": 500} for c in cells], level)[0] == "inconclusive"
+
+
+@pytest.mark.claim("slth.dense.rule")
+def test_a_cell_left_inconclusive_by_stage_one_takes_the_verdict_of_its_fresh_draws_alone():
+    """The full record's undecided cell (1 failure in 700 at δ = 0.01): 2,000 fresh draws hold with up to
+    7 failures and fail from 36 (RULE_PROTOCOL); a failure-free stage 1 never runs stage 2."""
+    p = get_claim("slth.dense.rule").parameters("full")
+    level = per_test_level(10, p.confidence, True)
+    first = {"name": "c", "failures": 1, "draws": p.draws, "delta": 0.01, "searched": None}
+    assert undecided([first, {**first, "failures": 0}], level) == [0]
+    assert judge_cells([first], level)[0] == "inconclusive"
+    second = {"name": "c (stage 2)", "failures": 7, "draws": p.followup_draws, "delta": 0.01}
+    assert judge_cells([{**first, "followup": second}], level)[0] == "holds"
+    assert judge_cells([{**first, "followup": {**second, "failures": 8}}], level)[0] == "inconclusive"
+    assert judge_cells([{**first, "followup": {**second, "failures": 36}}], level)[0] == "fails"
+    # Bonferroni over both stages: the per-test level is stricter than one stage's
+    assert per_test_level(10, 0.95, True) == pytest.approx(0.9975) and per_test_level(10, 0.95, False) == pytest.approx(0.995)
+
+
+def test_stage_two_draws_never_share_a_stream_with_stage_one():
+    p = get_claim("slth.dense.rule").parameters("full")
+    ctx = Context(device=torch.device("cpu"), seed=0, progress=False, faults=DenseFaults())
+    cells = [RuleCell(i, (8, 6, 4), False, 0.1, 0.1, 3.0, True, 700) for i in range(12)]
+
+    def streams(cells):
+        return [s for task in rule_tasks(cells, p, ctx) for s in task.args[6]]
+
+    first, second = streams(cells), streams([c.followup(2000) for c in cells])
+    assert len(set(first)) == 12 * 700 and len(set(second)) == 12 * 2000 and not set(first) & set(second)
+    assert all(c.followup(2000).stage == 2 and not c.followup(2000).search_first for c in cells)
 
 
 @pytest.mark.parametrize("domain", [Domain("ball"), Domain("box", lo=(-1.0,) * 8, hi=(1.0,) * 8)])

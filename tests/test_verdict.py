@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lth.verdict import (clopper_pearson, combine, judge_above, judge_below, judge_certificate, judge_equivalent,
+from lth.verdict import (clopper_pearson, percent, combine, judge_above, judge_below, judge_certificate, judge_equivalent,
                          judge_rate, tost_interval)
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)
@@ -102,3 +102,11 @@ def test_holm_keeps_the_family_wise_error_at_alpha_on_null_p_values():
     uncorrected = sum(any(rng.random() < 0.025 for _ in range(5)) for _ in range(families))
     assert errors / families < 0.025 + 3 * (0.025 * 0.975 / families) ** 0.5
     assert uncorrected / families > 0.1  # what the claims did before: any of 5 passing at 0.025
+
+
+@pytest.mark.parametrize("confidence, text", [(0.95, "95%"), (0.9, "90%"), (0.995, "99.5%"), (0.9975, "99.75%"),
+                                              (1 - 0.05 / 9, "99.44%")])
+def test_a_bonferroni_level_prints_with_the_digits_its_miss_rate_needs(confidence, text):
+    """judge_rate's reason once printed the per-test level 99.5% as "100% CI"."""
+    assert percent(confidence) == text
+    assert f"{text} CI" in judge_rate(1, 700, 0.01, confidence)[1]
