@@ -89,10 +89,26 @@ FIGURE_USE = re.compile(r"\\lthfigure\{([^}]*)\}")
 
 @dataclass(frozen=True)
 class Shown:
-    """One value as the reader sees it: plain text (README) and LaTeX (paper)."""
+    """One value as the reader sees it: plain text (README) and LaTeX (paper). A value of several
+    numbers (``from A to B``, an interval) holds :data:`MARK` after each: where that number's quick-scale
+    dagger goes (:func:`place_marks`); a value without it is one number, its dagger at the end."""
 
     text: str
     latex: str
+
+
+MARK = "\uE000"  # the place of one number's quick-scale dagger in a Shown of several numbers
+
+
+def place_marks(shown: str, mark: str) -> str:
+    """``shown`` with ``mark`` (the dagger, or "" for a value that carries none) after each of its
+    numbers: at each :data:`MARK`, else at the end."""
+    return shown.replace(MARK, mark) if MARK in shown else shown + mark
+
+
+def each_marked(*numbers: Shown) -> tuple[Shown, ...]:
+    """Numbers to be shown together, each followed by :data:`MARK`."""
+    return tuple(Shown(n.text + MARK, n.latex + MARK) for n in numbers)
 
 
 def _scientific(value: float, digits: int) -> Shown:
@@ -222,9 +238,10 @@ def _interval(claim_id: str, name: str, path: Path_, layout: tuple[Path_, ...] =
 
 
 def span(field: str) -> Callable[[Any], Shown]:
-    """A list of rows as ``from A to B``: ``field`` in its first and in its last row (a sweep's ends)."""
+    """A list of rows as ``from A to B``: ``field`` in its first and in its last row (a sweep's ends),
+    each end a number of its own (its own dagger)."""
     def show(rows: Any) -> Shown:
-        first, last = integer(rows[0][field]), integer(rows[-1][field])
+        first, last = each_marked(integer(rows[0][field]), integer(rows[-1][field]))
         return Shown(f"from {first.text} to {last.text}", f"from {first.latex} to {last.latex}")
 
     return show
@@ -354,7 +371,7 @@ class Cell:
             return "\\lthmissing{no record}"
         if self.shown is None:
             return "\\lthmissing{not in record}"
-        return self.shown.latex + ("\\lthquick{}" if self.marked else "")
+        return place_marks(self.shown.latex, "\\lthquick{}" if self.marked else "")
 
     @property
     def text(self) -> str:
@@ -362,7 +379,7 @@ class Cell:
             return "no record"
         if self.shown is None:
             return "not in record"
-        return self.shown.text + ("†" if self.marked else "")
+        return place_marks(self.shown.text, "†" if self.marked else "")
 
     @property
     def marked(self) -> bool:
@@ -633,9 +650,10 @@ class Table:
 
 
 def pp_interval(summary: Any) -> Shown:
-    """``{mean, ci}`` of an accuracy difference as signed percentage points with its interval."""
+    """``{mean, ci}`` of an accuracy difference as signed percentage points with its interval (three
+    numbers, each with its own dagger, as the prose prints an interval of three values)."""
     show = fixed(2, 100.0, signed=True)
-    mean, (lo, hi) = show(summary["mean"]), (show(end) for end in summary["ci"])
+    mean, lo, hi = each_marked(show(summary["mean"]), *(show(end) for end in summary["ci"]))
     return Shown(f"{mean.text} [{lo.text}, {hi.text}]", f"{mean.latex} [{lo.latex}, {hi.latex}]")
 
 
@@ -701,7 +719,7 @@ def table_tex(table: Table, document: dict[str, Any] | None) -> str:
             except (LookupError, TypeError, ValueError, AttributeError):
                 raw, cell = None, "\\lthmissing{not in record}"
             dagger = quick and raw is not None and show is not word and (measured or [True])[0]
-            cells.append(cell + ("\\lthquick{}" if dagger else ""))
+            cells.append(place_marks(cell, "\\lthquick{}" if dagger else ""))
         lines.append(" & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{adjustbox}", "",
               f"\\lthsource{{{record_source(table.claim, document)}}}"]

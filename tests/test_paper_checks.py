@@ -69,6 +69,53 @@ def test_committed_tables_dagger_exactly_the_measured_cells_of_quick_records():
                 assert ("lthquick" in cell) != given, (table.name, cell)
 
 
+def _as_quick(document: dict) -> dict:
+    quick = json.loads(json.dumps(document))
+    quick["record"]["scale"] = "quick"
+    return quick
+
+
+def test_each_end_of_a_measured_range_carries_its_own_dagger():
+    """``from A to B`` of the width rule's sweep (the committed record, and the same record as if
+    quick-scale): a dagger right after A and right after B, none on the range as a whole; none from
+    a full record."""
+    document = read_json(sorted(RECORDS.glob("claims/slth.dense.rule/*.json"))[-1])
+    spans = [v for v in manuscript.VALUES if v.key in ("slth.dense.rule:sweep_kept", "slth.dense.rule:sweep_random")]
+    assert len(spans) == 2
+    number = r"\d{1,3}(?:\{,\}\d{3})*"
+    for value in spans:
+        quick = manuscript.collect([value], {"slth.dense.rule": _as_quick(document)})[value.key]
+        assert re.fullmatch(rf"from {number}\\lthquick\{{\}} to {number}\\lthquick\{{\}}", quick.latex), quick.latex
+        assert re.fullmatch(r"from [\d,]+† to [\d,]+†", quick.text), quick.text
+        scale = document["record"]["scale"]
+        cell = manuscript.collect([value], {"slth.dense.rule": document})[value.key]
+        assert ("lthquick" in cell.latex) == (scale == "quick") and manuscript.MARK not in cell.latex + cell.text
+
+
+def test_each_number_of_an_interval_in_a_table_carries_its_own_dagger():
+    shown = manuscript.pp_interval({"mean": 0.0306, "ci": [0.0206, 0.0407]})
+    assert manuscript.place_marks(shown.text, "†") == "+3.06† [+2.06†, +4.07†]"
+    assert manuscript.place_marks(shown.text, "") == "+3.06 [+2.06, +4.07]"
+    assert manuscript.place_marks(manuscript.integer(1234).text, "†") == "1,234†"
+
+
+def test_no_committed_value_or_table_leaks_a_dagger_place():
+    """The dagger's place holder never reaches the LaTeX, from the committed records or from the same
+    records as if quick-scale; a quick table daggers each number of its interval cells."""
+    claims = all_claims()
+    documents = manuscript.load_documents(RECORDS, claims)
+    quick = {c: d and _as_quick(d) for c, d in documents.items()}
+    for docs in (documents, quick):
+        cells = manuscript.collect((*manuscript.VALUES, *manuscript.claim_values(claims, bound_measured=False)), docs)
+        assert not [key for key, cell in cells.items() if manuscript.MARK in cell.latex + cell.text]
+        for table in manuscript.TABLES:
+            text = manuscript.table_tex(table, docs.get(table.claim))
+            assert manuscript.MARK not in text, table.name
+    late = manuscript.table_tex(next(t for t in manuscript.TABLES if t.name == "late_regimes"), quick["sim.late_resetting"])
+    premise = [row.split(" & ")[3] for row in late.split("\\midrule", 1)[1].split("\\bottomrule")[0].strip().splitlines()]
+    assert premise and all(cell.count("\\lthquick{}") == 3 for cell in premise), premise
+
+
 def test_every_registered_claim_and_figure_is_discussed_in_a_section():
     """Each claim is stated or cited in a topic section (not only in the appendices), and each
     registered figure is placed there with its caption."""
