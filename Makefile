@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: verify test figures paper bench clean mutants docs catalogue
+.PHONY: verify test figures paper bench clean mutants kernel-mutants docs catalogue
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,17 @@ mutants: $(STAMP)
 	OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 NUMBA_THREADING_LAYER=workqueue HYPOTHESIS_PROFILE=ci \
 	  $(BIN)/mutmut run --max-children $(MUTANT_JOBS) $(foreach s,$(MUTANT_SCOPE),'$(s)'); \
 	$(BIN)/python benchmarks/mutation_summary.py $(foreach s,$(MUTANT_SCOPE),'$(s)')
+	$(MAKE) kernel-mutants
+
+# The numba kernels of theory/subset_sum_merge.py, which mutmut skips (decorated functions): source-level
+# mutants of the committed revision KERNEL_MUTANT_REV, a stratified sample of KERNEL_MUTANT_SAMPLE of each
+# function's mutants of each kind (1.0: all), each run in a scratch copy (benchmarks/mutants.md).
+KERNEL_MUTANT_REV ?= HEAD
+KERNEL_MUTANT_SAMPLE ?= 0.05
+kernel-mutants: $(STAMP)
+	$(BIN)/python benchmarks/kernel_mutants.py --rev $(KERNEL_MUTANT_REV) --sample $(KERNEL_MUTANT_SAMPLE) \
+	  --jobs $(MUTANT_JOBS) --out records/bench/kernel_mutants.json
+	$(BIN)/python benchmarks/mutation_summary.py --kernels records/bench/kernel_mutants.json
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis
