@@ -6,12 +6,13 @@ Objects. A pool ``x`` ``[n]`` has ``2^n`` subset sums; ``code`` bit ``i`` says w
 * :func:`merge_sorted_sums` — all ``2^n`` sums ascending, built by ``n`` merges
   ``L ← merge(L, L + x_i)`` of two sorted runs (no sort; ``O(2^n)`` per pool), each run from both ends.
 * :func:`nearest_subset_codes` — for each target the code of a nearest subset sum: the pool is split
-  into halves whose ``2^a`` and ``2^b`` sums are generated *already sorted* by the same merge, then one
-  two-pointer scan per target finds ``min |L_i + R_j − t|`` in ``O(2^a + 2^b)``, and the winning
-  half-sums' codes are recovered by rebuilding them. One independent pool per target costs
-  ``O(2^{n/2})``, with no sort and no binary search. The loops are latency-bound (each step's loads
-  wait on the previous comparison), so independent work is interleaved: two pools merged in
-  lockstep, four scans at a time.
+  into halves whose ``2^a`` and ``2^b`` sums are generated *sorted*, level by level (``L ∪ (L + x_i)``)
+  for eight pools at once, one per SIMD lane, by a bitonic merging network (a linear merge is
+  latency-bound: each step's loads wait on the previous comparison, about 3 cycles an output; the
+  network does ``log2`` more comparisons but eight at a time and with no dependency between them);
+  then one two-pointer scan per target finds ``min |L_i + R_j − t|`` in ``O(2^a + 2^b)``, four scans
+  interleaved, and the winning half-sums' codes are recovered by rebuilding them. One independent
+  pool per target costs ``O(n·2^{n/2})``, with no binary search.
 * :func:`cover_verdicts` — whether the radius-``r`` neighbourhoods of a pool's sums cover ``[lo, hi]``:
   the covered set as sorted disjoint intervals, ``K ← K ∪ (K + x_i)`` by a linear merge of two sorted
   interval lists, components that can no longer reach ``[lo, hi]`` dropped, stopped early once one
@@ -36,6 +37,9 @@ import time
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 _POOLS_PER_TASK = 64  # pools handled by one parallel task, which allocates its scratch buffers once
 # Index type of the merge and scan loops. numba wraps a negative signed index around (an arithmetic
@@ -113,98 +117,123 @@ def merge_sorted_sums(x: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
-def _merge_pair_step(src_0, shifted_0, dst_0, src_1, shifted_1, dst_1, m):
-    """Two pools' merge steps in lockstep: ``dst_s[:2m]`` ← stable merge of ``src_s[:m]`` and
-    ``shifted_s[:m] = src_s[:m] + x`` (both ascending), each run from both ends as in :func:`_merge_step`.
+_LANES = 8  # pools whose half-sums are sorted together: one float64 per lane of a 512-bit vector
+_V_LANES = ir.VectorType(ir.DoubleType(), _LANES)
+_I64 = ir.IntType(64)
 
-    Four independent dependency chains per iteration (two pools, two ends) keep the core busy while
-    each chain waits on its loads; the shifted run is precomputed (a vectorised pass), so no addition
-    sits on a chain. The values are the additions of :func:`_merge_step`, bit for bit.
+
+@intrinsic
+def _half_cleaners(typingctx, rows, first, unit, passes):
+    """Compare-exchange ``2^passes`` rows of ``_LANES`` lanes in registers (``1 ≤ passes ≤ 4``).
+
+    ``rows`` is a flat float64 array of rows of ``_LANES`` lanes; the rows taken are ``first + c·unit``
+    (element offsets, ``c = 0..2^passes − 1``); the stages are the bitonic half-cleaners of strides
+    ``2^(passes−1)·unit, …, unit``: in each, row ``c`` takes the lane-wise minimum and row ``c + d`` the maximum
+    (``c & d = 0``). One pass of ``passes`` stages loads and stores each row once, so a stage costs a
+    quarter of the memory traffic it would alone (a vector minimum and maximum per pair). The values
+    are only moved, never computed. LLVM IR, because numba does not vectorise these strided rows.
     """
-    last = _U(m) - _U(1)
-    i_0, j_0, i_back_0, j_back_0 = _U(0), _U(0), last, last
-    i_1, j_1, i_back_1, j_back_1 = _U(0), _U(0), last, last
-    top = _U(2) * last + _U(1)
-    for k in range(_U(m)):
-        a, b = src_0[i_0], shifted_0[j_0]
-        front_0 = a <= b
-        dst_0[k] = a if front_0 else b
-        a, b = src_0[i_back_0], shifted_0[j_back_0]
-        back_0 = b >= a
-        dst_0[top - k] = b if back_0 else a
-        a, b = src_1[i_1], shifted_1[j_1]
-        front_1 = a <= b
-        dst_1[k] = a if front_1 else b
-        a, b = src_1[i_back_1], shifted_1[j_back_1]
-        back_1 = b >= a
-        dst_1[top - k] = b if back_1 else a
-        i_0 += _U(front_0)
-        j_0 += _U(not front_0)
-        i_back_0 -= _U(not back_0)
-        j_back_0 -= _U(back_0)
-        i_1 += _U(front_1)
-        j_1 += _U(not front_1)
-        i_back_1 -= _U(not back_1)
-        j_back_1 -= _U(back_1)
+    sig = types.void(rows, first, unit, passes)
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        first_, unit_, passes_ = args[1], args[2], args[3]
+        end = builder.append_basic_block("half_cleaners_end")
+        switch = builder.switch(passes_, end)
+        for count in (1, 2, 3, 4):
+            block = builder.append_basic_block(f"half_cleaners_{count}")
+            switch.add_case(ir.Constant(passes_.type, count), block)
+            builder.position_at_end(block)
+            pointers = [builder.bitcast(builder.gep(data, [builder.add(first_, builder.mul(unit_, ir.Constant(_I64, c)))]),
+                                        _V_LANES.as_pointer()) for c in range(1 << count)]
+            values = [builder.load(pointer, align=8) for pointer in pointers]
+            for d in (1 << s for s in range(count - 1, -1, -1)):
+                for c in range(1 << count):
+                    if c & d == 0:
+                        below = builder.fcmp_ordered("<=", values[c], values[c + d])
+                        values[c], values[c + d] = (builder.select(below, values[c], values[c + d]),
+                                                    builder.select(below, values[c + d], values[c]))
+            for pointer, value in zip(pointers, values):
+                builder.store(value, pointer, align=8)
+            builder.branch(end)
+        builder.position_at_end(end)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @numba.njit(cache=True)
-def _sorted_sums_pair(x_0, x_1, out_0, out_1, scratch):
-    """Ascending sums of two pools ``x_0``, ``x_1`` ``[k]`` into ``out_0[:2^k]``, ``out_1[:2^k]``.
+def _sort_bitonic_rows(rows, size):
+    """Sort each lane of ``rows[:size·_LANES]`` (``size`` a power of two) ascending, given that each lane is
+    ascending on rows ``[0, size/2)`` and descending on ``[size/2, size)``: Batcher's bitonic merge, half
+    cleaners of strides ``size/2, …, 1``, up to four in one pass (:func:`_half_cleaners`)."""
+    stride = size // 2
+    while stride >= 1:
+        passes = 4 if stride >= 8 else (3 if stride >= 4 else (2 if stride >= 2 else 1))
+        unit = stride >> (passes - 1)
+        for block in range(0, size, 2 * stride):
+            for offset in range(unit):
+                _half_cleaners(rows, (block + offset) * _LANES, unit * _LANES, passes)
+        stride = unit // 2
 
-    ``scratch`` ``[4, ≥ 2^(k−1)]`` holds the previous level and its shift for both pools; every sum is
-    ``previous + x_i`` with the entries taken in increasing index order, as in :func:`_sorted_sums_into`.
+
+@numba.njit(cache=True)
+def _sorted_sums_lanes(x, rows):
+    """Ascending subset sums of ``_LANES`` pools at once: ``x`` ``[k, _LANES]`` (entry ``i`` of pool ``l`` at
+    ``x[i, l]``) → ``rows[:2^k·_LANES]``, row ``r`` lane ``l`` the ``r``-th smallest sum of pool ``l``.
+
+    Level ``i`` appends ``rows + x_i`` in reverse order (descending) to the ascending ``rows`` and sorts
+    the bitonic result (:func:`_sort_bitonic_rows`): the sums ``L ∪ (L + x_i)`` of the merge of
+    :func:`_sorted_sums_into`, sorted by a network that vectorises across pools instead of a merge
+    whose every step waits on the last. Each sum is computed once, ``previous + x_i`` with the entries in
+    increasing index order, so the values are bitwise those of the merge; the sorted lanes are the
+    same bits too, as sums are never NaN or −0.0 (``0.0 + x`` and exact cancellations give +0.0), so
+    equal values are equal bit patterns.
     """
-    k = x_0.shape[0]
-    prev_0, prev_1, shifted_0, shifted_1 = scratch[0], scratch[1], scratch[2], scratch[3]
-    # the levels alternate between out and prev so that the last one lands in out
-    a_0, a_1, b_0, b_1 = (out_0, out_1, prev_0, prev_1) if k % 2 == 0 else (prev_0, prev_1, out_0, out_1)
-    a_0[0] = 0.0
-    a_1[0] = 0.0
+    rows[:_LANES] = 0.0
     m = 1
-    for i in range(k):
-        shift_0, shift_1 = x_0[i], x_1[i]
-        for c in range(m):
-            shifted_0[c] = a_0[c] + shift_0
-            shifted_1[c] = a_1[c] + shift_1
-        _merge_pair_step(a_0, shifted_0, b_0, a_1, shifted_1, b_1, m)
-        a_0, a_1, b_0, b_1 = b_0, b_1, a_0, a_1
+    for i in range(x.shape[0]):
+        for r in range(m):
+            top = (2 * m - 1 - r) * _LANES
+            for lane in range(_LANES):
+                rows[top + lane] = rows[r * _LANES + lane] + x[i, lane]
+        _sort_bitonic_rows(rows, 2 * m)
         m *= 2
 
 
 @numba.njit(cache=True)
-def _four_scans(left, right, rows, targets, best):
+def _four_scans(left, right, lanes, targets, best):
     """Four independent two-pointer scans interleaved in one loop (proofs/rss.md (d)).
 
-    ``left`` ``[G, p + 1]`` (C-contiguous): ascending half-sums with a ``+inf`` sentinel at ``p``;
-    ``right`` ``[G, q + 1]``: a ``−inf`` sentinel at 0, then ascending half-sums. Scan ``s`` runs over rows
-    ``rows[s]`` toward ``targets[s]``: it starts at ``(0, q)``, moves ``i`` up when ``L_i + R_j ≤ t`` and ``j``
-    down otherwise, and writes into ``best[s]`` the pair ``(i, j − 1)`` of the smallest ``|L_i + R_j − t|``
-    it visits (the first among equal errors). A scan ends after at most ``p + q − 1`` moves, at ``i = p``
-    or ``j = 0``; every scan runs exactly ``p + q − 1`` steps, because past its end the sentinels keep it
-    inside the arrays at an infinite error (``i = p`` reads ``+inf``, so only ``j`` moves, and not below 1
-    since ``i + (q − j)`` cannot exceed ``p + q − 1``; symmetrically at ``j = 0``). No step tests for the end.
+    ``left`` ``[(p + 1)·_LANES]``: row ``r`` lane ``l`` at ``r·_LANES + l``, each lane's half-sums ascending on
+    rows ``0..p − 1`` with a ``+inf`` sentinel row ``p``; ``right`` ``[(q + 1)·_LANES]``: a ``−inf`` sentinel row
+    0, then ascending half-sums. Scan ``s`` runs over lane ``lanes[s]`` toward ``targets[s]``: it starts at
+    rows ``(0, q)``, moves ``i`` up when ``L_i + R_j ≤ t`` and ``j`` down otherwise, and writes into ``best[s]``
+    the rows ``(i, j − 1)`` of the smallest ``|L_i + R_j − t|`` it visits (the first among equal errors). A
+    scan ends after at most ``p + q − 1`` moves, at ``i = p`` or ``j = 0``; every scan runs exactly ``p + q − 1``
+    steps, because past its end the sentinels keep it inside the arrays at an infinite error
+    (``i = p`` reads ``+inf``, so only ``j`` moves, and not below 1 since ``i + (q − j)`` cannot exceed
+    ``p + q − 1``; symmetrically at ``j = 0``). No step tests for the end.
 
     Register pressure decides the speed (four scans' indices, best pairs and row pointers did not
     fit the 16 general registers, and the spills sat on the loops' chains): the indices are unsigned
-    and flat (one base pointer per side for all four rows), and the best pair is updated in a branch,
-    which is rarely taken (a new best error is a record of the visited errors) and so predicted well.
+    element offsets into the flat arrays, and the best pair is updated in a branch, which is rarely
+    taken (a new best error is a record of the visited errors) and so predicted well.
     """
-    p, q = left.shape[1] - 1, right.shape[1] - 1
-    flat_left, flat_right = left.reshape(-1), right.reshape(-1)
+    p, q = left.shape[0] // _LANES - 1, right.shape[0] // _LANES - 1
     t_0, t_1, t_2, t_3 = targets[0], targets[1], targets[2], targets[3]
-    i_0, i_1, i_2, i_3 = _U(rows[0] * (p + 1)), _U(rows[1] * (p + 1)), _U(rows[2] * (p + 1)), _U(rows[3] * (p + 1))
-    j_0, j_1 = _U(rows[0] * (q + 1) + q), _U(rows[1] * (q + 1) + q)
-    j_2, j_3 = _U(rows[2] * (q + 1) + q), _U(rows[3] * (q + 1) + q)
+    i_0, i_1, i_2, i_3 = _U(lanes[0]), _U(lanes[1]), _U(lanes[2]), _U(lanes[3])
+    j_0, j_1 = _U(q * _LANES + lanes[0]), _U(q * _LANES + lanes[1])
+    j_2, j_3 = _U(q * _LANES + lanes[2]), _U(q * _LANES + lanes[3])
     e_0, e_1, e_2, e_3 = math.inf, math.inf, math.inf, math.inf
     bi_0, bi_1, bi_2, bi_3 = i_0, i_1, i_2, i_3
     bj_0, bj_1, bj_2, bj_3 = j_0, j_1, j_2, j_3
+    step = _U(_LANES)
     for _ in range(p + q - 1):
-        s_0 = flat_left[i_0] + flat_right[j_0]
-        s_1 = flat_left[i_1] + flat_right[j_1]
-        s_2 = flat_left[i_2] + flat_right[j_2]
-        s_3 = flat_left[i_3] + flat_right[j_3]
+        s_0 = left[i_0] + right[j_0]
+        s_1 = left[i_1] + right[j_1]
+        s_2 = left[i_2] + right[j_2]
+        s_3 = left[i_3] + right[j_3]
         d_0, d_1, d_2, d_3 = abs(s_0 - t_0), abs(s_1 - t_1), abs(s_2 - t_2), abs(s_3 - t_3)
         if d_0 < e_0:
             e_0, bi_0, bj_0 = d_0, i_0, j_0
@@ -217,18 +246,18 @@ def _four_scans(left, right, rows, targets, best):
         # s ≤ t is the sign of the computed s − t (rounding is monotone): on an exact hit, moving on
         # loses nothing, 0 is already the optimum
         up_0, up_1, up_2, up_3 = s_0 <= t_0, s_1 <= t_1, s_2 <= t_2, s_3 <= t_3
-        i_0 += _U(up_0)  # explicit integer steps keep the chains branch-free
-        i_1 += _U(up_1)
-        i_2 += _U(up_2)
-        i_3 += _U(up_3)
-        j_0 -= _U(not up_0)
-        j_1 -= _U(not up_1)
-        j_2 -= _U(not up_2)
-        j_3 -= _U(not up_3)
-    best[0, 0], best[0, 1] = np.int64(bi_0) - rows[0] * (p + 1), np.int64(bj_0) - rows[0] * (q + 1) - 1
-    best[1, 0], best[1, 1] = np.int64(bi_1) - rows[1] * (p + 1), np.int64(bj_1) - rows[1] * (q + 1) - 1
-    best[2, 0], best[2, 1] = np.int64(bi_2) - rows[2] * (p + 1), np.int64(bj_2) - rows[2] * (q + 1) - 1
-    best[3, 0], best[3, 1] = np.int64(bi_3) - rows[3] * (p + 1), np.int64(bj_3) - rows[3] * (q + 1) - 1
+        i_0 += step * _U(up_0)  # explicit integer steps keep the chains branch-free
+        i_1 += step * _U(up_1)
+        i_2 += step * _U(up_2)
+        i_3 += step * _U(up_3)
+        j_0 -= step * _U(not up_0)
+        j_1 -= step * _U(not up_1)
+        j_2 -= step * _U(not up_2)
+        j_3 -= step * _U(not up_3)
+    best[0, 0], best[0, 1] = np.int64(bi_0) // _LANES, np.int64(bj_0) // _LANES - 1
+    best[1, 0], best[1, 1] = np.int64(bi_1) // _LANES, np.int64(bj_1) // _LANES - 1
+    best[2, 0], best[2, 1] = np.int64(bi_2) // _LANES, np.int64(bj_2) // _LANES - 1
+    best[3, 0], best[3, 1] = np.int64(bi_3) // _LANES, np.int64(bj_3) // _LANES - 1
 
 
 @numba.njit(cache=True)
@@ -251,7 +280,25 @@ def _code_of_sum(x, value, scratch):
     return -1  # unreachable: value is one of the sums
 
 
-_GROUP = 4  # pools whose sums are held at once: two lockstep pairs, then scans four at a time
+_MERGED_UP_TO = 2  # a group of at most this many pools is merged pool by pool instead (see below)
+
+
+@numba.njit(cache=True)
+def _sorted_sums_group(entries, rows, size, merged, scratch):
+    """The sorted sums of the first ``size`` lanes' pools, ``entries`` ``[k, _LANES]`` → ``rows`` as in
+    :func:`_sorted_sums_lanes`. The network costs the same for one pool as for eight, so a group of at
+    most :data:`_MERGED_UP_TO` pools (a call with one target) is merged pool by pool
+    (:func:`_sorted_sums_into`, into ``merged`` ``[≥ 2^k]`` via ``scratch``) and copied into its lanes, which
+    gives the same bits (measured at n = 21: 38 against 60 µs a call for one pool); lanes from ``size`` on are
+    then left unset."""
+    if size > _MERGED_UP_TO:
+        _sorted_sums_lanes(entries, rows)
+        return
+    m = 1 << entries.shape[0]
+    for lane in range(size):
+        _sorted_sums_into(entries[:, lane], merged, scratch)
+        for r in range(m):
+            rows[r * _LANES + lane] = merged[r]
 
 
 SUMS, SCANS, CODES = 1, 2, 3  # stages of _codes_for_pools: the profile runs it up to each in turn
@@ -267,38 +314,40 @@ def _codes_for_pools(x, targets, codes, start, stop, last_stage):
     n, count = x.shape[1], targets.shape[1]
     a = n // 2
     p, q = 1 << a, 1 << (n - a)
-    left = np.empty((_GROUP, p + 1))  # row r: the sorted sums of the first half of pool pools[r], then +inf
-    right = np.empty((_GROUP, q + 1))  # −inf, then the sorted sums of the second half
-    scratch = np.empty((4, q))
-    pools = np.empty(_GROUP, dtype=np.int64)
-    rows = np.empty(4, dtype=np.int64)
+    left = np.empty((p + 1) * _LANES)  # lane l: the sorted sums of the first half of pool pools[l], then +inf
+    right = np.empty((q + 1) * _LANES)  # −inf, then the sorted sums of the second half
+    left[p * _LANES:] = math.inf
+    right[:_LANES] = -math.inf
+    entries = np.empty((n, _LANES))  # entry i of pool pools[l] at [i, l]
+    scratch, merged = np.empty(q), np.empty(q)
+    pools = np.empty(_LANES, dtype=np.int64)
+    lanes = np.empty(4, dtype=np.int64)
     goals = np.empty(4)
     best = np.empty((4, 2), dtype=np.int64)
-    for group in range(start, stop, _GROUP):
-        size = min(_GROUP, stop - group)
-        for r in range(_GROUP):
-            pools[r] = group + min(r, size - 1)  # a short last group repeats its last pool
-        for r in range(0, size, 2):  # rows past size are never scanned
-            _sorted_sums_pair(x[pools[r], :a], x[pools[r + 1], :a], left[r, :p], left[r + 1, :p], scratch)
-            _sorted_sums_pair(x[pools[r], a:], x[pools[r + 1], a:], right[r, 1:], right[r + 1, 1:], scratch)
-        left[:, p] = math.inf
-        right[:, 0] = -math.inf
+    for group in range(start, stop, _LANES):
+        size = min(_LANES, stop - group)
+        for lane in range(_LANES):
+            pools[lane] = group + min(lane, size - 1)  # a short last group repeats its last pool
+            entries[:, lane] = x[pools[lane]]
+        _sorted_sums_group(entries[:a], left, size, merged, scratch)
+        _sorted_sums_group(entries[a:], right[_LANES:], size, merged, scratch)
         if last_stage == SUMS:
             continue
-        jobs = size * count  # job k: target k % count of row k // count, four scans at a time
+        jobs = size * count  # job k: target k % count of lane k // count, four scans at a time
         for first in range(0, jobs, 4):
             for s in range(4):
                 job = min(first + s, jobs - 1)  # a short last batch repeats its last job
-                rows[s] = job // count
-                goals[s] = targets[pools[rows[s]], job % count]
-            _four_scans(left, right, rows, goals, best)
+                lanes[s] = job // count
+                goals[s] = targets[pools[lanes[s]], job % count]
+            _four_scans(left, right, lanes, goals, best)
             if last_stage == SCANS:
                 continue
             for s in range(4):
                 job = min(first + s, jobs - 1)
-                pool, i, j = pools[rows[s]], best[s, 0], best[s, 1]
-                codes[pool, job % count] = _code_of_sum(x[pool, :a], left[rows[s], i], scratch[0]) | \
-                    (_code_of_sum(x[pool, a:], right[rows[s], j + 1], scratch[0]) << a)
+                lane, i, j = lanes[s], best[s, 0], best[s, 1]
+                pool = pools[lane]
+                codes[pool, job % count] = _code_of_sum(x[pool, :a], left[i * _LANES + lane], scratch) | \
+                    (_code_of_sum(x[pool, a:], right[(j + 1) * _LANES + lane], scratch) << a)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -314,10 +363,10 @@ def nearest_subset_codes(x: np.ndarray, targets: np.ndarray, last_stage: int = C
     """``x`` ``[P, n]``, ``targets`` ``[P, T]`` float64 → ``[P, T]`` int64 codes of nearest subset sums.
 
     Halves ``x[:a]`` and ``x[a:]`` (``a = n // 2``) give ascending sums ``L`` (``2^a``) and ``R`` (``2^b``),
-    generated sorted by merging (two pools in lockstep, :func:`_sorted_sums_pair`); a two-pointer scan per
+    generated sorted eight pools at a time (:func:`_sorted_sums_lanes`); a two-pointer scan per
     target (:func:`_four_scans`, proofs/rss.md (d)) finds ``min |L_i + R_j − t|`` in ``O(2^a + 2^b)``,
-    four scans interleaved. The codes of the winning half-sums are recovered afterwards, so the merges
-    move values only. Batches of more than one task run in parallel; a small batch (one target at a time)
+    four scans interleaved. The codes of the winning half-sums are recovered afterwards, so the sorting
+    moves values only. Batches of more than one task run in parallel; a small batch (one target at a time)
     runs serially, without the cost of waking the worker threads. ``last_stage`` is for profiling only
     (see :func:`_codes_for_pools`).
     """
