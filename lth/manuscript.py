@@ -668,6 +668,36 @@ def percent(value: Any) -> Shown:
     return fixed(1, 100.0)(value)
 
 
+def yes_no(value: Any) -> Shown:
+    return Shown("yes" if value else "no", "yes" if value else "no")
+
+
+def width_factor(value: Any) -> Shown:
+    return Shown(f"×{value:g}", f"\\ensuremath{{\\times}}{value:g}")
+
+
+def final_build(construction: dict[str, Any]) -> dict[str, Any]:
+    """The build an edge-popup record judges for one constructed seed: the smallest certified one,
+    else the width rule's (built first)."""
+    return construction["certified"] or construction["builds"][0]
+
+
+def of_final(field: str, show: Callable[[Any], Shown], index: int | None = None) -> Callable[[Any], Shown]:
+    """A column of :func:`final_build`'s ``field`` (its ``index``-th entry for a list), in one notation
+    for the whole column where ``show`` has one (:func:`sig`'s ``for_column``)."""
+    def value(construction: Any) -> Any:
+        found = final_build(construction)[field]
+        return found if index is None else found[index]
+
+    def shown(construction: Any) -> Shown:
+        return show(value(construction))
+
+    if hasattr(show, "for_column"):
+        shown.for_column = lambda constructions: of_final(field, show.for_column(list(map(value, constructions))),
+                                                          index)
+    return shown
+
+
 TABLES: tuple[Table, ...] = (
     Table("dense_instances", "slth.dense.network", (("details", "instances"),),
           (("instance", ("name",), word), ("widths", ("widths",), _dims, GIVEN),
@@ -693,6 +723,18 @@ TABLES: tuple[Table, ...] = (
           (("regime", KEY, word), ("network", ("settings", "arch"), word),
            ("left (%)", ("sweep", -1, "remaining"), percent, GIVEN), ("θ₀ − dense (pp)", ("premise",), pp_interval),
            ("θₖ − θ₀ (pp)", ("gain",), pp_intervals), ("verdict", ("verdict",), word)), keyed=True),
+    # edge-popup against the target per width factor (the TOST of each width, Holm over the widths)
+    Table("edge_popup_widths", "sim.edge_popup.width", (("details", "per_factor"),),
+          (("width", ("factor",), width_factor, GIVEN), ("random weights", ("weights",), integer, GIVEN),
+           ("edge-popup − target (pp)", ("difference",), pp_interval), ("TOST p", ("tost_p",), sig(2)),
+           ("within margin", ("matches",), yes_no, GIVEN))),
+    # Pensia's construction for the trained target, one row per constructed seed: the build the check judged
+    Table("edge_popup_constructions", "sim.edge_popup.width", (("details", "target", "certified"),),
+          (("m₁", (), of_final("units", integer, 0)), ("random weights", (), of_final("random_weights", integer)),
+           ("kept", (), of_final("kept", integer)), ("ε (logits)", ("eps_logits",), sig(3), GIVEN),
+           ("certified error", (), of_final("certificate", sig(3))),
+           ("sampled error", (), of_final("max_test_error", sig(3))),
+           ("may change", (), of_final("may_change", integer)), ("changed", (), of_final("changed", integer)))),
 )
 
 
@@ -824,7 +866,7 @@ def claim_entry(claim_id: str, entry: Any, document: dict[str, Any] | None, link
         record = document["record"]
         rows.append(("Record", record_source(claim_id, document) + f", {latex_escape(record.get('device') or '?')}, "
                                f"{sig(2)(record.get('wall_s', 0.0)).latex}\\,s"))
-        rows.append(("Verdict", f"\\textbf{{{latex_escape(record['verdict'])}}}: {prose(record['reason'])}"))
+        rows.append(("Verdict", f"\\textbf{{{latex_escape(record['verdict'])}}}: {outcome_reason(claim_id, record)}"))
         for name in ("bound", "certified", "empirical"):
             quantity = record.get(name)
             if quantity and quantity.get("value") is not None:
@@ -904,10 +946,61 @@ def statements_tex(claims: dict[str, Any], documents: dict[str, dict[str, Any] |
             record = document["record"]
             scale = record["scale"] + ("\\lthquick{}" if record["scale"] == "quick" else "")
             lines.append(f"\\lthoutcomedata{{{claim_id}}}{{{scale}}}{{{latex_escape(record['verdict'])}}}"
-                         f"{{{prose(record['reason'])}}}")
+                         f"{{{outcome_reason(claim_id, record)}}}")
         lines.append(f"\\lthstatementdata{{{claim_id}}}{{{statement_environment(entry)}}}"
                      f"{{{prose(sentence(entry.statement))}}}{{{entry.protocol_digest or ''}}}")
     return "\n".join(lines) + "\n"
+
+
+def outcome_reason(claim_id: str, record: dict[str, Any]) -> str:
+    """What the paper prints as a record's reason: the check's own text (:func:`prose`), or for a claim
+    in :data:`OUTCOME_SUMMARIES` (a reason that lists every seed's and width's numbers) a summary made
+    from the record's details, whose rows the paper's tables hold (the README keeps the reason whole)."""
+    summarise = OUTCOME_SUMMARIES.get(claim_id)
+    return prose(record["reason"]) if summarise is None else summarise(record)
+
+
+def edge_popup_width_outcome(record: dict[str, Any]) -> str:
+    """``sim.edge_popup.width``: the rise from the narrowest to the widest network, the first width within
+    the margin (Holm over the widths; rows in Table ``tab:edge_popup_widths``), how many of the
+    construction's checks hold (certificate within ε, predictions that may change within the allowed
+    share, at each constructed seed; rows in Table ``tab:edge_popup_constructions``), and the size of the
+    searched ticket's network against the constructed one."""
+    from lth.verdict import judge_certificate
+
+    details, params = record["details"], record["params"]
+    mark = "\\lthquick{}" if record["scale"] == "quick" else ""
+    pp = fixed(2, 100.0, signed=True)
+    rows, rise = details["per_factor"], details["rise"]
+    mean, lo, hi = (place_marks(pp(v).latex, mark) for v in (rise["mean"], *rise["ci"]))
+    widths = f"{width_factor(rows[-1]['factor']).latex} minus {width_factor(rows[0]['factor']).latex}"
+    margin = f"\\ensuremath{{\\pm}}{fixed(0, 100.0)(params['margin']).latex}~pp"
+    first = next((row for row in rows if row["matches"]), None)
+    parts = [f"edge-popup accuracy, width {widths}: {mean}~pp [{lo}, {hi}]",
+             (f"within {margin} of the target from width {width_factor(first['factor']).latex}"
+              if first else f"no width shown within {margin} of the target")
+             + f" (TOST, Holm over {len(rows)} widths; Table~\\ref{{tab:edge_popup_widths}})"]
+    built = details["target"].get("certified") or []
+    if built:
+        checks = [judge_certificate(b["certificate"], b["max_test_error"], c["eps_logits"])[0]
+                  for c in built for b in [final_build(c)]]
+        checks += [judge_certificate(b["may_change"] / c["n_test"], b["changed"] / c["n_test"],
+                                     params["accuracy_gap"])[0] for c in built for b in [final_build(c)]]
+        certified = sum(c["certified"] is not None for c in built)
+        parts.append(f"Pensia et al.'s construction, built for the target at {len(built)} seeds "
+                     f"(certified at {certified} of them): {checks.count('holds')} of {len(checks)} "
+                     f"checks hold (certified sup error of the logits within ε, and at most "
+                     f"{sig(2)(100 * params['accuracy_gap']).latex}\\% of the {integer(built[0]['n_test']).latex} test "
+                     f"predictions may change; Table~\\ref{{tab:edge_popup_constructions}})")
+    bridge = details.get("bridge", {})
+    if "ratio" in bridge:
+        parts.append(f"the searched ticket's network ({integer(bridge['searched_weights']).latex} random weights) "
+                     f"is {place_marks(fixed(0)(bridge['ratio']).latex, mark)}\\ensuremath{{\\times}} smaller than "
+                     "the certified one")
+    return "; ".join(parts)
+
+
+OUTCOME_SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {"sim.edge_popup.width": edge_popup_width_outcome}
 
 
 def sentence(text: str) -> str:

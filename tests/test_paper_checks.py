@@ -116,6 +116,55 @@ def test_no_committed_value_or_table_leaks_a_dagger_place():
     assert premise and all(cell.count("\\lthquick{}") == 3 for cell in premise), premise
 
 
+def _edge_popup() -> dict:
+    return read_json(sorted(RECORDS.glob("claims/sim.edge_popup.width/*.json"))[-1])
+
+
+def _table_rows(name: str, document: dict) -> list[str]:
+    table = next(t for t in manuscript.TABLES if t.name == name)
+    return manuscript.table_tex(table, document).split("\\midrule", 1)[1].split("\\bottomrule")[0].strip().splitlines()
+
+
+def test_the_edge_popup_outcome_is_summarised_from_its_record_with_a_row_per_width_and_seed():
+    """The committed sim.edge_popup.width record's reason (five widths, five seeds × two construction
+    checks, the bridge) is printed as a summary of its details; the rows are in two tables."""
+    document = _edge_popup()
+    record, details = document["record"], document["record"]["details"]
+    summary = manuscript.outcome_reason("sim.edge_popup.width", record)
+    assert len(summary) < len(manuscript.prose(record["reason"])) / 2 and "construction m1" not in summary
+    first = next(row for row in details["per_factor"] if row["matches"])
+    assert f"from width \\ensuremath{{\\times}}{first['factor']:g} (TOST, Holm over {len(details['per_factor'])} widths" \
+        in summary
+    seeds = len(details["target"]["certified"])
+    assert f"{2 * seeds} of {2 * seeds} checks hold" in summary and record["verdict"] == "holds"
+    assert len(_table_rows("edge_popup_widths", document)) == len(details["per_factor"])
+    assert len(_table_rows("edge_popup_constructions", document)) == seeds
+    claims, _, _ = manuscript.registry()
+    assert summary in manuscript.statements_tex(claims, {"sim.edge_popup.width": document})
+    assert manuscript.prose(record["reason"]) not in manuscript.statements_tex(claims, {"sim.edge_popup.width": document})
+
+
+def test_a_failed_construction_check_is_counted_and_a_quick_summary_daggers_its_numbers():
+    broken = _as_quick(_edge_popup())
+    construction = broken["record"]["details"]["target"]["certified"][0]
+    manuscript.final_build(construction)["certificate"] = 2 * construction["eps_logits"]
+    seeds = len(broken["record"]["details"]["target"]["certified"])
+    summary = manuscript.outcome_reason("sim.edge_popup.width", broken["record"])
+    assert f"{2 * seeds - 1} of {2 * seeds} checks hold" in summary
+    rise = re.search(r"minus [^:]*: (.*?)~pp \[(.*?), (.*?)\]", summary)
+    assert rise and all(number.endswith("\\lthquick{}") for number in rise.groups()), summary
+    table = next(t for t in manuscript.TABLES if t.name == "edge_popup_constructions")
+    measured = sum((measured or [True])[0] for _, _, _, *measured in table.columns)
+    assert all(row.count("\\lthquick{}") == measured for row in _table_rows(table.name, broken))
+
+
+def test_no_printed_reason_of_a_committed_record_is_a_wall_of_text():
+    """A reason that lists every seed's numbers is summarised (manuscript.OUTCOME_SUMMARIES)."""
+    documents = manuscript.load_documents(RECORDS, all_claims())
+    long = {c: n for c, d in documents.items() if d and (n := len(manuscript.outcome_reason(c, d["record"]))) > 2000}
+    assert long == {}
+
+
 def test_every_registered_claim_and_figure_is_discussed_in_a_section():
     """Each claim is stated or cited in a topic section (not only in the appendices), and each
     registered figure is placed there with its caption."""
