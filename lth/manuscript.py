@@ -558,7 +558,7 @@ def prose(text: str) -> str:
     for m in CODE_NAME.finditer(text):
         if SCRIPTED.fullmatch(m[0]):
             continue
-        out += [_scripts_to_latex(text[at:m.start()], latex_escape), breakable_tt(m[0])]
+        out += [_scripts_to_latex(text[at:m.start()], latex_escape), code_name(m[0])]
         at = m.end()
     return "".join(out + [_scripts_to_latex(text[at:], latex_escape)])
 
@@ -569,6 +569,12 @@ def combine_accents(text: str) -> str:
     the letter it modifies."""
     return re.sub("(\\w)([" + "".join(COMBINING) + "])",
                   lambda m: f"\\ensuremath{{\\{COMBINING[m[2]]}{{{m[1]}}}}}", text)
+
+
+def code_name(name: str) -> str:
+    """A name from the code in running text, in typewriter type and unbroken (a break after its ``_``
+    can split it across pages)."""
+    return "\\texttt{" + latex_escape(name) + "}"
 
 
 def breakable_tt(name: str) -> str:

@@ -344,11 +344,11 @@ def test_ascii_sub_and_superscripts_are_typeset_as_math():
 @given(st.lists(st.from_regex(r"[a-z]{2,8}", fullmatch=True), min_size=2, max_size=4))
 def test_names_with_underscores_are_typeset_as_code(words):
     name = "_".join(words)
-    assert manuscript.prose(f"the {name} parameter") == f"the {manuscript.breakable_tt(name)} parameter"
+    assert manuscript.prose(f"the {name} parameter") == f"the {manuscript.code_name(name)} parameter"
 
 
 def test_a_code_name_of_one_letter_and_a_long_part_is_code_and_a_short_script_is_math():
-    assert manuscript.prose("v_proj and w_ij") == f"{manuscript.breakable_tt('v_proj')} and \\ensuremath{{w_{{ij}}}}"
+    assert manuscript.prose("v_proj and w_ij") == f"{manuscript.code_name('v_proj')} and \\ensuremath{{w_{{ij}}}}"
 
 
 def test_an_indexed_greek_symbol_is_subscripted_and_a_product_is_not():
@@ -374,8 +374,8 @@ def test_no_registered_statement_or_committed_reason_prints_a_code_name_or_index
     wrong = {where: found for where, text in texts.items() if (found := _printed_as_characters(manuscript.prose(text)))}
     assert wrong == {}
     # the names the issue found, each set as code
-    assert "\\texttt{pool\\_\\allowbreak{}cap}" in manuscript.prose(get_claim("slth.dense.rule").statement)
-    assert "\\texttt{large\\_\\allowbreak{}final\\_\\allowbreak{}same\\_\\allowbreak{}sign}" in manuscript.prose(
+    assert "\\texttt{pool\\_cap}" in manuscript.prose(get_claim("slth.dense.rule").statement)
+    assert "\\texttt{large\\_final\\_same\\_sign}" in manuscript.prose(
         get_claim("sim.supermask.zero_shot").statement)
     assert "\\ensuremath{θ_{k}}" in manuscript.prose(get_claim("sim.late_resetting").statement)
 
@@ -415,7 +415,7 @@ def test_a_quantity_label_sets_operator_and_norm_scripts_as_math():
     tex = manuscript.quantity_label("bound on sup_{||x||<=1} ||f - g||_2 and max_i |y_i - ỹ_i|; the min_gain")
     assert "\\ensuremath{\\sup_{‖x‖≤1}}" in tex and "g\\ensuremath{‖_{2}}" in tex
     assert "\\ensuremath{\\max_{i}}" in tex and "\\ensuremath{ỹ_{i}}" in tex
-    assert manuscript.breakable_tt("min_gain") in tex
+    assert manuscript.code_name("min_gain") in tex
     assert not PRINTED_SCRIPT.search(tex)
 
 
