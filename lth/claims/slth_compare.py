@@ -24,7 +24,7 @@ import torch
 
 import lth.theory.dense as dense
 import lth.theory.depth as depth
-from lth.claims.slth_dense import flip_largest_kept, train_digits_mlp
+from lth.claims.slth_dense import flip_largest_kept, train_mlp
 from lth.registry import COUNT, OPEN_UNIT, Context, Quantity, Record, claim, param
 from lth.verdict import Verdict
 from lth.theory.dense import Domain, Target, build_ticket, random_target, rescale
@@ -82,24 +82,6 @@ def refuse_bad_params(p: CompareParams) -> None:
                          f"positive, got {p.target}, {p.digits_hidden} and {p.mnist_hidden}")
     if p.digits_steps < 0 or p.mnist_steps < 0:
         raise ValueError(f"training steps must be non-negative, got {p.digits_steps} and {p.mnist_steps}")
-
-
-def train_mnist_mlp(hidden: tuple[int, ...], steps: int, seed: int, device: torch.device) -> Target:
-    """A ReLU MLP ``784-hidden-10`` trained full-batch with Adam on MNIST-5k's training split (seeded), as a
-    float64 :class:`Target` (trained in float32, converted exactly)."""
-    from lth.simulations.data import load_dataset
-    from lth.simulations.training import fit_full_batch
-
-    data = load_dataset("mnist5k", seed=seed).to(device)
-    x, y = data.train.flat(), data.train.y
-    torch.manual_seed(seed)
-    widths = [x.shape[1], *hidden, data.num_classes]
-    layers: list[torch.nn.Module] = []
-    for a, b in zip(widths[:-1], widths[1:]):
-        layers += [torch.nn.Linear(a, b, device=device), torch.nn.ReLU()]
-    model = fit_full_batch(torch.nn.Sequential(*layers[:-1]), x, y, steps)
-    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
-    return Target([m.weight.detach().double() for m in linears], [m.bias.detach().double() for m in linears])
 
 
 def normalised(target: Target) -> tuple[Target, float]:
@@ -255,10 +237,10 @@ def targets(p: CompareParams, ctx: Context) -> list[tuple[str, Target]]:
     """The targets compared: the random one, then the trained ones the parameters ask for (original form)."""
     out = [(f"random {'-'.join(map(str, p.target))}", random_target(list(p.target), ctx.generator(100)))]
     if p.digits_steps:
-        trained, _ = train_digits_mlp(p.digits_hidden, p.digits_steps, ctx.seed, ctx.device)
+        trained, _ = train_mlp("digits", p.digits_hidden, p.digits_steps, ctx.seed, ctx.device)
         out.append((f"digits MLP {'-'.join(map(str, trained.widths))}", trained))
     if p.mnist_steps:
-        trained = train_mnist_mlp(p.mnist_hidden, p.mnist_steps, ctx.seed, ctx.device)
+        trained, _ = train_mlp("mnist5k", p.mnist_hidden, p.mnist_steps, ctx.seed, ctx.device)
         out.append((f"MNIST-5k MLP {'-'.join(map(str, trained.widths))}", trained))
     return out
 

@@ -333,15 +333,16 @@ def rule_draws(cells: list[RuleCell], p: RuleParams, ctx: Context) -> list[dict]
     return rows
 
 
-def train_digits_mlp(hidden: tuple[int, ...], steps: int, seed: int, device: torch.device):
-    """A ReLU MLP ``64-hidden-10`` trained full-batch with Adam on scikit-learn's digits (seeded).
+def train_mlp(dataset: str, hidden: tuple[int, ...], steps: int, seed: int, device: torch.device):
+    """A ReLU MLP ``d-hidden-classes`` trained full-batch with Adam on the training split of ``dataset``
+    (``lth.simulations.data``: "digits" 64-dimensional, "mnist5k" 784), seeded; returns the target and the data.
 
     Trained in float32 (as users train); the target is its weights converted exactly to float64.
     """
     from lth.simulations.data import load_dataset
     from lth.simulations.training import fit_full_batch
 
-    data = load_dataset("digits", seed=seed).to(device)
+    data = load_dataset(dataset, seed=seed).to(device)
     x, y = data.train.flat(), data.train.y
     torch.manual_seed(seed)
     widths = [x.shape[1], *hidden, data.num_classes]
@@ -359,7 +360,7 @@ def train_digits_mlp(hidden: tuple[int, ...], steps: int, seed: int, device: tor
 def digits_draws(p: RuleParams, ctx: Context, stage: int = 1) -> dict:
     """The MLP trained on digits, random networks at the rule's width on [0, 1]^64: stage 1 draws
     ``digits_draws`` (the first searched), stage 2 ``followup_draws`` on disjoint streams."""
-    target, data = train_digits_mlp(p.digits_hidden, p.digits_steps, ctx.seed, ctx.device)
+    target, data = train_mlp("digits", p.digits_hidden, p.digits_steps, ctx.seed, ctx.device)
     scaled, factor = rescale(target)
     d0 = target.widths[0]
     box = Domain("box", lo=(0.0,) * d0, hi=(1.0,) * d0)
