@@ -961,9 +961,15 @@ def statements_tex(claims: dict[str, Any], documents: dict[str, dict[str, Any] |
 def outcome_reason(claim_id: str, record: dict[str, Any]) -> str:
     """What the paper prints as a record's reason: the check's own text (:func:`prose`), or for a claim
     in :data:`OUTCOME_SUMMARIES` (a reason that lists every seed's and width's numbers) a summary made
-    from the record's details, whose rows the paper's tables hold (the README keeps the reason whole)."""
+    from the record's details, whose rows the paper's tables hold (the README keeps the reason whole); a
+    record without the details it reads prints its reason and ``[not in record]``, which refuses the paper."""
     summarise = OUTCOME_SUMMARIES.get(claim_id)
-    return prose(record["reason"]) if summarise is None else summarise(record)
+    if summarise is None:
+        return prose(record["reason"])
+    try:
+        return summarise(record)
+    except (LookupError, TypeError, ValueError, AttributeError):
+        return f"{prose(record['reason'])} \\lthmissing{{not in record}}"
 
 
 def edge_popup_width_outcome(record: dict[str, Any]) -> str:
@@ -1261,9 +1267,9 @@ def paper_problems(cells: dict[str, Cell], documents: dict[str, dict[str, Any] |
             problems.append(f"\\val{{{key}}} at {', '.join(places)}: [not in record] (its record has no "
                             f"{'/'.join(map(str, cell.value.path))})")
     for name, text in texts.items():
-        if name.startswith("table_") and "\\lthmissing{not in record}" in text:
-            problems.append(f"{first_place('lthmissing{not in record}', {name: text})}: a table cell is "
-                            "[not in record]")
+        if (name.startswith("table_") or name == "statements.tex") and "\\lthmissing{not in record}" in text:
+            problems.append(f"{first_place('lthmissing{not in record}', {name: text})}: a table cell or a "
+                            "record's summarised outcome is [not in record]")
     problems += [f"figure {name} not drawn: {why}" for name, why in figure_problems.items()]
     problems += [f"character {ch} has no LaTeX form (add it to lth.manuscript.UNICODE_LATEX), first at "
                  f"{first_place(ch.split(' ', 1)[1], texts)}" for ch in unknown]

@@ -158,6 +158,16 @@ def test_a_failed_construction_check_is_counted_and_a_quick_summary_daggers_its_
     assert all(row.count("\\lthquick{}") == measured for row in _table_rows(table.name, broken))
 
 
+def test_a_summarised_outcome_its_record_lacks_the_details_of_is_refused():
+    record = {"verdict": "holds", "reason": "the check's own words", "scale": "full", "params": {}, "details": {}}
+    summary = manuscript.outcome_reason("sim.edge_popup.width", record)
+    assert summary == "the check's own words \\lthmissing{not in record}"
+    claims, _, _ = manuscript.registry()
+    text = manuscript.statements_tex(claims, {"sim.edge_popup.width": {"record": record}})
+    problems = manuscript.paper_problems({}, {}, {"statements.tex": text}, [], {}, [])
+    assert [p for p in problems if p.startswith("statements.tex:") and "[not in record]" in p], problems
+
+
 def test_no_printed_reason_of_a_committed_record_is_a_wall_of_text():
     """A reason that lists every seed's numbers is summarised (manuscript.OUTCOME_SUMMARIES)."""
     documents = manuscript.load_documents(RECORDS, all_claims())
