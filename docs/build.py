@@ -26,6 +26,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"  # the index page's in
 CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)  # fenced blocks and code spans: their $ are not math
 MATH = re.compile(r"\$\$(?P<display>.+?)\$\$|(?<![\\$\w])\$(?P<inline>[^\s$](?:[^$]*?[^\s$\\])?)\$(?!\w)", re.S)
 SLOT = "LTHMATHSLOT{}X"  # a word markdown leaves alone; replaced by the formula's MathML after markdown
+CHECKOUT = Path(__file__).resolve().parent.parent  # printed in defaults such as Claim.root's
 
 
 class MathError(ValueError):
@@ -83,6 +84,16 @@ def build(out: Path, modules: list[str]) -> None:
     finally:
         pdoc.render.env.filters["to_html"] = markdown_to_html
         pdoc.render.configure()
+    for page in Path(out).rglob("*.html"):
+        without_checkout(page)
+
+
+def without_checkout(page: Path) -> None:
+    """Replace the building machine's checkout path (a default value such as ``Claim.root``'s shows it)
+    by ``<checkout>``, so the site says the same wherever it is built."""
+    html = page.read_text(encoding="utf-8")
+    if str(CHECKOUT) in html:
+        page.write_text(html.replace(str(CHECKOUT), "&lt;checkout&gt;"), encoding="utf-8")
 
 
 if __name__ == "__main__":

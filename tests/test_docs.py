@@ -161,3 +161,11 @@ def test_the_front_page_introduces_the_toolkit_and_links_every_public_module(sit
     assert '<a href="lth/guide.html">user guide</a>' in page
     for name in MODULES:
         assert f'<a href="{name.replace(".", "/")}.html">{name}</a>:' in page
+
+
+def test_no_page_shows_the_building_machines_checkout_path(site: Path):
+    """Claim.root's default printed the build machine's folder (e.g. /work/main)."""
+    shown = [page.name for page in site.rglob("*.html") if str(docs_build.CHECKOUT) in page.read_text(encoding="utf-8")]
+    assert not shown, shown
+    assert "&lt;checkout&gt;" in (site / "lth" / "registry.html").read_text(encoding="utf-8")
+
