@@ -124,3 +124,16 @@ def test_a_merge_run_as_three_runs_in_lockstep_gives_the_components_of_the_plain
     assert paired[2] == kept and paired[3:] == state[3:]
     assert plain[2, :kept].tobytes() == scratch[2, :kept].tobytes()
     assert plain[3, :kept].tobytes() == scratch[3, :kept].tobytes()
+
+
+def test_lockstep_scans_and_the_sorting_network_break_ties_as_the_merged_pool_by_pool_path():
+    # a batch of many pools runs the eight-lane sorting network and the vector scans (32 jobs a batch);
+    # one pool per call runs the pool-by-pool merge and the scalar scans: among tied optima both return
+    # the same codes (the digest above pins the scalar path), and both attain the exhaustive optimum
+    for x, targets in tie_workload():
+        x, targets = np.tile(x, (7, 1)), np.tile(targets, (7, 1))  # 42 pools: a full block and a short one
+        batched = nearest_subset_codes(x, targets)
+        single = np.concatenate([nearest_subset_codes(x[k:k + 1], targets[k:k + 1]) for k in range(x.shape[0])])
+        assert np.array_equal(batched, single), x.shape
+        if x.shape[1] <= 14:
+            assert_exact_optimum(x, targets, batched)
