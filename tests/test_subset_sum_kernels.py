@@ -97,7 +97,7 @@ def test_ties_are_broken_as_before_the_kernels_were_tuned():
     assert digest.hexdigest() == TIE_DIGEST
 
 
-interval_lists = st.integers(64, 300).flatmap(lambda size: st.tuples(
+interval_lists = st.integers(256, 700).flatmap(lambda size: st.tuples(
     arrays(np.float64, size, elements=st.one_of(st.floats(1e-6, 0.1), st.sampled_from([0.0625, 0.125]))),  # gaps
     arrays(np.float64, size, elements=st.one_of(st.floats(1e-6, 0.1), st.sampled_from([0.0625, 0.125])))))  # lengths
 
@@ -105,8 +105,8 @@ interval_lists = st.integers(64, 300).flatmap(lambda size: st.tuples(
 @given(interval_lists, st.one_of(st.floats(-3.0, 3.0), st.sampled_from([0.0, 0.125, -0.25, 1.0])),
        st.floats(-5.0, 5.0), st.floats(0.0, 10.0))
 def test_a_merge_run_as_three_runs_in_lockstep_gives_the_components_of_the_plain_merge_bit_for_bit(lists, shift, low, width):
-    # the cover kernel merges a long list K with K + x as three runs in lockstep and coalesces the
-    # later runs onto the first: the kept components must be those of one sequential pass
+    # the cover kernel merges a long list K with K + x as eight runs in lockstep (vector lanes) and
+    # coalesces the later runs onto the first: the kept components must be those of one sequential pass
     from lth.theory.subset_sum_merge import _PAIRED_FROM, _coalesce, _merge_step_coalesced, _shift_ready
 
     gaps, lengths = lists

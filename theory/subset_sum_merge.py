@@ -17,7 +17,8 @@ Objects. A pool ``x`` ``[n]`` has ``2^n`` subset sums; ``code`` bit ``i`` says w
   the covered set as sorted disjoint intervals, ``K ← K ∪ (K + x_i)`` by a linear merge of two sorted
   interval lists, components that can no longer reach ``[lo, hi]`` dropped, stopped early once one
   component carried through the remaining entries contains ``[lo, hi]`` (proofs/rss.md, (b)). A long
-  list's merge runs as three runs in lockstep (the loop is latency-bound), with the same components.
+  list's merge runs as eight runs in lockstep, one per vector lane (the loop is latency-bound), with the
+  same components.
 
 All three take float64 numpy arrays and run in parallel over pools (numba ``prange``). Every sum is
 a left-to-right float64 sum of at most ``n`` pool entries, which is what the rounding analysis of
@@ -626,64 +627,116 @@ def _coalesce(scratch, parity, shift, low, high, state, count):
     return i, j, kept, cur_start, cur_end
 
 
+_RUNS = _LANES  # runs of one long merge in lockstep, one per vector lane (_coalesce_runs)
+
+
+def _splat(builder, value, vector_type):
+    vector = builder.insert_element(ir.Constant(vector_type, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(vector, ir.Constant(vector_type, ir.Undefined),
+                                  ir.Constant(ir.VectorType(ir.IntType(32), _LANES), [0] * _LANES))
+
+
+@intrinsic
+def _coalesce_runs(typingctx, starts, ends, shifted, new_starts, new_ends, shift, low, high, first_i, steps,
+                   state_i, state_f):
+    """:func:`_coalesce` for :data:`_RUNS` runs of one merge at once, run ``r`` in vector lane ``r``.
+
+    Run ``r`` starts at ``i = first_i[r]``, ``j = r·steps − i`` (where the merge stands after ``r·steps`` steps),
+    writes its components from index ``r·steps`` on, starts from the open component ``(−inf, −inf)``, and
+    takes ``steps`` steps; only run 0 applies the window ``[low, high]``. Writes the runs' states into
+    ``state_i`` ``[3, _RUNS]`` (rows ``i, j, kept``) and ``state_f`` ``[2, _RUNS]`` (``cur_start, cur_end``). Each lane does what
+    :func:`_coalesce` does, the same comparisons and additions (``starts[i] + 0.0``, ``ends[j] + shift``,
+    ``shifted[j]`` read where :func:`_coalesce` adds ``starts[j] + shift``, the same value); the loads
+    and the component stores are scalar, as in :func:`_lockstep_scans`. LLVM IR, as numba has no vector types.
+    """
+    sig = types.void(starts, ends, shifted, new_starts, new_ends, shift, low, high, first_i, steps, state_i, state_f)
+
+    def codegen(context, builder, signature, args):
+        arrays = [context.make_array(kind)(context, builder, value).data
+                  for kind, value in zip(signature.args, args) if isinstance(kind, types.Array)]
+        starts_, ends_, shifted_, new_starts_, new_ends_, first_i_, state_i_, state_f_ = arrays
+        shift_, low_, high_, steps_ = args[5], args[6], args[7], args[9]
+        lane = ir.Constant(_V_INDEX, list(range(_LANES)))
+        one = ir.Constant(_V_INDEX, [1] * _LANES)
+        zero = ir.Constant(_V_LANES, [0.0] * _LANES)
+        minus_inf = ir.Constant(_V_LANES, [-math.inf] * _LANES)
+        low_v = builder.insert_element(minus_inf, low_, ir.Constant(ir.IntType(32), 0))
+        high_v = builder.insert_element(ir.Constant(_V_LANES, [math.inf] * _LANES), high_, ir.Constant(ir.IntType(32), 0))
+        shift_v = _splat(builder, shift_, _V_LANES)
+        first_kept = builder.mul(lane, _splat(builder, steps_, _V_INDEX))
+        i0 = _vector(builder, first_i_, 0, _V_INDEX)
+        first = (i0, builder.sub(first_kept, i0), first_kept, minus_inf, minus_inf)
+        entry = builder.basic_block
+        loop, done = builder.append_basic_block("runs"), builder.append_basic_block("runs_done")
+        builder.cbranch(builder.icmp_signed(">", steps_, ir.Constant(_I64, 0)), loop, done)
+        builder.position_at_end(loop)
+        step = builder.phi(_I64)
+        step.add_incoming(ir.Constant(_I64, 0), entry)
+        phis = [builder.phi(value.type) for value in first]
+        for phi, value in zip(phis, first):
+            phi.add_incoming(value, entry)
+        i, j, kept, cur_start, cur_end = phis
+        plain, other = _lanes_load(builder, starts_, i), _lanes_load(builder, shifted_, j)
+        take_plain = builder.fcmp_ordered("<=", plain, other)
+        s = builder.select(take_plain, builder.fadd(plain, zero), other)
+        e = builder.select(take_plain, builder.fadd(_lanes_load(builder, ends_, i), zero),
+                           builder.fadd(_lanes_load(builder, ends_, j), shift_v))
+        overlap = builder.fcmp_ordered("<=", s, cur_end)
+        for r in range(_LANES):  # every candidate component is written; kept moves past it if complete
+            index = ir.Constant(ir.IntType(32), r)
+            slot = builder.extract_element(kept, index)
+            builder.store(builder.extract_element(cur_start, index), builder.gep(new_starts_, [slot]), align=8)
+            builder.store(builder.extract_element(cur_end, index), builder.gep(new_ends_, [slot]), align=8)
+        inside = builder.and_(builder.fcmp_ordered(">=", cur_end, low_v), builder.fcmp_ordered("<=", cur_start, high_v))
+        advance = builder.and_(builder.not_(overlap), inside)
+        longer = builder.fcmp_ordered(">", e, cur_end)
+        after = (builder.select(take_plain, builder.add(i, one), i), builder.select(take_plain, j, builder.add(j, one)),
+                 builder.select(advance, builder.add(kept, one), kept), builder.select(overlap, cur_start, s),
+                 builder.select(overlap, builder.select(longer, e, cur_end), e))
+        next_step = builder.add(step, ir.Constant(_I64, 1))
+        step.add_incoming(next_step, loop)
+        for phi, value in zip(phis, after):
+            phi.add_incoming(value, loop)
+        builder.cbranch(builder.icmp_signed("<", next_step, steps_), loop, done)
+        builder.position_at_end(done)
+        results = []
+        for start, end in zip(first, after):
+            result = builder.phi(start.type)
+            result.add_incoming(start, entry)
+            result.add_incoming(end, loop)
+            results.append(result)
+        for row, result in enumerate(results):
+            out, kind = (state_i_, _V_INDEX) if row < 3 else (state_f_, _V_LANES)
+            pointer = builder.gep(out, [ir.Constant(_I64, (row % 3) * _LANES)])
+            builder.store(result, builder.bitcast(pointer, kind.as_pointer()), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @numba.njit(cache=True)
-def _coalesce_thirds(scratch, parity, shift, low, high, size):
-    """The ``2·size`` steps of one merge as three runs in lockstep (see :func:`_merge_step_coalesced`):
-    run ``r`` starts where the merge stands after ``r·d`` steps (``d = ⌊2·size/3⌋``, :func:`_merge_split`)
-    and takes ``d`` steps, the last run also the remaining ``2·size − 3d``; run ``r`` writes its components
-    from index ``r·d`` on, and only the first applies the window ``[low, high]``. Returns the three
-    states ``(i, j, kept, cur_start, cur_end)``. The same operations as :func:`_coalesce`, interleaved so
-    that each run's loads and comparisons overlap the others' dependency chains (measured per
-    element: 4.6 ns one run, 2.7 ns two, 2.1 ns three; with four, the indices no longer fit the
-    registers)."""
+def _coalesce_in_runs(scratch, parity, shift, low, high, size, state_i, state_f):
+    """The ``2·size`` steps of one merge as :data:`_RUNS` runs in lockstep (see :func:`_merge_step_coalesced`):
+    run ``r`` starts where the merge stands after ``r·d`` steps (``d = ⌊2·size/_RUNS⌋``, :func:`_merge_split`)
+    and takes ``d`` steps, the last run also the remaining ``2·size − _RUNS·d``; run ``r`` writes its
+    components from index ``r·d`` on, and only the first applies the window ``[low, high]``. The runs'
+    states ``(i, j, kept)`` and ``(cur_start, cur_end)`` go to ``state_i`` ``[3, _RUNS]``, ``state_f`` ``[2, _RUNS]``.
+    The same operations as :func:`_coalesce`, with each run's loads and comparisons overlapping the
+    others' dependency chains (measured per merged element: 4.6 ns one run, 2.3 ns three runs in
+    scalar registers, which is as many as fit; eight in vector lanes: see :func:`_coalesce_runs`)."""
     starts, ends, shifted = scratch[2 * parity], scratch[2 * parity + 1], scratch[4]
     new_starts, new_ends = scratch[2 - 2 * parity], scratch[3 - 2 * parity]
-    d = (2 * size) // 3
-    i_1 = _merge_split(starts, shifted, size, d)
-    i_2 = _merge_split(starts, shifted, size, 2 * d)
-    i_0, j_0, kept_0, cur_start_0, cur_end_0 = 0, 0, 0, -math.inf, -math.inf
-    j_1, kept_1, cur_start_1, cur_end_1 = d - i_1, d, -math.inf, -math.inf
-    j_2, kept_2, cur_start_2, cur_end_2 = 2 * d - i_2, 2 * d, -math.inf, -math.inf
-    for _ in range(d):
-        take_0 = starts[i_0] <= shifted[j_0]
-        take_1 = starts[i_1] <= shifted[j_1]
-        take_2 = starts[i_2] <= shifted[j_2]
-        k_0 = i_0 if take_0 else j_0
-        k_1 = i_1 if take_1 else j_1
-        k_2 = i_2 if take_2 else j_2
-        offset_0 = 0.0 if take_0 else shift
-        offset_1 = 0.0 if take_1 else shift
-        offset_2 = 0.0 if take_2 else shift
-        s_0, e_0 = starts[k_0] + offset_0, ends[k_0] + offset_0
-        s_1, e_1 = starts[k_1] + offset_1, ends[k_1] + offset_1
-        s_2, e_2 = starts[k_2] + offset_2, ends[k_2] + offset_2
-        i_0 += np.int64(take_0)
-        j_0 += np.int64(not take_0)
-        i_1 += np.int64(take_1)
-        j_1 += np.int64(not take_1)
-        i_2 += np.int64(take_2)
-        j_2 += np.int64(not take_2)
-        overlap_0 = s_0 <= cur_end_0
-        overlap_1 = s_1 <= cur_end_1
-        overlap_2 = s_2 <= cur_end_2
-        new_starts[kept_0] = cur_start_0
-        new_ends[kept_0] = cur_end_0
-        new_starts[kept_1] = cur_start_1
-        new_ends[kept_1] = cur_end_1
-        new_starts[kept_2] = cur_start_2
-        new_ends[kept_2] = cur_end_2
-        kept_0 += np.int64((not overlap_0) and cur_end_0 >= low and cur_start_0 <= high)
-        kept_1 += np.int64(not overlap_1)  # the later runs keep every completed component (no window)
-        kept_2 += np.int64(not overlap_2)
-        cur_start_0 = cur_start_0 if overlap_0 else s_0
-        cur_end_0 = max(cur_end_0, e_0) if overlap_0 else e_0
-        cur_start_1 = cur_start_1 if overlap_1 else s_1
-        cur_end_1 = max(cur_end_1, e_1) if overlap_1 else e_1
-        cur_start_2 = cur_start_2 if overlap_2 else s_2
-        cur_end_2 = max(cur_end_2, e_2) if overlap_2 else e_2
-    last = _coalesce(scratch, parity, shift, -math.inf, math.inf, (i_2, j_2, kept_2, cur_start_2, cur_end_2),
-                     2 * size - 3 * d)
-    return (i_0, j_0, kept_0, cur_start_0, cur_end_0), (i_1, j_1, kept_1, cur_start_1, cur_end_1), last
+    d = (2 * size) // _RUNS
+    first_i = np.empty(_RUNS, dtype=np.int64)
+    for r in range(_RUNS):
+        first_i[r] = _merge_split(starts, shifted, size, r * d)
+    _coalesce_runs(starts, ends, shifted, new_starts, new_ends, shift, low, high, first_i, d, state_i, state_f)
+    last = _RUNS - 1
+    i, j, kept, cur_start, cur_end = _coalesce(scratch, parity, shift, -math.inf, math.inf,
+                                               (state_i[0, last], state_i[1, last], state_i[2, last],
+                                                state_f[0, last], state_f[1, last]), 2 * size - _RUNS * d)
+    state_i[0, last], state_i[1, last], state_i[2, last] = i, j, kept
+    state_f[0, last], state_f[1, last] = cur_start, cur_end
 
 
 @numba.njit(cache=True, inline="always")  # called once per pool or step: no call overhead
@@ -706,19 +759,45 @@ def _step_verdict(x, t, scratch, parity, state, low, high, lo, hi):
 
 
 @numba.njit(cache=True)
+def _longest_length(starts, ends, size):
+    """``max_c ends[c] − starts[c]`` over ``c < size``, as four independent maxima (a single one waits on
+    the last comparison: 0.62 ns a component; LLVM does not vectorise this reduction)."""
+    m_0, m_1, m_2, m_3 = 0.0, 0.0, 0.0, 0.0
+    quarter = size // 4
+    for c in range(_U(quarter)):
+        m_0 = max(m_0, ends[c] - starts[c])
+        m_1 = max(m_1, ends[c + _U(quarter)] - starts[c + _U(quarter)])
+        m_2 = max(m_2, ends[c + _U(2 * quarter)] - starts[c + _U(2 * quarter)])
+        m_3 = max(m_3, ends[c + _U(3 * quarter)] - starts[c + _U(3 * quarter)])
+    for c in range(4 * quarter, size):
+        m_0 = max(m_0, ends[c] - starts[c])
+    return max(max(m_0, m_1), max(m_2, m_3))
+
+
+@numba.njit(cache=True)
 def _covered_from(x, t, starts, ends, size, lo, hi):
     """Sufficient test that ``K_n ⊇ [lo, hi]`` given the components of ``K_t``.
 
     ``K`` only grows, so a component containing ``[lo, hi]`` decides at once; otherwise the longest
-    component ``I`` is carried through ``x[t:]`` for as long as ``I ∪ (I + x_j)`` stays one interval
-    (overlap tested on the computed ends, as the merge does), which lies in ``K_n`` (proofs/rss.md (b)).
+    component ``I`` (the first of the longest) is carried through ``x[t:]`` for as long as ``I ∪ (I + x_j)``
+    stays one interval (overlap tested on the computed ends, as the merge does), which lies in ``K_n``
+    (proofs/rss.md (b)). The components are sorted and disjoint, so only the last one starting at or
+    below ``lo`` can contain ``[lo, hi]`` (found by bisection); the longest is found by a vectorised
+    maximum, then its first index (measured: 1 ns a component in one branchy pass before).
     """
+    below, above = 0, size  # the last component with start ≤ lo is below − 1
+    while below < above:
+        middle = (below + above) // 2
+        if starts[middle] <= lo:
+            below = middle + 1
+        else:
+            above = middle
+    if below > 0 and ends[below - 1] >= hi:
+        return True
+    length = _longest_length(starts, ends, size)
     longest = 0
-    for c in range(size):
-        if starts[c] <= lo and ends[c] >= hi:
-            return True
-        if ends[c] - starts[c] > ends[longest] - starts[longest]:
-            longest = c
+    while ends[longest] - starts[longest] != length:
+        longest += 1
     a = starts[longest]
     b = ends[longest]
     for j in range(t, x.shape[0]):
@@ -735,7 +814,7 @@ def _covered_from(x, t, starts, ends, size, lo, hi):
     return False
 
 
-_PAIRED_FROM = 64  # lists of at least this many components are merged as three runs in lockstep
+_PAIRED_FROM = 256  # lists of at least this many components are merged as _RUNS runs in lockstep
 
 
 @numba.njit(cache=True)
@@ -760,36 +839,49 @@ def _merge_step_coalesced(scratch, parity, size, shift, low, high):
     outside ``[low, high]`` dropped; returns the state ``(i, j, kept, cur_start, cur_end)`` after it.
 
     The merge is latency-bound (each element's choice waits on the previous one's loads), so a long
-    list is merged as three runs in lockstep (:func:`_coalesce_thirds`), each from where the merge
-    stands after a third of its steps (:func:`_merge_split`); the later runs keep all their components
-    (window off). Their components are then coalesced onto the first run's open component, in order,
-    with the window applied. This gives the components of the plain merge exactly: coalescing a
-    sorted sequence from a running component absorbs a run of elements iff it absorbs their coalesced
-    union (a run whose first start is at most the running end is absorbed whole, its end the maximum
-    of theirs), and from the first element it does not absorb on, both proceed alike; ends are maxima
-    of the same computed values, and the window is applied to the same completed components in the
-    same order.
+    list is merged as :data:`_RUNS` runs in lockstep (:func:`_coalesce_in_runs`), each from where the
+    merge stands after its share of the steps (:func:`_merge_split`); the later runs keep all their
+    components (window off). Their components are then coalesced onto the first run's open component,
+    in order, with the window applied. This gives the components of the plain merge exactly:
+    coalescing a sorted sequence from a running component absorbs a run of elements iff it absorbs
+    their coalesced union (a run whose first start is at most the running end is absorbed whole, its
+    end the maximum of theirs), and from the first element it does not absorb on, both proceed alike;
+    ends are maxima of the same computed values, and the window is applied to the same completed
+    components in the same order. Within a run, each completed component starts above the end of the
+    one before (that is why it was completed), and the open component above the last completed one:
+    so once a run's component is not absorbed, none of its later ones is, and they are moved down
+    as they are; those inside the window are a range (sorted disjoint components: ends ≥ ``low`` from
+    some index on, starts ≤ ``high`` up to some index), copied in one vectorised loop.
     """
     if size < _PAIRED_FROM:
         return _coalesce(scratch, parity, shift, low, high, (0, 0, 0, -math.inf, -math.inf), 2 * size)
-    first, second, third = _coalesce_thirds(scratch, parity, shift, low, high, size)
+    state_i, state_f = np.empty((3, _RUNS), dtype=np.int64), np.empty((2, _RUNS))
+    _coalesce_in_runs(scratch, parity, shift, low, high, size, state_i, state_f)
     new_starts, new_ends = scratch[2 - 2 * parity], scratch[3 - 2 * parity]
-    _, _, kept, cur_start, cur_end = first
-    d = (2 * size) // 3
+    kept, cur_start, cur_end = state_i[2, 0], state_f[0, 0], state_f[1, 0]
+    d = (2 * size) // _RUNS
     # each later run's completed components (from index r·d on), then its open one; every run completes
-    # fewer components than its d steps, so kept stays at most the index read: writes never overtake reads
-    for begin, (_, _, end, open_start, open_end) in ((d, second), (2 * d, third)):
-        for c in range(begin, end + 1):
-            s = new_starts[c] if c < end else open_start
-            e = new_ends[c] if c < end else open_end
-            if s <= cur_end:
-                cur_end = max(cur_end, e)
-            else:
-                if cur_end >= low and cur_start <= high:
-                    new_starts[kept] = cur_start
-                    new_ends[kept] = cur_end
-                    kept += 1
-                cur_start, cur_end = s, e
+    # fewer components than its steps, so kept stays at most the index read: writes never overtake reads
+    for r in range(1, _RUNS):
+        c, end = r * d, state_i[2, r]
+        while c < end and new_starts[c] <= cur_end:  # absorbed into the running component
+            cur_end = max(cur_end, new_ends[c])
+            c += 1
+        if c == end and state_f[0, r] <= cur_end:  # the whole run, open component included
+            cur_end = max(cur_end, state_f[1, r])
+            continue
+        new_starts[kept] = cur_start  # the running component is complete
+        new_ends[kept] = cur_end
+        kept += np.int64(cur_end >= low and cur_start <= high)
+        while c < end and new_ends[c] < low:  # the run's components inside the window are a range
+            c += 1
+        while end > c and new_starts[end - 1] > high:
+            end -= 1
+        for k in range(end - c):  # a copy (vectorised): kept ≤ c
+            new_starts[kept + k] = new_starts[c + k]
+            new_ends[kept + k] = new_ends[c + k]
+        kept += end - c
+        cur_start, cur_end = state_f[0, r], state_f[1, r]
     return 0, 0, kept, cur_start, cur_end
 
 
