@@ -166,6 +166,16 @@ def test_the_multidimensional_claim_fails_when_the_predicted_pool_is_cut_down():
     assert record.verdict == "fails", record.reason
 
 
+@pytest.mark.claim("rss.multidim")
+def test_a_dimension_left_untested_is_named_in_the_reason_beside_the_tested_ones():
+    """The full record's d = 3 (predicted n above n_max) was missing from its reason: only d = 1, 2 showed."""
+    record = run_claim("rss.multidim", dims=(1, 3), eps_fit=(0.5, 0.35), eps_test=0.3, trials=100, test_trials=150,
+                       n_max=12)
+    assert record.verdict == "inconclusive", record.reason
+    tested, untested = record.reason.split("; ")
+    assert tested.startswith("d=1: n*=") and untested == "d=3: no n <= 12 reached eps=[0.5, 0.35]"
+
+
 @given(size=st.integers(1, 9), k=st.integers(0, 9))
 def test_k_subsets_are_the_lexicographic_combinations(size, k):
     from lth.theory.fixed_size_subset_sum import _combinations

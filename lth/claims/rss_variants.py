@@ -70,10 +70,13 @@ def _rate_test(failures: int, trials: int, threshold: float, confidence: float) 
 
 def _held_out_record(parts: list[dict], verdicts: list, describe, bound: Quantity, confidence: float,
                      decided: str, unit: str) -> Record:
-    """One record for per-``unit`` held-out tests: combined verdict, the worst part's interval as certified."""
+    """One record for per-``unit`` held-out tests: combined verdict, the worst part's interval as certified.
+
+    ``parts[i]`` and ``verdicts[i]`` describe the same ``unit``; the reason names every part, a tested one by
+    ``describe`` and an untested one (no n reached, or n beyond the scan) by its own verdict's reason."""
     verdict, _ = combine(verdicts)
     tested = [part for part in parts if "ci" in part]
-    reason = "; ".join(describe(t) for t in tested) or "; ".join(r for _, r in verdicts)
+    reason = "; ".join(describe(part) if "ci" in part else why for part, (_, why) in zip(parts, verdicts, strict=True))
     worst = max(tested, key=lambda t: t["ci"][1], default=None)
     return Record(
         verdict, reason, bound=bound,
