@@ -8,10 +8,13 @@
    pool of n = 21 coefficients, all uniform on the weights' range, ε = 0.01: time, fraction within ε,
    largest error, and where the misses are.
    Profiled: the compiled kernel's stages (sorted half-sums, scans, code recovery) and the torch glue
-   around it in the public API.
+   around it in the public API, printed beside the same breakdown in the committed record
+   (``records/bench/subset_sum.json``, the kernels before this run's commit) as ``before``.
 3. Sorted subset sums per second on one core (wall and CPU time) for n = 20…24.
 4. The cover tests of ``rss.lueker --scale full``: a sample of pools at its smallest test ε (1e−5),
-   timed in CPU seconds per pool and extrapolated to the 800,000 pools the full scale decides there.
+   timed in CPU seconds per pool and extrapolated to the 800,000 pools the full scale decides there;
+   profiled as the merged interval-list elements per pool by list length (where the time goes: the
+   merges of the longest lists) and the CPU nanoseconds per merged element.
 
 The run ends with issue 31's table: each workload, measured, beside its goal and the HiGHS baseline,
 with the machine's load average at the start and end of the run (a loaded machine inflates every
@@ -46,13 +49,15 @@ from common import REPO_ROOT, best_time, save, table  # noqa: E402
 from lth.store import code_state, write_json  # noqa: E402
 from lth.theory.subset_sum import (BACKENDS, best_subsets, covers_interval, sample_uniform,  # noqa: E402
                                sorted_subset_sums)
-from lth.theory.subset_sum_merge import profile_nearest_subset_codes  # noqa: E402
+from lth.theory.numerics import gamma  # noqa: E402
+from lth.theory.subset_sum_merge import cover_merge_profile, profile_nearest_subset_codes  # noqa: E402
 
 PENSIA_RANGE = (-0.46, 0.54)
 PENSIA_SHAPES = ((500, 784), (10, 500))
 ANCHOR_SECONDS = 77266.0  # the published per-weight Gurobi run, 36 cores
 LUEKER_FULL_POOLS = 800_000  # pools rss.lueker --scale full decides at eps = 1e-5 (8/eps)
 LUEKER_EPS = 1e-5
+BEFORE = REPO_ROOT / "records" / "bench" / "subset_sum.json"  # the committed (quiet-machine) record
 GOALS = {"per_weight_s": 1.0, "ratio_vs_highs": 500_000.0, "lueker_full_wall_s": 300.0,
          "sorted_sums_million_per_cpu_s": 150.0}  # issue 31
 
@@ -154,6 +159,19 @@ def pensia_workload(gen: torch.Generator, highs_per_s: float | None, repeat: int
             "breakdown_s": breakdown, "device": str(device), "backend": backend, "roofline": roofline(count, n, wall)}
 
 
+def recorded_breakdown() -> dict | None:
+    """The per-weight breakdown, cover sample and commit of the committed record (``before``), if any."""
+    if not BEFORE.is_file():
+        return None
+    record = json.loads(BEFORE.read_text(encoding="utf-8"))
+    pensia = record.get("pensia") or {}
+    return {"commit": str((record.get("provenance") or {}).get("git_commit"))[:12],
+            "load_average": ((record.get("machine") or {}).get("start") or {}).get("load_average"),
+            "breakdown_s": pensia.get("breakdown_s"), "seconds": pensia.get("seconds"),
+            "cpu_seconds": pensia.get("cpu_seconds"),
+            "lueker_cpu_s_per_pool": (record.get("lueker_cover") or {}).get("cpu_s_per_pool")}
+
+
 def cpu_model() -> str:
     """The processor's model name from /proc/cpuinfo, or what ``platform`` says."""
     try:
@@ -218,9 +236,18 @@ def lueker_cover_sample(gen: torch.Generator, pools: int, n: int, repeat: int) -
         cpu = min(cpu, time.process_time() - start)
     full_cpu = cpu / pools * LUEKER_FULL_POOLS
     cores = os.cpu_count() or 1
+    # the kernel's own ordering and radius (covers_interval), replayed step by step to count the work
+    flat = x.numpy()
+    flat = np.take_along_axis(flat, np.argsort(np.abs(flat), axis=1, kind="stable"), axis=1)
+    radii = LUEKER_EPS - gamma(n + 2) * (np.abs(flat).sum(axis=1) + LUEKER_EPS + 1.0)
+    merged = cover_merge_profile(flat, radii, -1.0, 1.0)  # [pools, 64]: merged elements by log2 list length
+    per_pool = merged.sum(axis=1)
+    buckets = {f"2^{k}": float(merged[:, k].mean()) for k in range(merged.shape[1]) if merged[:, k].any()}
     return {"pools": pools, "n": n, "eps": LUEKER_EPS, "covered": int(covered.sum()), "cpu_s_per_pool": cpu / pools,
             "full_pools": LUEKER_FULL_POOLS, "full_cpu_s_estimate": full_cpu, "cores": cores,
-            "full_wall_s_estimate": full_cpu / cores}
+            "full_wall_s_estimate": full_cpu / cores, "merged_elements_per_pool": float(per_pool.mean()),
+            "cpu_ns_per_merged_element": cpu / float(per_pool.sum()) * 1e9,
+            "merged_elements_by_list_length": buckets}
 
 
 def machine() -> dict:
@@ -302,6 +329,16 @@ def markdown(result: dict) -> str:
     for clock, b in ((result.get("pensia") or {}).get("breakdown_s") or {}).items():
         lines.append(f"Per-weight breakdown ({clock} s): sorted half-sums {b['sums']:.2f}, scans {b['scan']:.2f}, "
                      f"code recovery {b['codes']:.2f}, torch glue {b['glue']:.2f}.")
+    before = result.get("before") or {}
+    if (before.get("breakdown_s") or {}).get("cpu"):
+        b = before["breakdown_s"]["cpu"]
+        lines.append(f"Before (record of commit {before['commit']}, load {before['load_average'][0]:.2f}), CPU s: "
+                     f"sorted half-sums {b['sums']:.2f}, scans {b['scan']:.2f}, code recovery {b['codes']:.2f}, "
+                     f"torch glue {b['glue']:.2f}.")
+    cover = result.get("lueker_cover")
+    if cover and "cpu_ns_per_merged_element" in cover:
+        lines.append(f"Cover sample: {cover['merged_elements_per_pool']:,.0f} merged interval-list elements per pool, "
+                     f"{cover['cpu_ns_per_merged_element']:.2g} CPU ns each.")
     return "\n".join(lines)
 
 
@@ -376,6 +413,12 @@ def main() -> None:
                            "fraction_within_eps", "miss_count", "max_error", "speedup_vs_anchor"]))
     for clock, parts in (pensia["breakdown_s"] or {}).items():
         print(f"   breakdown ({clock} s): " + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()))
+    before = recorded_breakdown()
+    result["before"] = before
+    if before and before["breakdown_s"] and pensia["breakdown_s"]:
+        print(f"   before (records/bench/subset_sum.json, commit {before['commit']}, load {before['load_average'][0]:.2f}) "
+              "-> now, CPU s: " + ", ".join(f"{k} {before['breakdown_s']['cpu'][k]:.3f} -> {pensia['breakdown_s']['cpu'][k]:.3f}"
+                                            for k in ("sums", "scan", "codes", "glue", "total")))
     if pensia["misses"]:
         print("   misses (layer, weight index, error): "
               + ", ".join(f"({m['layer']}, {m['weight']}, {m['error']:.4g})" for m in pensia["misses"]))
@@ -389,7 +432,13 @@ def main() -> None:
         print(f"\n4. rss.lueker full-scale cover tests: {pools} pools of n = {args.lueker_n} at eps = 1e-5, "
               f"best of {repeat}", flush=True)
         cover = lueker_cover_sample(gen, pools, args.lueker_n, repeat)
-        print(table([cover], ["pools", "n", "covered", "cpu_s_per_pool", "full_cpu_s_estimate", "full_wall_s_estimate"]))
+        print(table([cover], ["pools", "n", "covered", "cpu_s_per_pool", "full_cpu_s_estimate", "full_wall_s_estimate",
+                              "merged_elements_per_pool", "cpu_ns_per_merged_element"]))
+        print("   merged elements per pool by list length: " + ", ".join(
+            f"{k}: {v:,.0f}" for k, v in cover["merged_elements_by_list_length"].items()))
+        if before and before["lueker_cpu_s_per_pool"]:
+            print(f"   before: {before['lueker_cpu_s_per_pool'] * 1e3:.3f} CPU ms per pool -> now "
+                  f"{cover['cpu_s_per_pool'] * 1e3:.3f}")
         result["lueker_cover"] = cover
     result["machine"] = {"start": start_machine, "end": machine()}
     result["goals"] = goal_rows(result)

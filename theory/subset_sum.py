@@ -244,10 +244,10 @@ def best_subsets(x: torch.Tensor, targets: torch.Tensor, backend: str = "auto") 
     shares its row's pool; use ``T = 1`` for one pool per target). Meet in the middle.
 
     * ``backend="compiled"`` (CPU; the default there), parallel over pools: both halves' ``2^{n/2}``
-      sums are generated already sorted by merging, and one two-pointer scan per target finds the
-      nearest pair: ``O(2^{n/2})`` per pool
-      and per target, the cost of an independent pool per target. Among equal errors the first pair
-      the scan meets wins (deterministic).
+      sums are generated sorted (eight pools at a time, one per SIMD lane, by a bitonic merging
+      network), and one two-pointer scan per target finds the nearest pair (32 scans in vector lanes
+      at a time): ``O(n·2^{n/2})`` per pool and ``O(2^{n/2})`` per target, the cost of an independent pool
+      per target. Among equal errors the first pair the scan meets wins (deterministic).
     * ``backend="torch"`` (any device; the default on CUDA): a small half (``2^a`` sums, unsorted)
       probes the sorted large half (``2^b``) by binary search, ``O(2^b·b + T·2^a·b)`` per pool with ``a`` chosen to balance the two; ties go to the
       smaller subset code.

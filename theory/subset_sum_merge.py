@@ -885,14 +885,18 @@ def _merge_step_coalesced(scratch, parity, size, shift, low, high):
     return 0, 0, kept, cur_start, cur_end
 
 
+_PROFILE_BUCKETS = 64  # log2 list lengths counted by cover_merge_profile
+
+
 @numba.njit(cache=True)
-def _cover_one(x, radius, lo, hi, scratch):
+def _cover_one(x, radius, lo, hi, scratch, merged):
     """Whether the radius-neighbourhoods of the subset sums of ``x`` ``[n]`` cover ``[lo, hi]``.
 
     ``scratch`` ``[5, capacity]`` holds the interval list (rows ``2·parity``, ``2·parity + 1``: starts, ends),
     its successor (the other two rows) and the shifted starts (row 4); it is grown by doubling when a
     list outgrows it and returned with the verdict, so that one thread reuses it from pool to pool (a
-    fresh allocation per pool cost a page fault per touched page).
+    fresh allocation per pool cost a page fault per touched page). ``merged``, unless empty, counts the
+    elements each step merges (``2·size``) at index ``⌊log2 size⌋`` (:func:`cover_merge_profile`).
     """
     n = x.shape[0]
     reach = _reaches(x)
@@ -901,6 +905,8 @@ def _cover_one(x, radius, lo, hi, scratch):
     for t in range(n):
         low, high = lo - reach[0, t + 1], hi - reach[1, t + 1]
         scratch = _shift_ready(scratch, parity, size, x[t])
+        if merged.shape[0]:
+            merged[int(math.log2(size))] += 2 * size
         state = _merge_step_coalesced(scratch, parity, size, x[t], low, high)
         verdict, size = _step_verdict(x, t, scratch, parity, state, low, high, lo, hi)
         if verdict >= 0:
@@ -910,14 +916,28 @@ def _cover_one(x, radius, lo, hi, scratch):
 
 
 @numba.njit(cache=True, parallel=True)
-def cover_verdicts(x, radii, lo, hi):
-    """``x`` ``[P, n]``, ``radii`` ``[P]`` → bool ``[P]``: does pool ``p`` radius-cover ``[lo, hi]``."""
+def _cover_pools(x, radii, lo, hi, merged):
     pools = x.shape[0]
     out = np.zeros(pools, dtype=np.bool_)
+    profiled = merged.shape[0] == pools and pools > 0
     tasks = (pools + _POOLS_PER_TASK - 1) // _POOLS_PER_TASK
     for task in numba.prange(tasks):
         scratch = np.empty((5, 1025))  # grown on demand; most pools stop long before the bound of (b)
+        unprofiled = np.empty(0)
         for p in range(task * _POOLS_PER_TASK, min(pools, (task + 1) * _POOLS_PER_TASK)):
             if radii[p] > 0:
-                out[p], scratch = _cover_one(x[p], radii[p], lo, hi, scratch)
+                out[p], scratch = _cover_one(x[p], radii[p], lo, hi, scratch, merged[p] if profiled else unprofiled)
     return out
+
+
+def cover_verdicts(x: np.ndarray, radii: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``x`` ``[P, n]``, ``radii`` ``[P]`` → bool ``[P]``: does pool ``p`` radius-cover ``[lo, hi]``."""
+    return _cover_pools(x, radii, lo, hi, np.empty((0, _PROFILE_BUCKETS)))
+
+
+def cover_merge_profile(x: np.ndarray, radii: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Where :func:`cover_verdicts` spends its work: ``[P, 64]``, entry ``[p, k]`` the interval-list elements
+    pool ``p`` merges in steps whose list has ``2^k ≤ size < 2^(k+1)`` components (the same run, counted)."""
+    merged = np.zeros((x.shape[0], _PROFILE_BUCKETS))
+    _cover_pools(x, radii, lo, hi, merged)
+    return merged
