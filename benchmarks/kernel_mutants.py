@@ -18,7 +18,11 @@ every function body is visited in source order):
 * ``ifexp``  ``a if c else b`` → ``b if c else a`` (the kernels' branch-free selects);
 * ``minmax`` a call of ``min`` ↔ ``max``;
 * ``drop``   an augmented assignment (an index increment, an accumulation), a ``break`` or a ``continue``
-             → ``pass``.
+             → ``pass``;
+* ``llvm``   in the code generators of ``@intrinsic`` kernels (llvmlite ``builder`` calls): a comparison
+             predicate flipped as ``cmp`` (``fcmp_ordered("<=", …)`` → ``"<"``, ``">"``), ``fadd`` ↔ ``fsub``,
+             ``add`` ↔ ``sub``, ``mul`` → ``add``, ``and_`` ↔ ``or_``, ``select(c, a, b)`` → ``select(c, b, a)``,
+             ``not_(v)`` → ``v``.
 
 Each mutant is a one-token (or one-expression) textual edit of the original file, so its diff is the
 changed line; mutants whose code equals the original or an earlier mutant's are dropped.
@@ -45,20 +49,23 @@ Status per mutant:
                     user would see, counted as killed in the totals but listed apart);
 * ``compile_error`` numba refused to type or lower the mutant (the failure names a numba error): the
                     mutant cannot run at all, so no test could have missed it;
-* ``timeout``       the tests ran past ``--timeout`` (default: 2 × the unmutated run of the same tests + 30 s) — not counted
-                    as killed (a slow mutant may still be correct);
+* ``timeout``       the tests ran past ``--timeout`` (default: 2 × the unmutated run of the same tests
+                    + 30 s) — not counted as killed (a slow mutant may still be correct);
 * ``survived``      every selected test passed.
 
 Usage::
 
     .venv/bin/python benchmarks/kernel_mutants.py [--rev HEAD] [--jobs 1] [--only ID,...]
-        [--functions f,g] [--sample N] [--overlay tests/test_subset_sum_kernels.py] [--out FILE]
+        [--functions f,g] [--sample RATE] [--limit N] [--overlay tests/test_subset_sum_kernels.py] [--out FILE] [--update]
     .venv/bin/python benchmarks/kernel_mutants.py --list      # the mutants, no tests run
 
 writes ``records/bench/kernel_mutants.json`` (or ``--out``): the revision, the command, per mutant its id,
 kind, function, line, the original and mutated line, status, seconds and the failing test; and the
 totals. ``--sample RATE`` keeps, per function and kind, ``⌈RATE · count⌉`` of its mutants (so at least one),
-those of smallest sha256(id) (stable under edits to other functions). ``--only`` re-runs named mutants (e.g. survivors after adding tests).
+those of smallest sha256(id) (stable under edits to other functions); ``--limit N`` then keeps N of them,
+each stratum's first before any stratum's second (:func:`sample`). ``--only ID,... --update`` re-runs
+named mutants (e.g. the survivors, after tests were added) and replaces their rows in the summary, with
+the re-run's revision and overlays logged under ``reruns``.
 """
 
 from __future__ import annotations
@@ -143,7 +150,12 @@ ARITH_SWAPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Add, ast.Div: a
 SYMBOL = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=", ast.Add: "+",
           ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<",
           ast.RShift: ">>", ast.BitOr: "|", ast.BitAnd: "&", ast.And: "and", ast.Or: "or"}
-KINDS = ("cmp", "arith", "const", "bool", "neg", "ifexp", "minmax", "drop")
+# llvmlite builder calls of the @intrinsic kernels: the predicate string of a comparison, arithmetic, a select
+IR_COMPARISONS = {"fcmp_ordered", "fcmp_unordered", "icmp_signed", "icmp_unsigned"}
+IR_FLIPS = {"<": ("<=", ">="), "<=": ("<", ">"), ">": (">=", "<="), ">=": (">", "<"), "==": ("!=",), "!=": ("==",)}
+IR_SWAPS = {"fadd": "fsub", "fsub": "fadd", "add": "sub", "sub": "add", "mul": "add", "fmul": "fadd",
+            "and_": "or_", "or_": "and_"}
+KINDS = ("cmp", "arith", "const", "bool", "neg", "ifexp", "minmax", "drop", "llvm")
 
 
 @dataclass
@@ -236,10 +248,30 @@ def _function_edits(fn: ast.FunctionDef, source: str, offsets: _Offsets, tokens)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("min", "max"):
             s, e = offsets.node(node.func)
             edits.append(("minmax", s, e, "max" if node.func.id == "min" else "min"))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            edits.extend(_llvm_edits(node, offsets, text))
         if isinstance(node, (ast.AugAssign, ast.Break, ast.Continue)):
             s, e = offsets.node(node)
             edits.append(("drop", s, e, "pass"))
     return edits
+
+
+def _llvm_edits(node: ast.Call, offsets: _Offsets, text) -> list[tuple[str, int, int, str]]:
+    """Mutations of one llvmlite ``builder`` call in an ``@intrinsic``'s code generator (kind ``llvm``)."""
+    attr, args = node.func.attr, node.args
+    func_end = offsets.node(node.func)[1]
+    if attr in IR_COMPARISONS and args and isinstance(args[0], ast.Constant) and args[0].value in IR_FLIPS:
+        s, e = offsets.node(args[0])
+        return [("llvm", s, e, repr(new)) for new in IR_FLIPS[args[0].value]]
+    if attr in IR_SWAPS:
+        return [("llvm", func_end - len(attr), func_end, IR_SWAPS[attr])]
+    if attr == "select" and len(args) == 3:
+        s, e = offsets.node(args[1])[0], offsets.node(args[2])[1]
+        return [("llvm", s, e, f"{text(args[2])}, {text(args[1])}")]
+    if attr == "not_" and len(args) == 1:
+        s, e = offsets.node(node)
+        return [("llvm", s, e, text(args[0]))]
+    return []
 
 
 def call_graph(tree: ast.Module) -> dict[str, set[str]]:
@@ -296,17 +328,21 @@ def generate(source: str, functions: set[str] | None = None) -> list[Mutant]:
     return mutants
 
 
-def sample(mutants: list[Mutant], rate: float) -> list[Mutant]:
+def sample(mutants: list[Mutant], rate: float, limit: int = 0) -> list[Mutant]:
     """Per function and kind, its ``⌈rate · count⌉`` mutants of smallest sha256(id), in source order: every
     kind of mutation of every function is represented (at least one mutant each), and the choice within
-    one function does not change when another function is edited."""
+    one function does not change when another function is edited. With ``limit``, only the first ``limit``
+    of those in round-robin order: every (function, kind) stratum's first mutant (strata in sha256 order
+    of their first ids), then every stratum's second, and so on."""
     strata: dict[tuple[str, str], list[Mutant]] = {}
     for m in mutants:
         strata.setdefault((m.function, m.kind), []).append(m)
-    chosen = set()
+    digest = lambda m: hashlib.sha256(m.id.encode()).hexdigest()  # noqa: E731
+    ranked = []
     for own in strata.values():
-        own = sorted(own, key=lambda m: hashlib.sha256(m.id.encode()).hexdigest())
-        chosen.update(m.id for m in own[:math.ceil(rate * len(own))])
+        own = sorted(own, key=digest)[:math.ceil(rate * len(own))]
+        ranked += [(rank, digest(own[0]), m.id) for rank, m in enumerate(own)]
+    chosen = {mid for _, _, mid in sorted(ranked)[:limit or None]}
     return [m for m in mutants if m.id in chosen]
 
 
@@ -326,11 +362,22 @@ def scratch_tree(rev: str, overlays: list[str], root: Path) -> Path:
     return root
 
 
+# pytest plugin written into each scratch tree: a failing hypothesis example kills the mutant as it is;
+# shrinking it (minutes for some cover mutants, which then ran into the timeout) would only cost time
+NO_SHRINK_PLUGIN = """from hypothesis.internal.conjecture.engine import ConjectureRunner
+
+ConjectureRunner.shrink_interesting_test_cases = lambda self: None
+"""
+
+
 def run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
-    """(status, seconds, detail) of pytest ``-x`` over ``tests`` in ``tree``, with a fresh numba cache."""
+    """(status, seconds, detail) of pytest ``-x`` over ``tests`` in ``tree``, with a fresh numba cache and
+    hypothesis failures reported unshrunk."""
     cache = tempfile.mkdtemp(prefix="numba-", dir=tree.parent)
+    (tree / "_kernel_mutants_no_shrink.py").write_text(NO_SHRINK_PLUGIN)
     env = {**os.environ, **ENV, "PYTHONPATH": str(tree), "NUMBA_CACHE_DIR": cache}
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "--tb=short", "-p", "no:cacheprovider", *tests]
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "--tb=short", "-p", "no:cacheprovider",
+               "-p", "_kernel_mutants_no_shrink", *tests]
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True, preexec_fn=_limit_memory)
@@ -352,6 +399,10 @@ def run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, float,
         return "compile_error", seconds, (failed or [""])[0]
     if process.returncode == 1 and failed:
         return "killed", seconds, failed[0]
+    if process.returncode == 3 and re.search(r"^INTERNALERROR> MemoryError", output, re.M):
+        # a test ran out of memory (the mutant sized a buffer wrongly) and pytest itself, formatting the
+        # traceback within the same limit, did too: a failure, not a harness fault
+        return "killed", seconds, "MemoryError (pytest's report of it failed too)"
     return "error", seconds, output[-2000:]  # collection or usage error: the harness's fault, reported
 
 
@@ -372,14 +423,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated mutant ids to run")
     parser.add_argument("--sample", type=float, default=1.0,
                         help="fraction of each function's mutants of each kind kept (at least one), chosen by the hash of their ids")
+    parser.add_argument("--limit", type=int, default=0, help="at most this many of the sampled mutants (see sample())")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=0.0, help="seconds per mutant (default 3 × baseline + 60)")
     parser.add_argument("--list", action="store_true", help="print the mutants and their diffs; run nothing")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--update", action="store_true",
+                        help="re-run mutants (--only) of the summary at --out: replace their rows, log the re-run")
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "kmut")
     args = parser.parse_args(argv)
-    if args.jobs < 1 or not 0 < args.sample <= 1 or args.timeout < 0:
-        print("kernel_mutants: --jobs must be ≥ 1, --sample in (0, 1], --timeout ≥ 0", file=sys.stderr)
+    if args.jobs < 1 or not 0 < args.sample <= 1 or args.timeout < 0 or args.limit < 0:
+        print("kernel_mutants: --jobs must be ≥ 1, --sample in (0, 1], --timeout and --limit ≥ 0", file=sys.stderr)
         return 2
     for path in args.overlay:
         if not (ROOT / path).is_file():
@@ -408,8 +462,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kernel_mutants: no mutant {', '.join(sorted(missing))} at {commit[:10]}", file=sys.stderr)
             return 2
         mutants = [m for m in mutants if m.id in wanted]
-    if args.sample < 1:
-        mutants = sample(mutants, args.sample)
+    if args.sample < 1 or args.limit:
+        mutants = sample(mutants, args.sample, args.limit)
+    if args.update and not (args.only and args.out.is_file()):
+        print(f"kernel_mutants: --update re-runs named mutants (--only) of an existing summary ({args.out})",
+              file=sys.stderr)
+        return 2
     if args.list:
         for m in mutants:
             print(f"{m.id}  line {m.line}\n{diff(source, m)}")
@@ -446,7 +504,10 @@ def main(argv: list[str] | None = None) -> int:
         chunk = mutants[batch:batch + args.jobs]
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             rows.extend(pool.map(one, range(len(chunk)), chunk))
-        _write(args, commit, total, baseline, rows, partial=batch + args.jobs < len(mutants))
+        if not args.update:
+            _write(args, commit, total, baseline, rows, partial=batch + args.jobs < len(mutants))
+    if args.update:
+        _update(args, commit, baseline, rows)
     shutil.rmtree(work, ignore_errors=True)
     counts = _counts(rows)
     print(" ".join(f"{k} {v}" for k, v in counts.items()))
@@ -463,6 +524,19 @@ def _counts(rows: list[dict]) -> dict[str, int]:
     for row in rows:
         counts[row["status"]] += 1
     return counts
+
+
+def _update(args, commit: str, baseline: dict, rows: list[dict]) -> None:
+    """Replace the re-run mutants' rows in the summary at ``args.out`` and log the re-run (its revision,
+    overlays, command and the ids) under ``reruns``; the counts are recomputed."""
+    record = json.loads(args.out.read_text())
+    fresh = {row["id"]: {**row, "rerun": len(record.get("reruns", [])) + 1} for row in rows}
+    record["mutants"] = [fresh.get(row["id"], row) for row in record["mutants"]]
+    record.setdefault("reruns", []).append({
+        "commit": commit, "overlay": args.overlay, "command": "benchmarks/kernel_mutants.py " + " ".join(sys.argv[1:]),
+        "baseline_seconds": {k: round(v, 1) for k, v in baseline.items()}, "ids": sorted(fresh)})
+    record["counts"] = _counts(record["mutants"])
+    write_atomic(args.out, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
 
 
 def _write(args, commit: str, total: int, baseline: dict, rows: list[dict], partial: bool) -> None:

@@ -40,6 +40,11 @@ def g(x):
 
 def h():
     return 1
+
+
+def codegen(builder, a, b):
+    c = builder.fcmp_ordered("<=", a, b)
+    return builder.select(c, builder.fadd(a, b), builder.not_(b))
 '''
 
 
@@ -48,8 +53,13 @@ def mutants_of(source, functions=None):
 
 
 def test_the_generator_yields_every_documented_kind_with_the_documented_replacements():
-    mutants = mutants_of(SMALL, {"f"})
+    mutants = mutants_of(SMALL, {"f", "codegen"})
     assert {m.kind for m in mutants.values()} == set(km.KINDS)
+    llvm = {m.after for m in mutants.values() if m.kind == "llvm"}
+    assert llvm == {"c = builder.fcmp_ordered('<', a, b)", "c = builder.fcmp_ordered('>', a, b)",
+                    "return builder.select(c, builder.not_(b), builder.fadd(a, b))",
+                    "return builder.select(c, builder.fsub(a, b), builder.not_(b))",
+                    "return builder.select(c, builder.fadd(a, b), b)"}
     edits = {(m.kind, m.before, m.after) for m in mutants.values()}
     line = "if x[i] < 0 and not x[i] == -1:"
     for after in ("if x[i] <= 0 and not x[i] == -1:", "if x[i] >= 0 and not x[i] == -1:",  # boundary, negation
@@ -84,7 +94,7 @@ def test_every_mutant_parses_differs_from_the_original_and_from_every_other():
 
 def test_a_function_is_tested_through_every_entry_point_that_reaches_it():
     graph = km.call_graph(ast.parse(SMALL))
-    assert graph == {"f": set(), "g": {"f", "h"}, "h": set()}
+    assert graph == {"f": set(), "g": {"f", "h"}, "h": set(), "codegen": set()}
     assert km.reached_by(graph, ["g"]) == {"g": ["g"], "f": ["g"], "h": ["g"]}
     assert km.reached_by(graph, ["f", "g"])["f"] == ["f", "g"]
 
@@ -93,6 +103,9 @@ def test_the_sample_keeps_the_ceiling_share_of_each_function_and_kind_and_is_det
     mutants = km.generate(SMALL)
     chosen = km.sample(mutants, 0.3)
     assert [m.id for m in chosen] == [m.id for m in km.sample(list(reversed(mutants)), 0.3)][::-1]
+    strata = {(m.function, m.kind) for m in mutants}
+    first = km.sample(mutants, 1.0, limit=len(strata))  # one of every stratum before any stratum's second
+    assert {(m.function, m.kind) for m in first} == strata
     strata = {(m.function, m.kind) for m in mutants}
     for function, kind in strata:
         count = sum(m.function == function and m.kind == kind for m in mutants)
