@@ -137,3 +137,41 @@ def test_lockstep_scans_and_the_sorting_network_break_ties_as_the_merged_pool_by
         assert np.array_equal(batched, single), x.shape
         if x.shape[1] <= 14:
             assert_exact_optimum(x, targets, batched)
+
+
+# Kernel mutation testing (benchmarks/kernel_mutants.py) found the cover kernel's window and overlap
+# tests unpinned where intervals only touch: e.g. a completed component whose end equals the window's
+# low end `lo − Σ_{j>t} max(x_j, 0)` (dropped if `>=` became `>`). On dyadic pools every sum, interval end
+# and window end is exact in float64, so the kernel's verdict must be the exact verdict for closed
+# intervals, touching ones included.
+def closed_cover(x: np.ndarray, radius: float, lo: float, hi: float) -> bool:
+    """Exact: do the closed intervals ``[s − r, s + r]`` over the sums ``s`` of ``x`` cover ``[lo, hi]``?"""
+    sums = np.unique(code_order_sums(x))
+    inside = (sums[:-1] + sums[1:]) / 2  # the farthest points from the sums lie at ends or midpoints
+    candidates = np.concatenate([[lo, hi], inside[(inside >= lo) & (inside <= hi)]])
+    return bool(np.abs(candidates[:, None] - sums[None, :]).min(axis=1).max() <= radius)
+
+
+@st.composite
+def touching_covers(draw):
+    """A dyadic pool (entries k/8, |x| ≤ 2), a radius k/32 (components touch at r = 1/16 and its multiples
+    for sums 1/8 apart) and an interval whose ends sit on interval ends ``s ± r`` or the window's."""
+    n = draw(st.integers(1, 11))
+    x = np.array(draw(st.lists(st.integers(-16, 16), min_size=n, max_size=n)), dtype=np.float64) / 8
+    radius = draw(st.integers(1, 12)) / 32
+    sums = np.unique(code_order_sums(x))
+    ends = np.concatenate([sums - radius, sums + radius, [sums[0] - 1.0, sums[-1] + 1.0]])
+    lo = draw(st.sampled_from(sorted(ends.tolist())))
+    hi = draw(st.one_of(st.just(lo), st.sampled_from(sorted(e for e in ends.tolist() if e >= lo))))
+    return x, radius, lo, hi
+
+
+@settings(max_examples=300, deadline=None)
+@given(touching_covers())
+def test_the_cover_verdict_is_the_exact_closed_cover_where_intervals_touch_on_dyadic_pools(case):
+    from lth.theory.subset_sum_merge import cover_verdicts
+
+    x, radius, lo, hi = case
+    pools = np.stack([x, x[::-1]])  # the same sums in another merge order
+    verdicts = cover_verdicts(pools, np.full(2, radius), lo, hi)
+    assert verdicts.tolist() == [closed_cover(x, radius, lo, hi)] * 2, (x, radius, lo, hi)
