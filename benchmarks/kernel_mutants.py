@@ -49,8 +49,8 @@ Status per mutant:
                     user would see, counted as killed in the totals but listed apart);
 * ``compile_error`` numba refused to type or lower the mutant (the failure names a numba error): the
                     mutant cannot run at all, so no test could have missed it;
-* ``timeout``       the tests ran past ``--timeout`` (default: 2 × the unmutated run of the same tests
-                    + 30 s) — not counted as killed (a slow mutant may still be correct);
+* ``timeout``       the tests ran past ``--timeout`` CPU seconds (default: 2 × the unmutated run of the
+                    same tests + 30 s) — not counted as killed (a slow mutant may still be correct);
 * ``survived``      every selected test passed.
 
 Usage::
@@ -86,7 +86,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 import tokenize
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -373,27 +373,35 @@ ConjectureRunner.shrink_interesting_test_cases = lambda self: None
 
 
 def run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
-    """(status, seconds, detail) of pytest ``-x`` over ``tests`` in ``tree``, with a fresh numba cache and
-    hypothesis failures reported unshrunk."""
+    """(status, CPU seconds, detail) of pytest ``-x`` over ``tests`` in ``tree``, with a fresh numba cache and
+    hypothesis failures reported unshrunk. ``timeout`` is in CPU seconds (RLIMIT_CPU: the run is
+    single-threaded, and a wall-clock limit on the shared machine timed out correct mutants whenever the
+    load rose); the wall clock is cut at 20 × that, for a mutant that sleeps."""
     cache = tempfile.mkdtemp(prefix="numba-", dir=tree.parent)
     (tree / "_kernel_mutants_no_shrink.py").write_text(NO_SHRINK_PLUGIN)
     env = {**os.environ, **ENV, "PYTHONPATH": str(tree), "NUMBA_CACHE_DIR": cache}
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "--tb=short", "-p", "no:cacheprovider",
                "-p", "_kernel_mutants_no_shrink", *tests]
-    start = time.perf_counter()
     process = subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True, preexec_fn=_limit_memory)
+                               text=True, start_new_session=True, preexec_fn=lambda: _limit(timeout))
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.append(process.stdout.read()))
+    reader.start()
+    # the group: pytest and anything it started
+    alarm = threading.Timer(20 * timeout, lambda: os.killpg(process.pid, signal.SIGKILL))
+    alarm.start()
     try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the group: pytest and anything it started
-        process.communicate()
-        return "timeout", time.perf_counter() - start, ""
+        _, status, usage = os.wait4(process.pid, 0)  # reaped here, so its rusage is its own
     finally:
+        alarm.cancel()
+        reader.join()
         shutil.rmtree(cache, ignore_errors=True)
-    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    output, seconds = "".join(chunks), round(usage.ru_utime + usage.ru_stime, 1)
     if process.returncode == 0:
         return "survived", seconds, ""
+    if process.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        return "timeout", seconds, f"over {timeout:.0f} CPU s"
     if process.returncode < 0:
         return "crashed", seconds, f"signal {-process.returncode}"
     failed = re.findall(r"^FAILED (\S+)", output, re.M)
@@ -408,9 +416,12 @@ def run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, float,
     return "error", seconds, output[-2000:]  # collection or usage error: the harness's fault, reported
 
 
-def _limit_memory() -> None:
-    """A mutant that sizes a buffer wrongly fails with MemoryError instead of swapping the shared machine."""
+def _limit(cpu_seconds: float) -> None:
+    """In the child: a CPU-time limit (SIGXCPU, then SIGKILL 5 s later), and a data limit, so that a mutant
+    that sizes a buffer wrongly fails with MemoryError instead of swapping the shared machine."""
+    resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(cpu_seconds), math.ceil(cpu_seconds) + 5))
     resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_LIMIT, MEMORY_LIMIT))
+
 
 
 def tests_for(mutant: Mutant, reach: dict[str, list[str]]) -> list[str]:
@@ -487,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kernel_mutants: the unmutated tests of {entry} do not pass ({status}): {detail}", file=sys.stderr)
             return 1
         baseline[entry] = seconds
-        print(f"baseline {entry}: {seconds:.1f} s", flush=True)
+        print(f"baseline {entry}: {seconds:.1f} CPU s", flush=True)
 
     def one(k: int, mutant: Mutant) -> dict:
         tree = trees[k % args.jobs]  # job k runs only in tree k % jobs, one at a time (see below)
@@ -500,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             (tree / MODULE).write_text(source)
         row = {**{k: v for k, v in asdict(mutant).items() if k not in ("start", "end", "replacement")},
                "status": status, "seconds": round(seconds, 1), "detail": detail}
-        print(f"{mutant.id:<40} {status:<14} {seconds:6.1f} s  {detail[:90]}", flush=True)
+        print(f"{mutant.id:<40} {status:<14} {seconds:6.1f} CPU s  {detail[:90]}", flush=True)
         return row
 
     rows: list[dict] = []
@@ -549,7 +560,8 @@ def _write(args, commit: str, total: int, baseline: dict, rows: list[dict], part
         "module": MODULE, "commit": commit, "module_last_changed": subprocess.run(
             ["git", "-C", str(ROOT), "log", "-1", "--format=%H", commit, "--", MODULE],
             capture_output=True, text=True).stdout.strip(), "command": "benchmarks/kernel_mutants.py " + " ".join(sys.argv[1:]),
-        "overlay": args.overlay, "mutants_generated": total, "mutants_run": len(rows), "partial": partial,
+        "overlay": args.overlay, "seconds": "CPU seconds of each test run (user + system)",
+        "mutants_generated": total, "mutants_run": len(rows), "partial": partial,
         "entry_tests": ENTRY_TESTS, "baseline_seconds": {k: round(v, 1) for k, v in baseline.items()},
         "env": ENV, "counts": _counts(rows), "mutants": rows,
     }

@@ -152,4 +152,4 @@ def test_a_mutant_that_never_ends_is_a_timeout_not_a_kill(tiny_tree):
     endless = mutants_of(source, {"spin"})["spin:drop:1"]  # i += 1 dropped
     assert re.fullmatch(r"pass", endless.after)
     (tiny_tree / "mod.py").write_text(endless.apply(source))
-    assert km.run_tests(tiny_tree, ["test_mod.py::test_spin"], 4)[0] == "timeout"
+    assert km.run_tests(tiny_tree, ["test_mod.py::test_spin"], 2)[0] == "timeout"
