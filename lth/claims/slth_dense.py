@@ -485,9 +485,9 @@ RULE_PROTOCOL = Protocol(
        "target and network; "
        "a measured constant, judged as a failure rate over draws (Clopper–Pearson, Bonferroni over cells)",
        proof=PROOF, params=RuleParams, faults=DenseFaults, full=FULL_RULE, kind="rate", protocol=RULE_PROTOCOL,
-       full_cost="measured 2026-12-08 (commit 7da534f, clean clone; stored chunks resumed across three processes, the "
-                 "last with --workers 2: 48 min 33 s wall, 4,425 CPU-s): about 1 h 50 min of CPU in all; 9 judged "
-                 "cells of 700 draws, 12 constant cells of 100, 100 digits draws",
+       full_cost="measured 2026-12-08 (clean commit c32d3a9, --workers 2 on 2 cores shared with other jobs): 1 h 14 min "
+                 "wall, 4,669 s user + 1,117 s system CPU, peak 1.7 GB per process; 9 judged cells of 700 draws, "
+                 "one stage 2 of 2,000 draws, 12 constant cells of 100, 100 digits draws",
        uses=("slth.dense.network",))
 def check_rule(p: RuleParams, ctx: Context) -> Record:
     biases = p.biases + (False,) * (len(p.targets) - len(p.biases))
