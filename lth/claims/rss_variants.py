@@ -235,7 +235,8 @@ def _test_failures(p: MultidimParams, d: int, n: int, gen: torch.Generator) -> i
              "trials": 400, "test_trials": 1000,
              # 30: the largest pool cube_cover certifies here (2^30 sums); 28 left d = 3 untested (amendments.md)
              "n_max": 30},
-       full_cost="measured 2026-12-07 on the 2-core CPU machine (one thread, shared): 69 s wall, 68 CPU-s")
+       full_cost="measured 2026-12-08 (clean commit fb6cb3a, one thread, 2-core CPU machine): 1 min 39 s wall, "
+                 "93 CPU-s, peak 1.3 GB")
 def check_rss_multidim(p: MultidimParams, ctx: Context) -> Record:
     if not 0 < p.eps_test < min(p.eps_fit) or max(p.eps_fit) >= 1 or len(set(p.eps_fit)) < 2:
         raise ValueError("need at least two distinct fit ε in (0, 1) and 0 < eps_test below all of them")
