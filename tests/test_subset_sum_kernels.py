@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -170,6 +170,7 @@ def touching_covers(draw):
 
 @settings(max_examples=150, deadline=None)
 @given(touching_covers())
+@example((np.array([0.125]), 1 / 16, -1 / 16, 3 / 16))  # [−r, r] and [x − r, x + r] touch inside [lo, hi]
 def test_the_cover_verdict_is_the_exact_closed_cover_where_intervals_touch_on_dyadic_pools(case):
     from lth.theory.subset_sum_merge import cover_verdicts
 
