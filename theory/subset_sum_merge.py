@@ -942,8 +942,8 @@ def _cover_pools(x, radii, lo, hi, merged):
 def cover_verdicts(x: np.ndarray, radii: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """``x`` ``[P, n]``, ``radii`` ``[P]`` → bool ``[P]``: does pool ``p`` radius-cover ``[lo, hi]``.
 
-    Speed (issue 31; uniform pools of n = 48 on ``[−1, 1]`` at radius 1e−5, the regime of ``rss.lueker
-    --scale full``): about 300,000 interval-list elements merged a pool, 57 % of them in lists of 2^14 to
+    Speed (issue 31; uniform pools of n = 48 on ``[−1, 1]`` at radius 1e−5, the regime of
+    ``rss.lueker --scale full``): about 300,000 interval-list elements merged a pool, 57 % of them in lists of 2^14 to
     2^15 components, whose five scratch rows (about 2.6 MB) exceed this processor's 1 MB L2; about
     2.6 CPU ns an element, 0.78 ms a pool (0.75–0.78 of the time of the previous kernel, three runs in
     scalar registers, measured side by side; the eight runs in vector lanes take 1.8 ns an element,
